@@ -1,0 +1,43 @@
+/* cli.h — what the `shoal` subcommands share: exit codes, argument parsing
+ * and the log callback that turns library messages into one stderr line. */
+#ifndef SHOAL_CLI_H
+#define SHOAL_CLI_H
+
+#include <stdio.h>
+
+#include "shoal.h"
+
+enum {
+  CLI_OK = 0,      /* done */
+  CLI_FAIL = 1,    /* the work ran and failed (or a verdict was FAIL) */
+  CLI_USAGE = 2    /* bad input: flags, values, files, a closed output */
+};
+
+typedef struct cli_log {
+  const char *prog;   /* "shoal topo" */
+  char last_error[512];
+} cli_log;
+
+/* shoal_log_fn: keeps the last error for the caller's one-line report and
+ * prints warnings and information at once. */
+void cli_log_fn(void *user, shoal_log_level level, const char *msg);
+
+/* Prints "prog: message" on stderr. Returns CLI_USAGE, for `return`. */
+int cli_usage_error(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses a decimal unsigned integer in [lo, hi]: no sign, no trailing
+ * characters. Returns 0 on success. */
+int cli_parse_uint(const char *s, unsigned long lo, unsigned long hi,
+                   unsigned long *out);
+
+/* Flushes stdout; on a write error (a closed pipe) reports it and returns
+ * CLI_USAGE, else `status`. */
+int cli_finish_output(const char *prog, int status);
+
+/* Reports an unknown option or a missing value seen by getopt_long. */
+int cli_bad_option(const char *prog, int optopt_, const char *arg);
+
+int cmd_topo(int argc, char **argv);
+
+#endif

@@ -1,0 +1,62 @@
+/* common.h — what every file of the library shares: the allocator, the log
+ * helper, cache-line constants. Internal (shoal__ names); never installed. */
+#ifndef SHOAL_COMMON_H
+#define SHOAL_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "shoal.h"
+
+/* x86-64 and most AArch64 parts have 64-byte lines; adjacent-line
+ * prefetchers pull pairs, so contended fields are kept 128 bytes apart. */
+#define SHOAL_CACHE_LINE 64
+#define SHOAL_FALSE_SHARING 128
+
+#define SHOAL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define SHOAL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHOAL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SHOAL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SHOAL_LIKELY(x) (x)
+#define SHOAL_UNLIKELY(x) (x)
+#define SHOAL_PRINTF(f, a)
+#endif
+
+/* Tells the core that the caller is spinning (PAUSE on x86). */
+static inline void shoal__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Copies a caller's options struct that carries its own struct_size, so
+ * that a host built against an older, shorter struct still works: fields it
+ * does not know keep the defaults already in `dst`. */
+static inline void shoal__copy_opts(void *dst, size_t dst_size,
+                                    const void *src, size_t src_size) {
+  size_t n = src_size != 0 && src_size < dst_size ? src_size : dst_size;
+  memcpy(dst, src, n);
+}
+
+/* Allocation: mimalloc, or libc in sanitizer builds (-Dallocator=libc).
+ * Every allocation of the library goes through these. */
+void *shoal__malloc(size_t size);
+void *shoal__calloc(size_t count, size_t size);
+void *shoal__realloc(void *p, size_t size);
+/* `align` is a power of two; memory from here is freed with shoal__free. */
+void *shoal__aligned_alloc(size_t align, size_t size);
+char *shoal__strdup(const char *s);
+void shoal__free(void *p);
+
+/* Formats and hands one message to the host's callback; nothing when `fn`
+ * is NULL. Never prints. */
+void shoal__log(shoal_log_fn fn, void *user, shoal_log_level level,
+                const char *fmt, ...) SHOAL_PRINTF(4, 5);
+
+#endif /* SHOAL_COMMON_H */

@@ -1,0 +1,136 @@
+/* cpu.c — CPU identification through libcpuid: vendor, brand, codename,
+ * hypervisor, and the SIMD features the metrics path dispatches on. */
+#include <stdint.h>
+#include <string.h>
+
+#include <libcpuid.h>
+
+#include "runtime/common.h"
+
+static const char *const feature_names[] = {
+  "sse4.2", "avx2", "avx512f", "avx512bw", "avx512vl",
+};
+
+const char *shoal_cpu_feature_name(unsigned bit) {
+  for (unsigned i = 0; i < SHOAL_ARRAY_SIZE(feature_names); i++)
+    if (bit == (1u << i))
+      return feature_names[i];
+  return NULL;
+}
+
+static void copy_trimmed(char *dst, size_t cap, const char *src) {
+  size_t n;
+  while (*src == ' ')
+    src++;
+  n = strlen(src);
+  while (n > 0 && src[n - 1] == ' ')
+    n--;
+  if (n >= cap)
+    n = cap - 1;
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+static const char *hypervisor_name(hypervisor_vendor_t h) {
+  switch (h) {
+  case HYPERVISOR_NONE: return "";
+  case HYPERVISOR_BHYVE: return "bhyve";
+  case HYPERVISOR_HYPERV: return "Hyper-V";
+  case HYPERVISOR_KVM: return "KVM";
+  case HYPERVISOR_PARALLELS: return "Parallels";
+  case HYPERVISOR_QEMU: return "QEMU";
+  case HYPERVISOR_VIRTUALBOX: return "VirtualBox";
+  case HYPERVISOR_VMWARE: return "VMware";
+  case HYPERVISOR_XEN: return "Xen";
+  default: return "unknown";
+  }
+}
+
+/* libcpuid picks the nearest entry of its tables even for a CPU newer than
+ * them (0.6.2 calls a family-0x1A EPYC "Athlon X2 (Kuma)"), so a codename
+ * counts as known only for the AMD families its tables cover; Intel's are
+ * matched by family and model and kept. */
+static int codename_known(const struct cpu_id_t *id) {
+  static const int amd_families[] = {0x0F, 0x10, 0x11, 0x12, 0x14,
+                                     0x15, 0x16, 0x17, 0x18, 0x19};
+  const char *c = id->cpu_codename;
+  if (c[0] == '\0' || strncmp(c, "Unknown", 7) == 0)
+    return 0;
+  if (id->vendor == VENDOR_AMD || id->vendor == VENDOR_HYGON) {
+    for (size_t i = 0; i < SHOAL_ARRAY_SIZE(amd_families); i++)
+      if (id->ext_family == amd_families[i])
+        return 1;
+    return 0;
+  }
+  return 1;
+}
+
+/* XCR0: which register states the OS saves (Intel SDM vol. 1, 13.3). AVX
+ * needs SSE and YMM state (bits 1-2); AVX-512 also opmask, ZMM_Hi256 and
+ * Hi16_ZMM (bits 5-7). Without OSXSAVE, nothing beyond SSE is usable. */
+#define XCR0_AVX 0x06u
+#define XCR0_AVX512 0xe6u
+
+static uint64_t os_xcr0(const struct cpu_raw_data_t *raw) {
+#if defined(__x86_64__) || defined(__i386__)
+  uint32_t lo, hi;
+  if (!(raw->basic_cpuid[1][2] & (1u << 27))) /* CPUID.1:ECX.OSXSAVE */
+    return 0;
+  __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (uint64_t)hi << 32 | lo;
+#else
+  (void)raw;
+  return 0;
+#endif
+}
+
+/* libcpuid 0.6.2 sets the AVX-512 flags on its Intel path only; the bits
+ * are read here from its raw CPUID.7.0:EBX for every vendor. */
+static int leaf7_ebx(const struct cpu_raw_data_t *raw, unsigned bit) {
+  return raw->basic_cpuid[0][0] >= 7 && (raw->basic_cpuid[7][1] >> bit & 1u);
+}
+
+static unsigned simd_features(const struct cpu_raw_data_t *raw,
+                              const struct cpu_id_t *id) {
+  uint64_t xcr0 = os_xcr0(raw);
+  unsigned f = 0;
+  if (id->flags[CPU_FEATURE_SSE4_2])
+    f |= SHOAL_CPU_SSE42;
+  if ((xcr0 & XCR0_AVX) == XCR0_AVX && id->flags[CPU_FEATURE_AVX2])
+    f |= SHOAL_CPU_AVX2;
+  if ((xcr0 & XCR0_AVX512) == XCR0_AVX512) {
+    if (id->flags[CPU_FEATURE_AVX512F] || leaf7_ebx(raw, 16))
+      f |= SHOAL_CPU_AVX512F;
+    if (id->flags[CPU_FEATURE_AVX512BW] || leaf7_ebx(raw, 30))
+      f |= SHOAL_CPU_AVX512BW;
+    if (id->flags[CPU_FEATURE_AVX512VL] || leaf7_ebx(raw, 31))
+      f |= SHOAL_CPU_AVX512VL;
+  }
+  return f;
+}
+
+int shoal_cpu_identify(shoal_cpu_info *out) {
+  struct cpu_raw_data_t raw;
+  struct cpu_id_t id;
+
+  if (out == NULL)
+    return SHOAL_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (!cpuid_present())
+    return SHOAL_ENOTSUP;
+  if (cpuid_get_raw_data(&raw) != 0 || cpu_identify(&raw, &id) != 0)
+    return SHOAL_ENOTSUP;
+
+  copy_trimmed(out->vendor, sizeof out->vendor, id.vendor_str);
+  copy_trimmed(out->brand, sizeof out->brand, id.brand_str);
+  if (codename_known(&id))
+    copy_trimmed(out->codename, sizeof out->codename, id.cpu_codename);
+  copy_trimmed(out->hypervisor, sizeof out->hypervisor,
+               hypervisor_name(cpuid_get_hypervisor(&raw, &id)));
+  out->family = id.ext_family;
+  out->model = id.ext_model;
+  out->stepping = id.stepping;
+  out->logical_cpus = id.total_logical_cpus > 0 ? (unsigned)id.total_logical_cpus : 0;
+  out->features = simd_features(&raw, &id);
+  return SHOAL_OK;
+}

@@ -1,0 +1,434 @@
+/* topo.c — reads a machine's topology with hwloc (native, synthetic or XML)
+ * into the flat snapshot the plan works on, prints it as a tree, and binds
+ * threads to PUs. The one file of the library that calls hwloc. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hwloc.h>
+
+#include "runtime/topo.h"
+
+void shoal_topo_opts_defaults(shoal_topo_opts *opts) {
+  if (opts == NULL)
+    return;
+  memset(opts, 0, sizeof *opts);
+  opts->struct_size = sizeof *opts;
+}
+
+/* Maps hwloc objects to dense ids in order of first appearance. */
+typedef struct id_map {
+  hwloc_obj_t *objs;
+  unsigned n;
+} id_map;
+
+static unsigned id_of(id_map *m, hwloc_obj_t o) {
+  for (unsigned i = m->n; i-- > 0;)
+    if (m->objs[i] == o)
+      return i;
+  m->objs[m->n] = o;
+  return m->n++;
+}
+
+static unsigned cores_inside(hwloc_topology_t hw, hwloc_obj_t o) {
+  int n = hwloc_get_nbobjs_inside_cpuset_by_type(hw, o->cpuset, HWLOC_OBJ_CORE);
+  return n > 0 ? (unsigned)n : 0;
+}
+
+/* The cache domain of a PU, as shoal.h defines it. */
+static hwloc_obj_t cache_domain_of(hwloc_topology_t hw, hwloc_obj_t pu,
+                                   hwloc_obj_t core) {
+  hwloc_obj_t shared = NULL, any = NULL;
+  for (hwloc_obj_t o = pu->parent; o != NULL; o = o->parent) {
+    if (!hwloc_obj_type_is_cache(o->type))
+      continue;
+    any = o; /* walking up: the last one seen is the largest */
+    if (cores_inside(hw, o) > 1)
+      shared = o;
+  }
+  if (shared != NULL)
+    return shared;
+  if (any != NULL)
+    return any;
+  return core;
+}
+
+static shoal_cache_type cache_type_of(hwloc_obj_t o) {
+  switch (o->attr->cache.type) {
+  case HWLOC_OBJ_CACHE_DATA: return SHOAL_CACHE_DATA;
+  case HWLOC_OBJ_CACHE_INSTRUCTION: return SHOAL_CACHE_INSTRUCTION;
+  default: return SHOAL_CACHE_UNIFIED;
+  }
+}
+
+static int cache_cmp(const void *pa, const void *pb) {
+  const shoal_topo_cache *a = pa, *b = pb;
+  if (a->level != b->level)
+    return a->level < b->level ? -1 : 1;
+  if (a->type != b->type)
+    return a->type > b->type ? -1 : 1; /* data, then instruction, unified */
+  if (a->size_bytes != b->size_bytes)
+    return a->size_bytes < b->size_bytes ? -1 : 1;
+  return 0;
+}
+
+/* One entry per distinct (level, type, size, ways, line), with a count. */
+static int collect_caches(shoal_topo *t, hwloc_topology_t hw) {
+  unsigned cap = 0, n = 0;
+  shoal_topo_cache *c = NULL;
+  for (hwloc_obj_type_t ty = HWLOC_OBJ_L1CACHE; ty <= HWLOC_OBJ_L3ICACHE; ty++) {
+    if (!hwloc_obj_type_is_cache(ty))
+      continue;
+    int count = hwloc_get_nbobjs_by_type(hw, ty);
+    for (int i = 0; i < count; i++) {
+      hwloc_obj_t o = hwloc_get_obj_by_type(hw, ty, (unsigned)i);
+      shoal_topo_cache e = {
+        .level = o->attr->cache.depth,
+        .type = cache_type_of(o),
+        .size_bytes = o->attr->cache.size,
+        .ways = o->attr->cache.associativity,
+        .line_bytes = o->attr->cache.linesize,
+        .instances = 1,
+      };
+      unsigned k;
+      for (k = 0; k < n; k++)
+        if (c[k].level == e.level && c[k].type == e.type &&
+            c[k].size_bytes == e.size_bytes && c[k].ways == e.ways &&
+            c[k].line_bytes == e.line_bytes)
+          break;
+      if (k < n) {
+        c[k].instances++;
+        continue;
+      }
+      if (n == cap) {
+        unsigned ncap = cap ? cap * 2 : 8;
+        shoal_topo_cache *nc = shoal__realloc(c, ncap * sizeof *c);
+        if (nc == NULL) {
+          shoal__free(c);
+          return SHOAL_ENOMEM;
+        }
+        c = nc;
+        cap = ncap;
+      }
+      c[n++] = e;
+    }
+  }
+  if (n > 1)
+    qsort(c, n, sizeof *c, cache_cmp);
+  t->caches = c;
+  t->ncache = n;
+  return SHOAL_OK;
+}
+
+static void collect_distances(shoal_topo *t, hwloc_topology_t hw) {
+  struct hwloc_distances_s *d = NULL;
+  unsigned nr = 1;
+  if (t->nnuma < 2)
+    return;
+  if (hwloc_distances_get_by_type(hw, HWLOC_OBJ_NUMANODE, &nr, &d, 0, 0) != 0 ||
+      nr == 0)
+    return;
+  if (d->nbobjs == t->nnuma) {
+    t->distance = shoal__calloc((size_t)t->nnuma * t->nnuma, sizeof(unsigned));
+    if (t->distance != NULL) {
+      for (unsigned i = 0; i < d->nbobjs; i++)
+        for (unsigned j = 0; j < d->nbobjs; j++) {
+          unsigned a = d->objs[i]->logical_index, b = d->objs[j]->logical_index;
+          t->distance[a * t->nnuma + b] = (unsigned)d->values[i * d->nbobjs + j];
+        }
+    }
+  }
+  hwloc_distances_release(hw, d);
+}
+
+static unsigned package_of(hwloc_topology_t hw, hwloc_obj_t o) {
+  hwloc_obj_t p = hwloc_get_ancestor_obj_by_type(hw, HWLOC_OBJ_PACKAGE, o);
+  return p != NULL ? p->logical_index : 0;
+}
+
+/* Flattens the hwloc tree into t's arrays. */
+static int snapshot(shoal_topo *t, hwloc_topology_t hw) {
+  int npu = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
+  int nnuma = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_NUMANODE);
+  int npack = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PACKAGE);
+  id_map cores = {0}, domains = {0};
+  int rc = SHOAL_ENOMEM;
+
+  if (npu <= 0 || nnuma <= 0)
+    return SHOAL_ETOPO;
+  t->npu = (unsigned)npu;
+  t->nnuma = (unsigned)nnuma;
+  t->npackage = npack > 0 ? (unsigned)npack : 1;
+  t->pus = shoal__calloc(t->npu, sizeof *t->pus);
+  t->numas = shoal__calloc(t->nnuma, sizeof *t->numas);
+  cores.objs = shoal__calloc(t->npu, sizeof(hwloc_obj_t));
+  domains.objs = shoal__calloc(t->npu, sizeof(hwloc_obj_t));
+  if (!t->pus || !t->numas || !cores.objs || !domains.objs)
+    goto out;
+
+  for (unsigned i = 0; i < t->nnuma; i++) {
+    hwloc_obj_t n = hwloc_get_obj_by_type(hw, HWLOC_OBJ_NUMANODE, i);
+    t->numas[i] = (shoal_topo_numa){
+      .logical = n->logical_index,
+      .os_index = n->os_index,
+      .package = package_of(hw, n),
+      .memory_bytes = n->attr->numanode.local_memory,
+    };
+  }
+
+  for (unsigned i = 0; i < t->npu; i++) {
+    hwloc_obj_t pu = hwloc_get_obj_by_type(hw, HWLOC_OBJ_PU, i);
+    hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(hw, HWLOC_OBJ_CORE, pu);
+    unsigned numa = 0;
+    if (core == NULL)
+      core = pu; /* a description without cores: each PU is one */
+    for (unsigned k = 0; k < t->nnuma; k++) {
+      hwloc_obj_t n = hwloc_get_obj_by_type(hw, HWLOC_OBJ_NUMANODE, k);
+      if (n->cpuset != NULL && hwloc_bitmap_isset(n->cpuset, pu->os_index)) {
+        numa = k;
+        break;
+      }
+    }
+    t->pus[i] = (shoal_topo_pu){
+      .logical = pu->logical_index,
+      .os_index = pu->os_index,
+      .core = id_of(&cores, core),
+      .cache = id_of(&domains, cache_domain_of(hw, pu, core)),
+      .numa = numa,
+      .package = package_of(hw, pu),
+    };
+  }
+  t->ncore = cores.n;
+  t->ndomain = domains.n;
+  rc = collect_caches(t, hw);
+  if (rc == SHOAL_OK)
+    collect_distances(t, hw);
+out:
+  shoal__free(cores.objs);
+  shoal__free(domains.objs);
+  return rc;
+}
+
+static int configure_source(hwloc_topology_t hw, shoal_topo *t,
+                            const shoal_topo_opts *o) {
+  const char *syn = o->synthetic, *xml = o->xml_path;
+  if (syn == NULL && xml == NULL) {
+    /* hwloc reads these too, but silently falls back to the real machine
+     * on a bad value: read them here so that a mistake is reported. */
+    const char *e = getenv("HWLOC_XMLFILE");
+    if (e != NULL && e[0] != '\0')
+      xml = e;
+    else if ((e = getenv("HWLOC_SYNTHETIC")) != NULL && e[0] != '\0')
+      syn = e;
+  }
+  if (xml != NULL) {
+    FILE *f = fopen(xml, "r");
+    if (f == NULL) {
+      shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+                 "cannot read topology file '%s': %s", xml, strerror(errno));
+      return SHOAL_EIO;
+    }
+    fclose(f);
+    if (hwloc_topology_set_xml(hw, xml) != 0) {
+      shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+                 "'%s' is not an hwloc XML topology", xml);
+      return SHOAL_EFORMAT;
+    }
+    t->kind = SHOAL_TOPO_XML;
+    t->source_text = shoal__strdup(xml);
+  } else if (syn != NULL) {
+    if (syn[0] == '\0' || hwloc_topology_set_synthetic(hw, syn) != 0) {
+      shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+                 "malformed synthetic topology '%s'", syn);
+      return SHOAL_EINVAL;
+    }
+    t->kind = SHOAL_TOPO_SYNTHETIC;
+    t->source_text = shoal__strdup(syn);
+  } else {
+    t->kind = SHOAL_TOPO_NATIVE;
+    return SHOAL_OK;
+  }
+  return t->source_text != NULL ? SHOAL_OK : SHOAL_ENOMEM;
+}
+
+int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
+  shoal_topo_opts o;
+  hwloc_topology_t hw = NULL;
+  shoal_topo *t;
+  int rc;
+
+  if (out == NULL)
+    return SHOAL_EINVAL;
+  *out = NULL;
+  shoal_topo_opts_defaults(&o);
+  if (opts != NULL)
+    shoal__copy_opts(&o, sizeof o, opts, opts->struct_size);
+  if (o.synthetic != NULL && o.xml_path != NULL) {
+    shoal__log(o.log, o.log_user, SHOAL_LOG_ERROR,
+               "a topology comes from a synthetic string or an XML file, "
+               "not both");
+    return SHOAL_EINVAL;
+  }
+  t = shoal__calloc(1, sizeof *t);
+  if (t == NULL)
+    return SHOAL_ENOMEM;
+  if (hwloc_topology_init(&hw) != 0) {
+    shoal__free(t);
+    return SHOAL_ENOMEM;
+  }
+  /* I-caches are dropped by default; the cache report wants them. */
+  hwloc_topology_set_icache_types_filter(hw, HWLOC_TYPE_FILTER_KEEP_ALL);
+  rc = configure_source(hw, t, &o);
+  if (rc == SHOAL_OK && hwloc_topology_load(hw) != 0) {
+    shoal__log(o.log, o.log_user, SHOAL_LOG_ERROR,
+               "hwloc could not load the topology: %s", strerror(errno));
+    rc = t->kind == SHOAL_TOPO_XML ? SHOAL_EFORMAT : SHOAL_ETOPO;
+  }
+  t->hw = hw;
+  if (rc == SHOAL_OK) {
+    t->this_system = hwloc_topology_is_thissystem(hw);
+    rc = snapshot(t, hw);
+  }
+  if (rc != SHOAL_OK) {
+    shoal_topo_destroy(t);
+    return rc;
+  }
+  *out = t;
+  return SHOAL_OK;
+}
+
+void shoal_topo_destroy(shoal_topo *t) {
+  if (t == NULL)
+    return;
+  if (t->hw != NULL)
+    hwloc_topology_destroy((hwloc_topology_t)t->hw);
+  shoal__free(t->source_text);
+  shoal__free(t->pus);
+  shoal__free(t->numas);
+  shoal__free(t->caches);
+  shoal__free(t->distance);
+  shoal__free(t);
+}
+
+shoal_topo_kind shoal_topo_source(const shoal_topo *t) {
+  return t != NULL ? t->kind : SHOAL_TOPO_NATIVE;
+}
+const char *shoal_topo_source_text(const shoal_topo *t) {
+  return t != NULL ? t->source_text : NULL;
+}
+int shoal_topo_is_this_system(const shoal_topo *t) {
+  return t != NULL && t->this_system;
+}
+unsigned shoal_topo_pu_count(const shoal_topo *t) { return t ? t->npu : 0; }
+unsigned shoal_topo_core_count(const shoal_topo *t) { return t ? t->ncore : 0; }
+unsigned shoal_topo_cache_domain_count(const shoal_topo *t) {
+  return t ? t->ndomain : 0;
+}
+unsigned shoal_topo_numa_count(const shoal_topo *t) { return t ? t->nnuma : 0; }
+unsigned shoal_topo_package_count(const shoal_topo *t) {
+  return t ? t->npackage : 0;
+}
+unsigned shoal_topo_cache_count(const shoal_topo *t) { return t ? t->ncache : 0; }
+
+const shoal_topo_pu *shoal_topo_pu_at(const shoal_topo *t, unsigned i) {
+  return t != NULL && i < t->npu ? &t->pus[i] : NULL;
+}
+const shoal_topo_numa *shoal_topo_numa_at(const shoal_topo *t, unsigned i) {
+  return t != NULL && i < t->nnuma ? &t->numas[i] : NULL;
+}
+const shoal_topo_cache *shoal_topo_cache_at(const shoal_topo *t, unsigned i) {
+  return t != NULL && i < t->ncache ? &t->caches[i] : NULL;
+}
+
+unsigned shoal_topo_numa_distance(const shoal_topo *t, unsigned a, unsigned b) {
+  if (t == NULL || t->distance == NULL || a >= t->nnuma || b >= t->nnuma)
+    return 0;
+  return t->distance[a * t->nnuma + b];
+}
+
+/* ---- the tree ---------------------------------------------------------- */
+
+static void human_bytes(char *buf, size_t cap, uint64_t b) {
+  static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  unsigned u = 0;
+  while (b >= 1024 && b % 1024 == 0 && u + 1 < SHOAL_ARRAY_SIZE(unit)) {
+    b /= 1024;
+    u++;
+  }
+  if (b >= 10240 && u + 1 < SHOAL_ARRAY_SIZE(unit)) {
+    snprintf(buf, cap, "%.1f %s", (double)b / 1024.0, unit[u + 1]);
+    return;
+  }
+  snprintf(buf, cap, "%" PRIu64 " %s", b, unit[u]);
+}
+
+typedef struct tree_ctx {
+  hwloc_topology_t hw;
+  shoal_topo_line_fn fn;
+  void *user;
+} tree_ctx;
+
+/* Cores, PUs, NUMA nodes, packages, groups and shared caches are shown;
+ * a core's private caches are summarised in the cache table instead. */
+static int shown(tree_ctx *c, hwloc_obj_t o) {
+  if (hwloc_obj_type_is_cache(o->type))
+    return cores_inside(c->hw, o) > 1;
+  return o->type != HWLOC_OBJ_MISC;
+}
+
+static void tree_walk(tree_ctx *c, hwloc_obj_t o, unsigned depth) {
+  char line[160], size[32];
+  unsigned next = depth;
+  if (shown(c, o)) {
+    char type[32];
+    hwloc_obj_type_snprintf(type, sizeof type, o, 0);
+    if (o->type == HWLOC_OBJ_MACHINE) {
+      human_bytes(size, sizeof size, o->total_memory);
+      snprintf(line, sizeof line, "Machine (%s total)", size);
+    } else if (o->type == HWLOC_OBJ_NUMANODE) {
+      human_bytes(size, sizeof size, o->attr->numanode.local_memory);
+      snprintf(line, sizeof line, "NUMANode L#%u P#%u (%s)", o->logical_index,
+               o->os_index, size);
+    } else if (hwloc_obj_type_is_cache(o->type)) {
+      human_bytes(size, sizeof size, o->attr->cache.size);
+      snprintf(line, sizeof line, "%s L#%u (%s)", type, o->logical_index, size);
+    } else if (o->os_index != HWLOC_UNKNOWN_INDEX) {
+      snprintf(line, sizeof line, "%s L#%u P#%u", type, o->logical_index,
+               o->os_index);
+    } else {
+      snprintf(line, sizeof line, "%s L#%u", type, o->logical_index);
+    }
+    c->fn(c->user, depth, line);
+    next = depth + 1;
+  }
+  for (hwloc_obj_t m = o->memory_first_child; m != NULL; m = m->next_sibling)
+    tree_walk(c, m, next);
+  for (hwloc_obj_t k = o->first_child; k != NULL; k = k->next_sibling)
+    tree_walk(c, k, next);
+}
+
+int shoal_topo_tree(const shoal_topo *t, shoal_topo_line_fn fn, void *user) {
+  tree_ctx c;
+  if (t == NULL || fn == NULL)
+    return SHOAL_EINVAL;
+  c = (tree_ctx){.hw = t->hw, .fn = fn, .user = user};
+  tree_walk(&c, hwloc_get_root_obj(c.hw), 0);
+  return SHOAL_OK;
+}
+
+/* ---- binding ----------------------------------------------------------- */
+
+int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os) {
+  hwloc_topology_t hw = t->hw;
+  hwloc_obj_t pu;
+  if (!t->this_system)
+    return SHOAL_ENOTSUP;
+  pu = hwloc_get_pu_obj_by_os_index(hw, pu_os);
+  if (pu == NULL)
+    return SHOAL_EINVAL;
+  if (hwloc_set_cpubind(hw, pu->cpuset, HWLOC_CPUBIND_THREAD) != 0)
+    return SHOAL_EPIN;
+  return SHOAL_OK;
+}

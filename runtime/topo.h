@@ -1,0 +1,25 @@
+/* topo.h — the topology snapshot shared by the plan, the latency probe and
+ * (later) the workers. Internal to the library. */
+#ifndef SHOAL_TOPO_H
+#define SHOAL_TOPO_H
+
+#include "runtime/common.h"
+
+struct shoal_topo {
+  void *hw;               /* hwloc_topology_t, kept for binding and the tree */
+  shoal_topo_kind kind;
+  char *source_text;      /* synthetic string or XML path; NULL if native */
+  int this_system;
+  unsigned npu, ncore, ndomain, nnuma, npackage, ncache;
+  shoal_topo_pu *pus;     /* logical order */
+  shoal_topo_numa *numas; /* logical order */
+  shoal_topo_cache *caches;
+  unsigned *distance;     /* nnuma * nnuma, or NULL */
+};
+
+/* Binds the calling thread to one PU (OS index). SHOAL_ENOTSUP when `t` is
+ * not this machine, SHOAL_EINVAL for a PU `t` does not have, SHOAL_EPIN when
+ * the OS refuses. Any thread, for itself. */
+int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os);
+
+#endif /* SHOAL_TOPO_H */

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""cli_test.py - the `shoal` tool as a user runs it: text and JSON outputs
+for synthetic, XML and native topologies, and every bad input (status 2 and
+one line on stderr). Prints TAP for meson."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+SHOAL = sys.argv[1]
+TOPOS = os.environ.get("SHOAL_TOPOLOGIES", os.path.join(os.path.dirname(__file__), "topologies"))
+SYN = "pack:2 numa:2 core:4 pu:2"
+
+results = []
+
+
+def run(*args, env=None, stdout=subprocess.PIPE):
+    e = dict(os.environ)
+    e.pop("HWLOC_SYNTHETIC", None)
+    e.pop("HWLOC_XMLFILE", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([SHOAL, *args], stdout=stdout, stderr=subprocess.PIPE,
+                       env=e, timeout=120)
+    out = p.stdout.decode() if p.stdout is not None else ""
+    return p.returncode, out, p.stderr.decode()
+
+
+def case(name):
+    def wrap(fn):
+        try:
+            fn()
+            results.append((True, name, ""))
+        except AssertionError as ex:
+            results.append((False, name, str(ex)))
+        except Exception as ex:  # a crash of the test itself fails it too
+            results.append((False, name, "%s: %s" % (type(ex).__name__, ex)))
+        return fn
+    return wrap
+
+
+def eq(got, want, what):
+    assert got == want, "%s: got %r, want %r" % (what, got, want)
+
+
+def topo_json(*args, env=None):
+    rc, out, err = run("topo", "--json", *args, env=env)
+    eq(rc, 0, "status (stderr: %s)" % err.strip())
+    return json.loads(out)
+
+
+def worker(doc, w):
+    return doc["plan"]["workers"][w]
+
+
+@case("synthetic JSON has the schema's keys and the exact plan")
+def _():
+    d = topo_json("--synthetic", SYN)
+    eq(d["schema_version"], 1, "schema_version")
+    for k in ("cpu", "caches", "numa_nodes", "pus", "plan", "source"):
+        assert k in d, "missing key %s" % k
+    for k in ("vendor", "brand", "family", "model", "stepping", "codename", "features"):
+        assert k in d["cpu"], "missing cpu.%s" % k
+    eq(d["source"], {"kind": "synthetic", "description": SYN, "this_system": False}, "source")
+    eq(len(d["pus"]), 32, "PUs")
+    eq(len(d["numa_nodes"]), 4, "NUMA nodes")
+    eq([n["os_index"] for n in d["numa_nodes"]], [0, 1, 2, 3], "node OS indices")
+    eq(d["pus"][9], {"logical": 9, "os_index": 9, "core": 4, "cache_domain": 4,
+                     "numa_node": 1, "package": 0}, "PU 9")
+    eq(d["plan"]["worker_count"], 16, "workers")
+    w5 = worker(d, 5)
+    eq(w5["pu_os_index"], 10, "worker 5 PU")
+    eq(w5["numa_node"], 1, "worker 5 node")
+    eq(w5["victims"], [6, 7, 4, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15], "worker 5 victims")
+    eq(w5["victim_levels"], ["numa"] * 3 + ["package"] * 4 + ["remote"] * 8, "worker 5 levels")
+    assert "latency" not in d, "latency without --latency"
+
+
+@case("synthetic text shows the tree and the plan")
+def _():
+    rc, out, err = run("topo", "--synthetic", SYN)
+    eq(rc, 0, "status")
+    eq(err, "", "stderr")
+    assert "synthetic machine 'pack:2 numa:2 core:4 pu:2'" in out, out[:200]
+    assert "Topology: 2 packages, 4 NUMA nodes" in out, "summary line"
+    assert "NUMANode L#3 P#3" in out, "tree"
+    assert "Plan: 16 workers (one per core)" in out, "plan header"
+    line = [l for l in out.splitlines() if l.strip().startswith("5 ")][0]
+    assert "numa: 6 7 4  package: 0 1 2 3  remote: 8 9 10 11 12 13 14 15" in line, line
+
+
+@case("--workers sets the plan's size, SMT siblings after cores")
+def _():
+    d = topo_json("--synthetic", "core:2 pu:2", "--workers", "3")
+    eq(d["plan"]["worker_count"], 3, "workers")
+    eq([w["pu_os_index"] for w in d["plan"]["workers"]], [0, 2, 1], "bindings")
+    eq(worker(d, 0)["victims"], [2, 1], "worker 0 victims")
+    eq(worker(d, 0)["victim_levels"], ["core", "numa"], "worker 0 levels")
+    d = topo_json("--synthetic", "core:2 pu:1", "--workers", "3")
+    eq(worker(d, 2)["pu_os_index"], None, "unbound worker")
+
+
+@case("--workers 0 means one per core")
+def _():
+    d = topo_json("--synthetic", "core:3 pu:2", "--workers", "0")
+    eq(d["plan"]["worker_count"], 3, "workers")
+
+
+@case("XML topology: distances and the asymmetric plan")
+def _():
+    d = topo_json("--xml", os.path.join(TOPOS, "asymmetric.xml"))
+    eq(d["source"]["kind"], "xml", "kind")
+    eq(d["numa_distances"], [[10, 16, 22, 28], [16, 10, 22, 28],
+                             [22, 22, 10, 16], [28, 28, 16, 10]], "distances")
+    eq(len(d["pus"]), 10, "PUs")
+    eq(d["plan"]["worker_count"], 5, "workers")
+    eq(worker(d, 0)["victims"], [1, 2, 3, 4], "worker 0 victims")
+    eq(worker(d, 4)["victim_levels"], ["remote"] * 4, "worker 4 levels")
+    eq(d["caches"][0]["level"], 3, "cache level")
+    eq(d["caches"][0]["instances"], 4, "L3 instances (one without cores)")
+
+
+@case("HWLOC_SYNTHETIC and HWLOC_XMLFILE are honoured")
+def _():
+    d = topo_json(env={"HWLOC_SYNTHETIC": "pack:3 core:1 pu:1"})
+    eq(d["source"]["kind"], "synthetic", "kind")
+    eq(d["plan"]["worker_count"], 3, "workers")
+    d = topo_json(env={"HWLOC_XMLFILE": os.path.join(TOPOS, "distances.xml")})
+    eq(d["source"]["kind"], "xml", "kind")
+    eq(worker(d, 0)["victims"], [1, 4, 5, 2, 3, 6, 7], "distance order")
+    # an explicit flag wins
+    d = topo_json("--synthetic", "core:2 pu:1", env={"HWLOC_SYNTHETIC": "core:7 pu:1"})
+    eq(d["plan"]["worker_count"], 2, "workers")
+
+
+@case("native JSON describes this machine")
+def _():
+    d = topo_json()
+    eq(d["source"]["kind"], "native", "kind")
+    eq(d["source"]["this_system"], True, "this_system")
+    eq(len(d["pus"]), os.cpu_count(), "PUs")
+    cores = len({p["core"] for p in d["pus"]})
+    eq(d["plan"]["worker_count"], cores, "one worker per core")
+    if os.uname().machine == "x86_64":
+        assert d["cpu"]["identified"], "cpu identified"
+        assert d["cpu"]["vendor"], "vendor"
+        assert "sse4.2" in d["cpu"]["features"] or not d["cpu"]["features"], d["cpu"]["features"]
+
+
+@case("native text report")
+def _():
+    rc, out, err = run("topo")
+    eq(rc, 0, "status")
+    for s in ("CPU (this machine, libcpuid)", "codename", "Caches", "Topology:", "Plan:"):
+        assert s in out, "missing %r" % s
+
+
+@case("--latency measures every pair and checks the steal order")
+def _():
+    d = topo_json("--latency")
+    lat = d["latency"]
+    n = len(d["pus"])
+    eq(len(lat["pus"]), n, "PUs measured")
+    eq(len(lat["round_trip_ns"]), n, "rows")
+    for i in range(n):
+        eq(lat["round_trip_ns"][i][i], 0.0, "diagonal")
+        for j in range(n):
+            eq(lat["round_trip_ns"][i][j], lat["round_trip_ns"][j][i], "symmetry")
+            if i != j:
+                assert lat["round_trip_ns"][i][j] > 0, "positive"
+    assert isinstance(lat["steal_order_agrees"], bool)
+    eq(lat["steal_order_agrees"], not lat["disagreements"], "agreement matches the list")
+    rc, out, err = run("topo", "--latency")
+    eq(rc, 0, "status")
+    assert "Core-to-core round trip" in out, "matrix header"
+    assert "Steal order agrees" in out or "Steal order disagrees" in out, "verdict"
+
+
+@case("--help and --version")
+def _():
+    rc, out, err = run("topo", "--help")
+    eq(rc, 0, "status")
+    assert out.startswith("usage: shoal topo"), out[:40]
+    rc, out, err = run("--version")
+    eq(rc, 0, "status")
+    assert out.startswith("shoal "), out
+
+
+def bad(name, args, needle, env=None):
+    @case("bad input: " + name)
+    def _():
+        rc, out, err = run(*args, env=env)
+        eq(rc, 2, "status")
+        eq(err.count("\n"), 1, "one stderr line (%r)" % err)
+        assert needle in err, "%r not in %r" % (needle, err)
+
+
+tmp = tempfile.TemporaryDirectory()
+garbage = os.path.join(tmp.name, "garbage.xml")
+with open(garbage, "w") as f:
+    f.write("this is not xml\n")
+unreadable = os.path.join(tmp.name, "noperm.xml")
+with open(unreadable, "w") as f:
+    f.write("<topology/>")
+os.chmod(unreadable, 0)
+
+bad("unknown flag", ["topo", "--frobnicate"], "unknown option '--frobnicate'")
+bad("unknown short flag", ["topo", "-z"], "unknown option '-z'")
+bad("unknown command", ["frobnicate"], "unknown command 'frobnicate'")
+bad("malformed synthetic", ["topo", "--synthetic", "pack:x core"], "malformed synthetic topology 'pack:x core'")
+bad("empty synthetic", ["topo", "--synthetic", ""], "malformed synthetic topology")
+bad("missing XML", ["topo", "--xml", "/nonexistent/t.xml"], "cannot read topology file '/nonexistent/t.xml'")
+bad("invalid XML", ["topo", "--xml", garbage], "is not an hwloc XML topology")
+bad("truncated XML", ["topo", "--xml", os.path.join(TOPOS, "invalid.xml")], "XML")
+if os.geteuid() != 0:  # root reads the file anyway
+    bad("unreadable XML", ["topo", "--xml", unreadable], "cannot read topology file")
+bad("workers not a number", ["topo", "--workers", "abc"], "--workers wants a whole number")
+bad("workers negative", ["topo", "--workers", "-1"], "not '-1'")
+bad("workers above the limit", ["topo", "--workers", "1025"], "from 0 to 1024")
+bad("workers trailing junk", ["topo", "--workers", "4x"], "not '4x'")
+bad("workers empty", ["topo", "--workers="], "--workers wants")
+bad("workers missing value", ["topo", "--workers"], "option '--workers' needs a value")
+bad("synthetic and XML", ["topo", "--synthetic", "core:2 pu:1", "--xml", garbage], "exclude each other")
+bad("latency on a synthetic machine", ["topo", "--latency", "--synthetic", "core:2 pu:1"], "--latency measures this machine")
+bad("extra argument", ["topo", "extra"], "unexpected argument 'extra'")
+bad("malformed HWLOC_SYNTHETIC", ["topo"], "malformed synthetic topology 'zzz'", env={"HWLOC_SYNTHETIC": "zzz"})
+
+
+def closed_pipe(name, args):
+    @case("bad input: %s to a closed pipe" % name)
+    def _():
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            rc, _, err = run(*args, stdout=w)
+        finally:
+            os.close(w)
+        eq(rc, 2, "status")
+        eq(err.count("\n"), 1, "one stderr line (%r)" % err)
+        assert "cannot write output" in err, err
+
+
+closed_pipe("JSON", ["topo", "--json", "--synthetic", SYN])
+closed_pipe("text", ["topo", "--synthetic", SYN])
+
+print("1..%d" % len(results))
+for i, (ok, name, why) in enumerate(results, 1):
+    print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
+    if not ok:
+        for line in why.splitlines():
+            print("# " + line)
+sys.exit(0 if all(ok for ok, _, _ in results) else 1)

@@ -1,0 +1,232 @@
+/* test_topo.c — loading topologies (synthetic, XML, environment, bad input),
+ * the snapshot's contents, the tree, CPU identification and the latency
+ * probe. */
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+typedef struct log_capture {
+  int calls;
+  shoal_log_level level;
+  char msg[512];
+} log_capture;
+
+static void capture(void *user, shoal_log_level level, const char *msg) {
+  log_capture *c = user;
+  c->calls++;
+  c->level = level;
+  snprintf(c->msg, sizeof c->msg, "%s", msg);
+}
+
+static int load(shoal_topo **t, const char *synthetic, const char *xml,
+                log_capture *cap) {
+  shoal_topo_opts o;
+  shoal_topo_opts_defaults(&o);
+  o.synthetic = synthetic;
+  o.xml_path = xml;
+  o.log = capture;
+  o.log_user = cap;
+  return shoal_topo_load(t, &o);
+}
+
+static void synthetic_snapshot(void **state) {
+  shoal_topo *t = NULL;
+  log_capture cap = {0};
+  (void)state;
+  assert_int_equal(load(&t, "pack:2 numa:2 l3:1 core:2 pu:2", NULL, &cap), SHOAL_OK);
+  assert_int_equal(cap.calls, 0);
+  assert_int_equal(shoal_topo_source(t), SHOAL_TOPO_SYNTHETIC);
+  assert_string_equal(shoal_topo_source_text(t), "pack:2 numa:2 l3:1 core:2 pu:2");
+  assert_int_equal(shoal_topo_is_this_system(t), 0);
+  assert_int_equal(shoal_topo_pu_count(t), 16);
+  assert_int_equal(shoal_topo_core_count(t), 8);
+  assert_int_equal(shoal_topo_cache_domain_count(t), 4);
+  assert_int_equal(shoal_topo_numa_count(t), 4);
+  assert_int_equal(shoal_topo_package_count(t), 2);
+  for (unsigned i = 0; i < 16; i++) {
+    const shoal_topo_pu *p = shoal_topo_pu_at(t, i);
+    assert_int_equal(p->logical, i);
+    assert_int_equal(p->os_index, i);
+    assert_int_equal(p->core, i / 2);
+    assert_int_equal(p->cache, i / 4);
+    assert_int_equal(p->numa, i / 4);
+    assert_int_equal(p->package, i / 8);
+  }
+  assert_null(shoal_topo_pu_at(t, 16));
+  assert_int_equal(shoal_topo_numa_at(t, 3)->package, 1);
+  assert_int_equal(shoal_topo_numa_at(t, 3)->os_index, 3);
+  assert_true(shoal_topo_numa_at(t, 0)->memory_bytes > 0);
+  assert_null(shoal_topo_numa_at(t, 4));
+  /* Synthetic L3s: one distinct entry, four instances. */
+  assert_int_equal(shoal_topo_cache_count(t), 1);
+  assert_int_equal(shoal_topo_cache_at(t, 0)->level, 3);
+  assert_int_equal(shoal_topo_cache_at(t, 0)->instances, 4);
+  assert_int_equal(shoal_topo_numa_distance(t, 0, 1), 0);
+  shoal_topo_destroy(t);
+}
+
+static void xml_with_distances(void **state) {
+  char path[1024];
+  shoal_topo *t = NULL;
+  log_capture cap = {0};
+  (void)state;
+  test_fixture_path(path, sizeof path, "asymmetric.xml");
+  assert_int_equal(load(&t, NULL, path, &cap), SHOAL_OK);
+  assert_int_equal(shoal_topo_source(t), SHOAL_TOPO_XML);
+  assert_int_equal(shoal_topo_numa_distance(t, 0, 0), 10);
+  assert_int_equal(shoal_topo_numa_distance(t, 1, 0), 16);
+  assert_int_equal(shoal_topo_numa_distance(t, 2, 3), 16);
+  assert_int_equal(shoal_topo_numa_distance(t, 0, 4), 0);
+  shoal_topo_destroy(t);
+}
+
+static void bad_sources(void **state) {
+  char path[1024];
+  shoal_topo *t = (shoal_topo *)1;
+  log_capture cap = {0};
+  (void)state;
+  assert_int_equal(load(&t, "pack:x", NULL, &cap), SHOAL_EINVAL);
+  assert_null(t);
+  assert_int_equal(cap.level, SHOAL_LOG_ERROR);
+  assert_non_null(strstr(cap.msg, "pack:x"));
+  assert_int_equal(load(&t, "", NULL, &cap), SHOAL_EINVAL);
+  assert_int_equal(load(&t, NULL, "/nonexistent/topo.xml", &cap), SHOAL_EIO);
+  assert_non_null(strstr(cap.msg, "/nonexistent/topo.xml"));
+  test_fixture_path(path, sizeof path, "invalid.xml");
+  assert_int_equal(load(&t, NULL, path, &cap), SHOAL_EFORMAT);
+  assert_int_equal(load(&t, "core:2", path, &cap), SHOAL_EINVAL);
+  assert_int_equal(shoal_topo_load(NULL, NULL), SHOAL_EINVAL);
+}
+
+static void environment(void **state) {
+  shoal_topo *t = NULL;
+  char path[1024];
+  (void)state;
+  setenv("HWLOC_SYNTHETIC", "pack:3 core:1 pu:1", 1);
+  assert_int_equal(shoal_topo_load(&t, NULL), SHOAL_OK);
+  assert_int_equal(shoal_topo_source(t), SHOAL_TOPO_SYNTHETIC);
+  assert_int_equal(shoal_topo_package_count(t), 3);
+  shoal_topo_destroy(t);
+  /* An explicit source wins over the environment. */
+  assert_int_equal(load(&t, "core:5 pu:1", NULL, &(log_capture){0}), SHOAL_OK);
+  assert_int_equal(shoal_topo_core_count(t), 5);
+  shoal_topo_destroy(t);
+  setenv("HWLOC_SYNTHETIC", "nonsense:", 1);
+  assert_int_equal(shoal_topo_load(&t, NULL), SHOAL_EINVAL);
+  unsetenv("HWLOC_SYNTHETIC");
+  test_fixture_path(path, sizeof path, "distances.xml");
+  setenv("HWLOC_XMLFILE", path, 1);
+  assert_int_equal(shoal_topo_load(&t, NULL), SHOAL_OK);
+  assert_int_equal(shoal_topo_source(t), SHOAL_TOPO_XML);
+  assert_int_equal(shoal_topo_numa_count(t), 4);
+  shoal_topo_destroy(t);
+  unsetenv("HWLOC_XMLFILE");
+}
+
+static void count_line(void *user, unsigned depth, const char *line) {
+  unsigned *n = user;
+  (void)depth;
+  assert_true(strlen(line) > 0);
+  n[0]++;
+  if (strncmp(line, "PU ", 3) == 0)
+    n[1]++;
+  if (depth > n[2])
+    n[2] = depth;
+}
+
+static void tree(void **state) {
+  shoal_topo *t = NULL;
+  unsigned n[3] = {0};
+  (void)state;
+  assert_int_equal(load(&t, "pack:2 core:2 pu:1", NULL, &(log_capture){0}), SHOAL_OK);
+  assert_int_equal(shoal_topo_tree(t, count_line, n), SHOAL_OK);
+  /* Machine, NUMANode, 2 packages, 4 cores, 4 PUs. */
+  assert_int_equal(n[0], 12);
+  assert_int_equal(n[1], 4);
+  assert_int_equal(n[2], 3);
+  assert_int_equal(shoal_topo_tree(t, NULL, NULL), SHOAL_EINVAL);
+  shoal_topo_destroy(t);
+}
+
+static void native(void **state) {
+  shoal_topo *t = NULL;
+  (void)state;
+  assert_int_equal(shoal_topo_load(&t, NULL), SHOAL_OK);
+  assert_int_equal(shoal_topo_source(t), SHOAL_TOPO_NATIVE);
+  assert_null(shoal_topo_source_text(t));
+  assert_int_equal(shoal_topo_is_this_system(t), 1);
+  assert_true(shoal_topo_pu_count(t) >= 1);
+  assert_true(shoal_topo_core_count(t) >= 1);
+  assert_true(shoal_topo_core_count(t) <= shoal_topo_pu_count(t));
+  assert_int_equal(shoal_topo_pu_count(t), (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+  shoal_topo_destroy(t);
+}
+
+static void cpu(void **state) {
+  shoal_cpu_info c;
+  int rc = shoal_cpu_identify(&c);
+  (void)state;
+  assert_int_equal(shoal_cpu_identify(NULL), SHOAL_EINVAL);
+#if defined(__x86_64__)
+  assert_int_equal(rc, SHOAL_OK);
+  assert_true(strlen(c.vendor) > 0);
+  assert_true(c.family > 0);
+  /* x86-64 itself guarantees SSE2; these bits are all shoal knows. */
+  assert_int_equal(c.features & ~0x1fu, 0);
+  /* AVX-512VL/BW are extensions of AVX-512F. */
+  if (c.features & (SHOAL_CPU_AVX512BW | SHOAL_CPU_AVX512VL))
+    assert_true(c.features & SHOAL_CPU_AVX512F);
+#else
+  assert_true(rc == SHOAL_OK || rc == SHOAL_ENOTSUP);
+#endif
+  assert_string_equal(shoal_cpu_feature_name(SHOAL_CPU_AVX512VL), "avx512vl");
+  assert_null(shoal_cpu_feature_name(3));
+}
+
+static void latency(void **state) {
+  shoal_topo *t = NULL, *syn = NULL;
+  shoal_latency_opts o;
+  unsigned pus[2];
+  double m[4] = {-1, -1, -1, -1};
+  (void)state;
+  assert_int_equal(shoal_topo_load(&t, NULL), SHOAL_OK);
+  shoal_latency_opts_defaults(&o);
+  o.round_trips = 50;
+  o.samples = 5;
+  pus[0] = shoal_topo_pu_at(t, 0)->os_index;
+  pus[1] = shoal_topo_pu_at(t, shoal_topo_pu_count(t) - 1)->os_index;
+  if (shoal_topo_pu_count(t) >= 2) {
+    assert_int_equal(shoal_latency_measure(t, pus, 2, m, &o), SHOAL_OK);
+    assert_true(m[0] == 0.0 && m[3] == 0.0);
+    assert_true(m[1] > 0.0);
+    assert_true(m[1] == m[2]);
+  }
+  pus[1] = 100000; /* not a PU of this machine */
+  assert_int_equal(shoal_latency_measure(t, pus, 2, m, &o), SHOAL_EINVAL);
+  assert_int_equal(shoal_latency_measure(t, pus, 0, m, &o), SHOAL_EINVAL);
+  o.samples = 0;
+  assert_int_equal(shoal_latency_measure(t, pus, 1, m, &o), SHOAL_EINVAL);
+  assert_int_equal(load(&syn, "core:2 pu:1", NULL, &(log_capture){0}), SHOAL_OK);
+  pus[0] = 0;
+  pus[1] = 1;
+  assert_int_equal(shoal_latency_measure(syn, pus, 2, m, NULL), SHOAL_ENOTSUP);
+  shoal_topo_destroy(syn);
+  shoal_topo_destroy(t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(synthetic_snapshot),
+    cmocka_unit_test(xml_with_distances),
+    cmocka_unit_test(bad_sources),
+    cmocka_unit_test(environment),
+    cmocka_unit_test(tree),
+    cmocka_unit_test(native),
+    cmocka_unit_test(cpu),
+    cmocka_unit_test(latency),
+  };
+  unsetenv("HWLOC_SYNTHETIC");
+  unsetenv("HWLOC_XMLFILE");
+  return test_run("topo", tests, SHOAL_ARRAY_LEN(tests));
+}
