@@ -281,10 +281,18 @@ int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
   /* I-caches are dropped by default; the cache report wants them. */
   hwloc_topology_set_icache_types_filter(hw, HWLOC_TYPE_FILTER_KEEP_ALL);
   rc = configure_source(hw, t, &o);
+  /* hwloc's own XML reader (used without libxml2) accepts any file in
+   * set_xml and fails here; libxml2's fails above. Same report either way. */
   if (rc == SHOAL_OK && hwloc_topology_load(hw) != 0) {
-    shoal__log(o.log, o.log_user, SHOAL_LOG_ERROR,
-               "hwloc could not load the topology: %s", strerror(errno));
-    rc = t->kind == SHOAL_TOPO_XML ? SHOAL_EFORMAT : SHOAL_ETOPO;
+    if (t->kind == SHOAL_TOPO_XML) {
+      shoal__log(o.log, o.log_user, SHOAL_LOG_ERROR,
+                 "'%s' is not an hwloc XML topology", t->source_text);
+      rc = SHOAL_EFORMAT;
+    } else {
+      shoal__log(o.log, o.log_user, SHOAL_LOG_ERROR,
+                 "hwloc could not load the topology: %s", strerror(errno));
+      rc = SHOAL_ETOPO;
+    }
   }
   t->hw = hw;
   if (rc == SHOAL_OK) {

@@ -212,7 +212,7 @@ bad("malformed synthetic", ["topo", "--synthetic", "pack:x core"], "malformed sy
 bad("empty synthetic", ["topo", "--synthetic", ""], "malformed synthetic topology")
 bad("missing XML", ["topo", "--xml", "/nonexistent/t.xml"], "cannot read topology file '/nonexistent/t.xml'")
 bad("invalid XML", ["topo", "--xml", garbage], "is not an hwloc XML topology")
-bad("truncated XML", ["topo", "--xml", os.path.join(TOPOS, "invalid.xml")], "XML")
+bad("truncated XML", ["topo", "--xml", os.path.join(TOPOS, "invalid.xml")], "is not an hwloc XML topology")
 if os.geteuid() != 0:  # root reads the file anyway
     bad("unreadable XML", ["topo", "--xml", unreadable], "cannot read topology file")
 bad("workers not a number", ["topo", "--workers", "abc"], "--workers wants a whole number")
