@@ -88,6 +88,7 @@ typedef void (*shoal_log_fn)(void *user, shoal_log_level level,
 #define SHOAL_CPU_AVX512BW (1u << 3)
 #define SHOAL_CPU_AVX512VL (1u << 4)
 
+/* Filled by shoal_cpu_identify; all fields public. */
 typedef struct shoal_cpu_info {
   char vendor[32];      /* "GenuineIntel", "AuthenticAMD", … */
   char brand[80];       /* brand string, trimmed */
@@ -120,6 +121,7 @@ typedef enum shoal_topo_kind {
   SHOAL_TOPO_XML = 2       /* an hwloc XML export */
 } shoal_topo_kind;
 
+/* All fields public; fill with shoal_topo_opts_defaults first. */
 typedef struct shoal_topo_opts {
   /* At most one of the two; both NULL reads this machine, honouring
    * HWLOC_XMLFILE and then HWLOC_SYNTHETIC from the environment as hwloc
@@ -150,6 +152,8 @@ SHOAL_API const char *shoal_topo_source_text(const shoal_topo *t);
  * threads can be bound to its PUs. */
 SHOAL_API int shoal_topo_is_this_system(const shoal_topo *t);
 
+/* The entries below are read-only views into the snapshot, valid until
+ * shoal_topo_destroy. */
 typedef struct shoal_topo_pu {
   unsigned logical;   /* hwloc logical index (L#) */
   unsigned os_index;  /* OS index (P#), what the kernel calls the CPU */
@@ -229,6 +233,7 @@ typedef enum shoal_near {
   SHOAL_NEAR_LEVELS = 5
 } shoal_near;
 
+/* Read-only, valid until shoal_plan_destroy. */
 typedef struct shoal_plan_worker {
   unsigned worker;       /* its index */
   int pu_os_index;       /* PU it is bound to (OS index); -1 when unbound */
@@ -268,6 +273,7 @@ SHOAL_API const char *shoal_near_name(shoal_near near);
 /* Core-to-core latency                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* All fields public; fill with shoal_latency_opts_defaults first. */
 typedef struct shoal_latency_opts {
   unsigned round_trips;  /* round trips per sample (default 200) */
   unsigned samples;      /* samples per pair; the median is kept (15) */

@@ -39,6 +39,7 @@ static void *partner_main(void *arg) {
                         memory_order_release);
   if (rc != SHOAL_OK)
     return NULL;
+  /* acquire: pairs with the thrower's release store of `go`. */
   while (atomic_load_explicit(&pp->go, memory_order_acquire) == 0)
     shoal__cpu_relax();
   if (atomic_load_explicit(&pp->go, memory_order_relaxed) < 0)
@@ -82,6 +83,7 @@ static void *thrower_main(void *arg) {
   uint64_t k = 0;
 
   j->rc = shoal__topo_bind_self(pp->t, j->pu);
+  /* acquire: pairs with the partner's release store of `ready`. */
   while ((ready = atomic_load_explicit(&pp->ready, memory_order_acquire)) == 0)
     shoal__cpu_relax();
   if (j->rc != SHOAL_OK || ready < 0) {
@@ -90,10 +92,12 @@ static void *thrower_main(void *arg) {
     atomic_store_explicit(&pp->go, -1, memory_order_release);
     return NULL;
   }
+  /* release: pairs with the partner's acquire wait on `go`. */
   atomic_store_explicit(&pp->go, 1, memory_order_release);
   for (unsigned s = 0; s < j->o->samples; s++) {
     uint64_t t0 = now_ns();
     for (unsigned r = 0; r < j->o->round_trips; r++, k++) {
+      /* release/acquire: the mirror of the partner's hop. */
       atomic_store_explicit(&pp->ball, 2 * k + 1, memory_order_release);
       while (atomic_load_explicit(&pp->ball, memory_order_acquire) != 2 * k + 2)
         shoal__cpu_relax();
