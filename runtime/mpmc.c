@@ -1,0 +1,26 @@
+/* mpmc.c — creation and destruction of the bounded MPMC queue (mpmc.h). */
+#include "runtime/mpmc.h"
+
+int shoal__mpmc_init(shoal__mpmc *q, size_t capacity) {
+  uint64_t cap = 2;
+  if (capacity > ((size_t)1 << 40))
+    return SHOAL_EINVAL;
+  while (cap < capacity)
+    cap <<= 1;
+  q->cells = shoal__aligned_alloc(SHOAL_CACHE_LINE, cap * sizeof *q->cells);
+  if (q->cells == NULL)
+    return SHOAL_ENOMEM;
+  for (uint64_t i = 0; i < cap; i++) {
+    atomic_init(&q->cells[i].seq, i);
+    q->cells[i].data = NULL;
+  }
+  q->mask = cap - 1;
+  atomic_init(&q->head, 0);
+  atomic_init(&q->tail, 0);
+  return SHOAL_OK;
+}
+
+void shoal__mpmc_destroy(shoal__mpmc *q) {
+  shoal__free(q->cells);
+  q->cells = NULL;
+}

@@ -1,0 +1,98 @@
+/* mpmc.h — a bounded multi-producer multi-consumer queue: Dmitry Vyukov's
+ * array queue with a sequence number per cell ("Bounded MPMC queue",
+ * 1024cores.net, 2010). The runtime's injection queue uses it for work
+ * submitted by threads that are not workers.
+ *
+ * Synchronization table:
+ *
+ *   call                      caller        may run concurrently with
+ *   shoal__mpmc_try_push      any thread    try_push, try_pop
+ *   shoal__mpmc_try_pop       any thread    try_push, try_pop
+ *   shoal__mpmc_init/destroy  one thread, no other thread touching it
+ *
+ * Neither call blocks nor allocates: a full queue fails the push with
+ * SHOAL_EAGAIN (the caller chooses back-pressure or counting a drop), an
+ * empty one fails the pop with SHOAL_EAGAIN. Elements are pointers; FIFO
+ * holds per producer as seen by any one consumer. */
+#ifndef SHOAL_MPMC_H
+#define SHOAL_MPMC_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "runtime/common.h"
+
+typedef struct shoal__mpmc_cell {
+  /* == index: free for the push of that index; == index + 1: holds the
+   * element of that index, for its pop. */
+  _Atomic uint64_t seq;
+  void *data;
+} shoal__mpmc_cell;
+
+typedef struct shoal__mpmc {
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head; /* next pop index */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail; /* next push index */
+  alignas(SHOAL_FALSE_SHARING) uint64_t mask;         /* read-only */
+  shoal__mpmc_cell *cells;
+} shoal__mpmc;
+
+/* capacity is rounded up to a power of two (at least 2). */
+int shoal__mpmc_init(shoal__mpmc *q, size_t capacity);
+void shoal__mpmc_destroy(shoal__mpmc *q);
+
+static inline int shoal__mpmc_try_push(shoal__mpmc *q, void *x) {
+  uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+  shoal__mpmc_cell *c;
+  for (;;) {
+    int64_t dif;
+    c = &q->cells[pos & q->mask];
+    /* acquire: pairs with the release in try_pop that freed this cell, so
+     * that the consumer's read of the old element happens before the
+     * write below. */
+    dif = (int64_t)(atomic_load_explicit(&c->seq, memory_order_acquire) - pos);
+    if (dif == 0) {
+      if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed))
+        break;
+    } else if (dif < 0) {
+      return SHOAL_EAGAIN; /* the cell still holds the element a lap ago */
+    } else {
+      pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    }
+  }
+  c->data = x;
+  /* release: the element before the sequence that hands it to a pop. */
+  atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+  return SHOAL_OK;
+}
+
+static inline int shoal__mpmc_try_pop(shoal__mpmc *q, void **out) {
+  uint64_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+  shoal__mpmc_cell *c;
+  for (;;) {
+    int64_t dif;
+    c = &q->cells[pos & q->mask];
+    /* acquire: pairs with the release in try_push that filled the cell. */
+    dif = (int64_t)(atomic_load_explicit(&c->seq, memory_order_acquire) -
+                    (pos + 1));
+    if (dif == 0) {
+      if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed))
+        break;
+    } else if (dif < 0) {
+      return SHOAL_EAGAIN; /* nothing pushed at this index yet */
+    } else {
+      pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+    }
+  }
+  *out = c->data;
+  /* release: the read above before the cell is offered to the push one lap
+   * later. */
+  atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
+  return SHOAL_OK;
+}
+
+#endif /* SHOAL_MPMC_H */
