@@ -41,27 +41,41 @@ typedef struct shoal__mpmc {
 int shoal__mpmc_init(shoal__mpmc *q, size_t capacity);
 void shoal__mpmc_destroy(shoal__mpmc *q);
 
-static inline int shoal__mpmc_try_push(shoal__mpmc *q, void *x) {
-  uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-  shoal__mpmc_cell *c;
+/* Vyukov's claim loop, shared by both sides: finds the cell of the next
+ * index of `counter` whose sequence says it is ready (index + `ready`:
+ * 0 for a push, 1 for a pop) and claims the index; NULL when the queue is
+ * full (push) or empty (pop). */
+static inline shoal__mpmc_cell *shoal__mpmc_claim(shoal__mpmc *q,
+                                                  _Atomic uint64_t *counter,
+                                                  uint64_t ready,
+                                                  uint64_t *pos_out) {
+  uint64_t pos = atomic_load_explicit(counter, memory_order_relaxed);
   for (;;) {
-    int64_t dif;
-    c = &q->cells[pos & q->mask];
-    /* acquire: pairs with the release in try_pop that freed this cell, so
-     * that the consumer's read of the old element happens before the
-     * write below. */
-    dif = (int64_t)(atomic_load_explicit(&c->seq, memory_order_acquire) - pos);
+    shoal__mpmc_cell *c = &q->cells[pos & q->mask];
+    /* acquire: pairs with the release store of seq by the other side, so
+     * that its access to the cell's data happens before ours. */
+    int64_t dif = (int64_t)(atomic_load_explicit(&c->seq, memory_order_acquire) -
+                            (pos + ready));
     if (dif == 0) {
-      if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
+      if (atomic_compare_exchange_weak_explicit(counter, &pos, pos + 1,
                                                 memory_order_relaxed,
-                                                memory_order_relaxed))
-        break;
+                                                memory_order_relaxed)) {
+        *pos_out = pos;
+        return c;
+      }
     } else if (dif < 0) {
-      return SHOAL_EAGAIN; /* the cell still holds the element a lap ago */
+      return NULL; /* the other side has not been here yet this lap */
     } else {
-      pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+      pos = atomic_load_explicit(counter, memory_order_relaxed);
     }
   }
+}
+
+static inline int shoal__mpmc_try_push(shoal__mpmc *q, void *x) {
+  uint64_t pos;
+  shoal__mpmc_cell *c = shoal__mpmc_claim(q, &q->tail, 0, &pos);
+  if (c == NULL)
+    return SHOAL_EAGAIN; /* full */
   c->data = x;
   /* release: the element before the sequence that hands it to a pop. */
   atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
@@ -69,25 +83,10 @@ static inline int shoal__mpmc_try_push(shoal__mpmc *q, void *x) {
 }
 
 static inline int shoal__mpmc_try_pop(shoal__mpmc *q, void **out) {
-  uint64_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-  shoal__mpmc_cell *c;
-  for (;;) {
-    int64_t dif;
-    c = &q->cells[pos & q->mask];
-    /* acquire: pairs with the release in try_push that filled the cell. */
-    dif = (int64_t)(atomic_load_explicit(&c->seq, memory_order_acquire) -
-                    (pos + 1));
-    if (dif == 0) {
-      if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1,
-                                                memory_order_relaxed,
-                                                memory_order_relaxed))
-        break;
-    } else if (dif < 0) {
-      return SHOAL_EAGAIN; /* nothing pushed at this index yet */
-    } else {
-      pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-    }
-  }
+  uint64_t pos;
+  shoal__mpmc_cell *c = shoal__mpmc_claim(q, &q->head, 1, &pos);
+  if (c == NULL)
+    return SHOAL_EAGAIN; /* empty */
   *out = c->data;
   /* release: the read above before the cell is offered to the push one lap
    * later. */
