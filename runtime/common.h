@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "shoal.h"
@@ -25,6 +26,29 @@
 #define SHOAL_UNLIKELY(x) (x)
 #define SHOAL_PRINTF(f, a)
 #endif
+
+/* 1 in a ThreadSanitizer build (gcc defines __SANITIZE_THREAD__, clang
+ * answers __has_feature). TSan does not model standalone fences; code that
+ * uses them takes equivalent orderings on the accesses in that build. */
+#if defined(__SANITIZE_THREAD__)
+#define SHOAL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHOAL_TSAN 1
+#endif
+#endif
+#ifndef SHOAL_TSAN
+#define SHOAL_TSAN 0
+#endif
+
+/* The smallest power of two >= n, and at least 2 (ring capacities). The
+ * caller bounds n. */
+static inline uint64_t shoal__pow2_at_least(uint64_t n) {
+  uint64_t p = 2;
+  while (p < n)
+    p <<= 1;
+  return p;
+}
 
 /* Tells the core that the caller is spinning (PAUSE on x86). */
 static inline void shoal__cpu_relax(void) {

@@ -15,11 +15,9 @@ static shoal__dq_buf *buf_new(int64_t cap) {
 }
 
 int shoal__deque_init(shoal__deque *d, size_t capacity) {
-  int64_t cap = 2;
-  shoal__dq_buf *a;
-  while ((size_t)cap < capacity && cap < ((int64_t)1 << 40))
-    cap <<= 1;
-  a = buf_new(cap);
+  const uint64_t max = (uint64_t)1 << 40;
+  shoal__dq_buf *a =
+      buf_new((int64_t)shoal__pow2_at_least(capacity < max ? capacity : max));
   if (a == NULL)
     return SHOAL_ENOMEM;
   atomic_init(&d->top, 0);

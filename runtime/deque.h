@@ -27,18 +27,8 @@
 #include "runtime/common.h"
 
 /* ThreadSanitizer does not model standalone fences and reports races that
- * cannot happen. Its build uses the equivalent orderings on the accesses
- * themselves (stronger, so still correct): see each SHOAL__DQ_* use. */
-#if defined(__SANITIZE_THREAD__)
-#define SHOAL__DQ_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SHOAL__DQ_TSAN 1
-#endif
-#endif
-#ifndef SHOAL__DQ_TSAN
-#define SHOAL__DQ_TSAN 0
-#endif
+ * cannot happen; its build (SHOAL_TSAN) uses the equivalent orderings on
+ * the accesses themselves (stronger, so still correct). */
 
 typedef struct shoal__dq_buf {
   int64_t mask;                /* capacity - 1; capacity a power of two */
@@ -84,7 +74,7 @@ static inline int shoal__deque_push_owner(shoal__deque *d, void *x) {
     a = atomic_load_explicit(&d->buf, memory_order_relaxed);
   }
   atomic_store_explicit(&a->slot[b & a->mask], x, memory_order_relaxed);
-#if SHOAL__DQ_TSAN
+#if SHOAL_TSAN
   /* release store: the fence below, as TSan understands it. */
   atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
 #else
@@ -102,7 +92,7 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
   shoal__dq_buf *a = atomic_load_explicit(&d->buf, memory_order_relaxed);
   int64_t t;
   void *x;
-#if SHOAL__DQ_TSAN
+#if SHOAL_TSAN
   /* seq_cst store and load: the store-load fence below, as TSan sees it. */
   atomic_store_explicit(&d->bottom, b, memory_order_seq_cst);
   t = atomic_load_explicit(&d->top, memory_order_seq_cst);
@@ -134,7 +124,7 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
 /* Steals the oldest element into *out. Any thread. */
 static inline shoal__steal_rc shoal__deque_steal(shoal__deque *d, void **out) {
   int64_t t, b;
-#if SHOAL__DQ_TSAN
+#if SHOAL_TSAN
   t = atomic_load_explicit(&d->top, memory_order_seq_cst);
   b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);
 #else

@@ -2,11 +2,10 @@
 #include "runtime/mpmc.h"
 
 int shoal__mpmc_init(shoal__mpmc *q, size_t capacity) {
-  uint64_t cap = 2;
+  uint64_t cap;
   if (capacity > ((size_t)1 << 40))
     return SHOAL_EINVAL;
-  while (cap < capacity)
-    cap <<= 1;
+  cap = shoal__pow2_at_least(capacity);
   q->cells = shoal__aligned_alloc(SHOAL_CACHE_LINE, cap * sizeof *q->cells);
   if (q->cells == NULL)
     return SHOAL_ENOMEM;

@@ -8,7 +8,7 @@
 #include "runtime/deque.h"
 #include "test_util.h"
 
-#if SHOAL__DQ_TSAN
+#if SHOAL_TSAN
 #define STRESS_ITEMS 20000
 #define STRESS_ROUNDS 2
 #else

@@ -8,7 +8,7 @@
 #include "runtime/mpmc.h"
 #include "test_util.h"
 
-#if defined(__SANITIZE_THREAD__)
+#if SHOAL_TSAN
 #define PER_PRODUCER 20000
 #else
 #define PER_PRODUCER 250000
