@@ -295,6 +295,229 @@ SHOAL_API int shoal_latency_measure(const shoal_topo *t,
                                     double *matrix_ns,
                                     const shoal_latency_opts *opts);
 
+/* ------------------------------------------------------------------------ */
+/* Runtime: pinned workers, fork-join, parallel_for, task groups            */
+/* ------------------------------------------------------------------------ */
+
+/* A work-stealing runtime. `workers` counts the threads that run tasks:
+ * workers 1 … N-1 are threads the runtime starts, pinned by the plan;
+ * worker 0 is the host's slot, taken by the thread that calls
+ * shoal_runtime_run, shoal_parallel_for or shoal_group_wait from outside
+ * the runtime, for the length of that call (as oneTBB's and OpenMP's
+ * calling thread joins its team). Worker 0 is not pinned unless the host
+ * calls shoal_runtime_bind_host. */
+typedef struct shoal_runtime shoal_runtime;
+/* The worker a task runs on; valid only inside that task. */
+typedef struct shoal_worker shoal_worker;
+
+/* All fields public; fill with shoal_runtime_config_defaults first. */
+typedef struct shoal_runtime_config {
+  unsigned workers;        /* 0 (default): one per core of `topo` */
+  const shoal_topo *topo;  /* NULL (default): this machine, loaded and
+                              owned by the runtime; else borrowed, and it
+                              must outlive the runtime */
+  int pin;                 /* 1 (default): bind workers 1…N-1 to the plan's
+                              PUs; a refusal is logged and they run unbound */
+  unsigned spin_us;        /* how long an idle worker looks for work before
+                              it parks (default 50) */
+  unsigned anticipate_us;  /* when the host enters at a steady period (a
+                              tick), parked workers wake this long before
+                              the next entry is due and look for work
+                              (default 300); 0 disables */
+  unsigned queue_capacity; /* closures submitted with shoal_group_run that
+                              may wait at once (default 65536) */
+  unsigned trace_events;   /* spans kept per worker for shoal_runtime_trace_write;
+                              0 (default) disables the trace */
+  shoal_log_fn log;        /* may be NULL */
+  void *log_user;
+  size_t struct_size;      /* sizeof(shoal_runtime_config), set by defaults */
+} shoal_runtime_config;
+
+/* Any thread. */
+SHOAL_API void shoal_runtime_config_defaults(shoal_runtime_config *cfg);
+
+/* Creates a runtime and starts its threads. Errors: SHOAL_EINVAL (NULL,
+ * workers > SHOAL_WORKERS_MAX, a zero queue_capacity), SHOAL_ETOPO,
+ * SHOAL_ENOMEM, SHOAL_EAGAIN (the OS refused a thread). On failure *out is
+ * NULL and no thread is left running. Any thread. */
+SHOAL_API int shoal_runtime_create(shoal_runtime **out,
+                                   const shoal_runtime_config *cfg);
+/* Runs everything already submitted, stops and joins every thread, frees
+ * the runtime. SHOAL_ESTATE (and nothing is done) when called from a task
+ * of this runtime. Any other thread, once no other thread calls into `rt`.
+ * NULL is ignored. */
+SHOAL_API int shoal_runtime_destroy(shoal_runtime *rt);
+
+/* Read-only; any thread. */
+SHOAL_API unsigned shoal_runtime_workers(const shoal_runtime *rt);
+SHOAL_API const shoal_plan *shoal_runtime_plan(const shoal_runtime *rt);
+
+/* Binds the calling thread to worker 0's PU in the plan, so that the host
+ * thread that joins the work is placed like the workers. SHOAL_ENOTSUP
+ * when the topology is not this machine or worker 0 has no PU,
+ * SHOAL_EPIN when the OS refuses. The host's thread, outside tasks. */
+SHOAL_API int shoal_runtime_bind_host(shoal_runtime *rt);
+
+/* Runs fn(w, ctx) on a worker of `rt` and returns when it has returned.
+ * From outside the runtime, the caller becomes worker 0 for the call (or,
+ * while another thread holds worker 0, waits for a worker to run it);
+ * from a task, fn runs at once on the caller's worker. Errors: SHOAL_EINVAL
+ * (NULL rt or fn), SHOAL_ESTATE (rt is being destroyed). Any thread. */
+typedef void (*shoal_run_fn)(shoal_worker *w, void *ctx);
+SHOAL_API int shoal_runtime_run(shoal_runtime *rt, shoal_run_fn fn, void *ctx);
+
+/* The index of the worker (0 … workers-1). Inside a task. */
+SHOAL_API unsigned shoal_worker_index(const shoal_worker *w);
+SHOAL_API shoal_runtime *shoal_worker_runtime(const shoal_worker *w);
+
+/* --- Fork-join ----------------------------------------------------------
+ * A task frame lives in the spawner's own storage, normally its stack:
+ * embed a shoal_task as the first member of a struct that carries the
+ * arguments and the result, spawn it, do other work, then sync it.
+ *
+ *   typedef struct { shoal_task t; int n; long r; } fib_frame;
+ *   static void fib_task(shoal_worker *w, shoal_task *t) {
+ *     fib_frame *f = (fib_frame *)t; f->r = fib(w, f->n);
+ *   }
+ *   long fib(shoal_worker *w, int n) {
+ *     if (n < 2) return n;
+ *     fib_frame f; f.n = n - 1;
+ *     shoal_spawn(w, &f.t, fib_task);
+ *     long b = fib(w, n - 2);
+ *     shoal_sync(w, &f.t);
+ *     return f.r + b;
+ *   }
+ *
+ * Rules (Cilk's): a task syncs what it spawned, the most recent first, and
+ * before it returns; a frame is not touched between spawn and sync. No call
+ * allocates. spawn may run the child at once when memory for the deque's
+ * growth runs out (sync then returns at once). Both are called only inside
+ * a task, with the `w` that task received. */
+typedef struct shoal_task shoal_task;
+typedef void (*shoal_task_fn)(shoal_worker *w, shoal_task *t);
+struct shoal_task {
+  shoal_task_fn fn_;     /* private */
+  uintptr_t private_[3]; /* private */
+};
+
+SHOAL_API void shoal_spawn_call(shoal_worker *w, shoal_task *t,
+                                shoal_task_fn fn);
+SHOAL_API void shoal_sync_call(shoal_worker *w, shoal_task *t);
+
+#if !defined(__cplusplus) && defined(__STDC_VERSION__) &&                    \
+    __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__) &&          \
+    !defined(SHOAL_NO_INLINE)
+#include <stdatomic.h>
+/* private: the owner-only head of every worker, read by the inline fast
+ * paths below. Frames spawned while no worker looks for work stay on this
+ * private stack (no fence, no atomic write); when one does, they move to
+ * the worker's Chase-Lev deque where thieves can take them. */
+struct shoal__worker_head {
+  shoal_task **stack;             /* private frames, oldest first; every
+                                     frame in the deque is older */
+  uint32_t top;                   /* frames on the stack */
+  uint32_t cap;
+  const _Atomic uint32_t *wanted; /* workers looking for work or parked */
+  uint64_t spawned;
+};
+SHOAL_API void shoal__spawn_slow(shoal_worker *w, shoal_task *t);
+SHOAL_API void shoal__sync_slow(shoal_worker *w, shoal_task *t);
+
+static inline void shoal_spawn(shoal_worker *w, shoal_task *t,
+                               shoal_task_fn fn) {
+  struct shoal__worker_head *h = (struct shoal__worker_head *)(void *)w;
+  t->fn_ = fn;
+  h->spawned++;
+  if (atomic_load_explicit(h->wanted, memory_order_relaxed) == 0 &&
+      h->top < h->cap) {
+    h->stack[h->top++] = t;
+    return;
+  }
+  shoal__spawn_slow(w, t);
+}
+
+static inline void shoal_sync(shoal_worker *w, shoal_task *t) {
+  struct shoal__worker_head *h = (struct shoal__worker_head *)(void *)w;
+  if (h->top > 0) { /* t is on the private stack: nobody else can have it */
+    h->top--;
+    t->fn_(w, t);
+    return;
+  }
+  shoal__sync_slow(w, t);
+}
+#else
+static inline void shoal_spawn(shoal_worker *w, shoal_task *t,
+                               shoal_task_fn fn) {
+  shoal_spawn_call(w, t, fn);
+}
+static inline void shoal_sync(shoal_worker *w, shoal_task *t) {
+  shoal_sync_call(w, t);
+}
+#endif
+
+/* --- parallel_for --------------------------------------------------------
+ * Calls fn(ctx, b, e) on disjoint subranges [b, e) that cover [begin, end)
+ * exactly once, each at most `grain` long (the last piece of a split may be
+ * shorter), by recursive halving with stealing; returns when all have
+ * returned. grain 0 means 1. From outside the runtime the caller joins as
+ * worker 0 (see shoal_runtime_run); inside a task it runs on the caller's
+ * worker. Errors: SHOAL_EINVAL (NULL rt or fn, end < begin), SHOAL_ESTATE.
+ * Any thread. */
+typedef void (*shoal_range_fn)(void *ctx, size_t begin, size_t end);
+SHOAL_API int shoal_parallel_for(shoal_runtime *rt, size_t begin, size_t end,
+                                 size_t grain, shoal_range_fn fn, void *ctx);
+
+/* --- Task groups ---------------------------------------------------------
+ * Closures run by the runtime, then waited for together. A group lives in
+ * the caller's storage; init it, run closures, wait, and it may be reused.
+ * Closures submitted from outside the runtime go through a bounded MPMC
+ * queue; from a task, onto the caller's own deque. */
+typedef struct shoal_group {
+  uintptr_t private_[4]; /* private */
+} shoal_group;
+typedef void (*shoal_closure_fn)(void *ctx);
+
+/* Any thread. */
+SHOAL_API int shoal_group_init(shoal_group *g, shoal_runtime *rt);
+/* Submits fn(ctx). When queue_capacity closures are already waiting, it
+ * waits for room (shoal_group_try_run returns SHOAL_EAGAIN instead).
+ * Errors: SHOAL_EINVAL, SHOAL_ESTATE (the runtime is being destroyed; fn
+ * will not run). Any thread. */
+SHOAL_API int shoal_group_run(shoal_group *g, shoal_closure_fn fn, void *ctx);
+SHOAL_API int shoal_group_try_run(shoal_group *g, shoal_closure_fn fn,
+                                  void *ctx);
+/* Returns when every closure submitted so far has returned. The waiting
+ * thread runs work meanwhile: from outside it becomes worker 0 when that
+ * slot is free; a task keeps running other tasks. Any thread. */
+SHOAL_API int shoal_group_wait(shoal_group *g);
+
+/* --- Counters and trace -------------------------------------------------- */
+
+/* Per worker; all fields public. Updated by the worker itself when it runs
+ * out of work, after each task it took from elsewhere, and when it parks,
+ * so they may lag while it is busy. */
+typedef struct shoal_worker_stats {
+  uint64_t tasks;         /* frames spawned and closures run */
+  uint64_t steals;        /* tasks taken from another worker's deque */
+  uint64_t failed_steals; /* attempts that found nothing or lost a race */
+  uint64_t parks;         /* times it went to sleep */
+  uint64_t wakes;         /* times another thread woke it */
+  uint64_t busy_ns;       /* time spent with work in hand */
+  uint64_t cpu_ns;        /* CPU time of its thread (0 for worker 0) */
+  uint64_t trace_dropped; /* spans not kept: the trace buffer was full */
+} shoal_worker_stats;
+
+/* Errors: SHOAL_EINVAL (NULL, worker out of range). Any thread. */
+SHOAL_API int shoal_runtime_stats(const shoal_runtime *rt, unsigned worker,
+                                  shoal_worker_stats *out);
+
+/* Writes the spans recorded so far (tasks taken from elsewhere, closures,
+ * parallel_for batches) as Chrome trace-event JSON (chrome://tracing,
+ * Perfetto). Errors: SHOAL_EINVAL, SHOAL_ENOTSUP (trace_events was 0),
+ * SHOAL_EIO. Any thread; spans still being written are left out. */
+SHOAL_API int shoal_runtime_trace_write(const shoal_runtime *rt,
+                                        const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,10 @@
  *
  * Neither call blocks nor allocates: a full queue fails the push with
  * SHOAL_EAGAIN (the caller chooses back-pressure or counting a drop), an
- * empty one fails the pop with SHOAL_EAGAIN. Elements are pointers; FIFO
+ * empty one fails the pop with SHOAL_EAGAIN. A push also fails while the
+ * pop of the same cell one lap earlier has claimed its index but not yet
+ * released the cell, even when the queue holds fewer than capacity
+ * elements; likewise a pop while the push of its cell is unfinished. Elements are pointers; FIFO
  * holds per producer as seen by any one consumer. */
 #ifndef SHOAL_MPMC_H
 #define SHOAL_MPMC_H

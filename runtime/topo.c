@@ -440,3 +440,21 @@ int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os) {
     return SHOAL_EPIN;
   return SHOAL_OK;
 }
+
+int shoal__topo_membind_self(const shoal_topo *t, unsigned numa_os) {
+  hwloc_topology_t hw = t->hw;
+  hwloc_obj_t node = NULL;
+  if (!t->this_system)
+    return SHOAL_ENOTSUP;
+  while ((node = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_NUMANODE, node)))
+    if (node->os_index == numa_os)
+      break;
+  if (node == NULL)
+    return SHOAL_EINVAL;
+  /* Later first touches by this thread land on the node: its heap pages,
+   * its deque's buffers and its trace. */
+  if (hwloc_set_membind(hw, node->nodeset, HWLOC_MEMBIND_BIND,
+                        HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0)
+    return SHOAL_EPIN;
+  return SHOAL_OK;
+}

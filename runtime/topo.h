@@ -22,4 +22,8 @@ struct shoal_topo {
  * the OS refuses. Any thread, for itself. */
 int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os);
 
+/* Binds the memory the calling thread allocates from now on to one NUMA
+ * node (OS index); same errors as shoal__topo_bind_self. */
+int shoal__topo_membind_self(const shoal_topo *t, unsigned numa_os);
+
 #endif /* SHOAL_TOPO_H */

@@ -1,0 +1,399 @@
+/* runtime.c — the runtime suite for shoal, the serial programs and the
+ * floor (threads pinned to the cores, each updating a fixed share of the
+ * sessions, no runtime at all). Prints JSON rows; bench/run makes the
+ * table and the derived figures (T1/Tserial, ns per spawn, speedup). */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "shoal.h"
+
+static unsigned pu_of(const shoal_plan *p, unsigned w) {
+  const shoal_plan_worker *pw = shoal_plan_worker_at(p, w);
+  return pw != NULL && pw->pu_os_index >= 0 ? (unsigned)pw->pu_os_index : 0;
+}
+
+static void pin_to(unsigned pu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(pu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static shoal_runtime *runtime_new(unsigned workers) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt;
+  int rc;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = workers;
+  if ((rc = shoal_runtime_create(&rt, &cfg)) != SHOAL_OK) {
+    fprintf(stderr, "runtime: %s\n", shoal_strerror(rc));
+    exit(1);
+  }
+  shoal_runtime_bind_host(rt); /* the host thread is placed like worker 0 */
+  return rt;
+}
+
+/* ---- fib ---------------------------------------------------------------- */
+
+typedef struct fib_frame {
+  shoal_task t;
+  int n;
+  long r;
+} fib_frame;
+
+static long fib(shoal_worker *w, int n);
+static void fib_task(shoal_worker *w, shoal_task *t) {
+  fib_frame *f = (fib_frame *)t;
+  f->r = fib(w, f->n);
+}
+static long fib(shoal_worker *w, int n) {
+  fib_frame f;
+  long b;
+  if (n < 2)
+    return n;
+  f.n = n - 1;
+  shoal_spawn(w, &f.t, fib_task);
+  b = fib(w, n - 2);
+  shoal_sync(w, &f.t);
+  return f.r + b;
+}
+
+/* ---- nqueens ------------------------------------------------------------ */
+
+typedef struct queens_frame {
+  shoal_task t;
+  int n;
+  unsigned cols, d1, d2;
+  long r;
+} queens_frame;
+
+static long queens(shoal_worker *w, int n, unsigned cols, unsigned d1,
+                   unsigned d2);
+static void queens_task(shoal_worker *w, shoal_task *t) {
+  queens_frame *f = (queens_frame *)t;
+  f->r = queens(w, f->n, f->cols, f->d1, f->d2);
+}
+static long queens(shoal_worker *w, int n, unsigned cols, unsigned d1,
+                   unsigned d2) {
+  queens_frame f[32];
+  unsigned all = (1u << n) - 1, free_ = all & ~(cols | d1 | d2);
+  int k = 0;
+  long r = 0;
+  if (cols == all)
+    return 1;
+  while (free_ != 0) {
+    unsigned bit = free_ & -free_;
+    free_ ^= bit;
+    f[k].n = n;
+    f[k].cols = cols | bit;
+    f[k].d1 = (d1 | bit) << 1;
+    f[k].d2 = (d2 | bit) >> 1;
+    shoal_spawn(w, &f[k].t, queens_task);
+    k++;
+  }
+  while (k-- > 0) {
+    shoal_sync(w, &f[k].t);
+    r += f[k].r;
+  }
+  return r;
+}
+
+/* ---- uts ---------------------------------------------------------------- */
+
+typedef struct uts_frame {
+  shoal_task t;
+  uint64_t id;
+  long r;
+} uts_frame;
+
+static long uts(shoal_worker *w, uint64_t id);
+static void uts_task(shoal_worker *w, shoal_task *t) {
+  uts_frame *f = (uts_frame *)t;
+  f->r = uts(w, f->id);
+}
+static long uts_children(shoal_worker *w, uint64_t id, unsigned k) {
+  uts_frame f[UTS_M];
+  long n = 0;
+  for (unsigned i = 0; i < k; i++) {
+    f[i].id = bench_uts_child(id, i);
+    shoal_spawn(w, &f[i].t, uts_task);
+  }
+  while (k-- > 0) {
+    shoal_sync(w, &f[k].t);
+    n += f[k].r;
+  }
+  return n;
+}
+static long uts(shoal_worker *w, uint64_t id) {
+  return 1 + uts_children(w, id, bench_uts_children(id));
+}
+
+/* The root's UTS_B0 children, split in halves so that they spread. */
+#define UTS_B0 2000
+#define UTS_SEED 19
+typedef struct uts_root_frame {
+  shoal_task t;
+  unsigned b, e;
+  long r;
+} uts_root_frame;
+static long uts_root_range(shoal_worker *w, unsigned b, unsigned e);
+static void uts_root_task(shoal_worker *w, shoal_task *t) {
+  uts_root_frame *f = (uts_root_frame *)t;
+  f->r = uts_root_range(w, f->b, f->e);
+}
+static long uts_root_range(shoal_worker *w, unsigned b, unsigned e) {
+  uts_root_frame f;
+  long n;
+  if (e - b == 1)
+    return uts(w, bench_uts_child(UTS_SEED, b));
+  f.b = b + (e - b) / 2;
+  f.e = e;
+  shoal_spawn(w, &f.t, uts_root_task);
+  n = uts_root_range(w, b, f.b);
+  shoal_sync(w, &f.t);
+  return n + f.r;
+}
+static long uts_serial_root(void) {
+  long n = 1;
+  for (unsigned i = 0; i < UTS_B0; i++)
+    n += bench_uts_serial(bench_uts_child(UTS_SEED, i));
+  return n;
+}
+
+/* ---- the recursive cases ------------------------------------------------ */
+
+typedef struct rec_case {
+  const char *name;
+  int kind; /* 0 fib, 1 nqueens, 2 uts */
+  int n, quick_n;
+  unsigned reps;
+} rec_case;
+
+static const rec_case rec_cases[] = {
+  {"fib35", 0, 35, 30, 7},
+  {"fib40", 0, 40, 32, 3},
+  {"nqueens12", 1, 12, 10, 5},
+  {"uts", 2, 0, 0, 5},
+};
+
+typedef struct rec_run {
+  const rec_case *c;
+  int n;
+  long result, spawns;
+  shoal_runtime *rt;
+} rec_run;
+
+static void rec_serial(void *arg) {
+  rec_run *r = arg;
+  if (r->c->kind == 0)
+    r->result = bench_fib_serial(r->n);
+  else if (r->c->kind == 1)
+    r->result = bench_queens_serial(r->n, 0, 0, 0);
+  else
+    r->result = uts_serial_root();
+}
+
+static void rec_root(shoal_worker *w, void *arg) {
+  rec_run *r = arg;
+  if (r->c->kind == 0)
+    r->result = fib(w, r->n);
+  else if (r->c->kind == 1)
+    r->result = queens(w, r->n, 0, 0, 0);
+  else
+    r->result = 1 + uts_root_range(w, 0, UTS_B0);
+}
+
+static void rec_shoal(void *arg) {
+  rec_run *r = arg;
+  shoal_runtime_run(r->rt, rec_root, r);
+}
+
+static uint64_t spawns_of(shoal_runtime *rt) {
+  uint64_t s = 0;
+  usleep(100000); /* workers publish their counters when idle */
+  for (unsigned i = 0; i < shoal_runtime_workers(rt); i++) {
+    shoal_worker_stats st;
+    shoal_runtime_stats(rt, i, &st);
+    s += st.tasks;
+  }
+  return s;
+}
+
+static void run_rec(const bench_args *a, shoal_runtime *rt1,
+                    shoal_runtime *rtn) {
+  for (size_t i = 0; i < sizeof rec_cases / sizeof rec_cases[0]; i++) {
+    const rec_case *c = &rec_cases[i];
+    rec_run r = {c, a->quick ? c->quick_n : c->n, 0, 0, NULL};
+    long want;
+    uint64_t before;
+    double t;
+    if (!bench_want(a, c->name))
+      continue;
+    t = bench_median(c->reps, rec_serial, &r);
+    want = r.result;
+    bench_row(c->name, "serial", 1, "median_s", t, "s");
+    r.rt = rt1;
+    before = spawns_of(rt1);
+    rec_shoal(&r); /* counts the spawns of one run */
+    bench_row(c->name, "serial", 1, "spawns", (double)(spawns_of(rt1) - before),
+              "tasks");
+    bench_row(c->name, "shoal", 1, "median_s",
+              bench_median(c->reps, rec_shoal, &r), "s");
+    if (r.result != want)
+      fprintf(stderr, "%s: shoal(1) gave %ld, serial %ld\n", c->name, r.result,
+              want);
+    r.rt = rtn;
+    bench_row(c->name, "shoal", shoal_runtime_workers(rtn), "median_s",
+              bench_median(c->reps, rec_shoal, &r), "s");
+    if (r.result != want)
+      fprintf(stderr, "%s: shoal(n) gave %ld, serial %ld\n", c->name, r.result,
+              want);
+  }
+}
+
+/* ---- ticks: serial, shoal, floor ---------------------------------------- */
+
+static void tick_serial(void *ctx) {
+  bench_tick_range(ctx, 0, TICK_SESSIONS);
+}
+
+typedef struct shoal_tick {
+  shoal_runtime *rt;
+  bench_tick t;
+} shoal_tick;
+
+static void tick_body(void *ctx, size_t b, size_t e) {
+  bench_tick_range(ctx, b, e);
+}
+
+static void tick_shoal(void *ctx) {
+  shoal_tick *s = ctx;
+  shoal_parallel_for(s->rt, 0, TICK_SESSIONS, 64, tick_body, &s->t);
+}
+
+typedef struct floor_team {
+  bench_tick *t;
+  unsigned n;
+  const shoal_plan *plan;
+  _Atomic unsigned epoch, done;
+  _Atomic int stop;
+} floor_team;
+
+typedef struct floor_arg {
+  floor_team *team;
+  unsigned index;
+} floor_arg;
+
+static void floor_share(floor_team *f, unsigned i) {
+  bench_tick_range(f->t, (size_t)TICK_SESSIONS * i / f->n,
+                   (size_t)TICK_SESSIONS * (i + 1) / f->n);
+}
+
+static void *floor_main(void *arg) {
+  floor_arg *a = arg;
+  floor_team *f = a->team;
+  unsigned seen = 0;
+  pin_to(pu_of(f->plan, a->index));
+  for (;;) {
+    unsigned e;
+    while ((e = atomic_load_explicit(&f->epoch, memory_order_acquire)) == seen)
+      if (atomic_load_explicit(&f->stop, memory_order_relaxed))
+        return NULL;
+    seen = e;
+    floor_share(f, a->index);
+    atomic_fetch_add_explicit(&f->done, 1, memory_order_release);
+  }
+}
+
+static void tick_floor(void *ctx) {
+  floor_team *f = ctx;
+  atomic_store_explicit(&f->done, 0, memory_order_relaxed);
+  atomic_fetch_add_explicit(&f->epoch, 1, memory_order_release);
+  floor_share(f, 0);
+  while (atomic_load_explicit(&f->done, memory_order_acquire) != f->n - 1) {
+  }
+}
+
+static void run_ticks(const bench_args *a, shoal_runtime *rtn, double ipn) {
+  unsigned n = shoal_runtime_workers(rtn);
+  const shoal_plan *plan = shoal_runtime_plan(rtn);
+  for (size_t i = 0; i < BENCH_TICK_CASES; i++) {
+    const bench_tick_case *c = &bench_tick_cases[i];
+    bench_tick t;
+    shoal_tick st;
+    floor_team f;
+    pthread_t th[64];
+    floor_arg fa[64];
+    if (!bench_want(a, c->name))
+      continue;
+    t.s = bench_sessions_new();
+    t.iters = (uint64_t)(c->work_ns * ipn + 0.5);
+    if (c->period_ms == 0)
+      bench_run_ticks(c, a->quick, "serial", 1, tick_serial, &t);
+    st.rt = rtn;
+    st.t = t;
+    bench_run_ticks(c, a->quick, "shoal", n, tick_shoal, &st);
+    /* The floor spins between ticks: its idle CPU is all of its threads. */
+    f.t = &t;
+    f.n = n < 64 ? n : 64;
+    f.plan = plan;
+    atomic_init(&f.epoch, 0);
+    atomic_init(&f.done, 0);
+    atomic_init(&f.stop, 0);
+    for (unsigned k = 1; k < f.n; k++) {
+      fa[k].team = &f;
+      fa[k].index = k;
+      pthread_create(&th[k], NULL, floor_main, &fa[k]);
+    }
+    bench_run_ticks(c, a->quick, "floor", f.n, tick_floor, &f);
+    atomic_store(&f.stop, 1);
+    for (unsigned k = 1; k < f.n; k++)
+      pthread_join(th[k], NULL);
+    free(t.s);
+  }
+}
+
+/* ---- an idle runtime ---------------------------------------------------- */
+
+static void run_idle(const bench_args *a, shoal_runtime *rtn) {
+  double secs = a->quick ? 2.0 : 10.0, c0, t0;
+  uint64_t cpu0 = 0, cpu1 = 0;
+  unsigned n = shoal_runtime_workers(rtn);
+  if (!bench_want(a, "idle"))
+    return;
+  usleep(200000); /* past the last spin */
+  for (unsigned i = 0; i < n; i++) {
+    shoal_worker_stats st;
+    shoal_runtime_stats(rtn, i, &st);
+    cpu0 += st.cpu_ns;
+  }
+  c0 = bench_cpu_now();
+  t0 = bench_now();
+  usleep((useconds_t)(secs * 1e6));
+  for (unsigned i = 0; i < n; i++) {
+    shoal_worker_stats st;
+    shoal_runtime_stats(rtn, i, &st);
+    cpu1 += st.cpu_ns;
+  }
+  bench_row("idle", "shoal", n, "idle_cpu_percent",
+            100.0 * (double)(cpu1 - cpu0) * 1e-9 / (bench_now() - t0), "%");
+  bench_row("idle", "shoal", n, "process_cpu_percent",
+            100.0 * (bench_cpu_now() - c0) / (bench_now() - t0), "%");
+}
+
+int main(int argc, char **argv) {
+  bench_args a = bench_parse(argc, argv);
+  shoal_runtime *rt1, *rtn;
+  double ipn = bench_calibrate();
+  rtn = runtime_new(a.workers);
+  rt1 = runtime_new(1);
+  run_rec(&a, rt1, rtn);
+  shoal_runtime_destroy(rt1);
+  run_ticks(&a, rtn, ipn);
+  run_idle(&a, rtn);
+  shoal_runtime_destroy(rtn);
+  return 0;
+}

@@ -1,0 +1,164 @@
+/* group.c — task groups: closures submitted from any thread and waited for
+ * together. Records come from a pool sized at creation, so submitting does
+ * not allocate; from outside the runtime they go through the bounded MPMC
+ * injection queue, from a task onto the worker's own deque. */
+#include <sched.h>
+
+#include "runtime/scheduler.h"
+
+static shoal__group *group_of(shoal_group *g) {
+  return (shoal__group *)(void *)g;
+}
+
+int shoal_group_init(shoal_group *pg, shoal_runtime *rt) {
+  shoal__group *g = group_of(pg);
+  if (pg == NULL || rt == NULL)
+    return SHOAL_EINVAL;
+  memset(pg, 0, sizeof *pg);
+  g->rt = rt;
+  atomic_init(&g->pending, 0);
+  return SHOAL_OK;
+}
+
+/* Pushes a record into a queue that has a cell for every record. Vyukov's
+ * push can still fail while the consumer of the cell one lap back has
+ * claimed it but not yet released it (it is between two stores); that
+ * consumer is running, so the wait is short unless it was preempted. */
+static void push_held(shoal__mpmc *q, void *x) {
+  for (unsigned spins = 0; shoal__mpmc_try_push(q, x) != SHOAL_OK; spins++) {
+    if (spins < 64)
+      shoal__cpu_relax();
+    else
+      sched_yield(); /* the consumer was preempted: let it run */
+  }
+}
+
+static void closure_run(shoal_worker *w, shoal_task *t) {
+  shoal__closure *c = (shoal__closure *)t;
+  shoal_closure_fn fn = c->fn;
+  void *ctx = c->ctx;
+  shoal__group *g = c->group;
+  shoal_runtime *rt = w->rt;
+  int finished;
+  /* The record goes back first: fn may submit more. */
+  push_held(&rt->free_q, c);
+  w->local[ST_TASKS]++;
+  fn(ctx);
+  /* acq_rel: fn's effects before the count that the waiter reads with
+   * acquire. g may be gone once the count is zero: not touched after. */
+  finished = atomic_fetch_sub_explicit(&g->pending, 1,
+                                       memory_order_acq_rel) == 1;
+  shoal__ext_notify(rt, finished);
+}
+
+static int pool_has_room(void *arg) {
+  shoal_runtime *rt = arg;
+  return atomic_load_explicit(&rt->free_q.tail, memory_order_relaxed) !=
+         atomic_load_explicit(&rt->free_q.head, memory_order_relaxed);
+}
+
+static int room_or_host_free(void *arg) {
+  shoal_runtime *rt = arg;
+  return pool_has_room(rt) ||
+         atomic_load_explicit(&rt->host, memory_order_relaxed) == 0 ||
+         atomic_load_explicit(&rt->stopping, memory_order_relaxed);
+}
+
+int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
+                        int block) {
+  shoal_runtime *rt;
+  shoal_worker *w;
+  shoal__closure *c;
+  void *rec;
+  if (g == NULL || fn == NULL || g->rt == NULL)
+    return SHOAL_EINVAL;
+  rt = g->rt;
+  w = shoal__current(rt);
+  for (;;) {
+    /* Tasks may still submit while destroy drains what is left. */
+    if (w == NULL && atomic_load_explicit(&rt->stopping, memory_order_acquire))
+      return SHOAL_ESTATE;
+    if (shoal__mpmc_try_pop(&rt->free_q, &rec) == SHOAL_OK)
+      break;
+    if (!block)
+      return SHOAL_EAGAIN;
+    if (w != NULL) {
+      /* A worker makes room by running work. */
+      shoal__task *t = shoal__steal_round(w);
+      if (t != NULL)
+        shoal__run_taken(w, t);
+      else
+        shoal__cpu_relax();
+    } else if (shoal__host_try_enter(rt)) {
+      /* Outside the runtime: join as worker 0 and run work until there is
+       * room (with one worker, nobody else would). */
+      shoal__task *t;
+      while (!pool_has_room(rt) && (t = shoal__find_work(rt->w[0])) != NULL)
+        shoal__run_taken(rt->w[0], t);
+      shoal__host_leave(rt);
+    } else {
+      shoal__ext_wait(rt, room_or_host_free, rt);
+    }
+  }
+  c = rec;
+  c->task.fn = closure_run;
+  c->task.kind = KIND_CLOSURE;
+  c->fn = fn;
+  c->ctx = ctx;
+  c->group = g;
+  atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+  if (w != NULL) {
+    if (shoal__deque_push_owner(&w->dq, &c->task) != SHOAL_OK) {
+      closure_run(w, (shoal_task *)&c->task); /* no memory: run it now */
+      return SHOAL_OK;
+    }
+  } else {
+    /* The queue has a cell for every record of the pool; the push's
+     * release publishes the record's fields. */
+    push_held(&rt->inject, c);
+  }
+  shoal__signal_work(rt);
+  return SHOAL_OK;
+}
+
+int shoal_group_run(shoal_group *g, shoal_closure_fn fn, void *ctx) {
+  return shoal__group_submit(g != NULL ? group_of(g) : NULL, fn, ctx, 1);
+}
+
+int shoal_group_try_run(shoal_group *g, shoal_closure_fn fn, void *ctx) {
+  return shoal__group_submit(g != NULL ? group_of(g) : NULL, fn, ctx, 0);
+}
+
+static int group_done(void *arg) {
+  shoal__group *g = arg;
+  /* acquire: pairs with the closures' acq_rel decrements. */
+  return atomic_load_explicit(&g->pending, memory_order_acquire) == 0;
+}
+
+static int done_or_host_free(void *arg) {
+  shoal__group *g = arg;
+  return group_done(g) ||
+         atomic_load_explicit(&g->rt->host, memory_order_relaxed) == 0;
+}
+
+int shoal_group_wait(shoal_group *pg) {
+  shoal__group *g = pg != NULL ? group_of(pg) : NULL;
+  shoal_runtime *rt;
+  shoal_worker *w;
+  if (g == NULL || g->rt == NULL)
+    return SHOAL_EINVAL;
+  rt = g->rt;
+  if ((w = shoal__current(rt)) != NULL) {
+    shoal__work_until(w, group_done, g);
+    return SHOAL_OK;
+  }
+  while (!group_done(g)) {
+    if (shoal__host_try_enter(rt)) {
+      shoal__work_until(rt->w[0], group_done, g);
+      shoal__host_leave(rt);
+      break;
+    }
+    shoal__ext_wait(rt, done_or_host_free, g);
+  }
+  return SHOAL_OK;
+}

@@ -1,0 +1,709 @@
+/* sched.c — the workers of a runtime: start-up and pinning by the plan,
+ * the loop that finds work (own deque, injection queue, steals nearest
+ * first), bounded spinning, parking on a futex without lost wake-ups, the
+ * host's slot (worker 0), and shutdown. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "runtime/scheduler.h"
+
+static _Thread_local shoal_worker *tls_worker;
+
+shoal_worker *shoal__current(const shoal_runtime *rt) {
+  shoal_worker *w = tls_worker;
+  return w != NULL && w->rt == rt ? w : NULL;
+}
+
+shoal_worker *shoal__current_any(void) {
+  return tls_worker;
+}
+
+/* xorshift64* (Vigna 2016): victim rotation only, never security. */
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stealing                                                                 */
+/* ------------------------------------------------------------------------ */
+
+unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,
+                            unsigned *out) {
+  unsigned begin = 0;
+  for (unsigned l = 0; l < SHOAL_NEAR_LEVELS; l++) {
+    unsigned end = w->level_end[l], len = end - begin;
+    if (len != 0) {
+      /* Randomized within a level, so that the thieves of one cache or
+       * node do not all queue on the same victim. */
+      unsigned r = (unsigned)(rng_next(rng) % len);
+      for (unsigned i = 0; i < len; i++)
+        out[begin + i] = w->victims[begin + (r + i) % len];
+    }
+    begin = end;
+  }
+  return w->nvictims;
+}
+
+shoal__task *shoal__steal_round(shoal_worker *w) {
+  shoal_runtime *rt = w->rt;
+  unsigned n = shoal__round_order(w, &w->rng, w->order);
+  for (unsigned i = 0; i < n; i++) {
+    shoal__deque *d = &rt->w[w->order[i]]->dq;
+    void *x;
+    /* Looking costs two relaxed loads; the steal's fence only when there
+     * seems to be something. */
+    if (shoal__deque_size_hint(d) == 0)
+      continue;
+    for (int tries = 0; tries < 2; tries++) {
+      shoal__steal_rc rc = shoal__deque_steal(d, &x);
+      if (rc == SHOAL__STEAL_OK) {
+        w->local[ST_STEALS]++;
+        return x;
+      }
+      if (rc == SHOAL__STEAL_EMPTY)
+        break;
+      w->local[ST_FAILED]++; /* lost a race: the victim may have more */
+    }
+  }
+  w->local[ST_FAILED]++;
+  return NULL;
+}
+
+static int work_visible(shoal_runtime *rt) {
+  for (unsigned i = 0; i < rt->n; i++)
+    if (shoal__deque_size_hint(&rt->w[i]->dq) != 0)
+      return 1;
+  return atomic_load_explicit(&rt->inject.tail, memory_order_relaxed) !=
+         atomic_load_explicit(&rt->inject.head, memory_order_relaxed);
+}
+
+shoal__task *shoal__find_work(shoal_worker *w) {
+  shoal__task *t = shoal__deque_take_owner(&w->dq);
+  void *x;
+  if (t != NULL)
+    return t;
+  if (shoal__mpmc_try_pop(&w->rt->inject, &x) == SHOAL_OK)
+    return x;
+  return shoal__steal_round(w);
+}
+
+/* Runs a task that came out of a deque or the injection queue. A frame
+ * taken by a thief follows the state protocol that its spawner's sync
+ * waits on. */
+void shoal__run_taken(shoal_worker *w, shoal__task *t) {
+  uint64_t t0 = w->spans != NULL ? shoal__now_ns() : 0;
+  uint32_t kind = t->kind;
+  if (kind == KIND_CLOSURE) {
+    t->fn(w, (shoal_task *)t);
+  } else {
+    uint32_t old;
+    atomic_store_explicit(&t->thief, w, memory_order_relaxed);
+    t->fn(w, (shoal_task *)t);
+    /* release: the frame's results before DONE; pairs with the acquire
+     * loads of state in sync. After this the frame may be gone. */
+    old = atomic_exchange_explicit(&t->state, TASK_DONE, memory_order_acq_rel);
+    if (old & TASK_WAITER)
+      shoal__futex_wake(&t->state, INT_MAX);
+  }
+  if (w->spans != NULL)
+    shoal__span_add(w, kind == KIND_CLOSURE ? SPAN_CLOSURE : SPAN_TASK, t0,
+                    shoal__now_ns());
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parking                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void unpark(shoal_worker *w) {
+  /* release: pairs with the acquire load in park's loop. */
+  atomic_store_explicit(&w->park, PARK_AWAKE, memory_order_release);
+  shoal__futex_wake(&w->park, 1);
+}
+
+/* Clears w's idle bit; 1 when this call cleared it (so the caller owns the
+ * wake-up). */
+static int claim_idle(shoal_runtime *rt, unsigned i) {
+  uint64_t bit = (uint64_t)1 << (i & 63);
+  return (atomic_fetch_and_explicit(&rt->idle_bits[i >> 6], ~bit,
+                                    memory_order_acq_rel) & bit) != 0;
+}
+
+static void wake_one(shoal_runtime *rt) {
+  for (unsigned k = 0; k < rt->nwords; k++) {
+    uint64_t b = atomic_load_explicit(&rt->idle_bits[k], memory_order_relaxed);
+    while (b != 0) {
+      unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+      if (claim_idle(rt, i)) {
+        unpark(rt->w[i]);
+        return;
+      }
+      b &= b - 1;
+    }
+  }
+}
+
+void shoal__signal_work(shoal_runtime *rt) {
+  /* Dekker fence: the push before the loads below; pairs with the one a
+   * parker runs between setting its idle bit and re-checking the queues. */
+  shoal__dekker(rt);
+  if (atomic_load_explicit(&rt->searching, memory_order_relaxed) != 0)
+    return; /* a searcher will find it */
+  wake_one(rt);
+}
+
+void shoal__set_wanting(shoal_worker *w, int on) {
+  if (w->wanting == on)
+    return;
+  w->wanting = on;
+  if (on)
+    atomic_fetch_add_explicit(&w->rt->wanted, 1, memory_order_relaxed);
+  else
+    atomic_fetch_sub_explicit(&w->rt->wanted, 1, memory_order_relaxed);
+}
+
+static void set_searching(shoal_worker *w, int on) {
+  if (w->searching == on)
+    return;
+  w->searching = on;
+  if (on)
+    atomic_fetch_add_explicit(&w->rt->searching, 1, memory_order_seq_cst);
+  else
+    atomic_fetch_sub_explicit(&w->rt->searching, 1, memory_order_seq_cst);
+}
+
+/* When the host enters at a steady period, the time its next entry is due;
+ * 0 when there is no steady period to anticipate. */
+static uint64_t entry_due(shoal_runtime *rt, uint64_t now) {
+  uint64_t last = atomic_load_explicit(&rt->entry_last_ns, memory_order_relaxed);
+  uint64_t period = atomic_load_explicit(&rt->entry_period_ns,
+                                         memory_order_relaxed);
+  uint64_t lead = (uint64_t)rt->cfg.anticipate_us * 1000u;
+  if (lead == 0 || period == 0 || period < 4 * lead || last == 0)
+    return 0;
+  if (now > last + 2 * period)
+    return 0; /* the ticks stopped: sleep without a deadline */
+  return last + period;
+}
+
+typedef struct idle_exit {
+  int (*done)(void *); /* NULL: leave only when stopping */
+  void *arg;
+} idle_exit;
+
+static int should_leave(shoal_worker *w, const idle_exit *ex) {
+  if (ex->done != NULL)
+    return ex->done(ex->arg);
+  return atomic_load_explicit(&w->rt->stopping, memory_order_acquire) != 0;
+}
+
+/* Sleeps until woken, or until the anticipation deadline. */
+static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
+  shoal_runtime *rt = w->rt;
+  uint64_t bit = (uint64_t)1 << (w->index & 63);
+  atomic_store_explicit(&w->park, PARK_ASLEEP, memory_order_relaxed);
+  atomic_fetch_or_explicit(&rt->idle_bits[w->index >> 6], bit,
+                           memory_order_seq_cst);
+  /* Dekker fence: the idle bit before the re-check; pairs with the one in
+   * shoal__signal_work, in destroy and in shoal__ext_notify. */
+  shoal__dekker(rt);
+  if (work_visible(rt) || should_leave(w, ex)) {
+    if (!claim_idle(rt, w->index)) /* a waker claimed us first */
+      w->local[ST_WAKES]++;
+    return;
+  }
+  shoal__stats_flush(w);
+  w->local[ST_PARKS]++;
+  for (;;) {
+    uint64_t timeout = 0;
+    if (wake_at != 0) {
+      uint64_t now = shoal__now_ns();
+      if (now >= wake_at)
+        break;
+      timeout = wake_at - now;
+    }
+    shoal__futex_wait(&w->park, PARK_ASLEEP, timeout);
+    /* acquire: pairs with the release store in unpark. */
+    if (atomic_load_explicit(&w->park, memory_order_acquire) == PARK_AWAKE) {
+      w->local[ST_WAKES]++;
+      return;
+    }
+  }
+  /* Woke on its own deadline: take the bit back unless a waker did. */
+  if (!claim_idle(rt, w->index))
+    w->local[ST_WAKES]++;
+}
+
+/* The idle path: look for work for a bounded time (at most half the
+ * workers at once, as Go's scheduler throttles spinning Ms), then park.
+ * Returns a task, or NULL when the exit condition holds. */
+static shoal__task *idle(shoal_worker *w, const idle_exit *ex) {
+  shoal_runtime *rt = w->rt;
+  uint64_t spin_ns = (uint64_t)rt->cfg.spin_us * 1000u;
+  uint64_t lead = (uint64_t)rt->cfg.anticipate_us * 1000u;
+  if (w->busy_since != 0) {
+    w->local[ST_BUSY] += shoal__now_ns() - w->busy_since;
+    w->busy_since = 0;
+  }
+  shoal__set_wanting(w, 1);
+  for (;;) {
+    uint64_t now = shoal__now_ns(), due = entry_due(rt, now), deadline;
+    unsigned limit = rt->n / 2 > 0 ? rt->n / 2 : 1;
+    shoal__task *t = NULL;
+    if (should_leave(w, ex))
+      break;
+    deadline = now + spin_ns;
+    /* Inside the window around a due entry, keep looking until it has
+     * come (or the window has passed): waking costs tens of µs. */
+    if (due != 0 && now + lead >= due && deadline < due + lead)
+      deadline = due + lead;
+    if (atomic_load_explicit(&rt->searching, memory_order_relaxed) < limit) {
+      set_searching(w, 1);
+      for (unsigned spins = 0;; spins++) {
+        if ((t = shoal__find_work(w)) != NULL || should_leave(w, ex))
+          break;
+        if ((spins & 15) == 15 && shoal__now_ns() >= deadline)
+          break;
+        for (int i = 0; i < 32; i++)
+          shoal__cpu_relax();
+      }
+      set_searching(w, 0);
+      if (t != NULL) {
+        /* The last searcher to find work wakes another if more is
+         * waiting, so that parallelism spreads (Go's wakep). */
+        if (atomic_load_explicit(&rt->searching, memory_order_relaxed) == 0 &&
+            work_visible(rt))
+          wake_one(rt);
+        shoal__set_wanting(w, 0);
+        w->busy_since = shoal__now_ns();
+        return t;
+      }
+      if (should_leave(w, ex))
+        break;
+    } else if ((t = shoal__find_work(w)) != NULL) {
+      shoal__set_wanting(w, 0);
+      w->busy_since = shoal__now_ns();
+      return t;
+    }
+    now = shoal__now_ns();
+    due = entry_due(rt, now);
+    park(w, ex, due != 0 && now + lead < due ? due - lead : 0);
+  }
+  shoal__set_wanting(w, 0);
+  return NULL;
+}
+
+void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg) {
+  idle_exit ex = {done, arg};
+  uint64_t bit = (uint64_t)1 << (w->index & 63);
+  if (done != NULL && w->group_waits++ == 0)
+    atomic_fetch_or_explicit(&w->rt->wait_bits[w->index >> 6], bit,
+                             memory_order_seq_cst);
+  for (;;) {
+    shoal__task *t;
+    if (done != NULL && done(arg))
+      break;
+    t = shoal__find_work(w);
+    if (t == NULL && (t = idle(w, &ex)) == NULL)
+      break;
+    shoal__run_taken(w, t);
+  }
+  if (done != NULL && --w->group_waits == 0)
+    atomic_fetch_and_explicit(&w->rt->wait_bits[w->index >> 6], ~bit,
+                              memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Threads outside the workers                                              */
+/* ------------------------------------------------------------------------ */
+
+void shoal__ext_notify(shoal_runtime *rt, int finished) {
+  /* Dekker fence: the state change before the loads; pairs with the one
+   * in shoal__ext_wait and in park. */
+  shoal__dekker(rt);
+  for (unsigned k = 0; finished && k < rt->nwords; k++) {
+    uint64_t b = atomic_load_explicit(&rt->wait_bits[k], memory_order_relaxed);
+    for (; b != 0; b &= b - 1) {
+      unsigned i = k * 64 + (unsigned)__builtin_ctzll(b);
+      if (claim_idle(rt, i))
+        unpark(rt->w[i]);
+    }
+  }
+  if (atomic_load_explicit(&rt->ext_waiters, memory_order_relaxed) == 0)
+    return;
+  atomic_fetch_add_explicit(&rt->ext_epoch, 1, memory_order_release);
+  shoal__futex_wake(&rt->ext_epoch, INT_MAX);
+}
+
+void shoal__ext_wait(shoal_runtime *rt, int (*cond)(void *), void *arg) {
+  atomic_fetch_add_explicit(&rt->ext_waiters, 1, memory_order_seq_cst);
+  for (;;) {
+    uint32_t e = atomic_load_explicit(&rt->ext_epoch, memory_order_acquire);
+    /* Dekker fence: registered and epoch read before the re-check. */
+    shoal__dekker(rt);
+    if (cond(arg))
+      break;
+    shoal__futex_wait(&rt->ext_epoch, e, 0);
+  }
+  atomic_fetch_sub_explicit(&rt->ext_waiters, 1, memory_order_relaxed);
+}
+
+int shoal__host_try_enter(shoal_runtime *rt) {
+  uint32_t free_ = 0;
+  shoal_worker *w = rt->w[0];
+  /* acquire: pairs with the release in shoal__host_leave, so that the
+   * previous holder's use of worker 0 happens before ours. */
+  if (!atomic_compare_exchange_strong_explicit(&rt->host, &free_, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    return 0;
+  rt->host_saved = tls_worker;
+  tls_worker = w;
+  w->busy_since = shoal__now_ns();
+  return 1;
+}
+
+void shoal__host_leave(shoal_runtime *rt) {
+  shoal_worker *w = rt->w[0];
+  shoal__task *t;
+  /* Closures the host pushed on worker 0's deque run before it leaves:
+   * nobody may be left to run them. */
+  while ((t = shoal__deque_take_owner(&w->dq)) != NULL)
+    shoal__run_taken(w, t);
+  if (w->busy_since != 0) {
+    w->local[ST_BUSY] += shoal__now_ns() - w->busy_since;
+    w->busy_since = 0;
+  }
+  shoal__stats_flush(w);
+  tls_worker = rt->host_saved;
+  /* release: our use of worker 0 before the next holder's. */
+  atomic_store_explicit(&rt->host, 0, memory_order_release);
+  shoal__ext_notify(rt, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Creation and destruction                                                 */
+/* ------------------------------------------------------------------------ */
+
+void shoal_runtime_config_defaults(shoal_runtime_config *cfg) {
+  if (cfg == NULL)
+    return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->pin = 1;
+  cfg->spin_us = 50;
+  cfg->anticipate_us = 300;
+  cfg->queue_capacity = 65536;
+  cfg->struct_size = sizeof *cfg;
+}
+
+static void worker_free(shoal_worker *w) {
+  if (w == NULL)
+    return;
+  shoal__deque_destroy(&w->dq);
+  shoal__free(w->head.stack);
+  shoal__free(w->order);
+  shoal__free(w->spans);
+  shoal__free(w);
+}
+
+/* Allocates worker i; called by the worker's own thread after binding, so
+ * that its memory is first touched on its NUMA node. */
+static int worker_new(shoal_runtime *rt, unsigned i, shoal_worker **out) {
+  const shoal_plan_worker *pw = shoal_plan_worker_at(rt->plan, i);
+  shoal_worker *w = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *w);
+  unsigned l = 0;
+  *out = NULL;
+  if (w == NULL)
+    return SHOAL_ENOMEM;
+  memset(w, 0, sizeof *w);
+  if (shoal__deque_init(&w->dq, 256) != SHOAL_OK) {
+    shoal__free(w);
+    return SHOAL_ENOMEM;
+  }
+  w->head.cap = 1024;
+  w->head.stack = shoal__malloc(w->head.cap * sizeof(shoal_task *));
+  w->head.wanted = &rt->wanted;
+  w->order = shoal__malloc((pw->nvictims + 1) * sizeof(unsigned));
+  if (rt->cfg.trace_events != 0) {
+    w->span_cap = rt->cfg.trace_events;
+    w->spans = shoal__malloc((size_t)w->span_cap * sizeof(shoal__span));
+  }
+  if (w->head.stack == NULL || w->order == NULL ||
+      (rt->cfg.trace_events != 0 && w->spans == NULL)) {
+    worker_free(w);
+    return SHOAL_ENOMEM;
+  }
+  w->rt = rt;
+  w->index = i;
+  w->nvictims = pw->nvictims;
+  w->victims = pw->victims;
+  for (unsigned k = 0; k < pw->nvictims; k++)
+    while (l < pw->victim_near[k])
+      w->level_end[l++] = k;
+  while (l < SHOAL_NEAR_LEVELS)
+    w->level_end[l++] = pw->nvictims;
+  w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+  atomic_init(&w->park, PARK_AWAKE);
+  atomic_init(&w->nspans, 0);
+  for (unsigned k = 0; k < ST_COUNT; k++)
+    atomic_init(&w->stats[k], 0);
+  *out = w;
+  return SHOAL_OK;
+}
+
+static void pin_self(shoal_runtime *rt, unsigned i) {
+  const shoal_plan_worker *pw = shoal_plan_worker_at(rt->plan, i);
+  int rc;
+  if (!rt->cfg.pin || !shoal_topo_is_this_system(rt->topo) ||
+      pw->pu_os_index < 0)
+    return;
+  rc = shoal__topo_bind_self(rt->topo, (unsigned)pw->pu_os_index);
+  if (rc != SHOAL_OK)
+    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
+               "worker %u: binding to PU %d refused (%s); it runs unbound",
+               i, pw->pu_os_index, shoal_strerror(rc));
+  if (shoal_topo_numa_count(rt->topo) > 1) {
+    rc = shoal__topo_membind_self(rt->topo, pw->numa_os_index);
+    if (rc != SHOAL_OK)
+      shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
+                 "worker %u: binding memory to NUMA node %u refused (%s)", i,
+                 pw->numa_os_index, shoal_strerror(rc));
+  }
+}
+
+typedef struct start_arg {
+  shoal_runtime *rt;
+  unsigned index;
+} start_arg;
+
+static void *worker_main(void *arg) {
+  shoal_runtime *rt = ((start_arg *)arg)->rt;
+  unsigned i = ((start_arg *)arg)->index;
+  shoal_worker *w = NULL;
+  int rc, go;
+  shoal__free(arg);
+  shoal__set_timer_slack(1000); /* anticipation deadlines to ~1 µs */
+  pin_self(rt, i);
+  rc = worker_new(rt, i, &w);
+  pthread_mutex_lock(&rt->start_mu);
+  rt->w[i] = w;
+  if (rc != SHOAL_OK && rt->start_err == SHOAL_OK)
+    rt->start_err = rc;
+  rt->started++;
+  pthread_cond_broadcast(&rt->start_cv);
+  while (rt->go == 0)
+    pthread_cond_wait(&rt->start_cv, &rt->start_mu);
+  go = rt->go;
+  pthread_mutex_unlock(&rt->start_mu);
+  if (go < 0 || w == NULL)
+    return NULL;
+  tls_worker = w;
+  shoal__work_until(w, NULL, NULL);
+  shoal__stats_flush(w);
+  tls_worker = NULL;
+  return NULL;
+}
+
+static void join_all(shoal_runtime *rt, unsigned nthreads, pthread_t *th) {
+  for (unsigned i = 0; i < nthreads; i++)
+    pthread_join(th[i], NULL);
+}
+
+static void runtime_free(shoal_runtime *rt) {
+  if (rt->w != NULL)
+    for (unsigned i = 0; i < rt->n; i++)
+      worker_free(rt->w[i]);
+  shoal__free(rt->w);
+  shoal__mpmc_destroy(&rt->inject);
+  shoal__mpmc_destroy(&rt->free_q);
+  shoal__free(rt->closures);
+  shoal_plan_destroy(rt->plan);
+  shoal_topo_destroy(rt->own_topo);
+  pthread_mutex_destroy(&rt->start_mu);
+  pthread_cond_destroy(&rt->start_cv);
+  shoal__free(rt);
+}
+
+static int runtime_alloc(shoal_runtime *rt) {
+  unsigned cap = rt->cfg.queue_capacity;
+  int rc;
+  if ((rc = shoal__mpmc_init(&rt->inject, cap)) != SHOAL_OK)
+    return rc;
+  if ((rc = shoal__mpmc_init(&rt->free_q, cap)) != SHOAL_OK)
+    return rc;
+  rt->closures = shoal__calloc(cap, sizeof *rt->closures);
+  rt->w = shoal__calloc(rt->n, sizeof *rt->w);
+  if (rt->closures == NULL || rt->w == NULL)
+    return SHOAL_ENOMEM;
+  for (unsigned i = 0; i < cap; i++)
+    shoal__mpmc_try_push(&rt->free_q, &rt->closures[i]);
+  return worker_new(rt, 0, &rt->w[0]);
+}
+
+int shoal_runtime_create(shoal_runtime **out, const shoal_runtime_config *cfg) {
+  shoal_runtime *rt;
+  pthread_t *th = NULL;
+  unsigned nthreads = 0;
+  int rc;
+  if (out == NULL)
+    return SHOAL_EINVAL;
+  *out = NULL;
+  if (cfg == NULL)
+    return SHOAL_EINVAL;
+  rt = shoal__calloc(1, sizeof *rt);
+  if (rt == NULL)
+    return SHOAL_ENOMEM;
+  shoal_runtime_config_defaults(&rt->cfg);
+  shoal__copy_opts(&rt->cfg, sizeof rt->cfg, cfg, cfg->struct_size);
+  rt->cfg.struct_size = sizeof rt->cfg;
+  pthread_mutex_init(&rt->start_mu, NULL);
+  pthread_cond_init(&rt->start_cv, NULL);
+  if (rt->cfg.workers > SHOAL_WORKERS_MAX || rt->cfg.queue_capacity == 0 ||
+      rt->cfg.queue_capacity > (1u << 24)) {
+    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_ERROR,
+               "runtime: workers must be 0…%u and queue_capacity 1…%u",
+               SHOAL_WORKERS_MAX, 1u << 24);
+    runtime_free(rt);
+    return SHOAL_EINVAL;
+  }
+  rt->topo = rt->cfg.topo;
+  if (rt->topo == NULL) {
+    shoal_topo_opts to;
+    shoal_topo_opts_defaults(&to);
+    to.log = rt->cfg.log;
+    to.log_user = rt->cfg.log_user;
+    if ((rc = shoal_topo_load(&rt->own_topo, &to)) != SHOAL_OK) {
+      runtime_free(rt);
+      return rc;
+    }
+    rt->topo = rt->own_topo;
+  }
+  if ((rc = shoal_plan_compute(&rt->plan, rt->topo, rt->cfg.workers)) !=
+      SHOAL_OK) {
+    runtime_free(rt);
+    return rc;
+  }
+  rt->n = shoal_plan_worker_count(rt->plan);
+  rt->nwords = (rt->n + 63) / 64;
+  if ((rc = runtime_alloc(rt)) != SHOAL_OK) {
+    runtime_free(rt);
+    return rc;
+  }
+  if (rt->cfg.pin && rt->n > shoal_topo_pu_count(rt->topo))
+    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
+               "runtime: %u workers for %u PUs; workers past %u run unbound",
+               rt->n, shoal_topo_pu_count(rt->topo),
+               shoal_topo_pu_count(rt->topo));
+  else if (rt->cfg.pin && !shoal_topo_is_this_system(rt->topo))
+    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_INFO,
+               "runtime: the topology is not this machine; workers run "
+               "unbound");
+  /* Each worker counts itself in `wanted` when it first goes idle. */
+  atomic_init(&rt->wanted, 0);
+  if (rt->n > 1 && (th = shoal__calloc(rt->n - 1, sizeof *th)) == NULL) {
+    runtime_free(rt);
+    return SHOAL_ENOMEM;
+  }
+  rc = SHOAL_OK;
+  for (unsigned i = 1; i < rt->n; i++) {
+    start_arg *a = shoal__malloc(sizeof *a);
+    int e;
+    if (a == NULL) {
+      rc = SHOAL_ENOMEM;
+      break;
+    }
+    a->rt = rt;
+    a->index = i;
+    if ((e = pthread_create(&th[nthreads], NULL, worker_main, a)) != 0) {
+      shoal__free(a);
+      shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_ERROR,
+                 "runtime: starting worker %u failed: %s", i, strerror(e));
+      rc = e == ENOMEM ? SHOAL_ENOMEM : SHOAL_EAGAIN;
+      break;
+    }
+    nthreads++;
+  }
+  pthread_mutex_lock(&rt->start_mu);
+  while (rt->started < nthreads)
+    pthread_cond_wait(&rt->start_cv, &rt->start_mu);
+  if (rc == SHOAL_OK)
+    rc = rt->start_err;
+  rt->go = rc == SHOAL_OK ? 1 : -1;
+  pthread_cond_broadcast(&rt->start_cv);
+  pthread_mutex_unlock(&rt->start_mu);
+  if (rc != SHOAL_OK) {
+    join_all(rt, nthreads, th);
+    shoal__free(th);
+    runtime_free(rt);
+    return rc;
+  }
+  for (unsigned i = 1; i < rt->n; i++) {
+    rt->w[i]->thread = th[i - 1];
+    rt->w[i]->has_thread = 1;
+  }
+  shoal__free(th);
+  *out = rt;
+  return SHOAL_OK;
+}
+
+static int drained(void *arg) {
+  (void)arg;
+  return 1;
+}
+
+int shoal_runtime_destroy(shoal_runtime *rt) {
+  shoal__task *t;
+  if (rt == NULL)
+    return SHOAL_OK;
+  if (tls_worker != NULL && tls_worker->rt == rt)
+    return SHOAL_ESTATE;
+  atomic_store_explicit(&rt->stopping, 1, memory_order_seq_cst);
+  /* Dekker fence: stopping before the idle bits; pairs with park's. */
+  shoal__dekker(rt);
+  for (unsigned i = 1; i < rt->n; i++)
+    if (claim_idle(rt, i))
+      unpark(rt->w[i]);
+  for (unsigned i = 1; i < rt->n; i++)
+    if (rt->w[i]->has_thread)
+      pthread_join(rt->w[i]->thread, NULL);
+  /* What was submitted after the workers left (or with one worker, all of
+   * it) runs here, as worker 0. */
+  while (!shoal__host_try_enter(rt))
+    shoal__ext_wait(rt, drained, NULL);
+  while ((t = shoal__find_work(rt->w[0])) != NULL)
+    shoal__run_taken(rt->w[0], t);
+  shoal__host_leave(rt);
+  runtime_free(rt);
+  return SHOAL_OK;
+}
+
+unsigned shoal_runtime_workers(const shoal_runtime *rt) {
+  return rt != NULL ? rt->n : 0;
+}
+
+const shoal_plan *shoal_runtime_plan(const shoal_runtime *rt) {
+  return rt != NULL ? rt->plan : NULL;
+}
+
+int shoal_runtime_bind_host(shoal_runtime *rt) {
+  const shoal_plan_worker *pw;
+  if (rt == NULL)
+    return SHOAL_EINVAL;
+  pw = shoal_plan_worker_at(rt->plan, 0);
+  if (!shoal_topo_is_this_system(rt->topo) || pw->pu_os_index < 0)
+    return SHOAL_ENOTSUP;
+  return shoal__topo_bind_self(rt->topo, (unsigned)pw->pu_os_index);
+}
+
+unsigned shoal_worker_index(const shoal_worker *w) {
+  return w != NULL ? w->index : 0;
+}
+
+shoal_runtime *shoal_worker_runtime(const shoal_worker *w) {
+  return w != NULL ? w->rt : NULL;
+}

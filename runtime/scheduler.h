@@ -1,0 +1,200 @@
+/* scheduler.h — the scheduler's internal structures, shared by sched.c
+ * (workers, stealing, parking, the host slot), task.c (fork-join and
+ * parallel_for), group.c (task groups, the injection queue) and stats.c
+ * (counters and the Chrome trace). */
+#ifndef SHOAL_SCHEDULER_H
+#define SHOAL_SCHEDULER_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "runtime/deque.h"
+#include "runtime/mpmc.h"
+#include "runtime/os.h"
+#include "runtime/topo.h"
+
+/* shoal_task as the library sees it. state is used only once the frame
+ * has left the private stack: PENDING in a deque, STOLEN while a thief
+ * runs it (WAITER set when the spawner sleeps on it), DONE. */
+enum { TASK_PENDING = 0, TASK_STOLEN = 1, TASK_DONE = 2, TASK_WAITER = 4 };
+enum { KIND_FRAME = 0, KIND_CLOSURE = 1, KIND_RAN = 2 };
+
+typedef struct shoal__task {
+  shoal_task_fn fn;
+  _Atomic uint32_t state;
+  uint32_t kind;
+  _Atomic(shoal_worker *) thief; /* who runs it: where sync leapfrogs */
+  void *spare;
+} shoal__task;
+
+_Static_assert(sizeof(shoal__task) == sizeof(shoal_task),
+               "shoal_task reserves the frame's private fields");
+_Static_assert(offsetof(shoal__task, fn) == offsetof(shoal_task, fn_),
+               "the inline spawn writes fn where the library reads it");
+
+/* A group as the library sees it (shoal_group reserves the room). */
+typedef struct shoal__group {
+  shoal_runtime *rt;
+  _Atomic int64_t pending; /* closures submitted and not yet returned */
+} shoal__group;
+_Static_assert(sizeof(shoal__group) <= sizeof(shoal_group), "group room");
+
+/* A closure submitted to a group: a record of the runtime's pool, so that
+ * submitting does not allocate. */
+typedef struct shoal__closure {
+  shoal__task task;
+  shoal_closure_fn fn;
+  void *ctx;
+  shoal__group *group;
+  void *spare;
+} shoal__closure;
+
+enum { SPAN_TASK = 0, SPAN_CLOSURE = 1, SPAN_BATCH = 2 };
+typedef struct shoal__span {
+  uint64_t begin_ns, end_ns;
+  uint32_t kind;
+  uint32_t pad_;
+} shoal__span;
+
+/* Counters a worker keeps for itself and publishes (stats.c). */
+enum {
+  ST_TASKS, ST_STEALS, ST_FAILED, ST_PARKS, ST_WAKES, ST_BUSY, ST_DROPPED,
+  ST_COUNT
+};
+
+enum { PARK_AWAKE = 0, PARK_ASLEEP = 1 };
+
+struct shoal_worker {
+  /* --- owner-only half (Lace's private worker half) --- */
+  struct shoal__worker_head head; /* first: the inline fast paths read it */
+  shoal_runtime *rt;
+  unsigned index;
+  unsigned nvictims;
+  const unsigned *victims;               /* the plan's order, nearest first */
+  unsigned level_end[SHOAL_NEAR_LEVELS]; /* victims of level l end here */
+  unsigned *order;                       /* one steal round's order */
+  uint64_t rng;
+  int wanting;   /* counted in rt->wanted */
+  unsigned group_waits; /* nesting of shoal_group_wait on this worker */
+  int searching; /* counted in rt->searching */
+  uint64_t busy_since;
+  uint64_t local[ST_COUNT]; /* ST_TASKS counts closures; head.spawned frames */
+  shoal__span *spans;
+  uint32_t span_cap;
+  pthread_t thread;
+  int has_thread;
+
+  /* --- shared half --- */
+  shoal__deque dq; /* aligned to SHOAL_FALSE_SHARING by its own fields */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t park; /* futex word */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t stats[ST_COUNT];
+  _Atomic uint32_t nspans; /* spans[0 … nspans) are complete */
+};
+
+struct shoal_runtime {
+  shoal_runtime_config cfg;
+  unsigned n;
+  unsigned nwords; /* words of idle_bits in use */
+  shoal_worker **w;
+  shoal_topo *own_topo;
+  const shoal_topo *topo;
+  shoal_plan *plan;
+  shoal__closure *closures; /* the pool */
+  shoal__mpmc free_q;       /* free closure records */
+  shoal__mpmc inject;       /* closures submitted from outside */
+
+  pthread_mutex_t start_mu; /* start-up only */
+  pthread_cond_t start_cv;
+  unsigned started;
+  int start_err;
+  int go; /* 1: run; -1: creation failed, exit */
+
+  /* Workers looking for work or parked; the inline spawn reads it. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t wanted;
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t searching;
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t idle_bits[SHOAL_WORKERS_MAX / 64];
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t host;  /* worker 0 held */
+  shoal_worker *host_saved; /* the holder's own worker of another runtime */
+  /* Workers inside shoal_group_wait: a finished group wakes them. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t wait_bits[SHOAL_WORKERS_MAX / 64];
+  _Atomic uint32_t stopping;
+  /* Threads outside the workers wait on this event count: for a group to
+   * finish, for worker 0 to be free, for room in the pool. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t ext_epoch;
+  _Atomic uint32_t ext_waiters;
+  /* The Dekker fences' stand-in in a ThreadSanitizer build. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t dekker;
+  /* The host's entries, to anticipate a steady tick. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t entry_last_ns;
+  _Atomic uint64_t entry_period_ns;
+};
+
+/* The full fence of a Dekker pattern: each side stores, fences, then loads
+ * what the other stores, so at least one sees the other (no lost
+ * wake-up). ThreadSanitizer does not model standalone fences; its build
+ * makes every side an acq_rel RMW of the same word instead, which orders
+ * them the same way (one RMW reads the other's, synchronizing with it). */
+static inline void shoal__dekker(shoal_runtime *rt) {
+#if SHOAL_TSAN
+  atomic_fetch_add_explicit(&rt->dekker, 0, memory_order_acq_rel);
+#else
+  (void)rt;
+  atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* The worker of `rt` the calling thread is, or NULL. */
+shoal_worker *shoal__current(const shoal_runtime *rt);
+/* The worker the calling thread is, of any runtime, or NULL. */
+shoal_worker *shoal__current_any(void);
+
+/* sched.c */
+shoal__task *shoal__steal_round(shoal_worker *w);
+/* Own deque, then the injection queue, then a steal round. */
+shoal__task *shoal__find_work(shoal_worker *w);
+void shoal__signal_work(shoal_runtime *rt);
+void shoal__run_taken(shoal_worker *w, shoal__task *t);
+/* Wakes the threads outside the workers that wait on the event count;
+ * `finished` (a group reached zero) also wakes workers parked in
+ * shoal_group_wait. */
+void shoal__ext_notify(shoal_runtime *rt, int finished);
+void shoal__set_wanting(shoal_worker *w, int on);
+/* Waits on the event count until cond(arg) holds; the caller is no worker. */
+void shoal__ext_wait(shoal_runtime *rt, int (*cond)(void *), void *arg);
+int shoal__host_try_enter(shoal_runtime *rt);
+void shoal__host_leave(shoal_runtime *rt);
+/* Runs work on w until done(arg) holds, parking when there is none; a
+ * finished group wakes it (shoal__ext_notify). */
+void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg);
+/* One steal round's victim order, drawn with *rng: fills out[0 …
+ * nvictims). Reads only what is fixed at start-up (tests call it). */
+unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,
+                            unsigned *out);
+
+/* task.c */
+void shoal__publish(shoal_worker *w);
+
+/* group.c */
+int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
+                        int block);
+
+/* stats.c */
+void shoal__stats_flush(shoal_worker *w);
+static inline void shoal__span_add(shoal_worker *w, uint32_t kind,
+                                   uint64_t begin_ns, uint64_t end_ns) {
+  uint32_t n = atomic_load_explicit(&w->nspans, memory_order_relaxed);
+  if (n >= w->span_cap) {
+    w->local[ST_DROPPED]++;
+    return;
+  }
+  w->spans[n].begin_ns = begin_ns;
+  w->spans[n].end_ns = end_ns;
+  w->spans[n].kind = kind;
+  /* release: the span's fields before the count; pairs with the acquire
+   * load in shoal_runtime_trace_write. */
+  atomic_store_explicit(&w->nspans, n + 1, memory_order_release);
+}
+
+#endif /* SHOAL_SCHEDULER_H */

@@ -1,0 +1,687 @@
+/* test_runtime.c — the work-stealing runtime: exact task counts on 1, 2
+ * and 8 workers (8 oversubscribes a 2-core machine and forces steals),
+ * fib / nqueens / parallel_for against their serial results, submissions
+ * from 8 threads outside the runtime, sleep → submit → wake rounds, groups
+ * inside tasks, drain on destroy, repeated create/destroy, the steal order
+ * on a synthetic 2-NUMA topology, counters, the trace and bad arguments. */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/scheduler.h"
+#include "test_util.h"
+
+#if SHOAL_TSAN
+#define SCALE 4 /* ThreadSanitizer runs 5-15x slower: smaller problems */
+#else
+#define SCALE 1
+#endif
+
+static const unsigned worker_counts[] = {1, 2, 8};
+
+static void quiet_log(void *user, shoal_log_level level, const char *msg) {
+  (void)user;
+  (void)level;
+  (void)msg;
+}
+
+static shoal_runtime *make_rt(unsigned workers) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt = NULL;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = workers;
+  cfg.log = quiet_log; /* 8 workers on 2 PUs logs a warning */
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  assert_non_null(rt);
+  assert_int_equal(shoal_runtime_workers(rt), workers);
+  return rt;
+}
+
+/* ---- a tree of 3^k tasks, each counted once ---------------------------- */
+
+typedef struct tree_frame {
+  shoal_task t;
+  unsigned depth;
+  _Atomic uint64_t *count;
+} tree_frame;
+
+static void tree(shoal_worker *w, unsigned depth, _Atomic uint64_t *count);
+
+static void tree_task(shoal_worker *w, shoal_task *t) {
+  tree_frame *f = (tree_frame *)t;
+  tree(w, f->depth, f->count);
+}
+
+static void tree(shoal_worker *w, unsigned depth, _Atomic uint64_t *count) {
+  tree_frame a, b;
+  if (depth == 0) {
+    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+    return;
+  }
+  a.depth = b.depth = depth - 1;
+  a.count = b.count = count;
+  shoal_spawn(w, &a.t, tree_task);
+  shoal_spawn(w, &b.t, tree_task);
+  tree(w, depth - 1, count);
+  shoal_sync(w, &b.t);
+  shoal_sync(w, &a.t);
+}
+
+typedef struct tree_root {
+  unsigned depth;
+  _Atomic uint64_t count;
+} tree_root;
+
+static void tree_root_fn(shoal_worker *w, void *arg) {
+  tree_root *r = arg;
+  tree(w, r->depth, &r->count);
+}
+
+static void tree_counts(void **state) {
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    shoal_runtime *rt = make_rt(worker_counts[i]);
+    for (unsigned k = 0; k <= 12 - (SHOAL_TSAN ? 3 : 0); k++) {
+      tree_root r = {.depth = k};
+      uint64_t want = 1;
+      for (unsigned j = 0; j < k; j++)
+        want *= 3;
+      atomic_init(&r.count, 0);
+      assert_int_equal(shoal_runtime_run(rt, tree_root_fn, &r), SHOAL_OK);
+      assert_int_equal(atomic_load(&r.count), want);
+    }
+    assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  }
+}
+
+/* ---- fib and nqueens against serial ------------------------------------ */
+
+typedef struct fib_frame {
+  shoal_task t;
+  int n;
+  long r;
+} fib_frame;
+
+static long fib(shoal_worker *w, int n);
+
+static void fib_task(shoal_worker *w, shoal_task *t) {
+  fib_frame *f = (fib_frame *)t;
+  f->r = fib(w, f->n);
+}
+
+static long fib(shoal_worker *w, int n) {
+  fib_frame f;
+  long b;
+  if (n < 2)
+    return n;
+  f.n = n - 1;
+  shoal_spawn(w, &f.t, fib_task);
+  b = fib(w, n - 2);
+  shoal_sync(w, &f.t);
+  return f.r + b;
+}
+
+static long fib_serial(int n) {
+  return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2);
+}
+
+typedef struct fib_root {
+  int n;
+  long r;
+} fib_root;
+
+static void fib_root_fn(shoal_worker *w, void *arg) {
+  fib_root *r = arg;
+  r->r = fib(w, r->n);
+}
+
+#define QMAX 12
+typedef struct queens_frame {
+  shoal_task t;
+  int n, row;
+  signed char cols[QMAX];
+  long r;
+} queens_frame;
+
+static int queen_ok(const signed char *cols, int row, int c) {
+  for (int i = 0; i < row; i++)
+    if (cols[i] == c || cols[i] - c == row - i || c - cols[i] == row - i)
+      return 0;
+  return 1;
+}
+
+static long queens_serial(int n, int row, signed char *cols) {
+  long r = 0;
+  if (row == n)
+    return 1;
+  for (int c = 0; c < n; c++)
+    if (queen_ok(cols, row, c)) {
+      cols[row] = (signed char)c;
+      r += queens_serial(n, row + 1, cols);
+    }
+  return r;
+}
+
+static long queens(shoal_worker *w, int n, int row, const signed char *cols);
+
+static void queens_task(shoal_worker *w, shoal_task *t) {
+  queens_frame *f = (queens_frame *)t;
+  f->r = queens(w, f->n, f->row, f->cols);
+}
+
+static long queens(shoal_worker *w, int n, int row, const signed char *cols) {
+  queens_frame f[QMAX];
+  int spawned = 0;
+  long r = 0;
+  if (row == n)
+    return 1;
+  for (int c = 0; c < n; c++) {
+    if (!queen_ok(cols, row, c))
+      continue;
+    memcpy(f[spawned].cols, cols, (size_t)row);
+    f[spawned].cols[row] = (signed char)c;
+    f[spawned].n = n;
+    f[spawned].row = row + 1;
+    shoal_spawn(w, &f[spawned].t, queens_task);
+    spawned++;
+  }
+  while (spawned > 0) { /* most recent first */
+    spawned--;
+    shoal_sync(w, &f[spawned].t);
+    r += f[spawned].r;
+  }
+  return r;
+}
+
+typedef struct queens_root {
+  int n;
+  long r;
+} queens_root;
+
+static void queens_root_fn(shoal_worker *w, void *arg) {
+  queens_root *q = arg;
+  signed char cols[QMAX] = {0};
+  q->r = queens(w, q->n, 0, cols);
+}
+
+static void fib_and_queens(void **state) {
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    shoal_runtime *rt = make_rt(worker_counts[i]);
+    for (int n = 0; n <= 27 - (SHOAL_TSAN ? 6 : 0); n += 3) {
+      fib_root r = {.n = n};
+      assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+      assert_int_equal(r.r, fib_serial(n));
+    }
+    for (int n = 1; n <= 9 - (SHOAL_TSAN ? 1 : 0); n++) {
+      queens_root q = {.n = n};
+      signed char cols[QMAX];
+      assert_int_equal(shoal_runtime_run(rt, queens_root_fn, &q), SHOAL_OK);
+      assert_int_equal(q.r, queens_serial(n, 0, cols));
+    }
+    assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  }
+}
+
+/* ---- parallel_for: every index exactly once, the sum right ------------- */
+
+typedef struct pfor_check {
+  _Atomic unsigned char *hits;
+  _Atomic uint64_t sum;
+  _Atomic int too_long;
+  size_t grain;
+} pfor_check;
+
+static void pfor_body(void *ctx, size_t b, size_t e) {
+  pfor_check *c = ctx;
+  uint64_t s = 0;
+  if (e - b > c->grain || e <= b)
+    atomic_store(&c->too_long, 1);
+  for (size_t i = b; i < e; i++) {
+    atomic_fetch_add_explicit(&c->hits[i], 1, memory_order_relaxed);
+    s += i;
+  }
+  atomic_fetch_add_explicit(&c->sum, s, memory_order_relaxed);
+}
+
+static void parallel_for_exact(void **state) {
+  static const size_t sizes[] = {1, 2, 63, 64, 65, 1000, 5000, 20011};
+  static const size_t grains[] = {0, 1, 7, 64, 1000, 100000};
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    shoal_runtime *rt = make_rt(worker_counts[i]);
+    for (size_t si = 0; si < SHOAL_ARRAY_LEN(sizes); si++)
+      for (size_t gi = 0; gi < SHOAL_ARRAY_LEN(grains); gi++) {
+        size_t n = sizes[si], base = 17;
+        pfor_check c;
+        uint64_t want = 0;
+        c.hits = calloc(n + base, 1);
+        atomic_init(&c.sum, 0);
+        atomic_init(&c.too_long, 0);
+        c.grain = grains[gi] != 0 ? grains[gi] : 1;
+        assert_int_equal(shoal_parallel_for(rt, base, base + n, grains[gi],
+                                            pfor_body, &c),
+                         SHOAL_OK);
+        for (size_t k = 0; k < base; k++)
+          assert_int_equal(atomic_load(&c.hits[k]), 0);
+        for (size_t k = base; k < base + n; k++) {
+          if (atomic_load(&c.hits[k]) != 1)
+            fail_msg("workers %u n %zu grain %zu: index %zu ran %u times",
+                     worker_counts[i], n, grains[gi], k,
+                     (unsigned)atomic_load(&c.hits[k]));
+          want += k;
+        }
+        assert_int_equal(atomic_load(&c.sum), want);
+        assert_int_equal(atomic_load(&c.too_long), 0);
+        free((void *)c.hits);
+      }
+    assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  }
+}
+
+/* parallel_for called from inside tasks, nested. */
+typedef struct nested {
+  shoal_runtime *rt;
+  _Atomic uint64_t count;
+} nested;
+
+static void inner_body(void *ctx, size_t b, size_t e) {
+  nested *n = ctx;
+  atomic_fetch_add(&n->count, e - b);
+}
+
+static void outer_body(void *ctx, size_t b, size_t e) {
+  nested *n = ctx;
+  for (size_t i = b; i < e; i++)
+    assert_int_equal(shoal_parallel_for(n->rt, 0, 100, 8, inner_body, n),
+                     SHOAL_OK);
+}
+
+static void parallel_for_nested(void **state) {
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    nested n = {.rt = make_rt(worker_counts[i])};
+    atomic_init(&n.count, 0);
+    assert_int_equal(shoal_parallel_for(n.rt, 0, 300, 4, outer_body, &n),
+                     SHOAL_OK);
+    assert_int_equal(atomic_load(&n.count), 300 * 100);
+    assert_int_equal(shoal_runtime_destroy(n.rt), SHOAL_OK);
+  }
+}
+
+/* ---- 8 threads outside the runtime submit 10 000 closures each --------- */
+
+#define SUBMITTERS 8
+#define PER_SUBMITTER (10000 / SCALE)
+
+typedef struct submit_shared {
+  shoal_runtime *rt;
+  pthread_barrier_t start;
+  _Atomic uint64_t count;
+  _Atomic uint64_t sum;
+} submit_shared;
+
+typedef struct submit_arg {
+  submit_shared *s;
+  unsigned id;
+} submit_arg;
+
+typedef struct counted {
+  submit_shared *s;
+  uint64_t value;
+} counted;
+
+static void count_closure(void *ctx) {
+  counted *c = ctx;
+  atomic_fetch_add_explicit(&c->s->count, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->s->sum, c->value, memory_order_relaxed);
+}
+
+static void *submitter_main(void *arg) {
+  submit_arg *a = arg;
+  counted *c = malloc(PER_SUBMITTER * sizeof *c);
+  shoal_group g;
+  int bad = 0;
+  shoal_group_init(&g, a->s->rt);
+  pthread_barrier_wait(&a->s->start);
+  for (unsigned i = 0; i < PER_SUBMITTER; i++) {
+    c[i].s = a->s;
+    c[i].value = (uint64_t)a->id * 1000003u + i;
+    bad |= shoal_group_run(&g, count_closure, &c[i]) != SHOAL_OK;
+  }
+  bad |= shoal_group_wait(&g) != SHOAL_OK;
+  free(c);
+  return bad ? (void *)1 : NULL;
+}
+
+static void outside_submitters(void **state) {
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    submit_shared s;
+    submit_arg args[SUBMITTERS];
+    pthread_t th[SUBMITTERS];
+    shoal_runtime_config cfg;
+    uint64_t want = 0;
+    shoal_runtime_config_defaults(&cfg);
+    cfg.workers = worker_counts[i];
+    cfg.queue_capacity = 1024; /* smaller than the 80 000: back-pressure */
+    cfg.log = quiet_log;
+    assert_int_equal(shoal_runtime_create(&s.rt, &cfg), SHOAL_OK);
+    atomic_init(&s.count, 0);
+    atomic_init(&s.sum, 0);
+    pthread_barrier_init(&s.start, NULL, SUBMITTERS);
+    for (unsigned t = 0; t < SUBMITTERS; t++) {
+      args[t].s = &s;
+      args[t].id = t;
+      assert_int_equal(pthread_create(&th[t], NULL, submitter_main, &args[t]), 0);
+      for (unsigned k = 0; k < PER_SUBMITTER; k++)
+        want += (uint64_t)t * 1000003u + k;
+    }
+    for (unsigned t = 0; t < SUBMITTERS; t++) {
+      void *ret;
+      pthread_join(th[t], &ret);
+      assert_null(ret);
+    }
+    assert_int_equal(atomic_load(&s.count), SUBMITTERS * PER_SUBMITTER);
+    assert_int_equal(atomic_load(&s.sum), want);
+    pthread_barrier_destroy(&s.start);
+    assert_int_equal(shoal_runtime_destroy(s.rt), SHOAL_OK);
+  }
+}
+
+/* ---- sleep -> submit -> must wake ---------------------------------------
+ * A closure submitted while the workers are parked must be run by one of
+ * them (the submitter never joins: it waits on a semaphore). A lost
+ * wake-up shows as a round that never finishes; the 10 s limit only turns
+ * that hang into a failure. */
+
+typedef struct wake_round {
+  sem_t done;
+  _Atomic unsigned ran_on;
+} wake_round;
+
+static void wake_closure(void *ctx) {
+  wake_round *r = ctx;
+  shoal_worker *w = shoal__current_any();
+  atomic_store(&r->ran_on, w != NULL ? shoal_worker_index(w) : 9999);
+  sem_post(&r->done);
+}
+
+static void sleep_submit_wake(void **state) {
+  static const unsigned counts[] = {2, 3, 8};
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(counts); i++) {
+    shoal_runtime_config cfg;
+    shoal_runtime *rt;
+    wake_round r;
+    shoal_group g;
+    unsigned rounds = 2000 / SCALE;
+    uint64_t parks = 0;
+    shoal_runtime_config_defaults(&cfg);
+    cfg.workers = counts[i];
+    cfg.spin_us = 2; /* park almost at once */
+    cfg.log = quiet_log;
+    assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+    sem_init(&r.done, 0, 0);
+    shoal_group_init(&g, rt);
+    for (unsigned k = 0; k < rounds; k++) {
+      struct timespec dl;
+      /* Long enough, on some rounds, for every worker to be parked. */
+      if (k % 4 == 0)
+        usleep(200 + (k % 7) * 50);
+      atomic_store(&r.ran_on, 0);
+      assert_int_equal(shoal_group_run(&g, wake_closure, &r), SHOAL_OK);
+      clock_gettime(CLOCK_REALTIME, &dl);
+      dl.tv_sec += 10;
+      while (sem_timedwait(&r.done, &dl) != 0) {
+        if (errno != EINTR)
+          fail_msg("workers %u round %u: the closure never ran", counts[i], k);
+      }
+      assert_in_range(atomic_load(&r.ran_on), 1, counts[i] - 1);
+    }
+    assert_int_equal(shoal_group_wait(&g), SHOAL_OK);
+    for (unsigned w = 1; w < counts[i]; w++) {
+      shoal_worker_stats st;
+      assert_int_equal(shoal_runtime_stats(rt, w, &st), SHOAL_OK);
+      parks += st.parks;
+    }
+    assert_true(parks > 0); /* the rounds did test parked workers */
+    sem_destroy(&r.done);
+    assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  }
+}
+
+/* ---- groups inside tasks, and drain on destroy ------------------------- */
+
+typedef struct inner_group {
+  shoal_runtime *rt;
+  _Atomic uint64_t count;
+} inner_group;
+
+static void leaf_closure(void *ctx) {
+  inner_group *ig = ctx;
+  atomic_fetch_add(&ig->count, 1);
+}
+
+static void fan_closure(void *ctx) {
+  inner_group *ig = ctx;
+  shoal_group g;
+  shoal_group_init(&g, ig->rt);
+  for (int i = 0; i < 50; i++)
+    assert_int_equal(shoal_group_run(&g, leaf_closure, ig), SHOAL_OK);
+  assert_int_equal(shoal_group_wait(&g), SHOAL_OK);
+}
+
+static void groups_in_tasks(void **state) {
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    inner_group ig = {.rt = make_rt(worker_counts[i])};
+    shoal_group g;
+    atomic_init(&ig.count, 0);
+    shoal_group_init(&g, ig.rt);
+    for (int k = 0; k < 200; k++)
+      assert_int_equal(shoal_group_run(&g, fan_closure, &ig), SHOAL_OK);
+    assert_int_equal(shoal_group_wait(&g), SHOAL_OK);
+    assert_int_equal(atomic_load(&ig.count), 200 * 50);
+    assert_int_equal(shoal_runtime_destroy(ig.rt), SHOAL_OK);
+  }
+}
+
+static void destroy_drains(void **state) {
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    inner_group ig = {.rt = make_rt(worker_counts[i])};
+    shoal_group g;
+    atomic_init(&ig.count, 0);
+    shoal_group_init(&g, ig.rt);
+    for (int k = 0; k < 1000; k++)
+      assert_int_equal(shoal_group_run(&g, leaf_closure, &ig), SHOAL_OK);
+    assert_int_equal(shoal_runtime_destroy(ig.rt), SHOAL_OK);
+    assert_int_equal(atomic_load(&ig.count), 1000);
+  }
+}
+
+static void create_destroy_repeated(void **state) {
+  (void)state;
+  for (unsigned k = 0; k < 100; k++) {
+    shoal_runtime *rt = make_rt(1 + k % 8);
+    if (k % 3 == 0) {
+      fib_root r = {.n = 10};
+      assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+      assert_int_equal(r.r, 55);
+    }
+    assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  }
+}
+
+/* ---- steal order on a synthetic 2-NUMA topology ------------------------ */
+
+static void steal_order_two_numa(void **state) {
+  shoal_topo_opts to;
+  shoal_topo *t;
+  shoal_runtime_config cfg;
+  shoal_runtime *rt;
+  (void)state;
+  shoal_topo_opts_defaults(&to);
+  to.synthetic = "pack:1 numa:2 l3:1 core:4 pu:1";
+  assert_int_equal(shoal_topo_load(&t, &to), SHOAL_OK);
+  shoal_runtime_config_defaults(&cfg);
+  cfg.topo = t;
+  cfg.log = quiet_log;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  assert_int_equal(shoal_runtime_workers(rt), 8);
+  for (unsigned w = 0; w < 8; w++) {
+    unsigned order[8], firsts[8] = {0};
+    uint64_t rng = 42 + w;
+    for (unsigned round = 0; round < 200; round++) {
+      assert_int_equal(shoal__round_order(rt->w[w], &rng, order), 7);
+      /* Same node (same L3 here) first: the three others of w's node, in
+       * any order, then the four of the other node. */
+      for (unsigned k = 0; k < 7; k++) {
+        unsigned same = order[k] / 4 == w / 4;
+        assert_int_equal(same, k < 3);
+        for (unsigned j = 0; j < k; j++)
+          assert_int_not_equal(order[j], order[k]);
+        assert_int_not_equal(order[k], w);
+      }
+      firsts[order[0]]++;
+      firsts[order[3]]++;
+    }
+    /* Randomized within the level: each candidate comes first sometimes. */
+    for (unsigned v = 0; v < 8; v++)
+      if (v != w)
+        assert_true(firsts[v] > 0);
+  }
+  assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  shoal_topo_destroy(t);
+}
+
+/* ---- counters and trace ------------------------------------------------ */
+
+static void stats_and_trace(void **state) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt;
+  shoal_worker_stats st, sum = {0};
+  fib_root r = {.n = 22};
+  char path[] = "/tmp/shoal-trace-XXXXXX";
+  char buf[256];
+  FILE *f;
+  int fd;
+  (void)state;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = 3;
+  cfg.trace_events = 1000;
+  cfg.log = quiet_log;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+  assert_int_equal(r.r, 17711);
+  {
+    pfor_check c;
+    c.hits = calloc(5000, 1);
+    c.grain = 64;
+    atomic_init(&c.sum, 0);
+    atomic_init(&c.too_long, 0);
+    assert_int_equal(shoal_parallel_for(rt, 0, 5000, 64, pfor_body, &c), SHOAL_OK);
+    free((void *)c.hits);
+  }
+  usleep(300000); /* the workers go idle and publish their counters */
+  for (unsigned w = 0; w < 3; w++) {
+    assert_int_equal(shoal_runtime_stats(rt, w, &st), SHOAL_OK);
+    sum.tasks += st.tasks;
+    sum.steals += st.steals;
+  }
+  /* fib(22) spawns fib(23)-1 frames; parallel_for 5000/64 -> 78 more. */
+  assert_int_equal(sum.tasks, 28657 - 1 + 78);
+  assert_int_equal(shoal_runtime_stats(rt, 3, &st), SHOAL_EINVAL);
+  assert_int_equal(shoal_runtime_stats(NULL, 0, &st), SHOAL_EINVAL);
+  fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(shoal_runtime_trace_write(rt, path), SHOAL_OK);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(buf, sizeof buf, f));
+  assert_non_null(strstr(buf, "traceEvents"));
+  {
+    unsigned batches = 0;
+    while (fgets(buf, sizeof buf, f) != NULL)
+      batches += strstr(buf, "\"batch\"") != NULL;
+    assert_int_equal(batches, 79); /* 5000 = 78 batches of 64 + 8 */
+  }
+  fclose(f);
+  unlink(path);
+  assert_int_equal(shoal_runtime_trace_write(rt, "/nonexistent/dir/t.json"),
+                   SHOAL_EIO);
+  assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  rt = make_rt(1);
+  assert_int_equal(shoal_runtime_trace_write(rt, path), SHOAL_ENOTSUP);
+  assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+}
+
+/* ---- bad arguments ------------------------------------------------------ */
+
+static void noop_body(void *ctx, size_t b, size_t e) {
+  (void)ctx;
+  (void)b;
+  (void)e;
+}
+
+static void bad_destroy(shoal_worker *w, void *arg) {
+  *(int *)arg = shoal_runtime_destroy(shoal_worker_runtime(w));
+}
+
+static void bad_arguments(void **state) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt = (shoal_runtime *)&cfg;
+  shoal_group g;
+  int rc = 0;
+  (void)state;
+  shoal_runtime_config_defaults(&cfg);
+  assert_int_equal(shoal_runtime_create(NULL, &cfg), SHOAL_EINVAL);
+  assert_int_equal(shoal_runtime_create(&rt, NULL), SHOAL_EINVAL);
+  assert_null(rt);
+  cfg.workers = SHOAL_WORKERS_MAX + 1;
+  cfg.log = quiet_log;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_EINVAL);
+  cfg.workers = 2;
+  cfg.queue_capacity = 0;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_EINVAL);
+  rt = make_rt(2);
+  assert_int_equal(shoal_parallel_for(rt, 10, 5, 1, noop_body, NULL), SHOAL_EINVAL);
+  assert_int_equal(shoal_parallel_for(rt, 0, 5, 1, NULL, NULL), SHOAL_EINVAL);
+  assert_int_equal(shoal_parallel_for(NULL, 0, 5, 1, noop_body, NULL), SHOAL_EINVAL);
+  assert_int_equal(shoal_parallel_for(rt, 5, 5, 1, noop_body, NULL), SHOAL_OK);
+  assert_int_equal(shoal_runtime_run(rt, NULL, NULL), SHOAL_EINVAL);
+  assert_int_equal(shoal_group_init(NULL, rt), SHOAL_EINVAL);
+  assert_int_equal(shoal_group_init(&g, NULL), SHOAL_EINVAL);
+  assert_int_equal(shoal_group_init(&g, rt), SHOAL_OK);
+  assert_int_equal(shoal_group_run(&g, NULL, NULL), SHOAL_EINVAL);
+  assert_int_equal(shoal_group_wait(&g), SHOAL_OK); /* nothing submitted */
+  /* destroy from inside a task is refused and changes nothing */
+  assert_int_equal(shoal_runtime_run(rt, bad_destroy, &rc), SHOAL_OK);
+  assert_int_equal(rc, SHOAL_ESTATE);
+  assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  assert_int_equal(shoal_runtime_destroy(NULL), SHOAL_OK);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(tree_counts),
+      cmocka_unit_test(fib_and_queens),
+      cmocka_unit_test(parallel_for_exact),
+      cmocka_unit_test(parallel_for_nested),
+      cmocka_unit_test(outside_submitters),
+      cmocka_unit_test(sleep_submit_wake),
+      cmocka_unit_test(groups_in_tasks),
+      cmocka_unit_test(destroy_drains),
+      cmocka_unit_test(create_destroy_repeated),
+      cmocka_unit_test(steal_order_two_numa),
+      cmocka_unit_test(stats_and_trace),
+      cmocka_unit_test(bad_arguments),
+  };
+  return test_run("runtime", tests, SHOAL_ARRAY_LEN(tests));
+}
