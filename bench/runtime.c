@@ -25,9 +25,12 @@ static void pin_to(unsigned pu) {
 static shoal_runtime *runtime_new(unsigned workers) {
   shoal_runtime_config cfg;
   shoal_runtime *rt;
+  const char *e = getenv("SHOAL_BENCH_ANTICIPATE_US");
   int rc;
   shoal_runtime_config_defaults(&cfg);
   cfg.workers = workers;
+  if (e != NULL)
+    cfg.anticipate_us = (unsigned)atoi(e);
   if ((rc = shoal_runtime_create(&rt, &cfg)) != SHOAL_OK) {
     fprintf(stderr, "runtime: %s\n", shoal_strerror(rc));
     exit(1);
@@ -44,12 +47,12 @@ typedef struct fib_frame {
   long r;
 } fib_frame;
 
-static long fib(shoal_worker *w, int n);
+BENCH_KERNEL long fib(shoal_worker *w, int n);
 static void fib_task(shoal_worker *w, shoal_task *t) {
   fib_frame *f = (fib_frame *)t;
   f->r = fib(w, f->n);
 }
-static long fib(shoal_worker *w, int n) {
+BENCH_KERNEL long fib(shoal_worker *w, int n) {
   fib_frame f;
   long b;
   if (n < 2)

@@ -323,7 +323,7 @@ typedef struct shoal_runtime_config {
   unsigned anticipate_us;  /* when the host enters at a steady period (a
                               tick), parked workers wake this long before
                               the next entry is due and look for work
-                              (default 300); 0 disables */
+                              (default 200); 0 disables */
   unsigned queue_capacity; /* closures submitted with shoal_group_run that
                               may wait at once (default 65536) */
   unsigned trace_events;   /* spans kept per worker for shoal_runtime_trace_write;

@@ -396,7 +396,7 @@ void shoal_runtime_config_defaults(shoal_runtime_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->pin = 1;
   cfg->spin_us = 50;
-  cfg->anticipate_us = 300;
+  cfg->anticipate_us = 200;
   cfg->queue_capacity = 65536;
   cfg->struct_size = sizeof *cfg;
 }
