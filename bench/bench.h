@@ -217,6 +217,29 @@ static inline double bench_calibrate(void) {
   return best;
 }
 
+/* The iterations per session that make one serial tick take
+ * TICK_SESSIONS × work_ns: starts from the loop's rate and corrects it on
+ * the tick itself (memory and the per-session update included), so that the
+ * ideal tick on N workers is TICK_SESSIONS × work_ns / N. */
+static inline uint64_t bench_tick_iters(bench_tick *t, unsigned work_ns,
+                                        double ipn) {
+  double target = (double)TICK_SESSIONS * work_ns * 1e-9;
+  if (work_ns == 0)
+    return 0;
+  t->iters = (uint64_t)(work_ns * ipn + 0.5);
+  for (int round = 0; round < 4; round++) {
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+      double t0 = bench_now();
+      bench_tick_range(t, 0, TICK_SESSIONS);
+      if (bench_now() - t0 < best)
+        best = bench_now() - t0;
+    }
+    t->iters = (uint64_t)((double)t->iters * target / best + 0.5);
+  }
+  return t->iters;
+}
+
 static inline bench_session *bench_sessions_new(void) {
   bench_session *s = (bench_session *)calloc(TICK_SESSIONS, sizeof *s);
   for (size_t i = 0; i < TICK_SESSIONS; i++)

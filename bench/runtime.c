@@ -60,7 +60,8 @@ BENCH_KERNEL long fib(shoal_worker *w, int n) {
   f.n = n - 1;
   shoal_spawn(w, &f.t, fib_task);
   b = fib(w, n - 2);
-  shoal_sync(w, &f.t);
+  if (shoal_sync_take(w, &f.t))
+    f.r = fib(w, n - 1);
   return f.r + b;
 }
 
@@ -333,7 +334,7 @@ static void run_ticks(const bench_args *a, shoal_runtime *rtn, double ipn) {
     if (!bench_want(a, c->name))
       continue;
     t.s = bench_sessions_new();
-    t.iters = (uint64_t)(c->work_ns * ipn + 0.5);
+    t.iters = bench_tick_iters(&t, c->work_ns, ipn);
     if (c->period_ms == 0)
       bench_run_ticks(c, a->quick, "serial", 1, tick_serial, &t);
     st.rt = rtn;

@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
     if (!bench_want(&a, c->name))
       continue;
     t.s = bench_sessions_new();
-    t.iters = (uint64_t)(c->work_ns * ipn + 0.5);
+    t.iters = bench_tick_iters(&t, c->work_ns, ipn);
     g_tick = &t;
     bench_run_ticks(c, a.quick, "omp", a.workers, tick_static, NULL);
     bench_run_ticks(c, a.quick, "omp_dynamic64", a.workers, tick_dynamic, NULL);

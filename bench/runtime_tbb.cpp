@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
       continue;
     bench_tick t;
     t.s = bench_sessions_new();
-    t.iters = (uint64_t)(c->work_ns * ipn + 0.5);
+    t.iters = bench_tick_iters(&t, c->work_ns, ipn);
     tick_ctx ctx = {&t, &all};
     bench_run_ticks(c, a.quick, "tbb", a.workers, tick_auto, &ctx);
     bench_run_ticks(c, a.quick, "tbb_simple", a.workers, tick_simple, &ctx);

@@ -403,6 +403,15 @@ struct shoal_task {
 SHOAL_API void shoal_spawn_call(shoal_worker *w, shoal_task *t,
                                 shoal_task_fn fn);
 SHOAL_API void shoal_sync_call(shoal_worker *w, shoal_task *t);
+/* sync for callers that run the child themselves, the way Lace's SYNC
+ * does: returns 1 when nobody has run t and the caller must now do the
+ * child's work (directly, without the indirect call through fn), 0 when t
+ * has run elsewhere and its results are in the frame. Exactly one of the
+ * two happens:
+ *
+ *   if (shoal_sync_take(w, &f.t)) f.r = fib(w, n - 1);
+ */
+SHOAL_API int shoal_sync_take_call(shoal_worker *w, shoal_task *t);
 
 #if !defined(__cplusplus) && defined(__STDC_VERSION__) &&                    \
     __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__) &&          \
@@ -421,7 +430,7 @@ struct shoal__worker_head {
   uint64_t spawned;
 };
 SHOAL_API void shoal__spawn_slow(shoal_worker *w, shoal_task *t);
-SHOAL_API void shoal__sync_slow(shoal_worker *w, shoal_task *t);
+SHOAL_API int shoal__sync_take_slow(shoal_worker *w, shoal_task *t);
 
 static inline void shoal_spawn(shoal_worker *w, shoal_task *t,
                                shoal_task_fn fn) {
@@ -436,16 +445,23 @@ static inline void shoal_spawn(shoal_worker *w, shoal_task *t,
   shoal__spawn_slow(w, t);
 }
 
-static inline void shoal_sync(shoal_worker *w, shoal_task *t) {
+static inline int shoal_sync_take(shoal_worker *w, shoal_task *t) {
   struct shoal__worker_head *h = (struct shoal__worker_head *)(void *)w;
   if (h->top > 0) { /* t is on the private stack: nobody else can have it */
     h->top--;
-    t->fn_(w, t);
-    return;
+    return 1;
   }
-  shoal__sync_slow(w, t);
+  return shoal__sync_take_slow(w, t);
+}
+
+static inline void shoal_sync(shoal_worker *w, shoal_task *t) {
+  if (shoal_sync_take(w, t))
+    t->fn_(w, t);
 }
 #else
+static inline int shoal_sync_take(shoal_worker *w, shoal_task *t) {
+  return shoal_sync_take_call(w, t);
+}
 static inline void shoal_spawn(shoal_worker *w, shoal_task *t,
                                shoal_task_fn fn) {
   shoal_spawn_call(w, t, fn);

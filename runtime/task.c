@@ -101,22 +101,21 @@ static void wait_stolen(shoal_worker *w, shoal__task *t) {
   shoal__set_wanting(w, 0);
 }
 
-void shoal__sync_slow(shoal_worker *w, shoal_task *pt) {
+int shoal__sync_take_slow(shoal_worker *w, shoal_task *pt) {
   shoal__task *t = (shoal__task *)pt;
   if (t->kind == KIND_RAN)
-    return;
+    return 0;
   for (;;) {
     shoal__task *x = shoal__deque_take_owner(&w->dq);
-    if (x == t) {
-      t->fn(w, pt);
-      return;
-    }
+    if (x == t)
+      return 1; /* taken back: the caller runs it */
     if (x == NULL)
       break;
     /* Something pushed after t: a closure of a group. */
     shoal__run_taken(w, x);
   }
   wait_stolen(w, t);
+  return 0;
 }
 
 void shoal_spawn_call(shoal_worker *w, shoal_task *t, shoal_task_fn fn) {
@@ -125,6 +124,10 @@ void shoal_spawn_call(shoal_worker *w, shoal_task *t, shoal_task_fn fn) {
 
 void shoal_sync_call(shoal_worker *w, shoal_task *t) {
   shoal_sync(w, t);
+}
+
+int shoal_sync_take_call(shoal_worker *w, shoal_task *t) {
+  return shoal_sync_take(w, t);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -121,7 +121,8 @@ static long fib(shoal_worker *w, int n) {
   f.n = n - 1;
   shoal_spawn(w, &f.t, fib_task);
   b = fib(w, n - 2);
-  shoal_sync(w, &f.t);
+  if (shoal_sync_take(w, &f.t)) /* tree and queens use shoal_sync */
+    f.r = fib(w, n - 1);
   return f.r + b;
 }
 
@@ -622,6 +623,49 @@ static void stats_and_trace(void **state) {
   assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
 }
 
+/* ---- more workers than PUs: logged, runs unbound ------------------------ */
+
+typedef struct log_seen {
+  pthread_mutex_t mu;
+  unsigned warnings, unbound;
+} log_seen;
+
+static void counting_log(void *user, shoal_log_level level, const char *msg) {
+  log_seen *s = user;
+  pthread_mutex_lock(&s->mu);
+  if (level == SHOAL_LOG_WARN)
+    s->warnings++;
+  if (strstr(msg, "unbound") != NULL)
+    s->unbound++;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void oversubscribed_pinning_is_logged(void **state) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt;
+  log_seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+  shoal_topo_opts to;
+  shoal_topo *t;
+  unsigned pus;
+  fib_root r = {.n = 20};
+  (void)state;
+  shoal_topo_opts_defaults(&to);
+  assert_int_equal(shoal_topo_load(&t, &to), SHOAL_OK);
+  pus = shoal_topo_pu_count(t);
+  shoal_runtime_config_defaults(&cfg);
+  cfg.topo = t;
+  cfg.workers = pus + 2; /* two workers have no PU */
+  cfg.log = counting_log;
+  cfg.log_user = &seen;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+  assert_int_equal(r.r, 6765);
+  assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  shoal_topo_destroy(t);
+  assert_true(seen.warnings >= 1);
+  assert_true(seen.unbound >= 1);
+}
+
 /* ---- bad arguments ------------------------------------------------------ */
 
 static void noop_body(void *ctx, size_t b, size_t e) {
@@ -681,6 +725,7 @@ int main(void) {
       cmocka_unit_test(create_destroy_repeated),
       cmocka_unit_test(steal_order_two_numa),
       cmocka_unit_test(stats_and_trace),
+      cmocka_unit_test(oversubscribed_pinning_is_logged),
       cmocka_unit_test(bad_arguments),
   };
   return test_run("runtime", tests, SHOAL_ARRAY_LEN(tests));
