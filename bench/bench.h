@@ -247,6 +247,22 @@ static inline bench_session *bench_sessions_new(void) {
   return s;
 }
 
+/* The recursive cases, one table for every implementation. */
+typedef struct bench_rec_case {
+  const char *name;
+  int kind; /* 0 fib, 1 nqueens, 2 uts */
+  int n, quick_n;
+  unsigned reps;
+} bench_rec_case;
+
+static const bench_rec_case bench_rec_cases[] = {
+  {"fib35", 0, 35, 30, 7},
+  {"fib40", 0, 40, 32, 3},
+  {"nqueens12", 1, 12, 10, 5},
+  {"uts", 2, 0, 0, 5},
+};
+#define BENCH_REC_CASES (sizeof bench_rec_cases / sizeof bench_rec_cases[0])
+
 /* Tick counts per case (quick / full) and the per-session work. */
 typedef struct bench_tick_case {
   const char *name;

@@ -169,22 +169,8 @@ static long uts_serial_root(void) {
 
 /* ---- the recursive cases ------------------------------------------------ */
 
-typedef struct rec_case {
-  const char *name;
-  int kind; /* 0 fib, 1 nqueens, 2 uts */
-  int n, quick_n;
-  unsigned reps;
-} rec_case;
-
-static const rec_case rec_cases[] = {
-  {"fib35", 0, 35, 30, 7},
-  {"fib40", 0, 40, 32, 3},
-  {"nqueens12", 1, 12, 10, 5},
-  {"uts", 2, 0, 0, 5},
-};
-
 typedef struct rec_run {
-  const rec_case *c;
+  const bench_rec_case *c;
   int n;
   long result, spawns;
   shoal_runtime *rt;
@@ -228,8 +214,8 @@ static uint64_t spawns_of(shoal_runtime *rt) {
 
 static void run_rec(const bench_args *a, shoal_runtime *rt1,
                     shoal_runtime *rtn) {
-  for (size_t i = 0; i < sizeof rec_cases / sizeof rec_cases[0]; i++) {
-    const rec_case *c = &rec_cases[i];
+  for (size_t i = 0; i < BENCH_REC_CASES; i++) {
+    const bench_rec_case *c = &bench_rec_cases[i];
     rec_run r = {c, a->quick ? c->quick_n : c->n, 0, 0, NULL};
     long want;
     uint64_t before;

@@ -94,19 +94,17 @@ static void tick_dynamic(void *ctx) {
 
 int main(int argc, char **argv) {
   bench_args a = bench_parse(argc, argv);
-  static const struct { const char *name; int kind, n, qn; unsigned reps; } rc[] = {
-      {"fib35", 0, 35, 30, 7}, {"fib40", 0, 40, 32, 3},
-      {"nqueens12", 1, 12, 10, 5}, {"uts", 2, 0, 0, 5}};
   double ipn = bench_calibrate();
   unsigned counts[2] = {1, a.workers};
-  for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++) {
-    rec_run r = {rc[i].kind, a.quick ? rc[i].qn : rc[i].n, 0};
-    if (!bench_want(&a, rc[i].name))
+  for (size_t i = 0; i < BENCH_REC_CASES; i++) {
+    const bench_rec_case *rc = &bench_rec_cases[i];
+    rec_run r = {rc->kind, a.quick ? rc->quick_n : rc->n, 0};
+    if (!bench_want(&a, rc->name))
       continue;
     for (int k = 0; k < 2; k++) {
       omp_set_num_threads((int)counts[k]);
-      bench_row(rc[i].name, "omp", counts[k], "median_s",
-                bench_median(rc[i].reps, rec_omp, &r), "s");
+      bench_row(rc->name, "omp", counts[k], "median_s",
+                bench_median(rc->reps, rec_omp, &r), "s");
     }
   }
   omp_set_num_threads((int)a.workers);

@@ -106,18 +106,15 @@ static void tick_simple(void *arg) {
 
 int main(int argc, char **argv) {
   bench_args a = bench_parse(argc, argv);
-  static const struct { const char *name; int kind, n, qn; unsigned reps; } rc[] = {
-      {"fib35", 0, 35, 30, 7}, {"fib40", 0, 40, 32, 3},
-      {"nqueens12", 1, 12, 10, 5}, {"uts", 2, 0, 0, 5}};
   double ipn = bench_calibrate();
   tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
                          a.workers);
   tbb::task_arena one(1), all((int)a.workers);
-  for (const auto &c : rc) {
+  for (const auto &c : bench_rec_cases) {
     if (!bench_want(&a, c.name))
       continue;
-    rec_run r1 = {c.kind, a.quick ? c.qn : c.n, 0, &one};
-    rec_run rn = {c.kind, a.quick ? c.qn : c.n, 0, &all};
+    rec_run r1 = {c.kind, a.quick ? c.quick_n : c.n, 0, &one};
+    rec_run rn = {c.kind, a.quick ? c.quick_n : c.n, 0, &all};
     bench_row(c.name, "tbb", 1, "median_s", bench_median(c.reps, rec_tbb, &r1), "s");
     bench_row(c.name, "tbb", a.workers, "median_s",
               bench_median(c.reps, rec_tbb, &rn), "s");
