@@ -157,24 +157,27 @@ void shoal__signal_work(shoal_runtime *rt) {
   wake_one(rt);
 }
 
-void shoal__set_wanting(shoal_worker *w, int on) {
-  if (w->wanting == on)
+/* A worker's own flag mirrored in a runtime-wide count: the count changes
+ * only when the flag does. */
+static void count_flag(int *flag, _Atomic uint32_t *count, int on,
+                       memory_order order) {
+  if (*flag == on)
     return;
-  w->wanting = on;
+  *flag = on;
   if (on)
-    atomic_fetch_add_explicit(&w->rt->wanted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(count, 1, order);
   else
-    atomic_fetch_sub_explicit(&w->rt->wanted, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(count, 1, order);
+}
+
+void shoal__set_wanting(shoal_worker *w, int on) {
+  /* relaxed: a hint for spawn; a late view only delays publication. */
+  count_flag(&w->wanting, &w->rt->wanted, on, memory_order_relaxed);
 }
 
 static void set_searching(shoal_worker *w, int on) {
-  if (w->searching == on)
-    return;
-  w->searching = on;
-  if (on)
-    atomic_fetch_add_explicit(&w->rt->searching, 1, memory_order_seq_cst);
-  else
-    atomic_fetch_sub_explicit(&w->rt->searching, 1, memory_order_seq_cst);
+  /* seq_cst: read by shoal__signal_work after its Dekker fence. */
+  count_flag(&w->searching, &w->rt->searching, on, memory_order_seq_cst);
 }
 
 /* When the host enters at a steady period, the time its next entry is due;
