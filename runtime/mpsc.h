@@ -1,0 +1,271 @@
+/* mpsc.h — a bounded multi-producer single-consumer queue, typed by a
+ * macro: the mailbox of an actor, written by workers, the host and network
+ * threads. Vyukov's bounded array queue ("Bounded MPMC queue",
+ * 1024cores.net) with a sequence number per cell, specialized to one
+ * consumer: the consumer owns the head, so a pop takes no atomic
+ * read-modify-write, and frees cells in index order, so a batch push can
+ * check the last cell of its run alone.
+ *
+ * The tail word carries, besides the next index, an idle bit and a
+ * generation (see shoal__mpsc_word): the consumer sets the idle bit when it
+ * finds the queue empty (try_idle), and the push that clears it learns that
+ * it is the one to wake the consumer (try_push returns SHOAL__MPSC_WOKE).
+ * Enqueueing and detecting "empty to non-empty" are then one CAS, the way
+ * Pony's actor mailboxes detect it in their exchange. The generation lets
+ * the owner close the queue (pushes that name an older generation fail).
+ *
+ * Synchronization table:
+ *
+ *   call                           caller            concurrent with
+ *   NAME_try_push, _push_batch     any thread        pushes, the consumer
+ *   NAME_peek, _release, _try_pop  the one consumer  pushes
+ *   NAME_try_idle                  the one consumer  pushes
+ *   NAME_depth                     any thread        anything (a snapshot)
+ *   NAME_init, NAME_destroy        one thread, no other thread touching it
+ *
+ * Full policy, chosen per queue at init: SHOAL__MPSC_BACKPRESSURE fails a
+ * push on a full queue with SHOAL_EAGAIN (the caller retries later);
+ * SHOAL__MPSC_DROP fails it with SHOAL_ELIMIT and counts it in `dropped`.
+ * Either way the caller learns it; nothing is lost silently. No call
+ * blocks or allocates.
+ *
+ * Caveat of Vyukov's queue: a producer stopped between claiming a cell and
+ * publishing it holds back the consumer (it sees the queue empty at that
+ * cell) until it runs again; other producers are not held back. */
+#ifndef SHOAL_MPSC_H
+#define SHOAL_MPSC_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/common.h"
+
+enum {
+  SHOAL__MPSC_BACKPRESSURE = 0,
+  SHOAL__MPSC_DROP = 1,
+  /* try_push's positive result: the queue was idle, wake its consumer. */
+  SHOAL__MPSC_WOKE = 1
+};
+
+/* The tail word: bit 0 idle, bits 1…48 the next index (it wraps at 2^48;
+ * indices are compared by their 48-bit difference), bits 49…63 the
+ * generation. */
+#define SHOAL__MPSC_INDEX_MASK ((UINT64_C(1) << 48) - 1)
+#define SHOAL__MPSC_GEN_MASK ((UINT64_C(1) << 15) - 1)
+
+static inline uint64_t shoal__mpsc_word(uint64_t gen, uint64_t index,
+                                        uint64_t idle) {
+  return ((gen & SHOAL__MPSC_GEN_MASK) << 49) |
+         ((index & SHOAL__MPSC_INDEX_MASK) << 1) | (idle & 1);
+}
+static inline uint64_t shoal__mpsc_index(uint64_t w) {
+  return (w >> 1) & SHOAL__MPSC_INDEX_MASK;
+}
+static inline uint64_t shoal__mpsc_gen(uint64_t w) { return w >> 49; }
+/* a - b for 48-bit indices, signed. */
+static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
+  return (int64_t)((a - b) << 16) >> 16;
+}
+
+#define SHOAL__MPSC_DEFINE(name, T)                                            \
+  typedef struct name##_cell {                                                 \
+    /* == index: free for the push of that index; == index + 1: holds its   \
+     * element (48-bit arithmetic). */                                         \
+    _Atomic uint64_t seq;                                                      \
+    T data;                                                                    \
+  } name##_cell;                                                               \
+                                                                               \
+  typedef struct name {                                                        \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail; /* producers */       \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head; /* consumer only   \
+                                    writes it; others read it for depth */    \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t dropped; /* DROP policy */  \
+    uint64_t mask;                                         /* read-only */    \
+    int policy;                                            /* read-only */    \
+    name##_cell *cells;                                                        \
+  } name;                                                                      \
+                                                                               \
+  /* capacity is rounded up to a power of two (at least 2); the queue starts \
+   * not idle, with generation `gen`. */                                       \
+  static inline int name##_init(name *q, size_t capacity, int policy,          \
+                                uint64_t gen) {                                \
+    uint64_t cap;                                                              \
+    if (capacity == 0 || capacity > ((size_t)1 << 32) ||                       \
+        (policy != SHOAL__MPSC_BACKPRESSURE && policy != SHOAL__MPSC_DROP))    \
+      return SHOAL_EINVAL;                                                     \
+    cap = shoal__pow2_at_least(capacity);                                      \
+    q->cells = shoal__aligned_alloc(SHOAL_CACHE_LINE,                          \
+                                    cap * sizeof(name##_cell));                \
+    if (q->cells == NULL)                                                      \
+      return SHOAL_ENOMEM;                                                     \
+    for (uint64_t i = 0; i < cap; i++)                                         \
+      atomic_init(&q->cells[i].seq, i);                                        \
+    q->mask = cap - 1;                                                         \
+    q->policy = policy;                                                        \
+    atomic_init(&q->tail, shoal__mpsc_word(gen, 0, 0));                        \
+    atomic_init(&q->head, 0);                                                  \
+    atomic_init(&q->dropped, 0);                                               \
+    return SHOAL_OK;                                                           \
+  }                                                                            \
+                                                                               \
+  static inline void name##_destroy(name *q) {                                 \
+    shoal__free(q->cells);                                                     \
+    q->cells = NULL;                                                           \
+  }                                                                            \
+                                                                               \
+  static inline int name##_full_(name *q) {                                    \
+    if (q->policy == SHOAL__MPSC_DROP) {                                       \
+      atomic_fetch_add_explicit(&q->dropped, 1, memory_order_relaxed);         \
+      return SHOAL_ELIMIT;                                                     \
+    }                                                                          \
+    return SHOAL_EAGAIN;                                                       \
+  }                                                                            \
+                                                                               \
+  /* Claims up to n cells at the tail for generation gen: returns how many   \
+   * (0: full, with *t the tail word seen), or -1 when the generation       \
+   * differs. *t receives the tail word the claim replaced. */               \
+  static inline int64_t name##_claim_(name *q, uint64_t gen, uint64_t n,       \
+                                      uint64_t *t) {                           \
+    /* acquire: pairs with the release that set the generation (the owner's \
+     * setup of what the consumer needs happens before our wake-up). */      \
+    uint64_t w = atomic_load_explicit(&q->tail, memory_order_acquire);         \
+    for (;;) {                                                                 \
+      uint64_t idx = shoal__mpsc_index(w), k = 0;                              \
+      if (shoal__mpsc_gen(w) != (gen & SHOAL__MPSC_GEN_MASK))                  \
+        return -1;                                                             \
+      /* One consumer frees cells in index order: the first cell that is   \
+       * not free for this lap ends the run. acquire: pairs with the       \
+       * consumer's release of seq, so its read of the old element happens \
+       * before our write. */                                                  \
+      while (k < n) {                                                          \
+        uint64_t s = atomic_load_explicit(&q->cells[(idx + k) & q->mask].seq,  \
+                                          memory_order_acquire);               \
+        int64_t d = shoal__mpsc_dif(s, idx + k);                               \
+        if (d != 0) {                                                          \
+          if (d > 0 && k == 0)                                                 \
+            goto reload; /* another producer took idx: look again */          \
+          break;                                                               \
+        }                                                                      \
+        k++;                                                                   \
+      }                                                                        \
+      if (k == 0) {                                                            \
+        *t = w;                                                                \
+        return 0;                                                              \
+      }                                                                        \
+      /* acquire on success: as the load above; clearing idle here makes   \
+       * this producer the one that wakes the consumer. */                     \
+      if (atomic_compare_exchange_weak_explicit(                               \
+              &q->tail, &w, shoal__mpsc_word(gen, idx + k, 0),                 \
+              memory_order_acquire, memory_order_acquire)) {                   \
+        *t = w;                                                                \
+        return (int64_t)k;                                                     \
+      }                                                                        \
+      continue;                                                                \
+    reload:                                                                    \
+      w = atomic_load_explicit(&q->tail, memory_order_acquire);                \
+    }                                                                          \
+  }                                                                            \
+                                                                               \
+  /* Returns SHOAL_OK, SHOAL__MPSC_WOKE (the queue was idle: the caller     \
+   * must wake the consumer), SHOAL_EAGAIN / SHOAL_ELIMIT (full, by the     \
+   * policy) or SHOAL_ENOENT (the generation is no longer gen). */           \
+  static inline int name##_try_push(name *q, uint64_t gen, const T *x) {       \
+    uint64_t w;                                                                \
+    int64_t k = name##_claim_(q, gen, 1, &w);                                  \
+    name##_cell *c;                                                            \
+    if (k <= 0)                                                                \
+      return k < 0 ? SHOAL_ENOENT : name##_full_(q);                           \
+    c = &q->cells[shoal__mpsc_index(w) & q->mask];                             \
+    c->data = *x;                                                              \
+    /* release: the element before the seq that hands it to the consumer. */ \
+    atomic_store_explicit(&c->seq, shoal__mpsc_index(w) + 1,                   \
+                          memory_order_release);                               \
+    return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
+  }                                                                            \
+                                                                               \
+  /* Pushes up to n elements with one CAS; *pushed receives how many (the   \
+   * rest found the queue full: counted once as dropped under DROP).        \
+   * Returns as try_push. */                                                   \
+  static inline int name##_push_batch(name *q, uint64_t gen, const T *xs,      \
+                                      size_t n, size_t *pushed) {              \
+    uint64_t w, idx;                                                           \
+    int64_t k = n != 0 ? name##_claim_(q, gen, n, &w) : 0;                     \
+    *pushed = 0;                                                               \
+    if (k <= 0)                                                                \
+      return k < 0 ? SHOAL_ENOENT : n != 0 ? name##_full_(q) : SHOAL_OK;       \
+    idx = shoal__mpsc_index(w);                                                \
+    for (int64_t i = 0; i < k; i++) {                                          \
+      name##_cell *c = &q->cells[(idx + (uint64_t)i) & q->mask];               \
+      c->data = xs[i];                                                         \
+      /* release: as in try_push. */                                           \
+      atomic_store_explicit(&c->seq, idx + (uint64_t)i + 1,                    \
+                            memory_order_release);                             \
+    }                                                                          \
+    *pushed = (size_t)k;                                                       \
+    if ((size_t)k < n && q->policy == SHOAL__MPSC_DROP)                        \
+      atomic_fetch_add_explicit(&q->dropped, n - (size_t)k,                    \
+                                memory_order_relaxed);                         \
+    return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
+  }                                                                            \
+                                                                               \
+  /* The element at the head, or NULL when there is none yet (empty, or    \
+   * its push unfinished). It stays in its cell until _release. */           \
+  static inline T *name##_peek(name *q) {                                      \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    name##_cell *c = &q->cells[h & q->mask];                                   \
+    /* acquire: pairs with the producer's release of seq. */                  \
+    if (shoal__mpsc_dif(atomic_load_explicit(&c->seq, memory_order_acquire),   \
+                        h + 1) != 0)                                           \
+      return NULL;                                                             \
+    return &c->data;                                                           \
+  }                                                                            \
+                                                                               \
+  /* Frees the cell _peek returned. */                                        \
+  static inline void name##_release(name *q) {                                 \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    /* release: our reads of the element before a producer may reuse the    \
+     * cell one lap later. */                                                  \
+    atomic_store_explicit(&q->cells[h & q->mask].seq,                          \
+                          (h + q->mask + 1) & SHOAL__MPSC_INDEX_MASK,          \
+                          memory_order_release);                               \
+    atomic_store_explicit(&q->head, (h + 1) & SHOAL__MPSC_INDEX_MASK,          \
+                          memory_order_relaxed);                               \
+  }                                                                            \
+                                                                               \
+  static inline int name##_try_pop(name *q, T *out) {                          \
+    T *p = name##_peek(q);                                                     \
+    if (p == NULL)                                                             \
+      return SHOAL_EAGAIN;                                                     \
+    *out = *p;                                                                 \
+    name##_release(q);                                                         \
+    return SHOAL_OK;                                                           \
+  }                                                                            \
+                                                                               \
+  /* Marks the queue idle if every claimed cell has been consumed: returns  \
+   * 1 when it did (the next push returns SHOAL__MPSC_WOKE), else 0 with    \
+   * *seen the tail word that stopped it (more claimed, or a new            \
+   * generation). */                                                           \
+  static inline int name##_try_idle(name *q, uint64_t gen, uint64_t *seen) {   \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t w = shoal__mpsc_word(gen, h, 0);                                  \
+    /* acq_rel: our consumption before the idle bit (release, for the       \
+     * producer that clears it); on failure, acquire the newer claims. */   \
+    if (atomic_compare_exchange_strong_explicit(                               \
+            &q->tail, &w, w | 1, memory_order_acq_rel, memory_order_acquire))  \
+      return 1;                                                                \
+    *seen = w;                                                                 \
+    return 0;                                                                  \
+  }                                                                            \
+                                                                               \
+  /* Elements claimed and not yet consumed. Any thread; a snapshot. */       \
+  static inline uint64_t name##_depth(name *q) {                               \
+    uint64_t t = shoal__mpsc_index(                                            \
+        atomic_load_explicit(&q->tail, memory_order_relaxed));                 \
+    int64_t d = shoal__mpsc_dif(                                               \
+        t, atomic_load_explicit(&q->head, memory_order_relaxed));              \
+    return d > 0 ? (uint64_t)d : 0;                                            \
+  }
+
+#endif /* SHOAL_MPSC_H */

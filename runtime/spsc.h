@@ -1,0 +1,149 @@
+/* spsc.h — a bounded single-producer single-consumer ring, typed by a macro
+ * (as Concurrency Kit's CK_RING_PROTOTYPE is). Lamport's ring (CACM 1983)
+ * with each side keeping a private copy of the other side's index and
+ * re-reading the shared one only when the copy says full or empty, as in
+ * MCRingBuffer (Lee, Bu, Chandranmenon, IPDPS 2010) and FastForward.
+ *
+ * Synchronization table:
+ *
+ *   call                          caller               concurrent with
+ *   NAME_try_push, _push_batch    the one producer     the consumer's calls
+ *   NAME_try_pop, _pop_batch,     the one consumer     the producer's calls
+ *   NAME_peek, _release
+ *   NAME_size_hint                any thread           anything (a snapshot)
+ *   NAME_init, NAME_destroy       one thread, no other thread touching it
+ *
+ * Which thread is the producer may change only with a synchronization
+ * between the old one and the new one (a join, a mutex); the same for the
+ * consumer. No call blocks or allocates; elements are copied by value. */
+#ifndef SHOAL_SPSC_H
+#define SHOAL_SPSC_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/common.h"
+
+/* SHOAL__SPSC_DEFINE(name, T) defines the ring type `name` of elements T
+ * and its functions name_init … name_size_hint. */
+#define SHOAL__SPSC_DEFINE(name, T)                                            \
+  typedef struct name {                                                        \
+    /* consumer's line: the index it publishes and its copy of tail */         \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;                        \
+    uint64_t tail_seen;                                                        \
+    /* producer's line */                                                      \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail;                        \
+    uint64_t head_seen;                                                        \
+    alignas(SHOAL_FALSE_SHARING) uint64_t mask; /* read-only */                \
+    T *slots;                                                                  \
+  } name;                                                                      \
+                                                                               \
+  /* capacity is rounded up to a power of two (at least 2). */                 \
+  static inline int name##_init(name *q, size_t capacity) {                    \
+    uint64_t cap;                                                              \
+    if (capacity == 0 || capacity > ((size_t)1 << 40))                         \
+      return SHOAL_EINVAL;                                                     \
+    cap = shoal__pow2_at_least(capacity);                                      \
+    q->slots = shoal__aligned_alloc(SHOAL_CACHE_LINE, cap * sizeof(T));        \
+    if (q->slots == NULL)                                                      \
+      return SHOAL_ENOMEM;                                                     \
+    q->mask = cap - 1;                                                         \
+    atomic_init(&q->head, 0);                                                  \
+    atomic_init(&q->tail, 0);                                                  \
+    q->tail_seen = q->head_seen = 0;                                           \
+    return SHOAL_OK;                                                           \
+  }                                                                            \
+                                                                               \
+  static inline void name##_destroy(name *q) {                                 \
+    shoal__free(q->slots);                                                     \
+    q->slots = NULL;                                                           \
+  }                                                                            \
+                                                                               \
+  /* Room for up to `want` elements: how many may be written from tail. */    \
+  static inline uint64_t name##_room_(name *q, uint64_t tail, uint64_t want) { \
+    uint64_t room = q->mask + 1 - (tail - q->head_seen);                       \
+    if (room < want) {                                                         \
+      /* acquire: pairs with the consumer's release of head, so that its    \
+       * reads of the slots happen before we overwrite them. */              \
+      q->head_seen = atomic_load_explicit(&q->head, memory_order_acquire);     \
+      room = q->mask + 1 - (tail - q->head_seen);                              \
+    }                                                                          \
+    return room < want ? room : want;                                          \
+  }                                                                            \
+                                                                               \
+  static inline int name##_try_push(name *q, T x) {                            \
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);         \
+    if (name##_room_(q, t, 1) == 0)                                            \
+      return SHOAL_EAGAIN;                                                     \
+    q->slots[t & q->mask] = x;                                                 \
+    /* release: the slot before the index that hands it to the consumer. */   \
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release);              \
+    return SHOAL_OK;                                                           \
+  }                                                                            \
+                                                                               \
+  /* Pushes up to n elements with one publication; returns how many. */       \
+  static inline size_t name##_push_batch(name *q, const T *xs, size_t n) {     \
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);         \
+    uint64_t k = name##_room_(q, t, n);                                        \
+    for (uint64_t i = 0; i < k; i++)                                           \
+      q->slots[(t + i) & q->mask] = xs[i];                                     \
+    if (k != 0) /* release: as in try_push */                                  \
+      atomic_store_explicit(&q->tail, t + k, memory_order_release);            \
+    return (size_t)k;                                                          \
+  }                                                                            \
+                                                                               \
+  /* Elements readable from head, up to `want`. */                            \
+  static inline uint64_t name##_avail_(name *q, uint64_t head,                 \
+                                       uint64_t want) {                        \
+    uint64_t avail = q->tail_seen - head;                                      \
+    if (avail < want) {                                                        \
+      /* acquire: pairs with the producer's release of tail. */               \
+      q->tail_seen = atomic_load_explicit(&q->tail, memory_order_acquire);     \
+      avail = q->tail_seen - head;                                             \
+    }                                                                          \
+    return avail < want ? avail : want;                                        \
+  }                                                                            \
+                                                                               \
+  /* The element at the head, or NULL when empty; it stays in its slot    \
+   * until _release (zero-copy consumption). */                              \
+  static inline T *name##_peek(name *q) {                                      \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    return name##_avail_(q, h, 1) != 0 ? &q->slots[h & q->mask] : NULL;        \
+  }                                                                            \
+                                                                               \
+  static inline void name##_release(name *q) {                                 \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    /* release: our use of the slot before the producer may reuse it. */      \
+    atomic_store_explicit(&q->head, h + 1, memory_order_release);              \
+  }                                                                            \
+                                                                               \
+  static inline int name##_try_pop(name *q, T *out) {                          \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    if (name##_avail_(q, h, 1) == 0)                                           \
+      return SHOAL_EAGAIN;                                                     \
+    *out = q->slots[h & q->mask];                                              \
+    /* release: our read of the slot before the producer may reuse it. */    \
+    atomic_store_explicit(&q->head, h + 1, memory_order_release);              \
+    return SHOAL_OK;                                                           \
+  }                                                                            \
+                                                                               \
+  /* Pops up to n elements with one publication; returns how many. */         \
+  static inline size_t name##_pop_batch(name *q, T *out, size_t n) {           \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t k = name##_avail_(q, h, n);                                       \
+    for (uint64_t i = 0; i < k; i++)                                           \
+      out[i] = q->slots[(h + i) & q->mask];                                    \
+    if (k != 0) /* release: as in try_pop */                                   \
+      atomic_store_explicit(&q->head, h + k, memory_order_release);            \
+    return (size_t)k;                                                          \
+  }                                                                            \
+                                                                               \
+  static inline size_t name##_size_hint(name *q) {                             \
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);         \
+    return t > h ? (size_t)(t - h) : 0;                                        \
+  }
+
+#endif /* SHOAL_SPSC_H */
