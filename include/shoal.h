@@ -534,6 +534,272 @@ SHOAL_API int shoal_runtime_stats(const shoal_runtime *rt, unsigned worker,
 SHOAL_API int shoal_runtime_trace_write(const shoal_runtime *rt,
                                         const char *path);
 
+
+/* ------------------------------------------------------------------------ */
+/* Messaging: actors, router, request-reply, publish-subscribe              */
+/* ------------------------------------------------------------------------ */
+
+/* An actor is state, a bounded mailbox, a handler and an id. It is
+ * scheduled on the runtime when its mailbox goes from empty to non-empty,
+ * handles up to batch_size messages per turn, then yields; one actor never
+ * runs on two threads at once. Messages from one sender arrive in the
+ * order sent. Actors live in an actor system, which also routes by id. */
+
+/* Bytes of payload carried inside the envelope. */
+#define SHOAL_MSG_INLINE 16
+
+/* shoal_msg.flags */
+#define SHOAL_MSG_REQUEST 0x1 /* set by request: answer with a reply */
+#define SHOAL_MSG_REPLY   0x2 /* set by reply */
+#define SHOAL_MSG_PTR     0x4 /* payload.ptr points to `size` bytes */
+
+/* A fixed-size envelope (56 bytes), copied into the recipient's mailbox.
+ * All fields public. Pointer payloads (SHOAL_MSG_PTR): once a send
+ * returns 0 the pointer belongs to the recipient (its handler frees or
+ * keeps it; if the message is discarded at unregister, the actor's drop
+ * callback receives it); when a send fails the sender keeps it. A
+ * published pointer is shared by all subscribers and stays the
+ * publisher's to manage (a reference count, say). */
+typedef struct shoal_msg {
+  uint64_t from;     /* sender's actor id; 0 or the host's own id outside */
+  uint64_t to;       /* recipient's id (set by every send) */
+  uint64_t time_ns;  /* when it was sent, CLOCK_MONOTONIC (set by send) */
+  uint32_t corr;     /* correlates a request and its reply (set by them) */
+  uint32_t type;     /* the host's tag */
+  uint32_t size;     /* bytes of payload in use (inline or behind ptr) */
+  uint8_t priority;  /* carried to the handler; delivery stays FIFO */
+  uint8_t flags;     /* SHOAL_MSG_* */
+  uint16_t reserved_;
+  union {
+    unsigned char bytes[SHOAL_MSG_INLINE];
+    uint64_t u64[2];
+    void *ptr;
+  } payload;
+} shoal_msg;
+
+typedef struct shoal_actors shoal_actors; /* an actor system and its router */
+typedef struct shoal_actor shoal_actor;   /* a registered actor, as its
+                                             handler sees itself */
+
+/* All fields public; fill with shoal_actors_config_defaults first. The
+ * names in brackets are the configuration keys. */
+typedef struct shoal_actors_config {
+  unsigned max_actors;   /* actors registered at once (16384); their
+                            records are allocated at creation */
+  unsigned queue_size;   /* [Actors.MessageQueueSize] mailbox capacity,
+                            rounded up to a power of two (1024) */
+  unsigned batch_size;   /* [Actors.BatchSize] messages per turn (64) */
+  unsigned max_per_tick; /* [Actors.MaxMessagesPerTick] messages one actor
+                            handles between two shoal_actors_tick calls; the
+                            rest wait for the next tick. 0: no limit (0) */
+  unsigned depth_warn;   /* a mailbox holding this many messages is logged
+                            once as WARN; 0: 3/4 of its capacity (0) */
+  unsigned linger_us;    /* a worker whose actor emptied its mailbox keeps
+                            watching it this long while it has nothing else
+                            to do, so that a reply in flight costs no
+                            scheduling (20); 0 disables */
+  unsigned host_waiters; /* shoal_call / shoal_call_many at once (64) */
+  shoal_log_fn log;      /* may be NULL */
+  void *log_user;
+  size_t struct_size;    /* sizeof(shoal_actors_config), set by defaults */
+} shoal_actors_config;
+
+/* Any thread. */
+SHOAL_API void shoal_actors_config_defaults(shoal_actors_config *cfg);
+/* Creates an actor system whose actors run on `rt`, which must outlive
+ * it. Errors: SHOAL_EINVAL (NULL, a zero max_actors, queue_size or
+ * batch_size, max_actors or host_waiters above 2^20), SHOAL_ENOMEM. Any
+ * thread outside handlers. */
+SHOAL_API int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
+                                  const shoal_actors_config *cfg);
+/* Unregisters every actor, waits until each has finished its last turn
+ * (and its stop callback), and frees the system. SHOAL_ESTATE from inside
+ * a handler. The thread that calls shoal_actors_tick, once no other thread
+ * calls into `sys`. NULL is ignored. */
+SHOAL_API int shoal_actors_destroy(shoal_actors *sys);
+
+/* Starts a new tick for max_per_tick: actors that reached their limit are
+ * scheduled again. The host's main thread (one thread). */
+SHOAL_API void shoal_actors_tick(shoal_actors *sys);
+
+typedef void (*shoal_actor_fn)(shoal_actor *self, void *state,
+                               const shoal_msg *m);
+/* A message accepted but never handled: the actor was unregistered first. */
+typedef void (*shoal_actor_drop_fn)(void *state, const shoal_msg *m);
+/* After the actor's last handler call and drop; then state is the host's. */
+typedef void (*shoal_actor_stop_fn)(void *state);
+
+typedef enum shoal_full_policy {
+  SHOAL_FULL_BACKPRESSURE = 0, /* a send to a full mailbox fails with
+                                  SHOAL_EAGAIN: try again later */
+  SHOAL_FULL_DROP = 1          /* it fails with SHOAL_ELIMIT and the
+                                  message is counted as dropped */
+} shoal_full_policy;
+
+/* All fields public; fill with shoal_actor_opts_defaults first. */
+typedef struct shoal_actor_opts {
+  shoal_actor_fn handler;   /* required; runs on a worker */
+  void *state;              /* passed to the callbacks */
+  shoal_actor_drop_fn drop; /* may be NULL */
+  shoal_actor_stop_fn stop; /* may be NULL */
+  unsigned queue_size;      /* 0 (default): the system's queue_size */
+  shoal_full_policy full;   /* default SHOAL_FULL_BACKPRESSURE */
+  int home;                 /* -1 (default): runs on any worker; else the
+                               index of the one worker it always runs on
+                               (worker 0 runs only while the host is inside
+                               the runtime) */
+  const char *name;         /* for listings; up to 23 bytes are copied */
+  size_t struct_size;
+} shoal_actor_opts;
+
+SHOAL_API void shoal_actor_opts_defaults(shoal_actor_opts *opts);
+
+/* Registers an actor under `id` (non-zero, below 2^63). Errors:
+ * SHOAL_EINVAL (bad id or options), SHOAL_ESTATE (id already registered),
+ * SHOAL_ELIMIT (max_actors registered), SHOAL_ENOMEM. Any thread,
+ * handlers included. */
+SHOAL_API int shoal_actor_register(shoal_actors *sys, uint64_t id,
+                                   const shoal_actor_opts *opts);
+/* Removes the actor: later sends to id fail with SHOAL_ENOENT at once. A
+ * handler call already running finishes; messages still queued are passed
+ * to drop (counted as dropped); then stop runs, on whichever thread
+ * finishes the actor (this one when it is idle). Returns without waiting.
+ * Errors: SHOAL_ENOENT. Any thread, handlers included (their own too). */
+SHOAL_API int shoal_actor_unregister(shoal_actors *sys, uint64_t id);
+
+/* --- Sending -------------------------------------------------------------
+ * Sends copy *m into the recipient's mailbox, set m's `to` and `time_ns`
+ * in the copy, never block and never allocate. Errors: SHOAL_EINVAL (NULL),
+ * SHOAL_ENOENT (no actor has that id: counted as a routing failure),
+ * SHOAL_EAGAIN / SHOAL_ELIMIT (the mailbox is full, by its policy). */
+
+/* `from` as the caller set it. Any thread. */
+SHOAL_API int shoal_try_send(shoal_actors *sys, uint64_t to,
+                             const shoal_msg *m);
+/* From a handler: `from` is self's id. */
+SHOAL_API int shoal_actor_try_send(shoal_actor *self, uint64_t to,
+                                   const shoal_msg *m);
+/* A request: the reply comes back to self's mailbox as a message with
+ * SHOAL_MSG_REPLY and the same corr (written to *corr; may be NULL). */
+SHOAL_API int shoal_actor_request(shoal_actor *self, uint64_t to,
+                                  const shoal_msg *m, uint32_t *corr);
+/* Answers a request `req` (a handler's message with SHOAL_MSG_REQUEST)
+ * with *m: to the requesting actor, or to the waiting shoal_call. A
+ * reply to a call that has timed out is dropped and counted
+ * (late_replies). From a handler. */
+SHOAL_API int shoal_actor_reply(shoal_actor *self, const shoal_msg *req,
+                                const shoal_msg *m);
+/* Scatter: the same request to each of n actors under one corr; *sent
+ * receives how many were accepted. Collect the replies with a
+ * shoal_gather. From a handler. */
+SHOAL_API int shoal_actor_scatter(shoal_actor *self, const uint64_t *to,
+                                  unsigned n, const shoal_msg *m,
+                                  uint32_t *corr, unsigned *sent);
+
+/* Gather: counts the replies of one scatter as the handler receives them.
+ * All fields public. */
+typedef struct shoal_gather {
+  uint32_t corr;
+  unsigned expected; /* what the scatter sent */
+  unsigned received;
+} shoal_gather;
+/* 1 when m is a reply of g's scatter (and counts it), else 0. */
+static inline int shoal_gather_add(shoal_gather *g, const shoal_msg *m) {
+  if (!(m->flags & SHOAL_MSG_REPLY) || m->corr != g->corr)
+    return 0;
+  g->received++;
+  return 1;
+}
+static inline int shoal_gather_done(const shoal_gather *g) {
+  return g->received >= g->expected;
+}
+
+/* Blocking request-reply for threads outside handlers (the host): sends
+ * *m as a request to `to` and waits up to timeout_ms (0: no limit) for the
+ * reply, copied to *reply. While it waits, the caller runs work as worker
+ * 0 when that slot is free (as shoal_group_wait does). Errors: those of
+ * the send, SHOAL_ETIMEDOUT, SHOAL_EAGAIN (host_waiters calls already
+ * waiting), SHOAL_ESTATE (called from a handler). */
+SHOAL_API int shoal_call(shoal_actors *sys, uint64_t to, const shoal_msg *m,
+                         shoal_msg *reply, unsigned timeout_ms);
+/* Scatter-gather for the host: the request to n actors, replies copied to
+ * replies[0 … *got) in arrival order (each names its sender in `from`)
+ * until all n have come or the time is up. Returns 0 when all came,
+ * SHOAL_ETIMEDOUT otherwise (*got says how many did); sends that failed
+ * count as never answered. */
+SHOAL_API int shoal_call_many(shoal_actors *sys, const uint64_t *to,
+                              unsigned n, const shoal_msg *m,
+                              shoal_msg *replies, unsigned timeout_ms,
+                              unsigned *got);
+
+/* The actor's id and system. Inside its handler. */
+SHOAL_API uint64_t shoal_actor_id(const shoal_actor *self);
+SHOAL_API shoal_actors *shoal_actor_system(const shoal_actor *self);
+
+/* --- Publish-subscribe ---------------------------------------------------
+ * A topic holds up to `capacity` subscribers; publish copies the message
+ * to every current subscriber's mailbox (cost linear in subscribers). */
+typedef struct shoal_topic shoal_topic;
+
+/* Errors: SHOAL_EINVAL, SHOAL_ENOMEM. Any thread. */
+SHOAL_API int shoal_topic_create(shoal_actors *sys, shoal_topic **out,
+                                 unsigned capacity);
+/* Any thread, once no other thread uses the topic. NULL is ignored. */
+SHOAL_API void shoal_topic_destroy(shoal_topic *t);
+/* Errors: SHOAL_ENOENT (no such actor), SHOAL_ESTATE (already
+ * subscribed), SHOAL_ELIMIT (topic full). Any thread, at any time, also
+ * while others publish. An unregistered actor leaves its topics. */
+SHOAL_API int shoal_topic_subscribe(shoal_topic *t, uint64_t id);
+/* Errors: SHOAL_ENOENT (not subscribed). Any thread, at any time. */
+SHOAL_API int shoal_topic_unsubscribe(shoal_topic *t, uint64_t id);
+/* Sends *m (from as set) to every current subscriber; *delivered (may be
+ * NULL) receives how many mailboxes accepted it. A subscriber that joins
+ * or leaves during the call may or may not receive it. Full mailboxes
+ * count as their policy says. Any thread. */
+SHOAL_API int shoal_topic_publish(shoal_topic *t, const shoal_msg *m,
+                                  unsigned *delivered);
+
+/* --- Metrics ------------------------------------------------------------- */
+
+/* One actor's figures; all fields public. */
+typedef struct shoal_actor_info {
+  uint64_t id;
+  char name[24];
+  int home;                 /* -1: any worker */
+  unsigned queue_size;      /* mailbox capacity */
+  uint64_t processed;       /* messages handled */
+  uint64_t dropped;         /* refused under SHOAL_FULL_DROP, or discarded
+                               at unregister */
+  uint64_t rejected;        /* refused under SHOAL_FULL_BACKPRESSURE */
+  uint64_t depth;           /* messages in the mailbox now */
+  uint64_t max_depth;       /* most seen at the start of a turn */
+  uint64_t handler_mean_ns; /* per message */
+  uint64_t handler_max_ns;
+} shoal_actor_info;
+
+/* System-wide counters; all fields public. */
+typedef struct shoal_actors_stats {
+  uint64_t registered;       /* actors now */
+  uint64_t routing_failures; /* sends to an id nobody has */
+  uint64_t late_replies;     /* replies to calls that had timed out */
+  uint64_t deferred;         /* turns put off by max_per_tick */
+} shoal_actors_stats;
+
+/* Errors: SHOAL_EINVAL, SHOAL_ENOENT. Any thread; figures may lag a turn. */
+SHOAL_API int shoal_actor_stats(shoal_actors *sys, uint64_t id,
+                                shoal_actor_info *out);
+SHOAL_API int shoal_actors_totals(shoal_actors *sys, shoal_actors_stats *out);
+/* Fills out[0 … min(cap, n)) with the registered actors and *count with
+ * n. Any thread. */
+SHOAL_API int shoal_actors_list(shoal_actors *sys, shoal_actor_info *out,
+                                size_t cap, size_t *count);
+/* Writes a table of the actors, one line per call of fn (depth 0), for a
+ * host's console: what = "status" (handled, dropped, rejected, handler
+ * times) or "queue" (depth, most, capacity, policy). SHOAL_EINVAL for
+ * anything else. Any thread. */
+SHOAL_API int shoal_actors_report(shoal_actors *sys, const char *what,
+                                  shoal_topo_line_fn fn, void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,8 +2,6 @@
  * together. Records come from a pool sized at creation, so submitting does
  * not allocate; from outside the runtime they go through the bounded MPMC
  * injection queue, from a task onto the worker's own deque. */
-#include <sched.h>
-
 #include "runtime/scheduler.h"
 
 static shoal__group *group_of(shoal_group *g) {
@@ -20,19 +18,6 @@ int shoal_group_init(shoal_group *pg, shoal_runtime *rt) {
   return SHOAL_OK;
 }
 
-/* Pushes a record into a queue that has a cell for every record. Vyukov's
- * push can still fail while the consumer of the cell one lap back has
- * claimed it but not yet released it (it is between two stores); that
- * consumer is running, so the wait is short unless it was preempted. */
-static void push_held(shoal__mpmc *q, void *x) {
-  for (unsigned spins = 0; shoal__mpmc_try_push(q, x) != SHOAL_OK; spins++) {
-    if (spins < 64)
-      shoal__cpu_relax();
-    else
-      sched_yield(); /* the consumer was preempted: let it run */
-  }
-}
-
 static void closure_run(shoal_worker *w, shoal_task *t) {
   shoal__closure *c = (shoal__closure *)t;
   shoal_closure_fn fn = c->fn;
@@ -41,7 +26,7 @@ static void closure_run(shoal_worker *w, shoal_task *t) {
   shoal_runtime *rt = w->rt;
   int finished;
   /* The record goes back first: fn may submit more. */
-  push_held(&rt->free_q, c);
+  shoal__mpmc_push_held(&rt->free_q, c);
   w->local[ST_TASKS]++;
   fn(ctx);
   /* acq_rel: fn's effects before the count that the waiter reads with
@@ -115,7 +100,7 @@ int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
   } else {
     /* The queue has a cell for every record of the pool; the push's
      * release publishes the record's fields. */
-    push_held(&rt->inject, c);
+    shoal__mpmc_push_held(&rt->inject, c);
   }
   shoal__signal_work(rt);
   return SHOAL_OK;
@@ -135,30 +120,10 @@ static int group_done(void *arg) {
   return atomic_load_explicit(&g->pending, memory_order_acquire) == 0;
 }
 
-static int done_or_host_free(void *arg) {
-  shoal__group *g = arg;
-  return group_done(g) ||
-         atomic_load_explicit(&g->rt->host, memory_order_relaxed) == 0;
-}
-
 int shoal_group_wait(shoal_group *pg) {
   shoal__group *g = pg != NULL ? group_of(pg) : NULL;
-  shoal_runtime *rt;
-  shoal_worker *w;
   if (g == NULL || g->rt == NULL)
     return SHOAL_EINVAL;
-  rt = g->rt;
-  if ((w = shoal__current(rt)) != NULL) {
-    shoal__work_until(w, group_done, g);
-    return SHOAL_OK;
-  }
-  while (!group_done(g)) {
-    if (shoal__host_try_enter(rt)) {
-      shoal__work_until(rt->w[0], group_done, g);
-      shoal__host_leave(rt);
-      break;
-    }
-    shoal__ext_wait(rt, done_or_host_free, g);
-  }
+  (void)shoal__wait_until(g->rt, group_done, g, 0);
   return SHOAL_OK;
 }

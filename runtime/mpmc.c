@@ -1,6 +1,8 @@
 /* mpmc.c — creation and destruction of the bounded MPMC queue (mpmc.h). */
 #include "runtime/mpmc.h"
 
+#include <sched.h>
+
 int shoal__mpmc_init(shoal__mpmc *q, size_t capacity) {
   uint64_t cap;
   if (capacity > ((size_t)1 << 40))
@@ -22,4 +24,13 @@ int shoal__mpmc_init(shoal__mpmc *q, size_t capacity) {
 void shoal__mpmc_destroy(shoal__mpmc *q) {
   shoal__free(q->cells);
   q->cells = NULL;
+}
+
+void shoal__mpmc_push_held(shoal__mpmc *q, void *x) {
+  for (unsigned spins = 0; shoal__mpmc_try_push(q, x) != SHOAL_OK; spins++) {
+    if (spins < 64)
+      shoal__cpu_relax();
+    else
+      sched_yield();
+  }
 }

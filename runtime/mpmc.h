@@ -97,4 +97,10 @@ static inline int shoal__mpmc_try_pop(shoal__mpmc *q, void **out) {
   return SHOAL_OK;
 }
 
+/* Pushes into a queue that has a cell for every element that can exist
+ * (a pool's free list): the push can still fail while the pop of the cell
+ * one lap back is between its two stores, so it retries, yielding to that
+ * consumer should it have been preempted. */
+void shoal__mpmc_push_held(shoal__mpmc *q, void *x);
+
 #endif /* SHOAL_MPMC_H */

@@ -77,33 +77,54 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     T data;                                                                    \
   } name##_cell;                                                               \
                                                                                \
+  /* The cells with their mask in one block, so that a reader that loads    \
+   * the ring pointer once sees a matching pair even if the owner replaces \
+   * the ring (actor records do, keeping the old one readable). */           \
+  typedef struct name##_ring {                                                 \
+    uint64_t mask;                                                             \
+    alignas(SHOAL_CACHE_LINE) name##_cell cells[];                             \
+  } name##_ring;                                                               \
+                                                                               \
   typedef struct name {                                                        \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail; /* producers */       \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head; /* consumer only   \
                                     writes it; others read it for depth */    \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t dropped; /* DROP policy */  \
-    uint64_t mask;                                         /* read-only */    \
-    int policy;                                            /* read-only */    \
-    name##_cell *cells;                                                        \
+    _Atomic(name##_ring *) ring; /* read-mostly */                             \
+    _Atomic int policy;          /* read-mostly */                             \
   } name;                                                                      \
                                                                                \
-  /* capacity is rounded up to a power of two (at least 2); the queue starts \
-   * not idle, with generation `gen`. */                                       \
+  /* A ring of capacity rounded up to a power of two (at least 2), or NULL. \
+   * Free it with shoal__free. */                                              \
+  static inline name##_ring *name##_ring_new(size_t capacity) {                \
+    uint64_t cap = shoal__pow2_at_least(capacity);                             \
+    name##_ring *r = shoal__aligned_alloc(                                     \
+        SHOAL_CACHE_LINE, sizeof(name##_ring) + cap * sizeof(name##_cell));    \
+    if (r == NULL)                                                             \
+      return NULL;                                                             \
+    for (uint64_t i = 0; i < cap; i++)                                         \
+      atomic_init(&r->cells[i].seq, i);                                        \
+    r->mask = cap - 1;                                                         \
+    return r;                                                                  \
+  }                                                                            \
+                                                                               \
+  /* acquire: pairs with the release that installed the ring, so that its   \
+   * cells' initial sequences are visible. */                                 \
+  static inline name##_ring *name##_ring_(name *q) {                           \
+    return atomic_load_explicit(&q->ring, memory_order_acquire);               \
+  }                                                                            \
+                                                                               \
+  /* The queue starts empty, not idle, with generation `gen`. */              \
   static inline int name##_init(name *q, size_t capacity, int policy,          \
                                 uint64_t gen) {                                \
-    uint64_t cap;                                                              \
+    name##_ring *r;                                                            \
     if (capacity == 0 || capacity > ((size_t)1 << 32) ||                       \
         (policy != SHOAL__MPSC_BACKPRESSURE && policy != SHOAL__MPSC_DROP))    \
       return SHOAL_EINVAL;                                                     \
-    cap = shoal__pow2_at_least(capacity);                                      \
-    q->cells = shoal__aligned_alloc(SHOAL_CACHE_LINE,                          \
-                                    cap * sizeof(name##_cell));                \
-    if (q->cells == NULL)                                                      \
+    if ((r = name##_ring_new(capacity)) == NULL)                               \
       return SHOAL_ENOMEM;                                                     \
-    for (uint64_t i = 0; i < cap; i++)                                         \
-      atomic_init(&q->cells[i].seq, i);                                        \
-    q->mask = cap - 1;                                                         \
-    q->policy = policy;                                                        \
+    atomic_init(&q->ring, r);                                                  \
+    atomic_init(&q->policy, policy);                                           \
     atomic_init(&q->tail, shoal__mpsc_word(gen, 0, 0));                        \
     atomic_init(&q->head, 0);                                                  \
     atomic_init(&q->dropped, 0);                                               \
@@ -111,12 +132,13 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   }                                                                            \
                                                                                \
   static inline void name##_destroy(name *q) {                                 \
-    shoal__free(q->cells);                                                     \
-    q->cells = NULL;                                                           \
+    shoal__free(atomic_load_explicit(&q->ring, memory_order_relaxed));         \
+    atomic_store_explicit(&q->ring, NULL, memory_order_relaxed);               \
   }                                                                            \
                                                                                \
   static inline int name##_full_(name *q) {                                    \
-    if (q->policy == SHOAL__MPSC_DROP) {                                       \
+    if (atomic_load_explicit(&q->policy, memory_order_relaxed) ==              \
+        SHOAL__MPSC_DROP) {                                                    \
       atomic_fetch_add_explicit(&q->dropped, 1, memory_order_relaxed);         \
       return SHOAL_ELIMIT;                                                     \
     }                                                                          \
@@ -125,9 +147,11 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
                                                                                \
   /* Claims up to n cells at the tail for generation gen: returns how many   \
    * (0: full, with *t the tail word seen), or -1 when the generation       \
-   * differs. *t receives the tail word the claim replaced. */               \
+   * differs. *t receives the tail word the claim replaced, *rp the ring.  \
+   */                                                                          \
   static inline int64_t name##_claim_(name *q, uint64_t gen, uint64_t n,       \
-                                      uint64_t *t) {                           \
+                                      uint64_t *t, name##_ring **rp) {         \
+    name##_ring *r = name##_ring_(q);                                          \
     /* acquire: pairs with the release that set the generation (the owner's \
      * setup of what the consumer needs happens before our wake-up). */      \
     uint64_t w = atomic_load_explicit(&q->tail, memory_order_acquire);         \
@@ -140,7 +164,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
        * consumer's release of seq, so its read of the old element happens \
        * before our write. */                                                  \
       while (k < n) {                                                          \
-        uint64_t s = atomic_load_explicit(&q->cells[(idx + k) & q->mask].seq,  \
+        uint64_t s = atomic_load_explicit(&r->cells[(idx + k) & r->mask].seq,  \
                                           memory_order_acquire);               \
         int64_t d = shoal__mpsc_dif(s, idx + k);                               \
         if (d != 0) {                                                          \
@@ -154,6 +178,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
         *t = w;                                                                \
         return 0;                                                              \
       }                                                                        \
+      *rp = r;                                                                 \
       /* acquire on success: as the load above; clearing idle here makes   \
        * this producer the one that wakes the consumer. */                     \
       if (atomic_compare_exchange_weak_explicit(                               \
@@ -173,11 +198,12 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
    * policy) or SHOAL_ENOENT (the generation is no longer gen). */           \
   static inline int name##_try_push(name *q, uint64_t gen, const T *x) {       \
     uint64_t w;                                                                \
-    int64_t k = name##_claim_(q, gen, 1, &w);                                  \
+    name##_ring *r;                                                            \
+    int64_t k = name##_claim_(q, gen, 1, &w, &r);                              \
     name##_cell *c;                                                            \
     if (k <= 0)                                                                \
       return k < 0 ? SHOAL_ENOENT : name##_full_(q);                           \
-    c = &q->cells[shoal__mpsc_index(w) & q->mask];                             \
+    c = &r->cells[shoal__mpsc_index(w) & r->mask];                             \
     c->data = *x;                                                              \
     /* release: the element before the seq that hands it to the consumer. */ \
     atomic_store_explicit(&c->seq, shoal__mpsc_index(w) + 1,                   \
@@ -191,20 +217,23 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   static inline int name##_push_batch(name *q, uint64_t gen, const T *xs,      \
                                       size_t n, size_t *pushed) {              \
     uint64_t w, idx;                                                           \
-    int64_t k = n != 0 ? name##_claim_(q, gen, n, &w) : 0;                     \
+    name##_ring *r;                                                            \
+    int64_t k = n != 0 ? name##_claim_(q, gen, n, &w, &r) : 0;                 \
     *pushed = 0;                                                               \
     if (k <= 0)                                                                \
       return k < 0 ? SHOAL_ENOENT : n != 0 ? name##_full_(q) : SHOAL_OK;       \
     idx = shoal__mpsc_index(w);                                                \
     for (int64_t i = 0; i < k; i++) {                                          \
-      name##_cell *c = &q->cells[(idx + (uint64_t)i) & q->mask];               \
+      name##_cell *c = &r->cells[(idx + (uint64_t)i) & r->mask];               \
       c->data = xs[i];                                                         \
       /* release: as in try_push. */                                           \
       atomic_store_explicit(&c->seq, idx + (uint64_t)i + 1,                    \
                             memory_order_release);                             \
     }                                                                          \
     *pushed = (size_t)k;                                                       \
-    if ((size_t)k < n && q->policy == SHOAL__MPSC_DROP)                        \
+    if ((size_t)k < n && atomic_load_explicit(&q->policy,                      \
+                                              memory_order_relaxed) ==         \
+                             SHOAL__MPSC_DROP)                                 \
       atomic_fetch_add_explicit(&q->dropped, n - (size_t)k,                    \
                                 memory_order_relaxed);                         \
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
@@ -214,7 +243,8 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
    * its push unfinished). It stays in its cell until _release. */           \
   static inline T *name##_peek(name *q) {                                      \
     uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
-    name##_cell *c = &q->cells[h & q->mask];                                   \
+    name##_ring *r = name##_ring_(q);                                          \
+    name##_cell *c = &r->cells[h & r->mask];                                   \
     /* acquire: pairs with the producer's release of seq. */                  \
     if (shoal__mpsc_dif(atomic_load_explicit(&c->seq, memory_order_acquire),   \
                         h + 1) != 0)                                           \
@@ -225,10 +255,11 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   /* Frees the cell _peek returned. */                                        \
   static inline void name##_release(name *q) {                                 \
     uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    name##_ring *r = name##_ring_(q);                                          \
     /* release: our reads of the element before a producer may reuse the    \
      * cell one lap later. */                                                  \
-    atomic_store_explicit(&q->cells[h & q->mask].seq,                          \
-                          (h + q->mask + 1) & SHOAL__MPSC_INDEX_MASK,          \
+    atomic_store_explicit(&r->cells[h & r->mask].seq,                          \
+                          (h + r->mask + 1) & SHOAL__MPSC_INDEX_MASK,          \
                           memory_order_release);                               \
     atomic_store_explicit(&q->head, (h + 1) & SHOAL__MPSC_INDEX_MASK,          \
                           memory_order_relaxed);                               \
@@ -260,6 +291,12 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   }                                                                            \
                                                                                \
   /* Elements claimed and not yet consumed. Any thread; a snapshot. */       \
+  /* Capacity. Any thread. */                                                 \
+  static inline uint64_t name##_capacity(name *q) {                            \
+    name##_ring *r = name##_ring_(q);                                          \
+    return r != NULL ? r->mask + 1 : 0;                                        \
+  }                                                                            \
+                                                                               \
   static inline uint64_t name##_depth(name *q) {                               \
     uint64_t t = shoal__mpsc_index(                                            \
         atomic_load_explicit(&q->tail, memory_order_relaxed));                 \

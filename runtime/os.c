@@ -2,6 +2,7 @@
 #include "runtime/os.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/prctl.h>
@@ -49,4 +50,26 @@ uint64_t shoal__thread_cpu_ns_of(pthread_t th) {
 
 void shoal__set_timer_slack(unsigned long ns) {
   prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0);
+}
+
+shoal__fast_clock shoal__fclock;
+static pthread_once_t fclock_once = PTHREAD_ONCE_INIT;
+
+static void fclock_calibrate(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  uint64_t t0 = __builtin_ia32_rdtsc(), n0 = shoal__now_ns(), t1, n1;
+  do {
+    n1 = shoal__now_ns();
+  } while (n1 - n0 < 2000000u);
+  t1 = __builtin_ia32_rdtsc();
+  shoal__fclock.mult = t1 > t0 ? (uint64_t)(((shoal__u128)(n1 - n0) << 32) /
+                                            (t1 - t0))
+                               : (UINT64_C(1) << 32);
+  shoal__fclock.base_ticks = t1;
+  shoal__fclock.base_ns = n1;
+#endif
+}
+
+void shoal__fast_clock_init(void) {
+  pthread_once(&fclock_once, fclock_calibrate);
 }

@@ -83,10 +83,54 @@ static int work_visible(shoal_runtime *rt) {
          atomic_load_explicit(&rt->inject.head, memory_order_relaxed);
 }
 
+/* The next task of w's inbox. Pinned tasks run here, in the order they
+ * came; tasks that may run anywhere behind the first one move to w's
+ * deque (a bounded number at a time) where idle workers can steal them. */
+static shoal__task *inbox_take(shoal_worker *w) {
+  shoal__task *t, *first = NULL;
+  unsigned moved = 0;
+  if ((t = w->held) != NULL) {
+    w->held = atomic_load_explicit(&t->next, memory_order_relaxed);
+    return t;
+  }
+  while (moved < 64 && (t = shoal__inbox_pop(&w->inbox)) != NULL) {
+    if (first == NULL) {
+      first = t;
+    } else if (t->kind == KIND_PINNED ||
+               shoal__deque_push_owner(&w->dq, t) != SHOAL_OK) {
+      atomic_store_explicit(&t->next, NULL, memory_order_relaxed);
+      if (w->held == NULL)
+        w->held = t;
+      else
+        atomic_store_explicit(&w->held_last->next, t, memory_order_relaxed);
+      w->held_last = t;
+    } else {
+      moved++;
+    }
+    if (first->kind == KIND_PINNED && moved == 0 && w->held == NULL)
+      break; /* the common case: one actor to run, nothing to spread */
+  }
+  if (moved != 0)
+    shoal__signal_work(w->rt);
+  return first;
+}
+
+static int inbox_visible(shoal_worker *w) {
+  return w->held != NULL || shoal__inbox_nonempty(&w->inbox);
+}
+
+int shoal__has_local_work(shoal_worker *w) {
+  return shoal__deque_size_hint(&w->dq) != 0 || inbox_visible(w) ||
+         atomic_load_explicit(&w->rt->inject.tail, memory_order_relaxed) !=
+             atomic_load_explicit(&w->rt->inject.head, memory_order_relaxed);
+}
+
 shoal__task *shoal__find_work(shoal_worker *w) {
   shoal__task *t = shoal__deque_take_owner(&w->dq);
   void *x;
   if (t != NULL)
+    return t;
+  if (inbox_visible(w) && (t = inbox_take(w)) != NULL)
     return t;
   if (shoal__mpmc_try_pop(&w->rt->inject, &x) == SHOAL_OK)
     return x;
@@ -99,7 +143,7 @@ shoal__task *shoal__find_work(shoal_worker *w) {
 void shoal__run_taken(shoal_worker *w, shoal__task *t) {
   uint64_t t0 = w->spans != NULL ? shoal__now_ns() : 0;
   uint32_t kind = t->kind;
-  if (kind == KIND_CLOSURE) {
+  if (kind != KIND_FRAME) {
     t->fn(w, (shoal_task *)t);
   } else {
     uint32_t old;
@@ -112,7 +156,7 @@ void shoal__run_taken(shoal_worker *w, shoal__task *t) {
       shoal__futex_wake(&t->state, INT_MAX);
   }
   if (w->spans != NULL)
-    shoal__span_add(w, kind == KIND_CLOSURE ? SPAN_CLOSURE : SPAN_TASK, t0,
+    shoal__span_add(w, kind != KIND_FRAME ? SPAN_CLOSURE : SPAN_TASK, t0,
                     shoal__now_ns());
 }
 
@@ -197,9 +241,12 @@ static uint64_t entry_due(shoal_runtime *rt, uint64_t now) {
 typedef struct idle_exit {
   int (*done)(void *); /* NULL: leave only when stopping */
   void *arg;
+  uint64_t deadline;   /* leave then too (shoal__now_ns); 0 never */
 } idle_exit;
 
 static int should_leave(shoal_worker *w, const idle_exit *ex) {
+  if (ex->deadline != 0 && shoal__now_ns() >= ex->deadline)
+    return 1;
   if (ex->done != NULL)
     return ex->done(ex->arg);
   return atomic_load_explicit(&w->rt->stopping, memory_order_acquire) != 0;
@@ -215,7 +262,7 @@ static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
   /* Dekker fence: the idle bit before the re-check; pairs with the one in
    * shoal__signal_work, in destroy and in shoal__ext_notify. */
   shoal__dekker(rt);
-  if (work_visible(rt) || should_leave(w, ex)) {
+  if (work_visible(rt) || inbox_visible(w) || should_leave(w, ex)) {
     if (!claim_idle(rt, w->index)) /* a waker claimed us first */
       w->local[ST_WAKES]++;
     return;
@@ -295,30 +342,49 @@ static shoal__task *idle(shoal_worker *w, const idle_exit *ex) {
     }
     now = shoal__now_ns();
     due = entry_due(rt, now);
-    park(w, ex, due != 0 && now + lead < due ? due - lead : 0);
+    {
+      uint64_t wake_at = due != 0 && now + lead < due ? due - lead : 0;
+      if (ex->deadline != 0 && (wake_at == 0 || ex->deadline < wake_at))
+        wake_at = ex->deadline;
+      park(w, ex, wake_at);
+    }
   }
   shoal__set_wanting(w, 0);
   return NULL;
 }
 
 void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg) {
-  idle_exit ex = {done, arg};
+  (void)shoal__work_until_deadline(w, done, arg, 0);
+}
+
+int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *),
+                               void *arg, uint64_t deadline_ns) {
+  idle_exit ex = {done, arg, deadline_ns};
+  int held = 0;
   uint64_t bit = (uint64_t)1 << (w->index & 63);
   if (done != NULL && w->group_waits++ == 0)
     atomic_fetch_or_explicit(&w->rt->wait_bits[w->index >> 6], bit,
                              memory_order_seq_cst);
   for (;;) {
     shoal__task *t;
-    if (done != NULL && done(arg))
+    if (done != NULL && done(arg)) {
+      held = 1;
+      break;
+    }
+    if (deadline_ns != 0 && shoal__now_ns() >= deadline_ns)
       break;
     t = shoal__find_work(w);
-    if (t == NULL && (t = idle(w, &ex)) == NULL)
-      break;
+    if (t == NULL && (t = idle(w, &ex)) == NULL) {
+      if (done == NULL && deadline_ns == 0)
+        break; /* stopping */
+      continue; /* the checks above say why idle returned */
+    }
     shoal__run_taken(w, t);
   }
   if (done != NULL && --w->group_waits == 0)
     atomic_fetch_and_explicit(&w->rt->wait_bits[w->index >> 6], ~bit,
                               memory_order_relaxed);
+  return held;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -343,17 +409,124 @@ void shoal__ext_notify(shoal_runtime *rt, int finished) {
   shoal__futex_wake(&rt->ext_epoch, INT_MAX);
 }
 
-void shoal__ext_wait(shoal_runtime *rt, int (*cond)(void *), void *arg) {
+int shoal__ext_wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
+                          uint64_t deadline_ns) {
+  int held = 0;
   atomic_fetch_add_explicit(&rt->ext_waiters, 1, memory_order_seq_cst);
   for (;;) {
     uint32_t e = atomic_load_explicit(&rt->ext_epoch, memory_order_acquire);
+    uint64_t timeout = 0;
     /* Dekker fence: registered and epoch read before the re-check. */
     shoal__dekker(rt);
-    if (cond(arg))
+    if (cond(arg)) {
+      held = 1;
       break;
-    shoal__futex_wait(&rt->ext_epoch, e, 0);
+    }
+    if (deadline_ns != 0) {
+      uint64_t now = shoal__now_ns();
+      if (now >= deadline_ns)
+        break;
+      timeout = deadline_ns - now;
+    }
+    shoal__futex_wait(&rt->ext_epoch, e, timeout);
   }
   atomic_fetch_sub_explicit(&rt->ext_waiters, 1, memory_order_relaxed);
+  return held;
+}
+
+void shoal__ext_wait(shoal_runtime *rt, int (*cond)(void *), void *arg) {
+  (void)shoal__ext_wait_until(rt, cond, arg, 0);
+}
+
+typedef struct wait_arg {
+  shoal_runtime *rt;
+  int (*cond)(void *);
+  void *arg;
+} wait_arg;
+
+static int cond_or_host_free(void *p) {
+  wait_arg *a = p;
+  return a->cond(a->arg) ||
+         atomic_load_explicit(&a->rt->host, memory_order_relaxed) == 0;
+}
+
+int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
+                      uint64_t deadline_ns) {
+  shoal_worker *w = shoal__current(rt);
+  wait_arg a = {rt, cond, arg};
+  if (w != NULL)
+    return shoal__work_until_deadline(w, cond, arg, deadline_ns);
+  for (;;) {
+    if (cond(arg))
+      return 1;
+    if (deadline_ns != 0 && shoal__now_ns() >= deadline_ns)
+      return 0;
+    if (shoal__host_try_enter(rt)) {
+      int held = shoal__work_until_deadline(rt->w[0], cond, arg, deadline_ns);
+      shoal__host_leave(rt);
+      if (held)
+        return 1;
+      continue;
+    }
+    (void)shoal__ext_wait_until(rt, cond_or_host_free, &a, deadline_ns);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tasks handed to a worker                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* A worker for a task submitted from outside: a parked one (its idle bit
+ * claimed: the caller must unpark it), else the next in turn. Worker 0 is
+ * the host's slot and only chosen when it is the only one. */
+static unsigned pick_target(shoal_runtime *rt, int *claimed) {
+  unsigned i;
+  *claimed = 0;
+  if (rt->n == 1)
+    return 0;
+  for (unsigned k = 0; k < rt->nwords; k++) {
+    uint64_t b = atomic_load_explicit(&rt->idle_bits[k], memory_order_relaxed);
+    if (k == 0)
+      b &= ~(uint64_t)1;
+    for (; b != 0; b &= b - 1) {
+      i = k * 64 + (unsigned)__builtin_ctzll(b);
+      if (claim_idle(rt, i)) {
+        *claimed = 1;
+        return i;
+      }
+    }
+  }
+  i = atomic_fetch_add_explicit(&rt->next_target, 1, memory_order_relaxed);
+  return 1 + i % (rt->n - 1);
+}
+
+void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet) {
+  shoal_worker *w = shoal__current(rt);
+  int claimed = 0;
+  unsigned target;
+  if (home == SHOAL__ANY && w != NULL) {
+    if (shoal__deque_push_owner(&w->dq, t) == SHOAL_OK) {
+      if (!quiet)
+        shoal__signal_work(rt);
+      return;
+    }
+    target = w->index; /* no memory for the deque to grow: own inbox */
+  } else if (home < 0) {
+    target = pick_target(rt, &claimed);
+  } else {
+    target = (unsigned)home;
+  }
+  shoal__inbox_push(&rt->w[target]->inbox, t);
+  if (claimed) {
+    unpark(rt->w[target]);
+    return;
+  }
+  if (w != NULL && w->index == target)
+    return; /* it looks at its own inbox before it parks */
+  /* Dekker fence: the push before the idle bit; pairs with park's. */
+  shoal__dekker(rt);
+  if (claim_idle(rt, target))
+    unpark(rt->w[target]);
 }
 
 int shoal__host_try_enter(shoal_runtime *rt) {
@@ -424,6 +597,7 @@ static int worker_new(shoal_runtime *rt, unsigned i, shoal_worker **out) {
   if (w == NULL)
     return SHOAL_ENOMEM;
   memset(w, 0, sizeof *w);
+  shoal__inbox_init(&w->inbox, &w->inbox_stub);
   if (shoal__deque_init(&w->dq, 256) != SHOAL_OK) {
     shoal__free(w);
     return SHOAL_ENOMEM;
@@ -678,8 +852,21 @@ int shoal_runtime_destroy(shoal_runtime *rt) {
    * it) runs here, as worker 0. */
   while (!shoal__host_try_enter(rt))
     shoal__ext_wait(rt, drained, NULL);
-  while ((t = shoal__find_work(rt->w[0])) != NULL)
-    shoal__run_taken(rt->w[0], t);
+  for (int more = 1; more;) {
+    more = 0;
+    while ((t = shoal__find_work(rt->w[0])) != NULL)
+      shoal__run_taken(rt->w[0], t);
+    /* The other workers have left: their inboxes are ours now. */
+    for (unsigned i = 1; i < rt->n; i++) {
+      shoal_worker *o = rt->w[i];
+      while ((t = o->held) != NULL || (t = shoal__inbox_pop(&o->inbox)) != NULL) {
+        if (t == o->held)
+          o->held = atomic_load_explicit(&t->next, memory_order_relaxed);
+        shoal__run_taken(rt->w[0], t);
+        more = 1;
+      }
+    }
+  }
   shoal__host_leave(rt);
   runtime_free(rt);
   return SHOAL_OK;

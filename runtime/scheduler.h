@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "runtime/deque.h"
+#include "runtime/inbox.h"
 #include "runtime/mpmc.h"
 #include "runtime/os.h"
 #include "runtime/topo.h"
@@ -19,15 +20,19 @@
  * has left the private stack: PENDING in a deque, STOLEN while a thief
  * runs it (WAITER set when the spawner sleeps on it), DONE. */
 enum { TASK_PENDING = 0, TASK_STOLEN = 1, TASK_DONE = 2, TASK_WAITER = 4 };
-enum { KIND_FRAME = 0, KIND_CLOSURE = 1, KIND_RAN = 2 };
+/* KIND_PINNED runs like a closure but only on the worker whose inbox it
+ * was handed to (an actor homed there): never moved to a deque. */
+enum { KIND_FRAME = 0, KIND_CLOSURE = 1, KIND_RAN = 2, KIND_PINNED = 3 };
 
 typedef struct shoal__task {
   shoal_task_fn fn;
   _Atomic uint32_t state;
   uint32_t kind;
   _Atomic(shoal_worker *) thief; /* who runs it: where sync leapfrogs */
-  void *spare;
+  _Atomic(struct shoal__task *) next; /* link in an inbox or a list */
 } shoal__task;
+
+SHOAL__INBOX_BODIES
 
 _Static_assert(sizeof(shoal__task) == sizeof(shoal_task),
                "shoal_task reserves the frame's private fields");
@@ -81,6 +86,9 @@ struct shoal_worker {
   int searching; /* counted in rt->searching */
   uint64_t busy_since;
   uint64_t local[ST_COUNT]; /* ST_TASKS counts closures; head.spawned frames */
+  shoal__task *held;      /* pinned tasks taken from the inbox, FIFO */
+  shoal__task *held_last;
+  shoal__task inbox_stub;
   shoal__span *spans;
   uint32_t span_cap;
   pthread_t thread;
@@ -88,6 +96,7 @@ struct shoal_worker {
 
   /* --- shared half --- */
   shoal__deque dq; /* aligned to SHOAL_FALSE_SHARING by its own fields */
+  shoal__inbox inbox; /* tasks handed to this worker by other threads */
   alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t park; /* futex word */
   alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t stats[ST_COUNT];
   _Atomic uint32_t nspans; /* spans[0 … nspans) are complete */
@@ -124,6 +133,8 @@ struct shoal_runtime {
    * finish, for worker 0 to be free, for room in the pool. */
   alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t ext_epoch;
   _Atomic uint32_t ext_waiters;
+  /* Round-robin target of tasks submitted from outside. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t next_target;
   /* The Dekker fences' stand-in in a ThreadSanitizer build. */
   alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t dekker;
   /* The host's entries, to anticipate a steady tick. */
@@ -163,11 +174,35 @@ void shoal__ext_notify(shoal_runtime *rt, int finished);
 void shoal__set_wanting(shoal_worker *w, int on);
 /* Waits on the event count until cond(arg) holds; the caller is no worker. */
 void shoal__ext_wait(shoal_runtime *rt, int (*cond)(void *), void *arg);
+/* The same with a deadline (shoal__now_ns; 0 none): 1 when cond held. */
+int shoal__ext_wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
+                          uint64_t deadline_ns);
 int shoal__host_try_enter(shoal_runtime *rt);
 void shoal__host_leave(shoal_runtime *rt);
 /* Runs work on w until done(arg) holds, parking when there is none; a
  * finished group wakes it (shoal__ext_notify). */
 void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg);
+/* The same with a deadline (0 none): 1 when done held, 0 on the deadline. */
+int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *),
+                               void *arg, uint64_t deadline_ns);
+/* Waits until cond(arg) holds or the deadline passes, from any thread: a
+ * worker of rt runs work meanwhile; another thread joins as worker 0 when
+ * that slot is free, else sleeps. Whoever makes cond true calls
+ * shoal__ext_notify(rt, 1). Returns 1 when cond held. */
+int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
+                      uint64_t deadline_ns);
+/* Hands t (KIND_CLOSURE or KIND_PINNED, fn set) to the runtime. home:
+ * SHOAL__ANY, any worker (from a worker, its own deque; from outside, the
+ * inbox of a parked worker, else of the next in turn); SHOAL__ELSEWHERE,
+ * as from outside; else the inbox of worker `home`. Wakes the receiving
+ * worker when it is parked; `quiet` leaves a push onto the caller's own
+ * deque unannounced (the caller calls shoal__signal_work once for many).
+ * Never blocks or allocates. Any thread. */
+enum { SHOAL__ANY = -1, SHOAL__ELSEWHERE = -2 };
+void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet);
+/* 1 when w has work of its own waiting: its deque, inbox, or the
+ * injection queue. The owner. */
+int shoal__has_local_work(shoal_worker *w);
 /* One steal round's victim order, drawn with *rng: fills out[0 …
  * nvictims). Reads only what is fixed at start-up (tests call it). */
 unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,

@@ -81,7 +81,7 @@ static void index_wrap(void **state) {
   (void)state;
   assert_int_equal(u64_box_init(&q, 4, SHOAL__MPSC_BACKPRESSURE, 9), SHOAL_OK);
   for (uint64_t i = 0; i < 4; i++)
-    atomic_store(&q.cells[(start + i) & q.mask].seq,
+    atomic_store(&atomic_load(&q.ring)->cells[(start + i) & 3].seq,
                  (start + i) & SHOAL__MPSC_INDEX_MASK);
   atomic_store(&q.tail, shoal__mpsc_word(9, start, 0));
   atomic_store(&q.head, start);

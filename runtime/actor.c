@@ -1,0 +1,736 @@
+/* actor.c — actors on the runtime: records allocated with the system,
+ * mailboxes (mpsc.h), the turn that handles a batch and yields, sending,
+ * unregistering while messages are in flight, and per-actor figures.
+ *
+ * Scheduling: the push that finds a mailbox idle (the idle bit in its tail
+ * word) is the one that hands the actor's task to the runtime, so "empty
+ * to non-empty" costs no atomic beyond the push's own CAS. A turn ends by
+ * setting the idle bit with a CAS that succeeds only when every claimed
+ * cell has been consumed; the actor is therefore never queued twice and
+ * never runs on two threads at once. */
+#include <sched.h>
+#include <stdio.h>
+
+#include "runtime/actor.h"
+
+static _Thread_local shoal_actor *tls_actor;
+
+shoal_actor *shoal__actor_current(void) { return tls_actor; }
+
+void shoal_actors_config_defaults(shoal_actors_config *cfg) {
+  if (cfg == NULL)
+    return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->max_actors = 16384;
+  cfg->queue_size = 1024;
+  cfg->batch_size = 64;
+  cfg->linger_us = 20;
+  cfg->host_waiters = 64;
+  cfg->struct_size = sizeof *cfg;
+}
+
+void shoal_actor_opts_defaults(shoal_actor_opts *opts) {
+  if (opts == NULL)
+    return;
+  memset(opts, 0, sizeof *opts);
+  opts->home = -1;
+  opts->struct_size = sizeof *opts;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Finishing an unregistered actor                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Runs once per registration, on the thread that finds the actor closed
+ * and idle: discards what is left, calls stop, frees the record. */
+static void finish(shoal_actor *a) {
+  shoal_actors *sys = a->sys;
+  shoal_runtime *rt;
+  /* acquire: the closing CAS fixed the tail; claims before it are ours to
+   * wait for. */
+  uint64_t end = shoal__mpsc_index(
+      atomic_load_explicit(&a->box.tail, memory_order_acquire));
+  unsigned spins = 0;
+  while (shoal__mpsc_dif(end, atomic_load_explicit(&a->box.head,
+                                                   memory_order_relaxed)) > 0) {
+    shoal_msg *m = shoal__mailbox_peek(&a->box);
+    if (m == NULL) { /* a push between its claim and its publication */
+      if (++spins > 64)
+        sched_yield();
+      else
+        shoal__cpu_relax();
+      continue;
+    }
+    if (a->drop != NULL)
+      a->drop(a->state, m);
+    shoal__mailbox_release(&a->box);
+    atomic_fetch_add_explicit(&a->discarded, 1, memory_order_relaxed);
+  }
+  if (a->stop != NULL)
+    a->stop(a->state);
+  atomic_store_explicit(&a->id, 0, memory_order_relaxed);
+  shoal__mpmc_push_held(&sys->free_slots, (void *)((uintptr_t)a->slot + 1));
+  rt = sys->rt; /* sys may be gone once the count reaches zero */
+  /* acq_rel: everything above before the count that destroy waits on. */
+  if (atomic_fetch_sub_explicit(&sys->live, 1, memory_order_acq_rel) == 1)
+    shoal__ext_notify(rt, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Turns                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void schedule(shoal_actor *a, int quiet) {
+  shoal__submit(a->sys->rt, &a->task, a->home, quiet);
+}
+
+/* Keeps watching a's mailbox while the worker has nothing else to do, so
+ * that the answer to a message a just sent is handled without a trip
+ * through the scheduler. 1 when a message came. */
+static int linger(shoal_worker *w, shoal_actor *a) {
+  uint64_t ns = (uint64_t)a->sys->cfg.linger_us * 1000u, deadline;
+  if (ns == 0)
+    return 0;
+  deadline = shoal__fast_ns() + ns;
+  for (unsigned i = 1;; i++) {
+    if (shoal__mailbox_peek(&a->box) != NULL)
+      return 1;
+    if ((i & 63) == 0 &&
+        (shoal__has_local_work(w) || shoal__fast_ns() >= deadline ||
+         atomic_load_explicit(&w->rt->stopping, memory_order_relaxed)))
+      return 0;
+    shoal__cpu_relax();
+  }
+}
+
+static void note_depth(shoal_actor *a, uint64_t depth) {
+  shoal_actors *sys = a->sys;
+  uint64_t warn = sys->cfg.depth_warn != 0 ? sys->cfg.depth_warn
+                                           : shoal__mailbox_capacity(&a->box) / 4 * 3;
+  if (depth > atomic_load_explicit(&a->max_depth, memory_order_relaxed))
+    atomic_store_explicit(&a->max_depth, depth, memory_order_relaxed);
+  if (depth >= warn && warn != 0 && !a->warned) {
+    a->warned = 1;
+    shoal__log(sys->cfg.log, sys->cfg.log_user, SHOAL_LOG_WARN,
+               "actor %llu (%s): %llu messages waiting, capacity %llu",
+               (unsigned long long)atomic_load_explicit(&a->id,
+                                                        memory_order_relaxed),
+               a->name[0] != '\0' ? a->name : "unnamed",
+               (unsigned long long)depth,
+               (unsigned long long)shoal__mailbox_capacity(&a->box));
+  } else if (depth < warn / 2) {
+    a->warned = 0;
+  }
+}
+
+static void defer(shoal_actor *a) {
+  atomic_fetch_add_explicit(&a->sys->deferrals, 1, memory_order_relaxed);
+  shoal__inbox_push(&a->sys->deferred, &a->task);
+}
+
+/* Adds a turn's figures to the record. */
+static void flush(shoal_actor *a, uint64_t n, uint64_t *hsum, uint64_t hmax) {
+  a->tick_count += n;
+  atomic_fetch_add_explicit(&a->processed, n, memory_order_relaxed);
+  atomic_fetch_add_explicit(&a->handler_ns, *hsum, memory_order_relaxed);
+  *hsum = 0;
+  if (hmax > atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed))
+    atomic_store_explicit(&a->handler_max_ns, hmax, memory_order_relaxed);
+}
+
+static void turn(shoal_worker *w, shoal_task *t) {
+  shoal_actor *a = (shoal_actor *)(void *)t;
+  shoal_actors *sys = a->sys;
+  uint64_t gen = a->gen, seen = 0, n = 0, flushed = 0;
+  uint64_t budget = sys->cfg.batch_size;
+  uint64_t hsum = 0, hmax = 0, t0, t1;
+  int closing = 0, again = 0;
+  shoal_actor *outer = tls_actor;
+  /* acquire: pairs with unregister's CAS. */
+  if (shoal__mpsc_gen(atomic_load_explicit(&a->box.tail,
+                                           memory_order_acquire)) !=
+      (gen & SHOAL__MPSC_GEN_MASK)) {
+    finish(a);
+    return;
+  }
+  if (sys->cfg.max_per_tick != 0 &&
+      !atomic_load_explicit(&sys->closing, memory_order_relaxed)) {
+    uint64_t tick = atomic_load_explicit(&sys->tick, memory_order_relaxed);
+    if (a->tick_seen != tick) {
+      a->tick_seen = tick;
+      a->tick_count = 0;
+    }
+    if (a->tick_count >= sys->cfg.max_per_tick) {
+      defer(a);
+      return;
+    }
+    if (sys->cfg.max_per_tick - a->tick_count < budget)
+      budget = sys->cfg.max_per_tick - a->tick_count;
+  }
+  note_depth(a, shoal__mailbox_depth(&a->box));
+  tls_actor = a;
+  t0 = shoal__fast_ns();
+  for (;;) {
+    shoal_msg *m;
+    while (n < budget && (m = shoal__mailbox_peek(&a->box)) != NULL) {
+      if ((n & 7) == 1) /* what piled up while the first one ran */
+        note_depth(a, shoal__mailbox_depth(&a->box));
+      a->handler(a, a->state, m);
+      shoal__mailbox_release(&a->box);
+      t1 = shoal__fast_ns();
+      hsum += t1 - t0;
+      if (t1 - t0 > hmax)
+        hmax = t1 - t0;
+      t0 = t1;
+      n++;
+    }
+    if (n == budget) {
+      again = 1; /* yield: others get their turn */
+      break;
+    }
+    if (linger(w, a)) {
+      t0 = shoal__fast_ns();
+      continue;
+    }
+    /* Once idle, the record may be unregistered and reused at once:
+     * everything the turn writes to it is written before. */
+    flush(a, n - flushed, &hsum, hmax);
+    flushed = n;
+    if (shoal__mailbox_try_idle(&a->box, gen, &seen))
+      break; /* the next push schedules it again */
+    if (shoal__mpsc_gen(seen) != (gen & SHOAL__MPSC_GEN_MASK)) {
+      closing = 1;
+      break;
+    }
+    if (shoal__mailbox_peek(&a->box) == NULL) {
+      again = 1; /* a push is unfinished: come back after others */
+      break;
+    }
+  }
+  tls_actor = outer;
+  if (!closing && !again)
+    return; /* idle: the record is no longer ours */
+  flush(a, n - flushed, &hsum, hmax);
+  if (closing) {
+    finish(a);
+  } else if (again) {
+    /* Behind the work already waiting: through an inbox, which is FIFO
+     * (the deque would hand it straight back). Worker 0 may leave the
+     * runtime at any time, so an actor free to move goes elsewhere. */
+    int home = a->home;
+    if (home < 0)
+      home = w->index == 0 ? SHOAL__ELSEWHERE : (int)w->index;
+    shoal__submit(sys->rt, &a->task, home, 0);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sending                                                                  */
+/* ------------------------------------------------------------------------ */
+
+int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet) {
+  int rc;
+  m->time_ns = shoal__fast_ns();
+  rc = shoal__mailbox_try_push(&a->box, gen, m);
+  if (rc == SHOAL__MPSC_WOKE) {
+    schedule(a, quiet);
+    return SHOAL_OK;
+  }
+  if (rc == SHOAL_EAGAIN)
+    atomic_fetch_add_explicit(&a->rejected, 1, memory_order_relaxed);
+  return rc;
+}
+
+/* The record registered under id with its generation, or NULL. */
+static shoal_actor *resolve(shoal_actors *sys, uint64_t id, uint64_t *gen) {
+  for (int tries = 0; tries < 2; tries++) {
+    shoal_actor *a = shoal__router_find(sys, id);
+    uint64_t g;
+    if (a == NULL)
+      return NULL;
+    /* acquire: pairs with register's release of the tail word, so that the
+     * id read next is this registration's or a later one's. */
+    g = shoal__mpsc_gen(atomic_load_explicit(&a->box.tail,
+                                             memory_order_acquire));
+    if ((g & 1) == 0 &&
+        atomic_load_explicit(&a->id, memory_order_relaxed) == id) {
+      *gen = g;
+      return a;
+    }
+  }
+  return NULL;
+}
+
+int shoal__send(shoal_actors *sys, uint64_t to, shoal_msg *m) {
+  uint64_t gen;
+  shoal_actor *a = resolve(sys, to, &gen);
+  int rc = SHOAL_ENOENT;
+  m->to = to;
+  if (a != NULL)
+    rc = shoal__actor_push(a, gen, m, 0);
+  if (rc == SHOAL_ENOENT)
+    atomic_fetch_add_explicit(&sys->routing_failures, 1, memory_order_relaxed);
+  return rc;
+}
+
+int shoal_try_send(shoal_actors *sys, uint64_t to, const shoal_msg *m) {
+  shoal_msg c;
+  if (sys == NULL || m == NULL)
+    return SHOAL_EINVAL;
+  c = *m;
+  return shoal__send(sys, to, &c);
+}
+
+int shoal_actor_try_send(shoal_actor *self, uint64_t to, const shoal_msg *m) {
+  shoal_msg c;
+  if (self == NULL || m == NULL)
+    return SHOAL_EINVAL;
+  c = *m;
+  c.from = atomic_load_explicit(&self->id, memory_order_relaxed);
+  return shoal__send(self->sys, to, &c);
+}
+
+static uint32_t next_corr(shoal_actor *self) {
+  if (++self->corr_next == 0)
+    self->corr_next = 1;
+  return self->corr_next;
+}
+
+int shoal_actor_request(shoal_actor *self, uint64_t to, const shoal_msg *m,
+                        uint32_t *corr) {
+  shoal_msg c;
+  int rc;
+  if (self == NULL || m == NULL)
+    return SHOAL_EINVAL;
+  c = *m;
+  c.from = atomic_load_explicit(&self->id, memory_order_relaxed);
+  c.flags = (uint8_t)((c.flags & ~SHOAL_MSG_REPLY) | SHOAL_MSG_REQUEST);
+  c.corr = next_corr(self);
+  rc = shoal__send(self->sys, to, &c);
+  if (rc == SHOAL_OK && corr != NULL)
+    *corr = c.corr;
+  return rc;
+}
+
+int shoal_actor_scatter(shoal_actor *self, const uint64_t *to, unsigned n,
+                        const shoal_msg *m, uint32_t *corr, unsigned *sent) {
+  shoal_msg c;
+  unsigned ok = 0;
+  if (sent != NULL)
+    *sent = 0;
+  if (self == NULL || m == NULL || (to == NULL && n != 0))
+    return SHOAL_EINVAL;
+  c = *m;
+  c.from = atomic_load_explicit(&self->id, memory_order_relaxed);
+  c.flags = (uint8_t)((c.flags & ~SHOAL_MSG_REPLY) | SHOAL_MSG_REQUEST);
+  c.corr = next_corr(self);
+  for (unsigned i = 0; i < n; i++) {
+    shoal_msg d = c;
+    if (shoal__send(self->sys, to[i], &d) == SHOAL_OK)
+      ok++;
+  }
+  if (corr != NULL)
+    *corr = c.corr;
+  if (sent != NULL)
+    *sent = ok;
+  return SHOAL_OK;
+}
+
+int shoal_actor_reply(shoal_actor *self, const shoal_msg *req,
+                      const shoal_msg *m) {
+  shoal_msg c;
+  if (self == NULL || req == NULL || m == NULL ||
+      !(req->flags & SHOAL_MSG_REQUEST))
+    return SHOAL_EINVAL;
+  c = *m;
+  c.from = atomic_load_explicit(&self->id, memory_order_relaxed);
+  c.flags = (uint8_t)((c.flags & ~SHOAL_MSG_REQUEST) | SHOAL_MSG_REPLY);
+  c.corr = req->corr;
+  c.to = req->from;
+  if (req->from & SHOAL__HOST_BIT)
+    return shoal__deliver_reply(self->sys, &c);
+  return shoal__send(self->sys, req->from, &c);
+}
+
+uint64_t shoal_actor_id(const shoal_actor *self) {
+  return self != NULL ? atomic_load_explicit(&self->id, memory_order_relaxed)
+                      : 0;
+}
+
+shoal_actors *shoal_actor_system(const shoal_actor *self) {
+  return self != NULL ? self->sys : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Registration                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Gives a a mailbox ring of cap cells. The old ring is retired, not
+ * freed, until the system goes: a sender that resolved the previous
+ * registration may still read a cell's sequence before its generation
+ * check fails. Under sys->mu, while the record is free. */
+static int new_cells(shoal_actors *sys, shoal_actor *a, uint64_t cap) {
+  shoal__mailbox_ring *old = atomic_load_explicit(&a->box.ring,
+                                                  memory_order_relaxed);
+  shoal__mailbox_ring *fresh;
+  if (old != NULL && sys->nretired == sys->cap_retired) {
+    size_t c = sys->cap_retired != 0 ? 2 * sys->cap_retired : 16;
+    void **r = shoal__realloc(sys->retired, c * sizeof *r);
+    if (r == NULL)
+      return SHOAL_ENOMEM;
+    sys->retired = r;
+    sys->cap_retired = c;
+  }
+  if ((fresh = shoal__mailbox_ring_new(cap)) == NULL)
+    return SHOAL_ENOMEM;
+  if (old != NULL)
+    sys->retired[sys->nretired++] = old;
+  /* The fresh ring's sequences start at 0: so do the indices. The tail
+   * keeps its closed generation until register publishes the new one. */
+  atomic_store_explicit(&a->box.head, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->box.tail,
+                        shoal__mpsc_word(a->gen + 1, 0, 0),
+                        memory_order_relaxed);
+  /* release: the ring's initial sequences before a reader uses it. */
+  atomic_store_explicit(&a->box.ring, fresh, memory_order_release);
+  a->cap_alloc = cap;
+  return SHOAL_OK;
+}
+
+static int valid_id(uint64_t id) {
+  return id != 0 && !(id & SHOAL__HOST_BIT);
+}
+
+int shoal_actor_register(shoal_actors *sys, uint64_t id,
+                         const shoal_actor_opts *user) {
+  shoal_actor_opts o;
+  shoal_actor *a;
+  void *slot;
+  uint64_t cap, start, gen;
+  int rc;
+  if (sys == NULL || user == NULL || !valid_id(id))
+    return SHOAL_EINVAL;
+  shoal_actor_opts_defaults(&o);
+  shoal__copy_opts(&o, sizeof o, user, user->struct_size);
+  if (o.handler == NULL || o.home < -1 ||
+      (o.home >= 0 && (unsigned)o.home >= shoal_runtime_workers(sys->rt)) ||
+      (o.full != SHOAL_FULL_BACKPRESSURE && o.full != SHOAL_FULL_DROP) ||
+      o.queue_size > (1u << 24))
+    return SHOAL_EINVAL;
+  if (atomic_load_explicit(&sys->closing, memory_order_acquire))
+    return SHOAL_ESTATE;
+  pthread_mutex_lock(&sys->mu);
+  if (shoal__router_find(sys, id) != NULL) {
+    pthread_mutex_unlock(&sys->mu);
+    return SHOAL_ESTATE;
+  }
+  if (shoal__mpmc_try_pop(&sys->free_slots, &slot) != SHOAL_OK) {
+    pthread_mutex_unlock(&sys->mu);
+    return SHOAL_ELIMIT;
+  }
+  a = &sys->recs[(uintptr_t)slot - 1];
+  cap = shoal__pow2_at_least(o.queue_size != 0 ? o.queue_size
+                                               : sys->cfg.queue_size);
+  gen = a->gen + 2;
+  if (a->cap_alloc != cap && (rc = new_cells(sys, a, cap)) != SHOAL_OK) {
+    shoal__mpmc_push_held(&sys->free_slots, slot);
+    pthread_mutex_unlock(&sys->mu);
+    return rc;
+  }
+  atomic_store_explicit(&a->box.policy, (int)o.full, memory_order_relaxed);
+  atomic_store_explicit(&a->box.dropped, 0, memory_order_relaxed);
+  a->handler = o.handler;
+  a->state = o.state;
+  a->drop = o.drop;
+  a->stop = o.stop;
+  a->home = o.home;
+  a->task.fn = turn;
+  a->task.kind = o.home >= 0 ? KIND_PINNED : KIND_CLOSURE;
+  memset(a->name, 0, sizeof a->name);
+  if (o.name != NULL)
+    strncpy(a->name, o.name, sizeof a->name - 1);
+  a->corr_next = 0;
+  a->tick_seen = 0;
+  a->tick_count = 0;
+  a->warned = 0;
+  atomic_store_explicit(&a->processed, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->max_depth, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->handler_ns, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->handler_max_ns, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->discarded, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->rejected, 0, memory_order_relaxed);
+  a->gen = gen;
+  atomic_store_explicit(&a->id, id, memory_order_relaxed);
+  start = shoal__mpsc_index(atomic_load_explicit(&a->box.tail,
+                                                 memory_order_relaxed));
+  atomic_fetch_add_explicit(&sys->live, 1, memory_order_relaxed);
+  /* release: the record's fields and id before the open generation that
+   * senders acquire. The mailbox starts idle: the first push schedules. */
+  atomic_store_explicit(&a->box.tail, shoal__mpsc_word(gen, start, 1),
+                        memory_order_release);
+  rc = shoal__router_insert(sys, id, a->slot);
+  pthread_mutex_unlock(&sys->mu);
+  return rc;
+}
+
+/* Closes a's mailbox (the odd generation after its own); finishes it here
+ * when it was idle, else its scheduled turn will. */
+static void close_actor(shoal_actor *a) {
+  uint64_t w = atomic_load_explicit(&a->box.tail, memory_order_relaxed);
+  /* acq_rel: the removal from the router before the closed generation;
+   * acquire the pushes before it when we finish the actor here. */
+  while (!atomic_compare_exchange_weak_explicit(
+      &a->box.tail, &w,
+      shoal__mpsc_word(a->gen + 1, shoal__mpsc_index(w), w & 1),
+      memory_order_acq_rel, memory_order_relaxed))
+    ;
+  if (w & 1)
+    finish(a);
+}
+
+int shoal_actor_unregister(shoal_actors *sys, uint64_t id) {
+  shoal_actor *a;
+  if (sys == NULL || !valid_id(id))
+    return SHOAL_EINVAL;
+  pthread_mutex_lock(&sys->mu);
+  a = shoal__router_find(sys, id);
+  if (a == NULL) {
+    pthread_mutex_unlock(&sys->mu);
+    return SHOAL_ENOENT;
+  }
+  shoal__router_remove(sys, id);
+  /* Closed under the lock: a register of the same id that follows finds
+   * this record already refusing pushes. */
+  close_actor(a);
+  pthread_mutex_unlock(&sys->mu);
+  return SHOAL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The system                                                               */
+/* ------------------------------------------------------------------------ */
+
+int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
+                        const shoal_actors_config *user) {
+  shoal_actors *sys;
+  uint64_t tsize;
+  int rc;
+  if (out == NULL)
+    return SHOAL_EINVAL;
+  *out = NULL;
+  if (rt == NULL || user == NULL)
+    return SHOAL_EINVAL;
+  sys = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *sys);
+  if (sys == NULL)
+    return SHOAL_ENOMEM;
+  memset(sys, 0, sizeof *sys);
+  shoal_actors_config_defaults(&sys->cfg);
+  shoal__copy_opts(&sys->cfg, sizeof sys->cfg, user, user->struct_size);
+  sys->cfg.struct_size = sizeof sys->cfg;
+  if (sys->cfg.max_actors == 0 || sys->cfg.max_actors > (1u << 20) ||
+      sys->cfg.queue_size == 0 || sys->cfg.queue_size > (1u << 24) ||
+      sys->cfg.batch_size == 0 || sys->cfg.host_waiters > (1u << 20)) {
+    shoal__free(sys);
+    return SHOAL_EINVAL;
+  }
+  shoal__fast_clock_init();
+  sys->rt = rt;
+  pthread_mutex_init(&sys->mu, NULL);
+  shoal__inbox_init(&sys->deferred, &sys->deferred_stub);
+  tsize = shoal__pow2_at_least(2 * (uint64_t)sys->cfg.max_actors);
+  sys->table_mask = tsize - 1;
+  sys->table_shift = 64 - (unsigned)__builtin_ctzll(tsize);
+  sys->table = shoal__calloc(tsize, sizeof *sys->table);
+  sys->recs = shoal__aligned_alloc(SHOAL_FALSE_SHARING,
+                                   sys->cfg.max_actors * sizeof *sys->recs);
+  rc = sys->table == NULL || sys->recs == NULL ? SHOAL_ENOMEM : SHOAL_OK;
+  if (rc == SHOAL_OK)
+    rc = shoal__mpmc_init(&sys->free_slots, sys->cfg.max_actors);
+  if (rc == SHOAL_OK)
+    rc = shoal__waiters_init(sys);
+  if (rc != SHOAL_OK) {
+    shoal__waiters_destroy(sys);
+    shoal__mpmc_destroy(&sys->free_slots);
+    shoal__free(sys->recs);
+    shoal__free(sys->table);
+    pthread_mutex_destroy(&sys->mu);
+    shoal__free(sys);
+    return rc;
+  }
+  memset(sys->recs, 0, sys->cfg.max_actors * sizeof *sys->recs);
+  for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
+    shoal_actor *a = &sys->recs[i];
+    a->sys = sys;
+    a->slot = i;
+    a->gen = 0;
+    /* No mailbox yet: the first registration allocates one, which the
+     * record keeps for the next. The closed generation refuses pushes. */
+    atomic_init(&a->box.tail, shoal__mpsc_word(1, 0, 0));
+    atomic_init(&a->id, 0);
+    shoal__mpmc_push_held(&sys->free_slots, (void *)((uintptr_t)i + 1));
+  }
+  *out = sys;
+  return SHOAL_OK;
+}
+
+void shoal_actors_tick(shoal_actors *sys) {
+  shoal__task *t;
+  if (sys == NULL)
+    return;
+  atomic_fetch_add_explicit(&sys->tick, 1, memory_order_relaxed);
+  while ((t = shoal__inbox_pop(&sys->deferred)) != NULL)
+    schedule((shoal_actor *)(void *)t, 0);
+}
+
+static int all_finished(void *arg) {
+  shoal_actors *sys = arg;
+  /* acquire: pairs with finish's decrement. */
+  return atomic_load_explicit(&sys->live, memory_order_acquire) == 0;
+}
+
+int shoal_actors_destroy(shoal_actors *sys) {
+  if (sys == NULL)
+    return SHOAL_OK;
+  if (tls_actor != NULL && tls_actor->sys == sys)
+    return SHOAL_ESTATE;
+  atomic_store_explicit(&sys->closing, 1, memory_order_release);
+  for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
+    uint64_t id = atomic_load_explicit(&sys->recs[i].id, memory_order_relaxed);
+    if (id != 0)
+      (void)shoal_actor_unregister(sys, id);
+  }
+  /* Deferred actors finish in a turn of their own. */
+  shoal_actors_tick(sys);
+  (void)shoal__wait_until(sys->rt, all_finished, sys, 0);
+  for (unsigned i = 0; i < sys->cfg.max_actors; i++)
+    shoal__mailbox_destroy(&sys->recs[i].box);
+  for (size_t i = 0; i < sys->nretired; i++)
+    shoal__free(sys->retired[i]);
+  shoal__free(sys->retired);
+  shoal__waiters_destroy(sys);
+  shoal__mpmc_destroy(&sys->free_slots);
+  shoal__free(sys->recs);
+  shoal__free(sys->table);
+  pthread_mutex_destroy(&sys->mu);
+  shoal__free(sys);
+  return SHOAL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Figures                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void info_of(shoal_actor *a, uint64_t id, shoal_actor_info *out) {
+  uint64_t n = atomic_load_explicit(&a->processed, memory_order_relaxed);
+  memset(out, 0, sizeof *out);
+  out->id = id;
+  memcpy(out->name, a->name, sizeof out->name);
+  out->name[sizeof out->name - 1] = '\0';
+  out->home = a->home;
+  out->queue_size = (unsigned)shoal__mailbox_capacity(&a->box);
+  out->processed = n;
+  out->dropped = atomic_load_explicit(&a->box.dropped, memory_order_relaxed) +
+                 atomic_load_explicit(&a->discarded, memory_order_relaxed);
+  out->rejected = atomic_load_explicit(&a->rejected, memory_order_relaxed);
+  out->depth = shoal__mailbox_depth(&a->box);
+  out->max_depth = atomic_load_explicit(&a->max_depth, memory_order_relaxed);
+  out->handler_mean_ns =
+      n != 0 ? atomic_load_explicit(&a->handler_ns, memory_order_relaxed) / n
+             : 0;
+  out->handler_max_ns =
+      atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
+}
+
+int shoal_actor_stats(shoal_actors *sys, uint64_t id, shoal_actor_info *out) {
+  shoal_actor *a;
+  uint64_t gen;
+  if (sys == NULL || out == NULL || !valid_id(id))
+    return SHOAL_EINVAL;
+  if ((a = resolve(sys, id, &gen)) == NULL)
+    return SHOAL_ENOENT;
+  info_of(a, id, out);
+  return SHOAL_OK;
+}
+
+int shoal_actors_totals(shoal_actors *sys, shoal_actors_stats *out) {
+  if (sys == NULL || out == NULL)
+    return SHOAL_EINVAL;
+  memset(out, 0, sizeof *out);
+  for (unsigned i = 0; i < sys->cfg.max_actors; i++)
+    if (atomic_load_explicit(&sys->recs[i].id, memory_order_relaxed) != 0)
+      out->registered++;
+  out->routing_failures =
+      atomic_load_explicit(&sys->routing_failures, memory_order_relaxed);
+  out->late_replies =
+      atomic_load_explicit(&sys->late_replies, memory_order_relaxed);
+  out->deferred = atomic_load_explicit(&sys->deferrals, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+int shoal_actors_list(shoal_actors *sys, shoal_actor_info *out, size_t cap,
+                      size_t *count) {
+  size_t n = 0;
+  if (sys == NULL || count == NULL || (out == NULL && cap != 0))
+    return SHOAL_EINVAL;
+  for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
+    shoal_actor *a = &sys->recs[i];
+    uint64_t id = atomic_load_explicit(&a->id, memory_order_relaxed);
+    if (id == 0)
+      continue;
+    if (n < cap)
+      info_of(a, id, &out[n]);
+    n++;
+  }
+  *count = n;
+  return SHOAL_OK;
+}
+
+int shoal_actors_report(shoal_actors *sys, const char *what,
+                        shoal_topo_line_fn fn, void *user) {
+  char line[192];
+  int queue;
+  if (sys == NULL || what == NULL || fn == NULL)
+    return SHOAL_EINVAL;
+  if (strcmp(what, "status") == 0)
+    queue = 0;
+  else if (strcmp(what, "queue") == 0)
+    queue = 1;
+  else
+    return SHOAL_EINVAL;
+  if (queue)
+    snprintf(line, sizeof line, "%-20s %-23s %10s %10s %10s %-12s", "id",
+             "name", "depth", "most", "capacity", "when full");
+  else
+    snprintf(line, sizeof line, "%-20s %-23s %5s %12s %10s %10s %10s %10s",
+             "id", "name", "home", "handled", "dropped", "rejected",
+             "mean ns", "max ns");
+  fn(user, 0, line);
+  for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
+    shoal_actor *a = &sys->recs[i];
+    shoal_actor_info in;
+    uint64_t id = atomic_load_explicit(&a->id, memory_order_relaxed);
+    if (id == 0)
+      continue;
+    info_of(a, id, &in);
+    if (queue)
+      snprintf(line, sizeof line, "%-20llu %-23s %10llu %10llu %10u %-12s",
+               (unsigned long long)in.id, in.name[0] ? in.name : "-",
+               (unsigned long long)in.depth,
+               (unsigned long long)in.max_depth, in.queue_size,
+               atomic_load_explicit(&a->box.policy, memory_order_relaxed) ==
+                       SHOAL__MPSC_DROP
+                   ? "drop"
+                   : "back-pressure");
+    else
+      snprintf(line, sizeof line,
+               "%-20llu %-23s %5d %12llu %10llu %10llu %10llu %10llu",
+               (unsigned long long)in.id, in.name[0] ? in.name : "-", in.home,
+               (unsigned long long)in.processed,
+               (unsigned long long)in.dropped,
+               (unsigned long long)in.rejected,
+               (unsigned long long)in.handler_mean_ns,
+               (unsigned long long)in.handler_max_ns);
+    fn(user, 0, line);
+  }
+  return SHOAL_OK;
+}

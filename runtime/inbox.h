@@ -1,0 +1,93 @@
+/* inbox.h — a worker's inbox: tasks that other threads hand to one worker
+ * (an actor homed there, or a task submitted from outside the runtime).
+ * Vyukov's intrusive MPSC node-based queue ("Intrusive MPSC node-based
+ * queue", 1024cores.net): a push is one exchange, wait-free; nodes are the
+ * tasks themselves (their `next` link), so it is unbounded and allocates
+ * nothing.
+ *
+ * Synchronization table:
+ *
+ *   call                   caller                     concurrent with
+ *   shoal__inbox_push      any thread                 pushes, the owner
+ *   shoal__inbox_pop       the owner (one thread)     pushes
+ *   shoal__inbox_nonempty  the owner                  pushes
+ *   shoal__inbox_init      one thread, nobody else touching it
+ *
+ * A push stopped between its exchange and its link hides the tasks behind
+ * it from pop until it runs again; nonempty still answers 1 then, so the
+ * owner does not sleep on them. A task is in at most one inbox at once. */
+#ifndef SHOAL_INBOX_H
+#define SHOAL_INBOX_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "runtime/common.h"
+
+struct shoal__task;
+
+typedef struct shoal__inbox {
+  alignas(SHOAL_FALSE_SHARING) _Atomic(struct shoal__task *) head; /* pushes */
+  alignas(SHOAL_FALSE_SHARING) struct shoal__task *tail;           /* owner */
+  struct shoal__task *stub;
+} shoal__inbox;
+
+/* These need shoal__task's `next` field: defined after it (scheduler.h). */
+static inline void shoal__inbox_init(shoal__inbox *q, struct shoal__task *stub);
+static inline void shoal__inbox_push(shoal__inbox *q, struct shoal__task *t);
+static inline struct shoal__task *shoal__inbox_pop(shoal__inbox *q);
+static inline int shoal__inbox_nonempty(shoal__inbox *q);
+
+#define SHOAL__INBOX_BODIES                                                    \
+  static inline void shoal__inbox_init(shoal__inbox *q,                        \
+                                       struct shoal__task *stub) {             \
+    atomic_init(&stub->next, NULL);                                            \
+    atomic_init(&q->head, stub);                                               \
+    q->tail = stub;                                                            \
+    q->stub = stub;                                                            \
+  }                                                                            \
+                                                                               \
+  static inline void shoal__inbox_push(shoal__inbox *q,                        \
+                                       struct shoal__task *t) {                \
+    struct shoal__task *prev;                                                  \
+    atomic_store_explicit(&t->next, NULL, memory_order_relaxed);               \
+    /* acq_rel: t's fields before it becomes reachable (release); the       \
+     * previous node's link after its own push (acquire). */                  \
+    prev = atomic_exchange_explicit(&q->head, t, memory_order_acq_rel);        \
+    /* release: pairs with the owner's acquire load of next. */               \
+    atomic_store_explicit(&prev->next, t, memory_order_release);               \
+  }                                                                            \
+                                                                               \
+  static inline struct shoal__task *shoal__inbox_pop(shoal__inbox *q) {        \
+    struct shoal__task *tail = q->tail, *next, *head;                          \
+    /* acquire (every load of next): pairs with the push's release. */        \
+    next = atomic_load_explicit(&tail->next, memory_order_acquire);            \
+    if (tail == q->stub) {                                                     \
+      if (next == NULL)                                                        \
+        return NULL;                                                           \
+      q->tail = tail = next;                                                   \
+      next = atomic_load_explicit(&next->next, memory_order_acquire);          \
+    }                                                                          \
+    if (next != NULL) {                                                        \
+      q->tail = next;                                                          \
+      return tail;                                                             \
+    }                                                                          \
+    head = atomic_load_explicit(&q->head, memory_order_acquire);               \
+    if (tail != head)                                                          \
+      return NULL; /* a push is between its exchange and its link */          \
+    shoal__inbox_push(q, q->stub); /* tail is the last: put the stub behind */ \
+    next = atomic_load_explicit(&tail->next, memory_order_acquire);            \
+    if (next != NULL) {                                                        \
+      q->tail = next;                                                          \
+      return tail;                                                             \
+    }                                                                          \
+    return NULL;                                                               \
+  }                                                                            \
+                                                                               \
+  static inline int shoal__inbox_nonempty(shoal__inbox *q) {                   \
+    return q->tail != q->stub ||                                               \
+           atomic_load_explicit(&q->head, memory_order_relaxed) != q->stub;    \
+  }
+
+#endif /* SHOAL_INBOX_H */

@@ -1,0 +1,847 @@
+/* test_actors.c — actors on a runtime with more workers than cores: per
+ * sender FIFO with an in-handler reentrancy check, back-pressure and drop
+ * with exact conservation, request-reply under load and with timeouts,
+ * scatter-gather, pub-sub while subscribers come and go, unregistering
+ * while pointer payloads are in flight (ASan checks every one is freed
+ * once), the per-tick limit, pinned actors, figures and reports. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define SCALE 1
+#else
+#define SCALE 8
+#endif
+#define WORKERS 4
+
+static shoal_runtime *rt;
+static shoal_actors *sys;
+
+static void make(unsigned max_actors, unsigned max_per_tick,
+                 shoal_log_fn log, void *log_user) {
+  shoal_runtime_config rc;
+  shoal_actors_config ac;
+  shoal_runtime_config_defaults(&rc);
+  rc.workers = WORKERS;
+  assert_int_equal(shoal_runtime_create(&rt, &rc), SHOAL_OK);
+  shoal_actors_config_defaults(&ac);
+  ac.max_actors = max_actors;
+  ac.max_per_tick = max_per_tick;
+  ac.queue_size = 256;
+  ac.log = log;
+  ac.log_user = log_user;
+  assert_int_equal(shoal_actors_create(&sys, rt, &ac), SHOAL_OK);
+}
+
+static void unmake(void) {
+  assert_int_equal(shoal_actors_destroy(sys), SHOAL_OK);
+  assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+  sys = NULL;
+  rt = NULL;
+}
+
+/* Registers; a record freed by an unregister is reusable once the actor
+ * has finished its last turn, so ELIMIT is retried for a while. */
+static int reg_opts(uint64_t id, const shoal_actor_opts *o) {
+  int rc;
+  for (int i = 0; (rc = shoal_actor_register(sys, id, o)) == SHOAL_ELIMIT &&
+                  i < 1000; i++)
+    usleep(1000);
+  return rc;
+}
+
+static int reg(uint64_t id, shoal_actor_fn fn, void *state) {
+  shoal_actor_opts o;
+  shoal_actor_opts_defaults(&o);
+  o.handler = fn;
+  o.state = state;
+  return reg_opts(id, &o);
+}
+
+static shoal_msg msg(uint32_t type, uint64_t a, uint64_t b) {
+  shoal_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = type;
+  m.payload.u64[0] = a;
+  m.payload.u64[1] = b;
+  return m;
+}
+
+/* Sends until accepted (back-pressure). */
+static void send_all(uint64_t to, const shoal_msg *m) {
+  int rc;
+  while ((rc = shoal_try_send(sys, to, m)) == SHOAL_EAGAIN)
+    sched_yield();
+  assert_int_equal(rc, SHOAL_OK);
+}
+
+/* ---- a sink: FIFO per sender, never reentered ------------------------- */
+
+#define SENDERS 8
+typedef struct sink {
+  _Atomic int inside;
+  int reentered;
+  uint64_t next[SENDERS];
+  uint64_t broken;
+  _Atomic uint64_t got; /* read while it runs; the rest after destroy */
+} sink;
+
+enum { T_DATA = 1, T_PING, T_ECHO, T_START, T_DONE };
+
+static void sink_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  sink *s = state;
+  (void)self;
+  if (atomic_fetch_add(&s->inside, 1) != 0)
+    s->reentered = 1;
+  if (m->type == T_DATA) {
+    uint64_t from = m->payload.u64[0], seq = m->payload.u64[1];
+    if (from >= SENDERS || seq != s->next[from])
+      s->broken++;
+    else
+      s->next[from]++;
+    s->got++;
+  }
+  atomic_fetch_sub(&s->inside, 1);
+}
+
+/* Sender actors: on T_START, send `n` messages to the sink, requeueing
+ * themselves when the sink is full. */
+typedef struct sender {
+  unsigned index;
+  uint64_t n, sent;
+} sender;
+
+static void sender_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  sender *s = state;
+  (void)m;
+  while (s->sent < s->n) {
+    shoal_msg d = msg(T_DATA, s->index, s->sent);
+    if (shoal_actor_try_send(self, 1, &d) != SHOAL_OK)
+      break;
+    s->sent++;
+  }
+  if (s->sent < s->n) { /* full: try again in a later turn */
+    shoal_msg again = msg(T_START, 0, 0);
+    assert_int_equal(shoal_actor_try_send(self, shoal_actor_id(self), &again),
+                     SHOAL_OK);
+  }
+}
+
+typedef struct host_sender {
+  unsigned index;
+  uint64_t n;
+} host_sender;
+
+static void *host_send_main(void *p) {
+  host_sender *h = p;
+  for (uint64_t i = 0; i < h->n; i++) {
+    shoal_msg d = msg(T_DATA, h->index, i);
+    send_all(1, &d);
+  }
+  return NULL;
+}
+
+static int sink_has(sink *s, uint64_t n) {
+  shoal_actor_info in;
+  return shoal_actor_stats(sys, 1, &in) == SHOAL_OK && in.processed >= n &&
+         s->got >= n;
+}
+
+static void wait_for(int (*cond)(void *), void *arg) {
+  for (int i = 0; i < 20000 && !cond(arg); i++)
+    usleep(1000);
+  assert_true(cond(arg));
+}
+
+typedef struct sink_goal {
+  sink *s;
+  uint64_t n;
+} sink_goal;
+static int sink_goal_met(void *p) {
+  sink_goal *g = p;
+  return sink_has(g->s, g->n);
+}
+
+static void fifo_per_sender(void **state) {
+  sink s = {0};
+  sender act[SENDERS / 2];
+  host_sender hs[SENDERS / 2];
+  pthread_t th[SENDERS / 2];
+  const uint64_t per = 2000 * SCALE;
+  (void)state;
+  make(64, 0, NULL, NULL);
+  assert_int_equal(reg(1, sink_fn, &s), SHOAL_OK);
+  for (unsigned i = 0; i < SENDERS / 2; i++) {
+    shoal_msg go = msg(T_START, 0, 0);
+    act[i] = (sender){.index = i, .n = per};
+    assert_int_equal(reg(100 + i, sender_fn, &act[i]), SHOAL_OK);
+    assert_int_equal(shoal_try_send(sys, 100 + i, &go), SHOAL_OK);
+  }
+  for (unsigned i = 0; i < SENDERS / 2; i++) {
+    hs[i] = (host_sender){.index = SENDERS / 2 + i, .n = per};
+    assert_int_equal(pthread_create(&th[i], NULL, host_send_main, &hs[i]), 0);
+  }
+  for (unsigned i = 0; i < SENDERS / 2; i++)
+    pthread_join(th[i], NULL);
+  {
+    sink_goal g = {&s, per * SENDERS};
+    wait_for(sink_goal_met, &g);
+  }
+  unmake(); /* the handler's last writes happen before destroy returns */
+  assert_int_equal(s.reentered, 0);
+  assert_int_equal(s.broken, 0);
+  for (unsigned i = 0; i < SENDERS; i++)
+    assert_int_equal(s.next[i], per);
+}
+
+/* ---- errors and the router --------------------------------------------- */
+
+static void noop_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  (void)self;
+  (void)state;
+  (void)m;
+}
+
+static void errors(void **state) {
+  shoal_actors_stats st;
+  shoal_actor_opts o;
+  shoal_msg m = msg(T_DATA, 0, 0);
+  shoal_actors_config ac;
+  shoal_actors *bad = NULL;
+  (void)state;
+  make(4, 0, NULL, NULL);
+  shoal_actors_config_defaults(&ac);
+  ac.batch_size = 0;
+  assert_int_equal(shoal_actors_create(&bad, rt, &ac), SHOAL_EINVAL);
+  assert_null(bad);
+  assert_int_equal(shoal_actors_create(&bad, NULL, &ac), SHOAL_EINVAL);
+  assert_int_equal(reg(0, noop_fn, NULL), SHOAL_EINVAL);
+  assert_int_equal(reg(UINT64_C(1) << 63, noop_fn, NULL), SHOAL_EINVAL);
+  assert_int_equal(reg(5, NULL, NULL), SHOAL_EINVAL);
+  shoal_actor_opts_defaults(&o);
+  o.handler = noop_fn;
+  o.home = WORKERS;
+  assert_int_equal(shoal_actor_register(sys, 5, &o), SHOAL_EINVAL);
+  o.home = -1;
+  o.full = (shoal_full_policy)7;
+  assert_int_equal(shoal_actor_register(sys, 5, &o), SHOAL_EINVAL);
+  for (uint64_t id = 1; id <= 4; id++)
+    assert_int_equal(reg(id, noop_fn, NULL), SHOAL_OK);
+  assert_int_equal(reg(2, noop_fn, NULL), SHOAL_ESTATE);
+  o.full = SHOAL_FULL_BACKPRESSURE;
+  assert_int_equal(shoal_actor_register(sys, 9, &o), SHOAL_ELIMIT);
+  assert_int_equal(shoal_try_send(sys, 77, &m), SHOAL_ENOENT);
+  assert_int_equal(shoal_try_send(sys, 78, &m), SHOAL_ENOENT);
+  assert_int_equal(shoal_try_send(sys, 1, NULL), SHOAL_EINVAL);
+  assert_int_equal(shoal_actors_totals(sys, &st), SHOAL_OK);
+  assert_int_equal(st.routing_failures, 2);
+  assert_int_equal(st.registered, 4);
+  assert_int_equal(shoal_actor_unregister(sys, 3), SHOAL_OK);
+  assert_int_equal(shoal_actor_unregister(sys, 3), SHOAL_ENOENT);
+  assert_int_equal(shoal_try_send(sys, 3, &m), SHOAL_ENOENT);
+  /* The freed record is reusable, under the same id or another. */
+  assert_int_equal(reg(3, noop_fn, NULL), SHOAL_OK);
+  assert_int_equal(shoal_try_send(sys, 3, &m), SHOAL_OK);
+  /* Many ids through a small table: deletions keep lookups right. */
+  assert_int_equal(shoal_actor_unregister(sys, 4), SHOAL_OK);
+  for (int round = 0; round < 200; round++) {
+    uint64_t id = 1000 + (uint64_t)round;
+    assert_int_equal(reg(id, noop_fn, NULL), SHOAL_OK);
+    assert_int_equal(shoal_try_send(sys, id, &m), SHOAL_OK);
+    assert_int_equal(shoal_try_send(sys, 1, &m), SHOAL_OK);
+    assert_int_equal(shoal_actor_unregister(sys, id), SHOAL_OK);
+    assert_int_equal(shoal_try_send(sys, id, &m), SHOAL_ENOENT);
+  }
+  unmake();
+}
+
+/* ---- full mailboxes: back-pressure, drop, conservation ----------------- */
+
+typedef struct gate {
+  _Atomic int open, entered;
+  _Atomic uint64_t handled;
+} gate;
+
+static void gate_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  gate *g = state;
+  (void)self;
+  (void)m;
+  atomic_store(&g->entered, 1);
+  while (!atomic_load(&g->open))
+    sched_yield();
+  atomic_fetch_add(&g->handled, 1);
+}
+
+static int gate_done(void *p) {
+  gate *g = p;
+  shoal_actor_info a, b;
+  return shoal_actor_stats(sys, 1, &a) == SHOAL_OK &&
+         shoal_actor_stats(sys, 2, &b) == SHOAL_OK && a.depth == 0 &&
+         b.depth == 0 && atomic_load(&g->handled) == a.processed + b.processed;
+}
+
+static void full_policies(void **state) {
+  gate g = {0};
+  shoal_actor_opts o;
+  shoal_actor_info a, b;
+  shoal_msg m = msg(T_DATA, 0, 0);
+  uint64_t ok1 = 0, again = 0, ok2 = 0, limited = 0;
+  (void)state;
+  make(8, 0, NULL, NULL);
+  shoal_actor_opts_defaults(&o);
+  o.handler = gate_fn;
+  o.state = &g;
+  o.queue_size = 8;
+  assert_int_equal(shoal_actor_register(sys, 1, &o), SHOAL_OK);
+  o.full = SHOAL_FULL_DROP;
+  assert_int_equal(shoal_actor_register(sys, 2, &o), SHOAL_OK);
+  for (int i = 0; i < 40; i++) {
+    int r1 = shoal_try_send(sys, 1, &m), r2 = shoal_try_send(sys, 2, &m);
+    if (r1 == SHOAL_OK) ok1++;
+    else if (r1 == SHOAL_EAGAIN) again++;
+    else fail_msg("back-pressure send returned %d", r1);
+    if (r2 == SHOAL_OK) ok2++;
+    else if (r2 == SHOAL_ELIMIT) limited++;
+    else fail_msg("drop send returned %d", r2);
+  }
+  /* Each gate holds one message in its handler and eight in its mailbox. */
+  assert_true(ok1 >= 8 && ok1 <= 9);
+  assert_true(ok2 >= 8 && ok2 <= 9);
+  atomic_store(&g.open, 1);
+  wait_for(gate_done, &g);
+  assert_int_equal(shoal_actor_stats(sys, 1, &a), SHOAL_OK);
+  assert_int_equal(shoal_actor_stats(sys, 2, &b), SHOAL_OK);
+  /* accepted == handled; tried == handled + dropped (exactly). */
+  assert_int_equal(a.processed, ok1);
+  assert_int_equal(a.rejected, again);
+  assert_int_equal(a.dropped, 0);
+  assert_int_equal(b.processed, ok2);
+  assert_int_equal(b.dropped, limited);
+  assert_int_equal(b.processed + b.dropped, 40);
+  unmake();
+}
+
+/* ---- request-reply ----------------------------------------------------- */
+
+static void echo_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  shoal_msg r = msg(T_ECHO, m->payload.u64[0] * 2, m->payload.u64[1]);
+  (void)state;
+  if (m->flags & SHOAL_MSG_REQUEST)
+    assert_int_equal(shoal_actor_reply(self, m, &r), SHOAL_OK);
+}
+
+typedef struct asker {
+  uint64_t n, asked, answered, wrong;
+  uint32_t last_corr;
+  _Atomic int done;
+} asker;
+
+/* Asks the echo (id 1) n times, one request in flight at a time. */
+static void asker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  asker *a = state;
+  if (m->flags & SHOAL_MSG_REPLY) {
+    if (m->corr != a->last_corr || m->payload.u64[0] != 2 * a->answered ||
+        m->from != 1)
+      a->wrong++;
+    a->answered++;
+  }
+  if (a->asked < a->n && a->asked == a->answered) {
+    shoal_msg q = msg(T_PING, a->asked, 0);
+    if (shoal_actor_request(self, 1, &q, &a->last_corr) == SHOAL_OK)
+      a->asked++;
+  }
+  if (a->answered == a->n)
+    atomic_store(&a->done, 1);
+}
+
+static void *caller_main(void *p) {
+  uint64_t *bad = p;
+  for (uint64_t i = 0; i < 200u * SCALE; i++) {
+    shoal_msg q = msg(T_PING, i, 7), r;
+    int rc = shoal_call(sys, 1, &q, &r, 10000);
+    if (rc != SHOAL_OK || r.payload.u64[0] != 2 * i || r.payload.u64[1] != 7 ||
+        !(r.flags & SHOAL_MSG_REPLY) || r.from != 1)
+      (*bad)++;
+  }
+  return NULL;
+}
+
+static int askers_done(void *p) {
+  asker *a = p;
+  for (int i = 0; i < 4; i++)
+    if (!atomic_load(&a[i].done))
+      return 0;
+  return 1;
+}
+
+static void silent_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  /* Holds the request; answers it when told to. */
+  shoal_msg *held = state;
+  shoal_msg r = msg(T_ECHO, 0, 0);
+  if (m->flags & SHOAL_MSG_REQUEST)
+    *held = *m;
+  else
+    (void)shoal_actor_reply(self, held, &r);
+}
+
+static int late_counted(void *p) {
+  shoal_actors_stats st;
+  (void)p;
+  return shoal_actors_totals(sys, &st) == SHOAL_OK && st.late_replies == 1;
+}
+
+static void request_reply(void **state) {
+  asker a[4];
+  pthread_t th[2];
+  uint64_t bad[2] = {0, 0};
+  shoal_msg held, q = msg(T_PING, 1, 0), r;
+  (void)state;
+  make(64, 0, NULL, NULL);
+  assert_int_equal(reg(1, echo_fn, NULL), SHOAL_OK);
+  for (int i = 0; i < 4; i++) {
+    shoal_msg go = msg(T_START, 0, 0);
+    memset(&a[i], 0, sizeof a[i]);
+    a[i].n = 500u * SCALE;
+    assert_int_equal(reg(10 + (uint64_t)i, asker_fn, &a[i]), SHOAL_OK);
+    assert_int_equal(shoal_try_send(sys, 10 + (uint64_t)i, &go), SHOAL_OK);
+  }
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, caller_main, &bad[i]), 0);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  wait_for(askers_done, a);
+  assert_int_equal(bad[0] + bad[1], 0);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(a[i].wrong, 0);
+    assert_int_equal(a[i].answered, a[i].n);
+  }
+  /* A call that times out; its reply comes late and is counted. */
+  assert_int_equal(reg(2, silent_fn, &held), SHOAL_OK);
+  assert_int_equal(shoal_call(sys, 2, &q, &r, 30), SHOAL_ETIMEDOUT);
+  q.flags = 0;
+  assert_int_equal(shoal_try_send(sys, 2, &q), SHOAL_OK);
+  wait_for(late_counted, NULL);
+  assert_int_equal(shoal_call(sys, 99, &q, &r, 30), SHOAL_ENOENT);
+  unmake();
+}
+
+/* ---- scatter-gather ---------------------------------------------------- */
+
+typedef struct gatherer {
+  shoal_gather g;
+  shoal_msg req;
+  uint64_t sum;
+} gatherer;
+
+static void gatherer_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  gatherer *ga = state;
+  if (m->flags & SHOAL_MSG_REQUEST) {
+    uint64_t to[5] = {1, 2, 3, 4, 5};
+    shoal_msg q = msg(T_PING, 10, 0);
+    ga->req = *m;
+    ga->sum = 0;
+    ga->g.received = 0;
+    assert_int_equal(shoal_actor_scatter(self, to, 5, &q, &ga->g.corr,
+                                         &ga->g.expected), SHOAL_OK);
+    return;
+  }
+  if (shoal_gather_add(&ga->g, m)) {
+    ga->sum += m->payload.u64[0];
+    if (shoal_gather_done(&ga->g)) {
+      shoal_msg r = msg(T_DONE, ga->sum, ga->g.received);
+      assert_int_equal(shoal_actor_reply(self, &ga->req, &r), SHOAL_OK);
+    }
+  }
+}
+
+static void scatter_gather(void **state) {
+  gatherer ga;
+  shoal_msg q = msg(T_START, 0, 0), r, rs[5];
+  uint64_t to[5] = {1, 2, 3, 4, 5};
+  unsigned got = 0;
+  (void)state;
+  memset(&ga, 0, sizeof ga);
+  make(16, 0, NULL, NULL);
+  for (uint64_t i = 1; i <= 5; i++)
+    assert_int_equal(reg(i, echo_fn, NULL), SHOAL_OK);
+  assert_int_equal(reg(9, gatherer_fn, &ga), SHOAL_OK);
+  assert_int_equal(shoal_call(sys, 9, &q, &r, 10000), SHOAL_OK);
+  assert_int_equal(r.payload.u64[0], 5 * 20);
+  assert_int_equal(r.payload.u64[1], 5);
+  /* The host's own scatter-gather. */
+  q = msg(T_PING, 21, 0);
+  assert_int_equal(shoal_call_many(sys, to, 5, &q, rs, 10000, &got), SHOAL_OK);
+  assert_int_equal(got, 5);
+  {
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < 5; i++) {
+      assert_int_equal(rs[i].payload.u64[0], 42);
+      seen |= UINT64_C(1) << rs[i].from;
+    }
+    assert_int_equal(seen, 0x3e);
+  }
+  unmake();
+}
+
+/* ---- pub-sub with churn ------------------------------------------------ */
+
+#define SUBS 12
+typedef struct sub {
+  uint64_t last, broken;
+  _Atomic uint64_t got;
+} sub;
+
+static void sub_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  sub *s = state;
+  (void)self;
+  if (s->got != 0 && m->payload.u64[0] <= s->last)
+    s->broken++; /* a duplicate or a reordering */
+  s->last = m->payload.u64[0];
+  s->got++;
+}
+
+typedef struct churn {
+  shoal_topic *t;
+  _Atomic int stop;
+} churn;
+
+static void *churn_main(void *p) {
+  churn *c = p;
+  uint64_t rng = 88172645463325252u;
+  while (!atomic_load(&c->stop)) {
+    uint64_t id = 100 + SUBS / 2 + (rng % (SUBS / 2));
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    if (shoal_topic_unsubscribe(c->t, id) == SHOAL_ENOENT)
+      assert_int_equal(shoal_topic_subscribe(c->t, id), SHOAL_OK);
+  }
+  return NULL;
+}
+
+typedef struct subs_goal {
+  sub *s;
+  uint64_t n;
+} subs_goal;
+static int stable_subs_done(void *p) {
+  subs_goal *g = p;
+  for (int i = g->n > 3000u * SCALE ? 1 : 0; i < SUBS / 2; i++)
+    if (g->s[i].got < g->n)
+      return 0;
+  return 1;
+}
+
+static void pubsub_churn(void **state) {
+  sub s[SUBS];
+  churn c;
+  pthread_t th;
+  const uint64_t n = 3000u * SCALE;
+  subs_goal goal = {s, n};
+  (void)state;
+  memset(s, 0, sizeof s);
+  make(64, 0, NULL, NULL);
+  assert_int_equal(shoal_topic_create(sys, &c.t, SUBS), SHOAL_OK);
+  atomic_init(&c.stop, 0);
+  for (int i = 0; i < SUBS; i++) {
+    shoal_actor_opts o;
+    shoal_actor_opts_defaults(&o);
+    o.handler = sub_fn;
+    o.state = &s[i];
+    o.queue_size = 1u << 16; /* room for every publish: none refused */
+    assert_int_equal(shoal_actor_register(sys, 100 + (uint64_t)i, &o), SHOAL_OK);
+    if (i < SUBS / 2)
+      assert_int_equal(shoal_topic_subscribe(c.t, 100 + (uint64_t)i), SHOAL_OK);
+  }
+  assert_int_equal(shoal_topic_subscribe(c.t, 100), SHOAL_ESTATE);
+  assert_int_equal(shoal_topic_subscribe(c.t, 5), SHOAL_ENOENT);
+  assert_int_equal(pthread_create(&th, NULL, churn_main, &c), 0);
+  for (uint64_t i = 0; i < n; i++) {
+    shoal_msg m = msg(T_DATA, i, 0);
+    unsigned delivered = 0;
+    assert_int_equal(shoal_topic_publish(c.t, &m, &delivered), SHOAL_OK);
+    assert_true(delivered >= SUBS / 2);
+  }
+  atomic_store(&c.stop, 1);
+  pthread_join(th, NULL);
+  wait_for(stable_subs_done, &goal);
+  /* An unregistered actor leaves its topics; its entry is reused. */
+  assert_int_equal(shoal_actor_unregister(sys, 100), SHOAL_OK);
+  {
+    shoal_msg m = msg(T_DATA, n, 0);
+    unsigned delivered = 0;
+    assert_int_equal(shoal_topic_publish(c.t, &m, &delivered), SHOAL_OK);
+    assert_true(delivered >= SUBS / 2 - 1);
+    assert_true(delivered <= SUBS - 1);
+  }
+  goal.n = n + 1; /* handled before destroy, which would discard it */
+  wait_for(stable_subs_done, &goal);
+  shoal_topic_destroy(c.t);
+  unmake();
+  for (int i = 0; i < SUBS; i++) {
+    assert_int_equal(s[i].broken, 0);
+    if (i < SUBS / 2) /* subscribed throughout: every one */
+      assert_int_equal(s[i].got, n + (i == 0 ? 0 : 1));
+    else
+      assert_true(s[i].got <= n + 1);
+  }
+}
+
+/* ---- unregister while pointer payloads are in flight ------------------- */
+
+typedef struct ledger {
+  _Atomic uint64_t handled, dropped, stopped;
+} ledger;
+
+static void owned_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  ledger *l = state;
+  (void)self;
+  assert_true(m->flags & SHOAL_MSG_PTR);
+  assert_int_equal(*(uint64_t *)m->payload.ptr, m->type);
+  free(m->payload.ptr);
+  atomic_fetch_add(&l->handled, 1);
+}
+
+static void owned_drop(void *state, const shoal_msg *m) {
+  ledger *l = state;
+  free(m->payload.ptr);
+  atomic_fetch_add(&l->dropped, 1);
+}
+
+static void owned_stop(void *state) {
+  ledger *l = state;
+  atomic_fetch_add(&l->stopped, 1);
+}
+
+typedef struct blaster {
+  _Atomic int stop;
+  _Atomic uint64_t accepted;
+} blaster;
+
+static void *blast_main(void *p) {
+  blaster *b = p;
+  uint64_t k = 0, accepted = 0;
+  while (!atomic_load(&b->stop)) {
+    shoal_msg m = msg((uint32_t)(k & 0xffff), 0, 0);
+    uint64_t *box = malloc(sizeof *box);
+    assert_non_null(box);
+    *box = m.type;
+    m.flags = SHOAL_MSG_PTR;
+    m.size = sizeof *box;
+    m.payload.ptr = box;
+    if (shoal_try_send(sys, 1 + (k % 3), &m) == SHOAL_OK)
+      accepted++;
+    else
+      free(box); /* refused: still the sender's */
+    k++;
+  }
+  atomic_fetch_add(&b->accepted, accepted);
+  return NULL;
+}
+
+static int ledger_settled(void *p) {
+  void **a = p;
+  ledger *l = a[0];
+  blaster *b = a[1];
+  uint64_t *regs = a[2];
+  return atomic_load(&l->stopped) == *regs &&
+         atomic_load(&l->handled) + atomic_load(&l->dropped) ==
+             atomic_load(&b->accepted);
+}
+
+static void unregister_in_flight(void **state) {
+  ledger l = {0};
+  blaster b = {0};
+  pthread_t th[2];
+  uint64_t regs = 0;
+  void *args[3] = {&l, &b, &regs};
+  (void)state;
+  make(16, 0, NULL, NULL);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, blast_main, &b), 0);
+  for (int round = 0; round < 100 * SCALE; round++) {
+    uint64_t id = 1 + (uint64_t)(round % 3);
+    shoal_actor_opts o;
+    shoal_actor_opts_defaults(&o);
+    o.handler = owned_fn;
+    o.drop = owned_drop;
+    o.stop = owned_stop;
+    o.state = &l;
+    o.queue_size = (round & 1) ? 64 : 16; /* capacity changes reuse cells */
+    assert_int_equal(reg_opts(id, &o), SHOAL_OK);
+    regs++;
+    usleep(200);
+    assert_int_equal(shoal_actor_unregister(sys, id), SHOAL_OK);
+  }
+  atomic_store(&b.stop, 1);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  wait_for(ledger_settled, args);
+  print_message("# %llu accepted: %llu handled, %llu dropped at unregister\n",
+                (unsigned long long)atomic_load(&b.accepted),
+                (unsigned long long)atomic_load(&l.handled),
+                (unsigned long long)atomic_load(&l.dropped));
+  unmake();
+}
+
+/* ---- per-tick limit, pinned actors, figures ---------------------------- */
+
+typedef struct counter {
+  _Atomic uint64_t n;
+} counter;
+
+static void count_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  counter *c = state;
+  (void)self;
+  (void)m;
+  atomic_fetch_add(&c->n, 1);
+}
+
+static int quiet_for_a_while(counter *c, uint64_t want) {
+  for (int i = 0; i < 5000 && atomic_load(&c->n) < want; i++)
+    usleep(1000);
+  usleep(20000); /* and nothing more comes */
+  return atomic_load(&c->n) == want;
+}
+
+static void per_tick_limit(void **state) {
+  counter c = {0};
+  shoal_msg m = msg(T_DATA, 0, 0);
+  shoal_actors_stats st;
+  (void)state;
+  make(4, 10, NULL, NULL);
+  assert_int_equal(reg(1, count_fn, &c), SHOAL_OK);
+  for (int i = 0; i < 25; i++)
+    assert_int_equal(shoal_try_send(sys, 1, &m), SHOAL_OK);
+  assert_true(quiet_for_a_while(&c, 10));
+  shoal_actors_tick(sys);
+  assert_true(quiet_for_a_while(&c, 20));
+  shoal_actors_tick(sys);
+  assert_true(quiet_for_a_while(&c, 25));
+  assert_int_equal(shoal_actors_totals(sys, &st), SHOAL_OK);
+  assert_true(st.deferred >= 2);
+  unmake();
+}
+
+static void pinned_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  counter *c = state;
+  if (m->flags & SHOAL_MSG_REQUEST) {
+    shoal_msg r = msg(T_ECHO, atomic_load(&c->n), 0);
+    assert_int_equal(shoal_actor_reply(self, m, &r), SHOAL_OK);
+    return;
+  }
+  atomic_fetch_add(&c->n, 1);
+}
+
+static void pinned(void **state) {
+  counter c[WORKERS];
+  (void)state;
+  make(16, 0, NULL, NULL);
+  for (int h = 0; h < WORKERS; h++) {
+    shoal_actor_opts o;
+    shoal_actor_opts_defaults(&o);
+    o.handler = pinned_fn;
+    o.state = &c[h];
+    o.home = h;
+    atomic_init(&c[h].n, 0);
+    assert_int_equal(shoal_actor_register(sys, 1 + (uint64_t)h, &o), SHOAL_OK);
+  }
+  /* Worker 0 runs only while the host is inside: its actor's mailbox
+   * holds all that is sent before the call. */
+  for (int i = 0; i < 200; i++)
+    for (int h = 0; h < WORKERS; h++) {
+      shoal_msg m = msg(T_DATA, 0, 0);
+      send_all(1 + (uint64_t)h, &m);
+    }
+  /* The call waits as worker 0, which runs the actor homed there. */
+  for (int h = WORKERS - 1; h >= 0; h--) {
+    shoal_msg q = msg(T_PING, 0, 0), r;
+    assert_int_equal(shoal_call(sys, 1 + (uint64_t)h, &q, &r, 10000), SHOAL_OK);
+    assert_int_equal(r.payload.u64[0], 200);
+  }
+  unmake();
+}
+
+typedef struct log_seen {
+  _Atomic int warns;
+} log_seen;
+
+static void log_fn(void *user, shoal_log_level level, const char *msg_) {
+  log_seen *l = user;
+  if (level == SHOAL_LOG_WARN && strstr(msg_, "messages waiting") != NULL)
+    atomic_fetch_add(&l->warns, 1);
+}
+
+static void line_count(void *user, unsigned depth, const char *line) {
+  int *n = user;
+  (void)depth;
+  assert_true(strlen(line) > 20);
+  (*n)++;
+}
+
+static void figures(void **state) {
+  gate g = {0};
+  log_seen seen = {0};
+  shoal_actor_opts o;
+  shoal_actor_info in[4];
+  size_t count = 0;
+  int lines = 0;
+  shoal_msg m = msg(T_DATA, 0, 0);
+  (void)state;
+  make(8, 0, log_fn, &seen);
+  shoal_actor_opts_defaults(&o);
+  o.handler = gate_fn;
+  o.state = &g;
+  o.queue_size = 16;
+  o.name = "auction";
+  assert_int_equal(shoal_actor_register(sys, 1, &o), SHOAL_OK);
+  assert_int_equal(reg(2, noop_fn, NULL), SHOAL_OK);
+  /* The first message holds the handler; fifteen more wait. */
+  assert_int_equal(shoal_try_send(sys, 1, &m), SHOAL_OK);
+  for (int i = 0; i < 20000 && !atomic_load(&g.entered); i++)
+    usleep(100);
+  assert_true(atomic_load(&g.entered));
+  for (int i = 0; i < 15; i++)
+    assert_int_equal(shoal_try_send(sys, 1, &m), SHOAL_OK);
+  atomic_store(&g.open, 1);
+  wait_for(gate_done, &g); /* gate_done reads actor 2 too: it is idle */
+  assert_int_equal(shoal_actors_list(sys, in, 4, &count), SHOAL_OK);
+  assert_int_equal(count, 2);
+  for (size_t i = 0; i < count; i++) {
+    if (in[i].id != 1)
+      continue;
+    assert_string_equal(in[i].name, "auction");
+    assert_int_equal(in[i].processed, 16);
+    assert_int_equal(in[i].queue_size, 16);
+    assert_true(in[i].max_depth >= 12);
+    assert_true(in[i].handler_max_ns >= in[i].handler_mean_ns);
+  }
+  assert_true(atomic_load(&seen.warns) >= 1);
+  assert_int_equal(shoal_actors_report(sys, "status", line_count, &lines), SHOAL_OK);
+  assert_int_equal(lines, 3);
+  lines = 0;
+  assert_int_equal(shoal_actors_report(sys, "queue", line_count, &lines), SHOAL_OK);
+  assert_int_equal(lines, 3);
+  assert_int_equal(shoal_actors_report(sys, "bogus", line_count, &lines), SHOAL_EINVAL);
+  unmake();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(errors),
+    cmocka_unit_test(fifo_per_sender),
+    cmocka_unit_test(full_policies),
+    cmocka_unit_test(request_reply),
+    cmocka_unit_test(scatter_gather),
+    cmocka_unit_test(pubsub_churn),
+    cmocka_unit_test(unregister_in_flight),
+    cmocka_unit_test(per_tick_limit),
+    cmocka_unit_test(pinned),
+    cmocka_unit_test(figures),
+  };
+  return test_run("actors", tests, SHOAL_ARRAY_LEN(tests));
+}
