@@ -9,6 +9,7 @@ import sys
 SUITES = {
     # program, extra arguments
     "runtime": ["bench_runtime", "bench_runtime_tbb", "bench_runtime_omp"],
+    "messaging": ["bench_messaging", "bench_messaging_moody"],
 }
 
 
