@@ -195,13 +195,13 @@ typedef struct mq_thread {
    * (mpsc1, mpsc2). */                                                        \
   static void prefix##_cases(const char *impl, int quick, const char *only,    \
                              int kinds) {                                      \
-    uint64_t n = quick ? 20000000u : 100000000u;                               \
+    uint64_t n = quick ? 5000000u : 100000000u;                                \
     double r[5], p50, p99;                                                     \
     unsigned reps = quick ? 3 : 5;                                             \
     if ((kinds & MQ_SPSC) &&                                                   \
         (only == NULL || strncmp("spsc", only, strlen(only)) == 0)) {          \
       for (unsigned i = 0; i < reps; i++)                                      \
-        r[i] = prefix##_run(1, n, quick ? 2.0 : 10.0);                         \
+        r[i] = prefix##_run(1, n, quick ? 1.0 : 10.0);                         \
       qsort(r, reps, sizeof r[0], mq_cmp);                                     \
       mq_row("spsc", impl, 1, "mmsgs_per_s", r[reps / 2] / 1e6, "M/s");        \
     }                                                                          \
@@ -211,7 +211,7 @@ typedef struct mq_thread {
                                    strlen(only)) != 0))                        \
         continue;                                                              \
       for (unsigned i = 0; i < reps; i++)                                      \
-        r[i] = prefix##_run(p, n / 2 / p, quick ? 2.0 : 10.0);                 \
+        r[i] = prefix##_run(p, n / 2 / p, quick ? 1.0 : 10.0);                 \
       qsort(r, reps, sizeof r[0], mq_cmp);                                     \
       mq_row(p == 1 ? "mpsc1" : "mpsc2", impl, p, "mmsgs_per_s",               \
              r[reps / 2] / 1e6, "M/s");                                        \
