@@ -318,20 +318,9 @@ static void wake(int quick) {
 }
 
 int main(int argc, char **argv) {
-  int quick = 0;
-  const char *only = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0)
-      quick = 1;
-    else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc)
-      only = argv[++i];
-    else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
-      i++; /* the cases fix their own threads */
-    else {
-      fprintf(stderr, "usage: %s [--quick] [--case NAME]\n", argv[0]);
-      return 2;
-    }
-  }
+  int quick;
+  const char *only;
+  mq_parse(argc, argv, &quick, &only);
   mq_tsc_calibrate();
   shoal_spsc_cases("shoal", quick, only, MQ_SPSC);
   shoal_mpsc_cases("shoal", quick, only, MQ_MPSC);

@@ -21,20 +21,9 @@ MQ_DEFINE(m_rwq, rwq, rwq_new, RWQ_PUSH, RWQ_POP)
 MQ_DEFINE(m_cq, cq, cq_new, CQ_PUSH, CQ_POP)
 
 int main(int argc, char **argv) {
-  int quick = 0;
-  const char *only = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0)
-      quick = 1;
-    else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc)
-      only = argv[++i];
-    else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
-      i++;
-    else {
-      fprintf(stderr, "usage: %s [--quick] [--case NAME]\n", argv[0]);
-      return 2;
-    }
-  }
+  int quick;
+  const char *only;
+  mq_parse(argc, argv, &quick, &only);
   mq_tsc_calibrate();
   m_rwq_cases("moodycamel", quick, only, MQ_SPSC);
   m_cq_cases("moodycamel", quick, only, MQ_MPSC);

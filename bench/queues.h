@@ -65,6 +65,26 @@ static inline void mq_row(const char *cas, const char *impl, unsigned workers,
 
 enum { MQ_SPSC = 1, MQ_MPSC = 2 };
 
+/* The suite's command line: --quick, --case PREFIX; --workers is accepted
+ * and ignored (every case fixes its own threads). */
+static inline void mq_parse(int argc, char **argv, int *quick,
+                            const char **only) {
+  *quick = 0;
+  *only = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0)
+      *quick = 1;
+    else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc)
+      *only = argv[++i];
+    else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+      i++;
+    else {
+      fprintf(stderr, "usage: %s [--quick] [--case NAME]\n", argv[0]);
+      exit(2);
+    }
+  }
+}
+
 typedef struct mq_shared {
   pthread_barrier_t start;
   volatile int go;

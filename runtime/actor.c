@@ -510,6 +510,19 @@ int shoal_actor_unregister(shoal_actors *sys, uint64_t id) {
 /* The system                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* Frees what create allocated (the records' mailboxes excepted). */
+static void system_free(shoal_actors *sys) {
+  for (size_t i = 0; i < sys->nretired; i++)
+    shoal__free(sys->retired[i]);
+  shoal__free(sys->retired);
+  shoal__waiters_destroy(sys);
+  shoal__mpmc_destroy(&sys->free_slots);
+  shoal__free(sys->recs);
+  shoal__free(sys->table);
+  pthread_mutex_destroy(&sys->mu);
+  shoal__free(sys);
+}
+
 int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
                         const shoal_actors_config *user) {
   shoal_actors *sys;
@@ -549,12 +562,7 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
   if (rc == SHOAL_OK)
     rc = shoal__waiters_init(sys);
   if (rc != SHOAL_OK) {
-    shoal__waiters_destroy(sys);
-    shoal__mpmc_destroy(&sys->free_slots);
-    shoal__free(sys->recs);
-    shoal__free(sys->table);
-    pthread_mutex_destroy(&sys->mu);
-    shoal__free(sys);
+    system_free(sys);
     return rc;
   }
   memset(sys->recs, 0, sys->cfg.max_actors * sizeof *sys->recs);
@@ -604,15 +612,7 @@ int shoal_actors_destroy(shoal_actors *sys) {
   (void)shoal__wait_until(sys->rt, all_finished, sys, 0);
   for (unsigned i = 0; i < sys->cfg.max_actors; i++)
     shoal__mailbox_destroy(&sys->recs[i].box);
-  for (size_t i = 0; i < sys->nretired; i++)
-    shoal__free(sys->retired[i]);
-  shoal__free(sys->retired);
-  shoal__waiters_destroy(sys);
-  shoal__mpmc_destroy(&sys->free_slots);
-  shoal__free(sys->recs);
-  shoal__free(sys->table);
-  pthread_mutex_destroy(&sys->mu);
-  shoal__free(sys);
+  system_free(sys);
   return SHOAL_OK;
 }
 
