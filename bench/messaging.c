@@ -131,32 +131,38 @@ static int reg(shoal_actors *sys, uint64_t id, shoal_actor_fn fn, void *st,
   return shoal_actor_register(sys, id, &o);
 }
 
-/* Two pinned workers on two cores: actor 1 homed on worker 1, actor 2 on
- * worker 0, which the host thread (bound to its PU) becomes while it
- * waits in shoal_call. */
-static void actor_pingpong(int quick) {
+/* Two pinned workers on two cores: actor 1 (a) homed on worker 1, actor 2
+ * (b) on worker 0, which the host thread (bound to its PU) becomes while
+ * it waits in shoal_call; the call's message of `type` starts actor 1,
+ * which answers it when the case is over. */
+static void run_pair(const char *name, shoal_actor_fn a, void *sa,
+                     shoal_actor_fn b, void *sb, uint32_t type) {
   shoal_runtime *rt;
   shoal_actors *sys;
-  pp p;
   shoal_msg go;
-  memset(&p, 0, sizeof p);
   memset(&go, 0, sizeof go);
-  p.rounds = quick ? 200000 : 1000000;
-  p.rtt = malloc(p.rounds * sizeof(double));
-  if (make_actors(&rt, &sys, 2) != 0 || reg(sys, 1, ping_fn, &p, 1) != 0 ||
-      reg(sys, 2, pong_fn, NULL, 0) != 0) {
-    fprintf(stderr, "actor_pingpong: set-up failed\n");
+  if (make_actors(&rt, &sys, 2) != 0 || reg(sys, 1, a, sa, 1) != 0 ||
+      reg(sys, 2, b, sb, 0) != 0) {
+    fprintf(stderr, "%s: set-up failed\n", name);
     exit(1);
   }
-  go.type = M_START;
+  go.type = type;
   if (shoal_call(sys, 1, &go, &go, 0) != SHOAL_OK)
-    fprintf(stderr, "actor_pingpong: call failed\n");
+    fprintf(stderr, "%s: call failed\n", name);
+  shoal_actors_destroy(sys);
+  shoal_runtime_destroy(rt);
+}
+
+static void actor_pingpong(int quick) {
+  pp p;
+  memset(&p, 0, sizeof p);
+  p.rounds = quick ? 200000 : 1000000;
+  p.rtt = malloc(p.rounds * sizeof(double));
+  run_pair("actor_pingpong", ping_fn, &p, pong_fn, NULL, M_START);
   qsort(p.rtt, p.rounds, sizeof(double), mq_cmp);
   mq_row("actor_pingpong", "shoal", 2, "rtt_p50_ns", p.rtt[p.rounds / 2], "ns");
   mq_row("actor_pingpong", "shoal", 2, "rtt_p99_ns", p.rtt[p.rounds * 99 / 100],
          "ns");
-  shoal_actors_destroy(sys);
-  shoal_runtime_destroy(rt);
   free(p.rtt);
 }
 
@@ -197,25 +203,12 @@ static void sink_fn(shoal_actor *self, void *state, const shoal_msg *m) {
 }
 
 static void actor_throughput(int quick) {
-  shoal_runtime *rt;
-  shoal_actors *sys;
   thru t;
-  shoal_msg go;
   memset(&t, 0, sizeof t);
-  memset(&go, 0, sizeof go);
   t.n = quick ? 20000000u : 100000000u;
-  if (make_actors(&rt, &sys, 2) != 0 || reg(sys, 1, source_fn, &t, 1) != 0 ||
-      reg(sys, 2, sink_fn, &t, 0) != 0) {
-    fprintf(stderr, "actor_throughput: set-up failed\n");
-    exit(1);
-  }
-  go.type = M_GO;
-  if (shoal_call(sys, 1, &go, &go, 0) != SHOAL_OK)
-    fprintf(stderr, "actor_throughput: call failed\n");
+  run_pair("actor_throughput", source_fn, &t, sink_fn, &t, M_GO);
   mq_row("actor_throughput", "shoal", 2, "mmsgs_per_s",
          (double)t.n / (t.t1 - t.t0) / 1e6, "M/s");
-  shoal_actors_destroy(sys);
-  shoal_runtime_destroy(rt);
 }
 
 typedef struct subc {

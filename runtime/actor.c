@@ -125,7 +125,7 @@ static void note_depth(shoal_actor *a, uint64_t depth) {
 
 static void defer(shoal_actor *a) {
   atomic_fetch_add_explicit(&a->sys->deferrals, 1, memory_order_relaxed);
-  shoal__inbox_push(&a->sys->deferred, &a->task);
+  shoal__inbox_push(&a->sys->deferred, &a->task.link);
 }
 
 /* Adds a turn's figures to the record. */
@@ -586,7 +586,7 @@ void shoal_actors_tick(shoal_actors *sys) {
   if (sys == NULL)
     return;
   atomic_fetch_add_explicit(&sys->tick, 1, memory_order_relaxed);
-  while ((t = shoal__inbox_pop(&sys->deferred)) != NULL)
+  while ((t = shoal__task_of(shoal__inbox_pop(&sys->deferred))) != NULL)
     schedule((shoal_actor *)(void *)t, 0);
 }
 

@@ -74,7 +74,7 @@ struct shoal_actors {
   shoal__mpmc free_waiters; /* waiter indices + 1 */
   /* Actors that reached max_per_tick, for the next tick. */
   shoal__inbox deferred;
-  shoal__task deferred_stub;
+  shoal__node deferred_stub;
   uint64_t warn_depth;
   alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tick;
   alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t live; /* not yet finished */

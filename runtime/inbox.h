@@ -2,7 +2,7 @@
  * (an actor homed there, or a task submitted from outside the runtime).
  * Vyukov's intrusive MPSC node-based queue ("Intrusive MPSC node-based
  * queue", 1024cores.net): a push is one exchange, wait-free; nodes are the
- * tasks themselves (their `next` link), so it is unbounded and allocates
+ * tasks themselves (their `link`), so it is unbounded and allocates
  * nothing.
  *
  * Synchronization table:
@@ -25,69 +25,65 @@
 
 #include "runtime/common.h"
 
-struct shoal__task;
+/* A link embedded in what the inbox carries (a task's `link`). */
+typedef struct shoal__node {
+  _Atomic(struct shoal__node *) next;
+} shoal__node;
 
 typedef struct shoal__inbox {
-  alignas(SHOAL_FALSE_SHARING) _Atomic(struct shoal__task *) head; /* pushes */
-  alignas(SHOAL_FALSE_SHARING) struct shoal__task *tail;           /* owner */
-  struct shoal__task *stub;
+  alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__node *) head; /* pushes */
+  alignas(SHOAL_FALSE_SHARING) shoal__node *tail;           /* owner */
+  /* Vyukov's permanent dummy node: the queue is never without a node, so
+   * a push touches only head and its predecessor's link. */
+  shoal__node *stub;
 } shoal__inbox;
 
-/* These need shoal__task's `next` field: defined after it (scheduler.h). */
-static inline void shoal__inbox_init(shoal__inbox *q, struct shoal__task *stub);
-static inline void shoal__inbox_push(shoal__inbox *q, struct shoal__task *t);
-static inline struct shoal__task *shoal__inbox_pop(shoal__inbox *q);
-static inline int shoal__inbox_nonempty(shoal__inbox *q);
+static inline void shoal__inbox_init(shoal__inbox *q, shoal__node *stub) {
+  atomic_init(&stub->next, NULL);
+  atomic_init(&q->head, stub);
+  q->tail = stub;
+  q->stub = stub;
+}
 
-#define SHOAL__INBOX_BODIES                                                    \
-  static inline void shoal__inbox_init(shoal__inbox *q,                        \
-                                       struct shoal__task *stub) {             \
-    atomic_init(&stub->next, NULL);                                            \
-    atomic_init(&q->head, stub);                                               \
-    q->tail = stub;                                                            \
-    q->stub = stub;                                                            \
-  }                                                                            \
-                                                                               \
-  static inline void shoal__inbox_push(shoal__inbox *q,                        \
-                                       struct shoal__task *t) {                \
-    struct shoal__task *prev;                                                  \
-    atomic_store_explicit(&t->next, NULL, memory_order_relaxed);               \
-    /* acq_rel: t's fields before it becomes reachable (release); the       \
-     * previous node's link after its own push (acquire). */                  \
-    prev = atomic_exchange_explicit(&q->head, t, memory_order_acq_rel);        \
-    /* release: pairs with the owner's acquire load of next. */               \
-    atomic_store_explicit(&prev->next, t, memory_order_release);               \
-  }                                                                            \
-                                                                               \
-  static inline struct shoal__task *shoal__inbox_pop(shoal__inbox *q) {        \
-    struct shoal__task *tail = q->tail, *next, *head;                          \
-    /* acquire (every load of next): pairs with the push's release. */        \
-    next = atomic_load_explicit(&tail->next, memory_order_acquire);            \
-    if (tail == q->stub) {                                                     \
-      if (next == NULL)                                                        \
-        return NULL;                                                           \
-      q->tail = tail = next;                                                   \
-      next = atomic_load_explicit(&next->next, memory_order_acquire);          \
-    }                                                                          \
-    if (next != NULL) {                                                        \
-      q->tail = next;                                                          \
-      return tail;                                                             \
-    }                                                                          \
-    head = atomic_load_explicit(&q->head, memory_order_acquire);               \
-    if (tail != head)                                                          \
-      return NULL; /* a push is between its exchange and its link */          \
-    shoal__inbox_push(q, q->stub); /* tail is the last: put the stub behind */ \
-    next = atomic_load_explicit(&tail->next, memory_order_acquire);            \
-    if (next != NULL) {                                                        \
-      q->tail = next;                                                          \
-      return tail;                                                             \
-    }                                                                          \
-    return NULL;                                                               \
-  }                                                                            \
-                                                                               \
-  static inline int shoal__inbox_nonempty(shoal__inbox *q) {                   \
-    return q->tail != q->stub ||                                               \
-           atomic_load_explicit(&q->head, memory_order_relaxed) != q->stub;    \
+static inline void shoal__inbox_push(shoal__inbox *q, shoal__node *n) {
+  shoal__node *prev;
+  atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+  /* acq_rel: n's container before it becomes reachable (release); the
+   * previous node's link after its own push (acquire). */
+  prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
+  /* release: pairs with the owner's acquire load of next. */
+  atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+static inline shoal__node *shoal__inbox_pop(shoal__inbox *q) {
+  shoal__node *tail = q->tail, *next, *head;
+  /* acquire (every load of next): pairs with the push's release. */
+  next = atomic_load_explicit(&tail->next, memory_order_acquire);
+  if (tail == q->stub) {
+    if (next == NULL)
+      return NULL;
+    q->tail = tail = next;
+    next = atomic_load_explicit(&next->next, memory_order_acquire);
   }
+  if (next != NULL) {
+    q->tail = next;
+    return tail;
+  }
+  head = atomic_load_explicit(&q->head, memory_order_acquire);
+  if (tail != head)
+    return NULL; /* a push is between its exchange and its link */
+  shoal__inbox_push(q, q->stub); /* tail is the last: put the stub behind */
+  next = atomic_load_explicit(&tail->next, memory_order_acquire);
+  if (next != NULL) {
+    q->tail = next;
+    return tail;
+  }
+  return NULL;
+}
+
+static inline int shoal__inbox_nonempty(shoal__inbox *q) {
+  return q->tail != q->stub ||
+         atomic_load_explicit(&q->head, memory_order_relaxed) != q->stub;
+}
 
 #endif /* SHOAL_INBOX_H */

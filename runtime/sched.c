@@ -90,19 +90,22 @@ static shoal__task *inbox_take(shoal_worker *w) {
   shoal__task *t, *first = NULL;
   unsigned moved = 0;
   if ((t = w->held) != NULL) {
-    w->held = atomic_load_explicit(&t->next, memory_order_relaxed);
+    w->held = shoal__task_of(
+        atomic_load_explicit(&t->link.next, memory_order_relaxed));
     return t;
   }
-  while (moved < 64 && (t = shoal__inbox_pop(&w->inbox)) != NULL) {
+  while (moved < 64 &&
+         (t = shoal__task_of(shoal__inbox_pop(&w->inbox))) != NULL) {
     if (first == NULL) {
       first = t;
     } else if (t->kind == KIND_PINNED ||
                shoal__deque_push_owner(&w->dq, t) != SHOAL_OK) {
-      atomic_store_explicit(&t->next, NULL, memory_order_relaxed);
+      atomic_store_explicit(&t->link.next, NULL, memory_order_relaxed);
       if (w->held == NULL)
         w->held = t;
       else
-        atomic_store_explicit(&w->held_last->next, t, memory_order_relaxed);
+        atomic_store_explicit(&w->held_last->link.next, &t->link,
+                              memory_order_relaxed);
       w->held_last = t;
     } else {
       moved++;
@@ -516,7 +519,7 @@ void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet) {
   } else {
     target = (unsigned)home;
   }
-  shoal__inbox_push(&rt->w[target]->inbox, t);
+  shoal__inbox_push(&rt->w[target]->inbox, &t->link);
   if (claimed) {
     unpark(rt->w[target]);
     return;
@@ -859,9 +862,11 @@ int shoal_runtime_destroy(shoal_runtime *rt) {
     /* The other workers have left: their inboxes are ours now. */
     for (unsigned i = 1; i < rt->n; i++) {
       shoal_worker *o = rt->w[i];
-      while ((t = o->held) != NULL || (t = shoal__inbox_pop(&o->inbox)) != NULL) {
+      while ((t = o->held) != NULL ||
+             (t = shoal__task_of(shoal__inbox_pop(&o->inbox))) != NULL) {
         if (t == o->held)
-          o->held = atomic_load_explicit(&t->next, memory_order_relaxed);
+          o->held = shoal__task_of(
+              atomic_load_explicit(&t->link.next, memory_order_relaxed));
         shoal__run_taken(rt->w[0], t);
         more = 1;
       }

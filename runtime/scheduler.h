@@ -29,10 +29,14 @@ typedef struct shoal__task {
   _Atomic uint32_t state;
   uint32_t kind;
   _Atomic(shoal_worker *) thief; /* who runs it: where sync leapfrogs */
-  _Atomic(struct shoal__task *) next; /* link in an inbox or a list */
+  shoal__node link; /* in an inbox, or a worker's list of held tasks */
 } shoal__task;
 
-SHOAL__INBOX_BODIES
+static inline shoal__task *shoal__task_of(shoal__node *n) {
+  return n != NULL ? (shoal__task *)(void *)((char *)n -
+                                             offsetof(shoal__task, link))
+                   : NULL;
+}
 
 _Static_assert(sizeof(shoal__task) == sizeof(shoal_task),
                "shoal_task reserves the frame's private fields");
@@ -88,7 +92,7 @@ struct shoal_worker {
   uint64_t local[ST_COUNT]; /* ST_TASKS counts closures; head.spawned frames */
   shoal__task *held;      /* pinned tasks taken from the inbox, FIFO */
   shoal__task *held_last;
-  shoal__task inbox_stub;
+  shoal__node inbox_stub;
   shoal__span *spans;
   uint32_t span_cap;
   pthread_t thread;
