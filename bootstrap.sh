@@ -34,8 +34,12 @@ shoal_build() {
   local dir=$1
   shift
   if [ ! -f "$SHOAL_ROOT/$dir/build.ninja" ]; then
-    meson setup "$SHOAL_ROOT/$dir" "$SHOAL_ROOT" "$@" >/dev/null ||
-      meson setup --wipe "$SHOAL_ROOT/$dir" "$SHOAL_ROOT" "$@" || return 1
+    # Quiet when it works; a folder left half-made by an earlier failure is
+    # cleared and set up again, this time printing why it fails.
+    meson setup "$SHOAL_ROOT/$dir" "$SHOAL_ROOT" "$@" >/dev/null 2>&1 || {
+      rm -rf "${SHOAL_ROOT:?}/$dir"
+      meson setup "$SHOAL_ROOT/$dir" "$SHOAL_ROOT" "$@"
+    } || return 1
   fi
   ninja -C "$SHOAL_ROOT/$dir" >/dev/null || ninja -C "$SHOAL_ROOT/$dir"
 }
