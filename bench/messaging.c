@@ -166,10 +166,14 @@ static void actor_pingpong(int quick) {
   free(p.rtt);
 }
 
+/* The source's and the sink's counters on lines of their own: each side
+ * writes its own per message. */
 typedef struct thru {
-  uint64_t n, sent, got;
-  double t0, t1;
+  _Alignas(128) uint64_t n, sent;
+  double t0;
   shoal_msg req;
+  _Alignas(128) uint64_t got;
+  double t1;
 } thru;
 
 /* Sends until the sink's mailbox is full, then yields with a message to

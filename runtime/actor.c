@@ -14,6 +14,9 @@
 #include "runtime/actor.h"
 
 static _Thread_local shoal_actor *tls_actor;
+/* Messages this thread has pushed: a turn tells from it whether a handler
+ * sent anything. */
+static _Thread_local uint64_t tls_sends;
 
 shoal_actor *shoal__actor_current(void) { return tls_actor; }
 
@@ -66,6 +69,8 @@ static void finish(shoal_actor *a) {
     shoal__mailbox_release(&a->box);
     atomic_fetch_add_explicit(&a->discarded, 1, memory_order_relaxed);
   }
+  shoal__mailbox_publish(&a->box, atomic_load_explicit(&a->box.head,
+                                                       memory_order_relaxed));
   if (a->stop != NULL)
     a->stop(a->state);
   atomic_store_explicit(&a->id, 0, memory_order_relaxed);
@@ -86,20 +91,39 @@ static void schedule(shoal_actor *a, int quiet) {
 
 /* Keeps watching a's mailbox while the worker has nothing else to do, so
  * that the answer to a message a just sent is handled without a trip
- * through the scheduler. 1 when a message came. */
-static int linger(shoal_worker *w, shoal_actor *a) {
-  uint64_t ns = (uint64_t)a->sys->cfg.linger_us * 1000u, deadline;
+ * through the scheduler. 1 when a message came.
+ *
+ * *streaming says, from one call to the next within a turn, that messages
+ * keep coming at once while a sends nothing: a sink fed as fast as its
+ * senders can. Then the looks are SHOAL__SLIP_NS apart ("temporal
+ * slipping", Giacomoni et al., FastForward, PPoPP 2008), so that a sender
+ * fills several cells before a reads them, instead of the two cores
+ * trading each cell's cache line while it is written. An actor that has
+ * just sent may be waiting for the answer: it looks without pause, so a
+ * round trip never slips. */
+enum { SHOAL__SLIP_NS = 500, SHOAL__QUICK_NS = 100 };
+
+static int linger(shoal_worker *w, shoal_actor *a, int *streaming) {
+  uint64_t ns = (uint64_t)a->sys->cfg.linger_us * 1000u, start, now;
+  uint64_t look = 0;
   if (ns == 0)
     return 0;
-  deadline = shoal__fast_ns() + ns;
+  start = now = shoal__fast_ns();
   for (unsigned i = 1;; i++) {
-    if (shoal__mailbox_peek(&a->box) != NULL)
-      return 1;
+    if (now >= look) {
+      if (shoal__mailbox_peek(&a->box) != NULL) {
+        *streaming = i == 1 || shoal__fast_ns() - start < SHOAL__QUICK_NS;
+        return 1;
+      }
+      look = *streaming ? now + SHOAL__SLIP_NS : 0;
+    }
     if ((i & 63) == 0 &&
-        (shoal__has_local_work(w) || shoal__fast_ns() >= deadline ||
+        (shoal__has_local_work(w) || now - start >= ns ||
          atomic_load_explicit(&w->rt->stopping, memory_order_relaxed)))
       return 0;
     shoal__cpu_relax();
+    if (look != 0 || (i & 63) == 63)
+      now = shoal__fast_ns();
   }
 }
 
@@ -144,7 +168,7 @@ static void turn(shoal_worker *w, shoal_task *t) {
   uint64_t gen = a->gen, seen = 0, n = 0, flushed = 0;
   uint64_t budget = sys->cfg.batch_size;
   uint64_t hsum = 0, hmax = 0, t0, t1;
-  int closing = 0, again = 0;
+  int closing = 0, again = 0, streaming = 0;
   shoal_actor *outer = tls_actor;
   /* acquire: pairs with unregister's CAS. */
   if (shoal__mpsc_gen(atomic_load_explicit(&a->box.tail,
@@ -173,9 +197,14 @@ static void turn(shoal_worker *w, shoal_task *t) {
   for (;;) {
     shoal_msg *m;
     while (n < budget && (m = shoal__mailbox_peek(&a->box)) != NULL) {
-      if ((n & 7) == 1) /* what piled up while the first one ran */
+      uint64_t sends = tls_sends;
+      /* What piled up while the first one ran (reading the tail costs the
+       * senders a cache miss: a few times a turn, not per message). */
+      if (n == 1)
         note_depth(a, shoal__mailbox_depth(&a->box));
       a->handler(a, a->state, m);
+      if (tls_sends != sends)
+        streaming = 0;
       shoal__mailbox_release(&a->box);
       t1 = shoal__fast_ns();
       hsum += t1 - t0;
@@ -185,10 +214,11 @@ static void turn(shoal_worker *w, shoal_task *t) {
       n++;
     }
     if (n == budget) {
+      note_depth(a, shoal__mailbox_depth(&a->box));
       again = 1; /* yield: others get their turn */
       break;
     }
-    if (linger(w, a)) {
+    if (linger(w, a, &streaming)) {
       t0 = shoal__fast_ns();
       continue;
     }
@@ -230,6 +260,7 @@ static void turn(shoal_worker *w, shoal_task *t) {
 
 int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet) {
   int rc;
+  tls_sends++;
   m->time_ns = shoal__fast_ns();
   rc = shoal__mailbox_try_push(&a->box, gen, m);
   if (rc == SHOAL__MPSC_WOKE) {
@@ -387,10 +418,7 @@ static int new_cells(shoal_actors *sys, shoal_actor *a, uint64_t cap) {
     sys->retired[sys->nretired++] = old;
   /* The fresh ring's sequences start at 0: so do the indices. The tail
    * keeps its closed generation until register publishes the new one. */
-  atomic_store_explicit(&a->box.head, 0, memory_order_relaxed);
-  atomic_store_explicit(&a->box.tail,
-                        shoal__mpsc_word(a->gen + 1, 0, 0),
-                        memory_order_relaxed);
+  shoal__mailbox_reset(&a->box, a->gen + 1, 0);
   /* release: the ring's initial sequences before a reader uses it. */
   atomic_store_explicit(&a->box.ring, fresh, memory_order_release);
   a->cap_alloc = cap;

@@ -32,8 +32,8 @@ struct shoal_actor {
   unsigned slot;
   uint64_t cap_alloc; /* cells allocated for box (kept across reuse) */
   char name[24];
-  /* --- the running turn's own --- */
-  uint32_t corr_next;
+  /* --- the running turn's own (a line apart from what senders read) --- */
+  alignas(SHOAL_FALSE_SHARING) uint32_t corr_next;
   uint64_t tick_seen, tick_count;
   int warned;
   /* --- figures: written by turns, read by anyone --- */

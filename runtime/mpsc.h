@@ -2,9 +2,21 @@
  * macro: the mailbox of an actor, written by workers, the host and network
  * threads. Vyukov's bounded array queue ("Bounded MPMC queue",
  * 1024cores.net) with a sequence number per cell, specialized to one
- * consumer: the consumer owns the head, so a pop takes no atomic
- * read-modify-write, and frees cells in index order, so a batch push can
- * check the last cell of its run alone.
+ * consumer:
+ *
+ * - The consumer owns the head, so a pop takes no atomic read-modify-write
+ *   and writes nothing into the cell: a cell's sequence only says "element
+ *   of index i published" (seq == i + 1).
+ * - A producer learns that cells are free from the consumer's published
+ *   head (head_pub), not from each cell: cells are freed in index order,
+ *   so tail - head < capacity means the tail's cell is free. The consumer
+ *   publishes its head every `pub` pops and whenever it finds the queue
+ *   empty; producers keep the last head they read beside the tail
+ *   (head_seen), so that they read the consumer's line about once per
+ *   `pub` pushes. A full queue thus frees room in runs, and the two sides
+ *   do not trade a cache line per element at the full end either (as
+ *   Lamport-style rings with cached indices do; Lee et al., MCRingBuffer,
+ *   ANCS 2009).
  *
  * The tail word carries, besides the next index, an idle bit and a
  * generation (see shoal__mpsc_word): the consumer sets the idle bit when it
@@ -12,22 +24,27 @@
  * it is the one to wake the consumer (try_push returns SHOAL__MPSC_WOKE).
  * Enqueueing and detecting "empty to non-empty" are then one CAS, the way
  * Pony's actor mailboxes detect it in their exchange. The generation lets
- * the owner close the queue (pushes that name an older generation fail).
+ * the owner close the queue (pushes that name an older generation fail);
+ * head_seen carries it too, so that a producer of an older generation
+ * cannot lend its stale head to the producers of a newer one.
  *
  * Synchronization table:
  *
  *   call                           caller            concurrent with
  *   NAME_try_push, _push_batch     any thread        pushes, the consumer
  *   NAME_peek, _release, _try_pop  the one consumer  pushes
- *   NAME_try_idle                  the one consumer  pushes
- *   NAME_depth                     any thread        anything (a snapshot)
- *   NAME_init, NAME_destroy        one thread, no other thread touching it
+ *   NAME_try_idle, NAME_publish    the one consumer  pushes
+ *   NAME_depth, NAME_capacity      any thread        anything (a snapshot)
+ *   NAME_init, _reset, _destroy    one thread, no other thread touching it
  *
  * Full policy, chosen per queue at init: SHOAL__MPSC_BACKPRESSURE fails a
  * push on a full queue with SHOAL_EAGAIN (the caller retries later);
  * SHOAL__MPSC_DROP fails it with SHOAL_ELIMIT and counts it in `dropped`.
  * Either way the caller learns it; nothing is lost silently. No call
- * blocks or allocates.
+ * blocks or allocates. A queue may report full while up to `pub` - 1
+ * elements have been popped and their head not yet published; a consumer
+ * that finds it empty publishes, so room is never withheld from a waiting
+ * producer.
  *
  * Caveat of Vyukov's queue: a producer stopped between claiming a cell and
  * publishing it holds back the consumer (it sees the queue empty at that
@@ -79,16 +96,25 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
                                                                                \
   /* The cells with their mask in one block, so that a reader that loads    \
    * the ring pointer once sees a matching pair even if the owner replaces \
-   * the ring (actor records do, keeping the old one readable). */           \
+   * the ring (actor records do, keeping the old one readable). pub - 1:   \
+   * how many pops between two publications of the head, less one.        \
+   */                                                                          \
   typedef struct name##_ring {                                                 \
-    uint64_t mask;                                                             \
+    uint64_t mask, pub;                                                        \
     alignas(SHOAL_CACHE_LINE) name##_cell cells[];                             \
   } name##_ring;                                                               \
                                                                                \
   typedef struct name {                                                        \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail; /* producers */       \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head; /* consumer only   \
-                                    writes it; others read it for depth */    \
+    /* producers: the tail word, and a head some producer read (a word     \
+     * with the generation, idle bit clear) */                                 \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail;                       \
+    _Atomic uint64_t head_seen;                                                \
+    /* the consumer's (others read it for depth only) */                    \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;                       \
+    /* the consumer publishes its head here for producers: a line of its   \
+     * own, so that a producer polling a full queue does not take the line \
+     * the consumer writes per element */                                      \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head_pub;                   \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t dropped; /* DROP policy */  \
     _Atomic(name##_ring *) ring; /* read-mostly */                             \
     _Atomic int policy;          /* read-mostly */                             \
@@ -105,6 +131,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     for (uint64_t i = 0; i < cap; i++)                                         \
       atomic_init(&r->cells[i].seq, i);                                        \
     r->mask = cap - 1;                                                         \
+    r->pub = cap >= 128 ? 31 : cap / 4 != 0 ? cap / 4 - 1 : 0;                 \
     return r;                                                                  \
   }                                                                            \
                                                                                \
@@ -112,6 +139,18 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
    * cells' initial sequences are visible. */                                 \
   static inline name##_ring *name##_ring_(name *q) {                           \
     return atomic_load_explicit(&q->ring, memory_order_acquire);               \
+  }                                                                            \
+                                                                               \
+  /* Empties q at index `start`, not idle, generation gen. No cell may     \
+   * hold a published element of an index in start … start + capacity - 1 \
+   * (a fresh ring holds none at start 0). No other thread may touch q. */  \
+  static inline void name##_reset(name *q, uint64_t gen, uint64_t start) {     \
+    atomic_store_explicit(&q->tail, shoal__mpsc_word(gen, start, 0),           \
+                          memory_order_relaxed);                               \
+    atomic_store_explicit(&q->head_seen, shoal__mpsc_word(gen, start, 0),      \
+                          memory_order_relaxed);                               \
+    atomic_store_explicit(&q->head, start, memory_order_relaxed);              \
+    atomic_store_explicit(&q->head_pub, start, memory_order_relaxed);          \
   }                                                                            \
                                                                                \
   /* The queue starts empty, not idle, with generation `gen`. */              \
@@ -125,8 +164,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
       return SHOAL_ENOMEM;                                                     \
     atomic_init(&q->ring, r);                                                  \
     atomic_init(&q->policy, policy);                                           \
-    atomic_init(&q->tail, shoal__mpsc_word(gen, 0, 0));                        \
-    atomic_init(&q->head, 0);                                                  \
+    name##_reset(q, gen, 0);                                                   \
     atomic_init(&q->dropped, 0);                                               \
     return SHOAL_OK;                                                           \
   }                                                                            \
@@ -145,6 +183,31 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     return SHOAL_EAGAIN;                                                       \
   }                                                                            \
                                                                                \
+  /* Free cells at tail index idx of generation gen, by the head producers \
+   * last read; when that shows fewer than n, reads the consumer's head.    \
+   * acquire (both loads): pairs with the consumer's release of head_pub   \
+   * (directly, or through the producer that stored head_seen), so that    \
+   * its reads of the old elements happen before our writes. */             \
+  static inline uint64_t name##_room_(name *q, name##_ring *r, uint64_t gen,   \
+                                      uint64_t idx, uint64_t n) {              \
+    uint64_t cap = r->mask + 1, seen, h;                                       \
+    int64_t used;                                                              \
+    seen = atomic_load_explicit(&q->head_seen, memory_order_acquire);          \
+    used = shoal__mpsc_dif(idx, shoal__mpsc_index(seen));                      \
+    if (shoal__mpsc_gen(seen) == gen && used >= 0 &&                           \
+        (uint64_t)used + n <= cap)                                             \
+      return cap - (uint64_t)used;                                             \
+    h = atomic_load_explicit(&q->head_pub, memory_order_acquire);              \
+    used = shoal__mpsc_dif(idx, h);                                            \
+    if (used < 0 || (uint64_t)used > cap)                                      \
+      return 0; /* idx is stale: the caller's CAS will fail */                 \
+    if (shoal__mpsc_index(seen) != h || shoal__mpsc_gen(seen) != gen)          \
+      /* release: passes on what the acquire of head_pub gave us. */          \
+      atomic_store_explicit(&q->head_seen, shoal__mpsc_word(gen, h, 0),        \
+                            memory_order_release);                             \
+    return cap - (uint64_t)used;                                               \
+  }                                                                            \
+                                                                               \
   /* Claims up to n cells at the tail for generation gen: returns how many   \
    * (0: full, with *t the tail word seen), or -1 when the generation       \
    * differs. *t receives the tail word the claim replaced, *rp the ring.  \
@@ -155,29 +218,23 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     /* acquire: pairs with the release that set the generation (the owner's \
      * setup of what the consumer needs happens before our wake-up). */      \
     uint64_t w = atomic_load_explicit(&q->tail, memory_order_acquire);         \
+    gen &= SHOAL__MPSC_GEN_MASK;                                               \
     for (;;) {                                                                 \
-      uint64_t idx = shoal__mpsc_index(w), k = 0;                              \
-      if (shoal__mpsc_gen(w) != (gen & SHOAL__MPSC_GEN_MASK))                  \
+      uint64_t idx = shoal__mpsc_index(w), k;                                  \
+      if (shoal__mpsc_gen(w) != gen)                                           \
         return -1;                                                             \
-      /* One consumer frees cells in index order: the first cell that is   \
-       * not free for this lap ends the run. acquire: pairs with the       \
-       * consumer's release of seq, so its read of the old element happens \
-       * before our write. */                                                  \
-      while (k < n) {                                                          \
-        uint64_t s = atomic_load_explicit(&r->cells[(idx + k) & r->mask].seq,  \
-                                          memory_order_acquire);               \
-        int64_t d = shoal__mpsc_dif(s, idx + k);                               \
-        if (d != 0) {                                                          \
-          if (d > 0 && k == 0)                                                 \
-            goto reload; /* another producer took idx: look again */          \
-          break;                                                               \
-        }                                                                      \
-        k++;                                                                   \
-      }                                                                        \
+      k = name##_room_(q, r, gen, idx, n);                                     \
       if (k == 0) {                                                            \
+        uint64_t again = atomic_load_explicit(&q->tail, memory_order_acquire); \
+        if (again != w) { /* moved on while we looked: look again */          \
+          w = again;                                                           \
+          continue;                                                            \
+        }                                                                      \
         *t = w;                                                                \
         return 0;                                                              \
       }                                                                        \
+      if (k > n)                                                               \
+        k = n;                                                                 \
       *rp = r;                                                                 \
       /* acquire on success: as the load above; clearing idle here makes   \
        * this producer the one that wakes the consumer. */                     \
@@ -187,9 +244,6 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
         *t = w;                                                                \
         return (int64_t)k;                                                     \
       }                                                                        \
-      continue;                                                                \
-    reload:                                                                    \
-      w = atomic_load_explicit(&q->tail, memory_order_acquire);                \
     }                                                                          \
   }                                                                            \
                                                                                \
@@ -239,6 +293,15 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
   }                                                                            \
                                                                                \
+  /* Makes the consumer's head h visible to producers (peek, release and  \
+   * try_idle call it; a consumer that stops popping calls it once).       \
+   * release: our reads of the elements before h, before a producer        \
+   * reuses their cells. */                                                   \
+  static inline void name##_publish(name *q, uint64_t h) {                    \
+    if (atomic_load_explicit(&q->head_pub, memory_order_relaxed) != h)         \
+      atomic_store_explicit(&q->head_pub, h, memory_order_release);            \
+  }                                                                            \
+                                                                               \
   /* The element at the head, or NULL when there is none yet (empty, or    \
    * its push unfinished). It stays in its cell until _release. */           \
   static inline T *name##_peek(name *q) {                                      \
@@ -247,22 +310,20 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     name##_cell *c = &r->cells[h & r->mask];                                   \
     /* acquire: pairs with the producer's release of seq. */                  \
     if (shoal__mpsc_dif(atomic_load_explicit(&c->seq, memory_order_acquire),   \
-                        h + 1) != 0)                                           \
+                        h + 1) != 0) {                                         \
+      name##_publish(q, h); /* empty: hand back all the room */              \
       return NULL;                                                             \
+    }                                                                          \
     return &c->data;                                                           \
   }                                                                            \
                                                                                \
   /* Frees the cell _peek returned. */                                        \
   static inline void name##_release(name *q) {                                 \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
-    name##_ring *r = name##_ring_(q);                                          \
-    /* release: our reads of the element before a producer may reuse the    \
-     * cell one lap later. */                                                  \
-    atomic_store_explicit(&r->cells[h & r->mask].seq,                          \
-                          (h + r->mask + 1) & SHOAL__MPSC_INDEX_MASK,          \
-                          memory_order_release);                               \
-    atomic_store_explicit(&q->head, (h + 1) & SHOAL__MPSC_INDEX_MASK,          \
-                          memory_order_relaxed);                               \
+    uint64_t h = (atomic_load_explicit(&q->head, memory_order_relaxed) + 1) &  \
+                 SHOAL__MPSC_INDEX_MASK;                                       \
+    atomic_store_explicit(&q->head, h, memory_order_relaxed);                  \
+    if ((h & name##_ring_(q)->pub) == 0)                                       \
+      name##_publish(q, h);                                                   \
   }                                                                            \
                                                                                \
   static inline int name##_try_pop(name *q, T *out) {                          \
@@ -281,6 +342,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   static inline int name##_try_idle(name *q, uint64_t gen, uint64_t *seen) {   \
     uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
     uint64_t w = shoal__mpsc_word(gen, h, 0);                                  \
+    name##_publish(q, h);                                                     \
     /* acq_rel: our consumption before the idle bit (release, for the       \
      * producer that clears it); on failure, acquire the newer claims. */   \
     if (atomic_compare_exchange_strong_explicit(                               \

@@ -1,5 +1,6 @@
 /* test_mpsc.c — the bounded MPSC mailbox queue: full policies, the
- * generation, the idle bit and its single waker, batches, index wrap; a
+ * generation, the idle bit and its single waker, batches, index wrap,
+ * room handed back through the published head; a
  * validator run (4 producers, 1 consumer, more threads than cores) in
  * which every idle period is ended by exactly one push; and a time-boxed
  * conservation run under the drop policy. */
@@ -80,11 +81,7 @@ static void index_wrap(void **state) {
   uint64_t start = SHOAL__MPSC_INDEX_MASK - 5, x = 0, seen = 0;
   (void)state;
   assert_int_equal(u64_box_init(&q, 4, SHOAL__MPSC_BACKPRESSURE, 9), SHOAL_OK);
-  for (uint64_t i = 0; i < 4; i++)
-    atomic_store(&atomic_load(&q.ring)->cells[(start + i) & 3].seq,
-                 (start + i) & SHOAL__MPSC_INDEX_MASK);
-  atomic_store(&q.tail, shoal__mpsc_word(9, start, 0));
-  atomic_store(&q.head, start);
+  u64_box_reset(&q, 9, start);
   for (uint64_t round = 0; round < 5; round++) {
     for (uint64_t i = 0; i < 4; i++) {
       uint64_t v = round * 10 + i;
@@ -100,6 +97,46 @@ static void index_wrap(void **state) {
   assert_true(shoal__mpsc_index(atomic_load(&q.tail)) < start);
   assert_int_equal(u64_box_try_idle(&q, 9, &seen), 1);
   assert_int_equal(u64_box_try_push(&q, 9, &x), SHOAL__MPSC_WOKE);
+  u64_box_destroy(&q);
+}
+
+/* Room comes back through the published head: every `pub` pops, and all
+ * of it once the consumer finds the queue empty. A head left by a producer
+ * of an older generation never lends room to the new one. */
+static void published_room(void **state) {
+  u64_box q;
+  uint64_t x = 0, cap = 64, pub;
+  (void)state;
+  assert_int_equal(u64_box_init(&q, cap, SHOAL__MPSC_BACKPRESSURE, 2), SHOAL_OK);
+  pub = atomic_load(&q.ring)->pub + 1;
+  assert_true(pub > 1 && pub <= cap / 2);
+  for (uint64_t i = 0; i < cap; i++)
+    assert_int_equal(u64_box_try_push(&q, 2, &i), SHOAL_OK);
+  assert_int_equal(u64_box_try_push(&q, 2, &x), SHOAL_EAGAIN);
+  /* pub pops: exactly pub more pushes fit. */
+  for (uint64_t i = 0; i < pub; i++)
+    assert_int_equal(u64_box_try_pop(&q, &x), SHOAL_OK);
+  for (uint64_t i = 0; i < pub; i++)
+    assert_int_equal(u64_box_try_push(&q, 2, &i), SHOAL_OK);
+  assert_int_equal(u64_box_try_push(&q, 2, &x), SHOAL_EAGAIN);
+  /* Drained to empty: the whole capacity again, in order. */
+  for (uint64_t i = 0; i < cap; i++)
+    assert_int_equal(u64_box_try_pop(&q, &x), SHOAL_OK);
+  assert_int_equal(u64_box_try_pop(&q, &x), SHOAL_EAGAIN);
+  for (uint64_t i = 0; i < cap; i++)
+    assert_int_equal(u64_box_try_push(&q, 2, &i), SHOAL_OK);
+  assert_int_equal(u64_box_try_push(&q, 2, &x), SHOAL_EAGAIN);
+  assert_int_equal(u64_box_depth(&q), cap);
+  /* A stale producer of generation 1 leaves its head, far ahead. */
+  u64_box_reset(&q, 4, 0);
+  atomic_store(&q.head_seen, shoal__mpsc_word(1, 3 * cap, 0));
+  for (uint64_t i = 0; i < cap; i++)
+    assert_int_equal(u64_box_try_push(&q, 4, &i), SHOAL_OK);
+  assert_int_equal(u64_box_try_push(&q, 4, &x), SHOAL_EAGAIN);
+  for (uint64_t i = 0; i < cap; i++) {
+    assert_int_equal(u64_box_try_pop(&q, &x), SHOAL_OK);
+    assert_int_equal(x, i);
+  }
   u64_box_destroy(&q);
 }
 
@@ -254,6 +291,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequential),
     cmocka_unit_test(index_wrap),
+    cmocka_unit_test(published_room),
     cmocka_unit_test(validator),
     cmocka_unit_test(conservation_drop),
   };
