@@ -215,8 +215,8 @@ static void actor_throughput(int quick) {
          (double)t.n / (t.t1 - t.t0) / 1e6, "M/s");
 }
 
-typedef struct subc {
-  _Atomic uint64_t got;
+typedef struct subc { /* a line each: subscribers run on different workers */
+  _Alignas(128) _Atomic uint64_t got;
 } subc;
 
 static void sub_fn(shoal_actor *self, void *state, const shoal_msg *m) {

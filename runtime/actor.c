@@ -261,7 +261,6 @@ static void turn(shoal_worker *w, shoal_task *t) {
 int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet) {
   int rc;
   tls_sends++;
-  m->time_ns = shoal__fast_ns();
   rc = shoal__mailbox_try_push(&a->box, gen, m);
   if (rc == SHOAL__MPSC_WOKE) {
     schedule(a, quiet);
@@ -297,6 +296,7 @@ int shoal__send(shoal_actors *sys, uint64_t to, shoal_msg *m) {
   shoal_actor *a = resolve(sys, to, &gen);
   int rc = SHOAL_ENOENT;
   m->to = to;
+  m->time_ns = shoal__fast_ns();
   if (a != NULL)
     rc = shoal__actor_push(a, gen, m, 0);
   if (rc == SHOAL_ENOENT)

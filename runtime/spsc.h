@@ -4,13 +4,23 @@
  * re-reading the shared one only when the copy says full or empty, as in
  * MCRingBuffer (Lee, Bu, Chandranmenon, IPDPS 2010) and FastForward.
  *
+ * The producer publishes its tail at every push (a consumer waiting for
+ * one element sees it at once). The consumer publishes its head every
+ * `pub` + 1 pops (capacity / 8, at most 512) and whenever it finds the ring
+ * empty, as MCRingBuffer's batched control updates: a full ring then frees
+ * room in runs, and the two sides work on different cache lines instead of
+ * trading the head's line per element. The producer may therefore see the
+ * ring full while up to `pub` popped slots are not yet handed back; a
+ * consumer that runs dry hands them all back.
+ *
  * Synchronization table:
  *
  *   call                          caller               concurrent with
  *   NAME_try_push, _push_batch    the one producer     the consumer's calls
  *   NAME_try_pop, _pop_batch,     the one consumer     the producer's calls
  *   NAME_peek, _release
- *   NAME_size_hint                any thread           anything (a snapshot)
+ *   NAME_size_hint                any thread           anything (a snapshot,
+ *                                                      high by up to pub)
  *   NAME_init, NAME_destroy       one thread, no other thread touching it
  *
  * Which thread is the producer may change only with a synchronization
@@ -30,13 +40,16 @@
  * and its functions name_init … name_size_hint. */
 #define SHOAL__SPSC_DEFINE(name, T)                                            \
   typedef struct name {                                                        \
-    /* consumer's line: the index it publishes and its copy of tail */         \
+    /* consumer's line: the head it publishes, its own head, its copy of   \
+     * tail */                                                                 \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;                        \
+    uint64_t head_own;                                                         \
     uint64_t tail_seen;                                                        \
     /* producer's line */                                                      \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail;                        \
     uint64_t head_seen;                                                        \
-    alignas(SHOAL_FALSE_SHARING) uint64_t mask; /* read-only */                \
+    /* read-only: pub + 1 pops between two publications of the head */      \
+    alignas(SHOAL_FALSE_SHARING) uint64_t mask, pub;                           \
     T *slots;                                                                  \
   } name;                                                                      \
                                                                                \
@@ -50,9 +63,10 @@
     if (q->slots == NULL)                                                      \
       return SHOAL_ENOMEM;                                                     \
     q->mask = cap - 1;                                                         \
+    q->pub = cap >= 4096 ? 511 : cap >= 8 ? cap / 8 - 1 : 0;                   \
     atomic_init(&q->head, 0);                                                  \
     atomic_init(&q->tail, 0);                                                  \
-    q->tail_seen = q->head_seen = 0;                                           \
+    q->head_own = q->tail_seen = q->head_seen = 0;                             \
     return SHOAL_OK;                                                           \
   }                                                                            \
                                                                                \
@@ -94,7 +108,15 @@
     return (size_t)k;                                                          \
   }                                                                            \
                                                                                \
-  /* Elements readable from head, up to `want`. */                            \
+  /* Makes the consumer's head h visible to the producer. release: our    \
+   * reads of the slots before h, before the producer may reuse them. */    \
+  static inline void name##_publish_(name *q, uint64_t h) {                    \
+    if (atomic_load_explicit(&q->head, memory_order_relaxed) != h)             \
+      atomic_store_explicit(&q->head, h, memory_order_release);                \
+  }                                                                            \
+                                                                               \
+  /* Elements readable from head, up to `want`; when there are none, hands  \
+   * back all the room. */                                                     \
   static inline uint64_t name##_avail_(name *q, uint64_t head,                 \
                                        uint64_t want) {                        \
     uint64_t avail = q->tail_seen - head;                                      \
@@ -102,41 +124,46 @@
       /* acquire: pairs with the producer's release of tail. */               \
       q->tail_seen = atomic_load_explicit(&q->tail, memory_order_acquire);     \
       avail = q->tail_seen - head;                                             \
+      if (avail == 0)                                                          \
+        name##_publish_(q, head);                                              \
     }                                                                          \
     return avail < want ? avail : want;                                        \
+  }                                                                            \
+                                                                               \
+  /* Advances the consumer's head by k, publishing it each pub + 1. */       \
+  static inline void name##_advance_(name *q, uint64_t h, uint64_t k) {        \
+    q->head_own = h + k;                                                       \
+    if ((h | q->pub) != ((h + k) | q->pub))                                    \
+      name##_publish_(q, h + k);                                               \
   }                                                                            \
                                                                                \
   /* The element at the head, or NULL when empty; it stays in its slot    \
    * until _release (zero-copy consumption). */                              \
   static inline T *name##_peek(name *q) {                                      \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t h = q->head_own;                                                  \
     return name##_avail_(q, h, 1) != 0 ? &q->slots[h & q->mask] : NULL;        \
   }                                                                            \
                                                                                \
   static inline void name##_release(name *q) {                                 \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
-    /* release: our use of the slot before the producer may reuse it. */      \
-    atomic_store_explicit(&q->head, h + 1, memory_order_release);              \
+    name##_advance_(q, q->head_own, 1);                                        \
   }                                                                            \
                                                                                \
   static inline int name##_try_pop(name *q, T *out) {                          \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t h = q->head_own;                                                  \
     if (name##_avail_(q, h, 1) == 0)                                           \
       return SHOAL_EAGAIN;                                                     \
     *out = q->slots[h & q->mask];                                              \
-    /* release: our read of the slot before the producer may reuse it. */    \
-    atomic_store_explicit(&q->head, h + 1, memory_order_release);              \
+    name##_advance_(q, h, 1);                                                  \
     return SHOAL_OK;                                                           \
   }                                                                            \
                                                                                \
-  /* Pops up to n elements with one publication; returns how many. */         \
+  /* Pops up to n elements; returns how many. */                              \
   static inline size_t name##_pop_batch(name *q, T *out, size_t n) {           \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t h = q->head_own;                                                  \
     uint64_t k = name##_avail_(q, h, n);                                       \
     for (uint64_t i = 0; i < k; i++)                                           \
       out[i] = q->slots[(h + i) & q->mask];                                    \
-    if (k != 0) /* release: as in try_pop */                                   \
-      atomic_store_explicit(&q->head, h + k, memory_order_release);            \
+    name##_advance_(q, h, k);                                                  \
     return (size_t)k;                                                          \
   }                                                                            \
                                                                                \

@@ -168,6 +168,7 @@ int shoal_topic_publish(shoal_topic *t, const shoal_msg *m,
     return SHOAL_EINVAL;
   rt = t->sys->rt;
   c = *m;
+  c.time_ns = shoal__fast_ns(); /* one stamp for every subscriber */
   used = atomic_load_explicit(&t->used, memory_order_acquire);
   for (unsigned i = 0; i < used; i++) {
     uint64_t gen, r = atomic_load_explicit(&t->subs[i], memory_order_relaxed);
