@@ -112,13 +112,18 @@ typedef struct mq_thread {
     uint64_t base = (uint64_t)t->id << 40;                                     \
     mq_pin(0); /* producers share core 0 */                                    \
     pthread_barrier_wait(&s->start);                                           \
-    for (uint64_t i = 1; i <= s->per_producer; i++)                            \
+    /* Time may be up between any two pushes: a queue that collapses when  \
+     * its producers share a core must not hold the run for long. */          \
+    for (uint64_t i = 1; i <= s->per_producer; i++) {                          \
       while (!(PUSH(q, base + i))) {                                           \
         if (__atomic_load_n(&s->go, __ATOMIC_RELAXED) < 0)                     \
-          return NULL; /* time is up */                                        \
+          return NULL;                                                         \
         if (s->producers > 1) /* full: another producer may share the core */ \
           sched_yield();                                                       \
       }                                                                        \
+      if (__atomic_load_n(&s->go, __ATOMIC_RELAXED) < 0)                       \
+        return NULL;                                                           \
+    }                                                                          \
     return NULL;                                                               \
   }                                                                            \
                                                                                \
