@@ -441,20 +441,41 @@ int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os) {
   return SHOAL_OK;
 }
 
-int shoal__topo_membind_self(const shoal_topo *t, unsigned numa_os) {
-  hwloc_topology_t hw = t->hw;
+/* The NUMA node object of OS index numa_os, or NULL. */
+static hwloc_obj_t numa_obj(const shoal_topo *t, unsigned numa_os) {
   hwloc_obj_t node = NULL;
-  if (!t->this_system)
-    return SHOAL_ENOTSUP;
-  while ((node = hwloc_get_next_obj_by_type(hw, HWLOC_OBJ_NUMANODE, node)))
+  while ((node = hwloc_get_next_obj_by_type(t->hw, HWLOC_OBJ_NUMANODE, node)))
     if (node->os_index == numa_os)
       break;
-  if (node == NULL)
+  return node;
+}
+
+int shoal__topo_membind_self(const shoal_topo *t, unsigned numa_os) {
+  hwloc_topology_t hw = t->hw;
+  hwloc_obj_t node;
+  if (!t->this_system)
+    return SHOAL_ENOTSUP;
+  if ((node = numa_obj(t, numa_os)) == NULL)
     return SHOAL_EINVAL;
   /* Later first touches by this thread land on the node: its heap pages,
    * its deque's buffers and its trace. */
   if (hwloc_set_membind(hw, node->nodeset, HWLOC_MEMBIND_BIND,
                         HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0)
+    return SHOAL_EPIN;
+  return SHOAL_OK;
+}
+
+int shoal__topo_membind_area(const shoal_topo *t, unsigned numa_os,
+                             void *addr, size_t len) {
+  hwloc_obj_t node;
+  if (!t->this_system)
+    return SHOAL_ENOTSUP;
+  if ((node = numa_obj(t, numa_os)) == NULL)
+    return SHOAL_EINVAL;
+  /* MIGRATE: pages already touched (zeroed) move to the node too. */
+  if (hwloc_set_area_membind(t->hw, addr, len, node->nodeset,
+                             HWLOC_MEMBIND_BIND,
+                             HWLOC_MEMBIND_MIGRATE | HWLOC_MEMBIND_BYNODESET) != 0)
     return SHOAL_EPIN;
   return SHOAL_OK;
 }

@@ -26,4 +26,9 @@ int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os);
  * node (OS index); same errors as shoal__topo_bind_self. */
 int shoal__topo_membind_self(const shoal_topo *t, unsigned numa_os);
 
+/* Binds the pages of [addr, addr + len) to one NUMA node (OS index),
+ * moving those already touched; same errors. Any thread. */
+int shoal__topo_membind_area(const shoal_topo *t, unsigned numa_os,
+                             void *addr, size_t len);
+
 #endif /* SHOAL_TOPO_H */
