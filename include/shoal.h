@@ -45,7 +45,8 @@ SHOAL_API const char *shoal_version(void);
   XX(EPIN,     -9, "thread binding refused")                                \
   XX(ENOTSUP,  -10, "not supported here")                                   \
   XX(ETIMEDOUT, -11, "timed out")                                           \
-  XX(ESTATE,   -12, "operation not valid in the current state")
+  XX(ESTATE,   -12, "operation not valid in the current state")           \
+  XX(EEXIST,   -13, "already exists")
 
 typedef enum shoal_err {
   SHOAL_OK = 0,

@@ -141,7 +141,7 @@ int shoal__pool_init(shoal__pool *p, size_t elem_size, uint32_t per_slab,
   shoal__slab_dir *d;
   uint32_t dcap = 8;
   memset(p, 0, sizeof *p);
-  if (elem_size == 0 || per_slab == 0 || per_slab > 65536 || max == 0 ||
+  if (elem_size < sizeof(uint32_t) || per_slab == 0 || per_slab > 65536 || max == 0 ||
       max > LOW32 || prealloc > max || nnodes == 0 ||
       nnodes > SHOAL__POOL_NODES_MAX ||
       (topo != NULL && nnodes > topo->nnuma))
@@ -243,7 +243,13 @@ got:
                           &p->high_water, &hw, used, memory_order_relaxed,
                           memory_order_relaxed))
     ;
-  memset(shoal__pool_at(p, i), 0, p->stride);
+  {
+    unsigned char *e = shoal__pool_at(p, i);
+    /* The key may be read by lookups that still name this element. */
+    atomic_store_explicit((_Atomic uint32_t *)(void *)e, 0,
+                          memory_order_relaxed);
+    memset(e + sizeof(uint32_t), 0, p->stride - sizeof(uint32_t));
+  }
   *index = i;
   return SHOAL_OK;
 }

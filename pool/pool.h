@@ -23,7 +23,10 @@
  *   shoal__pool_stats, _set_max   any thread    anything
  *   shoal__pool_init, _destroy    one thread, no other thread touching it
  *
- * get zeroes the element; put takes it back as it is. Growth (a new slab
+ * An element starts with an `_Atomic uint32_t` key (a session's account
+ * id) that lookups may read at any time, even after the element went back
+ * to the pool: get stores 0 into it atomically and zeroes the rest; put
+ * takes the element back as it is. Growth (a new slab
  * when every stack is empty) takes the pool's mutex: it happens once per
  * `per_slab` gets at most, never on the hot path of a warm pool. */
 #ifndef SHOAL_POOL_H
@@ -85,7 +88,7 @@ typedef struct shoal__pool {
   size_t nretired;
 } shoal__pool;
 
-/* elem_size > 0; per_slab in 1 … 65536; prealloc ≤ max; nnodes in
+/* elem_size ≥ 4 (the key); per_slab in 1 … 65536; prealloc ≤ max; nnodes in
  * 1 … SHOAL__POOL_NODES_MAX. With topo of this machine and more than one
  * node, each slab's memory is bound to the node of its free list (NUMA
  * node of logical index n). The prealloc elements are spread over the

@@ -546,7 +546,7 @@ static void system_free(shoal_actors *sys) {
   shoal__waiters_destroy(sys);
   shoal__mpmc_destroy(&sys->free_slots);
   shoal__free(sys->recs);
-  shoal__free(sys->table);
+  shoal__idtable_destroy(&sys->table);
   pthread_mutex_destroy(&sys->mu);
   shoal__free(sys);
 }
@@ -554,7 +554,6 @@ static void system_free(shoal_actors *sys) {
 int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
                         const shoal_actors_config *user) {
   shoal_actors *sys;
-  uint64_t tsize;
   int rc;
   if (out == NULL)
     return SHOAL_EINVAL;
@@ -578,13 +577,12 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
   sys->rt = rt;
   pthread_mutex_init(&sys->mu, NULL);
   shoal__inbox_init(&sys->deferred, &sys->deferred_stub);
-  tsize = shoal__pow2_at_least(2 * (uint64_t)sys->cfg.max_actors);
-  sys->table_mask = tsize - 1;
-  sys->table_shift = 64 - (unsigned)__builtin_ctzll(tsize);
-  sys->table = shoal__calloc(tsize, sizeof *sys->table);
   sys->recs = shoal__aligned_alloc(SHOAL_FALSE_SHARING,
                                    sys->cfg.max_actors * sizeof *sys->recs);
-  rc = sys->table == NULL || sys->recs == NULL ? SHOAL_ENOMEM : SHOAL_OK;
+  /* twice as many entries as records: a free entry always exists */
+  rc = shoal__idtable_init(&sys->table, 2 * (uint64_t)sys->cfg.max_actors);
+  if (rc == SHOAL_OK && sys->recs == NULL)
+    rc = SHOAL_ENOMEM;
   if (rc == SHOAL_OK)
     rc = shoal__mpmc_init(&sys->free_slots, sys->cfg.max_actors);
   if (rc == SHOAL_OK)

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include "runtime/idtable.h"
 #include "runtime/mpsc.h"
 #include "runtime/scheduler.h"
 
@@ -61,11 +62,9 @@ struct shoal_actors {
   shoal_runtime *rt;
   shoal_actor *recs;      /* max_actors records */
   shoal__mpmc free_slots; /* record indices + 1, FIFO: slots rest long */
-  /* The router: open addressing, entries 0 empty, 1 deleted, else the
-   * record's slot + 2. Readers take no lock; writers take mu. */
-  _Atomic uint32_t *table;
-  uint64_t table_mask;
-  unsigned table_shift;
+  /* The router (idtable.h) over the records. Readers take no lock;
+   * writers take mu. */
+  shoal__idtable table;
   pthread_mutex_t mu;
   void **retired; /* mailbox cells replaced by a new capacity (see
                      new_cells in actor.c) */

@@ -1,0 +1,153 @@
+/* registry.c — the shards and their growth. */
+#include "sessions/registry.h"
+
+static inline uint64_t element_id(shoal__pool *pool, uint32_t index) {
+  return atomic_load_explicit((_Atomic uint32_t *)shoal__pool_at(pool, index),
+                              memory_order_relaxed);
+}
+
+SHOAL__IDTABLE_DEFINE(reg, shoal__pool *, element_id)
+
+/* The shard from the hash's low bits; the table's home from its high
+ * bits (idtable.h), so the two stay independent. */
+static shoal__reg_shard *shard_of(shoal__registry *r, uint32_t id) {
+  uint64_t h = (uint64_t)id * UINT64_C(0x9E3779B97F4A7C15);
+  return &r->shards[(h >> 20) & (SHOAL__REGISTRY_SHARDS - 1)];
+}
+
+static shoal__idtable *table_new(uint64_t entries) {
+  shoal__idtable *t = shoal__malloc(sizeof *t);
+  if (t != NULL && shoal__idtable_init(t, entries) != SHOAL_OK) {
+    shoal__free(t);
+    t = NULL;
+  }
+  return t;
+}
+
+static void table_free(void *p) {
+  shoal__idtable_destroy(p);
+  shoal__free(p);
+}
+
+int shoal__registry_init(shoal__registry *r, shoal__pool *pool,
+                         uint64_t expected) {
+  /* Room for twice the expected share of each shard, at least 64. */
+  uint64_t per = 4 * expected / SHOAL__REGISTRY_SHARDS;
+  r->pool = pool;
+  for (unsigned i = 0; i < SHOAL__REGISTRY_SHARDS; i++) {
+    shoal__reg_shard *s = &r->shards[i];
+    shoal__idtable *t = table_new(per < 64 ? 64 : per);
+    atomic_init(&s->table, t);
+    s->count = 0;
+    s->retired = NULL;
+    s->nretired = 0;
+    pthread_mutex_init(&s->mu, NULL);
+    if (t == NULL) {
+      for (unsigned j = i + 1; j < SHOAL__REGISTRY_SHARDS; j++) {
+        atomic_init(&r->shards[j].table, NULL);
+        r->shards[j].retired = NULL;
+        r->shards[j].nretired = 0;
+        pthread_mutex_init(&r->shards[j].mu, NULL);
+      }
+      shoal__registry_destroy(r);
+      return SHOAL_ENOMEM;
+    }
+  }
+  return SHOAL_OK;
+}
+
+void shoal__registry_destroy(shoal__registry *r) {
+  for (unsigned i = 0; i < SHOAL__REGISTRY_SHARDS; i++) {
+    shoal__reg_shard *s = &r->shards[i];
+    shoal__idtable *t = atomic_load_explicit(&s->table, memory_order_relaxed);
+    if (t != NULL)
+      table_free(t);
+    for (size_t k = 0; k < s->nretired; k++)
+      table_free(s->retired[k]);
+    shoal__free(s->retired);
+    pthread_mutex_destroy(&s->mu);
+  }
+}
+
+int64_t shoal__registry_find(shoal__registry *r, uint32_t id) {
+  /* acquire: pairs with the release that published the table. */
+  shoal__idtable *t =
+      atomic_load_explicit(&shard_of(r, id)->table, memory_order_acquire);
+  return id == 0 ? -1 : reg_find(t, r->pool, id);
+}
+
+/* Moves s's ids into a table twice as large. Under s->mu. */
+static int grow(shoal__registry *r, shoal__reg_shard *s) {
+  shoal__idtable *old = atomic_load_explicit(&s->table, memory_order_relaxed);
+  shoal__idtable *t = table_new(2 * (old->mask + 1));
+  void **ret;
+  if (t == NULL)
+    return SHOAL_ENOMEM;
+  ret = shoal__realloc(s->retired, (s->nretired + 1) * sizeof *ret);
+  if (ret == NULL) {
+    table_free(t);
+    return SHOAL_ENOMEM;
+  }
+  s->retired = ret;
+  for (uint64_t i = 0; i <= old->mask; i++) {
+    uint32_t e = atomic_load_explicit(&old->e[i], memory_order_relaxed);
+    if (e > 1)
+      (void)shoal__idtable_insert(t, element_id(r->pool, e - 2), e - 2);
+  }
+  /* release: the entries before the table that holds them. Readers still
+   * in the old one find what it held. */
+  atomic_store_explicit(&s->table, t, memory_order_release);
+  s->retired[s->nretired++] = old;
+  return SHOAL_OK;
+}
+
+int shoal__registry_insert(shoal__registry *r, uint32_t id, uint32_t index) {
+  shoal__reg_shard *s;
+  shoal__idtable *t;
+  int rc = SHOAL_OK;
+  if (id == 0)
+    return SHOAL_EINVAL;
+  s = shard_of(r, id);
+  pthread_mutex_lock(&s->mu);
+  t = atomic_load_explicit(&s->table, memory_order_relaxed);
+  if (reg_find(t, r->pool, id) >= 0) {
+    rc = SHOAL_EEXIST;
+  } else if (2 * (s->count + 1) > t->mask + 1 && (rc = grow(r, s)) == SHOAL_OK) {
+    t = atomic_load_explicit(&s->table, memory_order_relaxed);
+  }
+  if (rc == SHOAL_OK && (rc = shoal__idtable_insert(t, id, index)) ==
+                            SHOAL_ELIMIT &&
+      (rc = grow(r, s)) == SHOAL_OK) /* tombstones everywhere: rebuild */
+    rc = shoal__idtable_insert(atomic_load_explicit(&s->table,
+                                                    memory_order_relaxed),
+                               id, index);
+  if (rc == SHOAL_OK)
+    s->count++;
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int shoal__registry_remove(shoal__registry *r, uint32_t id) {
+  shoal__reg_shard *s;
+  int rc;
+  if (id == 0)
+    return SHOAL_ENOENT;
+  s = shard_of(r, id);
+  pthread_mutex_lock(&s->mu);
+  rc = reg_remove(atomic_load_explicit(&s->table, memory_order_relaxed),
+                  r->pool, id);
+  if (rc == SHOAL_OK)
+    s->count--;
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+uint64_t shoal__registry_count(shoal__registry *r) {
+  uint64_t n = 0;
+  for (unsigned i = 0; i < SHOAL__REGISTRY_SHARDS; i++) {
+    pthread_mutex_lock(&r->shards[i].mu);
+    n += r->shards[i].count;
+    pthread_mutex_unlock(&r->shards[i].mu);
+  }
+  return n;
+}
