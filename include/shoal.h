@@ -801,6 +801,269 @@ SHOAL_API int shoal_actors_list(shoal_actors *sys, shoal_actor_info *out,
 SHOAL_API int shoal_actors_report(shoal_actors *sys, const char *what,
                                   shoal_topo_line_fn fn, void *user);
 
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Everything a host may set from its configuration file. All fields
+ * public; fill with shoal_config_defaults first. The names in brackets are
+ * the file's keys (see shoal_config_load). */
+typedef struct shoal_config {
+  unsigned max_sessions;     /* [SessionMgr.MaxConcurrentSessions] sessions
+                                at once, 1 … 2^24 (5000) */
+  unsigned batch_size;       /* [SessionMgr.UpdateBatchSize] sessions per
+                                batch of the tick, 1 … 256; 0: chosen from
+                                the sessions and workers each tick (64) */
+  unsigned worker_threads;   /* [SessionMgr.WorkerThreads] workers of a
+                                runtime the manager creates itself,
+                                0 … SHOAL_WORKERS_MAX; 0: one per core (0) */
+  unsigned hibernation_minutes; /* [SessionMgr.HibernationThresholdMinutes]
+                                idle time before a session hibernates,
+                                1 … 10080 (5) */
+  int enable_simd;           /* [SessionMgr.EnableSIMD] 0 or 1: metric
+                                columns summed with AVX2 / AVX-512 when the
+                                CPU has them (1) */
+  int auto_defragment;       /* [SessionMgr.EnableAutoDefragmentation] 0 or
+                                1 (1) */
+  unsigned pool_preallocate; /* [SessionMgr.PoolPreallocate] sessions
+                                allocated at creation, ≤ max_sessions
+                                (1000) */
+  unsigned pool_grow;        /* [SessionMgr.PoolGrowBatch] sessions added
+                                at once when the pool grows, 1 … 65536
+                                (100) */
+  shoal_actors_config actors; /* [Actors.MessageQueueSize], [Actors.BatchSize],
+                                [Actors.MaxMessagesPerTick] */
+  shoal_log_fn log;          /* may be NULL; also given to a runtime or
+                                actor system the manager creates */
+  void *log_user;
+  size_t struct_size;        /* sizeof(shoal_config), set by defaults */
+} shoal_config;
+
+/* Any thread. */
+SHOAL_API void shoal_config_defaults(shoal_config *cfg);
+
+/* Sets one key from its text, e.g. ("SessionMgr.UpdateBatchSize", "128").
+ * Numbers are decimal; booleans are 0/1, true/false, yes/no, on/off. An
+ * unknown key, a malformed value or one out of range is SHOAL_EFORMAT
+ * (SHOAL_ELIMIT when out of range) with a message in err (may be NULL)
+ * naming the key, and cfg is left unchanged. Any thread. */
+SHOAL_API int shoal_config_set(shoal_config *cfg, const char *key,
+                               const char *value, char *err, size_t err_len);
+
+/* Reads a `key = value` file: one key per line, `#` or `;` starts a
+ * comment, and keys may be written in full (`SessionMgr.WorkerThreads = 4`)
+ * or under a section (`[SessionMgr]` then `WorkerThreads = 4`). The first
+ * bad line fails the load with a message "FILE:LINE: KEY: why" in err and
+ * leaves cfg as it was (nothing of the file is applied). Errors:
+ * SHOAL_EINVAL (NULL), SHOAL_EIO (cannot open), SHOAL_EFORMAT, SHOAL_ELIMIT,
+ * SHOAL_ENOMEM. Any thread. */
+SHOAL_API int shoal_config_load(shoal_config *cfg, const char *path,
+                                char *err, size_t err_len);
+
+/* Applies environment variables over cfg: each key's variable is SHOAL_
+ * followed by the key upper-cased with '.' replaced by '_', e.g.
+ * SHOAL_SESSIONMGR_UPDATEBATCHSIZE=128 or SHOAL_ACTORS_BATCHSIZE=32. A bad
+ * value fails as shoal_config_set does, naming the variable, and leaves
+ * cfg unchanged. Call it after shoal_config_load so that the environment
+ * wins. Any thread (it reads the environment). */
+SHOAL_API int shoal_config_apply_env(shoal_config *cfg, char *err,
+                                     size_t err_len);
+
+/* The number of keys, and the i-th key's name (NULL past the end): for a
+ * host's help text and for tests. Any thread. */
+SHOAL_API unsigned shoal_config_key_count(void);
+SHOAL_API const char *shoal_config_key_name(unsigned i);
+
+/* ------------------------------------------------------------------------ */
+/* Sessions: the manager                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A manager keeps a host's sessions: each is named by an account id
+ * (uint32, 0 is invalid), carries a host pointer, a map id and a group id,
+ * and is updated on the runtime by shoal_mgr_update, which the host's main
+ * thread calls every tick.
+ *
+ * Threads. "Main thread" below is whichever thread calls shoal_mgr_update
+ * (one at a time). Create, release, get and the per-session setters are
+ * safe from any thread, also during a tick and from inside callbacks;
+ * create and release hold the manager's list lock for O(1) work, get
+ * takes no lock. A session created during a tick joins the next tick; a
+ * session released during a tick may still be updated in that tick, and
+ * its on_release callback runs after the tick (see below). */
+typedef struct shoal_mgr shoal_mgr;
+
+/* Update callback: called once per tick for each active session that is
+ * due (see shoal_session_set_interval) on a worker of the runtime or on
+ * the main thread inside shoal_mgr_update — never on another thread, and
+ * never for one session on two threads at once. diff_ms is the time since
+ * this session's previous update (the sum of the ticks' diff_ms). Returns
+ * 0 when the session had nothing to do, a positive count of work it did
+ * (its activity, for metrics and hibernation), or a negative status when
+ * it failed: the session is then quarantined (not updated again until
+ * shoal_session_clear_quarantine) and counted; the tick goes on. */
+typedef int (*shoal_update_fn)(void *host, uint32_t id, void *user,
+                               uint32_t diff_ms);
+/* Called once per session when it leaves the manager (release, or
+ * destroy), after its last update has returned: the host may free `user`.
+ * Runs on the thread that released it when no tick was running, else on
+ * the main thread at the end of the tick; for sessions still in the
+ * manager at destroy, on the thread that destroys it. */
+typedef void (*shoal_release_fn)(void *host, uint32_t id, void *user);
+
+typedef struct shoal_mgr_callbacks {
+  shoal_update_fn update;      /* required */
+  shoal_release_fn on_release; /* may be NULL */
+  void *host;                  /* passed to every callback */
+} shoal_mgr_callbacks;
+
+/* Creates a manager on `rt`, which must outlive it; rt NULL: the manager
+ * creates a runtime of cfg->worker_threads workers (the log callback
+ * passed on) and destroys it with itself. cfg NULL: defaults. Errors:
+ * SHOAL_EINVAL (NULL out or callbacks, no update callback, a field out of
+ * range), SHOAL_ENOMEM, and the runtime's errors. The host's thread,
+ * outside tasks. */
+SHOAL_API int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
+                               const shoal_config *cfg,
+                               const shoal_mgr_callbacks *cb);
+/* Releases every session (on_release runs for each, on this thread) and
+ * frees the manager. SHOAL_ESTATE (nothing done) during a tick. The main
+ * thread, once no other thread calls into mgr. NULL is ignored. */
+SHOAL_API int shoal_mgr_destroy(shoal_mgr *mgr);
+/* The runtime the manager runs on. Any thread. */
+SHOAL_API shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr);
+
+/* Updates every due, non-quarantined session once, in batches on the
+ * runtime with the calling thread working too, and returns when all are
+ * done; then applies releases made during the tick. Errors: SHOAL_EINVAL,
+ * SHOAL_ESTATE (another update is running, or called from a callback).
+ * The main thread. */
+SHOAL_API int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms);
+
+/* Run-time setters (any thread; take effect at the next tick).
+ * batch size: 0 (auto) or 1 … 256; max sessions: 1 … 2^24, below the
+ * sessions now in use only stops creation; hibernation threshold in
+ * milliseconds, ≥ 1. SHOAL_EINVAL otherwise. */
+SHOAL_API int shoal_mgr_set_batch_size(shoal_mgr *mgr, unsigned batch_size);
+SHOAL_API int shoal_mgr_set_max_sessions(shoal_mgr *mgr, unsigned max);
+SHOAL_API int shoal_mgr_set_hibernation_ms(shoal_mgr *mgr, uint64_t ms);
+
+/* --- Sessions ------------------------------------------------------------ */
+
+/* Creates session `id` with the host pointer `user`, map 0, group 0,
+ * interval 1. Errors: SHOAL_EINVAL (id 0, NULL mgr), SHOAL_EEXIST,
+ * SHOAL_ELIMIT (max_sessions in use), SHOAL_ENOMEM. Any thread. */
+SHOAL_API int shoal_session_create(shoal_mgr *mgr, uint32_t id, void *user);
+/* Removes session `id`; its on_release runs (see shoal_release_fn).
+ * SHOAL_ENOENT when there is none. Any thread. */
+SHOAL_API int shoal_session_release(shoal_mgr *mgr, uint32_t id);
+/* n sessions at once under one lock; users may be NULL (all NULL). Each
+ * id's own result goes to results[i] when results is not NULL; returns
+ * how many succeeded (or SHOAL_EINVAL for NULL mgr / ids with n > 0). Any
+ * thread. */
+SHOAL_API long shoal_session_create_batch(shoal_mgr *mgr, const uint32_t *ids,
+                                          void *const *users, size_t n,
+                                          int *results);
+SHOAL_API long shoal_session_release_batch(shoal_mgr *mgr, const uint32_t *ids,
+                                           size_t n, int *results);
+
+/* shoal_session_info.state */
+#define SHOAL_SESSION_ACTIVE      0
+#define SHOAL_SESSION_QUARANTINED 1
+
+/* A session as get sees it; all fields public. */
+typedef struct shoal_session_info {
+  uint32_t id;
+  uint32_t map;
+  uint32_t group;
+  uint32_t interval;     /* updated every interval-th tick */
+  int state;             /* SHOAL_SESSION_* */
+  int last_error;        /* the status that quarantined it, else 0 */
+  unsigned node;         /* home NUMA node (logical index) */
+  void *user;
+} shoal_session_info;
+
+/* Fills *out (may be NULL: only checks that id exists). SHOAL_ENOENT when
+ * there is none. Any thread; takes no lock. */
+SHOAL_API int shoal_session_get(shoal_mgr *mgr, uint32_t id,
+                                shoal_session_info *out);
+/* Per-session setters. SHOAL_ENOENT when there is none. Any thread. */
+SHOAL_API int shoal_session_set_user(shoal_mgr *mgr, uint32_t id, void *user);
+SHOAL_API int shoal_session_set_map(shoal_mgr *mgr, uint32_t id, uint32_t map);
+SHOAL_API int shoal_session_set_group(shoal_mgr *mgr, uint32_t id,
+                                      uint32_t group);
+/* Update every `interval`-th tick (1 … 65535; SHOAL_EINVAL otherwise):
+ * session id is due on the ticks where tick_number % interval ==
+ * id % interval, so that sessions with one interval spread over the
+ * ticks. Its diff_ms then covers every tick since its last update. */
+SHOAL_API int shoal_session_set_interval(shoal_mgr *mgr, uint32_t id,
+                                         unsigned interval);
+/* Lets a quarantined session be updated again. SHOAL_ENOENT; SHOAL_ESTATE
+ * when it is not quarantined. Any thread. */
+SHOAL_API int shoal_session_clear_quarantine(shoal_mgr *mgr, uint32_t id);
+
+/* --- Metrics ------------------------------------------------------------- */
+
+/* All fields public. Times in nanoseconds unless named otherwise. The
+ * window runs from the previous reset (shoal_mgr_metrics with reset 1) or
+ * the manager's creation. */
+typedef struct shoal_mgr_metrics {
+  uint64_t active;            /* sessions in the manager now */
+  uint64_t hibernated;
+  uint64_t quarantined;       /* now */
+  uint64_t quarantines;       /* sessions quarantined in the window */
+  uint64_t ticks;             /* updates in the window */
+  uint64_t updates;           /* session updates in the window */
+  uint64_t batches;           /* batches in the window */
+  uint64_t activity;          /* work reported in the window */
+  double ticks_per_s;         /* update cycles per second of the window */
+  uint64_t tick_p50_ns;       /* from a log-linear histogram: ±3 % */
+  uint64_t tick_p99_ns;
+  uint64_t tick_max_ns;       /* exact */
+  uint64_t host_ns;           /* time in host update callbacks, estimated
+                                 from a timed sample of the batches */
+  uint64_t shoal_ns;          /* CPU time of the runtime's threads in the
+                                 window less host_ns */
+  double host_ns_per_update;  /* host_ns / updates */
+  double shoal_ns_per_update; /* shoal_ns / updates */
+  uint64_t pool_bytes;        /* session slabs */
+  uint64_t table_bytes;       /* registry, active array and columns */
+  uint64_t heap_committed;    /* mimalloc's committed memory, process-wide
+                                 (0 without mimalloc) */
+  uint64_t pool_allocated;    /* sessions the slabs hold */
+  uint64_t pool_available;
+  uint64_t pool_high_water;
+  uint64_t packets_per_s;     /* 0 until packets exist */
+  const char *simd;           /* "avx512", "avx2" or "scalar" */
+  double window_s;
+} shoal_mgr_metrics;
+
+/* Fills *out; with reset 1 starts a new window (the per-session counters
+ * are summed and cleared). Waits for a running tick to end. Errors:
+ * SHOAL_EINVAL; SHOAL_ESTATE from inside a callback. Any thread. */
+SHOAL_API int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out,
+                                    int reset);
+
+typedef struct shoal_map_count {
+  uint32_t map;
+  uint32_t sessions;
+} shoal_map_count;
+/* Sessions per map, most populous first: fills out[0 … min(cap, n)) and
+ * *count with n, the number of maps. Waits for a running tick. Any
+ * thread outside callbacks. */
+SHOAL_API int shoal_mgr_maps(shoal_mgr *mgr, shoal_map_count *out, size_t cap,
+                             size_t *count);
+
+typedef struct shoal_session_activity {
+  uint32_t id;
+  uint64_t activity; /* work reported in the window */
+  uint64_t updates;
+} shoal_session_activity;
+/* The k most active sessions of the window, most active first: fills
+ * out[0 … *count) with *count ≤ k. Waits for a running tick. Any thread
+ * outside callbacks. */
+SHOAL_API int shoal_mgr_top(shoal_mgr *mgr, shoal_session_activity *out,
+                            size_t k, size_t *count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -248,7 +248,8 @@ got:
     /* The key may be read by lookups that still name this element. */
     atomic_store_explicit((_Atomic uint32_t *)(void *)e, 0,
                           memory_order_relaxed);
-    memset(e + sizeof(uint32_t), 0, p->stride - sizeof(uint32_t));
+    if (!p->owner_resets)
+      memset(e + sizeof(uint32_t), 0, p->stride - sizeof(uint32_t));
   }
   *index = i;
   return SHOAL_OK;

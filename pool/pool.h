@@ -83,6 +83,9 @@ typedef struct shoal__pool {
   _Atomic uint64_t high_water;
   _Atomic uint64_t bytes;
   _Atomic uint64_t bind_failures;
+  int owner_resets;             /* get clears the key only: the owner
+                                   resets the rest (with atomic stores
+                                   where lookups may read it) */
   pthread_mutex_t grow_mu;      /* growth only */
   void **retired;               /* old directories, freed at destroy */
   size_t nretired;
@@ -97,6 +100,10 @@ int shoal__pool_init(shoal__pool *p, size_t elem_size, uint32_t per_slab,
                      uint64_t prealloc, uint64_t max, unsigned nnodes,
                      const shoal_topo *topo);
 void shoal__pool_destroy(shoal__pool *p);
+
+/* Owners whose elements hold other atomics that stale lookups read set
+ * p->owner_resets = 1 after init: get then clears only the key, and the
+ * owner resets the rest itself (a memset would race with those reads). */
 
 /* A zeroed element's index from node's free list (another node's when
  * node's is empty and the pool may not grow there), growing by one slab on

@@ -151,3 +151,16 @@ uint64_t shoal__registry_count(shoal__registry *r) {
   }
   return n;
 }
+
+uint64_t shoal__registry_bytes(shoal__registry *r) {
+  uint64_t b = sizeof *r;
+  for (unsigned i = 0; i < SHOAL__REGISTRY_SHARDS; i++) {
+    pthread_mutex_lock(&r->shards[i].mu);
+    /* The live table only: retired ones go when the registry does. */
+    b += sizeof(shoal__idtable) +
+         (atomic_load_explicit(&r->shards[i].table, memory_order_relaxed)
+              ->mask + 1) * sizeof(uint32_t);
+    pthread_mutex_unlock(&r->shards[i].mu);
+  }
+  return b;
+}

@@ -58,5 +58,7 @@ int shoal__registry_insert(shoal__registry *r, uint32_t id, uint32_t index);
 int shoal__registry_remove(shoal__registry *r, uint32_t id);
 /* Ids in the registry (a snapshot). */
 uint64_t shoal__registry_count(shoal__registry *r);
+/* Bytes of the shards' live tables. */
+uint64_t shoal__registry_bytes(shoal__registry *r);
 
 #endif /* SHOAL_REGISTRY_H */

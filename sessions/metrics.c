@@ -1,0 +1,287 @@
+/* metrics.c — the manager's figures: the tick-time histogram, the window's
+ * counters, the per-session columns summed with the SIMD path, the CPU
+ * split between shoal and the host, sessions by map and the most active
+ * sessions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/common.h"
+#include "runtime/os.h"
+#include "runtime/scheduler.h"
+#include "sessions/mgr.h"
+
+#if SHOAL_USE_MIMALLOC
+#include <mimalloc.h>
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Histogram                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Values below 16 have a bucket each; above, bucket = (exponent - 3) * 16
+ * + the next 4 bits below the leading one. */
+static unsigned hist_bucket(uint64_t v) {
+  unsigned e;
+  if (v < SHOAL__HIST_SUB)
+    return (unsigned)v;
+  e = 63u - (unsigned)__builtin_clzll(v);
+  return (e - 3u) * SHOAL__HIST_SUB + (unsigned)((v >> (e - 4)) & 15u);
+}
+
+/* The middle of a bucket's range. */
+static uint64_t hist_value(unsigned b) {
+  unsigned e;
+  uint64_t lo, width;
+  if (b < SHOAL__HIST_SUB)
+    return b;
+  e = b / SHOAL__HIST_SUB + 3u;
+  width = (uint64_t)1 << (e - 4);
+  lo = ((uint64_t)1 << e) + (uint64_t)(b % SHOAL__HIST_SUB) * width;
+  return lo + width / 2;
+}
+
+void shoal__hist_add(shoal__hist *h, uint64_t v) {
+  h->count[hist_bucket(v)]++;
+  h->n++;
+  if (v > h->max)
+    h->max = v;
+}
+
+uint64_t shoal__hist_quantile(const shoal__hist *h, double q) {
+  uint64_t rank, seen = 0;
+  if (h->n == 0)
+    return 0;
+  rank = (uint64_t)(q * (double)h->n);
+  if (rank >= h->n)
+    rank = h->n - 1;
+  for (unsigned b = 0; b < SHOAL__HIST_BUCKETS; b++) {
+    seen += h->count[b];
+    if (seen > rank) {
+      uint64_t v = hist_value(b);
+      return v < h->max ? v : h->max;
+    }
+  }
+  return h->max;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The window                                                               */
+/* ------------------------------------------------------------------------ */
+
+uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr) {
+  uint64_t sum = 0;
+  shoal_worker_stats st;
+  for (unsigned w = 1; w < shoal_runtime_workers(mgr->rt); w++)
+    if (shoal_runtime_stats(mgr->rt, w, &st) == SHOAL_OK)
+      sum += st.cpu_ns;
+  return sum;
+}
+
+uint64_t shoal__mgr_table_bytes(shoal_mgr *mgr) {
+  return atomic_load_explicit(&mgr->cols, memory_order_relaxed)->bytes +
+         shoal__registry_bytes(&mgr->reg);
+}
+
+int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
+  shoal__pool_stats ps;
+  shoal__cols *c;
+  uint64_t now, cpu, host = 0, sampled = 0;
+  unsigned nw;
+  if (mgr == NULL || out == NULL)
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  memset(out, 0, sizeof *out);
+  nw = shoal_runtime_workers(mgr->rt);
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  c = atomic_load_explicit(&mgr->cols, memory_order_relaxed);
+  now = shoal__now_ns();
+  cpu = shoal__mgr_runtime_cpu(mgr);
+  out->active = mgr->nact;
+  out->quarantined = atomic_load_explicit(&mgr->quarantined,
+                                          memory_order_relaxed);
+  out->quarantines = atomic_load_explicit(&mgr->quarantines,
+                                          memory_order_relaxed);
+  out->ticks = mgr->w_ticks;
+  out->batches = mgr->w_batches;
+  out->updates = mgr->sum(c->updates, mgr->nact, reset);
+  out->activity = mgr->sum(c->activity, mgr->nact, reset);
+  out->window_s = (double)(now - mgr->w_start_ns) * 1e-9;
+  out->ticks_per_s = out->window_s > 0 ? (double)out->ticks / out->window_s
+                                       : 0;
+  out->tick_p50_ns = shoal__hist_quantile(&mgr->hist, 0.50);
+  out->tick_p99_ns = shoal__hist_quantile(&mgr->hist, 0.99);
+  out->tick_max_ns = mgr->hist.max;
+  for (unsigned w = 0; w < nw; w++) {
+    host += atomic_load_explicit(&mgr->samples[w].host_ns,
+                                 memory_order_relaxed);
+    sampled += atomic_load_explicit(&mgr->samples[w].sessions,
+                                    memory_order_relaxed);
+  }
+  /* The sampled batches stand for all: host time scales with the sessions
+   * updated (a batch's sessions are 1/SAMPLE_EVERY of the tick's). */
+  if (sampled > 0)
+    out->host_ns = (uint64_t)((double)host * (double)out->updates /
+                              (double)sampled);
+  cpu = cpu - mgr->w_cpu0_ns + mgr->w_main_ns;
+  out->shoal_ns = cpu > out->host_ns ? cpu - out->host_ns : 0;
+  if (out->updates > 0) {
+    out->host_ns_per_update = (double)out->host_ns / (double)out->updates;
+    out->shoal_ns_per_update = (double)out->shoal_ns / (double)out->updates;
+  }
+  shoal__pool_stats_get(&mgr->pool, &ps);
+  out->pool_bytes = ps.bytes;
+  out->pool_allocated = ps.allocated;
+  out->pool_available = ps.available;
+  out->pool_high_water = ps.high_water;
+  out->table_bytes = shoal__mgr_table_bytes(mgr);
+  out->simd = mgr->simd;
+#if SHOAL_USE_MIMALLOC
+  {
+    size_t elapsed, user, sys, rss, peak_rss, commit, peak_commit, faults;
+    mi_process_info(&elapsed, &user, &sys, &rss, &peak_rss, &commit,
+                    &peak_commit, &faults);
+    out->heap_committed = commit;
+  }
+#endif
+  if (reset) {
+    memset(&mgr->hist, 0, sizeof mgr->hist);
+    mgr->w_ticks = mgr->w_batches = mgr->w_main_ns = 0;
+    mgr->w_start_ns = now;
+    mgr->w_cpu0_ns = shoal__mgr_runtime_cpu(mgr);
+    atomic_store_explicit(&mgr->quarantines, 0, memory_order_relaxed);
+    for (unsigned w = 0; w < nw; w++) {
+      atomic_store_explicit(&mgr->samples[w].host_ns, 0,
+                            memory_order_relaxed);
+      atomic_store_explicit(&mgr->samples[w].sessions, 0,
+                            memory_order_relaxed);
+    }
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  return SHOAL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sessions by map; the most active                                         */
+/* ------------------------------------------------------------------------ */
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int cmp_map_count(const void *a, const void *b) {
+  const shoal_map_count *x = a, *y = b;
+  if (x->sessions != y->sessions)
+    return x->sessions > y->sessions ? -1 : 1;
+  return x->map < y->map ? -1 : x->map > y->map;
+}
+
+int shoal_mgr_maps(shoal_mgr *mgr, shoal_map_count *out, size_t cap,
+                   size_t *count) {
+  uint32_t *maps, n;
+  shoal_map_count *runs;
+  size_t nruns = 0;
+  shoal__cols *c;
+  if (mgr == NULL || count == NULL || (out == NULL && cap > 0))
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  n = mgr->nact;
+  c = atomic_load_explicit(&mgr->cols, memory_order_relaxed);
+  maps = shoal__malloc((n + 1) * sizeof *maps);
+  runs = shoal__malloc((n + 1) * sizeof *runs);
+  if (maps == NULL || runs == NULL) {
+    pthread_mutex_unlock(&mgr->mu);
+    shoal__free(maps);
+    shoal__free(runs);
+    return SHOAL_ENOMEM;
+  }
+  for (uint32_t i = 0; i < n; i++)
+    maps[i] = atomic_load_explicit(&c->map[i], memory_order_relaxed);
+  pthread_mutex_unlock(&mgr->mu);
+  qsort(maps, n, sizeof *maps, cmp_u32);
+  for (uint32_t i = 0; i < n; i++) {
+    if (nruns == 0 || runs[nruns - 1].map != maps[i]) {
+      runs[nruns].map = maps[i];
+      runs[nruns++].sessions = 0;
+    }
+    runs[nruns - 1].sessions++;
+  }
+  qsort(runs, nruns, sizeof *runs, cmp_map_count);
+  memcpy(out, runs, (nruns < cap ? nruns : cap) * sizeof *runs);
+  *count = nruns;
+  shoal__free(maps);
+  shoal__free(runs);
+  return SHOAL_OK;
+}
+
+/* Min-heap on activity (ties: the higher id is the smaller), so that the
+ * root is the weakest of the k kept. */
+static int weaker(const shoal_session_activity *a,
+                  const shoal_session_activity *b) {
+  return a->activity != b->activity ? a->activity < b->activity
+                                    : a->id > b->id;
+}
+
+static void sift_down(shoal_session_activity *h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    shoal_session_activity t;
+    if (l < n && weaker(&h[l], &h[m]))
+      m = l;
+    if (r < n && weaker(&h[r], &h[m]))
+      m = r;
+    if (m == i)
+      return;
+    t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
+  }
+}
+
+static int cmp_activity(const void *a, const void *b) {
+  const shoal_session_activity *x = a, *y = b;
+  return weaker(x, y) ? 1 : weaker(y, x) ? -1 : 0;
+}
+
+int shoal_mgr_top(shoal_mgr *mgr, shoal_session_activity *out, size_t k,
+                  size_t *count) {
+  shoal__cols *c;
+  size_t n = 0;
+  if (mgr == NULL || count == NULL || (out == NULL && k > 0))
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  c = atomic_load_explicit(&mgr->cols, memory_order_relaxed);
+  for (uint32_t i = 0; i < mgr->nact && k > 0; i++) {
+    shoal_session_activity a;
+    a.id = c->ids[i];
+    a.activity = c->activity[i];
+    a.updates = c->updates[i];
+    if (n < k) {
+      /* sift up */
+      size_t j = n++;
+      out[j] = a;
+      while (j > 0 && weaker(&out[j], &out[(j - 1) / 2])) {
+        shoal_session_activity t = out[j];
+        out[j] = out[(j - 1) / 2];
+        out[(j - 1) / 2] = t;
+        j = (j - 1) / 2;
+      }
+    } else if (weaker(&out[0], &a)) {
+      out[0] = a;
+      sift_down(out, n, 0);
+    }
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  qsort(out, n, sizeof *out, cmp_activity);
+  *count = n;
+  return SHOAL_OK;
+}

@@ -1,0 +1,810 @@
+/* mgr.c — the session manager: sessions created and released by account
+ * id, the active array with its columns, and the tick that updates every
+ * due session in batches on the runtime. Layout and locking: mgr.h. */
+#include "sessions/mgr.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "runtime/common.h"
+#include "runtime/os.h"
+#include "runtime/scheduler.h"
+
+#define SLAB_SESSIONS_MAX 65536u
+#define INTERVAL_MAX 65535u
+/* One batch in SAMPLE_EVERY has its host callbacks timed one by one. */
+#define SAMPLE_EVERY 32u
+
+/* The manager whose callback the calling thread is in (NULL outside). */
+static _Thread_local const shoal_mgr *tls_in_cb;
+
+int shoal__mgr_in_callback(const shoal_mgr *mgr) {
+  return tls_in_cb == mgr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Columns                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void cols_free(shoal__cols *c) {
+  if (c == NULL)
+    return;
+  shoal__free(c->rec);
+  shoal__free(c->ids);
+  shoal__free((void *)c->sched);
+  shoal__free((void *)c->map);
+  shoal__free((void *)c->group);
+  shoal__free((void *)c->user);
+  shoal__free(c->last_ms);
+  shoal__free(c->updates);
+  shoal__free(c->activity);
+  shoal__free(c->last_active);
+  shoal__free(c);
+}
+
+static void *col_alloc(shoal__cols *c, size_t elem) {
+  size_t n = ((size_t)c->cap * elem + SHOAL_CACHE_LINE - 1) &
+             ~(size_t)(SHOAL_CACHE_LINE - 1);
+  void *p = shoal__aligned_alloc(SHOAL_CACHE_LINE, n);
+  if (p != NULL) {
+    memset(p, 0, n);
+    c->bytes += n;
+  }
+  return p;
+}
+
+/* Columns for cap slots, with the first n copied from old (may be NULL). */
+static shoal__cols *cols_new(uint32_t cap, const shoal__cols *old,
+                             uint32_t n) {
+  shoal__cols *c = shoal__calloc(1, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  c->cap = cap;
+  c->bytes = sizeof *c;
+  c->rec = col_alloc(c, sizeof *c->rec);
+  c->ids = col_alloc(c, sizeof *c->ids);
+  c->sched = col_alloc(c, sizeof *c->sched);
+  c->map = col_alloc(c, sizeof *c->map);
+  c->group = col_alloc(c, sizeof *c->group);
+  c->user = col_alloc(c, sizeof *c->user);
+  c->last_ms = col_alloc(c, sizeof *c->last_ms);
+  c->updates = col_alloc(c, sizeof *c->updates);
+  c->activity = col_alloc(c, sizeof *c->activity);
+  c->last_active = col_alloc(c, sizeof *c->last_active);
+  if (c->rec == NULL || c->ids == NULL || c->sched == NULL ||
+      c->map == NULL || c->group == NULL || c->user == NULL ||
+      c->last_ms == NULL || c->updates == NULL || c->activity == NULL ||
+      c->last_active == NULL) {
+    cols_free(c);
+    return NULL;
+  }
+  for (uint32_t i = 0; old != NULL && i < n; i++) {
+    c->rec[i] = old->rec[i];
+    c->ids[i] = old->ids[i];
+    atomic_init(&c->sched[i], atomic_load_explicit(&old->sched[i],
+                                                   memory_order_relaxed));
+    atomic_init(&c->map[i], atomic_load_explicit(&old->map[i],
+                                                 memory_order_relaxed));
+    atomic_init(&c->group[i], atomic_load_explicit(&old->group[i],
+                                                   memory_order_relaxed));
+    atomic_init(&c->user[i], atomic_load_explicit(&old->user[i],
+                                                  memory_order_relaxed));
+    c->last_ms[i] = old->last_ms[i];
+    c->updates[i] = old->updates[i];
+    c->activity[i] = old->activity[i];
+    c->last_active[i] = old->last_active[i];
+  }
+  return c;
+}
+
+static shoal__cols *cols_of(shoal_mgr *mgr) {
+  /* acquire: pairs with the release in grow_cols. */
+  return atomic_load_explicit(&mgr->cols, memory_order_acquire);
+}
+
+/* The seqlock around slot moves (mgr.h). Writers hold mu. */
+static void moves_begin(shoal_mgr *mgr) {
+  uint32_t s = atomic_load_explicit(&mgr->moves, memory_order_relaxed);
+  atomic_store_explicit(&mgr->moves, s + 1, memory_order_relaxed);
+  /* release fence: a reader that sees a moved value also sees the odd
+   * count (its acquire fence pairs with this). */
+  atomic_thread_fence(memory_order_release);
+}
+
+static void moves_end(shoal_mgr *mgr) {
+  uint32_t s = atomic_load_explicit(&mgr->moves, memory_order_relaxed);
+  /* release: the moves before it are visible to a reader that reads the
+   * even count. */
+  atomic_store_explicit(&mgr->moves, s + 1, memory_order_release);
+}
+
+void shoal__mgr_wait_tick(shoal_mgr *mgr) {
+  while (mgr->ticking)
+    pthread_cond_wait(&mgr->tick_done, &mgr->mu);
+}
+
+/* Room for cap slots. Under mu, no tick running. */
+static int grow_cols(shoal_mgr *mgr, uint32_t cap) {
+  shoal__cols *old = cols_of(mgr), *c;
+  void **r;
+  if (cap <= old->cap)
+    return SHOAL_OK;
+  r = shoal__realloc(mgr->retired, (mgr->nretired + 1) * sizeof *r);
+  if (r == NULL)
+    return SHOAL_ENOMEM;
+  mgr->retired = r;
+  if ((c = cols_new(cap, old, mgr->nact)) == NULL)
+    return SHOAL_ENOMEM;
+  moves_begin(mgr);
+  atomic_store_explicit(&mgr->cols, c, memory_order_release);
+  moves_end(mgr);
+  mgr->retired[mgr->nretired++] = old;
+  return SHOAL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Creation and destruction                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int check_config(const shoal_config *c) {
+  if (c->max_sessions < 1 || c->max_sessions > (1u << 24) ||
+      c->batch_size > 256 || c->worker_threads > SHOAL_WORKERS_MAX ||
+      c->hibernation_minutes < 1 || c->pool_preallocate > c->max_sessions ||
+      c->pool_grow < 1 || c->pool_grow > SLAB_SESSIONS_MAX)
+    return SHOAL_EINVAL;
+  return SHOAL_OK;
+}
+
+static unsigned numa_nodes(shoal_runtime *rt, const shoal_topo **topo) {
+  const shoal_plan *p = shoal_runtime_plan(rt);
+  unsigned n = 1;
+  *topo = NULL;
+  /* The nodes the plan's workers sit on: a slab per node is only worth it
+   * where workers of that node take its sessions. */
+  for (unsigned i = 0; p != NULL && i < shoal_plan_worker_count(p); i++) {
+    const shoal_plan_worker *w = shoal_plan_worker_at(p, i);
+    if (w != NULL && w->numa_logical + 1 > n)
+      n = w->numa_logical + 1;
+  }
+  if (n > SHOAL__POOL_NODES_MAX)
+    n = SHOAL__POOL_NODES_MAX;
+  if (n > 1 && shoal_topo_is_this_system(rt->topo))
+    *topo = rt->topo;
+  return n;
+}
+
+int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
+                     const shoal_config *cfg, const shoal_mgr_callbacks *cb) {
+  shoal_mgr *mgr;
+  shoal_config c;
+  const shoal_topo *topo;
+  int rc;
+  if (out != NULL)
+    *out = NULL;
+  if (out == NULL || cb == NULL || cb->update == NULL)
+    return SHOAL_EINVAL;
+  shoal_config_defaults(&c);
+  if (cfg != NULL)
+    shoal__copy_opts(&c, sizeof c, cfg, cfg->struct_size);
+  c.struct_size = sizeof c;
+  if ((rc = check_config(&c)) != SHOAL_OK) {
+    shoal__log(c.log, c.log_user, SHOAL_LOG_ERROR,
+               "session manager: a configuration field is out of range "
+               "(see shoal_config)");
+    return rc;
+  }
+  if ((mgr = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *mgr)) == NULL)
+    return SHOAL_ENOMEM;
+  memset(mgr, 0, sizeof *mgr);
+  mgr->cfg = c;
+  mgr->cb = *cb;
+  if (rt == NULL) {
+    shoal_runtime_config rc_;
+    shoal_runtime_config_defaults(&rc_);
+    rc_.workers = c.worker_threads;
+    rc_.log = c.log;
+    rc_.log_user = c.log_user;
+    if ((rc = shoal_runtime_create(&rt, &rc_)) != SHOAL_OK) {
+      shoal__free(mgr);
+      return rc;
+    }
+    mgr->own_rt = 1;
+  }
+  mgr->rt = rt;
+  mgr->nodes = numa_nodes(rt, &topo);
+  mgr->sum = shoal__simd_pick(c.enable_simd, &mgr->simd);
+  atomic_init(&mgr->batch_size, c.batch_size);
+  atomic_init(&mgr->hib_ms, (uint64_t)c.hibernation_minutes * 60000u);
+  rc = shoal__pool_init(&mgr->pool, sizeof(shoal__session), c.pool_grow,
+                        c.pool_preallocate, c.max_sessions, mgr->nodes, topo);
+  if (rc != SHOAL_OK)
+    goto fail_rt;
+  mgr->pool.owner_resets = 1; /* create_locked resets every field */
+  if ((rc = shoal__registry_init(&mgr->reg, &mgr->pool,
+                                 c.pool_preallocate)) != SHOAL_OK)
+    goto fail_pool;
+  rc = SHOAL_ENOMEM;
+  mgr->samples = shoal__aligned_alloc(
+      SHOAL_FALSE_SHARING,
+      shoal_runtime_workers(rt) * sizeof *mgr->samples);
+  if (mgr->samples == NULL)
+    goto fail_reg;
+  memset(mgr->samples, 0, shoal_runtime_workers(rt) * sizeof *mgr->samples);
+  atomic_init(&mgr->cols, cols_new(c.max_sessions, NULL, 0));
+  if (atomic_load(&mgr->cols) == NULL)
+    goto fail_samples;
+  if (pthread_mutex_init(&mgr->mu, NULL) != 0)
+    goto fail_cols;
+  if (pthread_cond_init(&mgr->tick_done, NULL) != 0) {
+    pthread_mutex_destroy(&mgr->mu);
+    goto fail_cols;
+  }
+  mgr->w_start_ns = shoal__now_ns();
+  mgr->w_cpu0_ns = shoal__mgr_runtime_cpu(mgr);
+  shoal__fast_clock_init();
+  *out = mgr;
+  return SHOAL_OK;
+fail_cols:
+  cols_free(atomic_load(&mgr->cols));
+fail_samples:
+  shoal__free(mgr->samples);
+fail_reg:
+  shoal__registry_destroy(&mgr->reg);
+fail_pool:
+  shoal__pool_destroy(&mgr->pool);
+fail_rt:
+  if (mgr->own_rt)
+    shoal_runtime_destroy(rt);
+  shoal__free(mgr);
+  return rc;
+}
+
+static shoal__session *rec_at(shoal_mgr *mgr, uint32_t index) {
+  return shoal__pool_at(&mgr->pool, index);
+}
+
+int shoal_mgr_destroy(shoal_mgr *mgr) {
+  shoal__cols *c;
+  if (mgr == NULL)
+    return SHOAL_OK;
+  if (shoal__mgr_in_callback(mgr) ||
+      atomic_load_explicit(&mgr->updating, memory_order_relaxed))
+    return SHOAL_ESTATE;
+  c = cols_of(mgr);
+  for (uint32_t i = 0; i < mgr->nact; i++) {
+    void *user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
+    if (mgr->cb.on_release != NULL)
+      mgr->cb.on_release(mgr->cb.host, c->ids[i], user);
+  }
+  pthread_cond_destroy(&mgr->tick_done);
+  pthread_mutex_destroy(&mgr->mu);
+  for (size_t i = 0; i < mgr->nretired; i++)
+    cols_free(mgr->retired[i]);
+  shoal__free(mgr->retired);
+  cols_free(c);
+  shoal__free(mgr->samples);
+  shoal__registry_destroy(&mgr->reg);
+  shoal__pool_destroy(&mgr->pool);
+  if (mgr->own_rt)
+    shoal_runtime_destroy(mgr->rt);
+  shoal__free(mgr);
+  return SHOAL_OK;
+}
+
+shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr) {
+  return mgr != NULL ? mgr->rt : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sessions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Under mu. */
+static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
+  shoal__cols *c = cols_of(mgr);
+  shoal__session *s;
+  uint32_t index, slot;
+  int rc;
+  if (id == 0)
+    return SHOAL_EINVAL;
+  if (shoal__registry_find(&mgr->reg, id) >= 0)
+    return SHOAL_EEXIST;
+  if ((rc = shoal__pool_get(&mgr->pool, id % mgr->nodes, &index)) !=
+      SHOAL_OK)
+    return rc;
+  if (mgr->nact == c->cap) { /* max raised while a tick ran */
+    if (mgr->ticking || (rc = grow_cols(mgr, mgr->nact + 1)) != SHOAL_OK) {
+      shoal__pool_put(&mgr->pool, index);
+      return mgr->ticking ? SHOAL_ELIMIT : rc;
+    }
+    c = cols_of(mgr);
+  }
+  s = rec_at(mgr, index);
+  slot = mgr->nact;
+  atomic_store_explicit(&s->state, SHOAL__S_LIVE, memory_order_relaxed);
+  atomic_store_explicit(&s->slot, slot, memory_order_relaxed);
+  atomic_store_explicit(&s->interval, 1, memory_order_relaxed);
+  atomic_store_explicit(&s->last_error, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->node, shoal__pool_node_of(&mgr->pool, index),
+                        memory_order_relaxed);
+  s->user = user;
+  c->rec[slot] = index;
+  c->ids[slot] = id;
+  atomic_store_explicit(&c->sched[slot], SHOAL__SCHED_EVERY,
+                        memory_order_relaxed);
+  atomic_store_explicit(&c->map[slot], 0, memory_order_relaxed);
+  atomic_store_explicit(&c->group[slot], 0, memory_order_relaxed);
+  atomic_store_explicit(&c->user[slot], user, memory_order_relaxed);
+  c->last_ms[slot] = mgr->clock_ms;
+  c->updates[slot] = 0;
+  c->activity[slot] = 0;
+  c->last_active[slot] = mgr->clock_ms;
+  /* Published last: a find that sees the id sees a filled record (the
+   * registry's insert is a release under the shard's mutex). */
+  atomic_store_explicit(&s->id, id, memory_order_relaxed);
+  if ((rc = shoal__registry_insert(&mgr->reg, id, index)) != SHOAL_OK) {
+    atomic_store_explicit(&s->id, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+    shoal__pool_put(&mgr->pool, index);
+    return rc;
+  }
+  mgr->nact = slot + 1;
+  return SHOAL_OK;
+}
+
+int shoal_session_create(shoal_mgr *mgr, uint32_t id, void *user) {
+  int rc;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  pthread_mutex_lock(&mgr->mu);
+  rc = create_locked(mgr, id, user);
+  pthread_mutex_unlock(&mgr->mu);
+  return rc;
+}
+
+long shoal_session_create_batch(shoal_mgr *mgr, const uint32_t *ids,
+                                void *const *users, size_t n, int *results) {
+  long ok = 0;
+  if (mgr == NULL || (ids == NULL && n > 0))
+    return SHOAL_EINVAL;
+  pthread_mutex_lock(&mgr->mu);
+  for (size_t i = 0; i < n; i++) {
+    int rc = create_locked(mgr, ids[i], users != NULL ? users[i] : NULL);
+    ok += rc == SHOAL_OK;
+    if (results != NULL)
+      results[i] = rc;
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  return ok;
+}
+
+/* Takes slot's session out of the active array by moving the last slot
+ * into it. Under mu, no tick running. */
+static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
+  shoal__cols *c = cols_of(mgr);
+  uint32_t slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
+  uint32_t last = mgr->nact - 1;
+  s->user = atomic_load_explicit(&c->user[slot], memory_order_relaxed);
+  if (atomic_load_explicit(&c->sched[slot], memory_order_relaxed) == 0)
+    atomic_fetch_sub_explicit(&mgr->quarantined, 1, memory_order_relaxed);
+  moves_begin(mgr);
+  if (slot != last) {
+    c->rec[slot] = c->rec[last];
+    c->ids[slot] = c->ids[last];
+    atomic_store_explicit(&c->sched[slot],
+                          atomic_load_explicit(&c->sched[last],
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->map[slot],
+                          atomic_load_explicit(&c->map[last],
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->group[slot],
+                          atomic_load_explicit(&c->group[last],
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->user[slot],
+                          atomic_load_explicit(&c->user[last],
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    c->last_ms[slot] = c->last_ms[last];
+    c->updates[slot] = c->updates[last];
+    c->activity[slot] = c->activity[last];
+    c->last_active[slot] = c->last_active[last];
+    atomic_store_explicit(&rec_at(mgr, c->rec[slot])->slot, slot,
+                          memory_order_relaxed);
+  }
+  mgr->nact = last;
+  moves_end(mgr);
+}
+
+/* The live session of id, or NULL. Under mu. */
+static shoal__session *live_locked(shoal_mgr *mgr, uint32_t id,
+                                   uint32_t *index) {
+  int64_t i = shoal__registry_find(&mgr->reg, id);
+  shoal__session *s;
+  if (i < 0)
+    return NULL;
+  s = rec_at(mgr, (uint32_t)i);
+  if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
+      atomic_load_explicit(&s->state, memory_order_relaxed) != SHOAL__S_LIVE)
+    return NULL;
+  if (index != NULL)
+    *index = (uint32_t)i;
+  return s;
+}
+
+/* Releases id: at once (the session joins the list `*done` for its
+ * on_release outside the lock), or at the tick's end. Under mu. */
+static int release_locked(shoal_mgr *mgr, uint32_t id, uint32_t *done) {
+  uint32_t index;
+  shoal__session *s = live_locked(mgr, id, &index);
+  if (s == NULL)
+    return id == 0 ? SHOAL_EINVAL : SHOAL_ENOENT;
+  shoal__registry_remove(&mgr->reg, id);
+  atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+  if (mgr->ticking) {
+    s->next = mgr->deferred;
+    mgr->deferred = index + 1;
+  } else {
+    remove_slot(mgr, s);
+    s->next = *done;
+    *done = index + 1;
+  }
+  return SHOAL_OK;
+}
+
+/* Runs on_release for each session of the list and returns them to the
+ * pool. Outside mu: the host may call back into the manager. */
+static void finish_releases(shoal_mgr *mgr, uint32_t list) {
+  while (list != 0) {
+    uint32_t index = list - 1;
+    shoal__session *s = rec_at(mgr, index);
+    uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+    void *user = s->user;
+    list = s->next;
+    if (mgr->cb.on_release != NULL)
+      mgr->cb.on_release(mgr->cb.host, id, user);
+    shoal__pool_put(&mgr->pool, index);
+  }
+}
+
+int shoal_session_release(shoal_mgr *mgr, uint32_t id) {
+  uint32_t done = 0;
+  int rc;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  pthread_mutex_lock(&mgr->mu);
+  rc = release_locked(mgr, id, &done);
+  pthread_mutex_unlock(&mgr->mu);
+  finish_releases(mgr, done);
+  return rc;
+}
+
+long shoal_session_release_batch(shoal_mgr *mgr, const uint32_t *ids,
+                                 size_t n, int *results) {
+  uint32_t done = 0;
+  long ok = 0;
+  if (mgr == NULL || (ids == NULL && n > 0))
+    return SHOAL_EINVAL;
+  pthread_mutex_lock(&mgr->mu);
+  for (size_t i = 0; i < n; i++) {
+    int rc = release_locked(mgr, ids[i], &done);
+    ok += rc == SHOAL_OK;
+    if (results != NULL)
+      results[i] = rc;
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  finish_releases(mgr, done);
+  return ok;
+}
+
+int shoal_session_get(shoal_mgr *mgr, uint32_t id, shoal_session_info *out) {
+  int64_t i;
+  shoal__session *s;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  if (id == 0 || (i = shoal__registry_find(&mgr->reg, id)) < 0)
+    return SHOAL_ENOENT;
+  s = rec_at(mgr, (uint32_t)i);
+  for (;;) {
+    /* acquire: pairs with moves_end's release. */
+    uint32_t seq = atomic_load_explicit(&mgr->moves, memory_order_acquire);
+    shoal__cols *c;
+    uint32_t slot, sched;
+    shoal_session_info v;
+    if (seq & 1) {
+      shoal__cpu_relax();
+      continue;
+    }
+    if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
+        atomic_load_explicit(&s->state, memory_order_relaxed) !=
+            SHOAL__S_LIVE)
+      return SHOAL_ENOENT;
+    c = cols_of(mgr);
+    slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
+    if (slot >= c->cap)
+      continue; /* a move in progress: the check below retries */
+    v.id = id;
+    v.map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
+    v.group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
+    v.user = atomic_load_explicit(&c->user[slot], memory_order_relaxed);
+    sched = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
+    v.interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
+    v.state = sched == 0 ? SHOAL_SESSION_QUARANTINED : SHOAL_SESSION_ACTIVE;
+    v.last_error = atomic_load_explicit(&s->last_error, memory_order_relaxed);
+    v.node = atomic_load_explicit(&s->node, memory_order_relaxed);
+    /* acquire fence: the loads above complete before the re-check (pairs
+     * with moves_begin's release fence). */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&mgr->moves, memory_order_relaxed) != seq)
+      continue;
+    if (out != NULL)
+      *out = v;
+    return SHOAL_OK;
+  }
+}
+
+/* Runs fn on id's slot under mu; SHOAL_ENOENT when there is none. */
+typedef int (*slot_fn)(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
+                       uint32_t slot, uintptr_t arg);
+static int with_slot(shoal_mgr *mgr, uint32_t id, slot_fn fn, uintptr_t arg) {
+  shoal__session *s;
+  int rc = SHOAL_ENOENT;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  pthread_mutex_lock(&mgr->mu);
+  if ((s = live_locked(mgr, id, NULL)) != NULL) {
+    shoal__cols *c = cols_of(mgr);
+    rc = fn(mgr, s, c, atomic_load_explicit(&s->slot, memory_order_relaxed),
+            arg);
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  return rc;
+}
+
+static int put_user(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
+                    uint32_t slot, uintptr_t arg) {
+  atomic_store_explicit(&c->user[slot], (void *)arg, memory_order_relaxed);
+  return SHOAL_OK;
+}
+static int put_map(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
+                   uint32_t slot, uintptr_t arg) {
+  atomic_store_explicit(&c->map[slot], (uint32_t)arg, memory_order_relaxed);
+  return SHOAL_OK;
+}
+static int put_group(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
+                     uint32_t slot, uintptr_t arg) {
+  atomic_store_explicit(&c->group[slot], (uint32_t)arg, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+/* The sched word goes from non-zero to non-zero by CAS, so a quarantine
+ * (an exchange to 0 by the tick) is never overwritten. */
+static int put_interval(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
+                        uint32_t slot, uintptr_t arg) {
+  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+  uint32_t want = SHOAL__SCHED((uint32_t)arg, id);
+  uint32_t old = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
+  atomic_store_explicit(&s->interval, (uint32_t)arg, memory_order_relaxed);
+  while (old != 0 &&
+         !atomic_compare_exchange_weak_explicit(&c->sched[slot], &old, want,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed)) {
+  }
+  return SHOAL_OK;
+}
+
+static int unquarantine(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
+                        uint32_t slot, uintptr_t arg) {
+  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+  uint32_t zero = 0, want = SHOAL__SCHED(
+      atomic_load_explicit(&s->interval, memory_order_relaxed), id);
+  if (!atomic_compare_exchange_strong_explicit(&c->sched[slot], &zero, want,
+                                               memory_order_relaxed,
+                                               memory_order_relaxed))
+    return SHOAL_ESTATE;
+  atomic_store_explicit(&s->last_error, 0, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&mgr->quarantined, 1, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+int shoal_session_set_user(shoal_mgr *mgr, uint32_t id, void *user) {
+  return with_slot(mgr, id, put_user, (uintptr_t)user);
+}
+int shoal_session_set_map(shoal_mgr *mgr, uint32_t id, uint32_t map) {
+  return with_slot(mgr, id, put_map, map);
+}
+int shoal_session_set_group(shoal_mgr *mgr, uint32_t id, uint32_t group) {
+  return with_slot(mgr, id, put_group, group);
+}
+int shoal_session_set_interval(shoal_mgr *mgr, uint32_t id,
+                               unsigned interval) {
+  if (interval < 1 || interval > INTERVAL_MAX)
+    return SHOAL_EINVAL;
+  return with_slot(mgr, id, put_interval, interval);
+}
+int shoal_session_clear_quarantine(shoal_mgr *mgr, uint32_t id) {
+  return with_slot(mgr, id, unquarantine, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setters                                                                  */
+/* ------------------------------------------------------------------------ */
+
+int shoal_mgr_set_batch_size(shoal_mgr *mgr, unsigned batch_size) {
+  if (mgr == NULL || batch_size > 256)
+    return SHOAL_EINVAL;
+  atomic_store_explicit(&mgr->batch_size, batch_size, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+int shoal_mgr_set_hibernation_ms(shoal_mgr *mgr, uint64_t ms) {
+  if (mgr == NULL || ms < 1)
+    return SHOAL_EINVAL;
+  atomic_store_explicit(&mgr->hib_ms, ms, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+int shoal_mgr_set_max_sessions(shoal_mgr *mgr, unsigned max) {
+  int rc;
+  if (mgr == NULL || max < 1 || max > (1u << 24))
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  rc = grow_cols(mgr, max);
+  if (rc == SHOAL_OK)
+    rc = shoal__pool_set_max(&mgr->pool, max);
+  if (rc == SHOAL_OK)
+    mgr->cfg.max_sessions = max;
+  pthread_mutex_unlock(&mgr->mu);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The tick                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tick_ctx {
+  shoal_mgr *mgr;
+  shoal__cols *c;
+  uint32_t n, bs;
+  uint64_t tick, clock;
+} tick_ctx;
+
+static void quarantine(shoal_mgr *mgr, shoal__cols *c, uint32_t i, int rc) {
+  /* exchange: a setter's CAS cannot bring the session back over it. */
+  if (atomic_exchange_explicit(&c->sched[i], 0, memory_order_relaxed) == 0)
+    return;
+  atomic_store_explicit(&rec_at(mgr, c->rec[i])->last_error, rc,
+                        memory_order_relaxed);
+  atomic_fetch_add_explicit(&mgr->quarantined, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&mgr->quarantines, 1, memory_order_relaxed);
+  shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+             "session %u: update failed (%d); quarantined until the host "
+             "clears it", c->ids[i], rc);
+}
+
+/* Whether slot i is due this tick; sched 0 (quarantined) never is. */
+static inline int due(uint32_t sched, uint64_t tick) {
+  return sched == SHOAL__SCHED_EVERY ||
+         (sched != 0 && tick % (sched >> 16) == (sched & 0xffffu));
+}
+
+/* One batch. The sampled variant times each host callback with the TSC;
+ * the plain one carries no clock at all. */
+static void run_batch(const tick_ctx *t, uint32_t b, uint32_t e, int timed,
+                      uint64_t *host_ns) {
+  shoal__cols *c = t->c;
+  const shoal_mgr_callbacks *cb = &t->mgr->cb;
+  for (uint32_t i = b; i < e; i++) {
+    uint32_t sched = atomic_load_explicit(&c->sched[i], memory_order_relaxed);
+    uint32_t diff;
+    uint64_t t0 = 0;
+    int rc;
+    if (!due(sched, t->tick))
+      continue;
+    diff = (uint32_t)(t->clock - c->last_ms[i]);
+    c->last_ms[i] = t->clock;
+    if (timed)
+      t0 = shoal__fast_ns();
+    rc = cb->update(cb->host, c->ids[i],
+                    atomic_load_explicit(&c->user[i], memory_order_relaxed),
+                    diff);
+    if (timed)
+      *host_ns += shoal__fast_ns() - t0;
+    c->updates[i]++;
+    if (rc > 0) {
+      c->activity[i] += (unsigned)rc;
+      c->last_active[i] = t->clock;
+    } else if (rc < 0) {
+      quarantine(t->mgr, c, i, rc);
+    }
+  }
+}
+
+static void tick_range(void *arg, size_t kb, size_t ke) {
+  const tick_ctx *t = arg;
+  const shoal_mgr *prev = tls_in_cb;
+  tls_in_cb = t->mgr;
+  for (size_t k = kb; k < ke; k++) {
+    uint32_t b = (uint32_t)k * t->bs;
+    uint32_t e = b + t->bs < t->n ? b + t->bs : t->n;
+    if ((k + t->tick) % SAMPLE_EVERY == 0) {
+      shoal_worker *w = shoal__current(t->mgr->rt);
+      shoal__mgr_sample *smp =
+          &t->mgr->samples[w != NULL ? shoal_worker_index(w) : 0];
+      uint64_t host = 0;
+      run_batch(t, b, e, 1, &host);
+      atomic_fetch_add_explicit(&smp->host_ns, host, memory_order_relaxed);
+      atomic_fetch_add_explicit(&smp->sessions, e - b, memory_order_relaxed);
+    } else {
+      run_batch(t, b, e, 0, NULL);
+    }
+  }
+  tls_in_cb = prev;
+}
+
+/* Auto batch size: about 8 batches per worker, 16 … 256 sessions each. */
+static uint32_t batch_for(uint32_t n, unsigned workers) {
+  uint32_t bs = (uint32_t)((n + 8u * workers - 1) / (8u * workers));
+  return bs < 16 ? 16 : bs > 256 ? 256 : bs;
+}
+
+int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
+  tick_ctx t;
+  uint64_t t0, dt;
+  uint32_t done, nb;
+  int expect = 0, rc;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr) ||
+      !atomic_compare_exchange_strong_explicit(&mgr->updating, &expect, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    return SHOAL_ESTATE;
+  t0 = shoal__now_ns();
+  pthread_mutex_lock(&mgr->mu);
+  mgr->ticking = 1;
+  mgr->tick_no++;
+  mgr->clock_ms += diff_ms;
+  t.mgr = mgr;
+  t.c = cols_of(mgr);
+  t.n = mgr->tick_n = mgr->nact;
+  t.tick = mgr->tick_no;
+  t.clock = mgr->clock_ms;
+  t.bs = atomic_load_explicit(&mgr->batch_size, memory_order_relaxed);
+  if (t.bs == 0)
+    t.bs = batch_for(t.n, shoal_runtime_workers(mgr->rt));
+  pthread_mutex_unlock(&mgr->mu);
+
+  nb = (t.n + t.bs - 1) / t.bs;
+  rc = shoal_parallel_for(mgr->rt, 0, nb, 1, tick_range, &t);
+
+  pthread_mutex_lock(&mgr->mu);
+  mgr->ticking = 0;
+  /* The releases made during the tick. */
+  done = 0;
+  while (mgr->deferred != 0) {
+    shoal__session *s = rec_at(mgr, mgr->deferred - 1);
+    uint32_t next = s->next;
+    remove_slot(mgr, s);
+    s->next = done;
+    done = mgr->deferred;
+    mgr->deferred = next;
+  }
+  dt = shoal__now_ns() - t0;
+  shoal__hist_add(&mgr->hist, dt);
+  mgr->w_ticks++;
+  mgr->w_batches += nb;
+  mgr->w_main_ns += dt;
+  pthread_cond_broadcast(&mgr->tick_done);
+  pthread_mutex_unlock(&mgr->mu);
+  finish_releases(mgr, done);
+  /* release: the next update (another thread, maybe) sees this one's
+   * writes (pairs with the acquire CAS above). */
+  atomic_store_explicit(&mgr->updating, 0, memory_order_release);
+  return rc;
+}

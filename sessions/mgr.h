@@ -1,0 +1,141 @@
+/* mgr.h — the session manager's insides, shared by mgr.c (sessions and the
+ * tick) and metrics.c (figures). Internal to the library.
+ *
+ * A session is a pool element (its record: id, slot, state) plus one slot
+ * of the active array, whose per-session data live in columns
+ * (structure of arrays), so that a tick walks a few dense arrays and a
+ * metric sums one column with SIMD.
+ *
+ * Synchronization:
+ *   - `mu` guards the active array's shape (nact, which slot holds whom,
+ *     the column set) and the deferred-release list. Slots move (a
+ *     swap-remove) only under mu while no tick runs; each move is inside
+ *     the `moves` seqlock so that get reads a session's columns with no
+ *     lock (Boehm, "Can seqlocks get along with programming language
+ *     memory models?", MSPC 2012: the readers' loads are relaxed atomics
+ *     followed by an acquire fence).
+ *   - During a tick the slots [0, tick_n) belong to the tick: a create
+ *     appends past them, a release is put on the deferred list and applied
+ *     when the tick ends.
+ *   - Columns the host may set (user, map, group, sched) are atomics that
+ *     setters write under mu and the tick reads relaxed. The counter
+ *     columns (last_ms, updates, activity, last_active) are written by the
+ *     tick only and read by metrics under mu after the tick. */
+#ifndef SHOAL_SESSIONS_MGR_H
+#define SHOAL_SESSIONS_MGR_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "pool/pool.h"
+#include "sessions/registry.h"
+#include "sessions/simd.h"
+
+/* shoal__session.state */
+#define SHOAL__S_LIVE 1u     /* created and not released */
+
+/* A pool element. `id` first: the registry's key. */
+typedef struct shoal__session {
+  _Atomic uint32_t id;
+  _Atomic uint32_t state;
+  _Atomic uint32_t slot;     /* in the active array */
+  _Atomic uint32_t interval; /* the host's; sched holds it unless
+                                quarantined */
+  _Atomic int last_error;
+  _Atomic uint32_t node;      /* home NUMA node */
+  uint32_t next;             /* deferred-release list: index + 1, under mu */
+  void *user;                /* kept for on_release once the slot is gone */
+} shoal__session;
+
+/* sched column: interval << 16 | (id % interval); 0: quarantined. */
+#define SHOAL__SCHED(iv, id) (((uint32_t)(iv) << 16) | ((id) % (iv)))
+#define SHOAL__SCHED_EVERY SHOAL__SCHED(1, 0)
+
+typedef struct shoal__cols {
+  uint32_t cap;
+  uint32_t *rec;               /* pool index */
+  uint32_t *ids;
+  _Atomic uint32_t *sched;
+  _Atomic uint32_t *map;
+  _Atomic uint32_t *group;
+  _Atomic(void *) *user;
+  uint64_t *last_ms;           /* manager clock at its last update */
+  uint64_t *updates;           /* in the metrics window */
+  uint64_t *activity;          /* in the metrics window */
+  uint64_t *last_active;       /* manager clock at its last reported work */
+  size_t bytes;
+} shoal__cols;
+
+/* Log-linear histogram of tick times: 16 sub-buckets per power of two of
+ * nanoseconds (HdrHistogram's layout with 4 significant bits: ±3 %). */
+#define SHOAL__HIST_SUB 16
+#define SHOAL__HIST_BUCKETS (64 * SHOAL__HIST_SUB)
+typedef struct shoal__hist {
+  uint64_t n, max;
+  uint32_t count[SHOAL__HIST_BUCKETS];
+} shoal__hist;
+
+void shoal__hist_add(shoal__hist *h, uint64_t v);
+uint64_t shoal__hist_quantile(const shoal__hist *h, double q);
+
+/* Per-worker sample of host time, on its own line. */
+typedef struct shoal__mgr_sample {
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t host_ns;
+  _Atomic uint64_t sessions;
+} shoal__mgr_sample;
+
+struct shoal_mgr {
+  shoal_config cfg;
+  shoal_mgr_callbacks cb;
+  shoal_runtime *rt;
+  int own_rt;
+  unsigned nodes;
+  shoal__pool pool;
+  shoal__registry reg;
+  shoal__sum_fn sum;
+  const char *simd;
+
+  /* What the tick reads, written under mu between ticks. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__cols *) cols;
+  uint32_t tick_n;         /* slots the running tick covers */
+  uint32_t tick_bs;        /* its batch size */
+  uint64_t tick_no;
+  uint64_t clock_ms;       /* sum of diff_ms */
+
+  alignas(SHOAL_FALSE_SHARING) pthread_mutex_t mu;
+  pthread_cond_t tick_done;
+  uint32_t nact;           /* slots in use */
+  int ticking;
+  uint32_t deferred;       /* releases waiting for the tick's end:
+                              index + 1 of the first, 0: none */
+  void **retired;          /* column sets replaced (get may still read
+                              one), freed at destroy */
+  size_t nretired;
+
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t moves; /* seqlock */
+  _Atomic unsigned batch_size;
+  _Atomic uint64_t hib_ms;
+  _Atomic int updating;
+  _Atomic uint64_t quarantined;  /* now */
+  _Atomic uint64_t quarantines;  /* in the window */
+
+  /* The window (under mu). */
+  shoal__hist hist;
+  uint64_t w_ticks, w_batches, w_start_ns, w_cpu0_ns;
+  uint64_t w_main_ns;      /* wall time of the update calls: the main
+                              thread's share of the runtime's CPU */
+  shoal__mgr_sample *samples; /* one per worker */
+};
+
+/* The CPU time of the runtime's started threads (workers 1 … N-1). */
+uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr);
+/* The pool and table bytes of the manager. Under mu. */
+uint64_t shoal__mgr_table_bytes(shoal_mgr *mgr);
+/* Waits under mu until no tick runs. */
+void shoal__mgr_wait_tick(shoal_mgr *mgr);
+/* 1 while the calling thread is inside one of mgr's update callbacks. */
+int shoal__mgr_in_callback(const shoal_mgr *mgr);
+
+#endif /* SHOAL_SESSIONS_MGR_H */

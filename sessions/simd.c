@@ -1,0 +1,121 @@
+/* simd.c — the metric columns' sums: scalar, AVX2 and AVX-512 bodies,
+ * compiled with per-function target attributes so that the library runs
+ * on any x86-64 and uses what the CPU has. */
+#include "sessions/simd.h"
+
+#include "shoal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SHOAL_SIMD_X86 1
+#endif
+
+uint64_t shoal__sum_scalar(uint64_t *col, size_t n, int clear) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < n; i++)
+    s += col[i];
+  if (clear)
+    for (size_t i = 0; i < n; i++)
+      col[i] = 0;
+  return s;
+}
+
+#ifdef SHOAL_SIMD_X86
+/* Four accumulators of 4 lanes: the loads are independent, so the loop
+ * runs at the load ports' rate, not at the adder's latency. */
+__attribute__((target("avx2"))) uint64_t shoal__sum_avx2(uint64_t *col,
+                                                         size_t n, int clear) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  const __m256i z = _mm256_setzero_si256();
+  size_t i = 0;
+  uint64_t lanes[4], s;
+  for (; i + 16 <= n; i += 16) {
+    __m256i *p = (__m256i *)(void *)(col + i);
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(p));
+    a1 = _mm256_add_epi64(a1, _mm256_loadu_si256(p + 1));
+    a2 = _mm256_add_epi64(a2, _mm256_loadu_si256(p + 2));
+    a3 = _mm256_add_epi64(a3, _mm256_loadu_si256(p + 3));
+    if (clear) {
+      _mm256_storeu_si256(p, z);
+      _mm256_storeu_si256(p + 1, z);
+      _mm256_storeu_si256(p + 2, z);
+      _mm256_storeu_si256(p + 3, z);
+    }
+  }
+  for (; i + 4 <= n; i += 4) {
+    __m256i *p = (__m256i *)(void *)(col + i);
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(p));
+    if (clear)
+      _mm256_storeu_si256(p, z);
+  }
+  a0 = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+  _mm256_storeu_si256((__m256i *)(void *)lanes, a0);
+  s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  return s + shoal__sum_scalar(col + i, n - i, clear);
+}
+
+/* The tail (under 8 elements) goes through a masked load and store, so no
+ * element is read or written twice and none past the end. */
+__attribute__((target("avx512f"))) uint64_t shoal__sum_avx512(uint64_t *col,
+                                                             size_t n,
+                                                             int clear) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+  const __m512i z = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(col + i));
+    a1 = _mm512_add_epi64(a1, _mm512_loadu_si512(col + i + 8));
+    if (clear) {
+      _mm512_storeu_si512(col + i, z);
+      _mm512_storeu_si512(col + i + 8, z);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(col + i));
+    if (clear)
+      _mm512_storeu_si512(col + i, z);
+  }
+  if (i < n) {
+    __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
+    a1 = _mm512_add_epi64(a1, _mm512_maskz_loadu_epi64(m, col + i));
+    if (clear)
+      _mm512_mask_storeu_epi64(col + i, m, z);
+  }
+  {
+    /* Not _mm512_reduce_add_epi64: gcc's adds the lanes as signed long
+     * long, which overflows (undefined) where ours wrap. */
+    uint64_t lanes[8], s = 0;
+    _mm512_storeu_si512(lanes, _mm512_add_epi64(a0, a1));
+    for (int k = 0; k < 8; k++)
+      s += lanes[k];
+    return s;
+  }
+}
+#else
+uint64_t shoal__sum_avx2(uint64_t *col, size_t n, int clear) {
+  return shoal__sum_scalar(col, n, clear);
+}
+uint64_t shoal__sum_avx512(uint64_t *col, size_t n, int clear) {
+  return shoal__sum_scalar(col, n, clear);
+}
+#endif
+
+shoal__sum_fn shoal__simd_pick(int enable, const char **name) {
+  shoal_cpu_info ci;
+  *name = "scalar";
+  if (!enable || shoal_cpu_identify(&ci) != SHOAL_OK)
+    return shoal__sum_scalar;
+#ifdef SHOAL_SIMD_X86
+  /* shoal_cpu_identify sets these only when the OS saves the registers
+   * (XCR0), as well as when CPUID reports them. */
+  if (ci.features & SHOAL_CPU_AVX512F) {
+    *name = "avx512";
+    return shoal__sum_avx512;
+  }
+  if (ci.features & SHOAL_CPU_AVX2) {
+    *name = "avx2";
+    return shoal__sum_avx2;
+  }
+#endif
+  return shoal__sum_scalar;
+}

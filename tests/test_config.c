@@ -1,0 +1,237 @@
+/* test_config.c — shoal_config: defaults, every key through a file (full
+ * names and sections, booleans' spellings, comments), every kind of bad
+ * input with its message naming file, line and key, a failed load leaving
+ * the configuration untouched, the environment's overrides, and the
+ * manager taking its settings. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static char path[64];
+
+static const char *write_file(const char *text) {
+  FILE *f;
+  snprintf(path, sizeof path, "/tmp/shoal-config-%d.conf", (int)getpid());
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+static void defaults(void **state) {
+  shoal_config c;
+  (void)state;
+  shoal_config_defaults(&c);
+  assert_int_equal(c.max_sessions, 5000);
+  assert_int_equal(c.batch_size, 64);
+  assert_int_equal(c.worker_threads, 0);
+  assert_int_equal(c.hibernation_minutes, 5);
+  assert_int_equal(c.enable_simd, 1);
+  assert_int_equal(c.auto_defragment, 1);
+  assert_int_equal(c.pool_preallocate, 1000);
+  assert_int_equal(c.pool_grow, 100);
+  assert_int_equal(c.actors.queue_size, 1024);
+  assert_int_equal(c.struct_size, sizeof c);
+  assert_int_equal(shoal_config_key_count(), 11);
+  assert_string_equal(shoal_config_key_name(0),
+                      "SessionMgr.MaxConcurrentSessions");
+  assert_null(shoal_config_key_name(11));
+}
+
+static void every_key(void **state) {
+  shoal_config c;
+  char err[256] = "";
+  (void)state;
+  shoal_config_defaults(&c);
+  write_file("# a host's file\n"
+             "SessionMgr.MaxConcurrentSessions = 8000\n"
+             "SessionMgr.UpdateBatchSize = 128 ; inline comment\n"
+             "\n"
+             "[SessionMgr]\n"
+             "WorkerThreads = 4\n"
+             "HibernationThresholdMinutes=10\n"
+             "EnableSIMD = false\n"
+             "EnableAutoDefragmentation = off\n"
+             "PoolPreallocate = 2000\n"
+             "PoolGrowBatch = 50\n"
+             "[Actors]\n"
+             "MessageQueueSize = 4096\n"
+             "BatchSize = 32\n"
+             "MaxMessagesPerTick = 500\n");
+  assert_int_equal(shoal_config_load(&c, path, err, sizeof err), SHOAL_OK);
+  assert_int_equal(c.max_sessions, 8000);
+  assert_int_equal(c.batch_size, 128);
+  assert_int_equal(c.worker_threads, 4);
+  assert_int_equal(c.hibernation_minutes, 10);
+  assert_int_equal(c.enable_simd, 0);
+  assert_int_equal(c.auto_defragment, 0);
+  assert_int_equal(c.pool_preallocate, 2000);
+  assert_int_equal(c.pool_grow, 50);
+  assert_int_equal(c.actors.queue_size, 4096);
+  assert_int_equal(c.actors.batch_size, 32);
+  assert_int_equal(c.actors.max_per_tick, 500);
+  /* booleans: every spelling; keys are not case-sensitive */
+  write_file("sessionmgr.enablesimd = YES\n");
+  assert_int_equal(shoal_config_load(&c, path, err, sizeof err), SHOAL_OK);
+  assert_int_equal(c.enable_simd, 1);
+  assert_int_equal(shoal_config_set(&c, "SessionMgr.EnableSIMD", "0", err,
+                                    sizeof err), SHOAL_OK);
+  assert_int_equal(c.enable_simd, 0);
+  assert_int_equal(shoal_config_set(&c, "SessionMgr.EnableSIMD", "on", err,
+                                    sizeof err), SHOAL_OK);
+  assert_int_equal(c.enable_simd, 1);
+  unlink(path);
+}
+
+typedef struct bad_case {
+  const char *text;
+  int rc;
+  const char *msg; /* after "PATH:" */
+} bad_case;
+
+static void bad_input(void **state) {
+  static const bad_case cases[] = {
+    {"SessionMgr.Nope = 1\n", SHOAL_EFORMAT, "1: SessionMgr.Nope: unknown key"},
+    {"\n\nSessionMgr.UpdateBatchSize = 257\n", SHOAL_ELIMIT,
+     "3: SessionMgr.UpdateBatchSize: 257 is out of range (0 … 256)"},
+    {"SessionMgr.MaxConcurrentSessions = 0\n", SHOAL_ELIMIT,
+     "1: SessionMgr.MaxConcurrentSessions: 0 is out of range (1 … 16777216)"},
+    {"SessionMgr.WorkerThreads = -1\n", SHOAL_EFORMAT,
+     "1: SessionMgr.WorkerThreads: '-1' is not a non-negative decimal number"},
+    {"SessionMgr.WorkerThreads = 4x\n", SHOAL_EFORMAT,
+     "1: SessionMgr.WorkerThreads: '4x' is not a non-negative decimal number"},
+    {"SessionMgr.WorkerThreads =\n", SHOAL_EFORMAT,
+     "1: SessionMgr.WorkerThreads: '' is not a non-negative decimal number"},
+    {"SessionMgr.PoolPreallocate = 99999999999999999999999\n", SHOAL_EFORMAT,
+     "1: SessionMgr.PoolPreallocate: '99999999999999999999999' is not a "
+     "non-negative decimal number"},
+    {"SessionMgr.HibernationThresholdMinutes = 0\n", SHOAL_ELIMIT,
+     "1: SessionMgr.HibernationThresholdMinutes: 0 is out of range (1 … "
+     "10080)"},
+    {"SessionMgr.EnableSIMD = maybe\n", SHOAL_EFORMAT,
+     "1: SessionMgr.EnableSIMD: 'maybe' is not a boolean (0/1, true/false, "
+     "yes/no, on/off)"},
+    {"SessionMgr.EnableAutoDefragmentation = 2\n", SHOAL_EFORMAT,
+     "1: SessionMgr.EnableAutoDefragmentation: '2' is not a boolean (0/1, "
+     "true/false, yes/no, on/off)"},
+    {"SessionMgr.PoolGrowBatch = 0\n", SHOAL_ELIMIT,
+     "1: SessionMgr.PoolGrowBatch: 0 is out of range (1 … 65536)"},
+    {"Actors.MessageQueueSize = 2000000\n", SHOAL_ELIMIT,
+     "1: Actors.MessageQueueSize: 2000000 is out of range (1 … 1048576)"},
+    {"Actors.BatchSize = 0\n", SHOAL_ELIMIT,
+     "1: Actors.BatchSize: 0 is out of range (1 … 65536)"},
+    {"Actors.MaxMessagesPerTick = 4294967296\n", SHOAL_ELIMIT,
+     "1: Actors.MaxMessagesPerTick: 4294967296 is out of range (0 … "
+     "4294967295)"},
+    {"[Actors]\nWorkerThreads = 2\n", SHOAL_EFORMAT,
+     "2: Actors.WorkerThreads: unknown key"},
+    {"SessionMgr.UpdateBatchSize = 32\nthis line has no equals sign\n",
+     SHOAL_EFORMAT, "2: malformed line (want `key = value` or `[Section]`)"},
+    {"SessionMgr.MaxConcurrentSessions = 100\n"
+     "SessionMgr.PoolPreallocate = 200\n", SHOAL_ELIMIT,
+     "2: SessionMgr.PoolPreallocate: 200 is above "
+     "SessionMgr.MaxConcurrentSessions (100)"},
+  };
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(cases); i++) {
+    shoal_config c, before;
+    char err[256] = "", want[320];
+    shoal_config_defaults(&c);
+    c.batch_size = 7; /* what the caller had: must survive */
+    before = c;
+    write_file(cases[i].text);
+    assert_int_equal(shoal_config_load(&c, path, err, sizeof err),
+                     cases[i].rc);
+    snprintf(want, sizeof want, "%s:%s", path, cases[i].msg);
+    assert_string_equal(err, want);
+    assert_memory_equal(&c, &before, sizeof c);
+  }
+  unlink(path);
+  {
+    shoal_config c;
+    char err[256] = "";
+    shoal_config_defaults(&c);
+    assert_int_equal(shoal_config_load(&c, "/nonexistent/shoal.conf", err,
+                                       sizeof err), SHOAL_EIO);
+    assert_non_null(strstr(err, "/nonexistent/shoal.conf: cannot open"));
+    assert_int_equal(shoal_config_load(NULL, "x", err, sizeof err),
+                     SHOAL_EINVAL);
+    assert_int_equal(shoal_config_set(&c, "Bogus", "1", err, sizeof err),
+                     SHOAL_EFORMAT);
+    assert_string_equal(err, "Bogus: unknown key");
+    /* err may be NULL */
+    assert_int_equal(shoal_config_set(&c, "Bogus", "1", NULL, 0),
+                     SHOAL_EFORMAT);
+  }
+}
+
+static void environment(void **state) {
+  shoal_config c;
+  char err[256] = "";
+  (void)state;
+  shoal_config_defaults(&c);
+  write_file("SessionMgr.UpdateBatchSize = 32\n");
+  assert_int_equal(shoal_config_load(&c, path, err, sizeof err), SHOAL_OK);
+  setenv("SHOAL_SESSIONMGR_UPDATEBATCHSIZE", "128", 1);
+  setenv("SHOAL_ACTORS_BATCHSIZE", "16", 1);
+  assert_int_equal(shoal_config_apply_env(&c, err, sizeof err), SHOAL_OK);
+  assert_int_equal(c.batch_size, 128);
+  assert_int_equal(c.actors.batch_size, 16);
+  setenv("SHOAL_SESSIONMGR_WORKERTHREADS", "lots", 1);
+  c.batch_size = 9;
+  assert_int_equal(shoal_config_apply_env(&c, err, sizeof err),
+                   SHOAL_EFORMAT);
+  assert_string_equal(err, "environment SHOAL_SESSIONMGR_WORKERTHREADS: "
+                           "SessionMgr.WorkerThreads: 'lots' is not a "
+                           "non-negative decimal number");
+  assert_int_equal(c.batch_size, 9); /* unchanged */
+  unsetenv("SHOAL_SESSIONMGR_WORKERTHREADS");
+  unsetenv("SHOAL_SESSIONMGR_UPDATEBATCHSIZE");
+  unsetenv("SHOAL_ACTORS_BATCHSIZE");
+  unlink(path);
+}
+
+static int noop(void *h, uint32_t id, void *user, uint32_t diff) {
+  (void)h;
+  (void)id;
+  (void)user;
+  (void)diff;
+  return 0;
+}
+
+/* The manager takes the file's settings. */
+static void manager_takes_it(void **state) {
+  shoal_config c;
+  shoal_mgr *mgr = NULL;
+  shoal_mgr_callbacks cb = {noop, NULL, NULL};
+  shoal_mgr_metrics m;
+  char err[256] = "";
+  (void)state;
+  shoal_config_defaults(&c);
+  write_file("[SessionMgr]\nMaxConcurrentSessions = 3\nPoolPreallocate = 2\n"
+             "WorkerThreads = 2\nEnableSIMD = 0\n");
+  assert_int_equal(shoal_config_load(&c, path, err, sizeof err), SHOAL_OK);
+  assert_int_equal(shoal_mgr_create(&mgr, NULL, &c, &cb), SHOAL_OK);
+  assert_int_equal(shoal_runtime_workers(shoal_mgr_runtime(mgr)), 2);
+  for (uint32_t id = 1; id <= 3; id++)
+    assert_int_equal(shoal_session_create(mgr, id, NULL), SHOAL_OK);
+  assert_int_equal(shoal_session_create(mgr, 4, NULL), SHOAL_ELIMIT);
+  assert_int_equal(shoal_mgr_metrics_get(mgr, &m, 0), SHOAL_OK);
+  assert_string_equal(m.simd, "scalar");
+  assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
+  unlink(path);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(defaults),
+    cmocka_unit_test(every_key),
+    cmocka_unit_test(bad_input),
+    cmocka_unit_test(environment),
+    cmocka_unit_test(manager_takes_it),
+  };
+  return test_run("config", tests, SHOAL_ARRAY_LEN(tests));
+}
