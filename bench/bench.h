@@ -192,15 +192,18 @@ static inline uint64_t bench_spin_iters(uint64_t iters, uint64_t x) {
   return x;
 }
 
+/* One session's update: what a host's per-session callback does. */
+static inline void bench_session_step(bench_session *s, uint64_t iters) {
+  uint64_t x = s->state * 6364136223846793005ULL + 1442695040888963407ULL;
+  if (iters != 0)
+    x = bench_spin_iters(iters, x);
+  s->state = x;
+  s->acc += x >> 60;
+}
+
 static inline void bench_tick_range(const bench_tick *t, size_t b, size_t e) {
-  for (size_t i = b; i < e; i++) {
-    bench_session *s = &t->s[i];
-    uint64_t x = s->state * 6364136223846793005ULL + 1442695040888963407ULL;
-    if (t->iters != 0)
-      x = bench_spin_iters(t->iters, x);
-    s->state = x;
-    s->acc += x >> 60;
-  }
+  for (size_t i = b; i < e; i++)
+    bench_session_step(&t->s[i], t->iters);
 }
 
 /* Iterations of bench_spin_iters per nanosecond on this machine. */
@@ -279,6 +282,15 @@ static const bench_tick_case bench_tick_cases[] = {
   {"tick5000_w1000_paced50ms", 1000, 100, 20, 50},
 };
 #define BENCH_TICK_CASES (sizeof bench_tick_cases / sizeof bench_tick_cases[0])
+
+/* The sessions suite's ticks: the same work through the session manager
+ * (shoal), a serial loop and oneTBB's parallel_for. */
+static const bench_tick_case bench_mgr_cases[] = {
+  {"mgr_tick5000_w0", 0, 20000, 4000, 0},
+  {"mgr_tick5000_w1000", 1000, 1000, 200, 0},
+  {"mgr_tick5000_w10000", 10000, 100, 20, 0},
+};
+#define BENCH_MGR_CASES (sizeof bench_mgr_cases / sizeof bench_mgr_cases[0])
 
 /* Sleeps until an absolute CLOCK_MONOTONIC time (seconds). */
 static inline void bench_sleep_until(double t) {

@@ -10,6 +10,7 @@ SUITES = {
     # program, extra arguments
     "runtime": ["bench_runtime", "bench_runtime_tbb", "bench_runtime_omp"],
     "messaging": ["bench_messaging", "bench_messaging_moody"],
+    "sessions": ["bench_sessions", "bench_sessions_tbb"],
 }
 
 
@@ -41,7 +42,28 @@ def derive(rows):
         elif (case, impl, 1) in med:
             out.append(dict(case=case, impl=impl, workers=w, metric="speedup",
                             value=med[(case, impl, 1)] / t, unit="x"))
-    return rows + out
+    return rows + out + derive_ticks(rows)
+
+
+def derive_ticks(rows):
+    """For the manager's ticks: overhead per session per tick (CPU time of
+    the tick, p50 × workers, less the serial loop's time for the same work,
+    over the 5000 sessions) and p50 against the ideal serial / workers."""
+    p50 = {(r["case"], r["impl"]): (r["workers"], r["value"])
+           for r in rows if r["metric"] == "tick_p50_us"
+           and r["case"].startswith("mgr_")}
+    out = []
+    for (case, impl), (w, t) in p50.items():
+        serial = p50.get((case, "serial"))
+        if impl == "serial" or serial is None:
+            continue
+        out.append(dict(case=case, impl=impl, workers=w,
+                        metric="overhead_ns_per_session",
+                        value=(t * w - serial[1]) * 1e3 / 5000, unit="ns"))
+        out.append(dict(case=case, impl=impl, workers=w,
+                        metric="p50_over_ideal",
+                        value=t / (serial[1] / w), unit="x"))
+    return out
 
 
 def table(rows):

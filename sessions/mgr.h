@@ -96,6 +96,7 @@ struct shoal_mgr {
   shoal__registry reg;
   shoal__sum_fn sum;
   const char *simd;
+  uint64_t stamp_ns;       /* cost of a pair of fast-clock stamps */
 
   /* What the tick reads, written under mu between ticks. */
   alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__cols *) cols;

@@ -1,0 +1,191 @@
+/* sessions.c — the sessions suite: the 5000-session tick through the
+ * session manager (the host's per-session callback doing W ns of work)
+ * beside a serial loop doing the same work; creating 1000 and 5000
+ * sessions; shoal's own memory per session and the linear fit's R².
+ * oneTBB's rows come from sessions_tbb.cpp. */
+#include <math.h>
+
+#include "bench.h"
+#include "shoal.h"
+
+static int host_update(void *host, uint32_t id, void *user, uint32_t diff) {
+  const bench_tick *t = host;
+  (void)id;
+  (void)diff;
+  bench_session_step(user, t->iters);
+  return 0;
+}
+
+static int nop_update(void *host, uint32_t id, void *user, uint32_t diff) {
+  (void)host;
+  (void)id;
+  (void)user;
+  (void)diff;
+  return 0;
+}
+
+static void tick_serial(void *ctx) {
+  bench_tick_range(ctx, 0, TICK_SESSIONS);
+}
+
+static void tick_mgr(void *ctx) {
+  shoal_mgr_update(ctx, 50);
+}
+
+static shoal_runtime *runtime_new(unsigned workers) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt = NULL;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = workers;
+  if (shoal_runtime_create(&rt, &cfg) != SHOAL_OK) {
+    fprintf(stderr, "bench_sessions: cannot start %u workers\n", workers);
+    exit(1);
+  }
+  return rt;
+}
+
+static void run_ticks(const bench_args *a, shoal_runtime *rt, double ipn) {
+  unsigned n = shoal_runtime_workers(rt);
+  for (size_t i = 0; i < BENCH_MGR_CASES; i++) {
+    const bench_tick_case *c = &bench_mgr_cases[i];
+    shoal_mgr_callbacks cb;
+    shoal_mgr *mgr = NULL;
+    shoal_mgr_metrics m;
+    bench_tick t;
+    if (!bench_want(a, c->name))
+      continue;
+    t.s = bench_sessions_new();
+    t.iters = bench_tick_iters(&t, c->work_ns, ipn);
+    bench_run_ticks(c, a->quick, "serial", 1, tick_serial, &t);
+    cb.update = host_update;
+    cb.on_release = NULL;
+    cb.host = &t;
+    if (shoal_mgr_create(&mgr, rt, NULL, &cb) != SHOAL_OK) {
+      fprintf(stderr, "bench_sessions: cannot create a manager\n");
+      exit(1);
+    }
+    for (uint32_t k = 0; k < TICK_SESSIONS; k++)
+      shoal_session_create(mgr, k + 1, &t.s[k]);
+    shoal_mgr_metrics_get(mgr, &m, 1);
+    bench_run_ticks(c, a->quick, "shoal", n, tick_mgr, mgr);
+    /* The manager's own account of the same ticks. */
+    shoal_mgr_metrics_get(mgr, &m, 1);
+    bench_row(c->name, "shoal", n, "shoal_cpu_ns_per_session",
+              m.shoal_ns_per_update, "ns");
+    bench_row(c->name, "shoal", n, "host_ns_per_session",
+              m.host_ns_per_update, "ns");
+    shoal_mgr_destroy(mgr);
+    free(t.s);
+  }
+}
+
+/* Creating n sessions on a fresh manager (default configuration: 1000
+ * preallocated, grown by 100), one call each or one batch. */
+typedef struct create_run {
+  shoal_runtime *rt;
+  uint32_t n;
+  int batch;
+  uint32_t *ids;
+  double secs;
+} create_run;
+
+static void create_once(create_run *r) {
+  shoal_mgr_callbacks cb = {nop_update, NULL, NULL};
+  shoal_mgr *mgr = NULL;
+  double t0;
+  long ok = 0;
+  shoal_mgr_create(&mgr, r->rt, NULL, &cb);
+  t0 = bench_now();
+  if (r->batch) {
+    ok = shoal_session_create_batch(mgr, r->ids, NULL, r->n, NULL);
+  } else {
+    for (uint32_t k = 0; k < r->n; k++)
+      ok += shoal_session_create(mgr, r->ids[k], NULL) == SHOAL_OK;
+  }
+  r->secs = bench_now() - t0;
+  if (ok != (long)r->n)
+    fprintf(stderr, "bench_sessions: %ld of %u created\n", ok, r->n);
+  shoal_mgr_destroy(mgr);
+}
+
+static void run_create(const bench_args *a, shoal_runtime *rt) {
+  static const uint32_t sizes[] = {1000, 5000};
+  for (size_t i = 0; i < 2; i++) {
+    char name[32];
+    create_run r;
+    snprintf(name, sizeof name, "create%u", sizes[i]);
+    if (!bench_want(a, name))
+      continue;
+    r.rt = rt;
+    r.n = sizes[i];
+    r.ids = malloc(r.n * sizeof *r.ids);
+    /* account ids as a server hands them out: scattered, not 1…n */
+    for (uint32_t k = 0; k < r.n; k++)
+      r.ids[k] = (uint32_t)(bench_mix(k) % 4000000000u) + 1;
+    for (r.batch = 0; r.batch < 2; r.batch++) {
+      double v[15];
+      unsigned reps = a->quick ? 5 : 15;
+      for (unsigned k = 0; k < reps; k++) {
+        create_once(&r);
+        v[k] = r.secs * 1e3;
+      }
+      bench_row(name, r.batch ? "shoal_batch" : "shoal", 1, "ms",
+                bench_quantile(v, reps, 0.5), "ms");
+    }
+    free(r.ids);
+  }
+}
+
+/* shoal's own bytes (slabs, registry, active array and columns) holding n
+ * sessions, on a manager sized for n, and the least-squares line through
+ * them. */
+static void run_memory(const bench_args *a, shoal_runtime *rt) {
+  static const uint32_t sizes[] = {50, 100, 200, 400, 1000, 5000};
+  enum { K = sizeof sizes / sizeof sizes[0] };
+  double x[K], y[K], sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, slope, r2;
+  if (!bench_want(a, "mem_per_session"))
+    return;
+  for (size_t i = 0; i < K; i++) {
+    shoal_mgr_callbacks cb = {nop_update, NULL, NULL};
+    shoal_config cfg;
+    shoal_mgr *mgr = NULL;
+    shoal_mgr_metrics m;
+    shoal_config_defaults(&cfg);
+    cfg.max_sessions = sizes[i];
+    cfg.pool_preallocate = 0;
+    shoal_mgr_create(&mgr, rt, &cfg, &cb);
+    for (uint32_t k = 0; k < sizes[i]; k++)
+      shoal_session_create(mgr, k + 1, NULL);
+    shoal_mgr_metrics_get(mgr, &m, 0);
+    x[i] = sizes[i];
+    y[i] = (double)(m.pool_bytes + m.table_bytes);
+    shoal_mgr_destroy(mgr);
+    {
+      char metric[32];
+      snprintf(metric, sizeof metric, "bytes_at_%u", sizes[i]);
+      bench_row("mem_per_session", "shoal", 1, metric, y[i], "B");
+    }
+  }
+  for (size_t i = 0; i < K; i++) {
+    sx += x[i];
+    sy += y[i];
+    sxx += x[i] * x[i];
+    sxy += x[i] * y[i];
+    syy += y[i] * y[i];
+  }
+  slope = (K * sxy - sx * sy) / (K * sxx - sx * sx);
+  r2 = pow(K * sxy - sx * sy, 2) / ((K * sxx - sx * sx) * (K * syy - sy * sy));
+  bench_row("mem_per_session", "shoal", 1, "bytes", slope, "B");
+  bench_row("mem_per_session", "shoal", 1, "r2", r2, "");
+}
+
+int main(int argc, char **argv) {
+  bench_args a = bench_parse(argc, argv);
+  double ipn = bench_calibrate();
+  shoal_runtime *rt = runtime_new(a.workers);
+  run_ticks(&a, rt, ipn);
+  run_create(&a, rt);
+  run_memory(&a, rt);
+  shoal_runtime_destroy(rt);
+  return 0;
+}
