@@ -7,6 +7,7 @@
 #include <tbb/task_group.h>
 
 #include "bench.h"
+#include "tick_tbb.h"
 
 static long fib(int n) {
   if (n < 2)
@@ -74,22 +75,6 @@ static void rec_tbb(void *arg) {
         n += c[i];
       r->result = n;
     }
-  });
-}
-
-struct tick_ctx {
-  bench_tick *t;
-  tbb::task_arena *arena;
-};
-
-static void tick_auto(void *arg) {
-  tick_ctx *c = static_cast<tick_ctx *>(arg);
-  c->arena->execute([c] {
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, TICK_SESSIONS, 64),
-                      [c](const tbb::blocked_range<size_t> &r) {
-                        bench_tick_range(c->t, r.begin(), r.end());
-                      },
-                      tbb::auto_partitioner());
   });
 }
 

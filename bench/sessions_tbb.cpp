@@ -7,21 +7,7 @@
 #include <tbb/task_arena.h>
 
 #include "bench.h"
-
-struct tick_ctx {
-  bench_tick *t;
-  tbb::task_arena *arena;
-};
-
-static void tick_tbb(void *arg) {
-  tick_ctx *c = static_cast<tick_ctx *>(arg);
-  c->arena->execute([c] {
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, TICK_SESSIONS, 64),
-                      [c](const tbb::blocked_range<size_t> &r) {
-                        bench_tick_range(c->t, r.begin(), r.end());
-                      });
-  });
-}
+#include "tick_tbb.h"
 
 int main(int argc, char **argv) {
   bench_args a = bench_parse(argc, argv);
@@ -37,7 +23,7 @@ int main(int argc, char **argv) {
     t.s = bench_sessions_new();
     t.iters = bench_tick_iters(&t, c->work_ns, ipn);
     tick_ctx ctx = {&t, &all};
-    bench_run_ticks(c, a.quick, "tbb", a.workers, tick_tbb, &ctx);
+    bench_run_ticks(c, a.quick, "tbb", a.workers, tick_auto, &ctx);
     free(t.s);
   }
   return 0;
