@@ -1014,6 +1014,9 @@ typedef struct shoal_mgr_metrics {
   uint64_t ticks;             /* updates in the window */
   uint64_t updates;           /* session updates in the window */
   uint64_t batches;           /* batches in the window */
+  uint64_t batches_away;      /* of those, run by a worker of another NUMA
+                                 node than their sessions' home */
+  uint64_t home_nodes;        /* NUMA nodes sessions are homed on */
   uint64_t activity;          /* work reported in the window */
   double ticks_per_s;         /* update cycles per second of the window */
   uint64_t tick_p50_ns;       /* from a log-linear histogram: ±3 % */

@@ -118,7 +118,10 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
                                  memory_order_relaxed);
     sampled += atomic_load_explicit(&mgr->samples[w].sessions,
                                     memory_order_relaxed);
+    out->batches_away += atomic_load_explicit(&mgr->samples[w].away,
+                                              memory_order_relaxed);
   }
+  out->home_nodes = mgr->nodes;
   /* The sampled batches stand for all: host time scales with the sessions
    * updated (a batch's sessions are 1/SAMPLE_EVERY of the tick's). */
   if (sampled > 0)
@@ -156,6 +159,7 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
                             memory_order_relaxed);
       atomic_store_explicit(&mgr->samples[w].sessions, 0,
                             memory_order_relaxed);
+      atomic_store_explicit(&mgr->samples[w].away, 0, memory_order_relaxed);
     }
   }
   pthread_mutex_unlock(&mgr->mu);

@@ -18,6 +18,8 @@
 /* The manager whose callback the calling thread is in (NULL outside). */
 static _Thread_local const shoal_mgr *tls_in_cb;
 
+static int parts_idle(void *arg);
+
 int shoal__mgr_in_callback(const shoal_mgr *mgr) {
   return tls_in_cb == mgr;
 }
@@ -42,8 +44,9 @@ static void cols_free(shoal__cols *c) {
   shoal__free(c);
 }
 
+/* cap slots and the spare one that swap_slots goes through. */
 static void *col_alloc(shoal__cols *c, size_t elem) {
-  size_t n = ((size_t)c->cap * elem + SHOAL_CACHE_LINE - 1) &
+  size_t n = (((size_t)c->cap + 1) * elem + SHOAL_CACHE_LINE - 1) &
              ~(size_t)(SHOAL_CACHE_LINE - 1);
   void *p = shoal__aligned_alloc(SHOAL_CACHE_LINE, n);
   if (p != NULL) {
@@ -167,22 +170,40 @@ static int check_config(const shoal_config *c) {
   return SHOAL_OK;
 }
 
-static unsigned numa_nodes(shoal_runtime *rt, const shoal_topo **topo) {
-  const shoal_plan *p = shoal_runtime_plan(rt);
-  unsigned n = 1;
+/* The home nodes: those the plan's workers sit on (a slab per node is
+ * only worth it where workers of that node take its sessions); each
+ * worker's node; with several, a part per node handed to its first worker
+ * other than the host's slot. */
+static int numa_setup(shoal_mgr *mgr, const shoal_topo **topo) {
+  const shoal_plan *p = shoal_runtime_plan(mgr->rt);
+  unsigned nw = shoal_runtime_workers(mgr->rt), n = 1;
   *topo = NULL;
-  /* The nodes the plan's workers sit on: a slab per node is only worth it
-   * where workers of that node take its sessions. */
-  for (unsigned i = 0; p != NULL && i < shoal_plan_worker_count(p); i++) {
+  if ((mgr->worker_node = shoal__calloc(nw, sizeof(unsigned))) == NULL)
+    return SHOAL_ENOMEM;
+  for (unsigned i = 0; p != NULL && i < nw; i++) {
     const shoal_plan_worker *w = shoal_plan_worker_at(p, i);
-    if (w != NULL && w->numa_logical + 1 > n)
-      n = w->numa_logical + 1;
+    unsigned k = w != NULL ? w->numa_logical : 0;
+    mgr->worker_node[i] =
+        k < SHOAL__POOL_NODES_MAX ? k : SHOAL__POOL_NODES_MAX - 1;
+    if (mgr->worker_node[i] + 1 > n)
+      n = mgr->worker_node[i] + 1;
   }
-  if (n > SHOAL__POOL_NODES_MAX)
-    n = SHOAL__POOL_NODES_MAX;
-  if (n > 1 && shoal_topo_is_this_system(rt->topo))
-    *topo = rt->topo;
-  return n;
+  mgr->nodes = n;
+  if (n == 1)
+    return SHOAL_OK;
+  if (shoal_topo_is_this_system(mgr->rt->topo))
+    *topo = mgr->rt->topo;
+  mgr->parts = shoal__aligned_alloc(SHOAL_FALSE_SHARING, n * sizeof *mgr->parts);
+  if (mgr->parts == NULL)
+    return SHOAL_ENOMEM;
+  memset(mgr->parts, 0, n * sizeof *mgr->parts);
+  for (unsigned k = 0; k < n; k++) {
+    mgr->parts[k].mgr = mgr;
+    mgr->parts[k].home = -1;
+  }
+  for (unsigned i = nw; i-- > 1;)
+    mgr->parts[mgr->worker_node[i]].home = (int)i;
+  return SHOAL_OK;
 }
 
 int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
@@ -223,7 +244,8 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
     mgr->own_rt = 1;
   }
   mgr->rt = rt;
-  mgr->nodes = numa_nodes(rt, &topo);
+  if ((rc = numa_setup(mgr, &topo)) != SHOAL_OK)
+    goto fail_rt;
   mgr->sum = shoal__simd_pick(c.enable_simd, &mgr->simd);
   atomic_init(&mgr->batch_size, c.batch_size);
   atomic_init(&mgr->hib_ms, (uint64_t)c.hibernation_minutes * 60000u);
@@ -266,6 +288,8 @@ fail_reg:
 fail_pool:
   shoal__pool_destroy(&mgr->pool);
 fail_rt:
+  shoal__free(mgr->parts);
+  shoal__free(mgr->worker_node);
   if (mgr->own_rt)
     shoal_runtime_destroy(rt);
   shoal__free(mgr);
@@ -283,6 +307,9 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
   if (shoal__mgr_in_callback(mgr) ||
       atomic_load_explicit(&mgr->updating, memory_order_relaxed))
     return SHOAL_ESTATE;
+  /* A part's task may still wait in the inbox of a busy worker. */
+  if (mgr->parts != NULL)
+    (void)shoal__wait_until(mgr->rt, parts_idle, mgr, 0);
   c = cols_of(mgr);
   for (uint32_t i = 0; i < mgr->nact; i++) {
     void *user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
@@ -296,6 +323,8 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
   shoal__free(mgr->retired);
   cols_free(c);
   shoal__free(mgr->samples);
+  shoal__free(mgr->parts);
+  shoal__free(mgr->worker_node);
   shoal__registry_destroy(&mgr->reg);
   shoal__pool_destroy(&mgr->pool);
   if (mgr->own_rt)
@@ -311,6 +340,105 @@ shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr) {
 /* ------------------------------------------------------------------------ */
 /* Sessions                                                                 */
 /* ------------------------------------------------------------------------ */
+
+/* Slot moves. Under mu, no tick running, inside moves_begin/moves_end. */
+static void move_slot(shoal_mgr *mgr, shoal__cols *c, uint32_t from,
+                      uint32_t to) {
+  c->rec[to] = c->rec[from];
+  c->ids[to] = c->ids[from];
+  atomic_store_explicit(&c->sched[to],
+                        atomic_load_explicit(&c->sched[from],
+                                             memory_order_relaxed),
+                        memory_order_relaxed);
+  atomic_store_explicit(&c->map[to],
+                        atomic_load_explicit(&c->map[from],
+                                             memory_order_relaxed),
+                        memory_order_relaxed);
+  atomic_store_explicit(&c->group[to],
+                        atomic_load_explicit(&c->group[from],
+                                             memory_order_relaxed),
+                        memory_order_relaxed);
+  atomic_store_explicit(&c->user[to],
+                        atomic_load_explicit(&c->user[from],
+                                             memory_order_relaxed),
+                        memory_order_relaxed);
+  c->last_ms[to] = c->last_ms[from];
+  c->updates[to] = c->updates[from];
+  c->activity[to] = c->activity[from];
+  c->last_active[to] = c->last_active[from];
+  atomic_store_explicit(&rec_at(mgr, c->rec[to])->slot, to,
+                        memory_order_relaxed);
+}
+
+/* Exchanges two slots through the spare slot past the last one in use
+ * (the columns always keep one: see create_locked). */
+static void swap_slots(shoal_mgr *mgr, shoal__cols *c, uint32_t a,
+                       uint32_t b) {
+  uint32_t spare = mgr->nact;
+  move_slot(mgr, c, a, spare);
+  move_slot(mgr, c, b, a);
+  move_slot(mgr, c, spare, b);
+}
+
+/* Moves the session at slot p, the first past the segments, into the end
+ * of its node's segment: each later segment passes its first session to
+ * its own end (mgr.h). Under mu, no tick running. */
+static void sort_in(shoal_mgr *mgr, shoal__cols *c, uint32_t p) {
+  unsigned k = atomic_load_explicit(&rec_at(mgr, c->rec[p])->node,
+                                    memory_order_relaxed);
+  for (unsigned j = mgr->nodes - 1; j > k; j--) {
+    uint32_t first = mgr->seg_end[j - 1];
+    if (first != p) {
+      swap_slots(mgr, c, first, p);
+      p = first;
+    }
+    mgr->seg_end[j]++;
+  }
+  mgr->seg_end[k]++;
+}
+
+/* Sorts the sessions waiting past the segments into them. Under mu, no
+ * tick running. */
+static void join_segments(shoal_mgr *mgr) {
+  shoal__cols *c = cols_of(mgr);
+  uint32_t *sorted = &mgr->seg_end[mgr->nodes - 1];
+  if (mgr->nodes == 1) {
+    *sorted = mgr->nact;
+    return;
+  }
+  moves_begin(mgr);
+  while (*sorted < mgr->nact)
+    sort_in(mgr, c, *sorted);
+  moves_end(mgr);
+}
+
+/* Takes s out of the active array (mgr.h): its segment's last session
+ * fills its slot, each later segment's last fills the hole in front of
+ * it, and a session waiting past the segments fills the last hole. Under
+ * mu, no tick running. */
+static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
+  shoal__cols *c = cols_of(mgr);
+  uint32_t hole = atomic_load_explicit(&s->slot, memory_order_relaxed);
+  uint32_t sorted = mgr->seg_end[mgr->nodes - 1];
+  uint32_t last = mgr->nact - 1;
+  s->user = atomic_load_explicit(&c->user[hole], memory_order_relaxed);
+  if (atomic_load_explicit(&c->sched[hole], memory_order_relaxed) == 0)
+    atomic_fetch_sub_explicit(&mgr->quarantined, 1, memory_order_relaxed);
+  moves_begin(mgr);
+  if (hole < sorted) {
+    for (unsigned j = atomic_load_explicit(&s->node, memory_order_relaxed);
+         j < mgr->nodes; j++) {
+      uint32_t end = --mgr->seg_end[j];
+      if (end != hole)
+        move_slot(mgr, c, end, hole);
+      hole = end;
+    }
+  }
+  if (hole != last)
+    move_slot(mgr, c, last, hole);
+  mgr->nact = last;
+  moves_end(mgr);
+}
 
 /* Under mu. */
 static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
@@ -362,6 +490,8 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
     return rc;
   }
   mgr->nact = slot + 1;
+  if (!mgr->ticking)
+    join_segments(mgr);
   return SHOAL_OK;
 }
 
@@ -389,46 +519,6 @@ long shoal_session_create_batch(shoal_mgr *mgr, const uint32_t *ids,
   }
   pthread_mutex_unlock(&mgr->mu);
   return ok;
-}
-
-/* Takes slot's session out of the active array by moving the last slot
- * into it. Under mu, no tick running. */
-static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
-  shoal__cols *c = cols_of(mgr);
-  uint32_t slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
-  uint32_t last = mgr->nact - 1;
-  s->user = atomic_load_explicit(&c->user[slot], memory_order_relaxed);
-  if (atomic_load_explicit(&c->sched[slot], memory_order_relaxed) == 0)
-    atomic_fetch_sub_explicit(&mgr->quarantined, 1, memory_order_relaxed);
-  moves_begin(mgr);
-  if (slot != last) {
-    c->rec[slot] = c->rec[last];
-    c->ids[slot] = c->ids[last];
-    atomic_store_explicit(&c->sched[slot],
-                          atomic_load_explicit(&c->sched[last],
-                                               memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_store_explicit(&c->map[slot],
-                          atomic_load_explicit(&c->map[last],
-                                               memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_store_explicit(&c->group[slot],
-                          atomic_load_explicit(&c->group[last],
-                                               memory_order_relaxed),
-                          memory_order_relaxed);
-    atomic_store_explicit(&c->user[slot],
-                          atomic_load_explicit(&c->user[last],
-                                               memory_order_relaxed),
-                          memory_order_relaxed);
-    c->last_ms[slot] = c->last_ms[last];
-    c->updates[slot] = c->updates[last];
-    c->activity[slot] = c->activity[last];
-    c->last_active[slot] = c->last_active[last];
-    atomic_store_explicit(&rec_at(mgr, c->rec[slot])->slot, slot,
-                          memory_order_relaxed);
-  }
-  mgr->nact = last;
-  moves_end(mgr);
 }
 
 /* The live session of id, or NULL. Under mu. */
@@ -680,13 +770,6 @@ int shoal_mgr_set_max_sessions(shoal_mgr *mgr, unsigned max) {
 /* The tick                                                                 */
 /* ------------------------------------------------------------------------ */
 
-typedef struct tick_ctx {
-  shoal_mgr *mgr;
-  shoal__cols *c;
-  uint32_t n, bs;
-  uint64_t tick, clock;
-} tick_ctx;
-
 static void quarantine(shoal_mgr *mgr, shoal__cols *c, uint32_t i, int rc) {
   /* exchange: a setter's CAS cannot bring the session back over it. */
   if (atomic_exchange_explicit(&c->sched[i], 0, memory_order_relaxed) == 0)
@@ -708,7 +791,7 @@ static inline int due(uint32_t sched, uint64_t tick) {
 
 /* One batch. The sampled variant times each host callback with the TSC;
  * the plain one carries no clock at all. */
-static void run_batch(const tick_ctx *t, uint32_t b, uint32_t e, int timed,
+static void run_batch(const shoal__tick *t, uint32_t b, uint32_t e, int timed,
                       uint64_t *host_ns) {
   shoal__cols *c = t->c;
   const shoal_mgr_callbacks *cb = &t->mgr->cb;
@@ -751,12 +834,12 @@ static void run_batch(const tick_ctx *t, uint32_t b, uint32_t e, int timed,
 
 typedef struct span_frame {
   shoal_task task;
-  const tick_ctx *t;
+  const shoal__tick *t;
   uint32_t b, e;
   int timed;
 } span_frame;
 
-static void span(shoal_worker *w, const tick_ctx *t, uint32_t b, uint32_t e,
+static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed);
 
 static void span_task(shoal_worker *w, shoal_task *task) {
@@ -772,7 +855,7 @@ static inline int someone_wants(shoal_worker *w) {
   return atomic_load_explicit(h->wanted, memory_order_relaxed) != 0;
 }
 
-static void span(shoal_worker *w, const tick_ctx *t, uint32_t b, uint32_t e,
+static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed) {
   uint64_t host = 0;
   uint32_t ran = 0;
@@ -801,16 +884,111 @@ static void span(shoal_worker *w, const tick_ctx *t, uint32_t b, uint32_t e,
 }
 
 static void tick_range(void *arg, size_t kb, size_t ke) {
-  const tick_ctx *t = arg;
+  const shoal__tick *t = arg;
   const shoal_mgr *prev = tls_in_cb;
   shoal_worker *w = shoal__current(t->mgr->rt);
+  unsigned wi = shoal_worker_index(w);
   tls_in_cb = t->mgr;
+  if (t->mgr->worker_node[wi] != t->node)
+    atomic_fetch_add_explicit(&t->mgr->samples[wi].away, ke - kb,
+                              memory_order_relaxed);
   for (size_t k = kb; k < ke; k++) {
-    uint32_t b = (uint32_t)k * t->bs;
-    uint32_t e = b + t->bs < t->n ? b + t->bs : t->n;
-    span(w, t, b, e, (k + t->tick) % SAMPLE_EVERY == 0);
+    uint32_t b = t->base + (uint32_t)k * t->bs;
+    uint32_t e = b + t->bs < t->end ? b + t->bs : t->end;
+    span(w, t, b, e, (k + t->base + t->tick) % SAMPLE_EVERY == 0);
   }
   tls_in_cb = prev;
+}
+
+static size_t batches_of(const shoal__tick *t) {
+  return (t->end - t->base + t->bs - 1) / t->bs;
+}
+
+/* ---- one part per home node --------------------------------------------- */
+
+/* Runs part p if nobody has claimed it yet. */
+static void part_claim(shoal__part *p) {
+  uint32_t open = PART_OPEN;
+  /* acquire: the part's fields, written before it was opened. */
+  if (!atomic_compare_exchange_strong_explicit(&p->state, &open, PART_TAKEN,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    return;
+  (void)shoal_parallel_for(p->mgr->rt, 0, batches_of(&p->t), 1, tick_range,
+                           &p->t);
+  /* release: the part's updates before the updating thread sees DONE. */
+  atomic_store_explicit(&p->state, PART_DONE, memory_order_release);
+  shoal__ext_notify(p->mgr->rt, 1);
+}
+
+/* The task handed to a worker of the part's node. */
+static void part_task(shoal_worker *w, shoal_task *task) {
+  shoal__part *p = (shoal__part *)(void *)task;
+  shoal_runtime *rt = p->mgr->rt;
+  (void)w;
+  part_claim(p);
+  /* release: destroy and the next tick may reuse the record once they
+   * read 0; nothing of p (or of the manager) is touched after this. */
+  atomic_store_explicit(&p->queued, 0, memory_order_release);
+  shoal__ext_notify(rt, 1); /* a destroy waiting for it */
+}
+
+static int parts_done(void *arg) {
+  shoal_mgr *mgr = arg;
+  for (unsigned k = 0; k < mgr->nodes; k++) {
+    uint32_t st = atomic_load_explicit(&mgr->parts[k].state,
+                                       memory_order_acquire);
+    if (st == PART_OPEN || st == PART_TAKEN)
+      return 0;
+  }
+  return 1;
+}
+
+static int parts_idle(void *arg) {
+  shoal_mgr *mgr = arg;
+  for (unsigned k = 0; k < mgr->nodes; k++)
+    if (atomic_load_explicit(&mgr->parts[k].queued, memory_order_acquire))
+      return 0;
+  return 1;
+}
+
+/* The tick with sessions on several home nodes: each node's segment is a
+ * part, handed to a worker of that node, whose neighbours steal its
+ * halves first (the plan's victim order is nearest first). The updating
+ * thread runs its own node's part, then any part nobody has started, then
+ * helps until all are done. */
+static void tick_nodes(shoal_worker *w, void *arg) {
+  const shoal__tick *t = arg;
+  shoal_mgr *mgr = t->mgr;
+  unsigned own = mgr->worker_node[shoal_worker_index(w)];
+  uint32_t base = 0;
+  for (unsigned k = 0; k < mgr->nodes; k++) {
+    shoal__part *p = &mgr->parts[k];
+    p->t = *t;
+    p->t.base = base;
+    p->t.end = base = mgr->seg_end[k];
+    p->t.node = k;
+    /* release: the fields above before a claimer's acquire. */
+    atomic_store_explicit(&p->state,
+                          p->t.end > p->t.base ? PART_OPEN : PART_IDLE,
+                          memory_order_release);
+  }
+  for (unsigned k = 0; k < mgr->nodes; k++) {
+    shoal__part *p = &mgr->parts[k];
+    shoal__task *task = (shoal__task *)(void *)&p->task;
+    if (k == own || p->home < 0 ||
+        atomic_load_explicit(&p->state, memory_order_relaxed) != PART_OPEN ||
+        atomic_load_explicit(&p->queued, memory_order_acquire))
+      continue;
+    atomic_store_explicit(&p->queued, 1, memory_order_relaxed);
+    task->fn = part_task;
+    task->kind = KIND_CLOSURE;
+    shoal__submit(mgr->rt, task, p->home, 0);
+  }
+  part_claim(&mgr->parts[own]);
+  for (unsigned k = 0; k < mgr->nodes; k++)
+    part_claim(&mgr->parts[k]);
+  shoal__work_until(w, parts_done, mgr);
 }
 
 /* Auto batch size: about 8 batches per worker, 16 … 256 sessions each. */
@@ -820,7 +998,7 @@ static uint32_t batch_for(uint32_t n, unsigned workers) {
 }
 
 int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
-  tick_ctx t;
+  shoal__tick t;
   uint64_t t0, dt;
   uint32_t done, nb;
   int expect = 0, rc;
@@ -838,16 +1016,27 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
   mgr->clock_ms += diff_ms;
   t.mgr = mgr;
   t.c = cols_of(mgr);
-  t.n = mgr->tick_n = mgr->nact;
+  t.base = 0;
+  t.end = mgr->tick_n = mgr->nact;
+  t.node = 0;
   t.tick = mgr->tick_no;
   t.clock = mgr->clock_ms;
   t.bs = atomic_load_explicit(&mgr->batch_size, memory_order_relaxed);
   if (t.bs == 0)
-    t.bs = batch_for(t.n, shoal_runtime_workers(mgr->rt));
+    t.bs = batch_for(t.end, shoal_runtime_workers(mgr->rt));
   pthread_mutex_unlock(&mgr->mu);
 
-  nb = (t.n + t.bs - 1) / t.bs;
-  rc = shoal_parallel_for(mgr->rt, 0, nb, 1, tick_range, &t);
+  if (mgr->nodes == 1) {
+    nb = (uint32_t)batches_of(&t);
+    rc = shoal_parallel_for(mgr->rt, 0, nb, 1, tick_range, &t);
+  } else {
+    nb = 0;
+    for (unsigned k = 0; k < mgr->nodes; k++) {
+      uint32_t len = mgr->seg_end[k] - (k > 0 ? mgr->seg_end[k - 1] : 0);
+      nb += (len + t.bs - 1) / t.bs;
+    }
+    rc = shoal_runtime_run(mgr->rt, tick_nodes, &t);
+  }
 
   pthread_mutex_lock(&mgr->mu);
   mgr->ticking = 0;
@@ -861,6 +1050,7 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
     done = mgr->deferred;
     mgr->deferred = next;
   }
+  join_segments(mgr); /* the creates made during the tick */
   dt = shoal__now_ns() - t0;
   shoal__hist_add(&mgr->hist, dt);
   mgr->w_ticks++;

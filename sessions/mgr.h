@@ -17,6 +17,16 @@
  *   - During a tick the slots [0, tick_n) belong to the tick: a create
  *     appends past them, a release is put on the deferred list and applied
  *     when the tick ends.
+ *   - With sessions homed on more than one NUMA node, the array is kept in
+ *     one segment per home node, in node order: node k's sessions fill
+ *     [seg_end[k-1], seg_end[k]). A create between ticks joins its node's
+ *     segment by moving the first session of each later segment to that
+ *     segment's end (one move per node); a release fills its hole from
+ *     the end of its segment and each later segment gives its last session
+ *     to the hole in front of it. Creates made during a tick wait past
+ *     seg_end[nodes-1] and join their segments when it ends. The tick
+ *     hands each segment's batches to a worker of that node first
+ *     (docs/sessions.md, "NUMA").
  *   - Columns the host may set (user, map, group, sched) are atomics that
  *     setters write under mu and the tick reads relaxed. The counter
  *     columns (last_ms, updates, activity, last_active) are written by the
@@ -80,18 +90,48 @@ typedef struct shoal__hist {
 void shoal__hist_add(shoal__hist *h, uint64_t v);
 uint64_t shoal__hist_quantile(const shoal__hist *h, double q);
 
-/* Per-worker sample of host time, on its own line. */
+/* Per-worker sample of host time, and batches run away from their
+ * sessions' home node, on its own line. */
 typedef struct shoal__mgr_sample {
   alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t host_ns;
   _Atomic uint64_t sessions;
+  _Atomic uint64_t away;
 } shoal__mgr_sample;
+
+/* What one tick, or one node's part of it, covers: the batches of slots
+ * [base, end), cut at base + k * bs. */
+typedef struct shoal__tick {
+  struct shoal_mgr *mgr;
+  shoal__cols *c;
+  uint32_t base, end, bs;
+  uint32_t node;
+  uint64_t tick, clock;
+} shoal__tick;
+
+/* One home node's part of a tick, with several nodes. The task goes to
+ * the inbox of a worker of that node; whoever claims the part first (that
+ * worker, or the updating thread once its own part is done) runs it, so
+ * that a busy worker never holds a part back. A task still queued from an
+ * earlier tick is not queued again: it claims whatever part is open when
+ * it runs, or finds none. */
+enum { PART_IDLE = 0, PART_OPEN = 1, PART_TAKEN = 2, PART_DONE = 3 };
+typedef struct shoal__part {
+  shoal_task task;             /* first: the runtime's record */
+  struct shoal_mgr *mgr;
+  shoal__tick t;
+  int home;                    /* the worker it is handed to; -1: none */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t state;
+  _Atomic uint32_t queued;     /* task handed over and not yet finished */
+} shoal__part;
 
 struct shoal_mgr {
   shoal_config cfg;
   shoal_mgr_callbacks cb;
   shoal_runtime *rt;
   int own_rt;
-  unsigned nodes;
+  unsigned nodes;          /* home nodes: pool free lists and segments */
+  unsigned *worker_node;   /* each worker's node (plan), < nodes */
+  shoal__part *parts;      /* one per node when nodes > 1 */
   shoal__pool pool;
   shoal__registry reg;
   shoal__sum_fn sum;
@@ -108,6 +148,8 @@ struct shoal_mgr {
   alignas(SHOAL_FALSE_SHARING) pthread_mutex_t mu;
   pthread_cond_t tick_done;
   uint32_t nact;           /* slots in use */
+  uint32_t seg_end[SHOAL__POOL_NODES_MAX]; /* segments; past the last: the
+                                              creates of a running tick */
   int ticking;
   uint32_t deferred;       /* releases waiting for the tick's end:
                               index + 1 of the first, 0: none */

@@ -5,13 +5,17 @@
  * their spread, releases and creates during a tick (from callbacks and
  * from other threads; ASan checks no callback touches a released
  * session's memory), quarantine, lock-free get while others churn,
- * sessions by map, top-k, metrics and the run-time setters. */
+ * sessions by map, top-k, metrics and the run-time setters; on a
+ * synthetic two-node topology, the active array's per-node segments
+ * through churn and each node's batches started by a worker of that
+ * node. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "runtime/scheduler.h"
+#include "sessions/mgr.h"
 #include "test_util.h"
 
 #if SHOAL_TSAN
@@ -546,6 +550,176 @@ static void own_runtime(void **state) {
   free(h);
 }
 
+/* ---- two NUMA nodes ------------------------------------------------------ */
+
+static shoal_topo *two_nodes(void) {
+  shoal_topo_opts to;
+  shoal_topo *t = NULL;
+  shoal_topo_opts_defaults(&to);
+  to.synthetic = "pack:1 numa:2 l3:1 core:2 pu:1";
+  assert_int_equal(shoal_topo_load(&t, &to), SHOAL_OK);
+  return t;
+}
+
+static shoal_runtime *rt_on(const shoal_topo *t) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt = NULL;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.topo = t;
+  cfg.log = quiet_log;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  return rt;
+}
+
+/* The active array is cut into one segment per home node, in node order,
+ * each slot's record pointing back at it. Between ticks. */
+static void check_segments(shoal_mgr *mgr) {
+  shoal__cols *c = atomic_load(&mgr->cols);
+  uint32_t b = 0;
+  assert_int_equal(mgr->seg_end[mgr->nodes - 1], mgr->nact);
+  for (unsigned k = 0; k < mgr->nodes; k++) {
+    for (uint32_t i = b; i < mgr->seg_end[k]; i++) {
+      shoal__session *s = shoal__pool_at(&mgr->pool, c->rec[i]);
+      if (atomic_load(&s->node) != k || atomic_load(&s->slot) != i ||
+          atomic_load(&s->id) != c->ids[i])
+        fail_msg("slot %u (segment %u): node %u slot %u id %u/%u", i, k,
+                 atomic_load(&s->node), atomic_load(&s->slot),
+                 atomic_load(&s->id), c->ids[i]);
+    }
+    b = mgr->seg_end[k];
+  }
+}
+
+/* Creates and releases between and during ticks keep the segments, and
+ * every session is still updated exactly once per tick. */
+static void numa_segments(void **state) {
+  shoal_topo *t = two_nodes();
+  host *h = calloc(1, sizeof *h);
+  shoal_config cfg = make_cfg(IDS_MAX, 1000, 16);
+  shoal_mgr_metrics m;
+  const uint32_t n = 3000 / SCALE;
+  unsigned seed = 7;
+  uint32_t nb = 0, live = 0;
+  (void)state;
+  h->rt = rt_on(t);
+  mgr_on(h, &cfg);
+  for (uint32_t id = 1; id <= n; id++)
+    assert_int_equal(shoal_session_create(h->mgr, id, id_box(id)), SHOAL_OK);
+  assert_int_equal(h->mgr->nodes, 2);
+  assert_true(h->mgr->seg_end[0] > 0 && h->mgr->seg_end[0] < n);
+  check_segments(h->mgr);
+  for (int i = 0; i < 1000 / SCALE; i++) { /* release some at random */
+    uint32_t id = (uint32_t)rand_r(&seed) % n + 1;
+    int rc = shoal_session_release(h->mgr, id);
+    assert_true(rc == SHOAL_OK || rc == SHOAL_ENOENT);
+  }
+  check_segments(h->mgr);
+  for (uint32_t id = 1; id <= n; id++)
+    live += shoal_session_get(h->mgr, id, NULL) == SHOAL_OK;
+  /* the tick covers each segment in its own batches */
+  for (unsigned k = 0, b = 0; k < 2; b = h->mgr->seg_end[k++])
+    nb += (h->mgr->seg_end[k] - b + 15) / 16;
+  assert_int_equal(shoal_mgr_metrics_get(h->mgr, &m, 1), SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(h->mgr, 50), SHOAL_OK);
+  assert_int_equal(shoal_mgr_metrics_get(h->mgr, &m, 1), SHOAL_OK);
+  assert_int_equal(m.home_nodes, 2);
+  assert_int_equal(m.batches, nb);
+  assert_int_equal(m.updates, live);
+  check_segments(h->mgr);
+  /* callbacks release their neighbours and create newcomers mid-tick */
+  h->release_mod = 3;
+  assert_int_equal(shoal_mgr_update(h->mgr, 50), SHOAL_OK);
+  h->release_mod = 0;
+  check_segments(h->mgr);
+  for (uint32_t id = 1; id < IDS_MAX; id++)
+    atomic_store(&h->updates[id], 0);
+  for (unsigned k = 0; k < 3; k++)
+    assert_int_equal(shoal_mgr_update(h->mgr, 50), SHOAL_OK);
+  for (uint32_t id = 1; id < IDS_MAX; id++) {
+    uint32_t want = shoal_session_get(h->mgr, id, NULL) == SHOAL_OK ? 3 : 0;
+    if (atomic_load(&h->updates[id]) != want)
+      fail_msg("id %u updated %u times in 3 ticks", id,
+               atomic_load(&h->updates[id]));
+  }
+  assert_true(atomic_load(&h->created_in_cb) > 0);
+  assert_int_equal(atomic_load(&h->off_thread), 0);
+  assert_int_equal(atomic_load(&h->bad_user), 0);
+  host_free(h);
+  shoal_topo_destroy(t);
+}
+
+/* Node 1's batches start on a worker of node 1: the updating thread (on
+ * node 0) is held in node 0's first session until node 1's first session
+ * has run, so that it cannot take node 1's part itself; whoever runs the
+ * first slot of a part is the worker that claimed it. */
+typedef struct homing {
+  shoal_runtime *rt;
+  uint32_t first[2];          /* the first session of each segment */
+  _Atomic int started1;
+  _Atomic int node_of_first1; /* the node of the worker that ran it */
+  _Atomic int timed_out;
+} homing;
+
+static int worker_node_now(shoal_runtime *rt) {
+  shoal_worker *w = shoal__current(rt);
+  return w == NULL ? -1
+                   : (int)shoal_plan_worker_at(shoal_runtime_plan(rt),
+                                               shoal_worker_index(w))
+                         ->numa_logical;
+}
+
+static int homing_update(void *h_, uint32_t id, void *user, uint32_t diff) {
+  homing *h = h_;
+  (void)user;
+  (void)diff;
+  if (id == h->first[1]) {
+    atomic_store(&h->node_of_first1, worker_node_now(h->rt));
+    atomic_store(&h->started1, 1);
+  } else if (id == h->first[0]) {
+    uint64_t deadline = shoal__now_ns() + 10 * 1000000000ull;
+    while (!atomic_load(&h->started1))
+      if (shoal__now_ns() > deadline) {
+        atomic_store(&h->timed_out, 1);
+        break;
+      } else {
+        sched_yield();
+      }
+  }
+  return 0;
+}
+
+static void numa_home_first(void **state) {
+  shoal_topo *t = two_nodes();
+  homing h = {0};
+  shoal_mgr *mgr;
+  shoal_config cfg = make_cfg(1000, 100, 8);
+  shoal_mgr_callbacks cb = {homing_update, NULL, &h};
+  shoal_mgr_metrics m;
+  (void)state;
+  h.rt = rt_on(t);
+  assert_int_equal(shoal_mgr_create(&mgr, h.rt, &cfg, &cb), SHOAL_OK);
+  for (uint32_t id = 1; id <= 400; id++)
+    assert_int_equal(shoal_session_create(mgr, id, NULL), SHOAL_OK);
+  for (int tick = 0; tick < 20; tick++) {
+    shoal__cols *c = atomic_load(&mgr->cols);
+    h.first[0] = c->ids[0];
+    h.first[1] = c->ids[mgr->seg_end[0]];
+    atomic_store(&h.started1, 0);
+    atomic_store(&h.node_of_first1, -1);
+    assert_int_equal(shoal_mgr_update(mgr, 50), SHOAL_OK);
+    assert_int_equal(atomic_load(&h.timed_out), 0);
+    assert_int_equal(atomic_load(&h.node_of_first1), 1);
+    /* a different first session next time */
+    assert_int_equal(shoal_session_release(mgr, h.first[1]), SHOAL_OK);
+  }
+  assert_int_equal(shoal_mgr_metrics_get(mgr, &m, 0), SHOAL_OK);
+  assert_int_equal(m.home_nodes, 2);
+  assert_true(m.batches_away <= m.batches);
+  assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
+  assert_int_equal(shoal_runtime_destroy(h.rt), SHOAL_OK);
+  shoal_topo_destroy(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(basics),
@@ -557,6 +731,8 @@ int main(void) {
     cmocka_unit_test(maps_top_metrics),
     cmocka_unit_test(concurrent),
     cmocka_unit_test(own_runtime),
+    cmocka_unit_test(numa_segments),
+    cmocka_unit_test(numa_home_first),
   };
   return test_run("mgr", tests, SHOAL_ARRAY_LEN(tests));
 }
