@@ -831,6 +831,22 @@ typedef struct shoal_config {
   unsigned pool_grow;        /* [SessionMgr.PoolGrowBatch] sessions added
                                 at once when the pool grows, 1 … 65536
                                 (100) */
+  unsigned packets_per_update; /* [SessionMgr.MaxPacketsPerUpdate] packets
+                                a session takes from its inbox per update,
+                                1 … 65536 (100) */
+  int strict_packet_order;   /* [SessionMgr.StrictPacketOrder] 0 or 1: once
+                                a session has a deferred packet waiting, its
+                                later packets are deferred behind it (1) */
+  int defer_packets;         /* [SessionMgr.DeferPackets] 0 or 1: 0 runs
+                                every packet on the worker (1) */
+  unsigned deferred_per_session; /* [SessionMgr.DeferredPerSession] deferred
+                                packets of one session run per drain call,
+                                1 … 2^20 (50) */
+  unsigned inbox_size;       /* [SessionMgr.InboxSize] packets waiting in one
+                                session's inbox, 1 … 65536 (256) */
+  unsigned max_queued_packets; /* [SessionMgr.MaxQueuedPackets] packets held
+                                at once, inboxes and deferred queue, 64 …
+                                2^26 (262144) */
   shoal_actors_config actors; /* [Actors.MessageQueueSize], [Actors.BatchSize],
                                 [Actors.MaxMessagesPerTick] */
   shoal_log_fn log;          /* may be NULL; also given to a runtime or
@@ -1001,6 +1017,148 @@ SHOAL_API int shoal_session_set_interval(shoal_mgr *mgr, uint32_t id,
  * when it is not quarantined. Any thread. */
 SHOAL_API int shoal_session_clear_quarantine(shoal_mgr *mgr, uint32_t id);
 
+/* --- Packets ------------------------------------------------------------- */
+
+/* Any thread may send a packet to a session: it waits in the session's
+ * inbox (lock-free, bounded by SessionMgr.InboxSize) until the session's
+ * next update. Then, on the worker that updates it and before its update
+ * callback, the session takes up to SessionMgr.MaxPacketsPerUpdate packets
+ * in the order they were sent and looks each opcode up in the manager's
+ * table: an INPLACE packet runs its handler there and then; a MAIN packet
+ * is appended to the session's deferred queue, which the host's main
+ * thread runs with shoal_mgr_drain_deferred, serialized with its world
+ * update.
+ *
+ * Order. A session's deferred packets always run in the order they were
+ * sent. With SessionMgr.StrictPacketOrder = 1 (default) no packet
+ * overtakes an earlier deferred one: while a session has a deferred packet
+ * waiting, its INPLACE packets are deferred behind it too (and run on the
+ * main thread). With 0, INPLACE packets run at once on the worker, maybe
+ * before an earlier MAIN packet of the same session. SessionMgr.
+ * DeferPackets = 0 runs every packet, MAIN ones included, on the worker.
+ *
+ * Accounting: every send that reaches a live session is counted `sent`
+ * and is then rejected (full inbox, too many packets held: SHOAL_EAGAIN),
+ * handled (a handler ran), pending (in an inbox or the deferred queue) or
+ * dropped (its session was released first, or its opcode has no handler
+ * and no default handler is set). */
+
+/* Payload bytes a packet carries inline; more is SHOAL_EINVAL. */
+#define SHOAL_PACKET_PAYLOAD_MAX 96
+
+typedef enum shoal_packet_class {
+  SHOAL_PACKET_INPLACE = 0, /* safe on a worker, during the update */
+  SHOAL_PACKET_MAIN = 1     /* deferred to the host's main thread */
+} shoal_packet_class;
+
+typedef enum shoal_packet_category {
+  SHOAL_CAT_SPELL, SHOAL_CAT_ITEM, SHOAL_CAT_RESURRECTION,
+  SHOAL_CAT_MOVEMENT, /* movement and area triggers */
+  SHOAL_CAT_COMBAT, SHOAL_CAT_QUEST, SHOAL_CAT_GROUP, SHOAL_CAT_TRADE,
+  SHOAL_CAT_GOSSIP, SHOAL_CAT_LOOT, SHOAL_CAT_VENDOR, SHOAL_CAT_TRAINER,
+  SHOAL_CAT_AUCTION, SHOAL_CAT_CHAT, SHOAL_CAT_MAIL, SHOAL_CAT_BANK,
+  SHOAL_CAT_GUILD, SHOAL_CAT_PET, SHOAL_CAT_OTHER,
+  SHOAL_CAT_COUNT
+} shoal_packet_category;
+
+/* "spell", "item", … "other"; NULL out of range. Any thread. */
+SHOAL_API const char *shoal_packet_category_name(shoal_packet_category c);
+
+/* A packet as a handler sees it; data is valid during the call only. */
+typedef struct shoal_packet {
+  uint16_t opcode;
+  uint16_t flags;   /* the sender's, passed through */
+  uint32_t len;
+  const void *data;
+  uint64_t sent_ns; /* when it was sent (CLOCK_MONOTONIC) */
+} shoal_packet;
+
+/* A handler: INPLACE ones on the worker updating the session, MAIN (and
+ * deferred INPLACE) ones on the thread in shoal_mgr_drain_deferred. A
+ * negative result is counted as a failed packet; nothing else changes. */
+typedef int (*shoal_packet_fn)(void *host, uint32_t session, void *user,
+                               const shoal_packet *p);
+
+/* Registers opcode with its class, category, handler (not NULL) and a
+ * reason for diagnostics (copied; NULL: none). Registering an opcode
+ * again replaces it. An opcode never registered is MAIN, category other,
+ * and runs the default handler (below) on the main thread: never on a
+ * worker. Errors: SHOAL_EINVAL, SHOAL_ENOMEM; SHOAL_ESTATE from a callback
+ * or handler. Any thread; waits for a running tick or drain to end. */
+SHOAL_API int shoal_mgr_register_opcode(shoal_mgr *mgr, uint16_t opcode,
+                                        shoal_packet_class cls,
+                                        shoal_packet_category category,
+                                        shoal_packet_fn handler,
+                                        const char *reason);
+/* The handler of unregistered opcodes (main thread); NULL (default):
+ * they are dropped and counted. Same threads and errors as above. */
+SHOAL_API int shoal_mgr_set_default_handler(shoal_mgr *mgr,
+                                            shoal_packet_fn handler);
+
+typedef struct shoal_opcode_info {
+  int registered;
+  shoal_packet_class cls;
+  shoal_packet_category category;
+  const char *reason; /* valid until the opcode is registered again or the
+                         manager is destroyed */
+} shoal_opcode_info;
+/* What the table says of opcode. SHOAL_EINVAL for NULL. Any thread
+ * outside callbacks; waits for a running tick or drain. */
+SHOAL_API int shoal_mgr_opcode_info(shoal_mgr *mgr, uint16_t opcode,
+                                    shoal_opcode_info *out);
+
+/* Sends a packet to session id: copies len bytes of data (len ≤
+ * SHOAL_PACKET_PAYLOAD_MAX) into the session's inbox. Never blocks or
+ * allocates on a warm manager. Errors: SHOAL_EINVAL (NULL mgr, id 0, len
+ * too long, NULL data with len > 0), SHOAL_ENOENT (no such session, or
+ * released), SHOAL_EAGAIN (its inbox is full, or MaxQueuedPackets are
+ * held: back-pressure, counted as rejected). Any thread, also handlers
+ * and callbacks. */
+SHOAL_API int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
+                                 uint16_t flags, const void *data,
+                                 size_t len);
+
+/* Runs deferred packets on the calling thread: round-robin over the
+ * sessions that have some, at most SessionMgr.DeferredPerSession of one
+ * session per call, and at most `budget` in all (0: no limit besides the
+ * per-session one). Returns how many ran, and in *remaining (may be NULL)
+ * how many are still deferred. Sessions released by a handler keep their
+ * on_release until the call ends. Errors: SHOAL_EINVAL, SHOAL_ESTATE (an
+ * update or another drain is running, or called from a callback). The
+ * main thread, between updates. */
+SHOAL_API long shoal_mgr_drain_deferred(shoal_mgr *mgr, size_t budget,
+                                        size_t *remaining);
+
+/* All fields public. Totals since creation, except the window ones, which
+ * run from the previous reset like shoal_mgr_metrics'. */
+typedef struct shoal_packet_stats {
+  uint64_t sent;              /* sends to a live session */
+  uint64_t rejected;          /* of those, SHOAL_EAGAIN */
+  uint64_t handled;           /* a handler ran */
+  uint64_t failed;            /* of those, it returned < 0 */
+  uint64_t dropped;           /* released first, or no handler */
+  uint64_t pending;           /* counted in the inboxes and deferred queue
+                                 now */
+  uint64_t invalid;           /* sends refused with EINVAL or ENOENT */
+  uint64_t inplace_on_main;   /* INPLACE packets deferred by strict order */
+  uint64_t deferred_now;      /* the deferred queue's depth */
+  uint64_t deferred_max;      /* its deepest, in the window */
+  uint64_t drain_calls;       /* in the window */
+  uint64_t drained;           /* packets those calls ran */
+  uint64_t drained_last;      /* the latest call's */
+  uint64_t by_class[2];       /* handled in the window, by class */
+  uint64_t by_category[SHOAL_CAT_COUNT];
+  double packets_per_s;       /* handled per second of the window */
+  uint64_t wait_p50_ns;       /* send to handler, from a log-linear */
+  uint64_t wait_p99_ns;       /* histogram (±3 %) of the window */
+  double window_s;
+} shoal_packet_stats;
+
+/* Fills *out; reset 1 starts a new window. Waits for a running tick or
+ * drain. Errors: SHOAL_EINVAL; SHOAL_ESTATE from a callback. Any thread. */
+SHOAL_API int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
+                                     int reset);
+
 /* --- Metrics ------------------------------------------------------------- */
 
 /* All fields public. Times in nanoseconds unless named otherwise. The
@@ -1035,7 +1193,7 @@ typedef struct shoal_mgr_metrics {
   uint64_t pool_allocated;    /* sessions the slabs hold */
   uint64_t pool_available;
   uint64_t pool_high_water;
-  uint64_t packets_per_s;     /* 0 until packets exist */
+  double packets_per_s;       /* packets handled per second of the window */
   const char *simd;           /* "avx512", "avx2" or "scalar" */
   double window_s;
 } shoal_mgr_metrics;

@@ -260,6 +260,24 @@ void shoal__pool_put(shoal__pool *p, uint32_t index) {
   atomic_fetch_sub_explicit(&p->in_use, 1, memory_order_relaxed);
 }
 
+void shoal__pool_chain_add(shoal__pool *p, shoal__pool_chain *c,
+                           uint32_t index) {
+  if (c->n++ == 0)
+    c->last = index;
+  else
+    atomic_store_explicit(link_of(p, index), c->first + 1,
+                          memory_order_relaxed);
+  c->first = index;
+}
+
+void shoal__pool_put_chain(shoal__pool *p, shoal__pool_chain *c) {
+  if (c->n == 0)
+    return;
+  push_chain(p, shoal__pool_node_of(p, c->first), c->first, c->last);
+  atomic_fetch_sub_explicit(&p->in_use, c->n, memory_order_relaxed);
+  c->n = 0;
+}
+
 void shoal__pool_stats_get(shoal__pool *p, shoal__pool_stats *out) {
   uint64_t slabs = atomic_load_explicit(&p->nslabs, memory_order_relaxed);
   uint64_t used = atomic_load_explicit(&p->in_use, memory_order_relaxed);

@@ -113,6 +113,16 @@ int shoal__pool_get(shoal__pool *p, unsigned node, uint32_t *index);
 /* Returns an element to its slab's node. */
 void shoal__pool_put(shoal__pool *p, uint32_t index);
 
+/* Elements gathered by one thread and returned with one CAS: add each
+ * (all of one node), then put the chain. Start from {0}. */
+typedef struct shoal__pool_chain {
+  uint32_t first, last, n;
+} shoal__pool_chain;
+void shoal__pool_chain_add(shoal__pool *p, shoal__pool_chain *c,
+                           uint32_t index);
+/* Returns the chain's elements (to the node of its first) and empties it. */
+void shoal__pool_put_chain(shoal__pool *p, shoal__pool_chain *c);
+
 /* The element of a valid index. */
 static inline void *shoal__pool_at(shoal__pool *p, uint32_t index) {
   /* acquire: pairs with the release that published the directory, and the

@@ -45,40 +45,54 @@ static inline void shoal__inbox_init(shoal__inbox *q, shoal__node *stub) {
   q->stub = stub;
 }
 
-static inline void shoal__inbox_push(shoal__inbox *q, shoal__node *n) {
+/* The algorithm on its three words, wherever they live: the worker's
+ * inbox keeps head and tail on separate lines; a session's inbox
+ * (sessions/packets.c) keeps all three in its record. */
+static inline void shoal__mpsc_push(_Atomic(shoal__node *) *head,
+                                    shoal__node *n) {
   shoal__node *prev;
   atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
   /* acq_rel: n's container before it becomes reachable (release); the
    * previous node's link after its own push (acquire). */
-  prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
+  prev = atomic_exchange_explicit(head, n, memory_order_acq_rel);
   /* release: pairs with the owner's acquire load of next. */
   atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
-static inline shoal__node *shoal__inbox_pop(shoal__inbox *q) {
-  shoal__node *tail = q->tail, *next, *head;
+static inline shoal__node *shoal__mpsc_pop(_Atomic(shoal__node *) *headp,
+                                           shoal__node **tailp,
+                                           shoal__node *stub) {
+  shoal__node *tail = *tailp, *next, *head;
   /* acquire (every load of next): pairs with the push's release. */
   next = atomic_load_explicit(&tail->next, memory_order_acquire);
-  if (tail == q->stub) {
+  if (tail == stub) {
     if (next == NULL)
       return NULL;
-    q->tail = tail = next;
+    *tailp = tail = next;
     next = atomic_load_explicit(&next->next, memory_order_acquire);
   }
   if (next != NULL) {
-    q->tail = next;
+    *tailp = next;
     return tail;
   }
-  head = atomic_load_explicit(&q->head, memory_order_acquire);
+  head = atomic_load_explicit(headp, memory_order_acquire);
   if (tail != head)
     return NULL; /* a push is between its exchange and its link */
-  shoal__inbox_push(q, q->stub); /* tail is the last: put the stub behind */
+  shoal__mpsc_push(headp, stub); /* tail is the last: put the stub behind */
   next = atomic_load_explicit(&tail->next, memory_order_acquire);
   if (next != NULL) {
-    q->tail = next;
+    *tailp = next;
     return tail;
   }
   return NULL;
+}
+
+static inline void shoal__inbox_push(shoal__inbox *q, shoal__node *n) {
+  shoal__mpsc_push(&q->head, n);
+}
+
+static inline shoal__node *shoal__inbox_pop(shoal__inbox *q) {
+  return shoal__mpsc_pop(&q->head, &q->tail, q->stub);
 }
 
 static inline int shoal__inbox_nonempty(shoal__inbox *q) {

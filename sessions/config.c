@@ -26,6 +26,12 @@ void shoal_config_defaults(shoal_config *cfg) {
   cfg->auto_defragment = 1;
   cfg->pool_preallocate = 1000;
   cfg->pool_grow = 100;
+  cfg->packets_per_update = 100;
+  cfg->strict_packet_order = 1;
+  cfg->defer_packets = 1;
+  cfg->deferred_per_session = 50;
+  cfg->inbox_size = 256;
+  cfg->max_queued_packets = 262144;
   shoal_actors_config_defaults(&cfg->actors);
   cfg->struct_size = sizeof *cfg;
 }
@@ -50,6 +56,12 @@ static const key keys[] = {
   B("SessionMgr.EnableAutoDefragmentation", auto_defragment),
   U("SessionMgr.PoolPreallocate", pool_preallocate, 0, 1u << 24),
   U("SessionMgr.PoolGrowBatch", pool_grow, 1, 65536),
+  U("SessionMgr.MaxPacketsPerUpdate", packets_per_update, 1, 65536),
+  B("SessionMgr.StrictPacketOrder", strict_packet_order),
+  B("SessionMgr.DeferPackets", defer_packets),
+  U("SessionMgr.DeferredPerSession", deferred_per_session, 1, 1u << 20),
+  U("SessionMgr.InboxSize", inbox_size, 1, 65536),
+  U("SessionMgr.MaxQueuedPackets", max_queued_packets, 64, 1u << 26),
   U("Actors.MessageQueueSize", actors.queue_size, 1, 1u << 20),
   U("Actors.BatchSize", actors.batch_size, 1, 65536),
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),

@@ -122,6 +122,13 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
                                               memory_order_relaxed);
   }
   out->home_nodes = mgr->nodes;
+  {
+    uint64_t h = shoal__pk_handled(mgr);
+    if (out->window_s > 0)
+      out->packets_per_s = (double)(h - mgr->w_handled0) / out->window_s;
+    if (reset)
+      mgr->w_handled0 = h;
+  }
   /* The sampled batches stand for all: host time scales with the sessions
    * updated (a batch's sessions are 1/SAMPLE_EVERY of the tick's). */
   if (sampled > 0)

@@ -16,7 +16,8 @@
 #define SAMPLE_EVERY 32u
 
 /* The manager whose callback the calling thread is in (NULL outside). */
-static _Thread_local const shoal_mgr *tls_in_cb;
+_Thread_local const shoal_mgr *shoal__tls_in_cb;
+#define tls_in_cb shoal__tls_in_cb
 
 static int parts_idle(void *arg);
 
@@ -32,6 +33,7 @@ static void cols_free(shoal__cols *c) {
   if (c == NULL)
     return;
   shoal__free(c->rec);
+  shoal__free((void *)c->sess);
   shoal__free(c->ids);
   shoal__free((void *)c->sched);
   shoal__free((void *)c->map);
@@ -65,6 +67,7 @@ static shoal__cols *cols_new(uint32_t cap, const shoal__cols *old,
   c->cap = cap;
   c->bytes = sizeof *c;
   c->rec = col_alloc(c, sizeof *c->rec);
+  c->sess = col_alloc(c, sizeof *c->sess);
   c->ids = col_alloc(c, sizeof *c->ids);
   c->sched = col_alloc(c, sizeof *c->sched);
   c->map = col_alloc(c, sizeof *c->map);
@@ -74,7 +77,7 @@ static shoal__cols *cols_new(uint32_t cap, const shoal__cols *old,
   c->updates = col_alloc(c, sizeof *c->updates);
   c->activity = col_alloc(c, sizeof *c->activity);
   c->last_active = col_alloc(c, sizeof *c->last_active);
-  if (c->rec == NULL || c->ids == NULL || c->sched == NULL ||
+  if (c->rec == NULL || c->sess == NULL || c->ids == NULL || c->sched == NULL ||
       c->map == NULL || c->group == NULL || c->user == NULL ||
       c->last_ms == NULL || c->updates == NULL || c->activity == NULL ||
       c->last_active == NULL) {
@@ -83,6 +86,7 @@ static shoal__cols *cols_new(uint32_t cap, const shoal__cols *old,
   }
   for (uint32_t i = 0; old != NULL && i < n; i++) {
     c->rec[i] = old->rec[i];
+    c->sess[i] = old->sess[i];
     c->ids[i] = old->ids[i];
     atomic_init(&c->sched[i], atomic_load_explicit(&old->sched[i],
                                                    memory_order_relaxed));
@@ -165,7 +169,11 @@ static int check_config(const shoal_config *c) {
   if (c->max_sessions < 1 || c->max_sessions > (1u << 24) ||
       c->batch_size > 256 || c->worker_threads > SHOAL_WORKERS_MAX ||
       c->hibernation_minutes < 1 || c->pool_preallocate > c->max_sessions ||
-      c->pool_grow < 1 || c->pool_grow > SLAB_SESSIONS_MAX)
+      c->pool_grow < 1 || c->pool_grow > SLAB_SESSIONS_MAX ||
+      c->packets_per_update < 1 || c->packets_per_update > 65536 ||
+      c->deferred_per_session < 1 || c->deferred_per_session > (1u << 20) ||
+      c->inbox_size < 1 || c->inbox_size > 65536 ||
+      c->max_queued_packets < 64 || c->max_queued_packets > (1u << 26))
     return SHOAL_EINVAL;
   return SHOAL_OK;
 }
@@ -264,6 +272,9 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   if (mgr->samples == NULL)
     goto fail_reg;
   memset(mgr->samples, 0, shoal_runtime_workers(rt) * sizeof *mgr->samples);
+  if ((rc = shoal__pk_init(mgr)) != SHOAL_OK)
+    goto fail_samples;
+  rc = SHOAL_ENOMEM;
   atomic_init(&mgr->cols, cols_new(c.max_sessions, NULL, 0));
   if (atomic_load(&mgr->cols) == NULL)
     goto fail_samples;
@@ -282,6 +293,7 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
 fail_cols:
   cols_free(atomic_load(&mgr->cols));
 fail_samples:
+  shoal__pk_destroy(mgr);
   shoal__free(mgr->samples);
 fail_reg:
   shoal__registry_destroy(&mgr->reg);
@@ -322,6 +334,7 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
     cols_free(mgr->retired[i]);
   shoal__free(mgr->retired);
   cols_free(c);
+  shoal__pk_destroy(mgr);
   shoal__free(mgr->samples);
   shoal__free(mgr->parts);
   shoal__free(mgr->worker_node);
@@ -345,6 +358,7 @@ shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr) {
 static void move_slot(shoal_mgr *mgr, shoal__cols *c, uint32_t from,
                       uint32_t to) {
   c->rec[to] = c->rec[from];
+  c->sess[to] = c->sess[from];
   c->ids[to] = c->ids[from];
   atomic_store_explicit(&c->sched[to],
                         atomic_load_explicit(&c->sched[from],
@@ -424,6 +438,7 @@ static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
   s->user = atomic_load_explicit(&c->user[hole], memory_order_relaxed);
   if (atomic_load_explicit(&c->sched[hole], memory_order_relaxed) == 0)
     atomic_fetch_sub_explicit(&mgr->quarantined, 1, memory_order_relaxed);
+  shoal__pk_discard(mgr, s);
   moves_begin(mgr);
   if (hole < sorted) {
     for (unsigned j = atomic_load_explicit(&s->node, memory_order_relaxed);
@@ -469,7 +484,9 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   atomic_store_explicit(&s->node, shoal__pool_node_of(&mgr->pool, index),
                         memory_order_relaxed);
   s->user = user;
+  s->self = index;
   c->rec[slot] = index;
+  c->sess[slot] = s;
   c->ids[slot] = id;
   atomic_store_explicit(&c->sched[slot], SHOAL__SCHED_EVERY,
                         memory_order_relaxed);
@@ -483,10 +500,12 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   /* Published last: a find that sees the id sees a filled record (the
    * registry's insert is a release under the shard's mutex). */
   atomic_store_explicit(&s->id, id, memory_order_relaxed);
+  shoal__pk_open(s); /* after the id: see shoal_session_send */
   if ((rc = shoal__registry_insert(&mgr->reg, id, index)) != SHOAL_OK) {
+    shoal__pk_close(s);
     atomic_store_explicit(&s->id, 0, memory_order_relaxed);
     atomic_store_explicit(&s->state, 0, memory_order_relaxed);
-    shoal__pool_put(&mgr->pool, index);
+    shoal__pk_retire(mgr, index);
     return rc;
   }
   mgr->nact = slot + 1;
@@ -546,6 +565,7 @@ static int release_locked(shoal_mgr *mgr, uint32_t id, uint32_t *done) {
     return id == 0 ? SHOAL_EINVAL : SHOAL_ENOENT;
   shoal__registry_remove(&mgr->reg, id);
   atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+  shoal__pk_close(s);
   if (mgr->ticking) {
     s->next = mgr->deferred;
     mgr->deferred = index + 1;
@@ -568,7 +588,9 @@ static void finish_releases(shoal_mgr *mgr, uint32_t list) {
     list = s->next;
     if (mgr->cb.on_release != NULL)
       mgr->cb.on_release(mgr->cb.host, id, user);
-    shoal__pool_put(&mgr->pool, index);
+    pthread_mutex_lock(&mgr->mu);
+    shoal__pk_retire(mgr, index);
+    pthread_mutex_unlock(&mgr->mu);
   }
 }
 
@@ -791,24 +813,31 @@ static inline int due(uint32_t sched, uint64_t tick) {
 
 /* One batch. The sampled variant times each host callback with the TSC;
  * the plain one carries no clock at all. */
-static void run_batch(const shoal__tick *t, uint32_t b, uint32_t e, int timed,
-                      uint64_t *host_ns) {
+static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b,
+                      uint32_t e, int timed, uint64_t *host_ns) {
   shoal__cols *c = t->c;
   const shoal_mgr_callbacks *cb = &t->mgr->cb;
+  shoal__pool_chain done = {0, 0, 0};
   for (uint32_t i = b; i < e; i++) {
     uint32_t sched = atomic_load_explicit(&c->sched[i], memory_order_relaxed);
+    shoal__session *s = c->sess[i];
+    void *user;
     uint32_t diff;
     uint64_t t0 = 0;
     int rc;
     if (!due(sched, t->tick))
       continue;
+    user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
+    /* Packets first (DESIGN.md, "The data path of one tick"). */
+    if (SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word,
+                                             memory_order_relaxed)) != 0 &&
+        shoal__pk_take(t->mgr, wi, s, c->ids[i], user, &done) != 0)
+      c->last_active[i] = t->clock;
     diff = (uint32_t)(t->clock - c->last_ms[i]);
     c->last_ms[i] = t->clock;
     if (timed)
       t0 = shoal__fast_ns();
-    rc = cb->update(cb->host, c->ids[i],
-                    atomic_load_explicit(&c->user[i], memory_order_relaxed),
-                    diff);
+    rc = cb->update(cb->host, c->ids[i], user, diff);
     if (timed) {
       uint64_t d = shoal__fast_ns() - t0;
       *host_ns += d > t->mgr->stamp_ns ? d - t->mgr->stamp_ns : 0;
@@ -821,6 +850,7 @@ static void run_batch(const shoal__tick *t, uint32_t b, uint32_t e, int timed,
       quarantine(t->mgr, c, i, rc);
     }
   }
+  shoal__pool_put_chain(&t->mgr->pkts, &done);
 }
 
 /* Lazy binary splitting inside a batch (Tzannes, Caragea, Barua and
@@ -859,9 +889,10 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed) {
   uint64_t host = 0;
   uint32_t ran = 0;
+  unsigned wi = shoal_worker_index(w);
   while (b < e) {
     uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
-    run_batch(t, b, stop, timed, &host);
+    run_batch(t, wi, b, stop, timed, &host);
     ran += stop - b;
     b = stop;
     if (e - b >= 2 * SPLIT_CHUNK && someone_wants(w)) {
@@ -877,7 +908,7 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
     }
   }
   if (timed) {
-    shoal__mgr_sample *smp = &t->mgr->samples[shoal_worker_index(w)];
+    shoal__mgr_sample *smp = &t->mgr->samples[wi];
     atomic_fetch_add_explicit(&smp->host_ns, host, memory_order_relaxed);
     atomic_fetch_add_explicit(&smp->sessions, ran, memory_order_relaxed);
   }
@@ -997,21 +1028,72 @@ static uint32_t batch_for(uint32_t n, unsigned workers) {
   return bs < 16 ? 16 : bs > 256 ? 256 : bs;
 }
 
-int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
-  shoal__tick t;
-  uint64_t t0, dt;
-  uint32_t done, nb;
-  int expect = 0, rc;
-  if (mgr == NULL)
-    return SHOAL_EINVAL;
+/* Holding the manager: the update, or a drain. At most one holder
+ * (`updating`); while it holds, `ticking` makes creates append past the
+ * segments and releases wait on the deferred list. Begins with mu held. */
+static int hold_begin(shoal_mgr *mgr) {
+  int expect = 0;
   if (shoal__mgr_in_callback(mgr) ||
       !atomic_compare_exchange_strong_explicit(&mgr->updating, &expect, 1,
                                                memory_order_acquire,
                                                memory_order_relaxed))
     return SHOAL_ESTATE;
-  t0 = shoal__now_ns();
   pthread_mutex_lock(&mgr->mu);
   mgr->ticking = 1;
+  return SHOAL_OK;
+}
+
+/* Under mu again: applies what waited for the hold's end, and returns the
+ * released sessions for hold_finish. */
+static uint32_t hold_end_locked(shoal_mgr *mgr) {
+  uint32_t done = 0;
+  mgr->ticking = 0;
+  shoal__pk_tick_end(mgr);
+  /* The releases made meanwhile. */
+  while (mgr->deferred != 0) {
+    shoal__session *s = rec_at(mgr, mgr->deferred - 1);
+    uint32_t next = s->next;
+    remove_slot(mgr, s);
+    s->next = done;
+    done = mgr->deferred;
+    mgr->deferred = next;
+  }
+  shoal__pk_zombies(mgr);
+  join_segments(mgr); /* the creates made meanwhile */
+  return done;
+}
+
+static void hold_finish(shoal_mgr *mgr, uint32_t done) {
+  pthread_cond_broadcast(&mgr->tick_done);
+  pthread_mutex_unlock(&mgr->mu);
+  finish_releases(mgr, done);
+  /* release: the next holder (another thread, maybe) sees this one's
+   * writes (pairs with the acquire CAS in hold_begin). */
+  atomic_store_explicit(&mgr->updating, 0, memory_order_release);
+}
+
+int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
+                    void *arg) {
+  int rc = hold_begin(mgr);
+  if (rc != SHOAL_OK)
+    return rc;
+  pthread_mutex_unlock(&mgr->mu);
+  f(mgr, arg);
+  pthread_mutex_lock(&mgr->mu);
+  hold_finish(mgr, hold_end_locked(mgr));
+  return SHOAL_OK;
+}
+
+int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
+  shoal__tick t;
+  uint64_t t0, dt;
+  uint32_t done, nb;
+  int rc;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  t0 = shoal__now_ns();
+  if ((rc = hold_begin(mgr)) != SHOAL_OK)
+    return rc;
   mgr->tick_no++;
   mgr->clock_ms += diff_ms;
   t.mgr = mgr;
@@ -1039,28 +1121,12 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
   }
 
   pthread_mutex_lock(&mgr->mu);
-  mgr->ticking = 0;
-  /* The releases made during the tick. */
-  done = 0;
-  while (mgr->deferred != 0) {
-    shoal__session *s = rec_at(mgr, mgr->deferred - 1);
-    uint32_t next = s->next;
-    remove_slot(mgr, s);
-    s->next = done;
-    done = mgr->deferred;
-    mgr->deferred = next;
-  }
-  join_segments(mgr); /* the creates made during the tick */
+  done = hold_end_locked(mgr);
   dt = shoal__now_ns() - t0;
   shoal__hist_add(&mgr->hist, dt);
   mgr->w_ticks++;
   mgr->w_batches += nb;
   mgr->w_main_ns += dt;
-  pthread_cond_broadcast(&mgr->tick_done);
-  pthread_mutex_unlock(&mgr->mu);
-  finish_releases(mgr, done);
-  /* release: the next update (another thread, maybe) sees this one's
-   * writes (pairs with the acquire CAS above). */
-  atomic_store_explicit(&mgr->updating, 0, memory_order_release);
+  hold_finish(mgr, done);
   return rc;
 }

@@ -40,11 +40,35 @@
 #include <stdint.h>
 
 #include "pool/pool.h"
+#include "runtime/inbox.h"
 #include "sessions/registry.h"
 #include "sessions/simd.h"
 
 /* shoal__session.state */
 #define SHOAL__S_LIVE 1u     /* created and not released */
+
+/* A packet: an element of the manager's packet pool (packets.c). It
+ * travels through its session's inbox, then maybe its deferred queue,
+ * linked through `link` in both. */
+typedef struct shoal__pkt {
+  _Atomic uint32_t key;      /* the pool's; unused */
+  uint32_t index;            /* in the packet pool */
+  shoal__node link;
+  uint16_t opcode, flags;
+  uint32_t len;
+  uint64_t sent_ns;
+  unsigned char data[SHOAL_PACKET_PAYLOAD_MAX];
+} shoal__pkt;
+
+static inline shoal__pkt *shoal__pkt_of(shoal__node *n) {
+  return (shoal__pkt *)(void *)((char *)n - offsetof(shoal__pkt, link));
+}
+
+/* inbox word: generation << 32 | CLOSED | packets counted in the inbox.
+ * A send reserves with a CAS on the whole word, so that it never counts
+ * into a closed inbox or into the next session to use the record. */
+#define SHOAL__IN_CLOSED (1ull << 31)
+#define SHOAL__IN_COUNT(w) ((uint32_t)((w) & (SHOAL__IN_CLOSED - 1)))
 
 /* A pool element. `id` first: the registry's key. */
 typedef struct shoal__session {
@@ -56,7 +80,27 @@ typedef struct shoal__session {
   _Atomic int last_error;
   _Atomic uint32_t node;      /* home NUMA node */
   uint32_t next;             /* deferred-release list: index + 1, under mu */
+  uint32_t ndeferred;        /* packets in its deferred queue */
   void *user;                /* kept for on_release once the slot is gone */
+  /* The inbox: Vyukov's intrusive MPSC queue (runtime/inbox.h) with its
+   * words here; popped only by whoever updates the session, or under mu
+   * once it is released. */
+  _Atomic uint64_t in_word;
+  _Atomic(shoal__node *) in_head;
+  shoal__node *in_tail;
+  shoal__node in_stub;
+  /* The deferred queue, FIFO; and the ring of sessions that have one.
+   * Touched by the worker that updates the session (append), by the
+   * drain and the tick's end (holding `updating`), and under mu between
+   * ticks (release). */
+  shoal__pkt *d_head, *d_tail;
+  uint32_t r_prev, r_next;   /* ring: index + 1 */
+  uint32_t w_next;           /* a worker's list of sessions that began a
+                                deferred queue this tick: index + 1 */
+  uint32_t drain_no;         /* the drain call that last ran its packets */
+  uint32_t drain_n;          /* how many in that call */
+  uint32_t z_next;           /* the zombie list: index + 1, under mu */
+  uint32_t self;             /* its own pool index */
 } shoal__session;
 
 /* sched column: interval << 16 | (id % interval); 0: quarantined. */
@@ -66,6 +110,7 @@ typedef struct shoal__session {
 typedef struct shoal__cols {
   uint32_t cap;
   uint32_t *rec;               /* pool index */
+  shoal__session **sess;       /* its record */
   uint32_t *ids;
   _Atomic uint32_t *sched;
   _Atomic uint32_t *map;
@@ -90,12 +135,35 @@ typedef struct shoal__hist {
 void shoal__hist_add(shoal__hist *h, uint64_t v);
 uint64_t shoal__hist_quantile(const shoal__hist *h, double q);
 
+/* A registered opcode. */
+typedef struct shoal__opcode {
+  shoal_packet_fn fn;
+  char *reason;
+} shoal__opcode;
+
+/* op_class bits */
+#define SHOAL__OP_MAIN 0x80u
+#define SHOAL__OP_REGISTERED 0x40u
+#define SHOAL__OP_CATEGORY 0x1fu
+
+/* Packet counters, one set per worker and one for the drain. Written by
+ * their owner during a tick (or drain), read under mu between them. */
+typedef struct shoal__pkt_counts {
+  uint64_t handled, failed, inplace_on_main, deferred, dropped;
+  uint64_t by_class[2];
+  uint64_t by_category[SHOAL_CAT_COUNT];
+} shoal__pkt_counts;
+
 /* Per-worker sample of host time, and batches run away from their
- * sessions' home node, on its own line. */
+ * sessions' home node, on its own line; packet counters, the wait-time
+ * histogram, and the sessions that began a deferred queue this tick. */
 typedef struct shoal__mgr_sample {
   alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t host_ns;
   _Atomic uint64_t sessions;
   _Atomic uint64_t away;
+  uint32_t new_deferred;     /* list through w_next: index + 1 */
+  shoal__pkt_counts pk;
+  shoal__hist *wait;         /* send to handler */
 } shoal__mgr_sample;
 
 /* What one tick, or one node's part of it, covers: the batches of slots
@@ -167,10 +235,64 @@ struct shoal_mgr {
   /* The window (under mu). */
   shoal__hist hist;
   uint64_t w_ticks, w_batches, w_start_ns, w_cpu0_ns;
+  uint64_t w_handled0;     /* packets handled before the window */
   uint64_t w_main_ns;      /* wall time of the update calls: the main
                               thread's share of the runtime's CPU */
   shoal__mgr_sample *samples; /* one per worker */
+
+  /* Packets (packets.c). */
+  shoal__pool pkts;
+  uint8_t *op_class;       /* per opcode: MAIN << 7 | registered << 6 |
+                              category */
+  shoal__opcode *ops;      /* per opcode: handler, reason */
+  shoal_packet_fn default_handler;
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t pk_sent;
+  _Atomic uint64_t pk_rejected;
+  _Atomic uint64_t pk_invalid;
+  alignas(SHOAL_FALSE_SHARING) uint32_t ring;  /* a session of the ring:
+                                                   index + 1; 0: empty */
+  uint32_t ring_n;
+  uint32_t drain_no;
+  uint64_t deferred_now, deferred_max;
+  uint64_t drain_calls, drained, drained_last;
+  shoal__pkt_counts main_pk;  /* the drain's, and releases' drops */
+  shoal__hist main_wait;
+  uint64_t pk_window_ns;
+  uint64_t pk_handled_total, pk_failed_total, pk_dropped_total,
+      pk_iom_total;        /* of the windows before this one */
+  uint32_t zombies;        /* released records whose inbox still waits for
+                              a send: index + 1, through `next`; under mu */
 };
+
+/* packets.c. Sessions' packets, called by mgr.c at the points named. */
+int shoal__pk_init(shoal_mgr *mgr);
+void shoal__pk_destroy(shoal_mgr *mgr);
+/* At create, under mu, after the id is stored: a new, open inbox. */
+void shoal__pk_open(shoal__session *s);
+/* At release, under mu: sends fail from now on. */
+void shoal__pk_close(shoal__session *s);
+/* When the slot goes, under mu with no tick or drain running: its
+ * deferred and inbox packets are dropped. */
+void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s);
+/* After on_release: returns s to the pool once nothing more can arrive
+ * in its inbox; until then it waits on the zombie list, retried by
+ * shoal__pk_zombies. Under mu. */
+void shoal__pk_retire(shoal_mgr *mgr, uint32_t index);
+void shoal__pk_zombies(shoal_mgr *mgr);
+/* During the tick, for a due session on worker wi: its inbox's packets;
+ * returns how many it took. */
+uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
+                    uint32_t id, void *user, shoal__pool_chain *done);
+/* At the tick's end, holding `updating`: sessions that began a deferred
+ * queue join the ring; counters. */
+void shoal__pk_tick_end(shoal_mgr *mgr);
+/* Packets handled since creation (under mu, between ticks). */
+uint64_t shoal__pk_handled(shoal_mgr *mgr);
+/* Runs f(mgr) holding the manager as a tick does (updating, ticking);
+ * 0 or SHOAL_ESTATE. Releases made meanwhile take effect when it ends. */
+int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
+                    void *arg);
+extern _Thread_local const shoal_mgr *shoal__tls_in_cb;
 
 /* The CPU time of the runtime's started threads (workers 1 … N-1). */
 uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr);

@@ -34,11 +34,17 @@ static void defaults(void **state) {
   assert_int_equal(c.pool_preallocate, 1000);
   assert_int_equal(c.pool_grow, 100);
   assert_int_equal(c.actors.queue_size, 1024);
+  assert_int_equal(c.packets_per_update, 100);
+  assert_int_equal(c.strict_packet_order, 1);
+  assert_int_equal(c.defer_packets, 1);
+  assert_int_equal(c.deferred_per_session, 50);
+  assert_int_equal(c.inbox_size, 256);
+  assert_int_equal(c.max_queued_packets, 262144);
   assert_int_equal(c.struct_size, sizeof c);
-  assert_int_equal(shoal_config_key_count(), 11);
+  assert_int_equal(shoal_config_key_count(), 17);
   assert_string_equal(shoal_config_key_name(0),
                       "SessionMgr.MaxConcurrentSessions");
-  assert_null(shoal_config_key_name(11));
+  assert_null(shoal_config_key_name(17));
 }
 
 static void every_key(void **state) {
@@ -57,6 +63,12 @@ static void every_key(void **state) {
              "EnableAutoDefragmentation = off\n"
              "PoolPreallocate = 2000\n"
              "PoolGrowBatch = 50\n"
+             "MaxPacketsPerUpdate = 20\n"
+             "StrictPacketOrder = no\n"
+             "DeferPackets = 0\n"
+             "DeferredPerSession = 7\n"
+             "InboxSize = 1000\n"
+             "MaxQueuedPackets = 4096\n"
              "[Actors]\n"
              "MessageQueueSize = 4096\n"
              "BatchSize = 32\n"
@@ -70,6 +82,12 @@ static void every_key(void **state) {
   assert_int_equal(c.auto_defragment, 0);
   assert_int_equal(c.pool_preallocate, 2000);
   assert_int_equal(c.pool_grow, 50);
+  assert_int_equal(c.packets_per_update, 20);
+  assert_int_equal(c.strict_packet_order, 0);
+  assert_int_equal(c.defer_packets, 0);
+  assert_int_equal(c.deferred_per_session, 7);
+  assert_int_equal(c.inbox_size, 1000);
+  assert_int_equal(c.max_queued_packets, 4096);
   assert_int_equal(c.actors.queue_size, 4096);
   assert_int_equal(c.actors.batch_size, 32);
   assert_int_equal(c.actors.max_per_tick, 500);
@@ -97,6 +115,13 @@ static void bad_input(void **state) {
     {"SessionMgr.Nope = 1\n", SHOAL_EFORMAT, "1: SessionMgr.Nope: unknown key"},
     {"\n\nSessionMgr.UpdateBatchSize = 257\n", SHOAL_ELIMIT,
      "3: SessionMgr.UpdateBatchSize: 257 is out of range (0 … 256)"},
+    {"SessionMgr.InboxSize = 0\n", SHOAL_ELIMIT,
+     "1: SessionMgr.InboxSize: 0 is out of range (1 … 65536)"},
+    {"SessionMgr.MaxQueuedPackets = 63\n", SHOAL_ELIMIT,
+     "1: SessionMgr.MaxQueuedPackets: 63 is out of range (64 … 67108864)"},
+    {"SessionMgr.StrictPacketOrder = 2\n", SHOAL_EFORMAT,
+     "1: SessionMgr.StrictPacketOrder: '2' is not a boolean (0/1, "
+     "true/false, yes/no, on/off)"},
     {"SessionMgr.MaxConcurrentSessions = 0\n", SHOAL_ELIMIT,
      "1: SessionMgr.MaxConcurrentSessions: 0 is out of range (1 … 16777216)"},
     {"SessionMgr.WorkerThreads = -1\n", SHOAL_EFORMAT,
