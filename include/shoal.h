@@ -1121,7 +1121,8 @@ SHOAL_API int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
 /* Runs deferred packets on the calling thread: round-robin over the
  * sessions that have some, at most SessionMgr.DeferredPerSession of one
  * session per call, and at most `budget` in all (0: no limit besides the
- * per-session one). Returns how many ran, and in *remaining (may be NULL)
+ * per-session one). Returns how many it took off the queue (ran, or were
+ * dropped for want of a handler), and in *remaining (may be NULL)
  * how many are still deferred. Sessions released by a handler keep their
  * on_release until the call ends. Errors: SHOAL_EINVAL, SHOAL_ESTATE (an
  * update or another drain is running, or called from a callback). The
