@@ -11,6 +11,7 @@ SUITES = {
     "runtime": ["bench_runtime", "bench_runtime_tbb", "bench_runtime_omp"],
     "messaging": ["bench_messaging", "bench_messaging_moody"],
     "sessions": ["bench_sessions", "bench_sessions_tbb"],
+    "packets": ["bench_packets"],
 }
 
 

@@ -264,6 +264,11 @@ struct shoal_mgr {
                               a send: index + 1, through `next`; under mu */
 };
 
+/* The opcode table's byte for op: one load, no branch. */
+static inline uint8_t shoal__pk_classify(const shoal_mgr *mgr, uint16_t op) {
+  return mgr->op_class[op];
+}
+
 /* packets.c. Sessions' packets, called by mgr.c at the points named. */
 int shoal__pk_init(shoal_mgr *mgr);
 void shoal__pk_destroy(shoal_mgr *mgr);

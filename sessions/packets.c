@@ -338,7 +338,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
   uint64_t now = shoal__fast_ns();
   shoal__pkt *p;
   while (taken < limit && (p = inbox_pop(s)) != NULL) {
-    uint8_t cls = mgr->op_class[p->opcode];
+    uint8_t cls = shoal__pk_classify(mgr, p->opcode);
     int rc = 0;
     taken++;
     if (defer && ((cls & SHOAL__OP_MAIN) || (strict && s->d_head != NULL))) {
@@ -554,7 +554,7 @@ static void drain(shoal_mgr *mgr, void *arg_) {
     }
     if ((uint32_t)ran % DRAIN_CLOCK_EVERY == 0)
       now = shoal__fast_ns();
-    cls = mgr->op_class[p->opcode];
+    cls = shoal__pk_classify(mgr, p->opcode);
     slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
     if (run_packet(mgr, cls, atomic_load_explicit(&s->id,
                                                   memory_order_relaxed),

@@ -1,0 +1,255 @@
+/* packets.c — the packets suite: the opcode lookup per packet (the table
+ * read the tick does), a send from a thread outside the runtime, the
+ * drain's throughput on the main thread with trivial handlers, and the
+ * share of packets deferred under a bot server's mix (the rates of
+ * docs/packets.md, "Figures"). */
+#include <pthread.h>
+
+#include "bench.h"
+#include "sessions/mgr.h"
+#include "shoal.h"
+
+#define SESSIONS 1000
+
+static int nop_update(void *host, uint32_t id, void *user, uint32_t diff) {
+  (void)host;
+  (void)id;
+  (void)user;
+  (void)diff;
+  return 0;
+}
+
+static int nop_packet(void *host, uint32_t session, void *user,
+                      const shoal_packet *p) {
+  (void)host;
+  (void)session;
+  (void)user;
+  (void)p;
+  return 0;
+}
+
+/* A game server's table: the main-thread categories of shoal stress. */
+static shoal_packet_class class_of(int c) {
+  switch (c) {
+  case SHOAL_CAT_SPELL: case SHOAL_CAT_ITEM: case SHOAL_CAT_COMBAT:
+  case SHOAL_CAT_LOOT: case SHOAL_CAT_TRADE: case SHOAL_CAT_QUEST:
+  case SHOAL_CAT_GROUP:
+    return SHOAL_PACKET_MAIN;
+  default:
+    return SHOAL_PACKET_INPLACE;
+  }
+}
+
+static shoal_mgr *mgr_new(shoal_runtime *rt, shoal_update_fn update,
+                          void *host, unsigned per_session) {
+  shoal_config cfg;
+  shoal_mgr_callbacks cb = {update, NULL, host};
+  shoal_mgr *mgr = NULL;
+  shoal_config_defaults(&cfg);
+  cfg.max_sessions = SESSIONS;
+  cfg.pool_preallocate = SESSIONS;
+  cfg.inbox_size = 65536;
+  cfg.max_queued_packets = 1u << 22;
+  cfg.packets_per_update = 65536;
+  cfg.deferred_per_session = per_session;
+  if (shoal_mgr_create(&mgr, rt, &cfg, &cb) != SHOAL_OK) {
+    fprintf(stderr, "bench_packets: cannot create a manager\n");
+    exit(1);
+  }
+  /* opcode = category * 16 + k */
+  for (int c = 0; c < SHOAL_CAT_COUNT; c++)
+    for (int k = 0; k < 16; k++)
+      shoal_mgr_register_opcode(mgr, (uint16_t)(c * 16 + k), class_of(c), c,
+                                nop_packet, NULL);
+  for (uint32_t id = 1; id <= SESSIONS; id++)
+    shoal_session_create(mgr, id, NULL);
+  return mgr;
+}
+
+/* ---- classify ----------------------------------------------------------- */
+
+static void run_classify(const bench_args *a, shoal_runtime *rt) {
+  enum { N = 1 << 20 };
+  shoal_mgr *mgr = mgr_new(rt, nop_update, NULL, 50);
+  uint16_t *ops = malloc(N * sizeof *ops);
+  double best = 1e30;
+  uint64_t x = 88172645463325252ull, sink = 0;
+  for (size_t i = 0; i < N; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    ops[i] = (uint16_t)x; /* any opcode, registered or not */
+  }
+  for (int r = 0; r < (a->quick ? 5 : 20); r++) {
+    double t0, t;
+    /* every round reads the table again: nothing hoisted out of it */
+    __asm__ volatile("" ::: "memory");
+    t0 = bench_now();
+    for (size_t i = 0; i < N; i++)
+      sink += shoal__pk_classify(mgr, ops[i]) & SHOAL__OP_MAIN;
+    __asm__ volatile("" : "+r"(sink) : : "memory");
+    t = bench_now() - t0;
+    if (t < best)
+      best = t;
+  }
+  bench_row("classify", "shoal", 1, "ns_per_packet", best * 1e9 / N, "ns");
+  if (sink == 42)
+    fprintf(stderr, "%llu\n", (unsigned long long)sink);
+  free(ops);
+  shoal_mgr_destroy(mgr);
+}
+
+/* ---- send --------------------------------------------------------------- */
+
+typedef struct send_arg {
+  shoal_mgr *mgr;
+  uint32_t n;
+  double s;
+} send_arg;
+
+static void *send_thread(void *arg) {
+  send_arg *sa = arg;
+  unsigned char payload[32] = {1, 2, 3};
+  double t0 = bench_now();
+  for (uint32_t i = 0; i < sa->n; i++)
+    if (shoal_session_send(sa->mgr, i % SESSIONS + 1,
+                           (uint16_t)(SHOAL_CAT_MOVEMENT * 16), 0, payload,
+                           sizeof payload) != SHOAL_OK) {
+      fprintf(stderr, "bench_packets: send refused\n");
+      exit(1);
+    }
+  sa->s = bench_now() - t0;
+  return NULL;
+}
+
+static void run_send(const bench_args *a, shoal_runtime *rt) {
+  shoal_mgr *mgr = mgr_new(rt, nop_update, NULL, 50);
+  int reps = a->quick ? 5 : 15;
+  double *v = malloc((size_t)reps * sizeof *v);
+  for (int r = 0; r < reps; r++) {
+    send_arg sa = {mgr, 200000, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, send_thread, &sa);
+    pthread_join(th, NULL);
+    v[r] = sa.s * 1e9 / sa.n;
+    shoal_mgr_update(mgr, 50); /* runs them (INPLACE) */
+  }
+  bench_row("send", "shoal", 1, "ns_per_packet", bench_quantile(v, reps, 0.5),
+            "ns");
+  free(v);
+  shoal_mgr_destroy(mgr);
+}
+
+/* ---- drain -------------------------------------------------------------- */
+
+static void run_drain(const bench_args *a, shoal_runtime *rt) {
+  const uint32_t n = 1000000;
+  shoal_mgr *mgr = mgr_new(rt, nop_update, NULL, 1u << 20);
+  int reps = a->quick ? 3 : 9;
+  double *v = malloc((size_t)reps * sizeof *v);
+  for (int r = 0; r < reps; r++) {
+    double t0, t;
+    long ran;
+    for (uint32_t i = 0; i < n; i++)
+      shoal_session_send(mgr, i % SESSIONS + 1,
+                         (uint16_t)(SHOAL_CAT_SPELL * 16), 0, NULL, 0);
+    shoal_mgr_update(mgr, 50); /* to the deferred queue */
+    t0 = bench_now();
+    ran = shoal_mgr_drain_deferred(mgr, 0, NULL);
+    t = bench_now() - t0;
+    if (ran != (long)n) {
+      fprintf(stderr, "bench_packets: drained %ld of %u\n", ran, n);
+      exit(1);
+    }
+    v[r] = (double)n / t * 1e-6;
+  }
+  bench_row("drain", "shoal", 1, "mpackets_per_s",
+            bench_quantile(v, reps, 0.5), "M/s");
+  free(v);
+  shoal_mgr_destroy(mgr);
+}
+
+/* ---- the stress mix ----------------------------------------------------- */
+
+/* Per bot per second (docs/packets.md): the rates of a large bot server. */
+static const struct {
+  int category;
+  double per_s;
+} mix[] = {
+  {SHOAL_CAT_SPELL, 2.0},   {SHOAL_CAT_MOVEMENT, 2.0},
+  {SHOAL_CAT_COMBAT, 0.5},  {SHOAL_CAT_LOOT, 0.3},
+  {SHOAL_CAT_QUEST, 0.05},  {SHOAL_CAT_GOSSIP, 0.1},
+  {SHOAL_CAT_TRADE, 0.02},  {SHOAL_CAT_CHAT, 0.2},
+  {SHOAL_CAT_ITEM, 0.1},    {SHOAL_CAT_GROUP, 0.02},
+};
+
+typedef struct mix_host {
+  shoal_mgr *mgr;
+  uint64_t seed[SESSIONS + 1];
+} mix_host;
+
+/* The bot's AI: sends this tick's share of each kind to itself. */
+static int mix_update(void *host, uint32_t id, void *user, uint32_t diff) {
+  mix_host *h = host;
+  uint64_t *x = &h->seed[id];
+  (void)user;
+  for (size_t k = 0; k < sizeof mix / sizeof mix[0]; k++) {
+    double p = mix[k].per_s * diff * 1e-3;
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    if ((double)(*x >> 11) * 0x1p-53 < p)
+      shoal_session_send(h->mgr, id, (uint16_t)(mix[k].category * 16), 0,
+                         NULL, 0);
+  }
+  return 0;
+}
+
+static void run_mix(const bench_args *a, shoal_runtime *rt) {
+  mix_host *h = calloc(1, sizeof *h);
+  shoal_packet_stats st;
+  for (uint32_t id = 0; id <= SESSIONS; id++)
+    h->seed[id] = 0x9e3779b97f4a7c15ull * (id + 1);
+  h->mgr = mgr_new(rt, mix_update, h, 50);
+  for (int t = 0; t < (a->quick ? 200 : 1000); t++) {
+    shoal_mgr_update(h->mgr, 50);
+    shoal_mgr_drain_deferred(h->mgr, 0, NULL);
+  }
+  shoal_mgr_packet_stats(h->mgr, &st, 0);
+  bench_row("stress_mix", "shoal", shoal_runtime_workers(rt),
+            "deferred_percent",
+            st.handled ? 100.0 *
+                             (double)(st.by_class[SHOAL_PACKET_MAIN] +
+                                      st.inplace_on_main) /
+                             (double)st.handled
+                       : 0,
+            "%");
+  bench_row("stress_mix", "shoal", shoal_runtime_workers(rt),
+            "inplace_on_main_percent",
+            st.handled ? 100.0 * (double)st.inplace_on_main /
+                             (double)st.handled
+                       : 0,
+            "%");
+  bench_row("stress_mix", "shoal", shoal_runtime_workers(rt),
+            "wait_p99_us", (double)st.wait_p99_ns * 1e-3, "us");
+  shoal_mgr_destroy(h->mgr);
+  free(h);
+}
+
+int main(int argc, char **argv) {
+  bench_args a = bench_parse(argc, argv);
+  shoal_runtime_config cfg;
+  shoal_runtime *rt = NULL;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = a.workers;
+  if (shoal_runtime_create(&rt, &cfg) != SHOAL_OK) {
+    fprintf(stderr, "bench_packets: cannot start %u workers\n", a.workers);
+    return 1;
+  }
+  if (bench_want(&a, "classify"))
+    run_classify(&a, rt);
+  if (bench_want(&a, "send"))
+    run_send(&a, rt);
+  if (bench_want(&a, "drain"))
+    run_drain(&a, rt);
+  if (bench_want(&a, "stress_mix"))
+    run_mix(&a, rt);
+  shoal_runtime_destroy(rt);
+  return 0;
+}
