@@ -255,7 +255,8 @@ struct shoal_mgr {
   uint32_t drain_no;
   uint64_t deferred_now, deferred_max;
   uint64_t drain_calls, drained, drained_last;
-  shoal__pkt_counts main_pk;  /* the drain's, and releases' drops */
+  shoal__pkt_counts main_pk;  /* the drain's */
+  uint64_t mu_dropped;     /* dropped by releases: under mu */
   shoal__hist main_wait;
   uint64_t pk_window_ns;
   uint64_t pk_handled_total, pk_failed_total, pk_dropped_total,

@@ -443,7 +443,7 @@ void shoal__pk_tick_end(shoal_mgr *mgr) {
 /* ------------------------------------------------------------------------ */
 
 /* Drops what s's inbox holds now; the count it has left (reserved packets
- * still on their way). Its one consumer. */
+ * still on their way). Its one consumer, under mu. */
 static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
   shoal__pool_chain done = {0, 0, 0};
   uint32_t n = 0;
@@ -454,7 +454,7 @@ static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
     n++;
   }
   shoal__pool_put_chain(&mgr->pkts, &done);
-  mgr->main_pk.dropped += n;
+  mgr->mu_dropped += n;
   w = atomic_fetch_sub_explicit(&s->in_word, n, memory_order_acq_rel);
   return SHOAL__IN_COUNT(w) - n;
 }
@@ -471,7 +471,7 @@ void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s) {
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   shoal__pool_put_chain(&mgr->pkts, &done);
-  mgr->main_pk.dropped += s->ndeferred;
+  mgr->mu_dropped += s->ndeferred;
   mgr->deferred_now -= s->ndeferred;
   s->d_head = s->d_tail = NULL;
   s->ndeferred = 0;
@@ -650,7 +650,7 @@ int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
   out->invalid = atomic_load_explicit(&mgr->pk_invalid, memory_order_relaxed);
   out->handled = mgr->pk_handled_total + k.handled;
   out->failed = mgr->pk_failed_total + k.failed;
-  out->dropped = mgr->pk_dropped_total + k.dropped;
+  out->dropped = mgr->pk_dropped_total + k.dropped + mgr->mu_dropped;
   out->inplace_on_main = mgr->pk_iom_total + k.inplace_on_main;
   out->deferred_now = mgr->deferred_now;
   out->deferred_max = mgr->deferred_max;
