@@ -7,6 +7,7 @@ SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHOAL_PACKAGES=(
   gcc g++ pkg-config meson ninja-build python3
   libhwloc-dev libcpuid-dev libmimalloc-dev libcmocka-dev libinih-dev
+  liblz4-dev
 )
 
 shoal_install_packages() {
