@@ -24,18 +24,12 @@
 #define SCALE 1
 #endif
 
-static void quiet_log(void *user, shoal_log_level level, const char *msg) {
-  (void)user;
-  (void)level;
-  (void)msg;
-}
-
 static shoal_runtime *make_rt(unsigned workers) {
   shoal_runtime_config cfg;
   shoal_runtime *rt = NULL;
   shoal_runtime_config_defaults(&cfg);
   cfg.workers = workers;
-  cfg.log = quiet_log;
+  cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   return rt;
 }
@@ -46,7 +40,7 @@ static shoal_config make_cfg(unsigned max, unsigned prealloc, unsigned bs) {
   c.max_sessions = max;
   c.pool_preallocate = prealloc;
   c.batch_size = bs;
-  c.log = quiet_log;
+  c.log = test_quiet_log;
   return c;
 }
 
@@ -566,7 +560,7 @@ static shoal_runtime *rt_on(const shoal_topo *t) {
   shoal_runtime *rt = NULL;
   shoal_runtime_config_defaults(&cfg);
   cfg.topo = t;
-  cfg.log = quiet_log;
+  cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   return rt;
 }

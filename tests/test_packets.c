@@ -18,12 +18,6 @@
 #define SCALE 1
 #endif
 
-static void quiet_log(void *user, shoal_log_level level, const char *msg) {
-  (void)user;
-  (void)level;
-  (void)msg;
-}
-
 /* Opcodes: 100 + category is registered with the class a game server
  * gives that category; 1000 + category likewise, the other class. */
 static shoal_packet_class class_of(shoal_packet_category c) {
@@ -125,7 +119,7 @@ static host *host_new(unsigned workers, const shoal_config *cfg) {
   shoal_mgr_callbacks cb = {on_update, NULL, h};
   shoal_runtime_config_defaults(&rc);
   rc.workers = workers;
-  rc.log = quiet_log;
+  rc.log = test_quiet_log;
   h->main_thread = pthread_self();
   assert_int_equal(shoal_runtime_create(&h->rt, &rc), SHOAL_OK);
   assert_int_equal(shoal_mgr_create(&h->mgr, h->rt, cfg, &cb), SHOAL_OK);
@@ -159,7 +153,7 @@ static shoal_config cfg_of(unsigned inbox) {
   c.pool_preallocate = 100;
   c.batch_size = 16;
   c.inbox_size = inbox;
-  c.log = quiet_log;
+  c.log = test_quiet_log;
   return c;
 }
 

@@ -23,18 +23,12 @@
 
 static const unsigned worker_counts[] = {1, 2, 8};
 
-static void quiet_log(void *user, shoal_log_level level, const char *msg) {
-  (void)user;
-  (void)level;
-  (void)msg;
-}
-
 static shoal_runtime *make_rt(unsigned workers) {
   shoal_runtime_config cfg;
   shoal_runtime *rt = NULL;
   shoal_runtime_config_defaults(&cfg);
   cfg.workers = workers;
-  cfg.log = quiet_log; /* 8 workers on 2 PUs logs a warning */
+  cfg.log = test_quiet_log; /* 8 workers on 2 PUs logs a warning */
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   assert_non_null(rt);
   assert_int_equal(shoal_runtime_workers(rt), workers);
@@ -370,7 +364,7 @@ static void outside_submitters(void **state) {
     shoal_runtime_config_defaults(&cfg);
     cfg.workers = worker_counts[i];
     cfg.queue_capacity = 1024; /* smaller than the 80 000: back-pressure */
-    cfg.log = quiet_log;
+    cfg.log = test_quiet_log;
     assert_int_equal(shoal_runtime_create(&s.rt, &cfg), SHOAL_OK);
     atomic_init(&s.count, 0);
     atomic_init(&s.sum, 0);
@@ -425,7 +419,7 @@ static void sleep_submit_wake(void **state) {
     shoal_runtime_config_defaults(&cfg);
     cfg.workers = counts[i];
     cfg.spin_us = 2; /* park almost at once */
-    cfg.log = quiet_log;
+    cfg.log = test_quiet_log;
     assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
     sem_init(&r.done, 0, 0);
     shoal_group_init(&g, rt);
@@ -532,7 +526,7 @@ static void steal_order_two_numa(void **state) {
   assert_int_equal(shoal_topo_load(&t, &to), SHOAL_OK);
   shoal_runtime_config_defaults(&cfg);
   cfg.topo = t;
-  cfg.log = quiet_log;
+  cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   assert_int_equal(shoal_runtime_workers(rt), 8);
   for (unsigned w = 0; w < 8; w++) {
@@ -576,7 +570,7 @@ static void stats_and_trace(void **state) {
   shoal_runtime_config_defaults(&cfg);
   cfg.workers = 3;
   cfg.trace_events = 1000;
-  cfg.log = quiet_log;
+  cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
   assert_int_equal(r.r, 17711);
@@ -689,7 +683,7 @@ static void bad_arguments(void **state) {
   assert_int_equal(shoal_runtime_create(&rt, NULL), SHOAL_EINVAL);
   assert_null(rt);
   cfg.workers = SHOAL_WORKERS_MAX + 1;
-  cfg.log = quiet_log;
+  cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_EINVAL);
   cfg.workers = 2;
   cfg.queue_capacity = 0;
