@@ -24,11 +24,14 @@
 #define SCALE 1
 #endif
 
-static shoal_runtime *make_rt(unsigned workers) {
+/* A runtime of `workers` (0: one per core of t) on t (NULL: this
+ * machine). */
+static shoal_runtime *runtime_on(unsigned workers, const shoal_topo *t) {
   shoal_runtime_config cfg;
   shoal_runtime *rt = NULL;
   shoal_runtime_config_defaults(&cfg);
   cfg.workers = workers;
+  cfg.topo = t;
   cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   return rt;
@@ -93,7 +96,7 @@ static void on_release(void *h_, uint32_t id, void *user) {
 
 static host *host_new(unsigned workers) {
   host *h = calloc(1, sizeof *h);
-  h->rt = make_rt(workers);
+  h->rt = runtime_on(workers, NULL);
   return h;
 }
 
@@ -555,16 +558,6 @@ static shoal_topo *two_nodes(void) {
   return t;
 }
 
-static shoal_runtime *rt_on(const shoal_topo *t) {
-  shoal_runtime_config cfg;
-  shoal_runtime *rt = NULL;
-  shoal_runtime_config_defaults(&cfg);
-  cfg.topo = t;
-  cfg.log = test_quiet_log;
-  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
-  return rt;
-}
-
 /* The active array is cut into one segment per home node, in node order,
  * each slot's record pointing back at it. Between ticks. */
 static void check_segments(shoal_mgr *mgr) {
@@ -595,7 +588,7 @@ static void numa_segments(void **state) {
   unsigned seed = 7;
   uint32_t nb = 0, live = 0;
   (void)state;
-  h->rt = rt_on(t);
+  h->rt = runtime_on(0, t);
   mgr_on(h, &cfg);
   for (uint32_t id = 1; id <= n; id++)
     assert_int_equal(shoal_session_create(h->mgr, id, id_box(id)), SHOAL_OK);
@@ -690,7 +683,7 @@ static void numa_home_first(void **state) {
   shoal_mgr_callbacks cb = {homing_update, NULL, &h};
   shoal_mgr_metrics m;
   (void)state;
-  h.rt = rt_on(t);
+  h.rt = runtime_on(0, t);
   assert_int_equal(shoal_mgr_create(&mgr, h.rt, &cfg, &cb), SHOAL_OK);
   for (uint32_t id = 1; id <= 400; id++)
     assert_int_equal(shoal_session_create(mgr, id, NULL), SHOAL_OK);
