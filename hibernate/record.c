@@ -97,32 +97,50 @@ static uint32_t record_crc(const unsigned char *rec, size_t comp_len) {
   return shoal__crc32c(crc, rec + SHOAL__HIB_HEADER, comp_len);
 }
 
-int shoal__hib_encode(const void *blob, size_t len, unsigned char **out,
-                      size_t *out_len) {
-  unsigned char *rec, *small;
-  int bound, comp = 0;
-  if (out == NULL || out_len == NULL || len > SHOAL__HIB_BLOB_MAX ||
-      (blob == NULL && len > 0))
+size_t shoal__hib_bound(size_t len) {
+  return len > SHOAL__HIB_BLOB_MAX
+             ? 0
+             : SHOAL__HIB_HEADER + (size_t)LZ4_compressBound((int)len);
+}
+
+int shoal__hib_encode_into(const void *blob, size_t len, unsigned char *rec,
+                           size_t cap, size_t *out_len) {
+  int comp = 0;
+  if (rec == NULL || out_len == NULL || len > SHOAL__HIB_BLOB_MAX ||
+      (blob == NULL && len > 0) || cap < shoal__hib_bound(len))
     return SHOAL_EINVAL;
-  bound = LZ4_compressBound((int)len);
-  if ((rec = shoal__malloc(SHOAL__HIB_HEADER + (size_t)bound)) == NULL)
-    return SHOAL_ENOMEM;
   if (len > 0) {
     comp = LZ4_compress_default(blob, (char *)rec + SHOAL__HIB_HEADER,
-                                (int)len, bound);
-    if (comp <= 0) { /* cannot happen with the bound; refuse, not guess */
-      shoal__free(rec);
+                                (int)len, (int)(cap - SHOAL__HIB_HEADER));
+    if (comp <= 0) /* cannot happen with the bound; refuse, not guess */
       return SHOAL_EINVAL;
-    }
   }
   put32(rec, MAGIC);
   put32(rec + 4, (uint32_t)len);
   put32(rec + 8, (uint32_t)comp);
   put32(rec + 12, record_crc(rec, (size_t)comp));
-  /* Keep only what the record uses. */
-  small = shoal__realloc(rec, SHOAL__HIB_HEADER + (size_t)comp);
-  *out = small != NULL ? small : rec;
   *out_len = SHOAL__HIB_HEADER + (size_t)comp;
+  return SHOAL_OK;
+}
+
+int shoal__hib_encode(const void *blob, size_t len, unsigned char **out,
+                      size_t *out_len) {
+  unsigned char *rec, *small;
+  size_t bound = shoal__hib_bound(len), n;
+  int rc;
+  if (out == NULL || out_len == NULL || bound == 0 ||
+      (blob == NULL && len > 0))
+    return SHOAL_EINVAL;
+  if ((rec = shoal__malloc(bound)) == NULL)
+    return SHOAL_ENOMEM;
+  if ((rc = shoal__hib_encode_into(blob, len, rec, bound, &n)) != SHOAL_OK) {
+    shoal__free(rec);
+    return rc;
+  }
+  /* Keep only what the record uses. */
+  small = shoal__realloc(rec, n);
+  *out = small != NULL ? small : rec;
+  *out_len = n;
   return SHOAL_OK;
 }
 

@@ -37,6 +37,12 @@ uint32_t shoal__crc32c_sw(uint32_t crc, const void *p, size_t n);
  * *out_len bytes. Errors: SHOAL_EINVAL, SHOAL_ENOMEM. Any thread. */
 int shoal__hib_encode(const void *blob, size_t len, unsigned char **out,
                       size_t *out_len);
+/* The most bytes a record of a len-byte blob takes; 0 past the limit. */
+size_t shoal__hib_bound(size_t len);
+/* Encodes into rec[0 … cap), cap ≥ shoal__hib_bound(len); *out_len gets
+ * the record's bytes. SHOAL_EINVAL. Any thread. */
+int shoal__hib_encode_into(const void *blob, size_t len, unsigned char *rec,
+                           size_t cap, size_t *out_len);
 /* The blob's length that a record claims, after checking the record
  * whole (as decode does). SHOAL_EFORMAT when it is corrupt or truncated. */
 int shoal__hib_check(const unsigned char *rec, size_t rec_len,

@@ -824,7 +824,17 @@ typedef struct shoal_config {
                                 columns summed with AVX2 / AVX-512 when the
                                 CPU has them (1) */
   int auto_defragment;       /* [SessionMgr.EnableAutoDefragmentation] 0 or
-                                1 (1) */
+                                1: shoal_mgr_defragment every
+                                defragment_seconds of manager time while
+                                hibernation is on (1) */
+  unsigned defragment_seconds; /* [SessionMgr.DefragmentationIntervalSeconds]
+                                1 … 86400 (60) */
+  unsigned hysteresis_seconds; /* [SessionMgr.HibernationHysteresisSeconds]
+                                a session woken this recently is not
+                                hibernated again, 0 … 86400 (60) */
+  unsigned hibernate_per_update; /* [SessionMgr.HibernatePerUpdate] sessions
+                                one update hibernates at most, 1 … 2^24
+                                (1024) */
   unsigned pool_preallocate; /* [SessionMgr.PoolPreallocate] sessions
                                 allocated at creation, ≤ max_sessions
                                 (1000) */
@@ -985,6 +995,7 @@ SHOAL_API long shoal_session_release_batch(shoal_mgr *mgr, const uint32_t *ids,
 /* shoal_session_info.state */
 #define SHOAL_SESSION_ACTIVE      0
 #define SHOAL_SESSION_QUARANTINED 1
+#define SHOAL_SESSION_HIBERNATED  2  /* user is NULL until it wakes */
 
 /* A session as get sees it; all fields public. */
 typedef struct shoal_session_info {
@@ -1159,6 +1170,159 @@ typedef struct shoal_packet_stats {
  * drain. Errors: SHOAL_EINVAL; SHOAL_ESTATE from a callback. Any thread. */
 SHOAL_API int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
                                      int reset);
+
+/* --- Hibernation --------------------------------------------------------- */
+
+/* A session is idle when its last activity — a packet taken, an update
+ * that returned work (> 0), a shoal_session_touch — is older than the
+ * threshold (SessionMgr.HibernationThresholdMinutes, or
+ * shoal_mgr_set_hibernation_ms), in manager time (the sum of the updates'
+ * diff_ms). With hibernation on (shoal_mgr_set_hibernation), each update,
+ * after its tick, hibernates up to SessionMgr.HibernatePerUpdate idle
+ * sessions in parallel batches of 32 on the runtime: the host's hibernate
+ * callback writes what it must keep of the session and frees the rest;
+ * shoal keeps the bytes LZ4-compressed behind a length and a CRC-32C, with
+ * the session's id, map, group, interval and counters, and the session
+ * leaves the active array. Never hibernated: a session with packets in its
+ * inbox or deferred queue, a quarantined one, one woken less than
+ * SessionMgr.HibernationHysteresisSeconds ago; and never while it is being
+ * updated (passes run between ticks).
+ *
+ * Wake: a packet sent to a hibernated session (the packet is kept and runs
+ * in order with those sent after it), shoal_mgr_wake, _wake_map and
+ * _wake_group ask for a wake, from any thread. The next update (or
+ * shoal_mgr_run_wakes) wakes every session asked for in parallel before
+ * its tick, and they are updated in that tick: the host's wake callback
+ * gets the bytes back exactly and returns the session's new user pointer.
+ *
+ * While hibernated, a session is still there for get (state
+ * SHOAL_SESSION_HIBERNATED, user NULL), set_map, set_group,
+ * set_interval, send and release; set_user and clear_quarantine are
+ * SHOAL_ESTATE. Released while hibernated, its on_release gets user NULL. */
+
+/* The writer a hibernate callback fills. */
+typedef struct shoal_hib_writer shoal_hib_writer;
+
+/* The most bytes a session may keep. */
+#define SHOAL_HIB_BLOB_MAX 0x7E000000u
+
+/* Appends len bytes (data may be NULL when len is 0). Errors: SHOAL_EINVAL,
+ * SHOAL_ELIMIT (the blob would pass SHOAL_HIB_BLOB_MAX), SHOAL_ENOMEM.
+ * Only inside the hibernate callback that was given w. */
+SHOAL_API int shoal_hib_write(shoal_hib_writer *w, const void *data,
+                              size_t len);
+
+/* Hibernate callback: writes what must be kept of session id through w,
+ * frees the rest of its state, and returns the bytes of host memory it
+ * freed (≥ 0; 0 if it does not say), which shoal_mgr_hibernation_stats
+ * counts as saved. A negative result refuses: the session stays active
+ * with its user pointer, and nothing may have been freed. If shoal cannot
+ * keep the bytes afterwards (out of memory), it calls the wake callback at
+ * once with them, so that nothing is lost. Runs on a worker of the runtime
+ * or on the main thread, inside shoal_mgr_update or
+ * shoal_mgr_hibernate_idle, never during the session's update. */
+typedef long (*shoal_hibernate_fn)(void *host, uint32_t id, void *user,
+                                   shoal_hib_writer *w);
+/* Wake callback: rebuilds session id from the len bytes at blob (valid
+ * during the call), and stores its new user pointer in *user (which holds
+ * the pointer the session had before it hibernated: freed memory, not to
+ * be read). 0, or a negative status: the session then stays hibernated
+ * with its bytes, the failure is logged and counted, and a later wake
+ * tries again. Same threads as the hibernate callback, inside
+ * shoal_mgr_update or shoal_mgr_run_wakes. */
+typedef int (*shoal_wake_fn)(void *host, uint32_t id, const void *blob,
+                             size_t len, void **user);
+
+typedef struct shoal_hib_callbacks {
+  shoal_hibernate_fn hibernate; /* required */
+  shoal_wake_fn wake;           /* required */
+} shoal_hib_callbacks;
+
+/* Turns hibernation on with these callbacks (they get the manager's host
+ * pointer); calling again replaces them. Errors: SHOAL_EINVAL (NULL
+ * callbacks), SHOAL_ENOMEM; SHOAL_ESTATE from a callback. Any thread;
+ * waits for a running update. Hibernation cannot be turned off again. */
+SHOAL_API int shoal_mgr_set_hibernation(shoal_mgr *mgr,
+                                        const shoal_hib_callbacks *cb);
+/* A session woken less than ms ago is not hibernated. Any thread. */
+SHOAL_API int shoal_mgr_set_hibernation_hysteresis_ms(shoal_mgr *mgr,
+                                                      uint64_t ms);
+/* Counts as activity for session id: it is not idle for another
+ * threshold. SHOAL_ENOENT. Any thread, lock-free. */
+SHOAL_API int shoal_session_touch(shoal_mgr *mgr, uint32_t id);
+/* Asks for session id to wake (and touches it); SHOAL_OK as well when it
+ * is active or already asked for. SHOAL_ENOENT. Any thread, lock-free. */
+SHOAL_API int shoal_mgr_wake(shoal_mgr *mgr, uint32_t id);
+/* Asks for every hibernated session of the map (group) to wake; returns
+ * how many it asked for, or SHOAL_EINVAL. Any thread; O(hibernated)
+ * under the manager's list lock. */
+SHOAL_API long shoal_mgr_wake_map(shoal_mgr *mgr, uint32_t map);
+SHOAL_API long shoal_mgr_wake_group(shoal_mgr *mgr, uint32_t group);
+
+/* Runs a hibernation pass now: up to max idle sessions (0: no limit).
+ * Returns how many hibernated. Errors: SHOAL_EINVAL, SHOAL_ESTATE (an
+ * update or drain is running, hibernation is off, or called from a
+ * callback). The main thread, between updates. */
+SHOAL_API long shoal_mgr_hibernate_idle(shoal_mgr *mgr, size_t max);
+/* Wakes now the sessions asked for, in parallel; returns how many woke.
+ * Same errors and thread as above. */
+SHOAL_API long shoal_mgr_run_wakes(shoal_mgr *mgr);
+
+/* What a defragmentation did; all fields public. */
+typedef struct shoal_defrag_report {
+  uint64_t rss_before;     /* resident bytes of the process, before */
+  uint64_t rss_after;      /* and after */
+  uint64_t bytes_returned; /* rss_before - rss_after, or 0 */
+  uint64_t columns_bytes;  /* given back from the active array's unused
+                              tail */
+  uint64_t pool_bytes;     /* from session slabs wholly free */
+  uint64_t table_bytes;    /* from the hibernated sessions' table */
+  uint64_t ns;             /* time taken */
+} shoal_defrag_report;
+
+/* Compacts the manager's memory: the pages of the active array past the
+ * sessions in use and of wholly free session slabs go back to the system
+ * (they fault in again, zeroed, when used), the hibernated sessions' table
+ * shrinks to fit, and the allocator returns its free memory (mi_collect;
+ * malloc_trim with libc). out may be NULL. Errors: SHOAL_EINVAL;
+ * SHOAL_ESTATE (an update or drain is running, or from a callback). The
+ * main thread, between updates; with EnableAutoDefragmentation, updates
+ * call it every DefragmentationIntervalSeconds of manager time. */
+SHOAL_API int shoal_mgr_defragment(shoal_mgr *mgr, shoal_defrag_report *out);
+
+/* All fields public. Counts since creation, except the window's. */
+typedef struct shoal_hib_stats {
+  uint64_t hibernated;       /* sessions hibernated now */
+  uint64_t hibernations;     /* since creation */
+  uint64_t wakes;
+  uint64_t refused;          /* hibernate callbacks that returned < 0 */
+  uint64_t failures;         /* records that could not be kept (memory);
+                                the session was woken at once */
+  uint64_t wake_failures;    /* wake callbacks < 0, or corrupt records */
+  double hibernations_per_s; /* in the window */
+  double wakes_per_s;
+  uint64_t record_bytes;     /* what the hibernated sessions' records
+                                take now (blob, header, counters) */
+  uint64_t record_max;       /* the largest of them */
+  double record_mean;
+  uint64_t raw_bytes;        /* their blobs before compression */
+  uint64_t bytes_saved;      /* host bytes freed (as its callbacks said)
+                                less record_bytes, for those hibernated
+                                now; 0 if below */
+  uint64_t hibernate_p50_ns; /* per session: callback and compression */
+  uint64_t hibernate_p99_ns;
+  uint64_t wake_p50_ns;      /* per session: checks, decompression and
+                                callback */
+  uint64_t wake_p99_ns;
+  uint64_t defrags;          /* defragmentations since creation */
+  uint64_t defrag_returned;  /* bytes the last one returned */
+  double window_s;
+} shoal_hib_stats;
+
+/* Fills *out; reset 1 starts a new window. Errors: SHOAL_EINVAL;
+ * SHOAL_ESTATE from a callback. Any thread; waits for a running update. */
+SHOAL_API int shoal_mgr_hibernation_stats(shoal_mgr *mgr,
+                                          shoal_hib_stats *out, int reset);
 
 /* --- Metrics ------------------------------------------------------------- */
 

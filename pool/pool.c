@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "runtime/os.h"
+
 #define LOW32 UINT64_C(0xffffffff)
 
 static shoal__slab *slab_of(shoal__pool *p, uint32_t index) {
@@ -110,6 +112,7 @@ static int grow(shoal__pool *p, unsigned n, uint32_t *first) {
     return SHOAL_ENOMEM;
   }
   s->node = n;
+  atomic_init(&s->trimmed, 0);
   if (p->topo != NULL && p->nnodes > 1 &&
       shoal__topo_membind_area(p->topo, p->topo->numas[n].os_index, s->mem,
                                bytes) != SHOAL_OK)
@@ -244,7 +247,10 @@ got:
                           memory_order_relaxed))
     ;
   {
+    shoal__slab *sl = slab_of(p, i);
     unsigned char *e = shoal__pool_at(p, i);
+    if (atomic_load_explicit(&sl->trimmed, memory_order_relaxed))
+      atomic_store_explicit(&sl->trimmed, 0, memory_order_relaxed);
     /* The key may be read by lookups that still name this element. */
     atomic_store_explicit((_Atomic uint32_t *)(void *)e, 0,
                           memory_order_relaxed);
@@ -294,4 +300,30 @@ int shoal__pool_set_max(shoal__pool *p, uint64_t max) {
     return SHOAL_EINVAL;
   atomic_store_explicit(&p->max, max, memory_order_relaxed);
   return SHOAL_OK;
+}
+
+size_t shoal__pool_trim(shoal__pool *p) {
+  shoal__slab_dir *d = atomic_load_explicit(&p->dir, memory_order_acquire);
+  uint32_t ns = atomic_load_explicit(&p->nslabs, memory_order_acquire);
+  uint32_t *nfree = shoal__calloc(ns > 0 ? ns : 1, sizeof *nfree);
+  size_t bytes = 0;
+  if (nfree == NULL)
+    return 0;
+  for (unsigned n = 0; n < p->nnodes; n++) {
+    uint32_t i1 = (uint32_t)atomic_load_explicit(&p->nodes[n].head,
+                                                 memory_order_acquire);
+    for (; i1 != 0;
+         i1 = atomic_load_explicit(link_of(p, i1 - 1), memory_order_relaxed))
+      nfree[(i1 - 1) / p->per_slab]++;
+  }
+  for (uint32_t k = 0; k < ns; k++) {
+    shoal__slab *sl = d->slabs[k];
+    if (nfree[k] != p->per_slab ||
+        atomic_load_explicit(&sl->trimmed, memory_order_relaxed))
+      continue;
+    bytes += shoal__pages_discard(sl->mem, (size_t)p->per_slab * p->stride);
+    atomic_store_explicit(&sl->trimmed, 1, memory_order_relaxed);
+  }
+  shoal__free(nfree);
+  return bytes;
 }

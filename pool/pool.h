@@ -45,6 +45,8 @@
 
 typedef struct shoal__slab {
   unsigned node;           /* the free list its elements go back to */
+  _Atomic uint32_t trimmed; /* its pages were given back (pool_trim) and
+                               none of it was handed out since */
   _Atomic uint32_t *links; /* per element: the next free index + 1 */
   unsigned char *mem;      /* per_slab * stride bytes, cache-line aligned */
 } shoal__slab;
@@ -136,6 +138,11 @@ static inline void *shoal__pool_at(shoal__pool *p, uint32_t index) {
 unsigned shoal__pool_node_of(shoal__pool *p, uint32_t index);
 
 void shoal__pool_stats_get(shoal__pool *p, shoal__pool_stats *out);
+/* Gives back to the system the pages of every slab whose elements are
+ * all free (they read as zeros until handed out again, so a stale lookup
+ * reads key 0); returns the bytes. The caller keeps every get and put out
+ * meanwhile (the session pool's are under the manager's mu). */
+size_t shoal__pool_trim(shoal__pool *p);
 /* A new limit; below what is in use it only stops growth and gets (what is
  * in use stays). SHOAL_EINVAL for 0 or more than 2^32 - 1. */
 int shoal__pool_set_max(shoal__pool *p, uint64_t max);

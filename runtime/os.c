@@ -1,5 +1,16 @@
-/* os.c — futex, clocks and timer slack for the scheduler (os.h). */
+/* os.c — futex, clocks, timer slack, and the process's memory (os.h). */
 #include "runtime/os.h"
+
+#include <stdio.h>
+#include <sys/mman.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include "shoal_build.h"
+#if SHOAL_USE_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,4 +83,66 @@ static void fclock_calibrate(void) {
 
 void shoal__fast_clock_init(void) {
   pthread_once(&fclock_once, fclock_calibrate);
+}
+
+uint64_t shoal__rss_bytes(void) {
+  unsigned long size = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  long page = sysconf(_SC_PAGESIZE);
+  if (f == NULL)
+    return 0;
+  if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+    resident = 0;
+  fclose(f);
+  return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
+}
+
+size_t shoal__pages_discard(void *p, size_t n) {
+  long page_ = sysconf(_SC_PAGESIZE);
+  uintptr_t page = (uintptr_t)(page_ > 0 ? page_ : 4096);
+  uintptr_t b = ((uintptr_t)p + page - 1) & ~(page - 1);
+  uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+  if (p == NULL || e <= b)
+    return 0;
+  if (madvise((void *)b, e - b, MADV_DONTNEED) != 0)
+    return 0;
+  return e - b;
+}
+
+/* mimalloc decommits the spans that frees empty after a delay
+ * (decommit_delay, 25 ms), and only the thread that owns them does it, on
+ * a later call: memory a host frees on a worker that then parks stays
+ * resident, and a forced collect does not cut the delay short. For the
+ * length of a hibernation pass the delay is 0, so that the state the
+ * host's callbacks free goes back at once. The option is process-wide; a
+ * concurrent reader sees either value, both valid. */
+#if SHOAL_USE_MIMALLOC
+static long decommit_delay_saved;
+static _Atomic int decommit_nest;
+#endif
+
+void shoal__alloc_release_begin(void) {
+#if SHOAL_USE_MIMALLOC
+  if (atomic_fetch_add(&decommit_nest, 1) == 0) {
+    decommit_delay_saved = mi_option_get(mi_option_decommit_delay);
+    mi_option_set(mi_option_decommit_delay, 0);
+  }
+#endif
+}
+
+void shoal__alloc_release_end(void) {
+#if SHOAL_USE_MIMALLOC
+  if (atomic_fetch_sub(&decommit_nest, 1) == 1)
+    mi_option_set(mi_option_decommit_delay, decommit_delay_saved);
+#endif
+}
+
+void shoal__alloc_collect(void) {
+#if SHOAL_USE_MIMALLOC
+  shoal__alloc_release_begin();
+  mi_collect(true);
+  shoal__alloc_release_end();
+#elif defined(__GLIBC__)
+  (void)malloc_trim(0);
+#endif
 }

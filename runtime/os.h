@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Sleeps while *addr == expected, at most timeout_ns (0: no limit). Returns
@@ -50,5 +51,21 @@ uint64_t shoal__thread_cpu_ns_of(pthread_t th);
 /* Timed waits of the calling thread wake within `ns` of their deadline
  * (Linux pads them by 50 µs by default). */
 void shoal__set_timer_slack(unsigned long ns);
+
+/* Memory. The resident bytes of the process (/proc/self/statm), 0 when
+ * it cannot be read. */
+uint64_t shoal__rss_bytes(void);
+/* Gives the whole pages inside [p, p + n) back to the system; they read
+ * as zeros when touched again (MADV_DONTNEED on private anonymous
+ * memory). Returns the bytes given back. */
+size_t shoal__pages_discard(void *p, size_t n);
+/* Asks the allocator to return its free memory to the system:
+ * mi_collect(true), or glibc's malloc_trim(0) with the libc allocator. */
+void shoal__alloc_collect(void);
+/* Between begin and end (nested calls count), memory freed anywhere in
+ * the process goes back to the system at once rather than after the
+ * allocator's delay (mimalloc's decommit_delay at 0). */
+void shoal__alloc_release_begin(void);
+void shoal__alloc_release_end(void);
 
 #endif /* SHOAL_OS_H */

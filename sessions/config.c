@@ -24,6 +24,9 @@ void shoal_config_defaults(shoal_config *cfg) {
   cfg->hibernation_minutes = 5;
   cfg->enable_simd = 1;
   cfg->auto_defragment = 1;
+  cfg->defragment_seconds = 60;
+  cfg->hysteresis_seconds = 60;
+  cfg->hibernate_per_update = 1024;
   cfg->pool_preallocate = 1000;
   cfg->pool_grow = 100;
   cfg->packets_per_update = 100;
@@ -54,6 +57,9 @@ static const key keys[] = {
   U("SessionMgr.HibernationThresholdMinutes", hibernation_minutes, 1, 10080),
   B("SessionMgr.EnableSIMD", enable_simd),
   B("SessionMgr.EnableAutoDefragmentation", auto_defragment),
+  U("SessionMgr.DefragmentationIntervalSeconds", defragment_seconds, 1, 86400),
+  U("SessionMgr.HibernationHysteresisSeconds", hysteresis_seconds, 0, 86400),
+  U("SessionMgr.HibernatePerUpdate", hibernate_per_update, 1, 1u << 24),
   U("SessionMgr.PoolPreallocate", pool_preallocate, 0, 1u << 24),
   U("SessionMgr.PoolGrowBatch", pool_grow, 1, 65536),
   U("SessionMgr.MaxPacketsPerUpdate", packets_per_update, 1, 65536),

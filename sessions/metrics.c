@@ -99,6 +99,7 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   now = shoal__now_ns();
   cpu = shoal__mgr_runtime_cpu(mgr);
   out->active = mgr->nact;
+  out->hibernated = mgr->hooks != NULL ? mgr->hooks->count(mgr, NULL) : 0;
   out->quarantined = atomic_load_explicit(&mgr->quarantined,
                                           memory_order_relaxed);
   out->quarantines = atomic_load_explicit(&mgr->quarantines,

@@ -146,7 +146,29 @@ static int grow_cols(shoal_mgr *mgr, uint32_t cap) {
   atomic_store_explicit(&mgr->cols, c, memory_order_release);
   moves_end(mgr);
   mgr->retired[mgr->nretired++] = old;
+  mgr->cols_hw = cap + 1; /* cols_new wrote every slot */
   return SHOAL_OK;
+}
+
+/* The column tail [from, to) of c, by pages. */
+static size_t cols_discard(shoal__cols *c, uint32_t from, uint32_t to) {
+#define TAIL(col)                                                         \
+  shoal__pages_discard((char *)(void *)(col) + (size_t)from * sizeof *(col), \
+                       (size_t)(to - from) * sizeof *(col))
+  return TAIL(c->rec) + TAIL(c->sess) + TAIL(c->ids) + TAIL(c->sched) +
+         TAIL(c->map) + TAIL(c->group) + TAIL(c->user) + TAIL(c->last_ms) +
+         TAIL(c->updates) + TAIL(c->activity) + TAIL(c->last_active);
+#undef TAIL
+}
+
+size_t shoal__mgr_trim_columns(shoal_mgr *mgr) {
+  shoal__cols *c = cols_of(mgr);
+  uint32_t from = mgr->nact + 1; /* the spare slot stays */
+  size_t n = 0;
+  if (from < mgr->cols_hw)
+    n = cols_discard(c, from, mgr->cols_hw);
+  mgr->cols_hw = from;
+  return n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -168,7 +190,11 @@ static uint64_t stamp_cost(void) {
 static int check_config(const shoal_config *c) {
   if (c->max_sessions < 1 || c->max_sessions > (1u << 24) ||
       c->batch_size > 256 || c->worker_threads > SHOAL_WORKERS_MAX ||
-      c->hibernation_minutes < 1 || c->pool_preallocate > c->max_sessions ||
+      c->hibernation_minutes < 1 || c->hibernation_minutes > 10080 ||
+      c->defragment_seconds < 1 || c->defragment_seconds > 86400 ||
+      c->hysteresis_seconds > 86400 || c->hibernate_per_update < 1 ||
+      c->hibernate_per_update > (1u << 24) ||
+      c->pool_preallocate > c->max_sessions ||
       c->pool_grow < 1 || c->pool_grow > SLAB_SESSIONS_MAX ||
       c->packets_per_update < 1 || c->packets_per_update > 65536 ||
       c->deferred_per_session < 1 || c->deferred_per_session > (1u << 20) ||
@@ -254,9 +280,10 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   mgr->rt = rt;
   if ((rc = numa_setup(mgr, &topo)) != SHOAL_OK)
     goto fail_rt;
-  mgr->sum = shoal__simd_pick(c.enable_simd, &mgr->simd);
+  mgr->sum = shoal__simd_pick(c.enable_simd, &mgr->simd, &mgr->older);
   atomic_init(&mgr->batch_size, c.batch_size);
   atomic_init(&mgr->hib_ms, (uint64_t)c.hibernation_minutes * 60000u);
+  atomic_init(&mgr->hyst_ms, (uint64_t)c.hysteresis_seconds * 1000u);
   rc = shoal__pool_init(&mgr->pool, sizeof(shoal__session), c.pool_grow,
                         c.pool_preallocate, c.max_sessions, mgr->nodes, topo);
   if (rc != SHOAL_OK)
@@ -276,6 +303,7 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
     goto fail_samples;
   rc = SHOAL_ENOMEM;
   atomic_init(&mgr->cols, cols_new(c.max_sessions, NULL, 0));
+  mgr->cols_hw = c.max_sessions + 1;
   if (atomic_load(&mgr->cols) == NULL)
     goto fail_samples;
   if (pthread_mutex_init(&mgr->mu, NULL) != 0)
@@ -328,6 +356,8 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
     if (mgr->cb.on_release != NULL)
       mgr->cb.on_release(mgr->cb.host, c->ids[i], user);
   }
+  if (mgr->hooks != NULL)
+    mgr->hooks->destroy(mgr); /* the hibernated ones */
   pthread_cond_destroy(&mgr->tick_done);
   pthread_mutex_destroy(&mgr->mu);
   for (size_t i = 0; i < mgr->nretired; i++)
@@ -430,7 +460,7 @@ static void join_segments(shoal_mgr *mgr) {
  * fills its slot, each later segment's last fills the hole in front of
  * it, and a session waiting past the segments fills the last hole. Under
  * mu, no tick running. */
-static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
+static void take_slot(shoal_mgr *mgr, shoal__session *s) {
   shoal__cols *c = cols_of(mgr);
   uint32_t hole = atomic_load_explicit(&s->slot, memory_order_relaxed);
   uint32_t sorted = mgr->seg_end[mgr->nodes - 1];
@@ -438,8 +468,7 @@ static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
   s->user = atomic_load_explicit(&c->user[hole], memory_order_relaxed);
   if (atomic_load_explicit(&c->sched[hole], memory_order_relaxed) == 0)
     atomic_fetch_sub_explicit(&mgr->quarantined, 1, memory_order_relaxed);
-  shoal__pk_discard(mgr, s);
-  moves_begin(mgr);
+  s->where = SHOAL__IN_NONE;
   if (hole < sorted) {
     for (unsigned j = atomic_load_explicit(&s->node, memory_order_relaxed);
          j < mgr->nodes; j++) {
@@ -452,7 +481,138 @@ static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
   if (hole != last)
     move_slot(mgr, c, last, hole);
   mgr->nact = last;
+}
+
+static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
+  shoal__pk_discard(mgr, s);
+  moves_begin(mgr);
+  take_slot(mgr, s);
   moves_end(mgr);
+}
+
+/* Whatever holds a released session lets it go; its packets are dropped.
+ * Under mu, no tick running. */
+static void release_now(shoal_mgr *mgr, shoal__session *s) {
+  if (s->where == SHOAL__IN_ACTIVE) {
+    remove_slot(mgr, s);
+  } else if (s->where == SHOAL__IN_HIB) {
+    s->user = NULL; /* its state is in the blob, which goes too */
+    shoal__pk_discard(mgr, s);
+    mgr->hooks->forget(mgr, s);
+    s->where = SHOAL__IN_NONE;
+  }
+}
+
+void *shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s,
+                        shoal__kept *kept) {
+  shoal__cols *c = cols_of(mgr);
+  uint32_t slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
+  uint32_t st = SHOAL__S_HIBERNATING;
+  atomic_store_explicit(&s->h_map, atomic_load_explicit(&c->map[slot],
+                        memory_order_relaxed), memory_order_relaxed);
+  atomic_store_explicit(&s->h_group, atomic_load_explicit(&c->group[slot],
+                        memory_order_relaxed), memory_order_relaxed);
+  kept->last_active = c->last_active[slot];
+  kept->updates = c->updates[slot];
+  kept->activity = c->activity[slot];
+  moves_begin(mgr);
+  /* seq_cst: a sender's reservation and a waker's touch are seen after
+   * this, or they see HIBERNATED and ask for a wake (hibernate/hib.c). A
+   * session released meanwhile keeps its 0. */
+  atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_HIBERNATED,
+                                          memory_order_seq_cst,
+                                          memory_order_relaxed);
+  take_slot(mgr, s);
+  moves_end(mgr);
+  return s->user;
+}
+
+int shoal__mgr_attach(shoal_mgr *mgr, shoal__session *s, void *user,
+                      const shoal__kept *kept) {
+  shoal__cols *c = cols_of(mgr);
+  uint32_t slot = mgr->nact, st = SHOAL__S_WAKING;
+  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+  int rc;
+  if (slot == c->cap) { /* max raised while it slept */
+    if ((rc = grow_cols(mgr, slot + 1)) != SHOAL_OK)
+      return rc;
+    c = cols_of(mgr);
+  }
+  moves_begin(mgr);
+  c->rec[slot] = s->self;
+  c->sess[slot] = s;
+  c->ids[slot] = id;
+  atomic_store_explicit(&c->sched[slot],
+                        SHOAL__SCHED(atomic_load_explicit(
+                            &s->interval, memory_order_relaxed), id),
+                        memory_order_relaxed);
+  atomic_store_explicit(&c->map[slot], atomic_load_explicit(
+                        &s->h_map, memory_order_relaxed), memory_order_relaxed);
+  atomic_store_explicit(&c->group[slot], atomic_load_explicit(
+                        &s->h_group, memory_order_relaxed),
+                        memory_order_relaxed);
+  atomic_store_explicit(&c->user[slot], user, memory_order_relaxed);
+  c->last_ms[slot] = mgr->clock_ms;
+  c->updates[slot] = kept->updates;
+  c->activity[slot] = kept->activity;
+  c->last_active[slot] = mgr->clock_ms; /* a wake is activity */
+  atomic_store_explicit(&s->slot, slot, memory_order_relaxed);
+  s->user = user;
+  s->where = SHOAL__IN_ACTIVE;
+  s->woke_ms = mgr->clock_ms;
+  mgr->nact = slot + 1;
+  if (mgr->cols_hw < slot + 2)
+    mgr->cols_hw = slot + 2;
+  atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
+                                          memory_order_relaxed,
+                                          memory_order_relaxed);
+  moves_end(mgr);
+  return SHOAL_OK;
+}
+
+int shoal__mgr_reserve(shoal_mgr *mgr, uint32_t more) {
+  shoal__cols *c = cols_of(mgr);
+  if ((uint64_t)mgr->nact + more <= c->cap)
+    return SHOAL_OK;
+  if ((uint64_t)mgr->nact + more > UINT32_MAX - 1)
+    return SHOAL_ELIMIT;
+  return grow_cols(mgr, mgr->nact + more);
+}
+
+void shoal__mgr_join(shoal_mgr *mgr) {
+  join_segments(mgr);
+}
+
+shoal__session *shoal__mgr_rec(shoal_mgr *mgr, uint32_t index) {
+  return rec_at(mgr, index);
+}
+
+shoal__cols *shoal__mgr_cols(shoal_mgr *mgr) {
+  return cols_of(mgr);
+}
+
+int shoal__mgr_request_wake(shoal_mgr *mgr, shoal__session *s) {
+  uint32_t st = SHOAL__S_HIBERNATED, top;
+  /* acq_rel: the winner alone pushes; it sees the record as the
+   * hibernation left it. */
+  if (!atomic_compare_exchange_strong_explicit(&s->state, &st,
+                                               SHOAL__S_WAKING,
+                                               memory_order_acq_rel,
+                                               memory_order_relaxed))
+    return 0;
+  /* Off the stack since it was last HIBERNATED (the wake phase pops a
+   * session before it can be HIBERNATED again), so its link is free. A
+   * push-only CAS against a take-all exchange has no ABA. */
+  atomic_store_explicit(&s->wk_listed, 1, memory_order_relaxed);
+  top = atomic_load_explicit(&mgr->wake_top, memory_order_relaxed);
+  do
+    atomic_store_explicit(&s->wk_next, top, memory_order_relaxed);
+  /* release: the link and the state before the wake phase's exchange. */
+  while (!atomic_compare_exchange_weak_explicit(&mgr->wake_top, &top,
+                                                s->self + 1,
+                                                memory_order_release,
+                                                memory_order_relaxed));
+  return 1;
 }
 
 /* Under mu. */
@@ -485,6 +645,12 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
                         memory_order_relaxed);
   s->user = user;
   s->self = index;
+  s->where = SHOAL__IN_ACTIVE;
+  s->hib = NULL;
+  s->woke_ms = 0;
+  atomic_store_explicit(&s->h_map, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->h_group, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->touch_ms, mgr->clock_ms, memory_order_relaxed);
   c->rec[slot] = index;
   c->sess[slot] = s;
   c->ids[slot] = id;
@@ -509,6 +675,8 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
     return rc;
   }
   mgr->nact = slot + 1;
+  if (mgr->cols_hw < slot + 2)
+    mgr->cols_hw = slot + 2;
   if (!mgr->ticking)
     join_segments(mgr);
   return SHOAL_OK;
@@ -540,7 +708,7 @@ long shoal_session_create_batch(shoal_mgr *mgr, const uint32_t *ids,
   return ok;
 }
 
-/* The live session of id, or NULL. Under mu. */
+/* The session of id, active or hibernated, or NULL. Under mu. */
 static shoal__session *live_locked(shoal_mgr *mgr, uint32_t id,
                                    uint32_t *index) {
   int64_t i = shoal__registry_find(&mgr->reg, id);
@@ -549,7 +717,7 @@ static shoal__session *live_locked(shoal_mgr *mgr, uint32_t id,
     return NULL;
   s = rec_at(mgr, (uint32_t)i);
   if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
-      atomic_load_explicit(&s->state, memory_order_relaxed) != SHOAL__S_LIVE)
+      atomic_load_explicit(&s->state, memory_order_relaxed) == 0)
     return NULL;
   if (index != NULL)
     *index = (uint32_t)i;
@@ -564,13 +732,14 @@ static int release_locked(shoal_mgr *mgr, uint32_t id, uint32_t *done) {
   if (s == NULL)
     return id == 0 ? SHOAL_EINVAL : SHOAL_ENOENT;
   shoal__registry_remove(&mgr->reg, id);
-  atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+  /* exchange: a sender's CAS to WAKING cannot land after it. */
+  (void)atomic_exchange_explicit(&s->state, 0, memory_order_acq_rel);
   shoal__pk_close(s);
   if (mgr->ticking) {
     s->next = mgr->deferred;
     mgr->deferred = index + 1;
   } else {
-    remove_slot(mgr, s);
+    release_now(mgr, s);
     s->next = *done;
     *done = index + 1;
   }
@@ -636,27 +805,35 @@ int shoal_session_get(shoal_mgr *mgr, uint32_t id, shoal_session_info *out) {
     /* acquire: pairs with moves_end's release. */
     uint32_t seq = atomic_load_explicit(&mgr->moves, memory_order_acquire);
     shoal__cols *c;
-    uint32_t slot, sched;
+    uint32_t slot, sched, st;
     shoal_session_info v;
     if (seq & 1) {
       shoal__cpu_relax();
       continue;
     }
-    if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
-        atomic_load_explicit(&s->state, memory_order_relaxed) !=
-            SHOAL__S_LIVE)
+    st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    if (atomic_load_explicit(&s->id, memory_order_relaxed) != id || st == 0)
       return SHOAL_ENOENT;
-    c = cols_of(mgr);
-    slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
-    if (slot >= c->cap)
-      continue; /* a move in progress: the check below retries */
     v.id = id;
-    v.map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
-    v.group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
-    v.user = atomic_load_explicit(&c->user[slot], memory_order_relaxed);
-    sched = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
     v.interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
-    v.state = sched == 0 ? SHOAL_SESSION_QUARANTINED : SHOAL_SESSION_ACTIVE;
+    if (st == SHOAL__S_HIBERNATED || st == SHOAL__S_WAKING) {
+      /* Out of the active array (detach and attach change the state
+       * inside the seqlock, so the check below covers it). */
+      v.map = atomic_load_explicit(&s->h_map, memory_order_relaxed);
+      v.group = atomic_load_explicit(&s->h_group, memory_order_relaxed);
+      v.user = NULL;
+      v.state = SHOAL_SESSION_HIBERNATED;
+    } else {
+      c = cols_of(mgr);
+      slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
+      if (slot >= c->cap)
+        continue; /* a move in progress: the check below retries */
+      v.map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
+      v.group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
+      v.user = atomic_load_explicit(&c->user[slot], memory_order_relaxed);
+      sched = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
+      v.state = sched == 0 ? SHOAL_SESSION_QUARANTINED : SHOAL_SESSION_ACTIVE;
+    }
     v.last_error = atomic_load_explicit(&s->last_error, memory_order_relaxed);
     v.node = atomic_load_explicit(&s->node, memory_order_relaxed);
     /* acquire fence: the loads above complete before the re-check (pairs
@@ -670,7 +847,9 @@ int shoal_session_get(shoal_mgr *mgr, uint32_t id, shoal_session_info *out) {
   }
 }
 
-/* Runs fn on id's slot under mu; SHOAL_ENOENT when there is none. */
+/* Runs fn on id's slot under mu (OUT: hibernated); SHOAL_ENOENT when
+ * there is none. */
+#define OUT UINT32_MAX
 typedef int (*slot_fn)(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                        uint32_t slot, uintptr_t arg);
 static int with_slot(shoal_mgr *mgr, uint32_t id, slot_fn fn, uintptr_t arg) {
@@ -681,7 +860,10 @@ static int with_slot(shoal_mgr *mgr, uint32_t id, slot_fn fn, uintptr_t arg) {
   pthread_mutex_lock(&mgr->mu);
   if ((s = live_locked(mgr, id, NULL)) != NULL) {
     shoal__cols *c = cols_of(mgr);
-    rc = fn(mgr, s, c, atomic_load_explicit(&s->slot, memory_order_relaxed),
+    rc = fn(mgr, s, c,
+            s->where == SHOAL__IN_ACTIVE
+                ? atomic_load_explicit(&s->slot, memory_order_relaxed)
+                : OUT,
             arg);
   }
   pthread_mutex_unlock(&mgr->mu);
@@ -690,17 +872,25 @@ static int with_slot(shoal_mgr *mgr, uint32_t id, slot_fn fn, uintptr_t arg) {
 
 static int put_user(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                     uint32_t slot, uintptr_t arg) {
+  if (slot == OUT)
+    return SHOAL_ESTATE; /* its state is the blob until it wakes */
   atomic_store_explicit(&c->user[slot], (void *)arg, memory_order_relaxed);
   return SHOAL_OK;
 }
 static int put_map(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                    uint32_t slot, uintptr_t arg) {
-  atomic_store_explicit(&c->map[slot], (uint32_t)arg, memory_order_relaxed);
+  if (slot == OUT)
+    atomic_store_explicit(&s->h_map, (uint32_t)arg, memory_order_relaxed);
+  else
+    atomic_store_explicit(&c->map[slot], (uint32_t)arg, memory_order_relaxed);
   return SHOAL_OK;
 }
 static int put_group(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                      uint32_t slot, uintptr_t arg) {
-  atomic_store_explicit(&c->group[slot], (uint32_t)arg, memory_order_relaxed);
+  if (slot == OUT)
+    atomic_store_explicit(&s->h_group, (uint32_t)arg, memory_order_relaxed);
+  else
+    atomic_store_explicit(&c->group[slot], (uint32_t)arg, memory_order_relaxed);
   return SHOAL_OK;
 }
 
@@ -710,8 +900,11 @@ static int put_interval(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                         uint32_t slot, uintptr_t arg) {
   uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
   uint32_t want = SHOAL__SCHED((uint32_t)arg, id);
-  uint32_t old = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
+  uint32_t old;
   atomic_store_explicit(&s->interval, (uint32_t)arg, memory_order_relaxed);
+  if (slot == OUT)
+    return SHOAL_OK; /* applied when it wakes */
+  old = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
   while (old != 0 &&
          !atomic_compare_exchange_weak_explicit(&c->sched[slot], &old, want,
                                                 memory_order_relaxed,
@@ -723,7 +916,10 @@ static int put_interval(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
 static int unquarantine(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                         uint32_t slot, uintptr_t arg) {
   uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
-  uint32_t zero = 0, want = SHOAL__SCHED(
+  uint32_t zero = 0, want;
+  if (slot == OUT)
+    return SHOAL_ESTATE; /* hibernated sessions are never quarantined */
+  want = SHOAL__SCHED(
       atomic_load_explicit(&s->interval, memory_order_relaxed), id);
   if (!atomic_compare_exchange_strong_explicit(&c->sched[slot], &zero, want,
                                                memory_order_relaxed,
@@ -1043,21 +1239,26 @@ static int hold_begin(shoal_mgr *mgr) {
   return SHOAL_OK;
 }
 
-/* Under mu again: applies what waited for the hold's end, and returns the
- * released sessions for hold_finish. */
-static uint32_t hold_end_locked(shoal_mgr *mgr) {
-  uint32_t done = 0;
-  mgr->ticking = 0;
-  shoal__pk_tick_end(mgr);
-  /* The releases made meanwhile. */
+/* The releases made while holding, taken out now; joins them to the
+ * list done for hold_finish. Under mu, no tick running. */
+static uint32_t apply_releases(shoal_mgr *mgr, uint32_t done) {
   while (mgr->deferred != 0) {
     shoal__session *s = rec_at(mgr, mgr->deferred - 1);
     uint32_t next = s->next;
-    remove_slot(mgr, s);
+    release_now(mgr, s);
     s->next = done;
     done = mgr->deferred;
     mgr->deferred = next;
   }
+  return done;
+}
+
+/* Under mu again: applies what waited for the hold's end, and returns the
+ * released sessions (with those of `done`) for hold_finish. */
+static uint32_t hold_end_locked(shoal_mgr *mgr, uint32_t done) {
+  mgr->ticking = 0;
+  shoal__pk_tick_end(mgr);
+  done = apply_releases(mgr, done);
   shoal__pk_zombies(mgr);
   join_segments(mgr); /* the creates made meanwhile */
   return done;
@@ -1080,14 +1281,14 @@ int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
   pthread_mutex_unlock(&mgr->mu);
   f(mgr, arg);
   pthread_mutex_lock(&mgr->mu);
-  hold_finish(mgr, hold_end_locked(mgr));
+  hold_finish(mgr, hold_end_locked(mgr, 0));
   return SHOAL_OK;
 }
 
 int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
   shoal__tick t;
   uint64_t t0, dt;
-  uint32_t done, nb;
+  uint32_t done, nb, early = 0;
   int rc;
   if (mgr == NULL)
     return SHOAL_EINVAL;
@@ -1096,6 +1297,17 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
     return rc;
   mgr->tick_no++;
   mgr->clock_ms += diff_ms;
+  atomic_store_explicit(&mgr->clock_pub, mgr->clock_ms, memory_order_relaxed);
+  if (mgr->hooks != NULL) {
+    /* Sessions woken since the last tick join this one. */
+    pthread_mutex_unlock(&mgr->mu);
+    mgr->hooks->wake_phase(mgr);
+    pthread_mutex_lock(&mgr->mu);
+    /* A session released meanwhile leaves before the tick: a create of
+     * its id made meanwhile is in this tick, and the two must not be
+     * updated side by side. */
+    early = apply_releases(mgr, 0);
+  }
   t.mgr = mgr;
   t.c = cols_of(mgr);
   t.base = 0;
@@ -1119,9 +1331,11 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
     }
     rc = shoal_runtime_run(mgr->rt, tick_nodes, &t);
   }
+  if (mgr->hooks != NULL)
+    mgr->hooks->hib_phase(mgr); /* between ticks, still holding */
 
   pthread_mutex_lock(&mgr->mu);
-  done = hold_end_locked(mgr);
+  done = hold_end_locked(mgr, early);
   dt = shoal__now_ns() - t0;
   shoal__hist_add(&mgr->hist, dt);
   mgr->w_ticks++;

@@ -44,8 +44,20 @@
 #include "sessions/registry.h"
 #include "sessions/simd.h"
 
-/* shoal__session.state */
-#define SHOAL__S_LIVE 1u     /* created and not released */
+/* shoal__session.state. A released session's is 0. LIVE and
+ * HIBERNATING sessions hold a slot of the active array; HIBERNATED and
+ * WAKING ones are kept by hibernate/ (their record, their blob). Changed
+ * under mu, except HIBERNATED -> WAKING: a CAS from any thread (a send,
+ * a wake), whose winner puts the session on the wake stack. */
+#define SHOAL__S_LIVE 1u        /* created and not released */
+#define SHOAL__S_HIBERNATING 2u /* chosen by a hibernation pass */
+#define SHOAL__S_HIBERNATED 3u
+#define SHOAL__S_WAKING 4u      /* on the wake stack */
+
+/* shoal__session.where: which array holds it; under mu. */
+#define SHOAL__IN_NONE 0u
+#define SHOAL__IN_ACTIVE 1u
+#define SHOAL__IN_HIB 2u
 
 /* A packet: an element of the manager's packet pool (packets.c). It
  * travels through its session's inbox, then maybe its deferred queue,
@@ -101,6 +113,16 @@ typedef struct shoal__session {
   uint32_t drain_n;          /* how many in that call */
   uint32_t z_next;           /* the zombie list: index + 1, under mu */
   uint32_t self;             /* its own pool index */
+  /* Hibernation. map and group live here while the session is out of the
+   * active array (get reads them with no lock). */
+  uint32_t where;            /* SHOAL__IN_*, under mu */
+  uint32_t hslot;            /* in hibernate/'s array, under mu */
+  _Atomic uint32_t h_map, h_group;
+  _Atomic uint32_t wk_next;  /* the wake stack: index + 1 */
+  _Atomic uint32_t wk_listed; /* 1 from its push to its pop */
+  _Atomic uint64_t touch_ms; /* manager clock of the host's last touch */
+  uint64_t woke_ms;          /* manager clock of its last wake */
+  void *hib;                 /* hibernate/'s record while out */
 } shoal__session;
 
 /* sched column: interval << 16 | (id % interval); 0: quarantined. */
@@ -192,6 +214,21 @@ typedef struct shoal__part {
   _Atomic uint32_t queued;     /* task handed over and not yet finished */
 } shoal__part;
 
+/* What hibernate/ hooks into the manager (set once by
+ * shoal_mgr_set_hibernation), so that sessions/ never calls up a layer.
+ * wake_phase and hib_phase run holding the manager (updating, ticking),
+ * without mu, before and after the tick; forget runs under mu for a
+ * released session that hibernate/ holds; destroy at the manager's
+ * destroy. */
+typedef struct shoal__hib_hooks {
+  void (*wake_phase)(shoal_mgr *mgr);
+  void (*hib_phase)(shoal_mgr *mgr);
+  void (*forget)(shoal_mgr *mgr, shoal__session *s);
+  /* hibernated sessions; adds their inboxes' packets to *pending */
+  uint64_t (*count)(shoal_mgr *mgr, uint64_t *pending);
+  void (*destroy)(shoal_mgr *mgr);
+} shoal__hib_hooks;
+
 struct shoal_mgr {
   shoal_config cfg;
   shoal_mgr_callbacks cb;
@@ -203,6 +240,7 @@ struct shoal_mgr {
   shoal__pool pool;
   shoal__registry reg;
   shoal__sum_fn sum;
+  shoal__older_fn older;   /* the same path's candidate finder */
   const char *simd;
   uint64_t stamp_ns;       /* cost of a pair of fast-clock stamps */
 
@@ -216,6 +254,8 @@ struct shoal_mgr {
   alignas(SHOAL_FALSE_SHARING) pthread_mutex_t mu;
   pthread_cond_t tick_done;
   uint32_t nact;           /* slots in use */
+  uint32_t cols_hw;        /* column slots from here on were given back
+                              to the system and not touched since */
   uint32_t seg_end[SHOAL__POOL_NODES_MAX]; /* segments; past the last: the
                                               creates of a running tick */
   int ticking;
@@ -263,6 +303,14 @@ struct shoal_mgr {
       pk_iom_total;        /* of the windows before this one */
   uint32_t zombies;        /* released records whose inbox still waits for
                               a send: index + 1, through `next`; under mu */
+
+  /* Hibernation (hibernate/). */
+  const shoal__hib_hooks *hooks;  /* NULL: off */
+  struct shoal__hib *hib;
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t wake_top; /* the wake stack:
+                              index + 1; pushed by any thread, taken whole */
+  _Atomic uint64_t hyst_ms;   /* a session woken this recently stays */
+  _Atomic uint64_t clock_pub; /* clock_ms, for touches from any thread */
 };
 
 /* The opcode table's byte for op: one load, no branch. */
@@ -299,6 +347,33 @@ uint64_t shoal__pk_handled(shoal_mgr *mgr);
 int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
                     void *arg);
 extern _Thread_local const shoal_mgr *shoal__tls_in_cb;
+
+/* Puts s (HIBERNATED, off the stack) on the wake stack if it wins the
+ * CAS to WAKING: 1 if it did. Any thread, lock-free. */
+int shoal__mgr_request_wake(shoal_mgr *mgr, shoal__session *s);
+/* Takes s (HIBERNATING) out of the active array, keeping map and group
+ * in the record and returning its user pointer; its packets stay. Under
+ * mu, no tick running. */
+typedef struct shoal__kept {
+  uint64_t last_active, updates, activity;
+} shoal__kept;
+void *shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s,
+                        shoal__kept *kept);
+/* Puts s (WAKING, or released meanwhile) back at the end of the active
+ * array with user, its map, group, interval and kept counters, and makes
+ * it LIVE; it joins its segment at shoal__mgr_join. SHOAL_ENOMEM when the
+ * columns cannot grow. Under mu, no tick running. */
+int shoal__mgr_attach(shoal_mgr *mgr, shoal__session *s, void *user,
+                      const shoal__kept *kept);
+void shoal__mgr_join(shoal_mgr *mgr);
+/* Room in the columns for `more` attaches. Under mu, no tick running. */
+int shoal__mgr_reserve(shoal_mgr *mgr, uint32_t more);
+/* Gives back the pages of the columns past the slots in use (and the
+ * spare); returns the bytes. Under mu, no tick running. */
+size_t shoal__mgr_trim_columns(shoal_mgr *mgr);
+shoal__session *shoal__mgr_rec(shoal_mgr *mgr, uint32_t index);
+/* The slot's cols for the hibernation pass: read holding the manager. */
+shoal__cols *shoal__mgr_cols(shoal_mgr *mgr);
 
 /* The CPU time of the runtime's started threads (workers 1 … N-1). */
 uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr);

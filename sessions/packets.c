@@ -272,8 +272,11 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
     }
     /* The word unchanged since it was read: same generation, still open,
      * so the id checked above is this session's. */
+    /* seq_cst: with the load of the state below, against a hibernation
+     * that stores HIBERNATED and then reads this word (shoal__mgr_detach):
+     * one of the two sees the other, so the packet wakes the session. */
     if (atomic_compare_exchange_weak_explicit(&s->in_word, &w, w + 1,
-                                              memory_order_acq_rel,
+                                              memory_order_seq_cst,
                                               memory_order_acquire)) {
       rc = SHOAL_OK;
       break;
@@ -292,6 +295,11 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
     return rc;
   }
   shoal__mpsc_push(&s->in_head, &p->link);
+  /* A hibernated session keeps the packet and wakes for it. Reserved, the
+   * record cannot be reused meanwhile (it waits as a zombie). */
+  if (atomic_load_explicit(&s->state, memory_order_seq_cst) ==
+      SHOAL__S_HIBERNATED)
+    (void)shoal__mgr_request_wake(mgr, s);
   return SHOAL_OK;
 }
 
@@ -480,7 +488,10 @@ void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s) {
 
 void shoal__pk_retire(shoal_mgr *mgr, uint32_t index) {
   shoal__session *s = rec(mgr, index);
-  if (inbox_drop(mgr, s) == 0) {
+  /* Not while a send may still push, nor while it is on the wake stack:
+   * the record's links are in use until then. */
+  if (inbox_drop(mgr, s) == 0 &&
+      !atomic_load_explicit(&s->wk_listed, memory_order_acquire)) {
     shoal__pool_put(&mgr->pool, index);
     return;
   }
@@ -640,6 +651,8 @@ int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
   for (uint32_t i = 0; i < mgr->nact; i++)
     out->pending += SHOAL__IN_COUNT(atomic_load_explicit(
         &c->sess[i]->in_word, memory_order_relaxed));
+  if (mgr->hooks != NULL)
+    (void)mgr->hooks->count(mgr, &out->pending); /* hibernated ones */
   for (uint32_t z = mgr->zombies; z != 0; z = rec(mgr, z - 1)->z_next)
     out->pending += SHOAL__IN_COUNT(atomic_load_explicit(
         &rec(mgr, z - 1)->in_word, memory_order_relaxed));

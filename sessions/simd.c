@@ -20,7 +20,78 @@ uint64_t shoal__sum_scalar(uint64_t *col, size_t n, int clear) {
   return s;
 }
 
+size_t shoal__older_scalar(const uint64_t *col, size_t n, uint64_t cutoff,
+                           uint32_t *out, size_t max) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < max; i++)
+    if (col[i] <= cutoff)
+      out[k++] = (uint32_t)i;
+  return k;
+}
+
+/* The set bits of mask, as indices from base. */
+static inline size_t emit(unsigned mask, size_t base, uint32_t *out, size_t k,
+                          size_t max) {
+  while (mask != 0 && k < max) {
+    out[k++] = (uint32_t)(base + (size_t)__builtin_ctz(mask));
+    mask &= mask - 1;
+  }
+  return k;
+}
+
 #ifdef SHOAL_SIMD_X86
+__attribute__((target("avx2"))) size_t shoal__older_avx2(
+    const uint64_t *col, size_t n, uint64_t cutoff, uint32_t *out,
+    size_t max) {
+  /* col[i] <= cutoff  <=>  !(col[i] > cutoff), signed: values < 2^63. */
+  const __m256i cut = _mm256_set1_epi64x((long long)cutoff);
+  size_t i = 0, k = 0;
+  for (; i + 8 <= n && k < max; i += 8) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(col + i));
+    __m256i b =
+        _mm256_loadu_si256((const __m256i *)(const void *)(col + i + 4));
+    unsigned gt =
+        (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(
+            _mm256_cmpgt_epi64(a, cut))) |
+        (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(
+            _mm256_cmpgt_epi64(b, cut)))
+            << 4;
+    k = emit(~gt & 0xffu, i, out, k, max);
+  }
+  for (; i < n && k < max; i++)
+    if (col[i] <= cutoff)
+      out[k++] = (uint32_t)i;
+  return k;
+}
+
+__attribute__((target("avx512f"))) size_t shoal__older_avx512(
+    const uint64_t *col, size_t n, uint64_t cutoff, uint32_t *out,
+    size_t max) {
+  const __m512i cut = _mm512_set1_epi64((long long)cutoff);
+  size_t i = 0, k = 0;
+  for (; i + 16 <= n && k < max; i += 16) {
+    __mmask8 a = _mm512_cmple_epu64_mask(_mm512_loadu_si512(col + i), cut);
+    __mmask8 b =
+        _mm512_cmple_epu64_mask(_mm512_loadu_si512(col + i + 8), cut);
+    k = emit((unsigned)a | (unsigned)b << 8, i, out, k, max);
+  }
+  if (i < n && k < max) {
+    /* The tail through a masked load: nothing read past the end. */
+    unsigned left = (unsigned)(n - i);
+    __mmask8 m = (__mmask8)(left >= 8 ? 0xffu : (1u << left) - 1);
+    __mmask8 a = _mm512_mask_cmple_epu64_mask(
+        m, _mm512_maskz_loadu_epi64(m, col + i), cut);
+    k = emit(a, i, out, k, max);
+    if (left > 8) {
+      __mmask8 m2 = (__mmask8)((1u << (left - 8)) - 1);
+      __mmask8 b = _mm512_mask_cmple_epu64_mask(
+          m2, _mm512_maskz_loadu_epi64(m2, col + i + 8), cut);
+      k = emit(b, i + 8, out, k, max);
+    }
+  }
+  return k;
+}
+
 /* Four accumulators of 4 lanes: the loads are independent, so the loop
  * runs at the load ports' rate, not at the adder's latency. */
 __attribute__((target("avx2"))) uint64_t shoal__sum_avx2(uint64_t *col,
@@ -92,6 +163,14 @@ __attribute__((target("avx512f"))) uint64_t shoal__sum_avx512(uint64_t *col,
   }
 }
 #else
+size_t shoal__older_avx2(const uint64_t *col, size_t n, uint64_t cutoff,
+                         uint32_t *out, size_t max) {
+  return shoal__older_scalar(col, n, cutoff, out, max);
+}
+size_t shoal__older_avx512(const uint64_t *col, size_t n, uint64_t cutoff,
+                           uint32_t *out, size_t max) {
+  return shoal__older_scalar(col, n, cutoff, out, max);
+}
 uint64_t shoal__sum_avx2(uint64_t *col, size_t n, int clear) {
   return shoal__sum_scalar(col, n, clear);
 }
@@ -100,9 +179,11 @@ uint64_t shoal__sum_avx512(uint64_t *col, size_t n, int clear) {
 }
 #endif
 
-shoal__sum_fn shoal__simd_pick(int enable, const char **name) {
+shoal__sum_fn shoal__simd_pick(int enable, const char **name,
+                               shoal__older_fn *older) {
   shoal_cpu_info ci;
   *name = "scalar";
+  *older = shoal__older_scalar;
   if (!enable || shoal_cpu_identify(&ci) != SHOAL_OK)
     return shoal__sum_scalar;
 #ifdef SHOAL_SIMD_X86
@@ -110,10 +191,12 @@ shoal__sum_fn shoal__simd_pick(int enable, const char **name) {
    * (XCR0), as well as when CPUID reports them. */
   if (ci.features & SHOAL_CPU_AVX512F) {
     *name = "avx512";
+    *older = shoal__older_avx512;
     return shoal__sum_avx512;
   }
   if (ci.features & SHOAL_CPU_AVX2) {
     *name = "avx2";
+    *older = shoal__older_avx2;
     return shoal__sum_avx2;
   }
 #endif

@@ -31,6 +31,9 @@ static void defaults(void **state) {
   assert_int_equal(c.hibernation_minutes, 5);
   assert_int_equal(c.enable_simd, 1);
   assert_int_equal(c.auto_defragment, 1);
+  assert_int_equal(c.defragment_seconds, 60);
+  assert_int_equal(c.hysteresis_seconds, 60);
+  assert_int_equal(c.hibernate_per_update, 1024);
   assert_int_equal(c.pool_preallocate, 1000);
   assert_int_equal(c.pool_grow, 100);
   assert_int_equal(c.actors.queue_size, 1024);
@@ -41,10 +44,10 @@ static void defaults(void **state) {
   assert_int_equal(c.inbox_size, 256);
   assert_int_equal(c.max_queued_packets, 262144);
   assert_int_equal(c.struct_size, sizeof c);
-  assert_int_equal(shoal_config_key_count(), 17);
+  assert_int_equal(shoal_config_key_count(), 20);
   assert_string_equal(shoal_config_key_name(0),
                       "SessionMgr.MaxConcurrentSessions");
-  assert_null(shoal_config_key_name(17));
+  assert_null(shoal_config_key_name(20));
 }
 
 static void every_key(void **state) {
@@ -61,6 +64,9 @@ static void every_key(void **state) {
              "HibernationThresholdMinutes=10\n"
              "EnableSIMD = false\n"
              "EnableAutoDefragmentation = off\n"
+             "DefragmentationIntervalSeconds = 30\n"
+             "HibernationHysteresisSeconds = 0\n"
+             "HibernatePerUpdate = 64\n"
              "PoolPreallocate = 2000\n"
              "PoolGrowBatch = 50\n"
              "MaxPacketsPerUpdate = 20\n"
@@ -80,6 +86,9 @@ static void every_key(void **state) {
   assert_int_equal(c.hibernation_minutes, 10);
   assert_int_equal(c.enable_simd, 0);
   assert_int_equal(c.auto_defragment, 0);
+  assert_int_equal(c.defragment_seconds, 30);
+  assert_int_equal(c.hysteresis_seconds, 0);
+  assert_int_equal(c.hibernate_per_update, 64);
   assert_int_equal(c.pool_preallocate, 2000);
   assert_int_equal(c.pool_grow, 50);
   assert_int_equal(c.packets_per_update, 20);

@@ -1,0 +1,874 @@
+/* hib.c — hibernation: idle sessions found from the last-activity column,
+ * hibernated in parallel batches of 32 between ticks into records that
+ * keep the host's bytes (record.c), woken in parallel before a tick, and
+ * the manager's defragmentation. The design and its threads:
+ * docs/hibernation.md. */
+#include <stdalign.h>
+#include <string.h>
+
+#include "hibernate/hib.h"
+#include "hibernate/record.h"
+#include "runtime/common.h"
+#include "runtime/os.h"
+#include "runtime/scheduler.h"
+#include "sessions/mgr.h"
+
+/* Sessions per batch of a pass or a wake phase (the design). */
+#define HIB_BATCH 32u
+
+/* What a hibernated session keeps besides its pool record: one
+ * allocation, the record's bytes inline. */
+typedef struct hrec {
+  shoal__kept kept;
+  uint64_t freed;  /* host bytes its callback said it freed */
+  uint32_t len;    /* of rec */
+  uint32_t raw;    /* the blob's */
+  unsigned char rec[];
+} hrec;
+
+struct shoal_hib_writer {
+  unsigned char *buf;
+  size_t len, cap;
+  int err;
+};
+
+/* Per worker: the writer's buffer, the encoder's and decoder's scratch,
+ * and the times of its sessions. Its own line. */
+typedef struct hib_ws {
+  alignas(SHOAL_FALSE_SHARING) shoal_hib_writer w;
+  unsigned char *tmp;
+  size_t tmp_cap;
+  shoal__hist hib_t, wake_t;
+} hib_ws;
+
+enum { IT_OK = 0, IT_REFUSED = 1, IT_FAILED = 2 };
+
+typedef struct item {
+  uint32_t index;  /* pool index */
+  uint32_t id;
+  uint32_t slot;   /* during a pass: its slot, fixed until the pass ends */
+  int rc;          /* IT_*, or a wake's status */
+  void *user;
+  hrec *r;
+} item;
+
+typedef struct shoal__hib {
+  shoal_hib_callbacks cb;
+  unsigned nw;
+  hib_ws *ws;
+  /* The hibernated sessions (pool indices), under mu. */
+  uint32_t *arr;
+  uint32_t n, cap;
+  /* A pass's or a wake phase's sessions: the holder's, and read under mu
+   * by wake_map while a pass runs (in_pass). */
+  item *items;
+  size_t nitems, items_cap;
+  uint32_t *cand;
+  size_t cand_cap;
+  int in_pass;
+  uint64_t last_scan_ms, last_defrag_ms;
+  /* Figures, under mu. */
+  uint64_t hibernations, wakes, refused, failures, wake_failures;
+  uint64_t rec_bytes, raw_bytes, freed_bytes; /* of those hibernated now */
+  uint64_t w_hib, w_wakes, w_start_ns;
+  uint64_t defrags, defrag_returned;
+} shoal__hib;
+
+static shoal__session *rec(shoal_mgr *mgr, uint32_t index) {
+  return shoal__mgr_rec(mgr, index);
+}
+
+static uint64_t rec_size(const hrec *r) {
+  return sizeof *r + r->len;
+}
+
+/* Room for n items and (with cand) n candidates. */
+static int items_reserve(shoal__hib *h, size_t n) {
+  if (n > h->items_cap) {
+    size_t cap = n < 64 ? 64 : n + n / 2;
+    item *it = shoal__realloc(h->items, cap * sizeof *it);
+    if (it == NULL)
+      return SHOAL_ENOMEM;
+    h->items = it;
+    h->items_cap = cap;
+  }
+  return SHOAL_OK;
+}
+
+static int cand_reserve(shoal__hib *h, size_t n) {
+  if (n > h->cand_cap) {
+    size_t cap = n < 64 ? 64 : n + n / 2;
+    uint32_t *c = shoal__realloc(h->cand, cap * sizeof *c);
+    if (c == NULL)
+      return SHOAL_ENOMEM;
+    h->cand = c;
+    h->cand_cap = cap;
+  }
+  return SHOAL_OK;
+}
+
+/* The table of hibernated sessions. Under mu. */
+static int arr_reserve(shoal__hib *h, size_t more) {
+  if (h->n + more > h->cap) {
+    size_t cap = h->n + more < 64 ? 64 : (h->n + more) + (h->n + more) / 2;
+    uint32_t *a = shoal__realloc(h->arr, cap * sizeof *a);
+    if (a == NULL)
+      return SHOAL_ENOMEM;
+    h->arr = a;
+    h->cap = (uint32_t)cap;
+  }
+  return SHOAL_OK;
+}
+
+static void arr_add(shoal__hib *h, shoal__session *s) {
+  s->hslot = h->n;
+  h->arr[h->n++] = s->self;
+}
+
+static void arr_remove(shoal_mgr *mgr, shoal__hib *h, shoal__session *s) {
+  uint32_t last = h->arr[--h->n];
+  h->arr[s->hslot] = last;
+  rec(mgr, last)->hslot = s->hslot;
+}
+
+static void count_in(shoal__hib *h, const hrec *r) {
+  h->rec_bytes += rec_size(r);
+  h->raw_bytes += r->raw;
+  h->freed_bytes += r->freed;
+}
+
+static void count_out(shoal__hib *h, const hrec *r) {
+  h->rec_bytes -= rec_size(r);
+  h->raw_bytes -= r->raw;
+  h->freed_bytes -= r->freed;
+}
+
+static hib_ws *my_ws(shoal_mgr *mgr) {
+  shoal_worker *w = shoal__current(mgr->rt);
+  return &mgr->hib->ws[w != NULL ? shoal_worker_index(w) : 0];
+}
+
+static int grow_tmp(hib_ws *ws, size_t n) {
+  if (n > ws->tmp_cap) {
+    unsigned char *t = shoal__realloc(ws->tmp, n);
+    if (t == NULL)
+      return SHOAL_ENOMEM;
+    ws->tmp = t;
+    ws->tmp_cap = n;
+  }
+  return SHOAL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The writer                                                               */
+/* ------------------------------------------------------------------------ */
+
+int shoal_hib_write(shoal_hib_writer *w, const void *data, size_t len) {
+  if (w == NULL || (data == NULL && len > 0))
+    return SHOAL_EINVAL;
+  if (len > SHOAL__HIB_BLOB_MAX - w->len) {
+    w->err = SHOAL_ELIMIT;
+    return SHOAL_ELIMIT;
+  }
+  if (w->len + len > w->cap) {
+    size_t cap = w->cap < 256 ? 256 : w->cap;
+    unsigned char *b;
+    while (cap < w->len + len)
+      cap *= 2;
+    if ((b = shoal__realloc(w->buf, cap)) == NULL) {
+      w->err = SHOAL_ENOMEM;
+      return SHOAL_ENOMEM;
+    }
+    w->buf = b;
+    w->cap = cap;
+  }
+  if (len > 0)
+    memcpy(w->buf + w->len, data, len);
+  w->len += len;
+  return SHOAL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hibernation                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* One session on a worker: the host's bytes, compressed into a record.
+ * When the record cannot be kept, the host gets its bytes back at once. */
+static void hibernate_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
+  const shoal_hib_callbacks *cb = &mgr->hib->cb;
+  uint64_t t0 = shoal__fast_ns();
+  size_t bound, n = 0;
+  long freed;
+  hrec *r = NULL;
+  ws->w.len = 0;
+  ws->w.err = 0;
+  freed = cb->hibernate(mgr->cb.host, it->id, it->user, &ws->w);
+  if (freed < 0) {
+    it->rc = IT_REFUSED;
+    return;
+  }
+  bound = shoal__hib_bound(ws->w.len);
+  if (ws->w.err == 0 && grow_tmp(ws, bound) == SHOAL_OK &&
+      shoal__hib_encode_into(ws->w.buf, ws->w.len, ws->tmp, bound, &n) ==
+          SHOAL_OK &&
+      (r = shoal__malloc(sizeof *r + n)) != NULL) {
+    memcpy(r->rec, ws->tmp, n);
+    r->len = (uint32_t)n;
+    r->raw = (uint32_t)ws->w.len;
+    r->freed = (uint64_t)freed;
+    it->r = r;
+    it->rc = IT_OK;
+    shoal__hist_add(&ws->hib_t, shoal__fast_ns() - t0);
+    return;
+  }
+  /* Nothing lost: the host rebuilds from the bytes it just wrote. */
+  it->rc = IT_FAILED;
+  if (cb->wake(mgr->cb.host, it->id, ws->w.buf, ws->w.len, &it->user) < 0)
+    it->rc = IT_FAILED + 1;
+}
+
+static void hibernate_range(void *arg, size_t b, size_t e) {
+  shoal_mgr *mgr = arg;
+  hib_ws *ws = my_ws(mgr);
+  const shoal_mgr *prev = shoal__tls_in_cb;
+  shoal__tls_in_cb = mgr;
+  for (size_t i = b; i < e; i++)
+    hibernate_one(mgr, ws, &mgr->hib->items[i]);
+  shoal__tls_in_cb = prev;
+}
+
+/* Whether the session in slot i may hibernate now. Under mu, holding. */
+static int idle_enough(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
+                       uint64_t cutoff) {
+  shoal__session *s = c->sess[i];
+  uint64_t woke = s->woke_ms, hyst;
+  if (atomic_load_explicit(&s->state, memory_order_relaxed) !=
+          SHOAL__S_LIVE ||
+      atomic_load_explicit(&c->sched[i], memory_order_relaxed) == 0 ||
+      SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word,
+                                           memory_order_relaxed)) != 0 ||
+      s->ndeferred != 0 || s->d_head != NULL ||
+      atomic_load_explicit(&s->touch_ms, memory_order_relaxed) > cutoff)
+    return 0;
+  hyst = atomic_load_explicit(&mgr->hyst_ms, memory_order_relaxed);
+  return woke == 0 || mgr->clock_ms - woke >= hyst;
+}
+
+/* Ends a pass under mu: the records join the table and the sessions leave
+ * the active array; the others stay. */
+static void pass_finish(shoal_mgr *mgr) {
+  shoal__hib *h = mgr->hib;
+  uint64_t cutoff = mgr->clock_ms - atomic_load_explicit(&mgr->hib_ms,
+                                                         memory_order_relaxed);
+  for (size_t k = 0; k < h->nitems; k++) {
+    item *it = &h->items[k];
+    shoal__session *s = rec(mgr, it->index);
+    if (it->rc == IT_OK) {
+      (void)shoal__mgr_detach(mgr, s, &it->r->kept);
+      s->hib = it->r;
+      s->where = SHOAL__IN_HIB;
+      arr_add(h, s);
+      count_in(h, it->r);
+      h->hibernations++;
+      h->w_hib++;
+      /* seq_cst: after detach's store of HIBERNATED. A packet reserved
+       * or a wake asked for while the pass ran is seen here, or its
+       * sender saw HIBERNATED and asked for the wake itself. */
+      if (SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word,
+                                               memory_order_seq_cst)) != 0 ||
+          atomic_load_explicit(&s->touch_ms, memory_order_seq_cst) > cutoff)
+        (void)shoal__mgr_request_wake(mgr, s);
+      continue;
+    }
+    {
+      uint32_t st = SHOAL__S_HIBERNATING;
+      shoal__cols *c = shoal__mgr_cols(mgr);
+      atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
+                                              memory_order_relaxed,
+                                              memory_order_relaxed);
+      if (it->rc == IT_REFUSED) {
+        h->refused++;
+        continue;
+      }
+      /* The host rebuilt it (maybe elsewhere): its new pointer. */
+      atomic_store_explicit(&c->user[it->slot], it->user,
+                            memory_order_relaxed);
+      h->failures++;
+      shoal__log(mgr->cfg.log, mgr->cfg.log_user,
+                 it->rc == IT_FAILED ? SHOAL_LOG_WARN : SHOAL_LOG_ERROR,
+                 "session %u: its hibernation record could not be kept "
+                 "(out of memory); %s", it->id,
+                 it->rc == IT_FAILED ? "woken at once from its bytes"
+                                     : "and the host's wake failed");
+    }
+  }
+  h->nitems = 0;
+  h->in_pass = 0;
+}
+
+/* A pass: up to max idle sessions. Holding the manager. */
+static long pass(shoal_mgr *mgr, size_t max) {
+  shoal__hib *h = mgr->hib;
+  uint64_t thr = atomic_load_explicit(&mgr->hib_ms, memory_order_relaxed);
+  uint64_t cutoff;
+  shoal__cols *c;
+  size_t found;
+  long done = 0;
+  if (mgr->clock_ms < thr)
+    return 0;
+  cutoff = mgr->clock_ms - thr;
+  pthread_mutex_lock(&mgr->mu);
+  c = shoal__mgr_cols(mgr);
+  h->nitems = 0;
+  if (cand_reserve(h, mgr->nact) != SHOAL_OK) {
+    pthread_mutex_unlock(&mgr->mu);
+    return SHOAL_ENOMEM;
+  }
+  /* The compare-and-mask finds the candidates; each is then checked on
+   * its record (packets, touches, hysteresis). */
+  found = mgr->older(c->last_active, mgr->nact, cutoff, h->cand, mgr->nact);
+  if (found > 0 && (items_reserve(h, found < max ? found : max) != SHOAL_OK ||
+                    arr_reserve(h, found < max ? found : max) != SHOAL_OK)) {
+    pthread_mutex_unlock(&mgr->mu);
+    return SHOAL_ENOMEM;
+  }
+  for (size_t k = 0; k < found && h->nitems < max; k++) {
+    uint32_t i = h->cand[k];
+    item *it;
+    if (!idle_enough(mgr, c, i, cutoff))
+      continue;
+    it = &h->items[h->nitems++];
+    it->index = c->rec[i];
+    it->id = c->ids[i];
+    it->slot = i;
+    it->user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
+    it->r = NULL;
+    it->rc = IT_REFUSED;
+    atomic_store_explicit(&c->sess[i]->state, SHOAL__S_HIBERNATING,
+                          memory_order_relaxed);
+  }
+  h->in_pass = h->nitems > 0;
+  pthread_mutex_unlock(&mgr->mu);
+  if (h->nitems == 0)
+    return 0;
+  shoal__alloc_release_begin(); /* the state the host frees goes back */
+  (void)shoal_parallel_for(mgr->rt, 0, h->nitems, HIB_BATCH, hibernate_range,
+                           mgr);
+  shoal__alloc_release_end();
+  pthread_mutex_lock(&mgr->mu);
+  for (size_t k = 0; k < h->nitems; k++)
+    done += h->items[k].rc == IT_OK;
+  pass_finish(mgr);
+  pthread_mutex_unlock(&mgr->mu);
+  return done;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waking                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void wake_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
+  const hrec *r = it->r;
+  uint64_t t0 = shoal__fast_ns();
+  size_t raw = 0, len = 0;
+  int rc = shoal__hib_check(r->rec, r->len, &raw);
+  /* The record is checked whole before a byte is decompressed. */
+  if (rc == SHOAL_OK && (rc = grow_tmp(ws, raw > 0 ? raw : 1)) == SHOAL_OK)
+    rc = shoal__hib_decode(r->rec, r->len, ws->tmp, ws->tmp_cap, &len);
+  if (rc == SHOAL_OK)
+    rc = mgr->hib->cb.wake(mgr->cb.host, it->id, ws->tmp, len, &it->user);
+  it->rc = rc < 0 ? rc : SHOAL_OK;
+  if (it->rc == SHOAL_OK)
+    shoal__hist_add(&ws->wake_t, shoal__fast_ns() - t0);
+}
+
+static void wake_range(void *arg, size_t b, size_t e) {
+  shoal_mgr *mgr = arg;
+  hib_ws *ws = my_ws(mgr);
+  const shoal_mgr *prev = shoal__tls_in_cb;
+  shoal__tls_in_cb = mgr;
+  for (size_t i = b; i < e; i++)
+    wake_one(mgr, ws, &mgr->hib->items[i]);
+  shoal__tls_in_cb = prev;
+}
+
+/* Puts a taken chain back on the wake stack (when there is no room to
+ * wake it now). */
+static void wake_push_back(shoal_mgr *mgr, uint32_t first, uint32_t last) {
+  uint32_t top = atomic_load_explicit(&mgr->wake_top, memory_order_relaxed);
+  do
+    atomic_store_explicit(&rec(mgr, last - 1)->wk_next, top,
+                          memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(&mgr->wake_top, &top, first,
+                                                memory_order_release,
+                                                memory_order_relaxed));
+}
+
+/* Wakes every session asked for. Holding the manager, before the tick. */
+static long wakes(shoal_mgr *mgr) {
+  shoal__hib *h = mgr->hib;
+  /* acquire: pairs with the pushes' release: the links and states. */
+  uint32_t top = atomic_exchange_explicit(&mgr->wake_top, 0,
+                                          memory_order_acquire);
+  uint32_t last = 0;
+  size_t n = 0;
+  long woke = 0;
+  if (top == 0)
+    return 0;
+  for (uint32_t i = top; i != 0;
+       i = atomic_load_explicit(&rec(mgr, i - 1)->wk_next,
+                                memory_order_relaxed)) {
+    last = i;
+    n++;
+  }
+  pthread_mutex_lock(&mgr->mu);
+  if (items_reserve(h, n) != SHOAL_OK ||
+      shoal__mgr_reserve(mgr, (uint32_t)n) != SHOAL_OK) {
+    pthread_mutex_unlock(&mgr->mu);
+    wake_push_back(mgr, top, last); /* asked for again next time */
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+               "hibernation: no memory to wake %zu sessions now; retried "
+               "at the next update", n);
+    return SHOAL_ENOMEM;
+  }
+  h->nitems = 0;
+  for (uint32_t i = top; i != 0;) {
+    shoal__session *s = rec(mgr, i - 1);
+    uint32_t next = atomic_load_explicit(&s->wk_next, memory_order_relaxed);
+    /* Released meanwhile: only its place on the stack is left to give up
+     * (the zombie list returns it to the pool once off the stack). */
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
+        SHOAL__S_WAKING) {
+      item *it = &h->items[h->nitems++];
+      it->index = i - 1;
+      it->id = atomic_load_explicit(&s->id, memory_order_relaxed);
+      it->user = s->user;
+      it->r = s->hib;
+      it->rc = 0;
+    }
+    /* release: our reads of the record before it may go to the pool. */
+    atomic_store_explicit(&s->wk_listed, 0, memory_order_release);
+    i = next;
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  /* The stack is last asked first: wake in the order asked. */
+  for (size_t a = 0, b = h->nitems; a + 1 < b; a++, b--) {
+    item t = h->items[a];
+    h->items[a] = h->items[b - 1];
+    h->items[b - 1] = t;
+  }
+  if (h->nitems > 0)
+    (void)shoal_parallel_for(mgr->rt, 0, h->nitems, HIB_BATCH, wake_range,
+                             mgr);
+  pthread_mutex_lock(&mgr->mu);
+  for (size_t k = 0; k < h->nitems; k++) {
+    item *it = &h->items[k];
+    shoal__session *s = rec(mgr, it->index);
+    if (it->rc == SHOAL_OK) {
+      arr_remove(mgr, h, s);
+      count_out(h, it->r);
+      (void)shoal__mgr_attach(mgr, s, it->user, &it->r->kept); /* reserved */
+      shoal__free(it->r);
+      s->hib = NULL;
+      h->wakes++;
+      h->w_wakes++;
+      woke++;
+    } else {
+      uint32_t st = SHOAL__S_WAKING;
+      atomic_compare_exchange_strong_explicit(&s->state, &st,
+                                              SHOAL__S_HIBERNATED,
+                                              memory_order_release,
+                                              memory_order_relaxed);
+      h->wake_failures++;
+      shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+                 "session %u: wake failed (%s); it stays hibernated with "
+                 "its record", it->id,
+                 it->rc == SHOAL_EFORMAT ? "its record is corrupt"
+                                         : shoal_strerror(it->rc));
+    }
+  }
+  h->nitems = 0;
+  shoal__mgr_join(mgr);
+  pthread_mutex_unlock(&mgr->mu);
+  return woke;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Defragmentation                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Holding the manager. */
+static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
+  shoal__hib *h = mgr->hib;
+  shoal_defrag_report r;
+  uint64_t t0 = shoal__now_ns();
+  memset(&r, 0, sizeof r);
+  r.rss_before = shoal__rss_bytes();
+  pthread_mutex_lock(&mgr->mu);
+  r.columns_bytes = shoal__mgr_trim_columns(mgr);
+  r.pool_bytes = shoal__pool_trim(&mgr->pool);
+  if (h != NULL) {
+    /* The table to fit; the scratch lists go (they grow back on use). */
+    size_t before = h->cap * sizeof *h->arr +
+                    h->items_cap * sizeof *h->items +
+                    h->cand_cap * sizeof *h->cand;
+    if (h->cap > 64 && h->n < h->cap / 2) {
+      uint32_t cap = h->n < 64 ? 64 : h->n;
+      uint32_t *a = shoal__realloc(h->arr, cap * sizeof *a);
+      if (a != NULL) {
+        h->arr = a;
+        h->cap = cap;
+      }
+    }
+    shoal__free(h->items);
+    shoal__free(h->cand);
+    h->items = NULL;
+    h->cand = NULL;
+    h->items_cap = h->cand_cap = 0;
+    r.table_bytes = before - h->cap * sizeof *h->arr;
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  shoal__alloc_collect();
+  r.rss_after = shoal__rss_bytes();
+  r.bytes_returned =
+      r.rss_before > r.rss_after ? r.rss_before - r.rss_after : 0;
+  r.ns = shoal__now_ns() - t0;
+  if (h != NULL) {
+    pthread_mutex_lock(&mgr->mu);
+    h->defrags++;
+    h->defrag_returned = r.bytes_returned;
+    pthread_mutex_unlock(&mgr->mu);
+  }
+  if (out != NULL)
+    *out = r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hooks                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void wake_phase(shoal_mgr *mgr) {
+  (void)wakes(mgr);
+}
+
+/* After each tick: a pass every quarter threshold of manager time (at
+ * least every millisecond, at most every second), and the periodic
+ * defragmentation. */
+static void hib_phase(shoal_mgr *mgr) {
+  shoal__hib *h = mgr->hib;
+  uint64_t thr = atomic_load_explicit(&mgr->hib_ms, memory_order_relaxed);
+  uint64_t every = thr / 4 < 1 ? 1 : thr / 4 > 1000 ? 1000 : thr / 4;
+  if (mgr->clock_ms - h->last_scan_ms >= every) {
+    h->last_scan_ms = mgr->clock_ms;
+    (void)pass(mgr, mgr->cfg.hibernate_per_update);
+  }
+  if (mgr->cfg.auto_defragment &&
+      mgr->clock_ms - h->last_defrag_ms >=
+          (uint64_t)mgr->cfg.defragment_seconds * 1000u) {
+    h->last_defrag_ms = mgr->clock_ms;
+    defrag(mgr, NULL);
+  }
+}
+
+static void forget(shoal_mgr *mgr, shoal__session *s) {
+  shoal__hib *h = mgr->hib;
+  hrec *r = s->hib;
+  arr_remove(mgr, h, s);
+  if (r != NULL) {
+    count_out(h, r);
+    shoal__free(r);
+  }
+  s->hib = NULL;
+}
+
+static uint64_t count(shoal_mgr *mgr, uint64_t *pending) {
+  shoal__hib *h = mgr->hib;
+  for (uint32_t k = 0; pending != NULL && k < h->n; k++)
+    *pending += SHOAL__IN_COUNT(atomic_load_explicit(
+        &rec(mgr, h->arr[k])->in_word, memory_order_relaxed));
+  return h->n;
+}
+
+static void destroy(shoal_mgr *mgr) {
+  shoal__hib *h = mgr->hib;
+  for (uint32_t k = 0; k < h->n; k++) {
+    shoal__session *s = rec(mgr, h->arr[k]);
+    if (mgr->cb.on_release != NULL)
+      mgr->cb.on_release(mgr->cb.host,
+                         atomic_load_explicit(&s->id, memory_order_relaxed),
+                         NULL);
+    shoal__free(s->hib);
+  }
+  for (unsigned w = 0; w < h->nw; w++) {
+    shoal__free(h->ws[w].w.buf);
+    shoal__free(h->ws[w].tmp);
+  }
+  shoal__free(h->ws);
+  shoal__free(h->arr);
+  shoal__free(h->items);
+  shoal__free(h->cand);
+  shoal__free(h);
+  mgr->hib = NULL;
+}
+
+static const shoal__hib_hooks hooks = {wake_phase, hib_phase, forget, count,
+                                       destroy};
+
+/* ------------------------------------------------------------------------ */
+/* The API                                                                  */
+/* ------------------------------------------------------------------------ */
+
+int shoal_mgr_set_hibernation(shoal_mgr *mgr, const shoal_hib_callbacks *cb) {
+  shoal__hib *h;
+  if (mgr == NULL || cb == NULL || cb->hibernate == NULL || cb->wake == NULL)
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  if ((h = mgr->hib) == NULL) {
+    unsigned nw = shoal_runtime_workers(mgr->rt);
+    h = shoal__calloc(1, sizeof *h);
+    if (h != NULL &&
+        (h->ws = shoal__aligned_alloc(SHOAL_FALSE_SHARING,
+                                      nw * sizeof *h->ws)) == NULL) {
+      shoal__free(h);
+      h = NULL;
+    }
+    if (h == NULL) {
+      pthread_mutex_unlock(&mgr->mu);
+      return SHOAL_ENOMEM;
+    }
+    memset(h->ws, 0, nw * sizeof *h->ws);
+    h->nw = nw;
+    h->w_start_ns = shoal__now_ns();
+    h->last_scan_ms = h->last_defrag_ms = mgr->clock_ms;
+    mgr->hib = h;
+    mgr->hooks = &hooks;
+  }
+  h->cb = *cb;
+  pthread_mutex_unlock(&mgr->mu);
+  return SHOAL_OK;
+}
+
+int shoal_mgr_set_hibernation_hysteresis_ms(shoal_mgr *mgr, uint64_t ms) {
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  atomic_store_explicit(&mgr->hyst_ms, ms, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+/* The session of id, any state but released, or NULL. Lock-free. */
+static shoal__session *find(shoal_mgr *mgr, uint32_t id) {
+  int64_t i;
+  shoal__session *s;
+  if (id == 0 || (i = shoal__registry_find(&mgr->reg, id)) < 0)
+    return NULL;
+  s = rec(mgr, (uint32_t)i);
+  if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
+      atomic_load_explicit(&s->state, memory_order_relaxed) == 0)
+    return NULL;
+  return s;
+}
+
+int shoal_session_touch(shoal_mgr *mgr, uint32_t id) {
+  shoal__session *s;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  if ((s = find(mgr, id)) == NULL)
+    return SHOAL_ENOENT;
+  /* seq_cst: against a pass's re-check (pass_finish). */
+  atomic_store_explicit(&s->touch_ms,
+                        atomic_load_explicit(&mgr->clock_pub,
+                                             memory_order_relaxed),
+                        memory_order_seq_cst);
+  return SHOAL_OK;
+}
+
+int shoal_mgr_wake(shoal_mgr *mgr, uint32_t id) {
+  shoal__session *s;
+  int rc = shoal_session_touch(mgr, id);
+  if (rc != SHOAL_OK)
+    return rc;
+  s = find(mgr, id);
+  /* seq_cst: after the touch; a pass that stores HIBERNATED after this
+   * load sees the touch and asks for the wake itself. */
+  if (s != NULL &&
+      atomic_load_explicit(&s->state, memory_order_seq_cst) ==
+          SHOAL__S_HIBERNATED)
+    (void)shoal__mgr_request_wake(mgr, s);
+  return SHOAL_OK;
+}
+
+/* Asks for every hibernated session whose map (by_map) or group is v, and
+ * touches those of a pass in progress so that it gives them back. */
+static long wake_where(shoal_mgr *mgr, int by_map, uint32_t v) {
+  shoal__hib *h;
+  long n = 0;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  pthread_mutex_lock(&mgr->mu);
+  if ((h = mgr->hib) != NULL) {
+    uint64_t now = atomic_load_explicit(&mgr->clock_pub,
+                                        memory_order_relaxed);
+    for (uint32_t k = 0; k < h->n; k++) {
+      shoal__session *s = rec(mgr, h->arr[k]);
+      uint32_t m = atomic_load_explicit(by_map ? &s->h_map : &s->h_group,
+                                        memory_order_relaxed);
+      if (m == v)
+        n += shoal__mgr_request_wake(mgr, s);
+    }
+    if (h->in_pass) {
+      shoal__cols *c = shoal__mgr_cols(mgr);
+      for (size_t k = 0; k < h->nitems; k++) {
+        uint32_t i = h->items[k].slot;
+        uint32_t m = atomic_load_explicit(by_map ? &c->map[i] : &c->group[i],
+                                          memory_order_relaxed);
+        if (m == v) {
+          atomic_store_explicit(&c->sess[i]->touch_ms, now,
+                                memory_order_seq_cst);
+          n++;
+        }
+      }
+    }
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  return n;
+}
+
+long shoal_mgr_wake_map(shoal_mgr *mgr, uint32_t map) {
+  return wake_where(mgr, 1, map);
+}
+
+long shoal_mgr_wake_group(shoal_mgr *mgr, uint32_t group) {
+  return wake_where(mgr, 0, group);
+}
+
+typedef struct call_arg {
+  size_t max;
+  long result;
+  shoal_defrag_report *report;
+} call_arg;
+
+static void call_pass(shoal_mgr *mgr, void *arg) {
+  call_arg *a = arg;
+  a->result = pass(mgr, a->max == 0 ? SIZE_MAX : a->max);
+}
+
+static void call_wakes(shoal_mgr *mgr, void *arg) {
+  ((call_arg *)arg)->result = wakes(mgr);
+}
+
+static void call_defrag(shoal_mgr *mgr, void *arg) {
+  defrag(mgr, ((call_arg *)arg)->report);
+}
+
+static long held(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
+                 call_arg *a, int need_hib) {
+  int rc;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  /* mgr->hooks is set once, under mu; a caller between updates sees it. */
+  pthread_mutex_lock(&mgr->mu);
+  rc = need_hib && mgr->hooks == NULL ? SHOAL_ESTATE : SHOAL_OK;
+  pthread_mutex_unlock(&mgr->mu);
+  if (rc == SHOAL_OK)
+    rc = shoal__mgr_hold(mgr, f, a);
+  return rc != SHOAL_OK ? rc : a->result;
+}
+
+long shoal_mgr_hibernate_idle(shoal_mgr *mgr, size_t max) {
+  call_arg a = {max, 0, NULL};
+  return held(mgr, call_pass, &a, 1);
+}
+
+long shoal_mgr_run_wakes(shoal_mgr *mgr) {
+  call_arg a = {0, 0, NULL};
+  return held(mgr, call_wakes, &a, 1);
+}
+
+int shoal_mgr_defragment(shoal_mgr *mgr, shoal_defrag_report *out) {
+  call_arg a = {0, 0, out};
+  return (int)held(mgr, call_defrag, &a, 0);
+}
+
+int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
+                                int reset) {
+  shoal__hib *h;
+  shoal__hist ht, wt;
+  uint64_t now;
+  if (mgr == NULL || out == NULL)
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  if ((h = mgr->hib) == NULL) {
+    pthread_mutex_unlock(&mgr->mu);
+    return SHOAL_OK;
+  }
+  now = shoal__now_ns();
+  memset(&ht, 0, sizeof ht);
+  memset(&wt, 0, sizeof wt);
+  for (unsigned w = 0; w < h->nw; w++) {
+    shoal__hist *a = &h->ws[w].hib_t, *b = &h->ws[w].wake_t;
+    for (unsigned k = 0; k < SHOAL__HIST_BUCKETS; k++) {
+      ht.count[k] += a->count[k];
+      wt.count[k] += b->count[k];
+    }
+    ht.n += a->n;
+    wt.n += b->n;
+    ht.max = a->max > ht.max ? a->max : ht.max;
+    wt.max = b->max > wt.max ? b->max : wt.max;
+    if (reset) {
+      memset(a, 0, sizeof *a);
+      memset(b, 0, sizeof *b);
+    }
+  }
+  out->hibernated = h->n;
+  out->hibernations = h->hibernations;
+  out->wakes = h->wakes;
+  out->refused = h->refused;
+  out->failures = h->failures;
+  out->wake_failures = h->wake_failures;
+  out->window_s = (double)(now - h->w_start_ns) * 1e-9;
+  if (out->window_s > 0) {
+    out->hibernations_per_s = (double)h->w_hib / out->window_s;
+    out->wakes_per_s = (double)h->w_wakes / out->window_s;
+  }
+  out->record_bytes = h->rec_bytes;
+  out->raw_bytes = h->raw_bytes;
+  for (uint32_t k = 0; k < h->n; k++) {
+    const hrec *r = rec(mgr, h->arr[k])->hib;
+    if (r != NULL && rec_size(r) > out->record_max)
+      out->record_max = rec_size(r);
+  }
+  out->record_mean = h->n > 0 ? (double)h->rec_bytes / h->n : 0;
+  out->bytes_saved =
+      h->freed_bytes > h->rec_bytes ? h->freed_bytes - h->rec_bytes : 0;
+  out->hibernate_p50_ns = shoal__hist_quantile(&ht, 0.50);
+  out->hibernate_p99_ns = shoal__hist_quantile(&ht, 0.99);
+  out->wake_p50_ns = shoal__hist_quantile(&wt, 0.50);
+  out->wake_p99_ns = shoal__hist_quantile(&wt, 0.99);
+  out->defrags = h->defrags;
+  out->defrag_returned = h->defrag_returned;
+  if (reset) {
+    h->w_hib = h->w_wakes = 0;
+    h->w_start_ns = now;
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  return SHOAL_OK;
+}
+
+/* A hibernated session's record, for tests that corrupt one on purpose.
+ * Under no lock: the caller knows nothing else runs. */
+unsigned char *shoal__hib_record_of(shoal_mgr *mgr, uint32_t id,
+                                    size_t *len) {
+  shoal__session *s = find(mgr, id);
+  hrec *r = s != NULL ? s->hib : NULL;
+  if (r == NULL)
+    return NULL;
+  *len = r->len;
+  return r->rec;
+}
