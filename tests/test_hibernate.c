@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hibernate/hib.h"
@@ -734,6 +735,30 @@ static void rss_drops(void **state) {
                 (uint64_t)(n - n / 10) * 65536 / 4 * 3);
   }
   assert_true(r.columns_bytes > 0);
+  {
+    /* figures, not checks: the 4500 woken at once */
+    shoal_hib_stats st;
+    struct timespec t0, t1;
+    long woke;
+    double mean;
+    uint64_t max;
+    assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+    mean = st.record_mean;
+    max = st.record_max;
+    assert_int_equal(shoal_mgr_wake_map(h->mgr, 0), n - n / 10);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    woke = shoal_mgr_run_wakes(h->mgr);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(woke, n - n / 10);
+    assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+    printf("# record mean %.0f B (max %llu); per session: hibernate p50 %.1f"
+           " p99 %.1f us, wake p50 %.1f p99 %.1f us; %ld woken in %.2f ms\n",
+           mean, (unsigned long long)max,
+           st.hibernate_p50_ns / 1e3, st.hibernate_p99_ns / 1e3,
+           st.wake_p50_ns / 1e3, st.wake_p99_ns / 1e3, woke,
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+               (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+  }
   assert_int_equal(atomic_load(&h->mismatches), 0);
   host_free(h);
 }
