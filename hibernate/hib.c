@@ -82,42 +82,42 @@ static uint64_t rec_size(const hrec *r) {
   return sizeof *r + r->len;
 }
 
-/* Room for n items and (with cand) n candidates. */
-static int items_reserve(shoal__hib *h, size_t n) {
-  if (n > h->items_cap) {
-    size_t cap = n < 64 ? 64 : n + n / 2;
-    item *it = shoal__realloc(h->items, cap * sizeof *it);
-    if (it == NULL)
+/* Room for n elements of elem bytes in *p (cap of them now), growing by
+ * half again. */
+static int reserve(void **p, size_t *cap, size_t n, size_t elem) {
+  if (n > *cap) {
+    size_t c = n < 64 ? 64 : n + n / 2;
+    void *q = shoal__realloc(*p, c * elem);
+    if (q == NULL)
       return SHOAL_ENOMEM;
-    h->items = it;
-    h->items_cap = cap;
+    *p = q;
+    *cap = c;
   }
   return SHOAL_OK;
 }
 
+static int items_reserve(shoal__hib *h, size_t n) {
+  void *p = h->items;
+  int rc = reserve(&p, &h->items_cap, n, sizeof *h->items);
+  h->items = p;
+  return rc;
+}
+
 static int cand_reserve(shoal__hib *h, size_t n) {
-  if (n > h->cand_cap) {
-    size_t cap = n < 64 ? 64 : n + n / 2;
-    uint32_t *c = shoal__realloc(h->cand, cap * sizeof *c);
-    if (c == NULL)
-      return SHOAL_ENOMEM;
-    h->cand = c;
-    h->cand_cap = cap;
-  }
-  return SHOAL_OK;
+  void *p = h->cand;
+  int rc = reserve(&p, &h->cand_cap, n, sizeof *h->cand);
+  h->cand = p;
+  return rc;
 }
 
 /* The table of hibernated sessions. Under mu. */
 static int arr_reserve(shoal__hib *h, size_t more) {
-  if (h->n + more > h->cap) {
-    size_t cap = h->n + more < 64 ? 64 : (h->n + more) + (h->n + more) / 2;
-    uint32_t *a = shoal__realloc(h->arr, cap * sizeof *a);
-    if (a == NULL)
-      return SHOAL_ENOMEM;
-    h->arr = a;
-    h->cap = (uint32_t)cap;
-  }
-  return SHOAL_OK;
+  size_t cap = h->cap;
+  void *p = h->arr;
+  int rc = reserve(&p, &cap, h->n + more, sizeof *h->arr);
+  h->arr = p;
+  h->cap = (uint32_t)cap;
+  return rc;
 }
 
 static void arr_add(shoal__hib *h, shoal__session *s) {
