@@ -227,14 +227,29 @@ static void hibernate_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
     it->rc = IT_FAILED + 1;
 }
 
-static void hibernate_range(void *arg, size_t b, size_t e) {
-  shoal_mgr *mgr = arg;
-  hib_ws *ws = my_ws(mgr);
+/* The items of a pass or a wake phase, fn on each, as a parallel_for in
+ * batches of HIB_BATCH; the host's callbacks run marked as inside mgr's
+ * (so that they cannot call update). */
+typedef void (*item_fn)(shoal_mgr *mgr, hib_ws *ws, item *it);
+typedef struct items_job {
+  shoal_mgr *mgr;
+  item_fn fn;
+} items_job;
+
+static void items_range(void *arg, size_t b, size_t e) {
+  const items_job *j = arg;
+  hib_ws *ws = my_ws(j->mgr);
   const shoal_mgr *prev = shoal__tls_in_cb;
-  shoal__tls_in_cb = mgr;
+  shoal__tls_in_cb = j->mgr;
   for (size_t i = b; i < e; i++)
-    hibernate_one(mgr, ws, &mgr->hib->items[i]);
+    j->fn(j->mgr, ws, &j->mgr->hib->items[i]);
   shoal__tls_in_cb = prev;
+}
+
+static void run_items(shoal_mgr *mgr, item_fn fn) {
+  items_job j = {mgr, fn};
+  (void)shoal_parallel_for(mgr->rt, 0, mgr->hib->nitems, HIB_BATCH,
+                           items_range, &j);
 }
 
 /* Whether the session in slot i may hibernate now. Under mu, holding. */
@@ -352,8 +367,7 @@ static long pass(shoal_mgr *mgr, size_t max) {
   if (h->nitems == 0)
     return 0;
   shoal__alloc_release_begin(); /* the state the host frees goes back */
-  (void)shoal_parallel_for(mgr->rt, 0, h->nitems, HIB_BATCH, hibernate_range,
-                           mgr);
+  run_items(mgr, hibernate_one);
   shoal__alloc_release_end();
   pthread_mutex_lock(&mgr->mu);
   for (size_t k = 0; k < h->nitems; k++)
@@ -370,26 +384,20 @@ static long pass(shoal_mgr *mgr, size_t max) {
 static void wake_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
   const hrec *r = it->r;
   uint64_t t0 = shoal__fast_ns();
-  size_t raw = 0, len = 0;
-  int rc = shoal__hib_check(r->rec, r->len, &raw);
-  /* The record is checked whole before a byte is decompressed. */
-  if (rc == SHOAL_OK && (rc = grow_tmp(ws, raw > 0 ? raw : 1)) == SHOAL_OK)
+  size_t len = 0;
+  /* Decode checks the record whole (lengths, CRC) before a byte is
+   * decompressed; a header that claims more than was stored is corrupt. */
+  int rc = grow_tmp(ws, r->raw > 0 ? r->raw : 1);
+  if (rc == SHOAL_OK) {
     rc = shoal__hib_decode(r->rec, r->len, ws->tmp, ws->tmp_cap, &len);
+    if (rc == SHOAL_ELIMIT || (rc == SHOAL_OK && len != r->raw))
+      rc = SHOAL_EFORMAT;
+  }
   if (rc == SHOAL_OK)
     rc = mgr->hib->cb.wake(mgr->cb.host, it->id, ws->tmp, len, &it->user);
   it->rc = rc < 0 ? rc : SHOAL_OK;
   if (it->rc == SHOAL_OK)
     shoal__hist_add(&ws->wake_t, shoal__fast_ns() - t0);
-}
-
-static void wake_range(void *arg, size_t b, size_t e) {
-  shoal_mgr *mgr = arg;
-  hib_ws *ws = my_ws(mgr);
-  const shoal_mgr *prev = shoal__tls_in_cb;
-  shoal__tls_in_cb = mgr;
-  for (size_t i = b; i < e; i++)
-    wake_one(mgr, ws, &mgr->hib->items[i]);
-  shoal__tls_in_cb = prev;
 }
 
 /* Puts a taken chain back on the wake stack (when there is no room to
@@ -458,8 +466,7 @@ static long wakes(shoal_mgr *mgr) {
     h->items[b - 1] = t;
   }
   if (h->nitems > 0)
-    (void)shoal_parallel_for(mgr->rt, 0, h->nitems, HIB_BATCH, wake_range,
-                             mgr);
+    run_items(mgr, wake_one);
   pthread_mutex_lock(&mgr->mu);
   for (size_t k = 0; k < h->nitems; k++) {
     item *it = &h->items[k];
