@@ -12,6 +12,7 @@ SUITES = {
     "messaging": ["bench_messaging", "bench_messaging_moody"],
     "sessions": ["bench_sessions", "bench_sessions_tbb"],
     "packets": ["bench_packets"],
+    "hibernate": ["bench_hibernate"],
 }
 
 

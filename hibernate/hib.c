@@ -38,7 +38,8 @@ typedef struct hib_ws {
   alignas(SHOAL_FALSE_SHARING) shoal_hib_writer w;
   unsigned char *tmp;
   size_t tmp_cap;
-  shoal__hist hib_t, wake_t;
+  shoal__hist hib_t, wake_t;   /* per session, all of it */
+  shoal__hist hib_own, wake_own; /* less the host's callback */
 } hib_ws;
 
 enum { IT_OK = 0, IT_REFUSED = 1, IT_FAILED = 2 };
@@ -198,11 +199,13 @@ static void hibernate_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
   const shoal_hib_callbacks *cb = &mgr->hib->cb;
   uint64_t t0 = shoal__fast_ns();
   size_t bound, n = 0;
+  uint64_t host_ns;
   long freed;
   hrec *r = NULL;
   ws->w.len = 0;
   ws->w.err = 0;
   freed = cb->hibernate(mgr->cb.host, it->id, it->user, &ws->w);
+  host_ns = shoal__fast_ns() - t0;
   if (freed < 0) {
     it->rc = IT_REFUSED;
     return;
@@ -218,7 +221,9 @@ static void hibernate_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
     r->freed = (uint64_t)freed;
     it->r = r;
     it->rc = IT_OK;
-    shoal__hist_add(&ws->hib_t, shoal__fast_ns() - t0);
+    t0 = shoal__fast_ns() - t0;
+    shoal__hist_add(&ws->hib_t, t0);
+    shoal__hist_add(&ws->hib_own, t0 - host_ns);
     return;
   }
   /* Nothing lost: the host rebuilds from the bytes it just wrote. */
@@ -366,8 +371,12 @@ static long pass(shoal_mgr *mgr, size_t max) {
   pthread_mutex_unlock(&mgr->mu);
   if (h->nitems == 0)
     return 0;
-  shoal__alloc_release_begin(); /* the state the host frees goes back */
+  /* The state the host's callbacks free goes back now: pages emptied on
+   * their owner's thread at once, those freed from another worker when
+   * each owner collects (runtime/os.c). */
+  shoal__alloc_release_begin();
   run_items(mgr, hibernate_one);
+  shoal__alloc_collect(mgr->rt, 0);
   shoal__alloc_release_end();
   pthread_mutex_lock(&mgr->mu);
   for (size_t k = 0; k < h->nitems; k++)
@@ -383,7 +392,7 @@ static long pass(shoal_mgr *mgr, size_t max) {
 
 static void wake_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
   const hrec *r = it->r;
-  uint64_t t0 = shoal__fast_ns();
+  uint64_t t0 = shoal__fast_ns(), t1 = 0;
   size_t len = 0;
   /* Decode checks the record whole (lengths, CRC) before a byte is
    * decompressed; a header that claims more than was stored is corrupt. */
@@ -393,11 +402,16 @@ static void wake_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
     if (rc == SHOAL_ELIMIT || (rc == SHOAL_OK && len != r->raw))
       rc = SHOAL_EFORMAT;
   }
-  if (rc == SHOAL_OK)
+  if (rc == SHOAL_OK) {
+    t1 = shoal__fast_ns();
     rc = mgr->hib->cb.wake(mgr->cb.host, it->id, ws->tmp, len, &it->user);
+  }
   it->rc = rc < 0 ? rc : SHOAL_OK;
-  if (it->rc == SHOAL_OK)
-    shoal__hist_add(&ws->wake_t, shoal__fast_ns() - t0);
+  if (it->rc == SHOAL_OK) {
+    uint64_t t2 = shoal__fast_ns();
+    shoal__hist_add(&ws->wake_t, t2 - t0);
+    shoal__hist_add(&ws->wake_own, t1 - t0);
+  }
 }
 
 /* Puts a taken chain back on the wake stack (when there is no room to
@@ -535,7 +549,7 @@ static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
     r.table_bytes = before - h->cap * sizeof *h->arr;
   }
   pthread_mutex_unlock(&mgr->mu);
-  shoal__alloc_collect();
+  shoal__alloc_collect(mgr->rt, 1);
   r.rss_after = shoal__rss_bytes();
   r.bytes_returned =
       r.rss_before > r.rss_after ? r.rss_before - r.rss_after : 0;
@@ -799,10 +813,20 @@ int shoal_mgr_defragment(shoal_mgr *mgr, shoal_defrag_report *out) {
   return (int)held(mgr, call_defrag, &a, 0);
 }
 
+/* Adds src to dst; reset: clears src. */
+static void hist_take(shoal__hist *dst, shoal__hist *src, int reset) {
+  for (unsigned k = 0; k < SHOAL__HIST_BUCKETS; k++)
+    dst->count[k] += src->count[k];
+  dst->n += src->n;
+  dst->max = src->max > dst->max ? src->max : dst->max;
+  if (reset)
+    memset(src, 0, sizeof *src);
+}
+
 int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
                                 int reset) {
   shoal__hib *h;
-  shoal__hist ht, wt;
+  shoal__hist ht, wt, ho, wo;
   uint64_t now;
   if (mgr == NULL || out == NULL)
     return SHOAL_EINVAL;
@@ -818,20 +842,13 @@ int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
   now = shoal__now_ns();
   memset(&ht, 0, sizeof ht);
   memset(&wt, 0, sizeof wt);
+  memset(&ho, 0, sizeof ho);
+  memset(&wo, 0, sizeof wo);
   for (unsigned w = 0; w < h->nw; w++) {
-    shoal__hist *a = &h->ws[w].hib_t, *b = &h->ws[w].wake_t;
-    for (unsigned k = 0; k < SHOAL__HIST_BUCKETS; k++) {
-      ht.count[k] += a->count[k];
-      wt.count[k] += b->count[k];
-    }
-    ht.n += a->n;
-    wt.n += b->n;
-    ht.max = a->max > ht.max ? a->max : ht.max;
-    wt.max = b->max > wt.max ? b->max : wt.max;
-    if (reset) {
-      memset(a, 0, sizeof *a);
-      memset(b, 0, sizeof *b);
-    }
+    hist_take(&ht, &h->ws[w].hib_t, reset);
+    hist_take(&wt, &h->ws[w].wake_t, reset);
+    hist_take(&ho, &h->ws[w].hib_own, reset);
+    hist_take(&wo, &h->ws[w].wake_own, reset);
   }
   out->hibernated = h->n;
   out->hibernations = h->hibernations;
@@ -858,6 +875,10 @@ int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
   out->hibernate_p99_ns = shoal__hist_quantile(&ht, 0.99);
   out->wake_p50_ns = shoal__hist_quantile(&wt, 0.50);
   out->wake_p99_ns = shoal__hist_quantile(&wt, 0.99);
+  out->hibernate_shoal_p50_ns = shoal__hist_quantile(&ho, 0.50);
+  out->hibernate_shoal_p99_ns = shoal__hist_quantile(&ho, 0.99);
+  out->wake_shoal_p50_ns = shoal__hist_quantile(&wo, 0.50);
+  out->wake_shoal_p99_ns = shoal__hist_quantile(&wo, 0.99);
   out->defrags = h->defrags;
   out->defrag_returned = h->defrag_returned;
   if (reset) {

@@ -1314,6 +1314,10 @@ typedef struct shoal_hib_stats {
   uint64_t wake_p50_ns;      /* per session: checks, decompression and
                                 callback */
   uint64_t wake_p99_ns;
+  uint64_t hibernate_shoal_p50_ns; /* the same less the host's callback */
+  uint64_t hibernate_shoal_p99_ns;
+  uint64_t wake_shoal_p50_ns;
+  uint64_t wake_shoal_p99_ns;
   uint64_t defrags;          /* defragmentations since creation */
   uint64_t defrag_returned;  /* bytes the last one returned */
   double window_s;

@@ -8,6 +8,7 @@
 #endif
 
 #include "shoal_build.h"
+#include "runtime/scheduler.h"
 #if SHOAL_USE_MIMALLOC
 #include <mimalloc.h>
 #endif
@@ -109,16 +110,23 @@ size_t shoal__pages_discard(void *p, size_t n) {
   return e - b;
 }
 
-/* mimalloc decommits the spans that frees empty after a delay
- * (decommit_delay, 25 ms), and only the thread that owns them does it, on
- * a later call: memory a host frees on a worker that then parks stays
- * resident, and a forced collect does not cut the delay short. For the
- * length of a hibernation pass the delay is 0, so that the state the
- * host's callbacks free goes back at once. The option is process-wide; a
- * concurrent reader sees either value, both valid. */
+/* mimalloc (2.0) gives a span that frees empty back to the system after
+ * a delay (decommit_delay, 25 ms), and only when its owning thread later
+ * allocates a page in the same segment; a collect, forced or not, does not
+ * cut the delay short. A block freed from another thread waits for its
+ * owner to collect it. So memory a host frees on a worker that then parks
+ * stays resident. While a release window is open (begin … end, nested)
+ * the delay is 0, so that what empties is given back at once, and a
+ * collect on every worker's own thread empties the pages that blocks
+ * freed from elsewhere left. The option is process-wide; a concurrent
+ * reader sees either value, both valid. */
 #if SHOAL_USE_MIMALLOC
 static long decommit_delay_saved;
 static _Atomic int decommit_nest;
+
+static void collect_self(void *arg) {
+  mi_collect(*(const int *)arg != 0);
+}
 #endif
 
 void shoal__alloc_release_begin(void) {
@@ -137,12 +145,18 @@ void shoal__alloc_release_end(void) {
 #endif
 }
 
-void shoal__alloc_collect(void) {
+void shoal__alloc_collect(shoal_runtime *rt, int force) {
 #if SHOAL_USE_MIMALLOC
   shoal__alloc_release_begin();
-  mi_collect(true);
+  if (rt == NULL || shoal__runtime_each(rt, collect_self, &force) != SHOAL_OK)
+    mi_collect(force != 0); /* this thread's, at least */
   shoal__alloc_release_end();
 #elif defined(__GLIBC__)
-  (void)malloc_trim(0);
+  (void)rt;
+  (void)force;
+  (void)malloc_trim(0); /* every arena */
+#else
+  (void)rt;
+  (void)force;
 #endif
 }

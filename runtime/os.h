@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct shoal_runtime shoal_runtime;
+
 /* Sleeps while *addr == expected, at most timeout_ns (0: no limit). Returns
  * on a wake, a spurious wake-up, a value change or the timeout: callers
  * re-check their condition. */
@@ -59,9 +61,11 @@ uint64_t shoal__rss_bytes(void);
  * as zeros when touched again (MADV_DONTNEED on private anonymous
  * memory). Returns the bytes given back. */
 size_t shoal__pages_discard(void *p, size_t n);
-/* Asks the allocator to return its free memory to the system:
- * mi_collect(true), or glibc's malloc_trim(0) with the libc allocator. */
-void shoal__alloc_collect(void);
+/* Asks the allocator to return its free memory to the system: mi_collect
+ * (forced or not) on each of rt's workers (rt NULL: on this thread), or
+ * glibc's malloc_trim(0) with the libc allocator. Any thread that may wait
+ * on rt. */
+void shoal__alloc_collect(shoal_runtime *rt, int force);
 /* Between begin and end (nested calls count), memory freed anywhere in
  * the process goes back to the system at once rather than after the
  * allocator's delay (mimalloc's decommit_delay at 0). */

@@ -479,6 +479,59 @@ int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
 /* Tasks handed to a worker                                                 */
 /* ------------------------------------------------------------------------ */
 
+typedef struct each_job {
+  void (*fn)(void *);
+  void *arg;
+  shoal_runtime *rt;
+  _Atomic unsigned left;
+} each_job;
+
+typedef struct each_task {
+  shoal__task task; /* first: the task is the struct */
+  each_job *job;
+} each_task;
+
+static void each_run(shoal_worker *w, shoal_task *t) {
+  each_job *j = ((each_task *)(void *)t)->job;
+  (void)w;
+  j->fn(j->arg);
+  /* release: fn's effects before the count; pairs with each_done. */
+  if (atomic_fetch_sub_explicit(&j->left, 1, memory_order_acq_rel) == 1)
+    shoal__ext_notify(j->rt, 1);
+}
+
+static int each_done(void *p) {
+  each_job *j = p;
+  return atomic_load_explicit(&j->left, memory_order_acquire) == 0;
+}
+
+int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg) {
+  shoal_worker *me = shoal__current(rt);
+  each_job j;
+  each_task *ts;
+  unsigned k = 0;
+  if ((ts = shoal__calloc(rt->n, sizeof *ts)) == NULL)
+    return SHOAL_ENOMEM;
+  j.fn = fn;
+  j.arg = arg;
+  j.rt = rt;
+  atomic_init(&j.left, me != NULL ? rt->n - 1 : rt->n);
+  for (unsigned i = 0; i < rt->n; i++) {
+    if (rt->w[i] == me)
+      continue;
+    ts[k].job = &j;
+    ts[k].task.fn = each_run;
+    ts[k].task.kind = KIND_PINNED;
+    shoal__submit(rt, &ts[k].task, (int)i, 0);
+    k++;
+  }
+  if (me != NULL)
+    fn(arg);
+  (void)shoal__wait_until(rt, each_done, &j, 0);
+  shoal__free(ts);
+  return SHOAL_OK;
+}
+
 /* A worker for a task submitted from outside: a parked one (its idle bit
  * claimed: the caller must unpark it), else the next in turn. Worker 0 is
  * the host's slot and only chosen when it is the only one. */

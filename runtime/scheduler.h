@@ -195,6 +195,11 @@ int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *),
  * shoal__ext_notify(rt, 1). Returns 1 when cond held. */
 int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
                       uint64_t deadline_ns);
+/* Runs fn(arg) once on each worker's own thread (for what only a thread
+ * can do for itself, such as its allocator's collection): the caller's
+ * share inline, the rest as pinned tasks; returns when all have run.
+ * SHOAL_ENOMEM. Any thread that may wait on rt. */
+int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg);
 /* Hands t (KIND_CLOSURE or KIND_PINNED, fn set) to the runtime. home:
  * SHOAL__ANY, any worker (from a worker, its own deque; from outside, the
  * inbox of a parked worker, else of the next in turn); SHOAL__ELSEWHERE,

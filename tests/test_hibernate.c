@@ -307,6 +307,12 @@ static void round_trip(void **state) {
   assert_int_equal(st.wakes, n);
   assert_int_equal(st.record_bytes, 0);
   assert_true(st.wake_p50_ns > 0 && st.hibernate_p99_ns > 0);
+  /* shoal's share: some, and no more than the whole at each quantile */
+  assert_true(st.wake_shoal_p50_ns > 0 && st.hibernate_shoal_p50_ns > 0);
+  assert_true(st.wake_shoal_p50_ns <= st.wake_p50_ns);
+  assert_true(st.wake_shoal_p99_ns <= st.wake_p99_ns);
+  assert_true(st.hibernate_shoal_p50_ns <= st.hibernate_p50_ns);
+  assert_true(st.hibernate_shoal_p99_ns <= st.hibernate_p99_ns);
   /* updated again with their state back */
   assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
   assert_int_equal(atomic_load(&h->mismatches), 0);

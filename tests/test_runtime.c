@@ -500,6 +500,49 @@ static void destroy_drains(void **state) {
   }
 }
 
+/* ---- once on each worker's own thread ------------------------------------ */
+
+typedef struct each_count {
+  shoal_runtime *rt;
+  _Atomic unsigned ran[8];
+  _Atomic unsigned strays; /* ran on no worker of rt */
+} each_count;
+
+static void count_here(void *arg) {
+  each_count *c = arg;
+  shoal_worker *w = shoal__current(c->rt);
+  if (w == NULL)
+    atomic_fetch_add(&c->strays, 1);
+  else
+    atomic_fetch_add(&c->ran[shoal_worker_index(w)], 1);
+}
+
+static void each_from_worker(shoal_worker *w, void *arg) {
+  each_count *c = arg;
+  (void)w;
+  assert_int_equal(shoal__runtime_each(c->rt, count_here, c), SHOAL_OK);
+}
+
+static void each_once(void **state) {
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
+    unsigned n = worker_counts[i];
+    each_count c = {.rt = make_rt(n)};
+    for (unsigned round = 1; round <= 20; round++) {
+      /* from outside (the host joins as worker 0), then from a task */
+      if (round % 2)
+        assert_int_equal(shoal__runtime_each(c.rt, count_here, &c), SHOAL_OK);
+      else
+        assert_int_equal(shoal_runtime_run(c.rt, each_from_worker, &c),
+                         SHOAL_OK);
+      for (unsigned k = 0; k < n; k++)
+        assert_int_equal(atomic_load(&c.ran[k]), round);
+    }
+    assert_int_equal(atomic_load(&c.strays), 0);
+    assert_int_equal(shoal_runtime_destroy(c.rt), SHOAL_OK);
+  }
+}
+
 static void create_destroy_repeated(void **state) {
   (void)state;
   for (unsigned k = 0; k < 100; k++) {
@@ -716,6 +759,7 @@ int main(void) {
       cmocka_unit_test(sleep_submit_wake),
       cmocka_unit_test(groups_in_tasks),
       cmocka_unit_test(destroy_drains),
+      cmocka_unit_test(each_once),
       cmocka_unit_test(create_destroy_repeated),
       cmocka_unit_test(steal_order_two_numa),
       cmocka_unit_test(stats_and_trace),
