@@ -39,5 +39,6 @@ int cli_finish_output(const char *prog, int status);
 int cli_bad_option(const char *prog, int optopt_, const char *arg);
 
 int cmd_topo(int argc, char **argv);
+int cmd_stress(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static void usage(FILE *f) {
     "usage: shoal <command> [options]\n"
     "\n"
     "commands:\n"
+    "  stress   runs a simulated bot population against the tick budget\n"
     "  topo     the CPU, the hardware topology and shoal's worker plan\n"
     "\n"
     "'shoal <command> --help' describes a command; 'shoal --version' prints\n"
@@ -24,6 +25,8 @@ int main(int argc, char **argv) {
     usage(stderr);
     return CLI_USAGE;
   }
+  if (strcmp(argv[1], "stress") == 0)
+    return cmd_stress(argc - 1, argv + 1);
   if (strcmp(argv[1], "topo") == 0)
     return cmd_topo(argc - 1, argv + 1);
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

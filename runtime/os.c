@@ -151,11 +151,15 @@ void shoal__alloc_collect(shoal_runtime *rt, int force) {
   if (rt == NULL || shoal__runtime_each(rt, collect_self, &force) != SHOAL_OK)
     mi_collect(force != 0); /* this thread's, at least */
   shoal__alloc_release_end();
-#elif defined(__GLIBC__)
+#endif
+#if defined(__GLIBC__)
+  /* A host whose malloc is glibc's (its own binary comes before
+   * libmimalloc in the symbol lookup) frees its state into glibc's arenas;
+   * they give free pages back only when trimmed. Every arena. */
   (void)rt;
   (void)force;
-  (void)malloc_trim(0); /* every arena */
-#else
+  (void)malloc_trim(0);
+#elif !SHOAL_USE_MIMALLOC
   (void)rt;
   (void)force;
 #endif

@@ -244,6 +244,85 @@ def closed_pipe(name, args):
 closed_pipe("JSON", ["topo", "--json", "--synthetic", SYN])
 closed_pipe("text", ["topo", "--synthetic", SYN])
 
+
+# ---- shoal stress -----------------------------------------------------------
+
+STRESS = ["stress", "--sessions", "500", "--duration", "2", "--pace", "max",
+          "--state-kib", "16"]
+
+
+@case("stress: a short run passes its invariants; JSON, Prometheus, HTML and trace are written")
+def _():
+    d = tempfile.mkdtemp(dir=tmp.name)
+    paths = {k: os.path.join(d, "out." + k) for k in ("json", "prom", "html", "trace")}
+    rc, out, err = run(*STRESS, "--json", paths["json"], "--prometheus", paths["prom"],
+                       "--html", paths["html"], "--trace", paths["trace"])
+    eq(rc, 0, "status (stdout: %s, stderr: %s)" % (out[-600:], err.strip()))
+    assert "verdict: PASS" in out, out
+    with open(paths["json"]) as f:
+        j = json.load(f)
+    for key in ("verdict", "sessions", "ticks", "budget_ms", "tick_ms",
+                "overhead_ns_per_session", "packets", "economy",
+                "order_violations", "hibernated_max", "wake_failures", "rss"):
+        assert key in j, "JSON lacks %s" % key
+    eq(j["verdict"], "PASS", "verdict")
+    eq(j["sessions"], 500, "sessions")
+    eq(j["ticks"], 40, "ticks")
+    for key in ("p50", "p99", "p999", "max"):
+        assert j["tick_ms"][key] > 0, key
+    p = j["packets"]
+    assert p["sent"] > 1000, p
+    eq(p["sent"], p["handled"] + p["pending"] + p["rejected"], "packets accounted for")
+    e = j["economy"]
+    for key in ("gold_before", "gold_after", "items_before", "items_after"):
+        assert key in e, key
+    eq(e["gold_after"] + e["gold_to_auction"], e["gold_before"] + e["gold_looted"], "gold conserved")
+    eq(e["items_after"], e["items_before"] + e["items_looted"] + e["items_from_auction"] - e["items_used"], "items conserved")
+    assert e["trades"] > 0, e
+    eq(j["order_violations"], 0, "order violations")
+    eq(j["wake_failures"], 0, "wake failures")
+    assert j["hibernated_max"] > 0, j["hibernated_max"]
+    assert j["rss"]["active_bytes_per_session"] > j["rss"]["hibernated_bytes_per_session"], j["rss"]
+    with open(paths["prom"]) as f:
+        prom = f.read()
+    assert 'shoal_stress_tick_seconds{quantile="0.99"}' in prom, prom[:300]
+    assert "shoal_stress_pass 1" in prom, prom[:300]
+    with open(paths["html"]) as f:
+        html = f.read()
+    assert html.count("<svg") == 5 and "<path class=\"data\" d=\"M" in html, html[:300]
+    with open(paths["trace"]) as f:
+        trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    assert len(events) > 0, "empty trace"
+
+
+@case("stress: a tick budget the run cannot meet gives FAIL and status 1")
+def _():
+    rc, out, err = run("stress", "--sessions", "200", "--duration", "1",
+                       "--pace", "max", "--work-us", "200", "--budget-ms", "1",
+                       "--state-kib", "4")
+    eq(rc, 1, "status (stderr: %s)" % err.strip())
+    assert "verdict: FAIL" in out and "over the 1 ms budget" in out, out[-400:]
+
+
+badcfg = os.path.join(tmp.name, "bad.conf")
+with open(badcfg, "w") as f:
+    f.write("[SessionMgr]\nUpdateBatchSize = lots\n")
+smallcfg = os.path.join(tmp.name, "small.conf")
+with open(smallcfg, "w") as f:
+    f.write("SessionMgr.PoolPreallocate = 50\nSessionMgr.MaxConcurrentSessions = 100\n")
+bad("stress: zero sessions", ["stress", "--sessions", "0"], "--sessions wants a whole number in 1")
+bad("stress: sessions above the configured maximum", ["stress", "--sessions", "200", "--config", smallcfg],
+    "--sessions 200 is above SessionMgr.MaxConcurrentSessions (100)")
+bad("stress: sessions above the default maximum", ["stress", "--sessions", "6000"],
+    "is above SessionMgr.MaxConcurrentSessions (5000)")
+bad("stress: bad pace", ["stress", "--pace", "fast"], "--pace is realtime or max, not 'fast'")
+bad("stress: bad config file", ["stress", "--config", badcfg], "UpdateBatchSize")
+bad("stress: missing config file", ["stress", "--config", "/nonexistent/shoal.conf"], "/nonexistent/shoal.conf")
+bad("stress: unknown flag", ["stress", "--frobnicate"], "unknown option '--frobnicate'")
+bad("stress: unwritable JSON", ["stress", "--json", "/nonexistent/dir/r.json"], "cannot write /nonexistent/dir/r.json")
+bad("stress: tps not a number", ["stress", "--tps", "x"], "--tps wants a whole number")
+
 print("1..%d" % len(results))
 for i, (ok, name, why) in enumerate(results, 1):
     print("%s %d - %s" % ("ok" if ok else "not ok", i, name))

@@ -1,0 +1,1104 @@
+/* stress.c — `shoal stress`: will this machine hold N bot sessions inside
+ * the tick budget? A simulated bot population built on the public API
+ * only, as a host builds it: each bot's update runs its AI (a fixed amount
+ * of CPU work) and sends the packets a large bot server sees, classified
+ * into INPLACE and MAIN; an auction house answers price requests by
+ * request-reply through a broker actor, a quest topic fans completions out
+ * to two subscribers; trades move gold between pairs of bots; a share of
+ * the bots goes idle, hibernates and wakes again. The main loop is a
+ * host's: update, drain the deferred packets, tick the actors, sleep to
+ * the next tick. At the end the invariants are checked and reported with
+ * the tick times against the budget. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "stress.h"
+
+/* ---- the bot population ------------------------------------------------- */
+
+/* What a bot sends, per bot per second, and how the server classifies it. */
+enum {
+  K_SPELL, K_MOVE, K_COMBAT, K_LOOT, K_QUEST, K_GOSSIP, K_CHAT, K_ITEM,
+  K_GROUP, K_TRADE, K_AUCTION, K_COUNT
+};
+
+typedef struct kind {
+  const char *name;
+  uint16_t opcode;
+  shoal_packet_class cls;
+  shoal_packet_category cat;
+  double per_s;
+} kind;
+
+static const kind kinds[K_COUNT] = {
+  [K_SPELL] = {"spell cast", 0x100, SHOAL_PACKET_MAIN, SHOAL_CAT_SPELL, 2.0},
+  [K_MOVE] = {"movement", 0x101, SHOAL_PACKET_INPLACE, SHOAL_CAT_MOVEMENT, 2.0},
+  [K_COMBAT] = {"combat state", 0x102, SHOAL_PACKET_MAIN, SHOAL_CAT_COMBAT,
+                0.5},
+  [K_LOOT] = {"loot", 0x103, SHOAL_PACKET_MAIN, SHOAL_CAT_LOOT, 0.3},
+  [K_QUEST] = {"quest", 0x104, SHOAL_PACKET_MAIN, SHOAL_CAT_QUEST, 0.05},
+  [K_GOSSIP] = {"gossip", 0x105, SHOAL_PACKET_INPLACE, SHOAL_CAT_GOSSIP, 0.1},
+  [K_CHAT] = {"chat", 0x106, SHOAL_PACKET_INPLACE, SHOAL_CAT_CHAT, 0.2},
+  [K_ITEM] = {"item use", 0x107, SHOAL_PACKET_MAIN, SHOAL_CAT_ITEM, 0.1},
+  [K_GROUP] = {"group", 0x108, SHOAL_PACKET_MAIN, SHOAL_CAT_GROUP, 0.02},
+  [K_TRADE] = {"trade", 0x109, SHOAL_PACKET_MAIN, SHOAL_CAT_TRADE, 0.02},
+  /* a price request to the auction house; its answer comes back as this
+   * packet */
+  [K_AUCTION] = {"auction", 0x10A, SHOAL_PACKET_MAIN, SHOAL_CAT_AUCTION,
+                 0.05},
+};
+
+#define MAPS 4
+#define START_GOLD 10000
+#define START_ITEMS 20
+#define ID_BROKER 1
+#define ID_AUCTION 2
+#define ID_QUESTS 3
+#define ID_ACHIEVE 4
+#define MSG_PRICE_ASK 1
+#define MSG_QUEST_DONE 2
+
+/* A packet's payload: the sender's stream and sequence number, and what
+ * it carries. */
+typedef struct payload {
+  uint32_t from;  /* the sending bot (its own session for self packets) */
+  uint32_t seq;   /* per sender, increasing */
+  int32_t gold;
+  int32_t items;
+} payload;
+
+/* What a bot keeps when it hibernates (checked field by field on wake). */
+typedef struct bot_kept {
+  uint32_t id;
+  uint32_t out_seq, in_seq;
+  uint32_t idle_from, idle_until; /* ticks */
+  int64_t gold, items;
+  uint64_t rng;
+  uint64_t updates;
+  double acc[K_COUNT];
+} bot_kept;
+
+typedef struct bot {
+  bot_kept k;
+  unsigned char *cache; /* AI state the bot rebuilds after a wake */
+} bot;
+
+typedef struct host {
+  const st_args *a;
+  shoal_mgr *mgr;
+  shoal_actors *actors;
+  shoal_topic *quests;
+  uint64_t iters;              /* spin iterations for work_us */
+  size_t cache_len;
+  double dt_s;
+  _Atomic uint32_t tick;       /* the tick being run */
+  _Atomic int quiet;           /* bots send nothing (the run's end) */
+  /* per id: kept-state hashes, to check wakes; the tick a hibernated
+   * bot's idle time ends (0: none) */
+  uint64_t *kept_hash;
+  uint32_t *wake_at;
+  /* counters written from workers */
+  _Atomic uint64_t order_violations;
+  _Atomic uint64_t state_mismatches;
+  _Atomic uint64_t trade_gold_in_flight;
+  _Atomic int64_t trade_items_in_flight;
+  _Atomic uint64_t trades;
+  _Atomic uint64_t auction_requests, auction_replies, auction_unanswered;
+  _Atomic uint64_t auction_outstanding;
+  _Atomic uint64_t quest_delivered;
+  /* main-thread counters (MAIN handlers run only there) */
+  int64_t gold_minted, gold_to_auction, items_minted, items_from_auction,
+      items_used;
+  uint64_t quest_published, quest_expected;
+  _Atomic uint64_t alloc_failures;
+} host;
+
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s) {
+  return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+static uint64_t fnv(const void *p, size_t n) {
+  const unsigned char *b = p;
+  uint64_t h = 0xCBF29CE484222325ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ b[i]) * 0x100000001B3ULL;
+  return h;
+}
+
+/* The AI's CPU work: a dependent chain the compiler cannot fold. */
+static uint64_t spin(uint64_t iters, uint64_t x) {
+  for (uint64_t i = 0; i < iters; i++)
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  return x;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t calibrate(unsigned work_us) {
+  uint64_t n = 1u << 20, x = 1;
+  double t0, t1;
+  if (work_us == 0)
+    return 0;
+  t0 = now_s();
+  x = spin(n, x);
+  t1 = now_s();
+  if (x == 42)
+    fputc(' ', stderr); /* keeps x */
+  return (uint64_t)((double)work_us * 1e-6 / ((t1 - t0) / (double)n)) + 1;
+}
+
+static int cache_build(host *h, bot *b) {
+  if (h->cache_len == 0)
+    return 0;
+  if ((b->cache = malloc(h->cache_len)) == NULL) {
+    atomic_fetch_add(&h->alloc_failures, 1);
+    return -1;
+  }
+  memset(b->cache, (int)(b->k.id & 0xff) | 1, h->cache_len); /* resident */
+  return 0;
+}
+
+static bot *bot_new(host *h, uint32_t id, uint64_t seed) {
+  bot *b = calloc(1, sizeof *b);
+  if (b == NULL)
+    return NULL;
+  b->k.id = id;
+  b->k.rng = seed ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL);
+  b->k.gold = START_GOLD;
+  b->k.items = START_ITEMS;
+  for (int k = 0; k < K_COUNT; k++) /* each bot at its own phase */
+    b->k.acc[k] = rng_unit(&b->k.rng);
+  if (rng_next(&b->k.rng) % 100 < h->a->idle_pct) {
+    /* idles for 4 … 8 s after 1 … 4 s of play, then again */
+    uint32_t tps = h->a->tps;
+    b->k.idle_from = tps * (1 + (uint32_t)(rng_next(&b->k.rng) % 4));
+    b->k.idle_until = b->k.idle_from +
+                      tps * (4 + (uint32_t)(rng_next(&b->k.rng) % 5));
+  }
+  if (cache_build(h, b) != 0) {
+    free(b);
+    return NULL;
+  }
+  return b;
+}
+
+static void bot_free(bot *b) {
+  if (b != NULL)
+    free(b->cache);
+  free(b);
+}
+
+static int send_self(host *h, bot *b, int k, int32_t gold, int32_t items) {
+  payload p = {b->k.id, ++b->k.out_seq, gold, items};
+  return shoal_session_send(h->mgr, b->k.id, kinds[k].opcode, 0, &p,
+                            sizeof p);
+}
+
+static void trade(host *h, bot *b) {
+  uint32_t n = h->a->sessions;
+  uint32_t to = 1 + (uint32_t)(rng_next(&b->k.rng) % n);
+  int32_t gold = (int32_t)(rng_next(&b->k.rng) % 50);
+  int32_t items = b->k.items > 0 ? 1 : 0;
+  payload p = {b->k.id, 0, gold, items};
+  if (to == b->k.id || b->k.gold < gold)
+    return;
+  /* The gold and item leave with the packet; the receiver's handler
+   * credits them; a refused send keeps them here. */
+  b->k.gold -= gold;
+  b->k.items -= items;
+  atomic_fetch_add(&h->trade_gold_in_flight, (uint64_t)gold);
+  atomic_fetch_add(&h->trade_items_in_flight, items);
+  if (shoal_session_send(h->mgr, to, kinds[K_TRADE].opcode, 0, &p,
+                         sizeof p) != SHOAL_OK) {
+    b->k.gold += gold;
+    b->k.items += items;
+    atomic_fetch_sub(&h->trade_gold_in_flight, (uint64_t)gold);
+    atomic_fetch_sub(&h->trade_items_in_flight, items);
+  }
+}
+
+static void ask_price(host *h, bot *b) {
+  shoal_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = MSG_PRICE_ASK;
+  m.size = 8;
+  m.payload.u64[0] = b->k.id;
+  m.payload.u64[1] = rng_next(&b->k.rng) % 1000;
+  atomic_fetch_add(&h->auction_outstanding, 1);
+  if (shoal_try_send(h->actors, ID_BROKER, &m) == SHOAL_OK)
+    atomic_fetch_add(&h->auction_requests, 1);
+  else
+    atomic_fetch_sub(&h->auction_outstanding, 1);
+}
+
+static int on_update(void *h_, uint32_t id, void *user, uint32_t diff_ms) {
+  host *h = h_;
+  bot *b = user;
+  uint32_t tick = atomic_load_explicit(&h->tick, memory_order_relaxed);
+  int sent = 0;
+  (void)id;
+  (void)diff_ms;
+  if (b->cache == NULL && cache_build(h, b) != 0)
+    return -1; /* quarantined: reported as a failure */
+  b->k.updates++;
+  if (b->k.idle_until != 0 && tick >= b->k.idle_from) {
+    if (tick < b->k.idle_until)
+      return 0; /* idle: nothing happens */
+    b->k.idle_from = tick + h->a->tps * (1 + (uint32_t)(rng_next(&b->k.rng) % 4));
+    b->k.idle_until = b->k.idle_from +
+                      h->a->tps * (4 + (uint32_t)(rng_next(&b->k.rng) % 5));
+  }
+  b->cache[0] = (unsigned char)spin(h->iters, b->k.rng ^ b->cache[0]);
+  if (atomic_load_explicit(&h->quiet, memory_order_relaxed))
+    return 0; /* the run is over: nothing more happens */
+  for (int k = 0; k < K_COUNT; k++) {
+    b->k.acc[k] += kinds[k].per_s * h->dt_s * (0.5 + rng_unit(&b->k.rng));
+    while (b->k.acc[k] >= 1.0) {
+      b->k.acc[k] -= 1.0;
+      sent++;
+      if (k == K_TRADE)
+        trade(h, b);
+      else if (k == K_AUCTION)
+        ask_price(h, b);
+      else
+        (void)send_self(h, b, k, 0, 0);
+    }
+  }
+  return 1 + sent;
+}
+
+static void on_release(void *h, uint32_t id, void *user) {
+  (void)h;
+  (void)id;
+  bot_free(user);
+}
+
+static long on_hibernate(void *h_, uint32_t id, void *user,
+                         shoal_hib_writer *w) {
+  host *h = h_;
+  bot *b = user;
+  long freed = (long)(sizeof *b + h->cache_len);
+  if (shoal_hib_write(w, &b->k, sizeof b->k) != SHOAL_OK)
+    return -1;
+  h->kept_hash[id] = fnv(&b->k, sizeof b->k);
+  h->wake_at[id] = b->k.idle_until;
+  bot_free(b);
+  return freed;
+}
+
+static int on_wake(void *h_, uint32_t id, const void *blob, size_t len,
+                   void **user) {
+  host *h = h_;
+  bot *b;
+  if (len != sizeof b->k || fnv(blob, len) != h->kept_hash[id] ||
+      ((const bot_kept *)blob)->id != id) {
+    atomic_fetch_add(&h->state_mismatches, 1);
+    return -1;
+  }
+  if ((b = calloc(1, sizeof *b)) == NULL)
+    return -1;
+  memcpy(&b->k, blob, len);
+  *user = b; /* the cache is rebuilt by its next update */
+  return 0;
+}
+
+/* ---- packet handlers ---------------------------------------------------- */
+
+static void check_order(host *h, bot *b, const shoal_packet *p,
+                        payload *out) {
+  memcpy(out, p->data, sizeof *out);
+  if (out->from != b->k.id)
+    return;
+  if (out->seq <= b->k.in_seq)
+    atomic_fetch_add(&h->order_violations, 1);
+  b->k.in_seq = out->seq;
+}
+
+/* Movement, gossip, chat: on the worker (or behind a deferred packet). */
+static int on_inplace(void *h_, uint32_t session, void *user,
+                      const shoal_packet *p) {
+  payload v;
+  (void)session;
+  check_order(h_, user, p, &v);
+  return 0;
+}
+
+/* Spells, combat, groups: the world's state, on the main thread. */
+static int on_main(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  payload v;
+  (void)session;
+  check_order(h_, user, p, &v);
+  return 0;
+}
+
+static int on_loot(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  check_order(h, b, p, &v);
+  b->k.gold += 7;
+  b->k.items += 1;
+  h->gold_minted += 7;
+  h->items_minted += 1;
+  return 0;
+}
+
+static int on_item(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  check_order(h, b, p, &v);
+  if (b->k.items > 0) {
+    b->k.items--;
+    h->items_used++;
+  }
+  return 0;
+}
+
+static int on_quest(void *h_, uint32_t session, void *user,
+                    const shoal_packet *p) {
+  host *h = h_;
+  payload v;
+  shoal_msg m;
+  unsigned delivered = 0;
+  check_order(h, user, p, &v);
+  memset(&m, 0, sizeof m);
+  m.type = MSG_QUEST_DONE;
+  m.size = 4;
+  m.payload.u64[0] = session;
+  if (shoal_topic_publish(h->quests, &m, &delivered) == SHOAL_OK) {
+    h->quest_published++;
+    h->quest_expected += 2;
+  }
+  return 0;
+}
+
+static int on_trade(void *h_, uint32_t session, void *user,
+                    const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  memcpy(&v, p->data, sizeof v);
+  b->k.gold += v.gold;
+  b->k.items += v.items;
+  atomic_fetch_sub(&h->trade_gold_in_flight, (uint64_t)v.gold);
+  atomic_fetch_sub(&h->trade_items_in_flight, v.items);
+  atomic_fetch_add(&h->trades, 1);
+  return 0;
+}
+
+/* The auction house's answer: buy one item at that price when the bot can
+ * afford it. */
+static int on_auction(void *h_, uint32_t session, void *user,
+                      const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  memcpy(&v, p->data, sizeof v);
+  if (b->k.gold >= v.gold) {
+    b->k.gold -= v.gold;
+    b->k.items += 1;
+    h->gold_to_auction += v.gold;
+    h->items_from_auction += 1;
+  }
+  atomic_fetch_sub(&h->auction_outstanding, 1);
+  return 0;
+}
+
+/* ---- actors ------------------------------------------------------------- */
+
+/* The broker asks the auction house on a bot's behalf and sends the answer
+ * to the bot's session as a packet. */
+static void broker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  host *h = state;
+  if (m->flags & SHOAL_MSG_REPLY) {
+    payload v = {0, 0, (int32_t)m->payload.u64[1], 0};
+    uint32_t bot_id = (uint32_t)m->payload.u64[0];
+    atomic_fetch_add(&h->auction_replies, 1);
+    if (shoal_session_send(h->mgr, bot_id, kinds[K_AUCTION].opcode, 0, &v,
+                           sizeof v) != SHOAL_OK) {
+      atomic_fetch_add(&h->auction_unanswered, 1);
+      atomic_fetch_sub(&h->auction_outstanding, 1);
+    }
+    return;
+  }
+  if (shoal_actor_request(self, ID_AUCTION, m, NULL) != SHOAL_OK) {
+    atomic_fetch_add(&h->auction_unanswered, 1);
+    atomic_fetch_sub(&h->auction_outstanding, 1);
+  }
+}
+
+static void auction_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  shoal_msg r;
+  (void)state;
+  r = *m;
+  r.payload.u64[1] = 50 + m->payload.u64[1] % 200; /* the price */
+  (void)shoal_actor_reply(self, m, &r);
+}
+
+static void quest_sub_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  host *h = state;
+  (void)self;
+  if (m->type == MSG_QUEST_DONE)
+    atomic_fetch_add(&h->quest_delivered, 1);
+}
+
+static void broker_drop(void *state, const shoal_msg *m) {
+  host *h = state;
+  (void)m;
+  atomic_fetch_add(&h->auction_unanswered, 1);
+  atomic_fetch_sub(&h->auction_outstanding, 1);
+}
+
+static int actors_start(host *h) {
+  shoal_actor_opts o;
+  int rc;
+  const struct {
+    uint64_t id;
+    shoal_actor_fn fn;
+    const char *name;
+  } list[] = {{ID_BROKER, broker_fn, "auction broker"},
+              {ID_AUCTION, auction_fn, "auction house"},
+              {ID_QUESTS, quest_sub_fn, "quest tracker"},
+              {ID_ACHIEVE, quest_sub_fn, "achievements"}};
+  for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+    shoal_actor_opts_defaults(&o);
+    o.handler = list[i].fn;
+    o.state = h;
+    o.name = list[i].name;
+    o.queue_size = 1u << 16;
+    if (list[i].id == ID_BROKER)
+      o.drop = broker_drop;
+    if ((rc = shoal_actor_register(h->actors, list[i].id, &o)) != SHOAL_OK)
+      return rc;
+  }
+  if ((rc = shoal_topic_create(h->actors, &h->quests, 4)) != SHOAL_OK ||
+      (rc = shoal_topic_subscribe(h->quests, ID_QUESTS)) != SHOAL_OK ||
+      (rc = shoal_topic_subscribe(h->quests, ID_ACHIEVE)) != SHOAL_OK)
+    return rc;
+  return SHOAL_OK;
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: shoal stress [options]\n"
+    "\n"
+    "Runs a simulated bot population on shoal's session manager and says\n"
+    "whether this machine holds it inside the tick budget (PASS/FAIL).\n"
+    "\n"
+    "  --sessions N      bot sessions (5000)\n"
+    "  --tps N           ticks per second (20)\n"
+    "  --duration S      seconds of simulated play (30)\n"
+    "  --budget-ms MS    the tick budget (50)\n"
+    "  --workers N       workers; 0: one per core (0)\n"
+    "  --batch N         sessions per batch; 0: the configuration's (0)\n"
+    "  --seed N          the population's random seed (1)\n"
+    "  --work-us US      a bot's AI work per update, in microseconds (5)\n"
+    "  --idle-share PCT  bots that go idle and hibernate, percent (10)\n"
+    "  --state-kib KIB   a bot's host state, KiB (64)\n"
+    "  --pace realtime|max  realtime: a tick every 1/tps s; max: back to\n"
+    "                    back, to find the headroom (realtime)\n"
+    "  --config FILE     a host's key = value configuration file\n"
+    "  --json FILE       the report as JSON (docs/stress.md)\n"
+    "  --html FILE       the report as one self-contained page with charts\n"
+    "  --trace FILE      per-worker batch spans, Chrome trace-event JSON\n"
+    "  --prometheus FILE the final metrics, Prometheus text format\n"
+    "\n"
+    "Exit status: 0 PASS, 1 FAIL, 2 bad input.\n");
+}
+
+static int parse_num(const char *opt, const char *v, unsigned long lo,
+                     unsigned long hi, unsigned long *out) {
+  if (cli_parse_uint(v, lo, hi, out) != 0) {
+    cli_usage_error(ST_PROG, "%s wants a whole number in %lu … %lu, not '%s'",
+                    opt, lo, hi, v);
+    return -1;
+  }
+  return 0;
+}
+
+/* 0: go on; -1: --help printed; else an exit status. */
+static int parse_args(int argc, char **argv, st_args *a) {
+  static const struct option longopts[] = {
+    {"sessions", required_argument, NULL, 's'},
+    {"tps", required_argument, NULL, 't'},
+    {"duration", required_argument, NULL, 'd'},
+    {"budget-ms", required_argument, NULL, 'b'},
+    {"workers", required_argument, NULL, 'w'},
+    {"batch", required_argument, NULL, 'B'},
+    {"seed", required_argument, NULL, 'S'},
+    {"work-us", required_argument, NULL, 'u'},
+    {"idle-share", required_argument, NULL, 'i'},
+    {"state-kib", required_argument, NULL, 'k'},
+    {"pace", required_argument, NULL, 'p'},
+    {"config", required_argument, NULL, 'c'},
+    {"json", required_argument, NULL, 'j'},
+    {"html", required_argument, NULL, 'H'},
+    {"trace", required_argument, NULL, 'T'},
+    {"prometheus", required_argument, NULL, 'P'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+  unsigned long v;
+  int c;
+  memset(a, 0, sizeof *a);
+  a->sessions = 5000;
+  a->tps = 20;
+  a->duration_s = 30;
+  a->budget_ms = 50;
+  a->seed = 1;
+  a->work_us = 5;
+  a->idle_pct = 10;
+  a->state_kib = 64;
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    const char *opt = argv[optind - 1];
+    switch (c) {
+    case 's':
+      if (parse_num("--sessions", optarg, 1, 1u << 24, &v))
+        return CLI_USAGE;
+      a->sessions = (unsigned)v;
+      break;
+    case 't':
+      if (parse_num("--tps", optarg, 1, 1000, &v))
+        return CLI_USAGE;
+      a->tps = (unsigned)v;
+      break;
+    case 'd':
+      if (parse_num("--duration", optarg, 1, 86400, &v))
+        return CLI_USAGE;
+      a->duration_s = (unsigned)v;
+      break;
+    case 'b':
+      if (parse_num("--budget-ms", optarg, 1, 60000, &v))
+        return CLI_USAGE;
+      a->budget_ms = (unsigned)v;
+      break;
+    case 'w':
+      if (parse_num("--workers", optarg, 0, SHOAL_WORKERS_MAX, &v))
+        return CLI_USAGE;
+      a->workers = (unsigned)v;
+      break;
+    case 'B':
+      if (parse_num("--batch", optarg, 0, 256, &v))
+        return CLI_USAGE;
+      a->batch = (unsigned)v;
+      break;
+    case 'S':
+      if (parse_num("--seed", optarg, 0, ~0ul, &v))
+        return CLI_USAGE;
+      a->seed = v;
+      break;
+    case 'u':
+      if (parse_num("--work-us", optarg, 0, 1000000, &v))
+        return CLI_USAGE;
+      a->work_us = (unsigned)v;
+      break;
+    case 'i':
+      if (parse_num("--idle-share", optarg, 0, 100, &v))
+        return CLI_USAGE;
+      a->idle_pct = (unsigned)v;
+      break;
+    case 'k':
+      if (parse_num("--state-kib", optarg, 0, 65536, &v))
+        return CLI_USAGE;
+      a->state_kib = (unsigned)v;
+      break;
+    case 'p':
+      if (strcmp(optarg, "max") == 0)
+        a->pace_max = 1;
+      else if (strcmp(optarg, "realtime") != 0)
+        return cli_usage_error(ST_PROG, "--pace is realtime or max, not '%s'",
+                               optarg);
+      break;
+    case 'c': a->config = optarg; break;
+    case 'j': a->json = optarg; break;
+    case 'H': a->html = optarg; break;
+    case 'T': a->trace = optarg; break;
+    case 'P': a->prometheus = optarg; break;
+    case 'h': usage(stdout); return -1;
+    case ':':
+      return cli_usage_error(ST_PROG, "option '%s' needs a value", opt);
+    default:
+      return cli_bad_option(ST_PROG, optopt, opt);
+    }
+  }
+  if (optind < argc)
+    return cli_usage_error(ST_PROG, "unexpected argument '%s' (see '%s "
+                           "--help')", argv[optind], ST_PROG);
+  return 0;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static uint64_t rss_now(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, res = 0;
+  if (f == NULL)
+    return 0;
+  if (fscanf(f, "%lu %lu", &size, &res) != 2)
+    res = 0;
+  fclose(f);
+  return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static int cmp_double(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* q-quantile of v[0 … n) (sorts a copy). */
+static double quantile(const double *v, size_t n, double q) {
+  double *c, r;
+  size_t k;
+  if (n == 0 || (c = malloc(n * sizeof *c)) == NULL)
+    return 0;
+  memcpy(c, v, n * sizeof *c);
+  qsort(c, n, sizeof *c, cmp_double);
+  k = (size_t)(q * (double)n);
+  r = c[k < n ? k : n - 1];
+  free(c);
+  return r;
+}
+
+static void sleep_until(double t) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)t;
+  ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+typedef struct loop {
+  host *h;
+  st_result *r;
+  double *drain_ms;
+  size_t ndrain, drain_cap;
+} loop;
+
+/* One host tick: update, the deferred packets, the actors' tick. Returns
+ * its milliseconds, or < 0 on an error (reported). */
+static double one_tick(loop *l, uint32_t diff_ms) {
+  host *h = l->h;
+  double t0 = now_s(), t1, t2;
+  int rc;
+  long n;
+  if ((rc = shoal_mgr_update(h->mgr, diff_ms)) != SHOAL_OK) {
+    fprintf(stderr, "%s: update: %s\n", ST_PROG, shoal_strerror(rc));
+    return -1;
+  }
+  t1 = now_s();
+  if ((n = shoal_mgr_drain_deferred(h->mgr, 0, NULL)) < 0) {
+    fprintf(stderr, "%s: drain: %s\n", ST_PROG, shoal_strerror((int)n));
+    return -1;
+  }
+  t2 = now_s();
+  if (l->ndrain < l->drain_cap)
+    l->drain_ms[l->ndrain++] = (t2 - t1) * 1e3;
+  shoal_actors_tick(h->actors);
+  atomic_fetch_add_explicit(&h->tick, 1, memory_order_relaxed);
+  return (now_s() - t0) * 1e3;
+}
+
+static int64_t sum_field(host *h, int gold) {
+  /* every session active here (the caller woke them all) */
+  int64_t s = 0;
+  for (uint32_t id = 1; id <= h->a->sessions; id++) {
+    shoal_session_info v;
+    if (shoal_session_get(h->mgr, id, &v) == SHOAL_OK && v.user != NULL) {
+      const bot *b = v.user;
+      s += gold ? b->k.gold : b->k.items;
+    }
+  }
+  return s;
+}
+
+static void progress(const st_args *a, double done, double p99, int color) {
+  int width = 30, fill = (int)(done * width);
+  fprintf(stderr, "\r%s%s [", color ? "\033[36m" : "", ST_PROG);
+  for (int i = 0; i < width; i++)
+    fputc(i < fill ? '#' : ' ', stderr);
+  fprintf(stderr, "] %3.0f%%  tick p99 %.2f ms / %u ms%s", done * 100, p99,
+          a->budget_ms, color ? "\033[0m" : "");
+  fflush(stderr);
+}
+
+static int run(const st_args *a, shoal_config *cfg, st_result *r) {
+  static host h;
+  shoal_runtime_config rc_cfg;
+  shoal_runtime *rt = NULL;
+  shoal_mgr_callbacks cb = {on_update, on_release, &h};
+  shoal_hib_callbacks hc = {on_hibernate, on_wake};
+  shoal_mgr_metrics m;
+  shoal_packet_stats ps;
+  shoal_hib_stats hs;
+  shoal_defrag_report dr;
+  cli_log log = {.prog = ST_PROG};
+  loop l;
+  int rc, tty = isatty(2), color = tty && getenv("NO_COLOR") == NULL;
+  uint32_t diff_ms = 1000 / a->tps ? 1000 / a->tps : 1;
+  uint64_t ticks = (uint64_t)a->tps * a->duration_s;
+  double t_start, t_next, cpu0, wall, last_progress = 0;
+  shoal_worker_stats w0[ST_WORKERS_SHOWN];
+  size_t sec_cap = a->duration_s + 2;
+
+  memset(&h, 0, sizeof h);
+  memset(&l, 0, sizeof l);
+  h.a = a;
+  h.dt_s = 1.0 / a->tps;
+  h.cache_len = (size_t)a->state_kib * 1024;
+  h.iters = calibrate(a->work_us);
+  h.kept_hash = calloc((size_t)a->sessions + 1, sizeof *h.kept_hash);
+  h.wake_at = calloc((size_t)a->sessions + 1, sizeof *h.wake_at);
+  r->tick_ms = calloc(ticks, sizeof *r->tick_ms);
+  r->seconds = calloc(sec_cap, sizeof *r->seconds);
+  l.drain_cap = ticks + 1024;
+  l.drain_ms = calloc(l.drain_cap, sizeof *l.drain_ms);
+  l.h = &h;
+  l.r = r;
+  if (h.kept_hash == NULL || h.wake_at == NULL || r->tick_ms == NULL || r->seconds == NULL ||
+      l.drain_ms == NULL) {
+    fprintf(stderr, "%s: out of memory\n", ST_PROG);
+    return CLI_FAIL;
+  }
+
+  shoal_runtime_config_defaults(&rc_cfg);
+  rc_cfg.workers = a->workers ? a->workers : cfg->worker_threads;
+  rc_cfg.log = cli_log_fn;
+  rc_cfg.log_user = &log;
+  if (a->trace != NULL)
+    rc_cfg.trace_events = 1u << 16;
+  if ((rc = shoal_runtime_create(&rt, &rc_cfg)) != SHOAL_OK)
+    return cli_usage_error(ST_PROG, "cannot start the runtime: %s",
+                           log.last_error[0] ? log.last_error
+                                             : shoal_strerror(rc));
+  r->workers = shoal_runtime_workers(rt);
+  cfg->log = cli_log_fn;
+  cfg->log_user = &log;
+  cfg->auto_defragment = 0; /* the run measures its own defragmentation */
+  if (a->batch)
+    cfg->batch_size = a->batch;
+  if ((rc = shoal_mgr_create(&h.mgr, rt, cfg, &cb)) != SHOAL_OK ||
+      (rc = shoal_mgr_set_hibernation(h.mgr, &hc)) != SHOAL_OK ||
+      (rc = shoal_mgr_set_hibernation_ms(h.mgr, 2000)) != SHOAL_OK ||
+      (rc = shoal_mgr_set_hibernation_hysteresis_ms(h.mgr, 1000)) !=
+          SHOAL_OK ||
+      (rc = shoal_actors_create(&h.actors, rt, &cfg->actors)) != SHOAL_OK ||
+      (rc = actors_start(&h)) != SHOAL_OK) {
+    fprintf(stderr, "%s: cannot set up the manager: %s\n", ST_PROG,
+            log.last_error[0] ? log.last_error : shoal_strerror(rc));
+    return CLI_FAIL;
+  }
+  for (int k = 0; k < K_COUNT; k++) {
+    shoal_packet_fn fn = kinds[k].cls == SHOAL_PACKET_INPLACE ? on_inplace
+                                                               : on_main;
+    if (k == K_LOOT) fn = on_loot;
+    if (k == K_ITEM) fn = on_item;
+    if (k == K_QUEST) fn = on_quest;
+    if (k == K_TRADE) fn = on_trade;
+    if (k == K_AUCTION) fn = on_auction;
+    if ((rc = shoal_mgr_register_opcode(h.mgr, kinds[k].opcode, kinds[k].cls,
+                                        kinds[k].cat, fn, kinds[k].name)) !=
+        SHOAL_OK) {
+      fprintf(stderr, "%s: %s\n", ST_PROG, shoal_strerror(rc));
+      return CLI_FAIL;
+    }
+  }
+  /* What the sessions add is measured over the runtime, the empty manager
+   * and the actors. */
+  r->rss_base = rss_now();
+  r->gold_before = (int64_t)a->sessions * START_GOLD;
+  r->items_before = (int64_t)a->sessions * START_ITEMS;
+  for (uint32_t id = 1; id <= a->sessions; id++) {
+    bot *b = bot_new(&h, id, a->seed);
+    if (b == NULL) {
+      fprintf(stderr, "%s: out of memory at session %u\n", ST_PROG, id);
+      return CLI_FAIL;
+    }
+    if ((rc = shoal_session_create(h.mgr, id, b)) != SHOAL_OK ||
+        (rc = shoal_session_set_map(h.mgr, id, id % MAPS)) != SHOAL_OK) {
+      fprintf(stderr, "%s: session %u: %s\n", ST_PROG, id,
+              log.last_error[0] ? log.last_error : shoal_strerror(rc));
+      bot_free(b);
+      return CLI_FAIL;
+    }
+  }
+  r->rss_active = rss_now();
+
+  /* The run. */
+  (void)shoal_mgr_metrics_get(h.mgr, &m, 1);
+  (void)shoal_mgr_packet_stats(h.mgr, &ps, 1);
+  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 1);
+  for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++)
+    shoal_runtime_stats(rt, w, &w0[w]);
+  cpu0 = cpu_s();
+  t_start = t_next = now_s();
+  for (uint64_t t = 0; t < ticks; t++) {
+    double ms = one_tick(&l, diff_ms);
+    if (ms < 0)
+      return CLI_FAIL;
+    r->tick_ms[t] = ms;
+    r->ticks = t + 1;
+    if ((t + 1) % a->tps == 0) {
+      /* The host wakes the bots whose idle time is over (the hibernation
+       * pass runs inside the update, never beside this). */
+      for (uint32_t id = 1; id <= a->sessions; id++)
+        if (h.wake_at[id] != 0 && h.wake_at[id] <= t + 1) {
+          h.wake_at[id] = 0;
+          (void)shoal_mgr_wake(h.mgr, id);
+        }
+    }
+    if ((t + 1) % a->tps == 0 && r->nseconds < sec_cap) {
+      st_second *s = &r->seconds[r->nseconds++];
+      size_t from = t + 1 - a->tps;
+      s->t_s = (double)(t + 1) / a->tps;
+      s->rss = rss_now();
+      s->tick_p99_ms = quantile(r->tick_ms + from, a->tps, 0.99);
+      if (shoal_mgr_hibernation_stats(h.mgr, &hs, 0) == SHOAL_OK)
+        s->hibernated = hs.hibernated;
+      s->active = a->sessions - s->hibernated;
+      if (hs.hibernated > r->hibernated_max)
+        r->hibernated_max = hs.hibernated;
+      r->hibernated_run_max = r->hibernated_max;
+    }
+    if (tty && now_s() - last_progress > 0.25) {
+      last_progress = now_s();
+      size_t last = t + 1 < a->tps ? t + 1 : a->tps;
+      progress(a, (double)(t + 1) / (double)ticks,
+               quantile(r->tick_ms + (t + 1 - last), last, 0.99), color);
+    }
+    if (!a->pace_max) {
+      t_next += h.dt_s;
+      if (t_next > now_s())
+        sleep_until(t_next);
+      else
+        t_next = now_s(); /* late: no catching up in a burst */
+    }
+  }
+  wall = now_s() - t_start;
+  r->wall_s = wall;
+  if (tty)
+    fprintf(stderr, "\r%*s\r", 80, "");
+  r->cpu_us_per_session = (cpu_s() - cpu0) * 1e6 /
+                          ((double)a->sessions * (double)r->ticks);
+  (void)shoal_mgr_metrics_get(h.mgr, &m, 0);
+  r->overhead_ns_per_session = m.shoal_ns_per_update;
+  r->host_ns_per_session = m.host_ns_per_update;
+  r->simd = m.simd;
+  (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
+  memcpy(r->by_class, ps.by_class, sizeof r->by_class);
+  memcpy(r->by_category, ps.by_category, sizeof r->by_category);
+  r->packets_per_s = ps.packets_per_s;
+  r->deferred_max = ps.deferred_max;
+  r->wait_p99_ns = ps.wait_p99_ns;
+  for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++) {
+    shoal_worker_stats s;
+    shoal_runtime_stats(rt, w, &s);
+    r->workers_st[w].utilization =
+        (double)(s.busy_ns - w0[w].busy_ns) * 1e-9 / wall;
+    r->workers_st[w].tasks = s.tasks - w0[w].tasks;
+    r->workers_st[w].steals = s.steals - w0[w].steals;
+    r->workers_st[w].parks = s.parks - w0[w].parks;
+  }
+  r->tick_p50 = quantile(r->tick_ms, r->ticks, 0.50);
+  r->tick_p99 = quantile(r->tick_ms, r->ticks, 0.99);
+  r->tick_p999 = quantile(r->tick_ms, r->ticks, 0.999);
+  r->tick_max = quantile(r->tick_ms, r->ticks, 1.0);
+  r->headroom_ms = (double)a->budget_ms - r->tick_p99;
+  r->drain_p99_ms = quantile(l.drain_ms, l.ndrain, 0.99);
+  r->drain_max_ms = quantile(l.drain_ms, l.ndrain, 1.0);
+  if (a->trace != NULL &&
+      (rc = shoal_runtime_trace_write(rt, a->trace)) != SHOAL_OK)
+    fprintf(stderr, "%s: cannot write %s: %s\n", ST_PROG, a->trace,
+            shoal_strerror(rc));
+
+  /* The end: traffic stops; what is in flight lands. */
+  atomic_store(&h.quiet, 1);
+  for (int i = 0; i < 20 * 60; i++) {
+    uint64_t pending;
+    if (one_tick(&l, diff_ms) < 0)
+      return CLI_FAIL;
+    (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
+    pending = ps.pending;
+    if (pending == 0 && atomic_load(&h.auction_outstanding) == 0 &&
+        h.quest_expected == atomic_load(&h.quest_delivered) && i >= 2)
+      break;
+    if (a->pace_max == 0 || i > 100)
+      sleep_until(now_s() + 0.01); /* let the actors finish */
+  }
+  /* Memory: every bot hibernated, then defragmented. */
+  (void)shoal_mgr_set_hibernation_hysteresis_ms(h.mgr, 0);
+  (void)shoal_mgr_set_hibernation_ms(h.mgr, 1);
+  if (one_tick(&l, diff_ms) < 0 || one_tick(&l, diff_ms) < 0)
+    return CLI_FAIL;
+  (void)shoal_mgr_hibernate_idle(h.mgr, 0); /* those the updates left */
+  (void)shoal_mgr_defragment(h.mgr, &dr);
+  r->rss_hibernated = rss_now();
+  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 0);
+  if (hs.hibernated > r->hibernated_max)
+    r->hibernated_max = hs.hibernated;
+  r->bytes_saved = hs.bytes_saved;
+  r->active_bytes_per_session =
+      (double)(r->rss_active - r->rss_base) / a->sessions;
+  r->hibernated_bytes_per_session =
+      hs.hibernated > 0 && r->rss_hibernated > r->rss_base
+          ? (double)(r->rss_hibernated - r->rss_base) / (double)hs.hibernated
+          : 0;
+  /* Every one woken again, and checked. */
+  (void)shoal_mgr_set_hibernation_ms(h.mgr, 1ull << 40);
+  for (uint32_t map = 0; map < MAPS; map++)
+    (void)shoal_mgr_wake_map(h.mgr, map);
+  if (one_tick(&l, diff_ms) < 0)
+    return CLI_FAIL;
+  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 0);
+  (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
+  r->hibernations = hs.hibernations;
+  r->wakes = hs.wakes;
+  r->wake_failures = hs.wake_failures;
+  r->state_mismatches = atomic_load(&h.state_mismatches);
+  r->sent = ps.sent;
+  r->handled = ps.handled;
+  r->pending = ps.pending;
+  r->rejected = ps.rejected;
+  r->dropped = ps.dropped;
+  r->failed = ps.failed;
+  r->gold_after = sum_field(&h, 1);
+  r->items_after = sum_field(&h, 0);
+  r->gold_minted = h.gold_minted;
+  r->gold_to_auction = h.gold_to_auction;
+  r->items_minted = h.items_minted;
+  r->items_from_auction = h.items_from_auction;
+  r->items_used = h.items_used;
+  r->trades = atomic_load(&h.trades);
+  r->order_violations = atomic_load(&h.order_violations);
+  r->auction_requests = atomic_load(&h.auction_requests);
+  r->auction_replies = atomic_load(&h.auction_replies);
+  r->auction_unanswered = atomic_load(&h.auction_unanswered);
+  r->quest_published = h.quest_published;
+  r->quest_expected = h.quest_expected;
+  r->quest_delivered = atomic_load(&h.quest_delivered);
+
+  r->packets_ok = r->sent == r->handled + r->pending + r->rejected +
+                                 r->dropped &&
+                  r->dropped == 0 && r->pending == 0;
+  r->economy_ok =
+      r->gold_after + r->gold_to_auction ==
+          r->gold_before + r->gold_minted &&
+      r->items_after ==
+          r->items_before + r->items_minted + r->items_from_auction -
+              r->items_used &&
+      atomic_load(&h.trade_gold_in_flight) == 0 &&
+      atomic_load(&h.trade_items_in_flight) == 0;
+  r->order_ok = r->order_violations == 0;
+  r->hibernation_ok = r->wake_failures == 0 && r->state_mismatches == 0 &&
+                      hs.hibernated == 0 &&
+                      atomic_load(&h.alloc_failures) == 0 &&
+                      (a->sessions < 2 || r->hibernated_max > 0);
+  r->messaging_ok = r->auction_replies == r->auction_requests &&
+                    r->auction_unanswered == 0 &&
+                    r->quest_delivered == r->quest_expected;
+  r->budget_ok = r->tick_p99 <= (double)a->budget_ms;
+  r->pass = r->packets_ok && r->economy_ok && r->order_ok &&
+            r->hibernation_ok && r->messaging_ok && r->budget_ok;
+
+  shoal_topic_destroy(h.quests);
+  (void)shoal_actors_destroy(h.actors);
+  (void)shoal_mgr_destroy(h.mgr);
+  shoal_runtime_destroy(rt);
+  free(h.kept_hash);
+  free(h.wake_at);
+  free(l.drain_ms);
+  return CLI_OK;
+}
+
+int cmd_stress(int argc, char **argv) {
+  st_args a;
+  st_result r;
+  shoal_config cfg;
+  char err[512];
+  int rc;
+  FILE *probe;
+  const char *outs[4];
+
+  if ((rc = parse_args(argc, argv, &a)) != 0)
+    return rc < 0 ? cli_finish_output(ST_PROG, CLI_OK) : rc;
+  shoal_config_defaults(&cfg);
+  if (a.config != NULL &&
+      shoal_config_load(&cfg, a.config, err, sizeof err) != SHOAL_OK)
+    return cli_usage_error(ST_PROG, "%s", err);
+  if (shoal_config_apply_env(&cfg, err, sizeof err) != SHOAL_OK)
+    return cli_usage_error(ST_PROG, "%s", err);
+  if ((uint64_t)a.tps * a.duration_s > 10000000u)
+    return cli_usage_error(ST_PROG, "--tps × --duration is above 10 000 000 "
+                           "ticks");
+  if (a.sessions > cfg.max_sessions)
+    return cli_usage_error(ST_PROG,
+                           "--sessions %u is above SessionMgr."
+                           "MaxConcurrentSessions (%u)%s",
+                           a.sessions, cfg.max_sessions,
+                           a.config != NULL ? "" : "; raise it with --config");
+  /* Outputs that cannot be written are bad input, found before the run. */
+  outs[0] = a.json;
+  outs[1] = a.html;
+  outs[2] = a.trace;
+  outs[3] = a.prometheus;
+  for (int i = 0; i < 4; i++) {
+    if (outs[i] == NULL)
+      continue;
+    if ((probe = fopen(outs[i], "a")) == NULL)
+      return cli_usage_error(ST_PROG, "cannot write %s: %s", outs[i],
+                             strerror(errno));
+    fclose(probe);
+  }
+
+  memset(&r, 0, sizeof r);
+  r.a = &a;
+  if ((rc = run(&a, &cfg, &r)) != CLI_OK)
+    return rc;
+  st_print_table(stdout, &r, isatty(1) && getenv("NO_COLOR") == NULL);
+  if (a.json != NULL && st_write_json(a.json, &r) != 0)
+    rc = cli_usage_error(ST_PROG, "cannot write %s", a.json);
+  if (a.prometheus != NULL && st_write_prometheus(a.prometheus, &r) != 0)
+    rc = cli_usage_error(ST_PROG, "cannot write %s", a.prometheus);
+  if (a.html != NULL && st_write_html(a.html, &r) != 0)
+    rc = cli_usage_error(ST_PROG, "cannot write %s", a.html);
+  free(r.tick_ms);
+  free(r.seconds);
+  if (rc != CLI_OK)
+    return rc;
+  return cli_finish_output(ST_PROG, r.pass ? CLI_OK : CLI_FAIL);
+}

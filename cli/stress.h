@@ -1,0 +1,97 @@
+/* stress.h — `shoal stress`: what the run (stress.c) hands to its reports
+ * (stress_out.c). */
+#ifndef SHOAL_CLI_STRESS_H
+#define SHOAL_CLI_STRESS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shoal.h"
+
+#define ST_PROG "shoal stress"
+#define ST_WORKERS_SHOWN 1024
+
+typedef struct st_args {
+  unsigned sessions;     /* --sessions (5000) */
+  unsigned tps;          /* --tps (20) */
+  unsigned duration_s;   /* --duration (30) */
+  unsigned budget_ms;    /* --budget-ms (50) */
+  unsigned workers;      /* --workers (0: one per core) */
+  unsigned batch;        /* --batch (0: the configuration's) */
+  uint64_t seed;         /* --seed (1) */
+  unsigned work_us;      /* --work-us: AI work per bot update (5) */
+  unsigned idle_pct;     /* --idle-share: bots that go idle, % (10) */
+  unsigned state_kib;    /* --state-kib: a bot's host state (64) */
+  int pace_max;          /* --pace max */
+  const char *config;    /* --config FILE */
+  const char *json;      /* --json FILE */
+  const char *trace;     /* --trace FILE */
+  const char *prometheus;/* --prometheus FILE */
+  const char *html;      /* --html FILE */
+} st_args;
+
+/* A sample per simulated second, for the charts. */
+typedef struct st_second {
+  double t_s;
+  uint64_t rss;
+  uint64_t active, hibernated;
+  double tick_p99_ms;
+} st_second;
+
+typedef struct st_worker {
+  double utilization;    /* busy over wall time, 0 … 1 */
+  uint64_t tasks, steals, parks;
+} st_worker;
+
+/* Everything the reports print. */
+typedef struct st_result {
+  const st_args *a;
+  unsigned workers;
+  uint64_t ticks;
+  double wall_s;
+  double *tick_ms;       /* [ticks] */
+  double tick_p50, tick_p99, tick_p999, tick_max; /* ms */
+  double headroom_ms;    /* budget − p99 */
+  double overhead_ns_per_session; /* shoal's CPU per session update */
+  double host_ns_per_session;
+  double cpu_us_per_session; /* the process's CPU per session per tick */
+  /* packets */
+  uint64_t sent, handled, pending, rejected, dropped, failed;
+  uint64_t by_class[2];
+  uint64_t by_category[SHOAL_CAT_COUNT];
+  double packets_per_s;
+  uint64_t deferred_max;
+  double drain_p99_ms, drain_max_ms;
+  uint64_t wait_p99_ns;
+  /* messaging */
+  uint64_t auction_requests, auction_replies, auction_unanswered;
+  uint64_t quest_published, quest_delivered, quest_expected;
+  /* economy */
+  int64_t gold_before, gold_after, items_before, items_after;
+  int64_t gold_minted, gold_to_auction, items_minted, items_from_auction,
+      items_used;
+  uint64_t trades;
+  /* checks */
+  uint64_t order_violations;
+  uint64_t hibernated_run_max; /* during the run, before the end's */
+  uint64_t hibernated_max, hibernations, wakes, wake_failures,
+      state_mismatches;
+  uint64_t bytes_saved;
+  uint64_t rss_base, rss_active, rss_hibernated;
+  double active_bytes_per_session, hibernated_bytes_per_session;
+  int packets_ok, economy_ok, order_ok, hibernation_ok, messaging_ok,
+      budget_ok;
+  int pass;
+  const char *simd;
+  st_worker workers_st[ST_WORKERS_SHOWN];
+  st_second *seconds;
+  size_t nseconds;
+} st_result;
+
+/* stress_out.c */
+void st_print_table(FILE *f, const st_result *r, int color);
+int st_write_json(const char *path, const st_result *r);
+int st_write_prometheus(const char *path, const st_result *r);
+int st_write_html(const char *path, const st_result *r);
+
+#endif

@@ -1,0 +1,411 @@
+/* stress_out.c — `shoal stress`'s reports: the table on stdout, and the
+ * JSON, Prometheus and HTML files (schemas in docs/stress.md). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "stress.h"
+
+static const char *ok(int v) {
+  return v ? "ok" : "FAILED";
+}
+
+void st_print_table(FILE *f, const st_result *r, int color) {
+  const st_args *a = r->a;
+  const char *on = color ? (r->pass ? "\033[1;32m" : "\033[1;31m") : "";
+  const char *off = color ? "\033[0m" : "";
+  double secs = r->wall_s > 0 ? r->wall_s : 1;
+  fprintf(f, "shoal stress: %u sessions, %u ticks/s for %u s (%s), budget "
+          "%u ms, %u workers, SIMD %s\n\n",
+          a->sessions, a->tps, a->duration_s,
+          a->pace_max ? "ticks back to back" : "real time", a->budget_ms,
+          r->workers, r->simd != NULL ? r->simd : "?");
+  fprintf(f, "ticks                 %llu in %.1f s\n",
+          (unsigned long long)r->ticks, r->wall_s);
+  fprintf(f, "tick time             p50 %.2f  p99 %.2f  p99.9 %.2f  max "
+          "%.2f ms\n", r->tick_p50, r->tick_p99, r->tick_p999, r->tick_max);
+  fprintf(f, "budget                %u ms, headroom at p99 %.2f ms (%.0f %%)"
+          "\n", a->budget_ms, r->headroom_ms,
+          100.0 * r->headroom_ms / a->budget_ms);
+  fprintf(f, "shoal overhead        %.0f ns per session update (host's "
+          "update %.0f ns)\n", r->overhead_ns_per_session,
+          r->host_ns_per_session);
+  fprintf(f, "CPU per session       %.2f us per tick (the whole process)\n",
+          r->cpu_us_per_session);
+  fprintf(f, "\npackets               sent %llu = handled %llu + pending %llu"
+          " + rejected %llu + dropped %llu  [%s]\n",
+          (unsigned long long)r->sent, (unsigned long long)r->handled,
+          (unsigned long long)r->pending, (unsigned long long)r->rejected,
+          (unsigned long long)r->dropped, ok(r->packets_ok));
+  fprintf(f, "  per second          %.0f handled: INPLACE %.0f, MAIN %.0f\n",
+          r->packets_per_s, (double)r->by_class[0] / secs,
+          (double)r->by_class[1] / secs);
+  fprintf(f, "  by category /s     ");
+  for (int c = 0; c < SHOAL_CAT_COUNT; c++)
+    if (r->by_category[c] != 0)
+      fprintf(f, " %s %.0f", shoal_packet_category_name(c),
+              (double)r->by_category[c] / secs);
+  fprintf(f, "\n  deferred queue      deepest %llu; drain p99 %.3f ms, max "
+          "%.3f ms; send to handler p99 %.2f ms\n",
+          (unsigned long long)r->deferred_max, r->drain_p99_ms,
+          r->drain_max_ms, (double)r->wait_p99_ns / 1e6);
+  fprintf(f, "messaging             auction requests %llu, replies %llu; "
+          "quest completions %llu, delivered %llu of %llu  [%s]\n",
+          (unsigned long long)r->auction_requests,
+          (unsigned long long)r->auction_replies,
+          (unsigned long long)r->quest_published,
+          (unsigned long long)r->quest_delivered,
+          (unsigned long long)r->quest_expected, ok(r->messaging_ok));
+  fprintf(f, "economy               gold %lld -> %lld (+%lld looted, -%lld "
+          "to the auction house), items %lld -> %lld; %llu trades  [%s]\n",
+          (long long)r->gold_before, (long long)r->gold_after,
+          (long long)r->gold_minted, (long long)r->gold_to_auction,
+          (long long)r->items_before, (long long)r->items_after,
+          (unsigned long long)r->trades, ok(r->economy_ok));
+  fprintf(f, "packet order          %llu violations  [%s]\n",
+          (unsigned long long)r->order_violations, ok(r->order_ok));
+  fprintf(f, "hibernation           at most %llu hibernated in the run "
+          "(%llu with the end's); %llu "
+          "hibernations, %llu wakes, %llu failures, %llu states changed  "
+          "[%s]\n", (unsigned long long)r->hibernated_run_max,
+          (unsigned long long)r->hibernated_max,
+          (unsigned long long)r->hibernations, (unsigned long long)r->wakes,
+          (unsigned long long)r->wake_failures,
+          (unsigned long long)r->state_mismatches, ok(r->hibernation_ok));
+  fprintf(f, "memory                resident per session: active %.0f B, "
+          "hibernated %.0f B; %.1f MiB saved\n",
+          r->active_bytes_per_session, r->hibernated_bytes_per_session,
+          (double)r->bytes_saved / 1048576.0);
+  fprintf(f, "\nworker  utilization  tasks      steals     parks\n");
+  for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++)
+    fprintf(f, "%-6u  %10.1f%%  %-9llu  %-9llu  %llu\n", w,
+            100.0 * r->workers_st[w].utilization,
+            (unsigned long long)r->workers_st[w].tasks,
+            (unsigned long long)r->workers_st[w].steals,
+            (unsigned long long)r->workers_st[w].parks);
+  fprintf(f, "\nverdict: %s%s%s — tick p99 %.2f ms %s the %u ms budget; "
+          "invariants %s\n", on, r->pass ? "PASS" : "FAIL", off, r->tick_p99,
+          r->budget_ok ? "within" : "over", a->budget_ms,
+          r->packets_ok && r->economy_ok && r->order_ok &&
+                  r->hibernation_ok && r->messaging_ok
+              ? "hold"
+              : "broken");
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+int st_write_json(const char *path, const st_result *r) {
+  FILE *f = fopen(path, "w");
+  json_writer j;
+  int bad;
+  if (f == NULL)
+    return -1;
+  json_init(&j, f);
+  json_object_begin(&j, NULL);
+  json_string(&j, "verdict", r->pass ? "PASS" : "FAIL");
+  json_uint(&j, "sessions", r->a->sessions);
+  json_uint(&j, "tps", r->a->tps);
+  json_uint(&j, "duration_s", r->a->duration_s);
+  json_string(&j, "pace", r->a->pace_max ? "max" : "realtime");
+  json_uint(&j, "workers", r->workers);
+  json_uint(&j, "ticks", r->ticks);
+  json_uint(&j, "budget_ms", r->a->budget_ms);
+  json_object_begin(&j, "tick_ms");
+  json_double(&j, "p50", r->tick_p50, 3);
+  json_double(&j, "p99", r->tick_p99, 3);
+  json_double(&j, "p999", r->tick_p999, 3);
+  json_double(&j, "max", r->tick_max, 3);
+  json_object_end(&j);
+  json_double(&j, "headroom_ms", r->headroom_ms, 3);
+  json_double(&j, "overhead_ns_per_session", r->overhead_ns_per_session, 1);
+  json_double(&j, "cpu_us_per_session", r->cpu_us_per_session, 3);
+  json_object_begin(&j, "packets");
+  json_uint(&j, "sent", r->sent);
+  json_uint(&j, "handled", r->handled);
+  json_uint(&j, "pending", r->pending);
+  json_uint(&j, "rejected", r->rejected);
+  json_uint(&j, "dropped", r->dropped);
+  json_double(&j, "per_s", r->packets_per_s, 1);
+  json_uint(&j, "inplace", r->by_class[0]);
+  json_uint(&j, "main", r->by_class[1]);
+  json_object_begin(&j, "by_category");
+  for (int c = 0; c < SHOAL_CAT_COUNT; c++)
+    json_uint(&j, shoal_packet_category_name(c), r->by_category[c]);
+  json_object_end(&j);
+  json_uint(&j, "deferred_max", r->deferred_max);
+  json_double(&j, "drain_p99_ms", r->drain_p99_ms, 4);
+  json_object_end(&j);
+  json_object_begin(&j, "economy");
+  json_int(&j, "gold_before", r->gold_before);
+  json_int(&j, "gold_after", r->gold_after);
+  json_int(&j, "gold_looted", r->gold_minted);
+  json_int(&j, "gold_to_auction", r->gold_to_auction);
+  json_int(&j, "items_before", r->items_before);
+  json_int(&j, "items_after", r->items_after);
+  json_int(&j, "items_looted", r->items_minted);
+  json_int(&j, "items_from_auction", r->items_from_auction);
+  json_int(&j, "items_used", r->items_used);
+  json_uint(&j, "trades", r->trades);
+  json_object_end(&j);
+  json_uint(&j, "order_violations", r->order_violations);
+  json_uint(&j, "hibernated_max", r->hibernated_max);
+  json_uint(&j, "hibernated_max_in_run", r->hibernated_run_max);
+  json_uint(&j, "hibernations", r->hibernations);
+  json_uint(&j, "wakes", r->wakes);
+  json_uint(&j, "wake_failures", r->wake_failures);
+  json_object_begin(&j, "rss");
+  json_double(&j, "active_bytes_per_session", r->active_bytes_per_session, 0);
+  json_double(&j, "hibernated_bytes_per_session",
+              r->hibernated_bytes_per_session, 0);
+  json_object_end(&j);
+  json_object_begin(&j, "checks");
+  json_bool(&j, "budget", r->budget_ok);
+  json_bool(&j, "packets", r->packets_ok);
+  json_bool(&j, "economy", r->economy_ok);
+  json_bool(&j, "order", r->order_ok);
+  json_bool(&j, "hibernation", r->hibernation_ok);
+  json_bool(&j, "messaging", r->messaging_ok);
+  json_object_end(&j);
+  json_array_begin(&j, "workers", 0);
+  for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++) {
+    json_object_begin(&j, NULL);
+    json_double(&j, "utilization", r->workers_st[w].utilization, 4);
+    json_uint(&j, "tasks", r->workers_st[w].tasks);
+    json_uint(&j, "steals", r->workers_st[w].steals);
+    json_uint(&j, "parks", r->workers_st[w].parks);
+    json_object_end(&j);
+  }
+  json_array_end(&j);
+  json_object_end(&j);
+  json_finish(&j);
+  bad = ferror(f);
+  return fclose(f) != 0 || bad ? -1 : 0;
+}
+
+/* ---- Prometheus --------------------------------------------------------- */
+
+static void prom(FILE *f, const char *name, const char *type,
+                 const char *help, const char *labels, double v) {
+  fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s%s %.17g\n", name, help, name,
+          type, name, labels, v);
+}
+
+int st_write_prometheus(const char *path, const st_result *r) {
+  FILE *f = fopen(path, "w");
+  int bad;
+  if (f == NULL)
+    return -1;
+  prom(f, "shoal_stress_pass", "gauge", "1 when the verdict was PASS.", "",
+       r->pass);
+  prom(f, "shoal_stress_sessions", "gauge", "Bot sessions simulated.", "",
+       r->a->sessions);
+  prom(f, "shoal_stress_ticks_total", "counter", "Ticks run.", "",
+       (double)r->ticks);
+  prom(f, "shoal_stress_tick_budget_seconds", "gauge", "The tick budget.",
+       "", r->a->budget_ms / 1e3);
+  fprintf(f, "# HELP shoal_stress_tick_seconds Tick time quantiles.\n"
+          "# TYPE shoal_stress_tick_seconds summary\n"
+          "shoal_stress_tick_seconds{quantile=\"0.5\"} %.9g\n"
+          "shoal_stress_tick_seconds{quantile=\"0.99\"} %.9g\n"
+          "shoal_stress_tick_seconds{quantile=\"0.999\"} %.9g\n"
+          "shoal_stress_tick_seconds{quantile=\"1\"} %.9g\n",
+          r->tick_p50 / 1e3, r->tick_p99 / 1e3, r->tick_p999 / 1e3,
+          r->tick_max / 1e3);
+  prom(f, "shoal_stress_overhead_seconds_per_session", "gauge",
+       "shoal's CPU per session update.", "",
+       r->overhead_ns_per_session * 1e-9);
+  fprintf(f, "# HELP shoal_stress_packets_total Packets by outcome.\n"
+          "# TYPE shoal_stress_packets_total counter\n");
+  fprintf(f, "shoal_stress_packets_total{outcome=\"sent\"} %llu\n"
+          "shoal_stress_packets_total{outcome=\"handled\"} %llu\n"
+          "shoal_stress_packets_total{outcome=\"pending\"} %llu\n"
+          "shoal_stress_packets_total{outcome=\"rejected\"} %llu\n"
+          "shoal_stress_packets_total{outcome=\"dropped\"} %llu\n",
+          (unsigned long long)r->sent, (unsigned long long)r->handled,
+          (unsigned long long)r->pending, (unsigned long long)r->rejected,
+          (unsigned long long)r->dropped);
+  fprintf(f, "# HELP shoal_stress_packets_handled_total Packets handled in "
+          "the run, by category.\n"
+          "# TYPE shoal_stress_packets_handled_total counter\n");
+  for (int c = 0; c < SHOAL_CAT_COUNT; c++)
+    fprintf(f, "shoal_stress_packets_handled_total{category=\"%s\"} %llu\n",
+            shoal_packet_category_name(c),
+            (unsigned long long)r->by_category[c]);
+  prom(f, "shoal_stress_order_violations_total", "counter",
+       "Packets handled out of their session's order.", "",
+       (double)r->order_violations);
+  prom(f, "shoal_stress_hibernated_max", "gauge",
+       "Most sessions hibernated at once.", "", (double)r->hibernated_max);
+  prom(f, "shoal_stress_wake_failures_total", "counter",
+       "Wakes that failed.", "", (double)r->wake_failures);
+  prom(f, "shoal_stress_resident_bytes_per_session", "gauge",
+       "Resident memory per session.", "{state=\"active\"}",
+       r->active_bytes_per_session);
+  fprintf(f, "shoal_stress_resident_bytes_per_session{state=\"hibernated\"} "
+          "%.17g\n", r->hibernated_bytes_per_session);
+  fprintf(f, "# HELP shoal_stress_worker_utilization Busy time over wall "
+          "time.\n# TYPE shoal_stress_worker_utilization gauge\n");
+  for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++)
+    fprintf(f, "shoal_stress_worker_utilization{worker=\"%u\"} %.6f\n", w,
+            r->workers_st[w].utilization);
+  bad = ferror(f);
+  return fclose(f) != 0 || bad ? -1 : 0;
+}
+
+/* ---- HTML: one page, inline SVG, no network ---------------------------- */
+
+#define W 640
+#define H 220
+#define PAD 44
+
+/* A line chart of ys over xs with a y axis from 0 to ymax; an optional
+ * dashed level (the budget). */
+static void svg_line(FILE *f, const char *title, const char *yunit,
+                     const double *xs, const double *ys, size_t n,
+                     double level, const char *level_name) {
+  double xmax = 0, ymax = level > 0 ? level : 0;
+  for (size_t i = 0; i < n; i++) {
+    if (xs[i] > xmax) xmax = xs[i];
+    if (ys[i] > ymax) ymax = ys[i];
+  }
+  if (xmax <= 0) xmax = 1;
+  if (ymax <= 0) ymax = 1;
+  ymax *= 1.1;
+  fprintf(f, "<figure><figcaption>%s</figcaption>\n<svg class=\"chart\" "
+          "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+          title, W, H, W, H);
+  fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>"
+          "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>\n",
+          PAD, H - PAD, W - 10, H - PAD, PAD, 10, PAD, H - PAD);
+  fprintf(f, "<text x=\"4\" y=\"16\">%.3g %s</text><text x=\"4\" y=\"%d\">0"
+          "</text><text x=\"%d\" y=\"%d\">%.3g s</text>\n", ymax, yunit,
+          H - PAD, W - 60, H - PAD + 18, xmax);
+  if (level > 0)
+    fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
+            "class=\"level\"/><text x=\"%d\" y=\"%.1f\">%s</text>\n", PAD,
+            W - 10, H - PAD - level / ymax * (H - PAD - 10),
+            H - PAD - level / ymax * (H - PAD - 10), W - 120,
+            H - PAD - level / ymax * (H - PAD - 10) - 4, level_name);
+  fprintf(f, "<path class=\"data\" d=\"");
+  for (size_t i = 0; i < n; i++)
+    fprintf(f, "%c%.1f %.1f", i == 0 ? 'M' : 'L',
+            PAD + xs[i] / xmax * (W - PAD - 10),
+            H - PAD - ys[i] / ymax * (H - PAD - 10));
+  fprintf(f, "\"/>\n</svg></figure>\n");
+}
+
+/* Bars: n values with their labels (NULL: the index). */
+static void svg_bars(FILE *f, const char *title, const char *yunit,
+                     const double *v, size_t n, const char *xlabel,
+                     double xlo, double xstep) {
+  double ymax = 0, bw;
+  for (size_t i = 0; i < n; i++)
+    if (v[i] > ymax) ymax = v[i];
+  if (ymax <= 0) ymax = 1;
+  ymax *= 1.1;
+  bw = n > 0 ? (double)(W - PAD - 10) / (double)n : 1;
+  fprintf(f, "<figure><figcaption>%s</figcaption>\n<svg class=\"chart\" "
+          "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+          title, W, H, W, H);
+  fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>"
+          "<text x=\"4\" y=\"16\">%.3g %s</text>\n", PAD, H - PAD, W - 10,
+          H - PAD, ymax, yunit);
+  for (size_t i = 0; i < n; i++) {
+    double hgt = v[i] / ymax * (H - PAD - 10);
+    fprintf(f, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+            "height=\"%.1f\"><title>%.4g</title></rect>\n",
+            PAD + (double)i * bw + 1, H - PAD - hgt, bw > 3 ? bw - 2 : 1,
+            hgt, v[i]);
+  }
+  fprintf(f, "<text x=\"%d\" y=\"%d\">%s %.3g</text><text x=\"%d\" y=\"%d\">"
+          "%.3g</text>\n", PAD, H - PAD + 18, xlabel, xlo, W - 60,
+          H - PAD + 18, xlo + xstep * (double)n);
+  fprintf(f, "</svg></figure>\n");
+}
+
+int st_write_html(const char *path, const st_result *r) {
+  FILE *f = fopen(path, "w");
+  double *xs, *ys, hist[40], util[ST_WORKERS_SHOWN], step;
+  size_t n = r->ticks, nw = r->workers < ST_WORKERS_SHOWN ? r->workers
+                                                           : ST_WORKERS_SHOWN;
+  int bad;
+  if (f == NULL)
+    return -1;
+  xs = calloc(n + r->nseconds + 1, sizeof *xs);
+  ys = calloc(n + r->nseconds + 1, sizeof *ys);
+  if (xs == NULL || ys == NULL) {
+    free(xs);
+    free(ys);
+    fclose(f);
+    return -1;
+  }
+  fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8"
+          "\"><title>shoal stress: %s</title>\n<style>\n"
+          "body{font:14px system-ui,sans-serif;margin:2em;color:#222}\n"
+          "figure{margin:1em 0}figcaption{font-weight:600}\n"
+          ".axis{stroke:#555}.level{stroke:#c33;stroke-dasharray:6 4}\n"
+          ".data{fill:none;stroke:#1f6fb2;stroke-width:1.5}\n"
+          ".bar{fill:#1f6fb2}text{font-size:11px;fill:#444}\n"
+          "table{border-collapse:collapse}td,th{padding:2px 10px;"
+          "text-align:left}\n.pass{color:#080}.fail{color:#c00}\n"
+          "</style></head><body>\n", r->pass ? "PASS" : "FAIL");
+  fprintf(f, "<h1>shoal stress — <span class=\"%s\">%s</span></h1>\n"
+          "<p>%u sessions, %u ticks/s for %u s (%s), budget %u ms, %u "
+          "workers.</p>\n<table>\n", r->pass ? "pass" : "fail",
+          r->pass ? "PASS" : "FAIL", r->a->sessions, r->a->tps,
+          r->a->duration_s, r->a->pace_max ? "back to back" : "real time",
+          r->a->budget_ms, r->workers);
+  fprintf(f, "<tr><th>tick p50 / p99 / p99.9 / max</th><td>%.2f / %.2f / "
+          "%.2f / %.2f ms</td></tr>\n", r->tick_p50, r->tick_p99,
+          r->tick_p999, r->tick_max);
+  fprintf(f, "<tr><th>shoal overhead</th><td>%.0f ns per session update"
+          "</td></tr>\n", r->overhead_ns_per_session);
+  fprintf(f, "<tr><th>packets</th><td>sent %llu, handled %llu, pending "
+          "%llu, rejected %llu</td></tr>\n", (unsigned long long)r->sent,
+          (unsigned long long)r->handled, (unsigned long long)r->pending,
+          (unsigned long long)r->rejected);
+  fprintf(f, "<tr><th>economy</th><td>gold %lld → %lld, items %lld → %lld"
+          "</td></tr>\n", (long long)r->gold_before, (long long)r->gold_after,
+          (long long)r->items_before, (long long)r->items_after);
+  fprintf(f, "<tr><th>order violations</th><td>%llu</td></tr>\n"
+          "<tr><th>hibernated (most)</th><td>%llu</td></tr>\n"
+          "<tr><th>resident per session</th><td>active %.0f B, hibernated "
+          "%.0f B</td></tr>\n</table>\n",
+          (unsigned long long)r->order_violations,
+          (unsigned long long)r->hibernated_max, r->active_bytes_per_session,
+          r->hibernated_bytes_per_session);
+
+  for (size_t i = 0; i < n; i++) {
+    xs[i] = (double)(i + 1) / r->a->tps;
+    ys[i] = r->tick_ms[i];
+  }
+  svg_line(f, "Tick time over the run", "ms", xs, ys, n, r->a->budget_ms,
+           "budget");
+  step = r->tick_max > 0 ? r->tick_max / 40.0 : 1;
+  memset(hist, 0, sizeof hist);
+  for (size_t i = 0; i < n; i++) {
+    size_t b = (size_t)(r->tick_ms[i] / step);
+    hist[b < 40 ? b : 39] += 1;
+  }
+  svg_bars(f, "Tick-time histogram (ticks per bin)", "ticks", hist, 40, "ms",
+           0, step);
+  for (size_t w = 0; w < nw; w++)
+    util[w] = 100.0 * r->workers_st[w].utilization;
+  svg_bars(f, "Per-worker utilization", "%", util, nw, "worker", 0, 1);
+  for (size_t i = 0; i < r->nseconds; i++) {
+    xs[i] = r->seconds[i].t_s;
+    ys[i] = (double)r->seconds[i].rss / 1048576.0;
+  }
+  svg_line(f, "Resident memory over the run", "MiB", xs, ys, r->nseconds, 0,
+           NULL);
+  for (size_t i = 0; i < r->nseconds; i++)
+    ys[i] = (double)r->seconds[i].hibernated;
+  svg_line(f, "Hibernated sessions over the run", "sessions", xs, ys,
+           r->nseconds, 0, NULL);
+  fprintf(f, "</body></html>\n");
+  free(xs);
+  free(ys);
+  bad = ferror(f);
+  return fclose(f) != 0 || bad ? -1 : 0;
+}
