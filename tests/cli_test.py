@@ -282,7 +282,8 @@ def _():
     eq(j["order_violations"], 0, "order violations")
     eq(j["wake_failures"], 0, "wake failures")
     assert j["hibernated_max"] > 0, j["hibernated_max"]
-    assert j["rss"]["active_bytes_per_session"] > j["rss"]["hibernated_bytes_per_session"], j["rss"]
+    if os.environ.get("SHOAL_SANITIZED") != "1":  # ASan keeps freed memory
+        assert j["rss"]["active_bytes_per_session"] > j["rss"]["hibernated_bytes_per_session"], j["rss"]
     with open(paths["prom"]) as f:
         prom = f.read()
     assert 'shoal_stress_tick_seconds{quantile="0.99"}' in prom, prom[:300]
