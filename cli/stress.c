@@ -332,18 +332,11 @@ static void check_order(host *h, bot *b, const shoal_packet *p,
   b->k.in_seq = out->seq;
 }
 
-/* Movement, gossip, chat: on the worker (or behind a deferred packet). */
-static int on_inplace(void *h_, uint32_t session, void *user,
+/* Movement, gossip and chat (on the worker, or behind a deferred packet);
+ * spells, combat and groups (the world's state, on the main thread): the
+ * order is all the simulation follows of them. */
+static int on_ordered(void *h_, uint32_t session, void *user,
                       const shoal_packet *p) {
-  payload v;
-  (void)session;
-  check_order(h_, user, p, &v);
-  return 0;
-}
-
-/* Spells, combat, groups: the world's state, on the main thread. */
-static int on_main(void *h_, uint32_t session, void *user,
-                   const shoal_packet *p) {
   payload v;
   (void)session;
   check_order(h_, user, p, &v);
@@ -544,6 +537,42 @@ static int parse_num(const char *opt, const char *v, unsigned long lo,
   return 0;
 }
 
+/* The numeric options: their names and ranges. */
+typedef struct num_opt {
+  int c;
+  const char *name;
+  unsigned long lo, hi;
+} num_opt;
+
+static const num_opt num_opts[] = {
+  {'s', "--sessions", 1, 1u << 24}, {'t', "--tps", 1, 1000},
+  {'d', "--duration", 1, 86400},    {'b', "--budget-ms", 1, 60000},
+  {'w', "--workers", 0, SHOAL_WORKERS_MAX}, {'B', "--batch", 0, 256},
+  {'S', "--seed", 0, ~0ul},         {'u', "--work-us", 0, 1000000},
+  {'i', "--idle-share", 0, 100},    {'k', "--state-kib", 0, 65536}};
+
+static const num_opt *num_opt_of(int c) {
+  for (size_t i = 0; i < sizeof num_opts / sizeof num_opts[0]; i++)
+    if (num_opts[i].c == c)
+      return &num_opts[i];
+  return &num_opts[0]; /* not reached: the caller's cases are the table's */
+}
+
+static void num_set(st_args *a, int c, unsigned long v) {
+  switch (c) {
+  case 's': a->sessions = (unsigned)v; break;
+  case 't': a->tps = (unsigned)v; break;
+  case 'd': a->duration_s = (unsigned)v; break;
+  case 'b': a->budget_ms = (unsigned)v; break;
+  case 'w': a->workers = (unsigned)v; break;
+  case 'B': a->batch = (unsigned)v; break;
+  case 'S': a->seed = v; break;
+  case 'u': a->work_us = (unsigned)v; break;
+  case 'i': a->idle_pct = (unsigned)v; break;
+  default: a->state_kib = (unsigned)v; break;
+  }
+}
+
 /* 0: go on; -1: --help printed; else an exit status. */
 static int parse_args(int argc, char **argv, st_args *a) {
   static const struct option longopts[] = {
@@ -581,56 +610,14 @@ static int parse_args(int argc, char **argv, st_args *a) {
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     const char *opt = argv[optind - 1];
     switch (c) {
-    case 's':
-      if (parse_num("--sessions", optarg, 1, 1u << 24, &v))
+    case 's': case 't': case 'd': case 'b': case 'w': case 'B': case 'S':
+    case 'u': case 'i': case 'k': {
+      const num_opt *o = num_opt_of(c);
+      if (parse_num(o->name, optarg, o->lo, o->hi, &v))
         return CLI_USAGE;
-      a->sessions = (unsigned)v;
+      num_set(a, c, v);
       break;
-    case 't':
-      if (parse_num("--tps", optarg, 1, 1000, &v))
-        return CLI_USAGE;
-      a->tps = (unsigned)v;
-      break;
-    case 'd':
-      if (parse_num("--duration", optarg, 1, 86400, &v))
-        return CLI_USAGE;
-      a->duration_s = (unsigned)v;
-      break;
-    case 'b':
-      if (parse_num("--budget-ms", optarg, 1, 60000, &v))
-        return CLI_USAGE;
-      a->budget_ms = (unsigned)v;
-      break;
-    case 'w':
-      if (parse_num("--workers", optarg, 0, SHOAL_WORKERS_MAX, &v))
-        return CLI_USAGE;
-      a->workers = (unsigned)v;
-      break;
-    case 'B':
-      if (parse_num("--batch", optarg, 0, 256, &v))
-        return CLI_USAGE;
-      a->batch = (unsigned)v;
-      break;
-    case 'S':
-      if (parse_num("--seed", optarg, 0, ~0ul, &v))
-        return CLI_USAGE;
-      a->seed = v;
-      break;
-    case 'u':
-      if (parse_num("--work-us", optarg, 0, 1000000, &v))
-        return CLI_USAGE;
-      a->work_us = (unsigned)v;
-      break;
-    case 'i':
-      if (parse_num("--idle-share", optarg, 0, 100, &v))
-        return CLI_USAGE;
-      a->idle_pct = (unsigned)v;
-      break;
-    case 'k':
-      if (parse_num("--state-kib", optarg, 0, 65536, &v))
-        return CLI_USAGE;
-      a->state_kib = (unsigned)v;
-      break;
+    }
     case 'p':
       if (strcmp(optarg, "max") == 0)
         a->pace_max = 1;
@@ -824,8 +811,7 @@ static int run(const st_args *a, shoal_config *cfg, st_result *r) {
     return CLI_FAIL;
   }
   for (int k = 0; k < K_COUNT; k++) {
-    shoal_packet_fn fn = kinds[k].cls == SHOAL_PACKET_INPLACE ? on_inplace
-                                                               : on_main;
+    shoal_packet_fn fn = on_ordered;
     if (k == K_LOOT) fn = on_loot;
     if (k == K_ITEM) fn = on_item;
     if (k == K_QUEST) fn = on_quest;
