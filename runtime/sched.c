@@ -482,7 +482,6 @@ int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
 typedef struct each_job {
   void (*fn)(void *);
   void *arg;
-  shoal_runtime *rt;
   _Atomic unsigned left;
 } each_job;
 
@@ -493,11 +492,13 @@ typedef struct each_task {
 
 static void each_run(shoal_worker *w, shoal_task *t) {
   each_job *j = ((each_task *)(void *)t)->job;
-  (void)w;
+  shoal_runtime *rt = w->rt;
   j->fn(j->arg);
-  /* release: fn's effects before the count; pairs with each_done. */
+  /* release: fn's effects before the count; pairs with each_done. Once
+   * the count is 0 the caller may return: j (on its stack) and t (freed
+   * by it) are not touched after. */
   if (atomic_fetch_sub_explicit(&j->left, 1, memory_order_acq_rel) == 1)
-    shoal__ext_notify(j->rt, 1);
+    shoal__ext_notify(rt, 1);
 }
 
 static int each_done(void *p) {
@@ -514,7 +515,6 @@ int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg) {
     return SHOAL_ENOMEM;
   j.fn = fn;
   j.arg = arg;
-  j.rt = rt;
   atomic_init(&j.left, me != NULL ? rt->n - 1 : rt->n);
   for (unsigned i = 0; i < rt->n; i++) {
     if (rt->w[i] == me)

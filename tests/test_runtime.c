@@ -528,7 +528,7 @@ static void each_once(void **state) {
   for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
     unsigned n = worker_counts[i];
     each_count c = {.rt = make_rt(n)};
-    for (unsigned round = 1; round <= 20; round++) {
+    for (unsigned round = 1; round <= 200; round++) {
       /* from outside (the host joins as worker 0), then from a task */
       if (round % 2)
         assert_int_equal(shoal__runtime_each(c.rt, count_here, &c), SHOAL_OK);
