@@ -1,0 +1,525 @@
+/* host.c — a small game-server host embedding shoal: a main loop at 20 ticks
+ * per second, a network thread that reads framed packets from a socket and
+ * sends them to sessions from outside the runtime, main-thread handlers run
+ * each tick, idle sessions hibernated and woken, and a clean shutdown on
+ * SIGINT / SIGTERM or after --ticks. At the end it checks that every packet
+ * is accounted for, each session's packets ran in order and no gold was
+ * made or lost; exit status 0 when all holds, 1 when not, 2 on bad flags.
+ *
+ * Build outside the tree with:
+ *   cc -std=c11 -pthread host.c $(pkg-config --cflags --libs shoal) */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shoal.h>
+
+enum { TPS = 20, TICK_MS = 1000 / TPS, START_GOLD = 100, WORLD_GOLD = 1000000 };
+
+/* The opcodes of this little game and where they may run. */
+enum { OP_MOVE = 1, OP_CAST = 2, OP_LOOT = 3 };
+
+/* On the wire: a header, then len payload bytes (≤ SHOAL_PACKET_PAYLOAD_MAX). */
+typedef struct frame_head {
+  uint32_t session;
+  uint16_t opcode;
+  uint16_t len;
+} frame_head;
+
+/* What each packet carries: the client's sequence number for its session,
+ * and an amount (gold looted, distance moved). */
+typedef struct move_msg {
+  uint32_t seq;
+  uint32_t amount;
+} move_msg;
+
+/* A player's state: what the host keeps per session. All of it survives
+ * hibernation (it is small); a real host would drop its caches. */
+typedef struct player {
+  uint32_t id;
+  uint32_t last_seq; /* the last packet's sequence number: order check */
+  int64_t gold;
+  int64_t x;
+  uint32_t casts;
+  uint32_t work; /* packets since the last update: its activity */
+} player;
+
+typedef struct host {
+  shoal_mgr *mgr;
+  unsigned sessions;
+  /* The world: touched by main-thread handlers only, so it needs no lock. */
+  int64_t world_gold;
+  uint64_t world_casts;
+  _Atomic uint64_t order_violations; /* any handler's thread */
+  _Atomic uint64_t wake_failures;
+  /* the network side */
+  int sock[2]; /* [0] the clients write, [1] the network thread reads */
+  atomic_int clients_stop;
+  uint64_t frames, bad_frames, unknown_session, backpressure;
+  uint64_t client_frames;
+} host;
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+static void log_to_stderr(void *user, shoal_log_level level, const char *msg) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  (void)user;
+  fprintf(stderr, "shoal %s: %s\n", names[level & 3], msg);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rng(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* ---- packet handlers ------------------------------------------------------ */
+
+static int check_order(host *h, player *p, const shoal_packet *pk,
+                       move_msg *m) {
+  if (pk->len != sizeof *m)
+    return -1;
+  memcpy(m, pk->data, sizeof *m);
+  if (m->seq <= p->last_seq)
+    atomic_fetch_add(&h->order_violations, 1);
+  p->last_seq = m->seq;
+  p->work++;
+  return 0;
+}
+
+/* INPLACE: runs on the worker updating the session; touches only it. */
+static int on_move(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
+  player *p = user;
+  move_msg m;
+  (void)id;
+  if (check_order(hp, p, pk, &m) < 0)
+    return -1;
+  p->x += m.amount;
+  return 0;
+}
+
+/* MAIN: run by shoal_mgr_drain_deferred on the main thread, with the world. */
+static int on_cast(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
+  host *h = hp;
+  player *p = user;
+  move_msg m;
+  (void)id;
+  if (check_order(h, p, pk, &m) < 0)
+    return -1;
+  p->casts++;
+  h->world_casts++;
+  return 0;
+}
+
+static int on_loot(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
+  host *h = hp;
+  player *p = user;
+  move_msg m;
+  (void)id;
+  if (check_order(h, p, pk, &m) < 0)
+    return -1;
+  if (h->world_gold >= m.amount) { /* gold moves, never appears */
+    h->world_gold -= m.amount;
+    p->gold += m.amount;
+  }
+  return 0;
+}
+
+/* ---- session callbacks ---------------------------------------------------- */
+
+/* On a worker (or the main thread inside shoal_mgr_update), never for one
+ * session on two threads at once. Returns its activity: 0 lets it go idle
+ * and hibernate. */
+static int on_update(void *hp, uint32_t id, void *user, uint32_t diff_ms) {
+  player *p = user;
+  int work = (int)p->work;
+  (void)hp;
+  (void)id;
+  (void)diff_ms;
+  p->work = 0;
+  return work;
+}
+
+static void on_release(void *hp, uint32_t id, void *user) {
+  (void)hp;
+  (void)id;
+  free(user); /* NULL when it left while hibernated */
+}
+
+static long on_hibernate(void *hp, uint32_t id, void *user,
+                         shoal_hib_writer *w) {
+  (void)hp;
+  (void)id;
+  if (shoal_hib_write(w, user, sizeof(player)) != SHOAL_OK)
+    return -1; /* refused: it stays active and nothing was freed */
+  free(user);
+  return (long)sizeof(player);
+}
+
+static int on_wake(void *hp, uint32_t id, const void *blob, size_t len,
+                   void **user) {
+  host *h = hp;
+  player *p;
+  if (len != sizeof *p || (p = malloc(sizeof *p)) == NULL) {
+    atomic_fetch_add(&h->wake_failures, 1);
+    return -1; /* stays hibernated; a later wake tries again */
+  }
+  memcpy(p, blob, sizeof *p);
+  if (p->id != id) {
+    free(p);
+    atomic_fetch_add(&h->wake_failures, 1);
+    return -1;
+  }
+  *user = p;
+  return 0;
+}
+
+/* ---- the network side ----------------------------------------------------- */
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *b = buf;
+  while (len > 0) {
+    ssize_t k = write(fd, b, len);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return -1;
+    b += k;
+    len -= (size_t)k;
+  }
+  return 0;
+}
+
+/* The clients: about 60 packets per second per session to three quarters
+ * of the sessions, in bursts every 10 ms. The last quarter is mostly idle:
+ * one of them gets a packet every 40 ms, so they hibernate and a packet
+ * wakes them. Now and then a frame for a session that does not exist. */
+static void *clients_main(void *arg) {
+  host *h = arg;
+  unsigned active = h->sessions - h->sessions / 4;
+  uint32_t *seq = calloc(h->sessions + 1, sizeof *seq);
+  uint64_t s = 42;
+  struct timespec next;
+  unsigned burst = active * 60 / 100 + 1;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  for (unsigned n = 0; seq != NULL && !atomic_load(&h->clients_stop); n++) {
+    for (unsigned i = 0; i <= burst; i++) {
+      struct {
+        frame_head fh;
+        move_msg m;
+      } f;
+      uint64_t r = rng(&s);
+      uint32_t id = 1 + (uint32_t)(r % active);
+      if (i == burst) { /* the idle quarter's packet */
+        if (n % 4 != 0)
+          break;
+        id = active + 1 + (uint32_t)(r % (h->sessions - active));
+      }
+      f.fh.opcode = (uint16_t)(r >> 32) % 10 < 6 ? OP_MOVE
+                    : (r >> 32) % 10 < 9      ? OP_CAST
+                                               : OP_LOOT;
+      f.fh.len = sizeof f.m;
+      if ((r >> 40) % 1000 == 0)
+        id = h->sessions + 1 + (uint32_t)(r % 1000); /* no such session */
+      f.fh.session = id;
+      f.m.seq = id <= h->sessions ? ++seq[id] : 1;
+      f.m.amount = 1 + (uint32_t)((r >> 48) % 5);
+      if (write_all(h->sock[0], &f, sizeof f) < 0)
+        goto out;
+      h->client_frames++;
+    }
+    next.tv_nsec += 10 * 1000000L;
+    if (next.tv_nsec >= 1000000000L) {
+      next.tv_nsec -= 1000000000L;
+      next.tv_sec++;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) ==
+           EINTR)
+      ;
+  }
+out:
+  free(seq);
+  shutdown(h->sock[0], SHUT_WR); /* the network thread reads EOF */
+  return NULL;
+}
+
+static int read_all(int fd, void *buf, size_t len) {
+  char *b = buf;
+  while (len > 0) {
+    ssize_t k = read(fd, b, len);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return -1; /* EOF or error */
+    b += k;
+    len -= (size_t)k;
+  }
+  return 0;
+}
+
+/* The network thread: outside the runtime, it blocks on its socket and
+ * hands each frame to shoal_session_send, which copies it into the
+ * session's inbox without blocking. */
+static void *net_main(void *arg) {
+  host *h = arg;
+  frame_head fh;
+  unsigned char payload[SHOAL_PACKET_PAYLOAD_MAX];
+  while (read_all(h->sock[1], &fh, sizeof fh) == 0) {
+    int rc;
+    if (fh.len > sizeof payload) { /* a framing error ends the connection */
+      h->bad_frames++;
+      break;
+    }
+    if (read_all(h->sock[1], payload, fh.len) < 0)
+      break;
+    h->frames++;
+    rc = shoal_session_send(h->mgr, fh.session, fh.opcode, 0, payload, fh.len);
+    if (rc == SHOAL_ENOENT)
+      h->unknown_session++;
+    else if (rc == SHOAL_EAGAIN)
+      h->backpressure++; /* a real server would slow the client down */
+    else if (rc != SHOAL_OK)
+      h->bad_frames++;
+  }
+  return NULL;
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static int parse_uint(const char *flag, const char *v, unsigned lo,
+                      unsigned hi, unsigned *out) {
+  char *end;
+  unsigned long x;
+  errno = 0;
+  x = v != NULL ? strtoul(v, &end, 10) : 0;
+  if (v == NULL || *v == '\0' || *v == '-' || *end != '\0' || errno != 0 ||
+      x < lo || x > hi) {
+    fprintf(stderr, "host: %s needs a number from %u to %u\n", flag, lo, hi);
+    return -1;
+  }
+  *out = (unsigned)x;
+  return 0;
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: host [--sessions N] [--ticks N] [--workers N] "
+                  "[--config FILE]\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  host h;
+  shoal_config cfg;
+  shoal_mgr_callbacks cb = {on_update, on_release, &h};
+  shoal_hib_callbacks hib = {on_hibernate, on_wake};
+  shoal_packet_stats ps;
+  shoal_hib_stats hs;
+  pthread_t net, clients;
+  struct sigaction sa;
+  struct timespec next;
+  const char *config = NULL;
+  unsigned ticks = 100, workers = 0, ran = 0, drained_ticks = 0;
+  uint64_t worst_ns = 0;
+  int64_t gold = 0;
+  char err[256];
+  int rc, ok;
+
+  memset(&h, 0, sizeof h);
+  h.sessions = 500;
+  for (int i = 1; i < argc; i++) {
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(argv[i], "--sessions") == 0)
+      rc = parse_uint(argv[i], v, 4, 100000, &h.sessions);
+    else if (strcmp(argv[i], "--ticks") == 0)
+      rc = parse_uint(argv[i], v, 1, 1000000, &ticks);
+    else if (strcmp(argv[i], "--workers") == 0)
+      rc = parse_uint(argv[i], v, 0, 1024, &workers);
+    else if (strcmp(argv[i], "--config") == 0 && v != NULL)
+      config = v, rc = 0;
+    else
+      return usage();
+    if (rc < 0)
+      return 2;
+    i++;
+  }
+
+  /* Configuration: defaults, then the host's file, then the environment;
+   * a bad key or value names itself and nothing is applied. */
+  shoal_config_defaults(&cfg);
+  cfg.log = log_to_stderr;
+  if (config != NULL &&
+      (rc = shoal_config_load(&cfg, config, err, sizeof err)) != SHOAL_OK) {
+    fprintf(stderr, "host: %s\n", err);
+    return 2;
+  }
+  if ((rc = shoal_config_apply_env(&cfg, err, sizeof err)) != SHOAL_OK) {
+    fprintf(stderr, "host: %s\n", err);
+    return 2;
+  }
+  if (workers > 0)
+    cfg.worker_threads = workers;
+  /* This host's MAIN handlers touch the world without a lock: they must
+   * run on the main thread, whatever the file says. */
+  cfg.defer_packets = 1;
+  if (cfg.max_sessions < h.sessions)
+    cfg.max_sessions = h.sessions;
+
+  /* The manager creates its own runtime (rt NULL) and destroys it. */
+  if ((rc = shoal_mgr_create(&h.mgr, NULL, &cfg, &cb)) != SHOAL_OK) {
+    fprintf(stderr, "host: manager: %s\n", shoal_strerror(rc));
+    return 1;
+  }
+  if (shoal_mgr_register_opcode(h.mgr, OP_MOVE, SHOAL_PACKET_INPLACE,
+                                SHOAL_CAT_MOVEMENT, on_move, "own state") ||
+      shoal_mgr_register_opcode(h.mgr, OP_CAST, SHOAL_PACKET_MAIN,
+                                SHOAL_CAT_SPELL, on_cast, "world state") ||
+      shoal_mgr_register_opcode(h.mgr, OP_LOOT, SHOAL_PACKET_MAIN,
+                                SHOAL_CAT_LOOT, on_loot, "world gold") ||
+      shoal_mgr_set_hibernation(h.mgr, &hib) ||
+      /* Seconds instead of the configured minutes, so that a short run
+       * shows sessions going to sleep and waking. */
+      shoal_mgr_set_hibernation_ms(h.mgr, 1000) ||
+      shoal_mgr_set_hibernation_hysteresis_ms(h.mgr, 500)) {
+    fprintf(stderr, "host: setting up the manager failed\n");
+    shoal_mgr_destroy(h.mgr);
+    return 1;
+  }
+  h.world_gold = WORLD_GOLD;
+  for (uint32_t id = 1; id <= h.sessions; id++) {
+    player *p = calloc(1, sizeof *p);
+    if (p == NULL)
+      break;
+    p->id = id;
+    p->gold = START_GOLD;
+    if ((rc = shoal_session_create(h.mgr, id, p)) != SHOAL_OK) {
+      fprintf(stderr, "host: session %u: %s\n", id, shoal_strerror(rc));
+      free(p);
+      break;
+    }
+  }
+
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, h.sock) != 0 ||
+      pthread_create(&net, NULL, net_main, &h) != 0) {
+    fprintf(stderr, "host: cannot start the network thread\n");
+    shoal_mgr_destroy(h.mgr);
+    return 1;
+  }
+  if (pthread_create(&clients, NULL, clients_main, &h) != 0) {
+    shutdown(h.sock[0], SHUT_WR);
+    pthread_join(net, NULL);
+    shoal_mgr_destroy(h.mgr);
+    return 1;
+  }
+
+  /* The main loop: one update, then the main-thread packets with the world,
+   * then sleep to the next tick (an absolute deadline, so ticks don't
+   * drift; a tick that overran starts the next at once). */
+  printf("host: running %u sessions at %d ticks per second; SIGINT or "
+         "SIGTERM stops it\n",
+         h.sessions, TPS);
+  fflush(stdout);
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  for (; ran < ticks && !g_stop; ran++) {
+    uint64_t t0 = now_ns(), dt;
+    if ((rc = shoal_mgr_update(h.mgr, TICK_MS)) != SHOAL_OK)
+      fprintf(stderr, "host: update: %s\n", shoal_strerror(rc));
+    (void)shoal_mgr_drain_deferred(h.mgr, 0, NULL);
+    dt = now_ns() - t0;
+    worst_ns = dt > worst_ns ? dt : worst_ns;
+    next.tv_nsec += TICK_MS * 1000000L;
+    if (next.tv_nsec >= 1000000000L) {
+      next.tv_nsec -= 1000000000L;
+      next.tv_sec++;
+    }
+    if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == 0 &&
+        now_ns() - t0 > 2u * TICK_MS * 1000000u)
+      clock_gettime(CLOCK_MONOTONIC, &next);
+  }
+
+  /* Shutdown: stop the clients, let the network thread read to the end,
+   * then tick until every packet held has run (progress, not time, ends
+   * it), wake everyone and count the gold. */
+  atomic_store(&h.clients_stop, 1);
+  pthread_join(clients, NULL);
+  pthread_join(net, NULL);
+  close(h.sock[0]);
+  close(h.sock[1]);
+  do {
+    (void)shoal_mgr_update(h.mgr, TICK_MS);
+    (void)shoal_mgr_drain_deferred(h.mgr, 0, NULL);
+    (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
+  } while (ps.pending > 0 && ++drained_ticks < 10000);
+  for (uint32_t id = 1; id <= h.sessions; id++)
+    (void)shoal_mgr_wake(h.mgr, id);
+  (void)shoal_mgr_run_wakes(h.mgr);
+  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 0);
+  gold = h.world_gold;
+  for (uint32_t id = 1; id <= h.sessions; id++) {
+    shoal_session_info si;
+    if (shoal_session_get(h.mgr, id, &si) == SHOAL_OK && si.user != NULL)
+      gold += ((player *)si.user)->gold;
+    else
+      atomic_fetch_add(&h.wake_failures, 1);
+  }
+
+  printf("host: %u ticks of %d ms (worst %.2f ms), %u sessions, %u "
+         "workers\n",
+         ran, TICK_MS, (double)worst_ns / 1e6, h.sessions,
+         shoal_runtime_workers(shoal_mgr_runtime(h.mgr)));
+  printf("network: %llu frames read, %llu to unknown sessions, %llu refused "
+         "by back-pressure, %llu malformed\n",
+         (unsigned long long)h.frames, (unsigned long long)h.unknown_session,
+         (unsigned long long)h.backpressure,
+         (unsigned long long)h.bad_frames);
+  printf("packets: sent %llu, handled %llu (failed %llu), rejected %llu, "
+         "dropped %llu, pending %llu; %llu casts on the main thread\n",
+         (unsigned long long)ps.sent, (unsigned long long)ps.handled,
+         (unsigned long long)ps.failed, (unsigned long long)ps.rejected,
+         (unsigned long long)ps.dropped, (unsigned long long)ps.pending,
+         (unsigned long long)h.world_casts);
+  printf("hibernation: %llu hibernations, %llu wakes, %llu wake failures\n",
+         (unsigned long long)hs.hibernations, (unsigned long long)hs.wakes,
+         (unsigned long long)atomic_load(&h.wake_failures));
+  printf("gold: %lld at the start, %lld at the end; %llu order violations\n",
+         (long long)WORLD_GOLD + (long long)h.sessions * START_GOLD,
+         (long long)gold, (unsigned long long)atomic_load(&h.order_violations));
+
+  ok = ps.pending == 0 && ps.sent == ps.handled + ps.rejected + ps.dropped &&
+       ps.failed == 0 && ps.rejected == h.backpressure &&
+       h.frames == h.client_frames && h.bad_frames == 0 &&
+       gold == (int64_t)WORLD_GOLD + (int64_t)h.sessions * START_GOLD &&
+       atomic_load(&h.order_violations) == 0 &&
+       atomic_load(&h.wake_failures) == 0;
+  /* Releases every session (on_release frees each player) and the
+   * runtime the manager made. */
+  if ((rc = shoal_mgr_destroy(h.mgr)) != SHOAL_OK) {
+    fprintf(stderr, "host: destroy: %s\n", shoal_strerror(rc));
+    ok = 0;
+  }
+  printf("%s\n", ok ? "OK" : "FAILED");
+  return ok ? 0 : 1;
+}

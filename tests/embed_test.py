@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""embed_test.py - shoal as a host embeds it: the example host shut down by
+a signal and refusing bad flags, then the library installed into a staging
+folder and two consumers built outside the tree with
+`pkg-config --cflags --libs shoal` and run against it. Prints TAP.
+
+Arguments: the example host, the build folder, the source folder."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+HOST, BUILD, SOURCE = sys.argv[1:4]
+results = []
+
+
+def case(name):
+    def wrap(fn):
+        try:
+            fn()
+            results.append((True, name, ""))
+        except AssertionError as ex:
+            results.append((False, name, str(ex)))
+        except Exception as ex:  # a crash of the test itself fails it too
+            results.append((False, name, "%s: %s" % (type(ex).__name__, ex)))
+        return fn
+    return wrap
+
+
+def eq(got, want, what):
+    assert got == want, "%s: got %r, want %r" % (what, got, want)
+
+
+@case("SIGINT stops the example host cleanly, everything accounted for")
+def _():
+    p = subprocess.Popen([HOST, "--sessions", "200", "--ticks", "1000000",
+                          "--workers", "3"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    first = p.stdout.readline()  # printed once its signal handler is set
+    assert first.startswith("host: running"), "first line %r" % first
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    eq(p.returncode, 0, "status (stdout %r, stderr %r)" % (out, err))
+    assert out.rstrip().endswith("OK"), out
+    assert "pending 0" in out and "0 order violations" in out, out
+
+
+@case("the example host refuses bad flags with status 2")
+def _():
+    for args in (["--sessions", "0"], ["--ticks", "-3"], ["--ticks"],
+                 ["--bogus"], ["--config", "/nonexistent/shoal.conf"]):
+        p = subprocess.run([HOST, *args], capture_output=True, text=True,
+                           timeout=60)
+        eq(p.returncode, 2, "status of %s (stderr %r)" % (args, p.stderr))
+        assert p.stderr.strip() != "", "no message for %s" % args
+
+
+def pkg_env(dest):
+    pcdir = None
+    for root, _dirs, files in os.walk(dest):
+        if "shoal.pc" in files:
+            pcdir = root
+    assert pcdir is not None, "no shoal.pc installed under %s" % dest
+    env = dict(os.environ)
+    # a staged install: pkg-config puts the staging folder before its paths
+    env["PKG_CONFIG_SYSROOT_DIR"] = dest
+    env["PKG_CONFIG_PATH"] = pcdir
+    return env, os.path.dirname(pcdir)
+
+
+@case("consumers built outside the tree with pkg-config run on the installed library")
+def _():
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc is not None, "no C compiler"
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = os.path.join(tmp, "stage")
+        p = subprocess.run(["meson", "install", "-C", BUILD, "--destdir", dest,
+                            "--no-rebuild", "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+        eq(p.returncode, 0, "meson install (%s)" % p.stderr.strip())
+        env, libdir = pkg_env(dest)
+        p = subprocess.run(["pkg-config", "--cflags", "--libs", "shoal"],
+                           capture_output=True, text=True, env=env)
+        eq(p.returncode, 0, "pkg-config (%s)" % p.stderr.strip())
+        flags = p.stdout.split()
+        assert "-lshoal" in flags, flags
+        run_env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+        for name, args, want in (("plan", [], "worker 0:"),
+                                 ("host", ["--sessions", "100", "--ticks", "10"],
+                                  "OK")):
+            src = os.path.join(SOURCE, "examples", name + ".c")
+            exe = os.path.join(tmp, name)
+            # copied out of the tree, so that only the installed header serves
+            local = os.path.join(tmp, name + ".c")
+            shutil.copy(src, local)
+            p = subprocess.run([cc, "-std=c11", "-pthread", local, "-o", exe,
+                                *flags], capture_output=True, text=True,
+                               cwd=tmp)
+            eq(p.returncode, 0, "building %s: %s" % (name, p.stderr.strip()))
+            p = subprocess.run(["ldd", exe], capture_output=True, text=True,
+                               env=run_env)
+            line = [l for l in p.stdout.splitlines() if "libshoal" in l]
+            assert line and libdir in line[0], "%s links %r" % (name, line)
+            p = subprocess.run([exe, *args], capture_output=True, text=True,
+                               env=run_env, timeout=120)
+            eq(p.returncode, 0, "%s status (stderr %r)" % (name, p.stderr))
+            assert want in p.stdout, "%s printed %r" % (name, p.stdout)
+
+
+print("1..%d" % len(results))
+for i, (ok, name, why) in enumerate(results, 1):
+    print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
+    if not ok:
+        for line in why.splitlines():
+            print("# " + line)
+sys.exit(0 if all(ok for ok, _, _ in results) else 1)
