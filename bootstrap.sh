@@ -9,6 +9,11 @@ SHOAL_PACKAGES=(
   libhwloc-dev libcpuid-dev libmimalloc-dev libcmocka-dev libinih-dev
   liblz4-dev
 )
+# More packages a caller wants, e.g. SHOAL_EXTRA_PACKAGES=chromium (.ci/run:
+# the HTML report's browser check).
+read -r -a _shoal_extra <<<"${SHOAL_EXTRA_PACKAGES:-}"
+SHOAL_PACKAGES+=("${_shoal_extra[@]}")
+unset _shoal_extra
 
 shoal_install_packages() {
   local missing=() p sudo=()

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """cli_test.py - the `shoal` tool as a user runs it: text and JSON outputs
 for synthetic, XML and native topologies, and every bad input (status 2 and
-one line on stderr). Prints TAP for meson."""
+one line on stderr); a short `shoal stress` run with its reports, whose
+HTML page is drawn in headless Chromium when it is installed (.ci/run
+installs it; skipped otherwise). Prints TAP for meson."""
+import html as html_lib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,11 +32,17 @@ def run(*args, env=None, stdout=subprocess.PIPE):
     return p.returncode, out, p.stderr.decode()
 
 
+class Skip(Exception):
+    """Raised by a case that cannot run here; reported as TAP # SKIP."""
+
+
 def case(name):
     def wrap(fn):
         try:
             fn()
             results.append((True, name, ""))
+        except Skip as ex:
+            results.append((True, name + " # SKIP " + str(ex), ""))
         except AssertionError as ex:
             results.append((False, name, str(ex)))
         except Exception as ex:  # a crash of the test itself fails it too
@@ -197,6 +208,7 @@ def bad(name, args, needle, env=None):
 
 
 tmp = tempfile.TemporaryDirectory()
+stress_html = []  # the short run's report, for the browser check
 garbage = os.path.join(tmp.name, "garbage.xml")
 with open(garbage, "w") as f:
     f.write("this is not xml\n")
@@ -291,10 +303,76 @@ def _():
     with open(paths["html"]) as f:
         html = f.read()
     assert html.count("<svg") == 5 and "<path class=\"data\" d=\"M" in html, html[:300]
+    stress_html.append(paths["html"])
     with open(paths["trace"]) as f:
         trace = json.load(f)
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     assert len(events) > 0, "empty trace"
+
+
+# Runs after the page has loaded: measures what Chromium laid out for each
+# chart's marks and appends it to the page as JSON, which --dump-dom prints.
+CHART_PROBE = """<script>
+(function () {
+  var out = [];
+  document.querySelectorAll('svg.chart').forEach(function (svg) {
+    var box = svg.getBoundingClientRect(), marks = 0, area = 0, length = 0;
+    svg.querySelectorAll('path.data, rect.bar').forEach(function (el) {
+      var b = el.getBBox();
+      marks++;
+      area += b.width * b.height;
+      length += el.getTotalLength();
+    });
+    out.push({caption: svg.parentNode.querySelector('figcaption').textContent,
+              kind: svg.querySelector('path.data') ? 'line' : 'bars',
+              width: box.width, height: box.height, marks: marks,
+              area: area, length: length});
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'shoal-charts';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"""
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@case("stress: the HTML report's five charts draw in headless Chromium")
+def _():
+    browser = chromium()
+    if browser is None:
+        raise Skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    assert stress_html, "the short stress run wrote no HTML"
+    with open(stress_html[0]) as f:
+        page = f.read()
+    assert page.count("</body>") == 1, "no </body> in the report"
+    probe = os.path.join(tmp.name, "probe.html")
+    with open(probe, "w") as f:
+        f.write(page.replace("</body>", CHART_PROBE + "</body>"))
+    e = dict(os.environ, HOME=tmp.name)  # its profile goes there
+    p = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--no-first-run", "--virtual-time-budget=5000",
+                        "--user-data-dir=" + os.path.join(tmp.name, "chromium"),
+                        "--dump-dom", "file://" + probe],
+                       capture_output=True, text=True, env=e, timeout=180)
+    eq(p.returncode, 0, "chromium status (stderr: %s)" % p.stderr[-600:])
+    m = re.search(r'<pre id="shoal-charts">(.*?)</pre>', p.stdout, re.S)
+    assert m, "the probe did not run: %s" % p.stdout[-400:]
+    charts = json.loads(html_lib.unescape(m.group(1)))
+    eq(len(charts), 5, "charts laid out")
+    for c in charts:
+        what = "%s: %r" % (c["caption"], c)
+        assert c["width"] > 100 and c["height"] > 100, what
+        assert c["marks"] > 0, what
+        # a line has length; bars have area (one tick at least, one busy worker)
+        assert c["length"] > 0 if c["kind"] == "line" else c["area"] > 0, what
 
 
 @case("stress: a tick budget the run cannot meet gives FAIL and status 1")
