@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""check.py MODEL - verifies the Promela model of the worker parking
+protocol with spin: an exhaustive search of each configuration below must
+end with no error and a complete search, and the deliberately broken
+variant (BROKEN=1: no re-check after the idle bit) must be caught. Prints
+TAP, with the states searched; skipped with a message where spin or a C
+compiler is missing (.ci/run installs Debian's spin)."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+MODEL = os.path.abspath(sys.argv[1])
+# (defines, must it hold?) — sizes chosen so that each search is exhaustive
+# within CI's memory and a minute of time.
+CONFIGS = [
+    ("N=2 EXTERNAL=2 SPAWNS=1", True),
+    ("N=2 EXTERNAL=1 SPAWNS=2", True),
+    ("N=2 EXTERNAL=3 SPAWNS=0", True),
+    ("N=3 EXTERNAL=1 SPAWNS=1 OWN_WAKES=0", True),
+    ("N=2 EXTERNAL=2 SPAWNS=1 BROKEN=1", False),
+]
+
+spin = shutil.which("spin")
+cc = shutil.which("cc") or shutil.which("gcc")
+if spin is None or cc is None:
+    print("1..0 # SKIP %s is not installed (.ci/run installs Debian's spin)"
+          % ("spin" if spin is None else "a C compiler"))
+    sys.exit(0)
+
+results = []
+for defines, holds in CONFIGS:
+    name = "park.pml %s: %s" % (defines, "no lost wake-up" if holds else
+                                "the broken variant is caught")
+    with tempfile.TemporaryDirectory() as d:
+        args = ["-D" + x for x in defines.split()]
+        t0 = time.monotonic()
+        p = subprocess.run([spin, *args, "-a", MODEL], cwd=d,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            results.append((False, name, "spin -a: " + p.stdout + p.stderr))
+            continue
+        p = subprocess.run([cc, "-O2", "-w", "-DSAFETY", "-DCOLLAPSE", "-o",
+                            "pan", "pan.c"], cwd=d, capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            results.append((False, name, "cc pan.c: " + p.stderr[-800:]))
+            continue
+        p = subprocess.run(["./pan", "-m200000", "-w26"], cwd=d,
+                           capture_output=True, text=True, timeout=900)
+        out = p.stdout
+        m = re.search(r"errors: (\d+)", out)
+        states = re.search(r"(\d+) states, stored", out)
+        why = "%s states in %.1f s" % (states.group(1) if states else "?",
+                                       time.monotonic() - t0)
+        if m is None:
+            results.append((False, name, "no result from pan:\n" + out[-800:]))
+        elif holds:
+            ok = m.group(1) == "0" and "Search not completed" not in out
+            results.append((ok, name, why if ok else out[-1500:]))
+        else:
+            ok = m.group(1) != "0" and "invalid end state" in out
+            results.append((ok, name, why if ok else out[-1500:]))
+
+print("1..%d" % len(results))
+for i, (ok, name, why) in enumerate(results, 1):
+    print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
+    for line in why.splitlines():
+        print("# " + line)
+sys.exit(0 if all(ok for ok, _, _ in results) else 1)
