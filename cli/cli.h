@@ -38,6 +38,18 @@ int cli_finish_output(const char *prog, int status);
 /* Reports an unknown option or a missing value seen by getopt_long. */
 int cli_bad_option(const char *prog, int optopt_, const char *arg);
 
+/* `shoal topo`'s options. */
+typedef struct topo_args {
+  int json;
+  int latency;
+  unsigned workers;
+  const char *synthetic;
+  const char *xml;
+} topo_args;
+/* Parses them: 0 go on, -1 --help was printed, else an exit status (a
+ * line on stderr said why). Also the fuzzer's entry (tests/fuzz). */
+int topo_parse_args(int argc, char **argv, topo_args *a);
+
 int cmd_topo(int argc, char **argv);
 int cmd_stress(int argc, char **argv);
 

@@ -574,7 +574,7 @@ static void num_set(st_args *a, int c, unsigned long v) {
 }
 
 /* 0: go on; -1: --help printed; else an exit status. */
-static int parse_args(int argc, char **argv, st_args *a) {
+int st_parse_args(int argc, char **argv, st_args *a) {
   static const struct option longopts[] = {
     {"sessions", required_argument, NULL, 's'},
     {"tps", required_argument, NULL, 't'},
@@ -606,7 +606,7 @@ static int parse_args(int argc, char **argv, st_args *a) {
   a->idle_pct = 10;
   a->state_kib = 64;
   opterr = 0;
-  optind = 1;
+  optind = 0; /* 0: glibc resets all of getopt's state */
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     const char *opt = argv[optind - 1];
     switch (c) {
@@ -1040,7 +1040,7 @@ int cmd_stress(int argc, char **argv) {
   FILE *probe;
   const char *outs[4];
 
-  if ((rc = parse_args(argc, argv, &a)) != 0)
+  if ((rc = st_parse_args(argc, argv, &a)) != 0)
     return rc < 0 ? cli_finish_output(ST_PROG, CLI_OK) : rc;
   shoal_config_defaults(&cfg);
   if (a.config != NULL &&

@@ -30,6 +30,10 @@ typedef struct st_args {
   const char *html;      /* --html FILE */
 } st_args;
 
+/* Parses `shoal stress`'s options: 0 go on, -1 --help was printed, else an
+ * exit status (a line on stderr said why). Also the fuzzer's entry. */
+int st_parse_args(int argc, char **argv, st_args *a);
+
 /* A sample per simulated second, for the charts. */
 typedef struct st_second {
   double t_s;

@@ -14,13 +14,6 @@
  * the steal order is said to disagree: single medians carry that noise. */
 #define LATENCY_TOLERANCE 1.10
 
-typedef struct topo_args {
-  int json;
-  int latency;
-  unsigned workers;
-  const char *synthetic;
-  const char *xml;
-} topo_args;
 
 typedef struct topo_report {
   shoal_topo *t;
@@ -55,7 +48,7 @@ static void usage(FILE *f) {
     SHOAL_WORKERS_MAX);
 }
 
-static int parse_args(int argc, char **argv, topo_args *a) {
+int topo_parse_args(int argc, char **argv, topo_args *a) {
   static const struct option longopts[] = {
     {"json", no_argument, NULL, 'j'},
     {"latency", no_argument, NULL, 'l'},
@@ -69,7 +62,7 @@ static int parse_args(int argc, char **argv, topo_args *a) {
   unsigned long v;
   memset(a, 0, sizeof *a);
   opterr = 0;
-  optind = 1;
+  optind = 0; /* 0: glibc resets all of getopt's state */
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     switch (c) {
     case 'j': a->json = 1; break;
@@ -494,7 +487,7 @@ int cmd_topo(int argc, char **argv) {
   shoal_topo_opts to;
   int rc, status = CLI_OK;
 
-  rc = parse_args(argc, argv, &a);
+  rc = topo_parse_args(argc, argv, &a);
   if (rc != 0)
     return rc < 0 ? cli_finish_output(PROG, CLI_OK) : rc;
 

@@ -346,7 +346,7 @@ int main(int argc, char **argv) {
 
   memset(&h, 0, sizeof h);
   h.sessions = 500;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) { /* every flag takes a value */
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(argv[i], "--sessions") == 0)
       rc = parse_uint(argv[i], v, 4, 100000, &h.sessions);
@@ -360,7 +360,6 @@ int main(int argc, char **argv) {
       return usage();
     if (rc < 0)
       return 2;
-    i++;
   }
 
   /* Configuration: defaults, then the host's file, then the environment;

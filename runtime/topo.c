@@ -211,6 +211,36 @@ out:
   return rc;
 }
 
+/* The largest level a synthetic description may have: twice
+ * SHOAL_WORKERS_MAX (one per SMT sibling). hwloc builds every object, in
+ * time quadratic in their number, so "numa:344444444" would take hours. */
+#define SYNTHETIC_MAX 2048u
+
+/* The objects of the deepest level: the product of each level's arity
+ * (every number after a ':', as in "core:4", and every bare number that
+ * starts a word, as in "2 4"), saturating past SYNTHETIC_MAX. */
+static uint64_t synthetic_objects(const char *syn) {
+  uint64_t n = 1;
+  for (const char *p = syn; *p != '\0'; p++) {
+    const char *d;
+    uint64_t k = 0;
+    if (*p == ':')
+      d = p + 1;
+    else if (*p >= '0' && *p <= '9' && (p == syn || p[-1] == ' ' ||
+                                        p[-1] == '\t' || p[-1] == '\n'))
+      d = p;
+    else
+      continue;
+    for (; *d >= '0' && *d <= '9' && k <= SYNTHETIC_MAX; d++)
+      k = k * 10 + (uint64_t)(*d - '0');
+    n *= k > 0 ? k : 1;
+    if (n > SYNTHETIC_MAX)
+      return (uint64_t)SYNTHETIC_MAX + 1;
+    p = d - 1;
+  }
+  return n;
+}
+
 static int configure_source(hwloc_topology_t hw, shoal_topo *t,
                             const shoal_topo_opts *o) {
   const char *syn = o->synthetic, *xml = o->xml_path;
@@ -239,6 +269,12 @@ static int configure_source(hwloc_topology_t hw, shoal_topo *t,
     t->kind = SHOAL_TOPO_XML;
     t->source_text = shoal__strdup(xml);
   } else if (syn != NULL) {
+    if (synthetic_objects(syn) > SYNTHETIC_MAX) {
+      shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+                 "synthetic topology '%s' has more than %u objects at one "
+                 "level", syn, SYNTHETIC_MAX);
+      return SHOAL_ELIMIT;
+    }
     if (syn[0] == '\0' || hwloc_topology_set_synthetic(hw, syn) != 0) {
       shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
                  "malformed synthetic topology '%s'", syn);
