@@ -13,11 +13,11 @@ import subprocess
 import sys
 import tempfile
 
+from tap import Skip, case, eq, finish
+
 SHOAL = sys.argv[1]
 TOPOS = os.environ.get("SHOAL_TOPOLOGIES", os.path.join(os.path.dirname(__file__), "topologies"))
 SYN = "pack:2 numa:2 core:4 pu:2"
-
-results = []
 
 
 def run(*args, env=None, stdout=subprocess.PIPE):
@@ -30,29 +30,6 @@ def run(*args, env=None, stdout=subprocess.PIPE):
                        env=e, timeout=120)
     out = p.stdout.decode() if p.stdout is not None else ""
     return p.returncode, out, p.stderr.decode()
-
-
-class Skip(Exception):
-    """Raised by a case that cannot run here; reported as TAP # SKIP."""
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except Skip as ex:
-            results.append((True, name + " # SKIP " + str(ex), ""))
-        except AssertionError as ex:
-            results.append((False, name, str(ex)))
-        except Exception as ex:  # a crash of the test itself fails it too
-            results.append((False, name, "%s: %s" % (type(ex).__name__, ex)))
-        return fn
-    return wrap
-
-
-def eq(got, want, what):
-    assert got == want, "%s: got %r, want %r" % (what, got, want)
 
 
 def topo_json(*args, env=None):
@@ -403,10 +380,4 @@ bad("stress: unknown flag", ["stress", "--frobnicate"], "unknown option '--frobn
 bad("stress: unwritable JSON", ["stress", "--json", "/nonexistent/dir/r.json"], "cannot write /nonexistent/dir/r.json")
 bad("stress: tps not a number", ["stress", "--tps", "x"], "--tps wants a whole number")
 
-print("1..%d" % len(results))
-for i, (ok, name, why) in enumerate(results, 1):
-    print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
-    if not ok:
-        for line in why.splitlines():
-            print("# " + line)
-sys.exit(0 if all(ok for ok, _, _ in results) else 1)
+finish()

@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 
+from tap import case, eq, finish
+
 LIB, SHOAL, DOCS = sys.argv[1:4]
 lib = ctypes.CDLL(LIB)
 lib.shoal_strerror.restype = ctypes.c_char_p
@@ -22,24 +24,6 @@ lib.shoal_config_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
                                  ctypes.c_size_t]
 CFG_BYTES = 8192  # more than sizeof(shoal_config); the rest stays zero
 SHOAL_ELIMIT = -5
-results = []
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except AssertionError as ex:
-            results.append((False, name, str(ex)))
-        except Exception as ex:  # a crash of the test itself fails it too
-            results.append((False, name, "%s: %s" % (type(ex).__name__, ex)))
-        return fn
-    return wrap
-
-
-def eq(got, want, what):
-    assert got == want, "%s: got %r, want %r" % (what, got, want)
 
 
 def table(path, heading):
@@ -146,10 +130,4 @@ def _():
             assert "(%s" % name in index, "%s is not linked" % name
 
 
-print("1..%d" % len(results))
-for i, (ok, name, why) in enumerate(results, 1):
-    print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
-    if not ok:
-        for line in why.splitlines():
-            print("# " + line)
-sys.exit(0 if all(ok for ok, _, _ in results) else 1)
+finish()

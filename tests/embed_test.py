@@ -12,25 +12,9 @@ import subprocess
 import sys
 import tempfile
 
+from tap import case, eq, finish
+
 HOST, BUILD, SOURCE = sys.argv[1:4]
-results = []
-
-
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((True, name, ""))
-        except AssertionError as ex:
-            results.append((False, name, str(ex)))
-        except Exception as ex:  # a crash of the test itself fails it too
-            results.append((False, name, "%s: %s" % (type(ex).__name__, ex)))
-        return fn
-    return wrap
-
-
-def eq(got, want, what):
-    assert got == want, "%s: got %r, want %r" % (what, got, want)
 
 
 @case("SIGINT stops the example host cleanly, everything accounted for")
@@ -109,10 +93,4 @@ def _():
             assert want in p.stdout, "%s printed %r" % (name, p.stdout)
 
 
-print("1..%d" % len(results))
-for i, (ok, name, why) in enumerate(results, 1):
-    print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
-    if not ok:
-        for line in why.splitlines():
-            print("# " + line)
-sys.exit(0 if all(ok for ok, _, _ in results) else 1)
+finish()
