@@ -14,7 +14,6 @@
  * the steal order is said to disagree: single medians carry that noise. */
 #define LATENCY_TOLERANCE 1.10
 
-
 typedef struct topo_report {
   shoal_topo *t;
   shoal_plan *plan;

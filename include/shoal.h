@@ -139,8 +139,12 @@ SHOAL_API void shoal_topo_opts_defaults(shoal_topo_opts *opts);
 
 /* Loads a topology. Errors: SHOAL_EINVAL (NULL pointer, both sources set,
  * malformed synthetic description), SHOAL_EIO (XML file unreadable),
- * SHOAL_EFORMAT (XML file invalid), SHOAL_ETOPO (hwloc failed otherwise),
- * SHOAL_ENOMEM. On failure *out is NULL. Any thread. */
+ * SHOAL_EFORMAT (XML file invalid), SHOAL_ELIMIT (a synthetic description
+ * with more than 2048 objects at one level: hwloc's build of it takes time
+ * quadratic in their number), SHOAL_ETOPO (hwloc failed otherwise),
+ * SHOAL_ENOMEM. On failure *out is NULL. hwloc 2.9 may crash on a damaged
+ * XML file (tests/fuzz/known): load only XML that hwloc wrote. Any
+ * thread. */
 SHOAL_API int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts);
 /* Any thread, once no other thread uses `t`. NULL is ignored. */
 SHOAL_API void shoal_topo_destroy(shoal_topo *t);
