@@ -27,7 +27,7 @@ int shoal__deque_init(shoal__deque *d, size_t capacity) {
 }
 
 int shoal__deque_grow_owner(shoal__deque *d, int64_t top, int64_t bottom) {
-  shoal__dq_buf *old = atomic_load_explicit(&d->buf, memory_order_relaxed);
+  shoal__dq_buf *old = shoal__load(&d->buf, memory_order_relaxed);
   shoal__dq_buf *a = buf_new(2 * (old->mask + 1));
   if (a == NULL)
     return SHOAL_ENOMEM;
@@ -35,23 +35,23 @@ int shoal__deque_grow_owner(shoal__deque *d, int64_t top, int64_t bottom) {
    * are copied too and never read again: the CAS on top decides who owns
    * each index, whichever buffer it was read from. */
   for (int64_t i = top; i < bottom; i++)
-    atomic_store_explicit(&a->slot[i & a->mask],
-                          atomic_load_explicit(&old->slot[i & old->mask],
+    shoal__store(&a->slot[i & a->mask],
+                          shoal__load(&old->slot[i & old->mask],
                                                memory_order_relaxed),
                           memory_order_relaxed);
   a->prev = old; /* a thief may still read `old`: keep it until destroy */
   /* release: the copied slots before the pointer; pairs with the thief's
    * acquire load of buf. */
-  atomic_store_explicit(&d->buf, a, memory_order_release);
+  shoal__store(&d->buf, a, memory_order_release);
   return SHOAL_OK;
 }
 
 void shoal__deque_destroy(shoal__deque *d) {
-  shoal__dq_buf *a = atomic_load_explicit(&d->buf, memory_order_relaxed);
+  shoal__dq_buf *a = shoal__load(&d->buf, memory_order_relaxed);
   while (a != NULL) {
     shoal__dq_buf *prev = a->prev;
     shoal__free(a);
     a = prev;
   }
-  atomic_store_explicit(&d->buf, NULL, memory_order_relaxed);
+  shoal__store(&d->buf, NULL, memory_order_relaxed);
 }

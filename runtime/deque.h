@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "runtime/atomics.h"
 #include "runtime/common.h"
 
 /* ThreadSanitizer does not model standalone fences and reports races that
@@ -63,60 +64,60 @@ int shoal__deque_grow_owner(shoal__deque *d, int64_t top, int64_t bottom);
 /* Pushes `x` at the bottom. SHOAL_ENOMEM when growth fails (the deque is
  * unchanged). Owner only. */
 static inline int shoal__deque_push_owner(shoal__deque *d, void *x) {
-  int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+  int64_t b = shoal__load(&d->bottom, memory_order_relaxed);
   /* acquire: pairs with the thieves' CAS on top, so that a slot a thief has
    * taken is not overwritten before the thief has read it. */
-  int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
-  shoal__dq_buf *a = atomic_load_explicit(&d->buf, memory_order_relaxed);
+  int64_t t = shoal__load(&d->top, memory_order_acquire);
+  shoal__dq_buf *a = shoal__load(&d->buf, memory_order_relaxed);
   if (SHOAL_UNLIKELY(b - t > a->mask)) {
     if (shoal__deque_grow_owner(d, t, b) != SHOAL_OK)
       return SHOAL_ENOMEM;
-    a = atomic_load_explicit(&d->buf, memory_order_relaxed);
+    a = shoal__load(&d->buf, memory_order_relaxed);
   }
-  atomic_store_explicit(&a->slot[b & a->mask], x, memory_order_relaxed);
+  shoal__store(&a->slot[b & a->mask], x, memory_order_relaxed);
 #if SHOAL_TSAN
   /* release store: the fence below, as TSan understands it. */
-  atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+  shoal__store(&d->bottom, b + 1, memory_order_release);
 #else
   /* release fence: publishes the slot (and what x points to) before the new
    * bottom; pairs with the thief's acquire load of bottom. */
-  atomic_thread_fence(memory_order_release);
-  atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+  shoal__fence(memory_order_release);
+  shoal__store(&d->bottom, b + 1, memory_order_relaxed);
 #endif
   return SHOAL_OK;
 }
 
 /* Takes the most recently pushed element; NULL when empty. Owner only. */
 static inline void *shoal__deque_take_owner(shoal__deque *d) {
-  int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
-  shoal__dq_buf *a = atomic_load_explicit(&d->buf, memory_order_relaxed);
+  int64_t b = shoal__load(&d->bottom, memory_order_relaxed) - 1;
+  shoal__dq_buf *a = shoal__load(&d->buf, memory_order_relaxed);
   int64_t t;
   void *x;
 #if SHOAL_TSAN
   /* seq_cst store and load: the store-load fence below, as TSan sees it. */
-  atomic_store_explicit(&d->bottom, b, memory_order_seq_cst);
-  t = atomic_load_explicit(&d->top, memory_order_seq_cst);
+  shoal__store(&d->bottom, b, memory_order_seq_cst);
+  t = shoal__load(&d->top, memory_order_seq_cst);
 #else
-  atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+  shoal__store(&d->bottom, b, memory_order_relaxed);
   /* seq_cst fence: the new bottom must be visible before top is read, or
    * the owner and a thief could both take the last element (the fence
    * pairs with the one in steal). */
-  atomic_thread_fence(memory_order_seq_cst);
-  t = atomic_load_explicit(&d->top, memory_order_relaxed);
+  shoal__fence(memory_order_seq_cst);
+  t = shoal__load(&d->top, memory_order_relaxed);
 #endif
   if (t > b) { /* empty */
-    atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+    shoal__store(&d->bottom, b + 1, memory_order_relaxed);
     return NULL;
   }
-  x = atomic_load_explicit(&a->slot[b & a->mask], memory_order_relaxed);
+  x = shoal__load(&a->slot[b & a->mask], memory_order_relaxed);
   if (t == b) {
     /* The last element: race the thieves for it on top. seq_cst: the CAS
      * is ordered with the thieves' CAS in the total order. */
-    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
+    if (!shoal__cas(&d->top, &t, t + 1,
                                                  memory_order_seq_cst,
                                                  memory_order_relaxed))
       x = NULL;
-    atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+    shoal__store(&d->bottom, b + 1, memory_order_relaxed);
   }
   return x;
 }
@@ -125,26 +126,26 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
 static inline shoal__steal_rc shoal__deque_steal(shoal__deque *d, void **out) {
   int64_t t, b;
 #if SHOAL_TSAN
-  t = atomic_load_explicit(&d->top, memory_order_seq_cst);
-  b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);
+  t = shoal__load(&d->top, memory_order_seq_cst);
+  b = shoal__load(&d->bottom, memory_order_seq_cst);
 #else
   /* acquire on top: pairs with the CAS of another thief or the owner. */
-  t = atomic_load_explicit(&d->top, memory_order_acquire);
+  t = shoal__load(&d->top, memory_order_acquire);
   /* seq_cst fence: pairs with the owner's fence in take. */
-  atomic_thread_fence(memory_order_seq_cst);
+  shoal__fence(memory_order_seq_cst);
   /* acquire on bottom: pairs with the owner's release fence in push. */
-  b = atomic_load_explicit(&d->bottom, memory_order_acquire);
+  b = shoal__load(&d->bottom, memory_order_acquire);
 #endif
   if (t >= b)
     return SHOAL__STEAL_EMPTY;
   {
     /* acquire (the paper's consume): the buffer's contents as the owner
      * wrote them before publishing it in grow. */
-    shoal__dq_buf *a = atomic_load_explicit(&d->buf, memory_order_acquire);
+    shoal__dq_buf *a = shoal__load(&d->buf, memory_order_acquire);
     /* The element is read before the CAS: once top moves, the owner may
      * overwrite the slot. */
-    void *x = atomic_load_explicit(&a->slot[t & a->mask], memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
+    void *x = shoal__load(&a->slot[t & a->mask], memory_order_relaxed);
+    if (!shoal__cas(&d->top, &t, t + 1,
                                                  memory_order_seq_cst,
                                                  memory_order_relaxed))
       return SHOAL__STEAL_LOST;
@@ -156,8 +157,8 @@ static inline shoal__steal_rc shoal__deque_steal(shoal__deque *d, void **out) {
 /* Elements present, as seen by the caller: exact for the owner when no
  * thief runs, a hint otherwise. Any thread. */
 static inline int64_t shoal__deque_size_hint(shoal__deque *d) {
-  int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
-  int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+  int64_t b = shoal__load(&d->bottom, memory_order_relaxed);
+  int64_t t = shoal__load(&d->top, memory_order_relaxed);
   return b > t ? b - t : 0;
 }
 

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "runtime/atomics.h"
 #include "runtime/common.h"
 
 typedef struct shoal__mpmc_cell {
@@ -52,15 +53,15 @@ static inline shoal__mpmc_cell *shoal__mpmc_claim(shoal__mpmc *q,
                                                   _Atomic uint64_t *counter,
                                                   uint64_t ready,
                                                   uint64_t *pos_out) {
-  uint64_t pos = atomic_load_explicit(counter, memory_order_relaxed);
+  uint64_t pos = shoal__load(counter, memory_order_relaxed);
   for (;;) {
     shoal__mpmc_cell *c = &q->cells[pos & q->mask];
     /* acquire: pairs with the release store of seq by the other side, so
      * that its access to the cell's data happens before ours. */
-    int64_t dif = (int64_t)(atomic_load_explicit(&c->seq, memory_order_acquire) -
+    int64_t dif = (int64_t)(shoal__load(&c->seq, memory_order_acquire) -
                             (pos + ready));
     if (dif == 0) {
-      if (atomic_compare_exchange_weak_explicit(counter, &pos, pos + 1,
+      if (shoal__cas_weak(counter, &pos, pos + 1,
                                                 memory_order_relaxed,
                                                 memory_order_relaxed)) {
         *pos_out = pos;
@@ -69,7 +70,7 @@ static inline shoal__mpmc_cell *shoal__mpmc_claim(shoal__mpmc *q,
     } else if (dif < 0) {
       return NULL; /* the other side has not been here yet this lap */
     } else {
-      pos = atomic_load_explicit(counter, memory_order_relaxed);
+      pos = shoal__load(counter, memory_order_relaxed);
     }
   }
 }
@@ -81,7 +82,7 @@ static inline int shoal__mpmc_try_push(shoal__mpmc *q, void *x) {
     return SHOAL_EAGAIN; /* full */
   c->data = x;
   /* release: the element before the sequence that hands it to a pop. */
-  atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+  shoal__store(&c->seq, pos + 1, memory_order_release);
   return SHOAL_OK;
 }
 
@@ -93,7 +94,7 @@ static inline int shoal__mpmc_try_pop(shoal__mpmc *q, void **out) {
   *out = c->data;
   /* release: the read above before the cell is offered to the push one lap
    * later. */
-  atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
+  shoal__store(&c->seq, pos + q->mask + 1, memory_order_release);
   return SHOAL_OK;
 }
 

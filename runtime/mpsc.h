@@ -57,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/atomics.h"
 #include "runtime/common.h"
 
 enum {
@@ -138,19 +139,19 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   /* acquire: pairs with the release that installed the ring, so that its   \
    * cells' initial sequences are visible. */                                 \
   static inline name##_ring *name##_ring_(name *q) {                           \
-    return atomic_load_explicit(&q->ring, memory_order_acquire);               \
+    return shoal__load(&q->ring, memory_order_acquire);               \
   }                                                                            \
                                                                                \
   /* Empties q at index `start`, not idle, generation gen. No cell may     \
    * hold a published element of an index in start … start + capacity - 1 \
    * (a fresh ring holds none at start 0). No other thread may touch q. */  \
   static inline void name##_reset(name *q, uint64_t gen, uint64_t start) {     \
-    atomic_store_explicit(&q->tail, shoal__mpsc_word(gen, start, 0),           \
+    shoal__store(&q->tail, shoal__mpsc_word(gen, start, 0),           \
                           memory_order_relaxed);                               \
-    atomic_store_explicit(&q->head_seen, shoal__mpsc_word(gen, start, 0),      \
+    shoal__store(&q->head_seen, shoal__mpsc_word(gen, start, 0),      \
                           memory_order_relaxed);                               \
-    atomic_store_explicit(&q->head, start, memory_order_relaxed);              \
-    atomic_store_explicit(&q->head_pub, start, memory_order_relaxed);          \
+    shoal__store(&q->head, start, memory_order_relaxed);              \
+    shoal__store(&q->head_pub, start, memory_order_relaxed);          \
   }                                                                            \
                                                                                \
   /* The queue starts empty, not idle, with generation `gen`. */              \
@@ -170,14 +171,14 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   }                                                                            \
                                                                                \
   static inline void name##_destroy(name *q) {                                 \
-    shoal__free(atomic_load_explicit(&q->ring, memory_order_relaxed));         \
-    atomic_store_explicit(&q->ring, NULL, memory_order_relaxed);               \
+    shoal__free(shoal__load(&q->ring, memory_order_relaxed));         \
+    shoal__store(&q->ring, NULL, memory_order_relaxed);               \
   }                                                                            \
                                                                                \
   static inline int name##_full_(name *q) {                                    \
-    if (atomic_load_explicit(&q->policy, memory_order_relaxed) ==              \
+    if (shoal__load(&q->policy, memory_order_relaxed) ==              \
         SHOAL__MPSC_DROP) {                                                    \
-      atomic_fetch_add_explicit(&q->dropped, 1, memory_order_relaxed);         \
+      shoal__fetch_add(&q->dropped, 1, memory_order_relaxed);         \
       return SHOAL_ELIMIT;                                                     \
     }                                                                          \
     return SHOAL_EAGAIN;                                                       \
@@ -192,18 +193,18 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
                                       uint64_t idx, uint64_t n) {              \
     uint64_t cap = r->mask + 1, seen, h;                                       \
     int64_t used;                                                              \
-    seen = atomic_load_explicit(&q->head_seen, memory_order_acquire);          \
+    seen = shoal__load(&q->head_seen, memory_order_acquire);          \
     used = shoal__mpsc_dif(idx, shoal__mpsc_index(seen));                      \
     if (shoal__mpsc_gen(seen) == gen && used >= 0 &&                           \
         (uint64_t)used + n <= cap)                                             \
       return cap - (uint64_t)used;                                             \
-    h = atomic_load_explicit(&q->head_pub, memory_order_acquire);              \
+    h = shoal__load(&q->head_pub, memory_order_acquire);              \
     used = shoal__mpsc_dif(idx, h);                                            \
     if (used < 0 || (uint64_t)used > cap)                                      \
       return 0; /* idx is stale: the caller's CAS will fail */                 \
     if (shoal__mpsc_index(seen) != h || shoal__mpsc_gen(seen) != gen)          \
       /* release: passes on what the acquire of head_pub gave us. */          \
-      atomic_store_explicit(&q->head_seen, shoal__mpsc_word(gen, h, 0),        \
+      shoal__store(&q->head_seen, shoal__mpsc_word(gen, h, 0),        \
                             memory_order_release);                             \
     return cap - (uint64_t)used;                                               \
   }                                                                            \
@@ -217,7 +218,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     name##_ring *r = name##_ring_(q);                                          \
     /* acquire: pairs with the release that set the generation (the owner's \
      * setup of what the consumer needs happens before our wake-up). */      \
-    uint64_t w = atomic_load_explicit(&q->tail, memory_order_acquire);         \
+    uint64_t w = shoal__load(&q->tail, memory_order_acquire);         \
     gen &= SHOAL__MPSC_GEN_MASK;                                               \
     for (;;) {                                                                 \
       uint64_t idx = shoal__mpsc_index(w), k;                                  \
@@ -225,7 +226,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
         return -1;                                                             \
       k = name##_room_(q, r, gen, idx, n);                                     \
       if (k == 0) {                                                            \
-        uint64_t again = atomic_load_explicit(&q->tail, memory_order_acquire); \
+        uint64_t again = shoal__load(&q->tail, memory_order_acquire); \
         if (again != w) { /* moved on while we looked: look again */          \
           w = again;                                                           \
           continue;                                                            \
@@ -238,7 +239,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
       *rp = r;                                                                 \
       /* acquire on success: as the load above; clearing idle here makes   \
        * this producer the one that wakes the consumer. */                     \
-      if (atomic_compare_exchange_weak_explicit(                               \
+      if (shoal__cas_weak(                               \
               &q->tail, &w, shoal__mpsc_word(gen, idx + k, 0),                 \
               memory_order_acquire, memory_order_acquire)) {                   \
         *t = w;                                                                \
@@ -260,7 +261,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     c = &r->cells[shoal__mpsc_index(w) & r->mask];                             \
     c->data = *x;                                                              \
     /* release: the element before the seq that hands it to the consumer. */ \
-    atomic_store_explicit(&c->seq, shoal__mpsc_index(w) + 1,                   \
+    shoal__store(&c->seq, shoal__mpsc_index(w) + 1,                   \
                           memory_order_release);                               \
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
   }                                                                            \
@@ -281,14 +282,14 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
       name##_cell *c = &r->cells[(idx + (uint64_t)i) & r->mask];               \
       c->data = xs[i];                                                         \
       /* release: as in try_push. */                                           \
-      atomic_store_explicit(&c->seq, idx + (uint64_t)i + 1,                    \
+      shoal__store(&c->seq, idx + (uint64_t)i + 1,                    \
                             memory_order_release);                             \
     }                                                                          \
     *pushed = (size_t)k;                                                       \
-    if ((size_t)k < n && atomic_load_explicit(&q->policy,                      \
+    if ((size_t)k < n && shoal__load(&q->policy,                      \
                                               memory_order_relaxed) ==         \
                              SHOAL__MPSC_DROP)                                 \
-      atomic_fetch_add_explicit(&q->dropped, n - (size_t)k,                    \
+      shoal__fetch_add(&q->dropped, n - (size_t)k,                    \
                                 memory_order_relaxed);                         \
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
   }                                                                            \
@@ -298,18 +299,18 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
    * release: our reads of the elements before h, before a producer        \
    * reuses their cells. */                                                   \
   static inline void name##_publish(name *q, uint64_t h) {                    \
-    if (atomic_load_explicit(&q->head_pub, memory_order_relaxed) != h)         \
-      atomic_store_explicit(&q->head_pub, h, memory_order_release);            \
+    if (shoal__load(&q->head_pub, memory_order_relaxed) != h)         \
+      shoal__store(&q->head_pub, h, memory_order_release);            \
   }                                                                            \
                                                                                \
   /* The element at the head, or NULL when there is none yet (empty, or    \
    * its push unfinished). It stays in its cell until _release. */           \
   static inline T *name##_peek(name *q) {                                      \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t h = shoal__load(&q->head, memory_order_relaxed);         \
     name##_ring *r = name##_ring_(q);                                          \
     name##_cell *c = &r->cells[h & r->mask];                                   \
     /* acquire: pairs with the producer's release of seq. */                  \
-    if (shoal__mpsc_dif(atomic_load_explicit(&c->seq, memory_order_acquire),   \
+    if (shoal__mpsc_dif(shoal__load(&c->seq, memory_order_acquire),   \
                         h + 1) != 0) {                                         \
       name##_publish(q, h); /* empty: hand back all the room */              \
       return NULL;                                                             \
@@ -319,9 +320,9 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
                                                                                \
   /* Frees the cell _peek returned. */                                        \
   static inline void name##_release(name *q) {                                 \
-    uint64_t h = (atomic_load_explicit(&q->head, memory_order_relaxed) + 1) &  \
+    uint64_t h = (shoal__load(&q->head, memory_order_relaxed) + 1) &  \
                  SHOAL__MPSC_INDEX_MASK;                                       \
-    atomic_store_explicit(&q->head, h, memory_order_relaxed);                  \
+    shoal__store(&q->head, h, memory_order_relaxed);                  \
     if ((h & name##_ring_(q)->pub) == 0)                                       \
       name##_publish(q, h);                                                   \
   }                                                                            \
@@ -340,12 +341,12 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
    * *seen the tail word that stopped it (more claimed, or a new            \
    * generation). */                                                           \
   static inline int name##_try_idle(name *q, uint64_t gen, uint64_t *seen) {   \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
+    uint64_t h = shoal__load(&q->head, memory_order_relaxed);         \
     uint64_t w = shoal__mpsc_word(gen, h, 0);                                  \
     name##_publish(q, h);                                                     \
     /* acq_rel: our consumption before the idle bit (release, for the       \
      * producer that clears it); on failure, acquire the newer claims. */   \
-    if (atomic_compare_exchange_strong_explicit(                               \
+    if (shoal__cas(                               \
             &q->tail, &w, w | 1, memory_order_acq_rel, memory_order_acquire))  \
       return 1;                                                                \
     *seen = w;                                                                 \
@@ -361,9 +362,9 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
                                                                                \
   static inline uint64_t name##_depth(name *q) {                               \
     uint64_t t = shoal__mpsc_index(                                            \
-        atomic_load_explicit(&q->tail, memory_order_relaxed));                 \
+        shoal__load(&q->tail, memory_order_relaxed));                 \
     int64_t d = shoal__mpsc_dif(                                               \
-        t, atomic_load_explicit(&q->head, memory_order_relaxed));              \
+        t, shoal__load(&q->head, memory_order_relaxed));              \
     return d > 0 ? (uint64_t)d : 0;                                            \
   }
 

@@ -1,5 +1,6 @@
 /* os.c — futex, clocks, timer slack, and the process's memory (os.h). */
 #include "runtime/os.h"
+#include "runtime/atomics.h"
 
 #include <stdio.h>
 #include <sys/mman.h>
@@ -164,3 +165,35 @@ void shoal__alloc_collect(shoal_runtime *rt, int force) {
   (void)force;
 #endif
 }
+
+#if SHOAL_DEBUG_YIELD
+#include <sched.h>
+#include <stdlib.h>
+
+/* One access in `rate` yields; read from the environment once. Each thread
+ * draws from its own generator, seeded by its id, so that threads do not
+ * yield in step. */
+static _Atomic uint32_t yield_rate = UINT32_MAX; /* UINT32_MAX: not read */
+
+void shoal__debug_yield(void) {
+  static _Thread_local uint64_t s;
+  uint32_t rate = atomic_load_explicit(&yield_rate, memory_order_relaxed);
+  if (SHOAL_UNLIKELY(rate == UINT32_MAX)) {
+    const char *e = getenv("SHOAL_DEBUG_YIELD");
+    char *end;
+    unsigned long v = e != NULL ? strtoul(e, &end, 10) : 16;
+    rate = (e != NULL && (end == e || *end != '\0' || v >= UINT32_MAX))
+               ? 16u : (uint32_t)v;
+    atomic_store_explicit(&yield_rate, rate, memory_order_relaxed);
+  }
+  if (rate == 0)
+    return;
+  if (SHOAL_UNLIKELY(s == 0))
+    s = ((uint64_t)syscall(SYS_gettid) << 32) | 0x9e3779b9u;
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  if (s % rate == 0)
+    sched_yield();
+}
+#endif

@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/atomics.h"
 #include "runtime/common.h"
 
 /* SHOAL__SPSC_DEFINE(name, T) defines the ring type `name` of elements T
@@ -81,38 +82,38 @@
     if (room < want) {                                                         \
       /* acquire: pairs with the consumer's release of head, so that its    \
        * reads of the slots happen before we overwrite them. */              \
-      q->head_seen = atomic_load_explicit(&q->head, memory_order_acquire);     \
+      q->head_seen = shoal__load(&q->head, memory_order_acquire);     \
       room = q->mask + 1 - (tail - q->head_seen);                              \
     }                                                                          \
     return room < want ? room : want;                                          \
   }                                                                            \
                                                                                \
   static inline int name##_try_push(name *q, T x) {                            \
-    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);         \
+    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);         \
     if (name##_room_(q, t, 1) == 0)                                            \
       return SHOAL_EAGAIN;                                                     \
     q->slots[t & q->mask] = x;                                                 \
     /* release: the slot before the index that hands it to the consumer. */   \
-    atomic_store_explicit(&q->tail, t + 1, memory_order_release);              \
+    shoal__store(&q->tail, t + 1, memory_order_release);              \
     return SHOAL_OK;                                                           \
   }                                                                            \
                                                                                \
   /* Pushes up to n elements with one publication; returns how many. */       \
   static inline size_t name##_push_batch(name *q, const T *xs, size_t n) {     \
-    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);         \
+    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);         \
     uint64_t k = name##_room_(q, t, n);                                        \
     for (uint64_t i = 0; i < k; i++)                                           \
       q->slots[(t + i) & q->mask] = xs[i];                                     \
     if (k != 0) /* release: as in try_push */                                  \
-      atomic_store_explicit(&q->tail, t + k, memory_order_release);            \
+      shoal__store(&q->tail, t + k, memory_order_release);            \
     return (size_t)k;                                                          \
   }                                                                            \
                                                                                \
   /* Makes the consumer's head h visible to the producer. release: our    \
    * reads of the slots before h, before the producer may reuse them. */    \
   static inline void name##_publish_(name *q, uint64_t h) {                    \
-    if (atomic_load_explicit(&q->head, memory_order_relaxed) != h)             \
-      atomic_store_explicit(&q->head, h, memory_order_release);                \
+    if (shoal__load(&q->head, memory_order_relaxed) != h)             \
+      shoal__store(&q->head, h, memory_order_release);                \
   }                                                                            \
                                                                                \
   /* Elements readable from head, up to `want`; when there are none, hands  \
@@ -122,7 +123,7 @@
     uint64_t avail = q->tail_seen - head;                                      \
     if (avail < want) {                                                        \
       /* acquire: pairs with the producer's release of tail. */               \
-      q->tail_seen = atomic_load_explicit(&q->tail, memory_order_acquire);     \
+      q->tail_seen = shoal__load(&q->tail, memory_order_acquire);     \
       avail = q->tail_seen - head;                                             \
       if (avail == 0)                                                          \
         name##_publish_(q, head);                                              \
@@ -168,8 +169,8 @@
   }                                                                            \
                                                                                \
   static inline size_t name##_size_hint(name *q) {                             \
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);         \
-    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);         \
+    uint64_t h = shoal__load(&q->head, memory_order_relaxed);         \
+    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);         \
     return t > h ? (size_t)(t - h) : 0;                                        \
   }
 
