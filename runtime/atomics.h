@@ -43,7 +43,8 @@ void shoal__ds_rmw_begin(void *p, void *old, size_t n);
 void shoal__ds_rmw_end(void *p, const void *nv, size_t n);
 void shoal__ds_fence(int mo);
 
-#define SHOAL__AT_T(p) __typeof__(atomic_load_explicit((p), memory_order_relaxed))
+#define SHOAL__AT_T(p)                                                         \
+  __typeof__(atomic_load_explicit((p), memory_order_relaxed))
 
 #define shoal__load(p, mo)                                                     \
   __extension__({                                                              \
@@ -88,9 +89,11 @@ void shoal__debug_yield(void);
 #define shoal__store(p, v, mo)                                                 \
   (SHOAL__POINT(), atomic_store_explicit((p), (v), (mo)))
 #define shoal__cas(p, e, d, s, f)                                              \
-  (SHOAL__POINT(), atomic_compare_exchange_strong_explicit((p), (e), (d), (s), (f)))
+  (SHOAL__POINT(),                                                             \
+   atomic_compare_exchange_strong_explicit((p), (e), (d), (s), (f)))
 #define shoal__cas_weak(p, e, d, s, f)                                         \
-  (SHOAL__POINT(), atomic_compare_exchange_weak_explicit((p), (e), (d), (s), (f)))
+  (SHOAL__POINT(),                                                             \
+   atomic_compare_exchange_weak_explicit((p), (e), (d), (s), (f)))
 #define shoal__fetch_add(p, v, mo)                                             \
   (SHOAL__POINT(), atomic_fetch_add_explicit((p), (v), (mo)))
 #define shoal__fence(mo) (SHOAL__POINT(), atomic_thread_fence(mo))

@@ -36,9 +36,8 @@ int shoal__deque_grow_owner(shoal__deque *d, int64_t top, int64_t bottom) {
    * each index, whichever buffer it was read from. */
   for (int64_t i = top; i < bottom; i++)
     shoal__store(&a->slot[i & a->mask],
-                          shoal__load(&old->slot[i & old->mask],
-                                               memory_order_relaxed),
-                          memory_order_relaxed);
+                 shoal__load(&old->slot[i & old->mask], memory_order_relaxed),
+                 memory_order_relaxed);
   a->prev = old; /* a thief may still read `old`: keep it until destroy */
   /* release: the copied slots before the pointer; pairs with the thief's
    * acquire load of buf. */

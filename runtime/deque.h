@@ -5,8 +5,8 @@
  *
  * Synchronization table (who may call what):
  *
- *   call                        caller                 may run concurrently with
- *   shoal__deque_push_owner     the owning worker      steal
+ *   call                        caller                 may run concurrently
+ * with shoal__deque_push_owner     the owning worker      steal
  *   shoal__deque_take_owner     the owning worker      steal
  *   shoal__deque_steal          any thread             push, take, steal
  *   shoal__deque_init/destroy   one thread, no other thread touching the deque
@@ -27,13 +27,24 @@
 #include "runtime/atomics.h"
 #include "runtime/common.h"
 
+/* SHOAL_DEQUE_BROKEN, set only by the harnesses that must prove they can
+ * fail (tests/torture, tests/dsched), weakens one ordering:
+ *   1: take's seq_cst fence is dropped, so the owner may read top before
+ *      its new bottom is visible (a store-load reordering x86 performs);
+ *   2: steal's CAS on top becomes a load, a compare and a store, so two
+ *      thieves may take the same element.
+ * Never set it elsewhere. */
+#ifndef SHOAL_DEQUE_BROKEN
+#define SHOAL_DEQUE_BROKEN 0
+#endif
+
 /* ThreadSanitizer does not model standalone fences and reports races that
  * cannot happen; its build (SHOAL_TSAN) uses the equivalent orderings on
  * the accesses themselves (stronger, so still correct). */
 
 typedef struct shoal__dq_buf {
-  int64_t mask;                /* capacity - 1; capacity a power of two */
-  struct shoal__dq_buf *prev;  /* retired buffers, freed at destroy */
+  int64_t mask;               /* capacity - 1; capacity a power of two */
+  struct shoal__dq_buf *prev; /* retired buffers, freed at destroy */
   _Atomic(void *) slot[];
 } shoal__dq_buf;
 
@@ -102,7 +113,9 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
   /* seq_cst fence: the new bottom must be visible before top is read, or
    * the owner and a thief could both take the last element (the fence
    * pairs with the one in steal). */
+#if SHOAL_DEQUE_BROKEN != 1
   shoal__fence(memory_order_seq_cst);
+#endif
   t = shoal__load(&d->top, memory_order_relaxed);
 #endif
   if (t > b) { /* empty */
@@ -113,9 +126,8 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
   if (t == b) {
     /* The last element: race the thieves for it on top. seq_cst: the CAS
      * is ordered with the thieves' CAS in the total order. */
-    if (!shoal__cas(&d->top, &t, t + 1,
-                                                 memory_order_seq_cst,
-                                                 memory_order_relaxed))
+    if (!shoal__cas(&d->top, &t, t + 1, memory_order_seq_cst,
+                    memory_order_relaxed))
       x = NULL;
     shoal__store(&d->bottom, b + 1, memory_order_relaxed);
   }
@@ -145,10 +157,15 @@ static inline shoal__steal_rc shoal__deque_steal(shoal__deque *d, void **out) {
     /* The element is read before the CAS: once top moves, the owner may
      * overwrite the slot. */
     void *x = shoal__load(&a->slot[t & a->mask], memory_order_relaxed);
-    if (!shoal__cas(&d->top, &t, t + 1,
-                                                 memory_order_seq_cst,
-                                                 memory_order_relaxed))
+#if SHOAL_DEQUE_BROKEN == 2
+    if (shoal__load(&d->top, memory_order_seq_cst) != t)
       return SHOAL__STEAL_LOST;
+    shoal__store(&d->top, t + 1, memory_order_seq_cst);
+#else
+    if (!shoal__cas(&d->top, &t, t + 1, memory_order_seq_cst,
+                    memory_order_relaxed))
+      return SHOAL__STEAL_LOST;
+#endif
     *out = x;
     return SHOAL__STEAL_OK;
   }

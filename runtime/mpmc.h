@@ -15,8 +15,8 @@
  * empty one fails the pop with SHOAL_EAGAIN. A push also fails while the
  * pop of the same cell one lap earlier has claimed its index but not yet
  * released the cell, even when the queue holds fewer than capacity
- * elements; likewise a pop while the push of its cell is unfinished. Elements are pointers; FIFO
- * holds per producer as seen by any one consumer. */
+ * elements; likewise a pop while the push of its cell is unfinished. Elements
+ * are pointers; FIFO holds per producer as seen by any one consumer. */
 #ifndef SHOAL_MPMC_H
 #define SHOAL_MPMC_H
 
@@ -58,12 +58,11 @@ static inline shoal__mpmc_cell *shoal__mpmc_claim(shoal__mpmc *q,
     shoal__mpmc_cell *c = &q->cells[pos & q->mask];
     /* acquire: pairs with the release store of seq by the other side, so
      * that its access to the cell's data happens before ours. */
-    int64_t dif = (int64_t)(shoal__load(&c->seq, memory_order_acquire) -
-                            (pos + ready));
+    int64_t dif =
+        (int64_t)(shoal__load(&c->seq, memory_order_acquire) - (pos + ready));
     if (dif == 0) {
-      if (shoal__cas_weak(counter, &pos, pos + 1,
-                                                memory_order_relaxed,
-                                                memory_order_relaxed)) {
+      if (shoal__cas_weak(counter, &pos, pos + 1, memory_order_relaxed,
+                          memory_order_relaxed)) {
         *pos_out = pos;
         return c;
       }

@@ -89,16 +89,16 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
 
 #define SHOAL__MPSC_DEFINE(name, T)                                            \
   typedef struct name##_cell {                                                 \
-    /* == index: free for the push of that index; == index + 1: holds its   \
+    /* == index: free for the push of that index; == index + 1: holds its      \
      * element (48-bit arithmetic). */                                         \
     _Atomic uint64_t seq;                                                      \
     T data;                                                                    \
   } name##_cell;                                                               \
                                                                                \
-  /* The cells with their mask in one block, so that a reader that loads    \
-   * the ring pointer once sees a matching pair even if the owner replaces \
-   * the ring (actor records do, keeping the old one readable). pub - 1:   \
-   * how many pops between two publications of the head, less one.        \
+  /* The cells with their mask in one block, so that a reader that loads       \
+   * the ring pointer once sees a matching pair even if the owner replaces     \
+   * the ring (actor records do, keeping the old one readable). pub - 1:       \
+   * how many pops between two publications of the head, less one.             \
    */                                                                          \
   typedef struct name##_ring {                                                 \
     uint64_t mask, pub;                                                        \
@@ -106,22 +106,22 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   } name##_ring;                                                               \
                                                                                \
   typedef struct name {                                                        \
-    /* producers: the tail word, and a head some producer read (a word     \
+    /* producers: the tail word, and a head some producer read (a word         \
      * with the generation, idle bit clear) */                                 \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail;                       \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail;                        \
     _Atomic uint64_t head_seen;                                                \
-    /* the consumer's (others read it for depth only) */                    \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;                       \
-    /* the consumer publishes its head here for producers: a line of its   \
-     * own, so that a producer polling a full queue does not take the line \
+    /* the consumer's (others read it for depth only) */                       \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;                        \
+    /* the consumer publishes its head here for producers: a line of its       \
+     * own, so that a producer polling a full queue does not take the line     \
      * the consumer writes per element */                                      \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head_pub;                   \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t dropped; /* DROP policy */  \
-    _Atomic(name##_ring *) ring; /* read-mostly */                             \
-    _Atomic int policy;          /* read-mostly */                             \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head_pub;                    \
+    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t dropped; /* DROP policy */   \
+    _Atomic(name##_ring *) ring;                           /* read-mostly */   \
+    _Atomic int policy;                                    /* read-mostly */   \
   } name;                                                                      \
                                                                                \
-  /* A ring of capacity rounded up to a power of two (at least 2), or NULL. \
+  /* A ring of capacity rounded up to a power of two (at least 2), or NULL.    \
    * Free it with shoal__free. */                                              \
   static inline name##_ring *name##_ring_new(size_t capacity) {                \
     uint64_t cap = shoal__pow2_at_least(capacity);                             \
@@ -136,25 +136,25 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     return r;                                                                  \
   }                                                                            \
                                                                                \
-  /* acquire: pairs with the release that installed the ring, so that its   \
-   * cells' initial sequences are visible. */                                 \
+  /* acquire: pairs with the release that installed the ring, so that its      \
+   * cells' initial sequences are visible. */                                  \
   static inline name##_ring *name##_ring_(name *q) {                           \
-    return shoal__load(&q->ring, memory_order_acquire);               \
+    return shoal__load(&q->ring, memory_order_acquire);                        \
   }                                                                            \
                                                                                \
-  /* Empties q at index `start`, not idle, generation gen. No cell may     \
-   * hold a published element of an index in start … start + capacity - 1 \
-   * (a fresh ring holds none at start 0). No other thread may touch q. */  \
+  /* Empties q at index `start`, not idle, generation gen. No cell may         \
+   * hold a published element of an index in start … start + capacity - 1    \
+   * (a fresh ring holds none at start 0). No other thread may touch q. */     \
   static inline void name##_reset(name *q, uint64_t gen, uint64_t start) {     \
-    shoal__store(&q->tail, shoal__mpsc_word(gen, start, 0),           \
-                          memory_order_relaxed);                               \
-    shoal__store(&q->head_seen, shoal__mpsc_word(gen, start, 0),      \
-                          memory_order_relaxed);                               \
-    shoal__store(&q->head, start, memory_order_relaxed);              \
-    shoal__store(&q->head_pub, start, memory_order_relaxed);          \
+    shoal__store(&q->tail, shoal__mpsc_word(gen, start, 0),                    \
+                 memory_order_relaxed);                                        \
+    shoal__store(&q->head_seen, shoal__mpsc_word(gen, start, 0),               \
+                 memory_order_relaxed);                                        \
+    shoal__store(&q->head, start, memory_order_relaxed);                       \
+    shoal__store(&q->head_pub, start, memory_order_relaxed);                   \
   }                                                                            \
                                                                                \
-  /* The queue starts empty, not idle, with generation `gen`. */              \
+  /* The queue starts empty, not idle, with generation `gen`. */               \
   static inline int name##_init(name *q, size_t capacity, int policy,          \
                                 uint64_t gen) {                                \
     name##_ring *r;                                                            \
@@ -171,54 +171,53 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   }                                                                            \
                                                                                \
   static inline void name##_destroy(name *q) {                                 \
-    shoal__free(shoal__load(&q->ring, memory_order_relaxed));         \
-    shoal__store(&q->ring, NULL, memory_order_relaxed);               \
+    shoal__free(shoal__load(&q->ring, memory_order_relaxed));                  \
+    shoal__store(&q->ring, NULL, memory_order_relaxed);                        \
   }                                                                            \
                                                                                \
   static inline int name##_full_(name *q) {                                    \
-    if (shoal__load(&q->policy, memory_order_relaxed) ==              \
-        SHOAL__MPSC_DROP) {                                                    \
-      shoal__fetch_add(&q->dropped, 1, memory_order_relaxed);         \
+    if (shoal__load(&q->policy, memory_order_relaxed) == SHOAL__MPSC_DROP) {   \
+      shoal__fetch_add(&q->dropped, 1, memory_order_relaxed);                  \
       return SHOAL_ELIMIT;                                                     \
     }                                                                          \
     return SHOAL_EAGAIN;                                                       \
   }                                                                            \
                                                                                \
-  /* Free cells at tail index idx of generation gen, by the head producers \
-   * last read; when that shows fewer than n, reads the consumer's head.    \
-   * acquire (both loads): pairs with the consumer's release of head_pub   \
-   * (directly, or through the producer that stored head_seen), so that    \
-   * its reads of the old elements happen before our writes. */             \
+  /* Free cells at tail index idx of generation gen, by the head producers     \
+   * last read; when that shows fewer than n, reads the consumer's head.       \
+   * acquire (both loads): pairs with the consumer's release of head_pub       \
+   * (directly, or through the producer that stored head_seen), so that        \
+   * its reads of the old elements happen before our writes. */                \
   static inline uint64_t name##_room_(name *q, name##_ring *r, uint64_t gen,   \
                                       uint64_t idx, uint64_t n) {              \
     uint64_t cap = r->mask + 1, seen, h;                                       \
     int64_t used;                                                              \
-    seen = shoal__load(&q->head_seen, memory_order_acquire);          \
+    seen = shoal__load(&q->head_seen, memory_order_acquire);                   \
     used = shoal__mpsc_dif(idx, shoal__mpsc_index(seen));                      \
     if (shoal__mpsc_gen(seen) == gen && used >= 0 &&                           \
         (uint64_t)used + n <= cap)                                             \
       return cap - (uint64_t)used;                                             \
-    h = shoal__load(&q->head_pub, memory_order_acquire);              \
+    h = shoal__load(&q->head_pub, memory_order_acquire);                       \
     used = shoal__mpsc_dif(idx, h);                                            \
     if (used < 0 || (uint64_t)used > cap)                                      \
       return 0; /* idx is stale: the caller's CAS will fail */                 \
     if (shoal__mpsc_index(seen) != h || shoal__mpsc_gen(seen) != gen)          \
-      /* release: passes on what the acquire of head_pub gave us. */          \
-      shoal__store(&q->head_seen, shoal__mpsc_word(gen, h, 0),        \
-                            memory_order_release);                             \
+      /* release: passes on what the acquire of head_pub gave us. */           \
+      shoal__store(&q->head_seen, shoal__mpsc_word(gen, h, 0),                 \
+                   memory_order_release);                                      \
     return cap - (uint64_t)used;                                               \
   }                                                                            \
                                                                                \
-  /* Claims up to n cells at the tail for generation gen: returns how many   \
-   * (0: full, with *t the tail word seen), or -1 when the generation       \
-   * differs. *t receives the tail word the claim replaced, *rp the ring.  \
+  /* Claims up to n cells at the tail for generation gen: returns how many     \
+   * (0: full, with *t the tail word seen), or -1 when the generation          \
+   * differs. *t receives the tail word the claim replaced, *rp the ring.      \
    */                                                                          \
   static inline int64_t name##_claim_(name *q, uint64_t gen, uint64_t n,       \
                                       uint64_t *t, name##_ring **rp) {         \
     name##_ring *r = name##_ring_(q);                                          \
-    /* acquire: pairs with the release that set the generation (the owner's \
-     * setup of what the consumer needs happens before our wake-up). */      \
-    uint64_t w = shoal__load(&q->tail, memory_order_acquire);         \
+    /* acquire: pairs with the release that set the generation (the owner's    \
+     * setup of what the consumer needs happens before our wake-up). */        \
+    uint64_t w = shoal__load(&q->tail, memory_order_acquire);                  \
     gen &= SHOAL__MPSC_GEN_MASK;                                               \
     for (;;) {                                                                 \
       uint64_t idx = shoal__mpsc_index(w), k;                                  \
@@ -226,8 +225,8 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
         return -1;                                                             \
       k = name##_room_(q, r, gen, idx, n);                                     \
       if (k == 0) {                                                            \
-        uint64_t again = shoal__load(&q->tail, memory_order_acquire); \
-        if (again != w) { /* moved on while we looked: look again */          \
+        uint64_t again = shoal__load(&q->tail, memory_order_acquire);          \
+        if (again != w) { /* moved on while we looked: look again */           \
           w = again;                                                           \
           continue;                                                            \
         }                                                                      \
@@ -237,20 +236,19 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
       if (k > n)                                                               \
         k = n;                                                                 \
       *rp = r;                                                                 \
-      /* acquire on success: as the load above; clearing idle here makes   \
+      /* acquire on success: as the load above; clearing idle here makes       \
        * this producer the one that wakes the consumer. */                     \
-      if (shoal__cas_weak(                               \
-              &q->tail, &w, shoal__mpsc_word(gen, idx + k, 0),                 \
-              memory_order_acquire, memory_order_acquire)) {                   \
+      if (shoal__cas_weak(&q->tail, &w, shoal__mpsc_word(gen, idx + k, 0),     \
+                          memory_order_acquire, memory_order_acquire)) {       \
         *t = w;                                                                \
         return (int64_t)k;                                                     \
       }                                                                        \
     }                                                                          \
   }                                                                            \
                                                                                \
-  /* Returns SHOAL_OK, SHOAL__MPSC_WOKE (the queue was idle: the caller     \
-   * must wake the consumer), SHOAL_EAGAIN / SHOAL_ELIMIT (full, by the     \
-   * policy) or SHOAL_ENOENT (the generation is no longer gen). */           \
+  /* Returns SHOAL_OK, SHOAL__MPSC_WOKE (the queue was idle: the caller        \
+   * must wake the consumer), SHOAL_EAGAIN / SHOAL_ELIMIT (full, by the        \
+   * policy) or SHOAL_ENOENT (the generation is no longer gen). */             \
   static inline int name##_try_push(name *q, uint64_t gen, const T *x) {       \
     uint64_t w;                                                                \
     name##_ring *r;                                                            \
@@ -260,14 +258,13 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
       return k < 0 ? SHOAL_ENOENT : name##_full_(q);                           \
     c = &r->cells[shoal__mpsc_index(w) & r->mask];                             \
     c->data = *x;                                                              \
-    /* release: the element before the seq that hands it to the consumer. */ \
-    shoal__store(&c->seq, shoal__mpsc_index(w) + 1,                   \
-                          memory_order_release);                               \
+    /* release: the element before the seq that hands it to the consumer. */   \
+    shoal__store(&c->seq, shoal__mpsc_index(w) + 1, memory_order_release);     \
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
   }                                                                            \
                                                                                \
-  /* Pushes up to n elements with one CAS; *pushed receives how many (the   \
-   * rest found the queue full: counted once as dropped under DROP).        \
+  /* Pushes up to n elements with one CAS; *pushed receives how many (the      \
+   * rest found the queue full: counted once as dropped under DROP).           \
    * Returns as try_push. */                                                   \
   static inline int name##_push_batch(name *q, uint64_t gen, const T *xs,      \
                                       size_t n, size_t *pushed) {              \
@@ -282,49 +279,46 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
       name##_cell *c = &r->cells[(idx + (uint64_t)i) & r->mask];               \
       c->data = xs[i];                                                         \
       /* release: as in try_push. */                                           \
-      shoal__store(&c->seq, idx + (uint64_t)i + 1,                    \
-                            memory_order_release);                             \
+      shoal__store(&c->seq, idx + (uint64_t)i + 1, memory_order_release);      \
     }                                                                          \
     *pushed = (size_t)k;                                                       \
-    if ((size_t)k < n && shoal__load(&q->policy,                      \
-                                              memory_order_relaxed) ==         \
-                             SHOAL__MPSC_DROP)                                 \
-      shoal__fetch_add(&q->dropped, n - (size_t)k,                    \
-                                memory_order_relaxed);                         \
+    if ((size_t)k < n &&                                                       \
+        shoal__load(&q->policy, memory_order_relaxed) == SHOAL__MPSC_DROP)     \
+      shoal__fetch_add(&q->dropped, n - (size_t)k, memory_order_relaxed);      \
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
   }                                                                            \
                                                                                \
-  /* Makes the consumer's head h visible to producers (peek, release and  \
-   * try_idle call it; a consumer that stops popping calls it once).       \
-   * release: our reads of the elements before h, before a producer        \
-   * reuses their cells. */                                                   \
-  static inline void name##_publish(name *q, uint64_t h) {                    \
-    if (shoal__load(&q->head_pub, memory_order_relaxed) != h)         \
-      shoal__store(&q->head_pub, h, memory_order_release);            \
+  /* Makes the consumer's head h visible to producers (peek, release and       \
+   * try_idle call it; a consumer that stops popping calls it once).           \
+   * release: our reads of the elements before h, before a producer            \
+   * reuses their cells. */                                                    \
+  static inline void name##_publish(name *q, uint64_t h) {                     \
+    if (shoal__load(&q->head_pub, memory_order_relaxed) != h)                  \
+      shoal__store(&q->head_pub, h, memory_order_release);                     \
   }                                                                            \
                                                                                \
-  /* The element at the head, or NULL when there is none yet (empty, or    \
-   * its push unfinished). It stays in its cell until _release. */           \
+  /* The element at the head, or NULL when there is none yet (empty, or        \
+   * its push unfinished). It stays in its cell until _release. */             \
   static inline T *name##_peek(name *q) {                                      \
-    uint64_t h = shoal__load(&q->head, memory_order_relaxed);         \
+    uint64_t h = shoal__load(&q->head, memory_order_relaxed);                  \
     name##_ring *r = name##_ring_(q);                                          \
     name##_cell *c = &r->cells[h & r->mask];                                   \
-    /* acquire: pairs with the producer's release of seq. */                  \
-    if (shoal__mpsc_dif(shoal__load(&c->seq, memory_order_acquire),   \
-                        h + 1) != 0) {                                         \
-      name##_publish(q, h); /* empty: hand back all the room */              \
+    /* acquire: pairs with the producer's release of seq. */                   \
+    if (shoal__mpsc_dif(shoal__load(&c->seq, memory_order_acquire), h + 1) !=  \
+        0) {                                                                   \
+      name##_publish(q, h); /* empty: hand back all the room */                \
       return NULL;                                                             \
     }                                                                          \
     return &c->data;                                                           \
   }                                                                            \
                                                                                \
-  /* Frees the cell _peek returned. */                                        \
+  /* Frees the cell _peek returned. */                                         \
   static inline void name##_release(name *q) {                                 \
-    uint64_t h = (shoal__load(&q->head, memory_order_relaxed) + 1) &  \
+    uint64_t h = (shoal__load(&q->head, memory_order_relaxed) + 1) &           \
                  SHOAL__MPSC_INDEX_MASK;                                       \
-    shoal__store(&q->head, h, memory_order_relaxed);                  \
+    shoal__store(&q->head, h, memory_order_relaxed);                           \
     if ((h & name##_ring_(q)->pub) == 0)                                       \
-      name##_publish(q, h);                                                   \
+      name##_publish(q, h);                                                    \
   }                                                                            \
                                                                                \
   static inline int name##_try_pop(name *q, T *out) {                          \
@@ -336,35 +330,35 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     return SHOAL_OK;                                                           \
   }                                                                            \
                                                                                \
-  /* Marks the queue idle if every claimed cell has been consumed: returns  \
-   * 1 when it did (the next push returns SHOAL__MPSC_WOKE), else 0 with    \
-   * *seen the tail word that stopped it (more claimed, or a new            \
+  /* Marks the queue idle if every claimed cell has been consumed: returns     \
+   * 1 when it did (the next push returns SHOAL__MPSC_WOKE), else 0 with       \
+   * *seen the tail word that stopped it (more claimed, or a new               \
    * generation). */                                                           \
   static inline int name##_try_idle(name *q, uint64_t gen, uint64_t *seen) {   \
-    uint64_t h = shoal__load(&q->head, memory_order_relaxed);         \
+    uint64_t h = shoal__load(&q->head, memory_order_relaxed);                  \
     uint64_t w = shoal__mpsc_word(gen, h, 0);                                  \
-    name##_publish(q, h);                                                     \
-    /* acq_rel: our consumption before the idle bit (release, for the       \
-     * producer that clears it); on failure, acquire the newer claims. */   \
-    if (shoal__cas(                               \
-            &q->tail, &w, w | 1, memory_order_acq_rel, memory_order_acquire))  \
+    name##_publish(q, h);                                                      \
+    /* acq_rel: our consumption before the idle bit (release, for the          \
+     * producer that clears it); on failure, acquire the newer claims. */      \
+    if (shoal__cas(&q->tail, &w, w | 1, memory_order_acq_rel,                  \
+                   memory_order_acquire))                                      \
       return 1;                                                                \
     *seen = w;                                                                 \
     return 0;                                                                  \
   }                                                                            \
                                                                                \
-  /* Elements claimed and not yet consumed. Any thread; a snapshot. */       \
-  /* Capacity. Any thread. */                                                 \
+  /* Elements claimed and not yet consumed. Any thread; a snapshot. */         \
+  /* Capacity. Any thread. */                                                  \
   static inline uint64_t name##_capacity(name *q) {                            \
     name##_ring *r = name##_ring_(q);                                          \
     return r != NULL ? r->mask + 1 : 0;                                        \
   }                                                                            \
                                                                                \
   static inline uint64_t name##_depth(name *q) {                               \
-    uint64_t t = shoal__mpsc_index(                                            \
-        shoal__load(&q->tail, memory_order_relaxed));                 \
-    int64_t d = shoal__mpsc_dif(                                               \
-        t, shoal__load(&q->head, memory_order_relaxed));              \
+    uint64_t t =                                                               \
+        shoal__mpsc_index(shoal__load(&q->tail, memory_order_relaxed));        \
+    int64_t d =                                                                \
+        shoal__mpsc_dif(t, shoal__load(&q->head, memory_order_relaxed));       \
     return d > 0 ? (uint64_t)d : 0;                                            \
   }
 

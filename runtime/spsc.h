@@ -41,7 +41,7 @@
  * and its functions name_init … name_size_hint. */
 #define SHOAL__SPSC_DEFINE(name, T)                                            \
   typedef struct name {                                                        \
-    /* consumer's line: the head it publishes, its own head, its copy of   \
+    /* consumer's line: the head it publishes, its own head, its copy of       \
      * tail */                                                                 \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;                        \
     uint64_t head_own;                                                         \
@@ -49,7 +49,7 @@
     /* producer's line */                                                      \
     alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail;                        \
     uint64_t head_seen;                                                        \
-    /* read-only: pub + 1 pops between two publications of the head */      \
+    /* read-only: pub + 1 pops between two publications of the head */         \
     alignas(SHOAL_FALSE_SHARING) uint64_t mask, pub;                           \
     T *slots;                                                                  \
   } name;                                                                      \
@@ -76,54 +76,54 @@
     q->slots = NULL;                                                           \
   }                                                                            \
                                                                                \
-  /* Room for up to `want` elements: how many may be written from tail. */    \
+  /* Room for up to `want` elements: how many may be written from tail. */     \
   static inline uint64_t name##_room_(name *q, uint64_t tail, uint64_t want) { \
     uint64_t room = q->mask + 1 - (tail - q->head_seen);                       \
     if (room < want) {                                                         \
-      /* acquire: pairs with the consumer's release of head, so that its    \
-       * reads of the slots happen before we overwrite them. */              \
-      q->head_seen = shoal__load(&q->head, memory_order_acquire);     \
+      /* acquire: pairs with the consumer's release of head, so that its       \
+       * reads of the slots happen before we overwrite them. */                \
+      q->head_seen = shoal__load(&q->head, memory_order_acquire);              \
       room = q->mask + 1 - (tail - q->head_seen);                              \
     }                                                                          \
     return room < want ? room : want;                                          \
   }                                                                            \
                                                                                \
   static inline int name##_try_push(name *q, T x) {                            \
-    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);         \
+    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);                  \
     if (name##_room_(q, t, 1) == 0)                                            \
       return SHOAL_EAGAIN;                                                     \
     q->slots[t & q->mask] = x;                                                 \
-    /* release: the slot before the index that hands it to the consumer. */   \
-    shoal__store(&q->tail, t + 1, memory_order_release);              \
+    /* release: the slot before the index that hands it to the consumer. */    \
+    shoal__store(&q->tail, t + 1, memory_order_release);                       \
     return SHOAL_OK;                                                           \
   }                                                                            \
                                                                                \
-  /* Pushes up to n elements with one publication; returns how many. */       \
+  /* Pushes up to n elements with one publication; returns how many. */        \
   static inline size_t name##_push_batch(name *q, const T *xs, size_t n) {     \
-    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);         \
+    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);                  \
     uint64_t k = name##_room_(q, t, n);                                        \
     for (uint64_t i = 0; i < k; i++)                                           \
       q->slots[(t + i) & q->mask] = xs[i];                                     \
     if (k != 0) /* release: as in try_push */                                  \
-      shoal__store(&q->tail, t + k, memory_order_release);            \
+      shoal__store(&q->tail, t + k, memory_order_release);                     \
     return (size_t)k;                                                          \
   }                                                                            \
                                                                                \
-  /* Makes the consumer's head h visible to the producer. release: our    \
-   * reads of the slots before h, before the producer may reuse them. */    \
+  /* Makes the consumer's head h visible to the producer. release: our         \
+   * reads of the slots before h, before the producer may reuse them. */       \
   static inline void name##_publish_(name *q, uint64_t h) {                    \
-    if (shoal__load(&q->head, memory_order_relaxed) != h)             \
-      shoal__store(&q->head, h, memory_order_release);                \
+    if (shoal__load(&q->head, memory_order_relaxed) != h)                      \
+      shoal__store(&q->head, h, memory_order_release);                         \
   }                                                                            \
                                                                                \
-  /* Elements readable from head, up to `want`; when there are none, hands  \
+  /* Elements readable from head, up to `want`; when there are none, hands     \
    * back all the room. */                                                     \
   static inline uint64_t name##_avail_(name *q, uint64_t head,                 \
                                        uint64_t want) {                        \
     uint64_t avail = q->tail_seen - head;                                      \
     if (avail < want) {                                                        \
-      /* acquire: pairs with the producer's release of tail. */               \
-      q->tail_seen = shoal__load(&q->tail, memory_order_acquire);     \
+      /* acquire: pairs with the producer's release of tail. */                \
+      q->tail_seen = shoal__load(&q->tail, memory_order_acquire);              \
       avail = q->tail_seen - head;                                             \
       if (avail == 0)                                                          \
         name##_publish_(q, head);                                              \
@@ -131,15 +131,15 @@
     return avail < want ? avail : want;                                        \
   }                                                                            \
                                                                                \
-  /* Advances the consumer's head by k, publishing it each pub + 1. */       \
+  /* Advances the consumer's head by k, publishing it each pub + 1. */         \
   static inline void name##_advance_(name *q, uint64_t h, uint64_t k) {        \
     q->head_own = h + k;                                                       \
     if ((h | q->pub) != ((h + k) | q->pub))                                    \
       name##_publish_(q, h + k);                                               \
   }                                                                            \
                                                                                \
-  /* The element at the head, or NULL when empty; it stays in its slot    \
-   * until _release (zero-copy consumption). */                              \
+  /* The element at the head, or NULL when empty; it stays in its slot         \
+   * until _release (zero-copy consumption). */                                \
   static inline T *name##_peek(name *q) {                                      \
     uint64_t h = q->head_own;                                                  \
     return name##_avail_(q, h, 1) != 0 ? &q->slots[h & q->mask] : NULL;        \
@@ -158,7 +158,7 @@
     return SHOAL_OK;                                                           \
   }                                                                            \
                                                                                \
-  /* Pops up to n elements; returns how many. */                              \
+  /* Pops up to n elements; returns how many. */                               \
   static inline size_t name##_pop_batch(name *q, T *out, size_t n) {           \
     uint64_t h = q->head_own;                                                  \
     uint64_t k = name##_avail_(q, h, n);                                       \
@@ -169,8 +169,8 @@
   }                                                                            \
                                                                                \
   static inline size_t name##_size_hint(name *q) {                             \
-    uint64_t h = shoal__load(&q->head, memory_order_relaxed);         \
-    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);         \
+    uint64_t h = shoal__load(&q->head, memory_order_relaxed);                  \
+    uint64_t t = shoal__load(&q->tail, memory_order_relaxed);                  \
     return t > h ? (size_t)(t - h) : 0;                                        \
   }
 
