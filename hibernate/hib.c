@@ -245,9 +245,15 @@ static void items_range(void *arg, size_t b, size_t e) {
   const items_job *j = arg;
   hib_ws *ws = my_ws(j->mgr);
   const shoal_mgr *prev = shoal__tls_in_cb;
+  shoal_worker *w = shoal__current(j->mgr->rt);
+  _Atomic uint64_t *beat =
+      &j->mgr->samples[w != NULL ? shoal_worker_index(w) : 0].beat;
   shoal__tls_in_cb = j->mgr;
-  for (size_t i = b; i < e; i++)
+  for (size_t i = b; i < e; i++) {
+    shoal__beat(beat, SHOAL__CB_HIBERNATE, j->mgr->hib->items[i].id);
     j->fn(j->mgr, ws, &j->mgr->hib->items[i]);
+  }
+  shoal__beat(beat, SHOAL__CB_NONE, 0);
   shoal__tls_in_cb = prev;
 }
 

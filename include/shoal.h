@@ -861,6 +861,15 @@ typedef struct shoal_config {
   unsigned max_queued_packets; /* [SessionMgr.MaxQueuedPackets] packets held
                                 at once, inboxes and deferred queue, 64 …
                                 2^26 (262144) */
+  unsigned watchdog_ms;      /* [SessionMgr.WatchdogMs] a host callback
+                                (update, packet handler, hibernate or wake)
+                                still running after this long is reported
+                                through the log as ERROR, naming the worker
+                                and the session; no thread is stopped.
+                                0 … 3600000; 0: off (5000) */
+  unsigned callback_budget_ms; /* [SessionMgr.CallbackBudgetMs] one running
+                                longer is counted and logged as WARN,
+                                0 … 3600000; 0: off (0) */
   shoal_actors_config actors; /* [Actors.MessageQueueSize], [Actors.BatchSize],
                                 [Actors.MaxMessagesPerTick] */
   shoal_log_fn log;          /* may be NULL; also given to a runtime or
@@ -956,7 +965,10 @@ SHOAL_API int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
                                const shoal_config *cfg,
                                const shoal_mgr_callbacks *cb);
 /* Releases every session (on_release runs for each, on this thread) and
- * frees the manager. SHOAL_ESTATE (nothing done) during a tick. The main
+ * frees the manager. Packets still pending (shoal_packet_stats' pending)
+ * are dropped and reported through the log as one WARN with their count;
+ * a host that wants them run updates and drains until pending is 0
+ * first. SHOAL_ESTATE (nothing done) during a tick. The main
  * thread, once no other thread calls into mgr. NULL is ignored. */
 SHOAL_API int shoal_mgr_destroy(shoal_mgr *mgr);
 /* The runtime the manager runs on. Any thread. */
@@ -1369,6 +1381,8 @@ typedef struct shoal_mgr_metrics {
   double packets_per_s;       /* packets handled per second of the window */
   const char *simd;           /* "avx512", "avx2" or "scalar" */
   double window_s;
+  uint64_t watchdog_stalls;   /* callbacks reported past WatchdogMs, total */
+  uint64_t over_budget;       /* callbacks past CallbackBudgetMs, total */
 } shoal_mgr_metrics;
 
 /* Fills *out; with reset 1 starts a new window (the per-session counters

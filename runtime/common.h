@@ -78,6 +78,12 @@ void *shoal__aligned_alloc(size_t align, size_t size);
 char *shoal__strdup(const char *s);
 void shoal__free(void *p);
 
+/* Fault injection for the tests: after `skip` more allocations succeed,
+ * the next `fail` ones return NULL (0 turns it off). Process-wide; any
+ * thread. shoal__fault_alloc_failed counts the failures made so far. */
+void shoal__fault_alloc(int64_t skip, int64_t fail);
+uint64_t shoal__fault_alloc_failed(void);
+
 /* Formats and hands one message to the host's callback; nothing when `fn`
  * is NULL. Never prints. */
 void shoal__log(shoal_log_fn fn, void *user, shoal_log_level level,

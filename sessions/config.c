@@ -35,6 +35,8 @@ void shoal_config_defaults(shoal_config *cfg) {
   cfg->deferred_per_session = 50;
   cfg->inbox_size = 256;
   cfg->max_queued_packets = 262144;
+  cfg->watchdog_ms = 5000;
+  cfg->callback_budget_ms = 0;
   shoal_actors_config_defaults(&cfg->actors);
   cfg->struct_size = sizeof *cfg;
 }
@@ -68,6 +70,8 @@ static const key keys[] = {
   U("SessionMgr.DeferredPerSession", deferred_per_session, 1, 1u << 20),
   U("SessionMgr.InboxSize", inbox_size, 1, 65536),
   U("SessionMgr.MaxQueuedPackets", max_queued_packets, 64, 1u << 26),
+  U("SessionMgr.WatchdogMs", watchdog_ms, 0, 3600000),
+  U("SessionMgr.CallbackBudgetMs", callback_budget_ms, 0, 3600000),
   U("Actors.MessageQueueSize", actors.queue_size, 1, 1u << 20),
   U("Actors.BatchSize", actors.batch_size, 1, 65536),
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),

@@ -102,6 +102,9 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   out->hibernated = mgr->hooks != NULL ? mgr->hooks->count(mgr, NULL) : 0;
   out->quarantined = atomic_load_explicit(&mgr->quarantined,
                                           memory_order_relaxed);
+  out->watchdog_stalls =
+      atomic_load_explicit(&mgr->wd_stalls, memory_order_relaxed);
+  out->over_budget = atomic_load_explicit(&mgr->wd_over, memory_order_relaxed);
   out->quarantines = atomic_load_explicit(&mgr->quarantines,
                                           memory_order_relaxed);
   out->ticks = mgr->w_ticks;

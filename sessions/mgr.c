@@ -197,6 +197,7 @@ static int check_config(const shoal_config *c) {
       c->pool_preallocate > c->max_sessions ||
       c->pool_grow < 1 || c->pool_grow > SLAB_SESSIONS_MAX ||
       c->packets_per_update < 1 || c->packets_per_update > 65536 ||
+      c->watchdog_ms > 3600000 || c->callback_budget_ms > 3600000 ||
       c->deferred_per_session < 1 || c->deferred_per_session > (1u << 20) ||
       c->inbox_size < 1 || c->inbox_size > 65536 ||
       c->max_queued_packets < 64 || c->max_queued_packets > (1u << 26))
@@ -312,6 +313,11 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
     pthread_mutex_destroy(&mgr->mu);
     goto fail_cols;
   }
+  if ((rc = shoal__wd_start(mgr)) != SHOAL_OK) {
+    pthread_cond_destroy(&mgr->tick_done);
+    pthread_mutex_destroy(&mgr->mu);
+    goto fail_cols;
+  }
   mgr->w_start_ns = shoal__now_ns();
   mgr->w_cpu0_ns = shoal__mgr_runtime_cpu(mgr);
   shoal__fast_clock_init();
@@ -341,6 +347,7 @@ static shoal__session *rec_at(shoal_mgr *mgr, uint32_t index) {
 }
 
 int shoal_mgr_destroy(shoal_mgr *mgr) {
+  shoal_packet_stats ps;
   shoal__cols *c;
   if (mgr == NULL)
     return SHOAL_OK;
@@ -350,6 +357,17 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
   /* A part's task may still wait in the inbox of a busy worker. */
   if (mgr->parts != NULL)
     (void)shoal__wait_until(mgr->rt, parts_idle, mgr, 0);
+  shoal__wd_stop(mgr);
+  /* Every packet accepted and not yet handled is dropped now: said once,
+   * with the count, so that the host's accounting can close. */
+  if (shoal_mgr_packet_stats(mgr, &ps, 0) == SHOAL_OK && ps.pending != 0)
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+               "session manager destroyed with %llu packets pending (of "
+               "%llu sent: %llu handled, %llu dropped before, %llu "
+               "rejected); they are dropped",
+               (unsigned long long)ps.pending, (unsigned long long)ps.sent,
+               (unsigned long long)ps.handled, (unsigned long long)ps.dropped,
+               (unsigned long long)ps.rejected);
   c = cols_of(mgr);
   for (uint32_t i = 0; i < mgr->nact; i++) {
     void *user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
@@ -1014,6 +1032,7 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b,
   shoal__cols *c = t->c;
   const shoal_mgr_callbacks *cb = &t->mgr->cb;
   shoal__pool_chain done = {0, 0, 0};
+  _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
   for (uint32_t i = b; i < e; i++) {
     uint32_t sched = atomic_load_explicit(&c->sched[i], memory_order_relaxed);
     shoal__session *s = c->sess[i];
@@ -1033,6 +1052,7 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b,
     c->last_ms[i] = t->clock;
     if (timed)
       t0 = shoal__fast_ns();
+    shoal__beat(beat, SHOAL__CB_UPDATE, c->ids[i]);
     rc = cb->update(cb->host, c->ids[i], user, diff);
     if (timed) {
       uint64_t d = shoal__fast_ns() - t0;
@@ -1046,6 +1066,7 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b,
       quarantine(t->mgr, c, i, rc);
     }
   }
+  shoal__beat(beat, SHOAL__CB_NONE, 0);
   shoal__pool_put_chain(&t->mgr->pkts, &done);
 }
 

@@ -186,7 +186,30 @@ typedef struct shoal__mgr_sample {
   uint32_t new_deferred;     /* list through w_next: index + 1 */
   shoal__pkt_counts pk;
   shoal__hist *wait;         /* send to handler */
+  _Atomic uint64_t beat;     /* the watchdog's view (shoal__beat) */
 } shoal__mgr_sample;
+
+/* The watchdog's heartbeat (watchdog.c). Before each host callback the
+ * thread running it stores which one into its own beat word: a count, the
+ * kind and the session; SHOAL__CB_NONE when it leaves the batch. The
+ * watchdog thread samples the words: one that keeps the same value, not
+ * NONE, for longer than a limit names a stalled callback. Two plain stores
+ * on the thread's own line per session, no clock. */
+enum {
+  SHOAL__CB_NONE = 0,
+  SHOAL__CB_UPDATE,    /* the update callback */
+  SHOAL__CB_PACKET,    /* a packet handler on a worker */
+  SHOAL__CB_DEFERRED,  /* a packet handler in drain_deferred */
+  SHOAL__CB_HIBERNATE, /* the hibernate or wake callback */
+  SHOAL__CB_KINDS
+};
+static inline void shoal__beat(_Atomic uint64_t *b, unsigned kind,
+                               uint32_t id) {
+  uint64_t v = atomic_load_explicit(b, memory_order_relaxed);
+  atomic_store_explicit(b,
+                        (((v >> 35) + 1) << 35) | ((uint64_t)kind << 32) | id,
+                        memory_order_relaxed);
+}
 
 /* What one tick, or one node's part of it, covers: the batches of slots
  * [base, end), cut at base + k * bs. */
@@ -311,7 +334,21 @@ struct shoal_mgr {
                               index + 1; pushed by any thread, taken whole */
   _Atomic uint64_t hyst_ms;   /* a session woken this recently stays */
   _Atomic uint64_t clock_pub; /* clock_ms, for touches from any thread */
+
+  /* The watchdog (watchdog.c): its thread, and the drain's beat. */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t main_beat;
+  pthread_t wd_thread;
+  pthread_mutex_t wd_mu;
+  pthread_cond_t wd_cv;
+  int wd_running, wd_stop; /* under wd_mu */
+  _Atomic uint64_t wd_stalls, wd_over; /* callbacks reported, in total */
 };
+
+/* watchdog.c. Starts the thread when watchdog_ms or callback_budget_ms is
+ * set; SHOAL_EAGAIN when the OS refuses it. Stop joins it. Creating and
+ * destroying thread. */
+int shoal__wd_start(shoal_mgr *mgr);
+void shoal__wd_stop(shoal_mgr *mgr);
 
 /* The opcode table's byte for op: one load, no branch. */
 static inline uint8_t shoal__pk_classify(const shoal_mgr *mgr, uint16_t op) {

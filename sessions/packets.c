@@ -322,7 +322,8 @@ static void count_handled(shoal__pkt_counts *k, uint8_t cls, int rc) {
 
 /* Runs p's handler; 0 when it has none (unregistered, no default). */
 static int run_packet(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
-                      const shoal__pkt *p, int *rc) {
+                      const shoal__pkt *p, int *rc, _Atomic uint64_t *beat,
+                      unsigned kind) {
   shoal_packet_fn fn = (cls & SHOAL__OP_REGISTERED) ? mgr->ops[p->opcode].fn
                                                     : mgr->default_handler;
   shoal_packet pk;
@@ -333,6 +334,7 @@ static int run_packet(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
   pk.len = p->len;
   pk.data = p->data;
   pk.sent_ns = p->sent_ns;
+  shoal__beat(beat, kind, id);
   *rc = fn(mgr->cb.host, id, user, &pk);
   return 1;
 }
@@ -367,7 +369,8 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
       s->ndeferred++;
       continue;
     }
-    if (run_packet(mgr, cls, id, user, p, &rc)) {
+    if (run_packet(mgr, cls, id, user, p, &rc, &smp->beat,
+                   SHOAL__CB_PACKET)) {
       count_handled(&smp->pk, cls, rc);
       shoal__hist_add(smp->wait, now > p->sent_ns ? now - p->sent_ns : 0);
     } else {
@@ -570,7 +573,7 @@ static void drain(shoal_mgr *mgr, void *arg_) {
     if (run_packet(mgr, cls, atomic_load_explicit(&s->id,
                                                   memory_order_relaxed),
                    atomic_load_explicit(&c->user[slot], memory_order_relaxed),
-                   p, &rc)) {
+                   p, &rc, &mgr->main_beat, SHOAL__CB_DEFERRED)) {
       count_handled(&mgr->main_pk, cls, rc);
       shoal__hist_add(&mgr->main_wait, now > p->sent_ns ? now - p->sent_ns
                                                         : 0);
@@ -581,6 +584,7 @@ static void drain(shoal_mgr *mgr, void *arg_) {
     ran++;
   }
   shoal__tls_in_cb = prev;
+  shoal__beat(&mgr->main_beat, SHOAL__CB_NONE, 0);
   shoal__pool_put_chain(&mgr->pkts, &done);
   mgr->deferred_now -= (uint64_t)ran;
   mgr->drain_calls++;

@@ -1,0 +1,155 @@
+/* watchdog.c — a thread per manager that watches the host's callbacks: a
+ * callback still running after SessionMgr.WatchdogMs is reported through
+ * the log as ERROR with the worker and the session (the kernel's soft
+ * lockup detector works the same way: heartbeats sampled by a timer, no
+ * clock on the hot path); one past SessionMgr.CallbackBudgetMs is counted
+ * and logged as WARN. It never stops a thread: the tick waits for the
+ * callback, and the report says so. */
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "runtime/common.h"
+#include "runtime/os.h"
+#include "sessions/mgr.h"
+
+static const char *const kind_name[SHOAL__CB_KINDS] = {
+    "nothing", "update callback", "packet handler", "deferred packet handler",
+    "hibernate or wake callback"};
+
+typedef struct watch {
+  uint64_t beat;     /* the value seen */
+  uint64_t since_ns; /* when it was first seen */
+  int reported;      /* 1: over budget, 2: stalled */
+} watch;
+
+static void report(shoal_mgr *mgr, unsigned slot, unsigned nw, uint64_t beat,
+                   uint64_t ms, int stalled) {
+  unsigned kind = (unsigned)(beat >> 32) & 7;
+  char where[32];
+  if (slot < nw)
+    snprintf(where, sizeof where, "worker %u", slot);
+  else
+    snprintf(where, sizeof where, "the draining thread");
+  if (stalled)
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+               "watchdog: %s has been in session %u's %s for %llu ms "
+               "(SessionMgr.WatchdogMs %u); the tick waits for it",
+               where, (unsigned)(uint32_t)beat,
+               kind < SHOAL__CB_KINDS ? kind_name[kind] : "callback",
+               (unsigned long long)ms, mgr->cfg.watchdog_ms);
+  else
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+               "watchdog: %s: session %u's %s has run %llu ms, over "
+               "SessionMgr.CallbackBudgetMs %u",
+               where, (unsigned)(uint32_t)beat,
+               kind < SHOAL__CB_KINDS ? kind_name[kind] : "callback",
+               (unsigned long long)ms, mgr->cfg.callback_budget_ms);
+}
+
+/* One look at every beat word. */
+static void sample(shoal_mgr *mgr, watch *w, unsigned nw, uint64_t now) {
+  const uint64_t budget = (uint64_t)mgr->cfg.callback_budget_ms * 1000000u;
+  const uint64_t limit = (uint64_t)mgr->cfg.watchdog_ms * 1000000u;
+  for (unsigned i = 0; i <= nw; i++) {
+    _Atomic uint64_t *b = i < nw ? &mgr->samples[i].beat : &mgr->main_beat;
+    uint64_t v = atomic_load_explicit(b, memory_order_relaxed), ran;
+    if (v != w[i].beat || ((v >> 32) & 7) == SHOAL__CB_NONE) {
+      if (w[i].reported == 2)
+        shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+                   "watchdog: session %u's callback returned after about "
+                   "%llu ms",
+                   (unsigned)(uint32_t)w[i].beat,
+                   (unsigned long long)((now - w[i].since_ns) / 1000000u));
+      w[i].beat = v;
+      w[i].since_ns = now;
+      w[i].reported = 0;
+      continue;
+    }
+    ran = now - w[i].since_ns;
+    if (budget != 0 && ran >= budget && w[i].reported == 0) {
+      w[i].reported = 1;
+      atomic_fetch_add_explicit(&mgr->wd_over, 1, memory_order_relaxed);
+      report(mgr, i, nw, v, ran / 1000000u, 0);
+    }
+    if (limit != 0 && ran >= limit && w[i].reported < 2) {
+      w[i].reported = 2;
+      atomic_fetch_add_explicit(&mgr->wd_stalls, 1, memory_order_relaxed);
+      report(mgr, i, nw, v, ran / 1000000u, 1);
+    }
+  }
+}
+
+static void *watchdog_main(void *arg) {
+  shoal_mgr *mgr = arg;
+  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned lo = mgr->cfg.watchdog_ms;
+  uint64_t period_ns;
+  watch *w = shoal__calloc(nw + 1, sizeof *w);
+  if (w == NULL) {
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+               "watchdog: out of memory; callbacks are not watched");
+    return NULL;
+  }
+  if (mgr->cfg.callback_budget_ms != 0 &&
+      (lo == 0 || mgr->cfg.callback_budget_ms < lo))
+    lo = mgr->cfg.callback_budget_ms;
+  /* Four looks per limit: a stall is reported within 1¼ limits. */
+  period_ns = (uint64_t)lo * 250000u;
+  if (period_ns < 1000000u)
+    period_ns = 1000000u;
+  pthread_setname_np(pthread_self(), "shoal-watchdog");
+  pthread_mutex_lock(&mgr->wd_mu);
+  while (!mgr->wd_stop) {
+    struct timespec until;
+    uint64_t t;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    t = (uint64_t)until.tv_sec * 1000000000u + (uint64_t)until.tv_nsec +
+        period_ns;
+    until.tv_sec = (time_t)(t / 1000000000u);
+    until.tv_nsec = (long)(t % 1000000000u);
+    /* A timed wait, not a sleep loop: destroy wakes it at once. */
+    if (pthread_cond_timedwait(&mgr->wd_cv, &mgr->wd_mu, &until) == ETIMEDOUT &&
+        !mgr->wd_stop) {
+      pthread_mutex_unlock(&mgr->wd_mu);
+      sample(mgr, w, nw, shoal__now_ns());
+      pthread_mutex_lock(&mgr->wd_mu);
+    }
+  }
+  pthread_mutex_unlock(&mgr->wd_mu);
+  shoal__free(w);
+  return NULL;
+}
+
+int shoal__wd_start(shoal_mgr *mgr) {
+  pthread_condattr_t ca;
+  mgr->wd_running = 0;
+  mgr->wd_stop = 0;
+  if (mgr->cfg.watchdog_ms == 0 && mgr->cfg.callback_budget_ms == 0)
+    return SHOAL_OK;
+  pthread_mutex_init(&mgr->wd_mu, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&mgr->wd_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (pthread_create(&mgr->wd_thread, NULL, watchdog_main, mgr) != 0) {
+    pthread_cond_destroy(&mgr->wd_cv);
+    pthread_mutex_destroy(&mgr->wd_mu);
+    return SHOAL_EAGAIN;
+  }
+  mgr->wd_running = 1;
+  return SHOAL_OK;
+}
+
+void shoal__wd_stop(shoal_mgr *mgr) {
+  if (!mgr->wd_running)
+    return;
+  pthread_mutex_lock(&mgr->wd_mu);
+  mgr->wd_stop = 1;
+  pthread_cond_signal(&mgr->wd_cv);
+  pthread_mutex_unlock(&mgr->wd_mu);
+  pthread_join(mgr->wd_thread, NULL);
+  pthread_cond_destroy(&mgr->wd_cv);
+  pthread_mutex_destroy(&mgr->wd_mu);
+  mgr->wd_running = 0;
+}
