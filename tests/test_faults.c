@@ -22,9 +22,9 @@ typedef struct host {
   char log[8][256]; /* the latest ERROR/WARN lines */
   int nlog;
   sem_t release;    /* posted by the log callback when the watchdog speaks */
-  uint32_t hang_id; /* this session's callback waits for `release` */
-  uint32_t fail_id; /* this session's update fails */
-  unsigned sleep_ms;
+  _Atomic uint32_t hang_id; /* this session's callback waits for `release` */
+  _Atomic uint32_t fail_id; /* this session's update fails */
+  _Atomic unsigned sleep_ms;
   _Atomic uint64_t updates, handled, released;
   uint32_t state[128]; /* per session: what hibernation keeps */
 } host;
@@ -59,20 +59,26 @@ static void sleep_ms(unsigned ms) {
     ;
 }
 
+/* Whether this callback is the one that must hang (once). */
+static int hang_here(host *h, uint32_t id) {
+  uint32_t want = id;
+  return id == atomic_load(&h->hang_id) &&
+         atomic_compare_exchange_strong(&h->hang_id, &want, 0);
+}
+
 static int upd(void *hp, uint32_t id, void *user, uint32_t diff) {
   host *h = hp;
   (void)user;
   (void)diff;
   atomic_fetch_add(&h->updates, 1);
-  if (id == h->hang_id) {
-    h->hang_id = 0;
+  if (hang_here(h, id))
     sem_wait(&h->release); /* until the watchdog has reported us */
-  }
   if (id == h->fail_id)
     return -7;
-  if (h->sleep_ms != 0 && id == 1) {
-    sleep_ms(h->sleep_ms);
-    h->sleep_ms = 0;
+  if (id == 1) {
+    unsigned ms = atomic_exchange(&h->sleep_ms, 0);
+    if (ms != 0)
+      sleep_ms(ms);
   }
   return 0;
 }
@@ -87,10 +93,8 @@ static int handler(void *hp, uint32_t id, void *user, const shoal_packet *p) {
   host *h = hp;
   (void)user;
   atomic_fetch_add(&h->handled, 1);
-  if (id == h->hang_id) {
-    h->hang_id = 0;
+  if (hang_here(h, id))
     sem_wait(&h->release);
-  }
   return p->opcode == OP_FAIL ? -1 : 0;
 }
 
