@@ -123,7 +123,10 @@ out += ["## Fuzzing (tests/fuzz)", "", "| target | result |", "|---|---|"]
 for t in logs["build-fuzz"] or []:
     for ok, name in taps(t):
         out.append("| %s | %s |" % (name, ok))
-out.append("")
+out += ["", "`fuzz_topo_xml` (hwloc XML import) is built but not run: hwloc "
+        "2.9.0 crashes on an XML whose `complete_cpuset` is misspelt (the "
+        "input is kept in tests/fuzz/known/); shoal.h asks hosts to load "
+        "only XML that hwloc wrote.", ""]
 
 # --- trees
 out += ["## Sanitizer trees", "", "| tree | tests | passed | failed |",
