@@ -144,11 +144,6 @@ static void count_out(shoal__hib *h, const hrec *r) {
   h->freed_bytes -= r->freed;
 }
 
-static hib_ws *my_ws(shoal_mgr *mgr) {
-  shoal_worker *w = shoal__current(mgr->rt);
-  return &mgr->hib->ws[w != NULL ? shoal_worker_index(w) : 0];
-}
-
 static int grow_tmp(hib_ws *ws, size_t n) {
   if (n > ws->tmp_cap) {
     unsigned char *t = shoal__realloc(ws->tmp, n);
@@ -243,11 +238,11 @@ typedef struct items_job {
 
 static void items_range(void *arg, size_t b, size_t e) {
   const items_job *j = arg;
-  hib_ws *ws = my_ws(j->mgr);
-  const shoal_mgr *prev = shoal__tls_in_cb;
   shoal_worker *w = shoal__current(j->mgr->rt);
-  _Atomic uint64_t *beat =
-      &j->mgr->samples[w != NULL ? shoal_worker_index(w) : 0].beat;
+  unsigned wi = w != NULL ? shoal_worker_index(w) : 0;
+  hib_ws *ws = &j->mgr->hib->ws[wi]; /* this worker's buffers */
+  _Atomic uint64_t *beat = &j->mgr->samples[wi].beat;
+  const shoal_mgr *prev = shoal__tls_in_cb;
   shoal__tls_in_cb = j->mgr;
   for (size_t i = b; i < e; i++) {
     shoal__beat(beat, SHOAL__CB_HIBERNATE, j->mgr->hib->items[i].id);

@@ -73,8 +73,11 @@ typedef enum shoal_log_level {
 } shoal_log_level;
 
 /* The library never prints: it reports through this callback. It may be
- * called from any thread that is inside a shoal call, so it must be
- * thread-safe; `msg` is valid only during the call. */
+ * called from any thread that is inside a shoal call, from the runtime's
+ * workers, and from a manager's watchdog thread (SessionMgr.WatchdogMs,
+ * CallbackBudgetMs) while a host callback runs long, so it must be
+ * thread-safe and must not wait for that callback; `msg` is valid only
+ * during the call. */
 typedef void (*shoal_log_fn)(void *user, shoal_log_level level,
                              const char *msg);
 

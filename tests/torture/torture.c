@@ -882,6 +882,10 @@ int main(int argc, char **argv) {
         violation("%s checked nothing", kind_name[k]);
       }
     }
+  if (on(K_MPSC))
+    printf("torture: mpsc: %" PRIu64 " wake-ups of the idle consumer, %" PRIu64
+           " pushes found it full\n",
+           atomic_load(&MS.wakes), atomic_load(&MS.full));
   failed = atomic_load(&G.violations) != 0;
   printf("%s: %" PRIu64 " threads x %u s, %" PRIu64 " checked, %" PRIu64
          " violations, %" PRIu64 " stutters, %" PRIu64 " re-pins, %ld cpus\n",
