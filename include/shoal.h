@@ -145,9 +145,12 @@ SHOAL_API void shoal_topo_opts_defaults(shoal_topo_opts *opts);
  * SHOAL_EFORMAT (XML file invalid), SHOAL_ELIMIT (a synthetic description
  * with more than 2048 objects at one level: hwloc's build of it takes time
  * quadratic in their number), SHOAL_ETOPO (hwloc failed otherwise),
- * SHOAL_ENOMEM. On failure *out is NULL. hwloc 2.9 may crash on a damaged
- * XML file (tests/fuzz/known): load only XML that hwloc wrote. Any
- * thread. */
+ * SHOAL_ENOMEM. On failure *out is NULL. An XML file is read whole (64
+ * MiB at most: SHOAL_ELIMIT) and must be in the form hwloc's exporter
+ * writes (lstopo, hwloc_topology_export_xml) before hwloc reads it: hwloc
+ * 2.9 crashes on some damaged files (tests/fuzz/known), and its two XML
+ * readers read others differently. Anything else is SHOAL_EFORMAT, with
+ * the reason and its byte offset logged. Any thread. */
 SHOAL_API int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts);
 /* Any thread, once no other thread uses `t`. NULL is ignored. */
 SHOAL_API void shoal_topo_destroy(shoal_topo *t);

@@ -3,6 +3,7 @@
  * threads to PUs. The one file of the library that calls hwloc. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,10 @@ void shoal_topo_opts_defaults(shoal_topo_opts *opts) {
   memset(opts, 0, sizeof *opts);
   opts->struct_size = sizeof *opts;
 }
+
+/* The largest XML topology read: hwloc's export of a machine with
+ * thousands of PUs is a few MiB. */
+#define XML_MAX ((size_t)64 << 20)
 
 /* Maps hwloc objects to dense ids in order of first appearance. */
 typedef struct id_map {
@@ -241,8 +246,64 @@ static uint64_t synthetic_objects(const char *syn) {
   return n;
 }
 
+/* An XML topology file read whole (hwloc is given these bytes, so that
+ * what was checked is what it reads), NUL-terminated; *len excludes the
+ * NUL. */
+static int read_xml(const char *path, const shoal_topo_opts *o, char **out,
+                    size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  int rc = SHOAL_OK;
+  if (f == NULL) {
+    shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+               "cannot read topology file '%s': %s", path, strerror(errno));
+    return SHOAL_EIO;
+  }
+  for (;;) {
+    size_t got;
+    if (cap - n < 2) {
+      char *nb;
+      if (cap >= XML_MAX) {
+        shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+                   "topology file '%s' is larger than %u MiB", path,
+                   (unsigned)(XML_MAX >> 20));
+        rc = SHOAL_ELIMIT;
+        break;
+      }
+      cap = cap == 0 ? 65536 : cap * 2;
+      if ((nb = shoal__realloc(buf, cap + 1)) == NULL) {
+        rc = SHOAL_ENOMEM;
+        break;
+      }
+      buf = nb;
+    }
+    got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) {
+      if (ferror(f)) {
+        shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+                   "cannot read topology file '%s'", path);
+        rc = SHOAL_EIO;
+      }
+      break;
+    }
+  }
+  fclose(f);
+  if (rc != SHOAL_OK) {
+    shoal__free(buf);
+    return rc;
+  }
+  if (buf == NULL && (buf = shoal__malloc(1)) == NULL)
+    return SHOAL_ENOMEM;
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return SHOAL_OK;
+}
+
 static int configure_source(hwloc_topology_t hw, shoal_topo *t,
-                            const shoal_topo_opts *o) {
+                            const shoal_topo_opts *o, char **xml_buf) {
   const char *syn = o->synthetic, *xml = o->xml_path;
   if (syn == NULL && xml == NULL) {
     /* hwloc reads these too, but silently falls back to the real machine
@@ -254,14 +315,19 @@ static int configure_source(hwloc_topology_t hw, shoal_topo *t,
       syn = e;
   }
   if (xml != NULL) {
-    FILE *f = fopen(xml, "r");
-    if (f == NULL) {
+    char why[160];
+    size_t len;
+    int rc = read_xml(xml, o, xml_buf, &len);
+    if (rc != SHOAL_OK)
+      return rc;
+    if (shoal__topo_xml_check(*xml_buf, len, why, sizeof why) != SHOAL_OK) {
       shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
-                 "cannot read topology file '%s': %s", xml, strerror(errno));
-      return SHOAL_EIO;
+                 "'%s' is not an hwloc XML topology: %s", xml, why);
+      return SHOAL_EFORMAT;
     }
-    fclose(f);
-    if (hwloc_topology_set_xml(hw, xml) != 0) {
+    /* The size counts the NUL: hwloc's own reader relies on it. */
+    if (len >= INT_MAX ||
+        hwloc_topology_set_xmlbuffer(hw, *xml_buf, (int)len + 1) != 0) {
       shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
                  "'%s' is not an hwloc XML topology", xml);
       return SHOAL_EFORMAT;
@@ -293,6 +359,7 @@ int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
   shoal_topo_opts o;
   hwloc_topology_t hw = NULL;
   shoal_topo *t;
+  char *xml_buf = NULL;
   int rc;
 
   if (out == NULL)
@@ -316,7 +383,7 @@ int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
   }
   /* I-caches are dropped by default; the cache report wants them. */
   hwloc_topology_set_icache_types_filter(hw, HWLOC_TYPE_FILTER_KEEP_ALL);
-  rc = configure_source(hw, t, &o);
+  rc = configure_source(hw, t, &o, &xml_buf);
   /* hwloc's own XML reader (used without libxml2) accepts any file in
    * set_xml and fails here; libxml2's fails above. Same report either way. */
   if (rc == SHOAL_OK && hwloc_topology_load(hw) != 0) {
@@ -330,6 +397,7 @@ int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
       rc = SHOAL_ETOPO;
     }
   }
+  shoal__free(xml_buf);
   t->hw = hw;
   if (rc == SHOAL_OK) {
     t->this_system = hwloc_topology_is_thissystem(hw);

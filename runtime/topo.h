@@ -31,4 +31,11 @@ int shoal__topo_membind_self(const shoal_topo *t, unsigned numa_os);
 int shoal__topo_membind_area(const shoal_topo *t, unsigned numa_os,
                              void *addr, size_t len);
 
+/* Checks an XML topology (len bytes, no NUL among them) before hwloc
+ * reads it: the form hwloc's exporter writes, which both of hwloc's XML
+ * readers read alike, and no object hwloc 2.9 crashes on (topo_xml.c).
+ * SHOAL_EFORMAT with the reason, and its byte offset, in why. */
+int shoal__topo_xml_check(const char *buf, size_t len, char *why,
+                          size_t cap);
+
 #endif /* SHOAL_TOPO_H */

@@ -99,6 +99,128 @@ static void bad_sources(void **state) {
   assert_int_equal(shoal_topo_load(NULL, NULL), SHOAL_EINVAL);
 }
 
+/* XML that hwloc 2.9 would crash on, or that its two readers (libxml2's
+ * and its own minimal one) would read differently, is refused before hwloc
+ * reads it; the exporter's own output loads with both. */
+static const char *const xml_base =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n"
+    "<topology version=\"2.0\">\n"
+    "  <object type=\"Machine\" os_index=\"0\" cpuset=\"0x00000003\" "
+    "complete_cpuset=\"0x00000003\" allowed_cpuset=\"0x00000003\" "
+    "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" "
+    "allowed_nodeset=\"0x00000001\" gp_index=\"1\">\n"
+    "    <info name=\"Backend\" value=\"Synthetic\"/>\n"
+    "    <object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x00000003\" "
+    "complete_cpuset=\"0x00000003\" nodeset=\"0x00000001\" "
+    "complete_nodeset=\"0x00000001\" gp_index=\"4\" "
+    "local_memory=\"1073741824\"/>\n"
+    "    <object type=\"Core\" os_index=\"0\" cpuset=\"0x00000001\" "
+    "complete_cpuset=\"0x00000001\" nodeset=\"0x00000001\" "
+    "complete_nodeset=\"0x00000001\" gp_index=\"3\">\n"
+    "      <object type=\"PU\" os_index=\"0\" cpuset=\"0x00000001\" "
+    "complete_cpuset=\"0x00000001\" nodeset=\"0x00000001\" "
+    "complete_nodeset=\"0x00000001\" gp_index=\"2\"/>\n"
+    "    </object>\n"
+    "    <object type=\"Core\" os_index=\"1\" cpuset=\"0x00000002\" "
+    "complete_cpuset=\"0x00000002\" nodeset=\"0x00000001\" "
+    "complete_nodeset=\"0x00000001\" gp_index=\"6\">\n"
+    "      <object type=\"PU\" os_index=\"1\" cpuset=\"0x00000002\" "
+    "complete_cpuset=\"0x00000002\" nodeset=\"0x00000001\" "
+    "complete_nodeset=\"0x00000001\" gp_index=\"5\"/>\n"
+    "    </object>\n"
+    "  </object>\n"
+    "</topology>\n";
+
+/* Loads xml_base with its first `from` replaced by `to` (len bytes of it),
+ * with hwloc's libxml2 reader or its minimal one. */
+static int load_variant(const char *from, const char *to, size_t to_len,
+                        int libxml, log_capture *cap) {
+  char path[] = "/tmp/shoal-test-topo-XXXXXX";
+  const char *at = strstr(xml_base, from);
+  shoal_topo *t = NULL;
+  int fd = mkstemp(path), rc;
+  FILE *f;
+  assert_true(fd >= 0);
+  assert_non_null(at);
+  f = fdopen(fd, "w");
+  fwrite(xml_base, 1, (size_t)(at - xml_base), f);
+  fwrite(to, 1, to_len, f);
+  fputs(at + strlen(from), f);
+  fclose(f);
+  setenv("HWLOC_LIBXML_IMPORT", libxml ? "1" : "0", 1);
+  rc = load(&t, NULL, path, cap);
+  unsetenv("HWLOC_LIBXML_IMPORT");
+  unlink(path);
+  if (rc == SHOAL_OK) {
+    assert_int_equal(shoal_topo_pu_count(t), 2);
+    shoal_topo_destroy(t);
+  } else {
+    assert_null(t);
+  }
+  return rc;
+}
+
+static void xml_checked(void **state) {
+  static const struct {
+    const char *from, *to, *why;
+  } bad[] = {
+    /* hwloc 2.9 dereferences the missing complete_cpuset (SEGV) */
+    {"complete_cpuset=\"0x00000001\"", "cooplete_cpuset=\"0x00000001\"",
+     "no complete_cpuset"},
+    {" complete_nodeset=\"0x00000001\" gp_index=\"2\"", " gp_index=\"2\"",
+     "no complete_nodeset"},
+    {" cpuset=\"0x00000001\"", "", "no cpuset"},
+    {" cpuset=\"0x00000001\" complete_cpuset=\"0x00000001\" "
+     "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\"", "",
+     "without cpuset and nodeset"},
+    {"gp_index=\"3\"", "gp_index=\"3\" cpuset=\"0x1\"", "twice"},
+    /* the minimal reader would stop at these and miss the sets after */
+    {"gp_index=\"3\"", "name=\"&apos;\" gp_index=\"3\"", "unknown escape"},
+    {"gp_index=\"3\"", "name=\"a>b\" gp_index=\"3\"", "unescaped"},
+    {"gp_index=\"3\"", "gp_index='3'", "name=\"value\""},
+    {"gp_index=\"3\"", "x:gp_index=\"3\"", "name=\"value\""},
+    {"gp_index=\"3\"", "gp_index=\"3\"\r", "byte 0x0d"},
+    {"\" gp_index=\"3\"", "\"gp_index=\"3\"", "no space"},
+    /* what libxml2 alone would read as something else */
+    {"SYSTEM \"hwloc2.dtd\"", "[<!ENTITY e \"x\">]", "internal subset"},
+    {"encoding=\"UTF-8\"", "encoding=\"UTF-7\"", "encoding"},
+    {"  <object type=\"Machine\"", "<![CDATA[x]]><object type=\"Machine\"",
+     "markup other"},
+    {"<object type=\"PU\"", "<Object type=\"PU\"", "tag name"},
+    {"gp_index=\"3\">", "gp_index=\"3\"", "byte 0x3c"},
+    /* only hwloc's elements, where its format has them (hwloc 2.9 leaks
+     * what it built when it meets another) */
+    {"<object type=\"PU\"", "<objebt type=\"PU\"", "not an hwloc XML"},
+    {"<info name", "<latency value=\"1\"/><info name", "has none"},
+    {"    </object>\n", "    </info>\n", "closes no open"},
+    {"</topology>\n", "", "not closed"},
+    {"</topology>\n", "</topology>\n<topology>\n</topology>\n", "second root"},
+    {"    <info", "    x<info", "text where"},
+  };
+  log_capture cap = {0};
+  (void)state;
+  for (int libxml = 0; libxml <= 1; libxml++) {
+    assert_int_equal(load_variant("", "", 0, libxml, &cap), SHOAL_OK);
+    /* escapes both readers decode are fine */
+    assert_int_equal(load_variant("value=\"Synthetic\"",
+                                  "value=\"a&lt;b&amp;&#10;c\"", 25, libxml,
+                                  &cap), SHOAL_OK);
+    for (size_t i = 0; i < SHOAL_ARRAY_LEN(bad); i++) {
+      cap.msg[0] = '\0';
+      if (load_variant(bad[i].from, bad[i].to, strlen(bad[i].to), libxml,
+                       &cap) != SHOAL_EFORMAT ||
+          strstr(cap.msg, bad[i].why) == NULL)
+        fail_msg("variant %zu (%s -> %s, libxml %d): '%s'", i, bad[i].from,
+                 bad[i].to, libxml, cap.msg);
+    }
+    /* a NUL byte (UTF-16 text, or a file cut short) */
+    assert_int_equal(load_variant("Synthetic", "Synth\0tic", 9, libxml, &cap),
+                     SHOAL_EFORMAT);
+    assert_non_null(strstr(cap.msg, "NUL"));
+  }
+}
+
 static void environment(void **state) {
   shoal_topo *t = NULL;
   char path[1024];
@@ -220,6 +342,7 @@ int main(void) {
     cmocka_unit_test(synthetic_snapshot),
     cmocka_unit_test(xml_with_distances),
     cmocka_unit_test(bad_sources),
+    cmocka_unit_test(xml_checked),
     cmocka_unit_test(environment),
     cmocka_unit_test(tree),
     cmocka_unit_test(native),
