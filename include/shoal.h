@@ -150,7 +150,9 @@ SHOAL_API void shoal_topo_opts_defaults(shoal_topo_opts *opts);
  * writes (lstopo, hwloc_topology_export_xml) before hwloc reads it: hwloc
  * 2.9 crashes on some damaged files (tests/fuzz/known), and its two XML
  * readers read others differently. Anything else is SHOAL_EFORMAT, with
- * the reason and its byte offset logged. Any thread. */
+ * the reason and its byte offset logged. A file that passes the check but
+ * that hwloc refuses (a bad value) is SHOAL_EFORMAT too, and hwloc 2.9
+ * leaks the few hundred bytes it had built for it. Any thread. */
 SHOAL_API int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts);
 /* Any thread, once no other thread uses `t`. NULL is ignored. */
 SHOAL_API void shoal_topo_destroy(shoal_topo *t);
