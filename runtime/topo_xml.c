@@ -44,6 +44,11 @@ static int refuse(scan *s, const char *fmt, ...) {
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n'; }
 
+/* The n bytes at p are the word lit. */
+static int is_word(const char *lit, const char *p, size_t n) {
+  return strlen(lit) == n && memcmp(lit, p, n) == 0;
+}
+
 static int starts(const scan *s, const char *lit) {
   size_t n = strlen(lit);
   return (size_t)(s->end - s->p) >= n && memcmp(s->p, lit, n) == 0;
@@ -89,7 +94,7 @@ enum {
 static int no_sets(const char *type, size_t n) {
   static const char *const types[] = {"Bridge", "PCIDev", "OSDev", "Misc"};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-    if (strlen(types[i]) == n && memcmp(types[i], type, n) == 0)
+    if (is_word(types[i], type, n))
       return 1;
   return 0;
 }
@@ -103,7 +108,7 @@ static unsigned set_bit(const char *name, size_t n) {
               {"nodeset", NODESET},
               {"complete_nodeset", COMPLETE_NODESET}};
   for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
-    if (strlen(sets[i].name) == n && memcmp(sets[i].name, name, n) == 0)
+    if (is_word(sets[i].name, name, n))
       return sets[i].bit;
   return 0;
 }
@@ -150,7 +155,7 @@ static const struct {
 
 static int tag_of(const char *name, size_t n) {
   for (int t = 0; t < T_COUNT; t++)
-    if (strlen(tags[t].name) == n && memcmp(tags[t].name, name, n) == 0)
+    if (is_word(tags[t].name, name, n))
       return t;
   return -1;
 }
@@ -265,7 +270,7 @@ static int start_tag(scan *s, unsigned allowed, int *id, int *closed) {
     }
     if (s->p >= s->end)
       return refuse(s, "unterminated value of %.*s", (int)n, name);
-    if (n == 4 && memcmp(name, "type", 4) == 0) {
+    if (is_word("type", name, n)) {
       type = value;
       type_n = (size_t)(s->p - value);
     }
