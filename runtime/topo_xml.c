@@ -113,6 +113,45 @@ static unsigned set_bit(const char *name, size_t n) {
   return 0;
 }
 
+/* An attribute that hwloc reads as a bitmap: its name ends in cpuset or
+ * nodeset. */
+static int ends_with(const char *name, size_t n, const char *suffix) {
+  size_t k = strlen(suffix);
+  return n >= k && memcmp(name + n - k, suffix, k) == 0;
+}
+
+static int is_bitmap(const char *name, size_t n) {
+  return ends_with(name, n, "cpuset") || ends_with(name, n, "nodeset");
+}
+
+/* A bitmap as the exporter writes it: "0xf...f" or a hex word, then words
+ * or empty words after commas. hwloc 2.9's parser counts the words from
+ * the second byte on, and one more word than it counted (a leading comma)
+ * fails its assertion (abort in hwloc_bitmap_sscanf). */
+static int bitmap_ok(const char *v, size_t n) {
+  size_t i = 0;
+  if (n >= 7 && memcmp(v, "0xf...f", 7) == 0)
+    i = 7;
+  for (int first = 1;; first = 0) {
+    size_t d = 0;
+    if (!first || i == 0) {
+      if (i + 1 < n && v[i] == '0' && v[i + 1] == 'x')
+        i += 2;
+      while (i < n && d < 16 &&
+             ((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f') ||
+              (v[i] >= 'A' && v[i] <= 'F')))
+        i++, d++;
+      if (first && d == 0)
+        return 0;
+    }
+    if (i == n)
+      return 1;
+    if (v[i] != ',')
+      return 0;
+    i++;
+  }
+}
+
 /* hwloc's elements (hwloc.dtd for v1, hwloc2.dtd for v2) and the children
  * each may have: the exporter writes nothing else, and hwloc 2.9 leaks the
  * objects it had built when it meets another. */
@@ -270,6 +309,9 @@ static int start_tag(scan *s, unsigned allowed, int *id, int *closed) {
     }
     if (s->p >= s->end)
       return refuse(s, "unterminated value of %.*s", (int)n, name);
+    if (is_bitmap(name, n) && !bitmap_ok(value, (size_t)(s->p - value)))
+      return refuse(s, "%.*s is not a bitmap as hwloc writes one", (int)n,
+                    name);
     if (is_word("type", name, n)) {
       type = value;
       type_n = (size_t)(s->p - value);

@@ -175,6 +175,10 @@ static void xml_checked(void **state) {
      "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\"", "",
      "without cpuset and nodeset"},
     {"gp_index=\"3\"", "gp_index=\"3\" cpuset=\"0x1\"", "twice"},
+    /* hwloc 2.9's bitmap parser aborts on a leading comma */
+    {"cpuset=\"0x00000001\"", "cpuset=\",0x00000001\"", "not a bitmap"},
+    {"nodeset=\"0x00000001\"", "nodeset=\"0x1 \"", "not a bitmap"},
+    {"allowed_cpuset=\"0x00000003\"", "allowed_cpuset=\"\"", "not a bitmap"},
     /* the minimal reader would stop at these and miss the sets after */
     {"gp_index=\"3\"", "name=\"&apos;\" gp_index=\"3\"", "unknown escape"},
     {"gp_index=\"3\"", "name=\"a>b\" gp_index=\"3\"", "unescaped"},
@@ -202,6 +206,12 @@ static void xml_checked(void **state) {
   (void)state;
   for (int libxml = 0; libxml <= 1; libxml++) {
     assert_int_equal(load_variant("", "", 0, libxml, &cap), SHOAL_OK);
+    /* bitmaps with empty and infinite words, as hwloc writes them */
+    {
+      const char *full = "allowed_cpuset=\"0xf...f,,0x00000003\"";
+      assert_int_equal(load_variant("allowed_cpuset=\"0x00000003\"", full,
+                                    strlen(full), libxml, &cap), SHOAL_OK);
+    }
     /* escapes both readers decode are fine */
     assert_int_equal(load_variant("value=\"Synthetic\"",
                                   "value=\"a&lt;b&amp;&#10;c\"", 25, libxml,
