@@ -1174,10 +1174,18 @@ static void part_task(shoal_worker *w, shoal_task *task) {
   shoal__part *p = (shoal__part *)(void *)task;
   shoal_runtime *rt = p->mgr->rt;
   (void)w;
-  part_claim(p);
-  /* release: destroy and the next tick may reuse the record once they
-   * read 0; nothing of p (or of the manager) is touched after this. */
-  atomic_store_explicit(&p->queued, 0, memory_order_release);
+  for (;;) {
+    uint32_t q = 1;
+    part_claim(p);
+    /* release: destroy and the next tick may reuse the record once they
+     * read 0; nothing of p (or of the manager) is touched after this.
+     * acquire on failure: the tick's opening of the part, marked 2. */
+    if (atomic_compare_exchange_strong_explicit(&p->queued, &q, 0,
+                                                memory_order_acq_rel,
+                                                memory_order_acquire))
+      break;
+    atomic_store_explicit(&p->queued, 1, memory_order_relaxed);
+  }
   shoal__ext_notify(rt, 1); /* a destroy waiting for it */
 }
 
@@ -1224,11 +1232,20 @@ static void tick_nodes(shoal_worker *w, void *arg) {
   for (unsigned k = 0; k < mgr->nodes; k++) {
     shoal__part *p = &mgr->parts[k];
     shoal__task *task = (shoal__task *)(void *)&p->task;
+    uint32_t q;
     if (k == own || p->home < 0 ||
-        atomic_load_explicit(&p->state, memory_order_relaxed) != PART_OPEN ||
-        atomic_load_explicit(&p->queued, memory_order_acquire))
+        atomic_load_explicit(&p->state, memory_order_relaxed) != PART_OPEN)
       continue;
-    atomic_store_explicit(&p->queued, 1, memory_order_relaxed);
+    q = atomic_load_explicit(&p->queued, memory_order_acquire);
+    /* acq_rel: the opening above before the mark a finishing task reads;
+     * 0 → 1 hands a new task, 1 → 2 asks the one on its way to claim
+     * again, 2: already asked. */
+    while (q != 2 && !atomic_compare_exchange_weak_explicit(
+                         &p->queued, &q, q + 1, memory_order_acq_rel,
+                         memory_order_acquire))
+      ;
+    if (q != 0)
+      continue;
     task->fn = part_task;
     task->kind = KIND_CLOSURE;
     shoal__submit(mgr->rt, task, p->home, 0);

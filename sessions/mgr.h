@@ -224,9 +224,11 @@ typedef struct shoal__tick {
 /* One home node's part of a tick, with several nodes. The task goes to
  * the inbox of a worker of that node; whoever claims the part first (that
  * worker, or the updating thread once its own part is done) runs it, so
- * that a busy worker never holds a part back. A task still queued from an
- * earlier tick is not queued again: it claims whatever part is open when
- * it runs, or finds none. */
+ * that a busy worker never holds a part back. A task still on its way
+ * from an earlier tick is not queued again: the tick marks it (queued 1 →
+ * 2) and the task, finishing, sees the mark and claims again, so that a
+ * part opened just after that task's claim failed is not left to the
+ * updating thread alone. */
 enum { PART_IDLE = 0, PART_OPEN = 1, PART_TAKEN = 2, PART_DONE = 3 };
 typedef struct shoal__part {
   shoal_task task;             /* first: the runtime's record */
@@ -234,7 +236,9 @@ typedef struct shoal__part {
   shoal__tick t;
   int home;                    /* the worker it is handed to; -1: none */
   alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t state;
-  _Atomic uint32_t queued;     /* task handed over and not yet finished */
+  _Atomic uint32_t queued;     /* 0: no task; 1: a task handed over and
+                                  not finished; 2: and the part opened
+                                  again since (the task claims again) */
 } shoal__part;
 
 /* What hibernate/ hooks into the manager (set once by
