@@ -395,6 +395,12 @@ int main(int argc, char **argv) {
               (double)dr.bytes_returned, "B");
     bench_row("defrag", "shoal", n, "ms", median_of(t_defrag, rounds) * 1e3,
               "ms");
+    /* What each step gave back, as the manager counts it. */
+    bench_row("defrag", "shoal", n, "columns_bytes",
+              (double)dr.columns_bytes, "B");
+    bench_row("defrag", "shoal", n, "pool_bytes", (double)dr.pool_bytes, "B");
+    bench_row("defrag", "shoal", n, "table_bytes", (double)dr.table_bytes,
+              "B");
   }
   check(shoal_mgr_destroy(mgr), "destroy");
   shoal_runtime_destroy(rt);

@@ -6,6 +6,7 @@
 #include <stdalign.h>
 #include <string.h>
 
+#include "hibernate/arena.h"
 #include "hibernate/hib.h"
 #include "hibernate/record.h"
 #include "runtime/common.h"
@@ -16,9 +17,10 @@
 /* Sessions per batch of a pass or a wake phase (the design). */
 #define HIB_BATCH 32u
 
-/* What a hibernated session keeps besides its pool record: one
- * allocation, the record's bytes inline. */
+/* All that a hibernated session keeps, besides its out slot: one block of
+ * the record arena (arena.h), the record's bytes inline. */
 typedef struct hrec {
+  shoal__out o;    /* first: the manager's view (mgr.h) */
   shoal__kept kept;
   uint64_t freed;  /* host bytes its callback said it freed */
   uint32_t len;    /* of rec */
@@ -36,6 +38,7 @@ struct shoal_hib_writer {
  * and the times of its sessions. Its own line. */
 typedef struct hib_ws {
   alignas(SHOAL_FALSE_SHARING) shoal_hib_writer w;
+  shoal__arena_cursor cur; /* where its records go */
   unsigned char *tmp;
   size_t tmp_cap;
   shoal__hist hib_t, wake_t;   /* per session, all of it */
@@ -45,7 +48,8 @@ typedef struct hib_ws {
 enum { IT_OK = 0, IT_REFUSED = 1, IT_FAILED = 2 };
 
 typedef struct item {
-  uint32_t index;  /* pool index */
+  uint32_t index;  /* pool index: the session's, or the one taken to wake
+                      it into */
   uint32_t id;
   uint32_t slot;   /* during a pass: its slot, fixed until the pass ends */
   int rc;          /* IT_*, or a wake's status */
@@ -57,9 +61,13 @@ typedef struct shoal__hib {
   shoal_hib_callbacks cb;
   unsigned nw;
   hib_ws *ws;
-  /* The hibernated sessions (pool indices), under mu. */
-  uint32_t *arr;
+  /* The hibernated sessions by out slot (NULL: free), under mu; the free
+   * slots below n, lowest last; the wake list, in the order asked. */
+  hrec **arr;
   uint32_t n, cap;
+  uint32_t *fr;
+  uint32_t nfr, fr_cap;
+  hrec *wk_head, *wk_tail;
   /* A pass's or a wake phase's sessions: the holder's, and read under mu
    * by wake_map while a pass runs (in_pass). */
   item *items;
@@ -81,6 +89,14 @@ static shoal__session *rec(shoal_mgr *mgr, uint32_t index) {
 
 static uint64_t rec_size(const hrec *r) {
   return sizeof *r + r->len;
+}
+
+static hrec *rec_of(shoal__out *o) {
+  return (hrec *)(void *)o;
+}
+
+static void rec_free(hrec *r) {
+  shoal__arena_free(r, rec_size(r));
 }
 
 /* Room for n elements of elem bytes in *p (cap of them now), growing by
@@ -111,25 +127,58 @@ static int cand_reserve(shoal__hib *h, size_t n) {
   return rc;
 }
 
-/* The table of hibernated sessions. Under mu. */
+/* The table of hibernated sessions. Under mu. Room for `more` slots
+ * past the free ones. */
 static int arr_reserve(shoal__hib *h, size_t more) {
-  size_t cap = h->cap;
-  void *p = h->arr;
-  int rc = reserve(&p, &cap, h->n + more, sizeof *h->arr);
+  size_t cap = h->cap, fcap = h->fr_cap;
+  void *p = h->arr, *f = h->fr;
+  int rc = more <= h->nfr ? SHOAL_OK
+                          : reserve(&p, &cap, h->n + (more - h->nfr),
+                                    sizeof *h->arr);
   h->arr = p;
   h->cap = (uint32_t)cap;
+  /* Each slot in use may come free: room for all of them in fr. */
+  if (rc == SHOAL_OK)
+    rc = reserve(&f, &fcap, h->cap, sizeof *h->fr);
+  h->fr = f;
+  h->fr_cap = (uint32_t)fcap;
   return rc;
 }
 
-static void arr_add(shoal__hib *h, shoal__session *s) {
-  s->hslot = h->n;
-  h->arr[h->n++] = s->self;
+/* A slot for r (reserved), lowest free first. */
+static uint32_t arr_take(shoal__hib *h) {
+  return h->nfr > 0 ? h->fr[--h->nfr] : h->n++;
 }
 
-static void arr_remove(shoal_mgr *mgr, shoal__hib *h, shoal__session *s) {
-  uint32_t last = h->arr[--h->n];
-  h->arr[s->hslot] = last;
-  rec(mgr, last)->hslot = s->hslot;
+static void arr_put(shoal__hib *h, uint32_t slot) {
+  h->arr[slot] = NULL;
+  h->fr[h->nfr++] = slot;
+}
+
+/* Fits the table to the highest slot in use; the free slots are listed
+ * again, lowest last. */
+static void arr_fit(shoal__hib *h) {
+  while (h->n > 0 && h->arr[h->n - 1] == NULL)
+    h->n--;
+  h->nfr = 0;
+  for (uint32_t k = h->n; k-- > 0;)
+    if (h->arr[k] == NULL)
+      h->fr[h->nfr++] = k;
+}
+
+/* Puts r on the wake list once. */
+static void ask(shoal_mgr *mgr, shoal__out *o) {
+  shoal__hib *h = mgr->hib;
+  hrec *r = rec_of(o);
+  if (o->flags & (SHOAL__OUT_ASKED | SHOAL__OUT_WAKING | SHOAL__OUT_GONE))
+    return;
+  o->flags |= SHOAL__OUT_ASKED;
+  o->wk_next = NULL;
+  if (h->wk_tail != NULL)
+    h->wk_tail->o.wk_next = o;
+  else
+    h->wk_head = r;
+  h->wk_tail = r;
 }
 
 static void count_in(shoal__hib *h, const hrec *r) {
@@ -209,7 +258,7 @@ static void hibernate_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
   if (ws->w.err == 0 && grow_tmp(ws, bound) == SHOAL_OK &&
       shoal__hib_encode_into(ws->w.buf, ws->w.len, ws->tmp, bound, &n) ==
           SHOAL_OK &&
-      (r = shoal__malloc(sizeof *r + n)) != NULL) {
+      (r = shoal__arena_alloc(&ws->cur, sizeof *r + n)) != NULL) {
     memcpy(r->rec, ws->tmp, n);
     r->len = (uint32_t)n;
     r->raw = (uint32_t)ws->w.len;
@@ -275,30 +324,53 @@ static int idle_enough(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
   return woke == 0 || mgr->clock_ms - woke >= hyst;
 }
 
-/* Ends a pass under mu: the records join the table and the sessions leave
- * the active array; the others stay. */
-static void pass_finish(shoal_mgr *mgr) {
+static void wake_one(shoal_mgr *mgr, hib_ws *ws, item *it);
+
+/* Ends a pass under mu: the sessions leave the active array for their
+ * records, or stay. Those that were touched, or had a packet reserved,
+ * while the pass ran are moved to the front of the items for a wake from
+ * their records at once (bounce); returns how many. */
+static size_t pass_finish(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
   uint64_t cutoff = mgr->clock_ms - atomic_load_explicit(&mgr->hib_ms,
                                                          memory_order_relaxed);
+  size_t nb = 0;
   for (size_t k = 0; k < h->nitems; k++) {
     item *it = &h->items[k];
     shoal__session *s = rec(mgr, it->index);
     if (it->rc == IT_OK) {
-      (void)shoal__mgr_detach(mgr, s, &it->r->kept);
-      s->hib = it->r;
-      s->where = SHOAL__IN_HIB;
-      arr_add(h, s);
-      count_in(h, it->r);
-      h->hibernations++;
-      h->w_hib++;
-      /* seq_cst: after detach's store of HIBERNATED. A packet reserved
-       * or a wake asked for while the pass ran is seen here, or its
-       * sender saw HIBERNATED and asked for the wake itself. */
-      if (SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word,
-                                               memory_order_seq_cst)) != 0 ||
-          atomic_load_explicit(&s->touch_ms, memory_order_seq_cst) > cutoff)
-        (void)shoal__mgr_request_wake(mgr, s);
+      uint32_t slot;
+      int rc = 0;
+      if (atomic_load_explicit(&s->state, memory_order_relaxed) == 0) {
+        /* Released while the pass ran: the record goes, and so does the
+         * slot; on_release gets user NULL. */
+        shoal__mgr_drop_chosen(mgr, s);
+        rec_free(it->r);
+        continue;
+      }
+      /* A touch after this load meets a hibernated session: a no-op, as
+       * for any. A wake (under mu) comes before or after all of this. */
+      if (atomic_load_explicit(&s->touch_ms, memory_order_relaxed) <=
+          cutoff) {
+        slot = arr_take(h);
+        it->r->o.slot = slot;
+        rc = shoal__mgr_detach(mgr, s, &it->r->o, &it->r->kept);
+        if (rc == 1) {
+          h->arr[slot] = it->r;
+          count_in(h, it->r);
+          h->hibernations++;
+          h->w_hib++;
+          continue;
+        }
+        arr_put(h, slot);
+      }
+      /* Touched, a packet reserved, or no room for its out slot: it
+       * stays; the host gets its bytes back. */
+      {
+        item t = *it;
+        h->items[k] = h->items[nb];
+        h->items[nb++] = t;
+      }
       continue;
     }
     {
@@ -311,9 +383,11 @@ static void pass_finish(shoal_mgr *mgr) {
         h->refused++;
         continue;
       }
-      /* The host rebuilt it (maybe elsewhere): its new pointer. */
-      atomic_store_explicit(&c->user[it->slot], it->user,
-                            memory_order_relaxed);
+      /* The host rebuilt it (maybe elsewhere): its new pointer, in its
+       * slot now (others' detaches above may have moved it). */
+      atomic_store_explicit(
+          &c->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
+          it->user, memory_order_relaxed);
       h->failures++;
       shoal__log(mgr->cfg.log, mgr->cfg.log_user,
                  it->rc == IT_FAILED ? SHOAL_LOG_WARN : SHOAL_LOG_ERROR,
@@ -323,8 +397,38 @@ static void pass_finish(shoal_mgr *mgr) {
                                      : "and the host's wake failed");
     }
   }
-  h->nitems = 0;
+  h->nitems = nb;
   h->in_pass = 0;
+  return nb;
+}
+
+/* After a bounce's wakes, under mu: the sessions carry on, LIVE, with
+ * the host's new pointers (a release made meanwhile passes it to
+ * on_release); the records go. */
+static void bounce_finish(shoal_mgr *mgr) {
+  shoal__hib *h = mgr->hib;
+  shoal__cols *c = shoal__mgr_cols(mgr);
+  for (size_t k = 0; k < h->nitems; k++) {
+    item *it = &h->items[k];
+    shoal__session *s = rec(mgr, it->index);
+    uint32_t st = SHOAL__S_HIBERNATING;
+    atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
+                                            memory_order_relaxed,
+                                            memory_order_relaxed);
+    atomic_store_explicit(
+        &c->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
+        it->user, memory_order_relaxed);
+    s->woke_ms = mgr->clock_ms;
+    if (it->rc != SHOAL_OK) {
+      h->wake_failures++;
+      shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+                 "session %u: a packet or a touch came while it was "
+                 "hibernated, and the host's wake from its bytes failed "
+                 "(%s)", it->id, shoal_strerror(it->rc));
+    }
+    rec_free(it->r);
+  }
+  h->nitems = 0;
 }
 
 /* A pass: up to max idle sessions. Holding the manager. */
@@ -334,7 +438,7 @@ static long pass(shoal_mgr *mgr, size_t max) {
   uint64_t cutoff;
   shoal__cols *c;
   size_t found;
-  long done = 0;
+  long done;
   if (mgr->clock_ms < thr)
     return 0;
   cutoff = mgr->clock_ms - thr;
@@ -380,10 +484,16 @@ static long pass(shoal_mgr *mgr, size_t max) {
   shoal__alloc_collect(mgr->rt, 0);
   shoal__alloc_release_end();
   pthread_mutex_lock(&mgr->mu);
-  for (size_t k = 0; k < h->nitems; k++)
-    done += h->items[k].rc == IT_OK;
-  pass_finish(mgr);
+  done = (long)h->hibernations;
+  (void)pass_finish(mgr);
+  done = (long)h->hibernations - done;
   pthread_mutex_unlock(&mgr->mu);
+  if (h->nitems > 0) {
+    run_items(mgr, wake_one);
+    pthread_mutex_lock(&mgr->mu);
+    bounce_finish(mgr);
+    pthread_mutex_unlock(&mgr->mu);
+  }
   return done;
 }
 
@@ -415,92 +525,76 @@ static void wake_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
   }
 }
 
-/* Puts a taken chain back on the wake stack (when there is no room to
- * wake it now). */
-static void wake_push_back(shoal_mgr *mgr, uint32_t first, uint32_t last) {
-  uint32_t top = atomic_load_explicit(&mgr->wake_top, memory_order_relaxed);
-  do
-    atomic_store_explicit(&rec(mgr, last - 1)->wk_next, top,
-                          memory_order_relaxed);
-  while (!atomic_compare_exchange_weak_explicit(&mgr->wake_top, &top, first,
-                                                memory_order_release,
-                                                memory_order_relaxed));
-}
-
 /* Wakes every session asked for. Holding the manager, before the tick. */
 static long wakes(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
-  /* acquire: pairs with the pushes' release: the links and states. */
-  uint32_t top = atomic_exchange_explicit(&mgr->wake_top, 0,
-                                          memory_order_acquire);
-  uint32_t last = 0;
-  size_t n = 0;
+  size_t n = 0, nr = 0;
   long woke = 0;
-  if (top == 0)
-    return 0;
-  for (uint32_t i = top; i != 0;
-       i = atomic_load_explicit(&rec(mgr, i - 1)->wk_next,
-                                memory_order_relaxed)) {
-    last = i;
-    n++;
-  }
+  hrec *r;
   pthread_mutex_lock(&mgr->mu);
+  for (r = h->wk_head; r != NULL; r = rec_of(r->o.wk_next))
+    n++;
+  if (n == 0) {
+    pthread_mutex_unlock(&mgr->mu);
+    return 0;
+  }
   if (items_reserve(h, n) != SHOAL_OK ||
       shoal__mgr_reserve(mgr, (uint32_t)n) != SHOAL_OK) {
     pthread_mutex_unlock(&mgr->mu);
-    wake_push_back(mgr, top, last); /* asked for again next time */
     shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
                "hibernation: no memory to wake %zu sessions now; retried "
                "at the next update", n);
     return SHOAL_ENOMEM;
   }
+  /* Each takes its pool element now, so that its wake cannot fail after
+   * the host's callback; those that get none wait for the next update. */
   h->nitems = 0;
-  for (uint32_t i = top; i != 0;) {
-    shoal__session *s = rec(mgr, i - 1);
-    uint32_t next = atomic_load_explicit(&s->wk_next, memory_order_relaxed);
-    /* Released meanwhile: only its place on the stack is left to give up
-     * (the zombie list returns it to the pool once off the stack). */
-    if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
-        SHOAL__S_WAKING) {
-      item *it = &h->items[h->nitems++];
-      it->index = i - 1;
-      it->id = atomic_load_explicit(&s->id, memory_order_relaxed);
-      it->user = s->user;
-      it->r = s->hib;
-      it->rc = 0;
+  while ((r = h->wk_head) != NULL) {
+    item *it = &h->items[h->nitems];
+    hrec *next = rec_of(r->o.wk_next);
+    if (!(r->o.flags & SHOAL__OUT_GONE) &&
+        shoal__pool_get(&mgr->pool, r->o.node, &it->index) != SHOAL_OK)
+      break;
+    h->wk_head = next;
+    r->o.flags &= ~SHOAL__OUT_ASKED;
+    if (r->o.flags & SHOAL__OUT_GONE) { /* released while it waited */
+      rec_free(r);
+      continue;
     }
-    /* release: our reads of the record before it may go to the pool. */
-    atomic_store_explicit(&s->wk_listed, 0, memory_order_release);
-    i = next;
+    r->o.flags |= SHOAL__OUT_WAKING;
+    it->id = r->o.id;
+    it->user = NULL;
+    it->r = r;
+    it->rc = 0;
+    h->nitems++;
   }
+  if (h->wk_head == NULL)
+    h->wk_tail = NULL;
   pthread_mutex_unlock(&mgr->mu);
-  /* The stack is last asked first: wake in the order asked. */
-  for (size_t a = 0, b = h->nitems; a + 1 < b; a++, b--) {
-    item t = h->items[a];
-    h->items[a] = h->items[b - 1];
-    h->items[b - 1] = t;
-  }
   if (h->nitems > 0)
     run_items(mgr, wake_one);
   pthread_mutex_lock(&mgr->mu);
   for (size_t k = 0; k < h->nitems; k++) {
     item *it = &h->items[k];
-    shoal__session *s = rec(mgr, it->index);
-    if (it->rc == SHOAL_OK) {
-      arr_remove(mgr, h, s);
-      count_out(h, it->r);
-      (void)shoal__mgr_attach(mgr, s, it->user, &it->r->kept); /* reserved */
-      shoal__free(it->r);
-      s->hib = NULL;
+    r = it->r;
+    r->o.flags &= ~SHOAL__OUT_WAKING;
+    if (r->o.flags & SHOAL__OUT_GONE) {
+      /* Released during its wake: the host hears of it with the state
+       * it has just rebuilt (below, outside mu). */
+      shoal__pool_put(&mgr->pool, it->index);
+      rec_free(r);
+      if (it->rc == SHOAL_OK)
+        h->items[nr++] = *it;
+    } else if (it->rc == SHOAL_OK) {
+      arr_put(h, r->o.slot);
+      count_out(h, r);
+      shoal__mgr_attach(mgr, &r->o, it->index, it->user, &r->kept);
+      rec_free(r);
       h->wakes++;
       h->w_wakes++;
       woke++;
     } else {
-      uint32_t st = SHOAL__S_WAKING;
-      atomic_compare_exchange_strong_explicit(&s->state, &st,
-                                              SHOAL__S_HIBERNATED,
-                                              memory_order_release,
-                                              memory_order_relaxed);
+      shoal__pool_put(&mgr->pool, it->index);
       h->wake_failures++;
       shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
                  "session %u: wake failed (%s); it stays hibernated with "
@@ -512,12 +606,33 @@ static long wakes(shoal_mgr *mgr) {
   h->nitems = 0;
   shoal__mgr_join(mgr);
   pthread_mutex_unlock(&mgr->mu);
+  for (size_t k = 0; k < nr && mgr->cb.on_release != NULL; k++)
+    mgr->cb.on_release(mgr->cb.host, h->items[k].id, h->items[k].user);
   return woke;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Defragmentation                                                          */
 /* ------------------------------------------------------------------------ */
+
+/* Moves the records of chunks less than a quarter full into new chunks
+ * together, so that those chunks go back to the system. Not those on the
+ * wake list (linked there). Under mu, holding the manager. */
+static void compact(shoal__hib *h) {
+  shoal__arena_cursor dc = {NULL, 0};
+  for (uint32_t k = 0; k < h->n; k++) {
+    hrec *r = h->arr[k], *m;
+    if (r == NULL || (r->o.flags & (SHOAL__OUT_ASKED | SHOAL__OUT_WAKING)) ||
+        !shoal__arena_sparse(r))
+      continue;
+    if ((m = shoal__arena_alloc(&dc, rec_size(r))) == NULL)
+      break; /* they stay where they are */
+    memcpy(m, r, rec_size(r));
+    h->arr[k] = m;
+    rec_free(r);
+  }
+  shoal__arena_done(&dc);
+}
 
 /* Holding the manager. */
 static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
@@ -531,15 +646,20 @@ static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
   r.pool_bytes = shoal__pool_trim(&mgr->pool);
   if (h != NULL) {
     /* The table to fit; the scratch lists go (they grow back on use). */
-    size_t before = h->cap * sizeof *h->arr +
+    size_t before = h->cap * sizeof *h->arr + h->fr_cap * sizeof *h->fr +
                     h->items_cap * sizeof *h->items +
                     h->cand_cap * sizeof *h->cand;
+    arr_fit(h);
+    compact(h);
     if (h->cap > 64 && h->n < h->cap / 2) {
       uint32_t cap = h->n < 64 ? 64 : h->n;
-      uint32_t *a = shoal__realloc(h->arr, cap * sizeof *a);
-      if (a != NULL) {
+      hrec **a = shoal__realloc(h->arr, cap * sizeof *a);
+      uint32_t *f = a != NULL ? shoal__realloc(h->fr, cap * sizeof *f) : NULL;
+      if (a != NULL)
         h->arr = a;
-        h->cap = cap;
+      if (f != NULL) {
+        h->fr = f;
+        h->cap = h->fr_cap = cap;
       }
     }
     shoal__free(h->items);
@@ -547,7 +667,8 @@ static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
     h->items = NULL;
     h->cand = NULL;
     h->items_cap = h->cand_cap = 0;
-    r.table_bytes = before - h->cap * sizeof *h->arr;
+    r.table_bytes = before - h->cap * sizeof *h->arr -
+                    h->fr_cap * sizeof *h->fr;
   }
   pthread_mutex_unlock(&mgr->mu);
   shoal__alloc_collect(mgr->rt, 1);
@@ -592,49 +713,64 @@ static void hib_phase(shoal_mgr *mgr) {
   }
 }
 
-static void forget(shoal_mgr *mgr, shoal__session *s) {
+static shoal__out *out_at(shoal_mgr *mgr, uint32_t slot) {
   shoal__hib *h = mgr->hib;
-  hrec *r = s->hib;
-  arr_remove(mgr, h, s);
-  if (r != NULL) {
-    count_out(h, r);
-    shoal__free(r);
-  }
-  s->hib = NULL;
+  return slot < h->n && h->arr[slot] != NULL ? &h->arr[slot]->o : NULL;
+}
+
+static void forget(shoal_mgr *mgr, shoal__out *o) {
+  shoal__hib *h = mgr->hib;
+  hrec *r = rec_of(o);
+  arr_put(h, o->slot);
+  count_out(h, r);
+  /* On the wake list, or in a wake phase: that frees it. */
+  if (o->flags & (SHOAL__OUT_ASKED | SHOAL__OUT_WAKING))
+    o->flags |= SHOAL__OUT_GONE;
+  else
+    rec_free(r);
 }
 
 static uint64_t count(shoal_mgr *mgr, uint64_t *pending) {
   shoal__hib *h = mgr->hib;
   for (uint32_t k = 0; pending != NULL && k < h->n; k++)
-    *pending += SHOAL__IN_COUNT(atomic_load_explicit(
-        &rec(mgr, h->arr[k])->in_word, memory_order_relaxed));
-  return h->n;
+    if (h->arr[k] != NULL)
+      *pending += h->arr[k]->o.nheld;
+  return mgr->nout;
 }
 
 static void destroy(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
   for (uint32_t k = 0; k < h->n; k++) {
-    shoal__session *s = rec(mgr, h->arr[k]);
+    hrec *r = h->arr[k];
+    if (r == NULL)
+      continue;
     if (mgr->cb.on_release != NULL)
-      mgr->cb.on_release(mgr->cb.host,
-                         atomic_load_explicit(&s->id, memory_order_relaxed),
-                         NULL);
-    shoal__free(s->hib);
+      mgr->cb.on_release(mgr->cb.host, r->o.id, NULL);
+    shoal__pk_drop_held(mgr, &r->o);
+    rec_free(r);
+  }
+  /* Released ones still on the wake list. */
+  for (hrec *r = h->wk_head, *next; r != NULL; r = next) {
+    next = rec_of(r->o.wk_next);
+    if (r->o.flags & SHOAL__OUT_GONE)
+      rec_free(r);
   }
   for (unsigned w = 0; w < h->nw; w++) {
+    shoal__arena_done(&h->ws[w].cur);
     shoal__free(h->ws[w].w.buf);
     shoal__free(h->ws[w].tmp);
   }
   shoal__free(h->ws);
   shoal__free(h->arr);
+  shoal__free(h->fr);
   shoal__free(h->items);
   shoal__free(h->cand);
   shoal__free(h);
   mgr->hib = NULL;
 }
 
-static const shoal__hib_hooks hooks = {wake_phase, hib_phase, forget, count,
-                                       destroy};
+static const shoal__hib_hooks hooks = {wake_phase, hib_phase, out_at, ask,
+                                       forget,     count,     destroy};
 
 /* ------------------------------------------------------------------------ */
 /* The API                                                                  */
@@ -680,11 +816,12 @@ int shoal_mgr_set_hibernation_hysteresis_ms(shoal_mgr *mgr, uint64_t ms) {
   return SHOAL_OK;
 }
 
-/* The session of id, any state but released, or NULL. Lock-free. */
+/* The active session of id, or NULL. Lock-free. */
 static shoal__session *find(shoal_mgr *mgr, uint32_t id) {
   int64_t i;
   shoal__session *s;
-  if (id == 0 || (i = shoal__registry_find(&mgr->reg, id)) < 0)
+  if (id == 0 || (i = shoal__registry_find(&mgr->reg, id)) < 0 ||
+      (i & SHOAL__REG_OUT))
     return NULL;
   s = rec(mgr, (uint32_t)i);
   if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
@@ -693,33 +830,46 @@ static shoal__session *find(shoal_mgr *mgr, uint32_t id) {
   return s;
 }
 
-int shoal_session_touch(shoal_mgr *mgr, uint32_t id) {
-  shoal__session *s;
-  if (mgr == NULL)
-    return SHOAL_EINVAL;
-  if ((s = find(mgr, id)) == NULL)
-    return SHOAL_ENOENT;
-  /* seq_cst: against a pass's re-check (pass_finish). */
+static void touch(shoal_mgr *mgr, shoal__session *s) {
   atomic_store_explicit(&s->touch_ms,
                         atomic_load_explicit(&mgr->clock_pub,
                                              memory_order_relaxed),
-                        memory_order_seq_cst);
-  return SHOAL_OK;
+                        memory_order_relaxed);
+}
+
+/* Touches id, or asks for its wake (wake: 1) when it is hibernated.
+ * Under mu, which every hibernation and wake holds, unless the lock-free
+ * look finds it active and only a touch is asked for. */
+static int touch_or_wake(shoal_mgr *mgr, uint32_t id, int wake) {
+  shoal__session *s;
+  shoal__out *o;
+  int rc = SHOAL_OK;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  if (!wake && (s = find(mgr, id)) != NULL) {
+    touch(mgr, s); /* a pass finishing now sees it, or it hibernates */
+    return SHOAL_OK;
+  }
+  if (id == 0)
+    return SHOAL_ENOENT;
+  pthread_mutex_lock(&mgr->mu);
+  if ((s = find(mgr, id)) != NULL)
+    touch(mgr, s); /* a pass in progress gives it back */
+  else if ((o = shoal__mgr_out(mgr, id)) != NULL) {
+    if (wake)
+      ask(mgr, o);
+  } else
+    rc = SHOAL_ENOENT;
+  pthread_mutex_unlock(&mgr->mu);
+  return rc;
+}
+
+int shoal_session_touch(shoal_mgr *mgr, uint32_t id) {
+  return touch_or_wake(mgr, id, 0);
 }
 
 int shoal_mgr_wake(shoal_mgr *mgr, uint32_t id) {
-  shoal__session *s;
-  int rc = shoal_session_touch(mgr, id);
-  if (rc != SHOAL_OK)
-    return rc;
-  s = find(mgr, id);
-  /* seq_cst: after the touch; a pass that stores HIBERNATED after this
-   * load sees the touch and asks for the wake itself. */
-  if (s != NULL &&
-      atomic_load_explicit(&s->state, memory_order_seq_cst) ==
-          SHOAL__S_HIBERNATED)
-    (void)shoal__mgr_request_wake(mgr, s);
-  return SHOAL_OK;
+  return touch_or_wake(mgr, id, 1);
 }
 
 /* Asks for every hibernated session whose map (by_map) or group is v, and
@@ -734,11 +884,11 @@ static long wake_where(shoal_mgr *mgr, int by_map, uint32_t v) {
     uint64_t now = atomic_load_explicit(&mgr->clock_pub,
                                         memory_order_relaxed);
     for (uint32_t k = 0; k < h->n; k++) {
-      shoal__session *s = rec(mgr, h->arr[k]);
-      uint32_t m = atomic_load_explicit(by_map ? &s->h_map : &s->h_group,
-                                        memory_order_relaxed);
-      if (m == v)
-        n += shoal__mgr_request_wake(mgr, s);
+      hrec *r = h->arr[k];
+      if (r != NULL && (by_map ? r->o.map : r->o.group) == v) {
+        n += !(r->o.flags & (SHOAL__OUT_ASKED | SHOAL__OUT_WAKING));
+        ask(mgr, &r->o);
+      }
     }
     if (h->in_pass) {
       shoal__cols *c = shoal__mgr_cols(mgr);
@@ -748,7 +898,7 @@ static long wake_where(shoal_mgr *mgr, int by_map, uint32_t v) {
                                           memory_order_relaxed);
         if (m == v) {
           atomic_store_explicit(&c->sess[i]->touch_ms, now,
-                                memory_order_seq_cst);
+                                memory_order_relaxed);
           n++;
         }
       }
@@ -851,7 +1001,7 @@ int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
     hist_take(&ho, &h->ws[w].hib_own, reset);
     hist_take(&wo, &h->ws[w].wake_own, reset);
   }
-  out->hibernated = h->n;
+  out->hibernated = mgr->nout;
   out->hibernations = h->hibernations;
   out->wakes = h->wakes;
   out->refused = h->refused;
@@ -865,11 +1015,11 @@ int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
   out->record_bytes = h->rec_bytes;
   out->raw_bytes = h->raw_bytes;
   for (uint32_t k = 0; k < h->n; k++) {
-    const hrec *r = rec(mgr, h->arr[k])->hib;
+    const hrec *r = h->arr[k];
     if (r != NULL && rec_size(r) > out->record_max)
       out->record_max = rec_size(r);
   }
-  out->record_mean = h->n > 0 ? (double)h->rec_bytes / h->n : 0;
+  out->record_mean = mgr->nout > 0 ? (double)h->rec_bytes / mgr->nout : 0;
   out->bytes_saved =
       h->freed_bytes > h->rec_bytes ? h->freed_bytes - h->rec_bytes : 0;
   out->hibernate_p50_ns = shoal__hist_quantile(&ht, 0.50);
@@ -894,10 +1044,14 @@ int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
  * Under no lock: the caller knows nothing else runs. */
 unsigned char *shoal__hib_record_of(shoal_mgr *mgr, uint32_t id,
                                     size_t *len) {
-  shoal__session *s = find(mgr, id);
-  hrec *r = s != NULL ? s->hib : NULL;
-  if (r == NULL)
+  shoal__out *o;
+  hrec *r;
+  pthread_mutex_lock(&mgr->mu);
+  o = mgr->hib != NULL ? shoal__mgr_out(mgr, id) : NULL;
+  pthread_mutex_unlock(&mgr->mu);
+  if (o == NULL)
     return NULL;
+  r = rec_of(o);
   *len = r->len;
   return r->rec;
 }

@@ -23,7 +23,7 @@ void shoal__fault_alloc(int64_t skip, int64_t fail) {
 
 uint64_t shoal__fault_alloc_failed(void) { return atomic_load(&fault_failed); }
 
-static int fault_now(void) {
+int shoal__fault_now(void) {
   if (SHOAL_LIKELY(!atomic_load_explicit(&fault_on, memory_order_relaxed)))
     return 0;
   if (atomic_fetch_sub(&fault_skip, 1) > 0)
@@ -39,30 +39,34 @@ static int fault_now(void) {
 #if SHOAL_USE_MIMALLOC
 #include <mimalloc.h>
 
-void *shoal__malloc(size_t size) { return fault_now() ? NULL : mi_malloc(size); }
+void *shoal__malloc(size_t size) {
+  return shoal__fault_now() ? NULL : mi_malloc(size);
+}
 void *shoal__calloc(size_t count, size_t size) {
-  return fault_now() ? NULL : mi_calloc(count, size);
+  return shoal__fault_now() ? NULL : mi_calloc(count, size);
 }
 void *shoal__realloc(void *p, size_t size) {
-  return fault_now() ? NULL : mi_realloc(p, size);
+  return shoal__fault_now() ? NULL : mi_realloc(p, size);
 }
 void *shoal__aligned_alloc(size_t align, size_t size) {
-  return fault_now() ? NULL : mi_malloc_aligned(size, align);
+  return shoal__fault_now() ? NULL : mi_malloc_aligned(size, align);
 }
 void shoal__free(void *p) { mi_free(p); }
 
 #else
 
-void *shoal__malloc(size_t size) { return fault_now() ? NULL : malloc(size); }
+void *shoal__malloc(size_t size) {
+  return shoal__fault_now() ? NULL : malloc(size);
+}
 void *shoal__calloc(size_t count, size_t size) {
-  return fault_now() ? NULL : calloc(count, size);
+  return shoal__fault_now() ? NULL : calloc(count, size);
 }
 void *shoal__realloc(void *p, size_t size) {
-  return fault_now() ? NULL : realloc(p, size);
+  return shoal__fault_now() ? NULL : realloc(p, size);
 }
 void *shoal__aligned_alloc(size_t align, size_t size) {
   void *p = NULL;
-  if (fault_now())
+  if (shoal__fault_now())
     return NULL;
   if (align < sizeof(void *))
     align = sizeof(void *);

@@ -83,6 +83,9 @@ void shoal__free(void *p);
  * thread. shoal__fault_alloc_failed counts the failures made so far. */
 void shoal__fault_alloc(int64_t skip, int64_t fail);
 uint64_t shoal__fault_alloc_failed(void);
+/* 1 when the allocation about to be made must fail (counted as one): for
+ * the library's allocators that do not go through shoal__malloc. */
+int shoal__fault_now(void);
 
 /* Formats and hands one message to the host's callback; nothing when `fn`
  * is NULL. Never prints. */

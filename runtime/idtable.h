@@ -94,6 +94,25 @@ static inline int shoal__idtable_insert(shoal__idtable *t, uint64_t id,
     return -1;                                                                 \
   }                                                                            \
                                                                                \
+  /* id's entry names slot from now on (a reader sees the old slot or the \
+   * new one, never a miss); SHOAL_ENOENT when id is not in. The writer.    \
+   * KEY_OF must give id for both slots until this returns. */             \
+  static inline int name##_replace(shoal__idtable *t, ctx_t ctx,              \
+                                   uint64_t id, uint32_t slot) {              \
+    uint64_t i = shoal__idtable_home(t, id);                                   \
+    for (uint64_t n = 0; n <= t->mask; n++, i = (i + 1) & t->mask) {           \
+      uint32_t e = atomic_load_explicit(&t->e[i], memory_order_relaxed);       \
+      if (e == 0)                                                              \
+        return SHOAL_ENOENT;                                                   \
+      if (e != 1 && KEY_OF(ctx, e - 2) == id) {                                \
+        /* release: the new slot's record before the entry names it. */    \
+        atomic_store_explicit(&t->e[i], slot + 2, memory_order_release);      \
+        return SHOAL_OK;                                                       \
+      }                                                                        \
+    }                                                                          \
+    return SHOAL_ENOENT;                                                       \
+  }                                                                            \
+                                                                               \
   /* SHOAL_ENOENT when id is not in. The writer. */                           \
   static inline int name##_remove(shoal__idtable *t, ctx_t ctx,               \
                                   uint64_t id) {                               \

@@ -511,81 +511,98 @@ static void remove_slot(shoal_mgr *mgr, shoal__session *s) {
 /* Whatever holds a released session lets it go; its packets are dropped.
  * Under mu, no tick running. */
 static void release_now(shoal_mgr *mgr, shoal__session *s) {
-  if (s->where == SHOAL__IN_ACTIVE) {
+  if (s->where == SHOAL__IN_ACTIVE)
     remove_slot(mgr, s);
-  } else if (s->where == SHOAL__IN_HIB) {
-    s->user = NULL; /* its state is in the blob, which goes too */
-    shoal__pk_discard(mgr, s);
-    mgr->hooks->forget(mgr, s);
-    s->where = SHOAL__IN_NONE;
-  }
 }
 
-void *shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s,
-                        shoal__kept *kept) {
+void shoal__mgr_drop_chosen(shoal_mgr *mgr, shoal__session *s) {
+  if (s->where == SHOAL__IN_ACTIVE)
+    remove_slot(mgr, s);
+  s->user = NULL; /* the host freed its state; its record goes too */
+}
+
+int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
+                      shoal__kept *kept) {
   shoal__cols *c = cols_of(mgr);
   uint32_t slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
-  uint32_t st = SHOAL__S_HIBERNATING;
-  atomic_store_explicit(&s->h_map, atomic_load_explicit(&c->map[slot],
-                        memory_order_relaxed), memory_order_relaxed);
-  atomic_store_explicit(&s->h_group, atomic_load_explicit(&c->group[slot],
-                        memory_order_relaxed), memory_order_relaxed);
+  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+  uint64_t w = atomic_load_explicit(&s->in_word, memory_order_relaxed);
+  int rc;
+  /* The slot's id first: unpublished until the registry names it. */
+  if ((rc = shoal__registry_out_set(&mgr->reg, o->slot, id)) != SHOAL_OK)
+    return rc;
+  /* The inbox closes only while empty. A send reserves on the same word,
+   * so one of the two fails: a send that reserved first keeps the session
+   * here; one that comes after sees CLOSED and looks again under mu,
+   * where it finds the out slot (shoal_session_send). */
+  if (SHOAL__IN_COUNT(w) != 0 || (w & SHOAL__IN_CLOSED) ||
+      !atomic_compare_exchange_strong_explicit(&s->in_word, &w,
+                                               w | SHOAL__IN_CLOSED,
+                                               memory_order_acq_rel,
+                                               memory_order_relaxed))
+    return 0;
+  o->id = id;
+  o->map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
+  o->group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
+  o->interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
+  o->node = atomic_load_explicit(&s->node, memory_order_relaxed);
+  o->flags = 0;
+  o->nheld = 0;
+  o->held_head = o->held_tail = NULL;
+  o->wk_next = NULL;
   kept->last_active = c->last_active[slot];
   kept->updates = c->updates[slot];
   kept->activity = c->activity[slot];
+  /* Not released (the caller checked, under mu), so the id is in. */
+  (void)shoal__registry_replace(&mgr->reg, id, SHOAL__REG_OUT | o->slot);
   moves_begin(mgr);
-  /* seq_cst: a sender's reservation and a waker's touch are seen after
-   * this, or they see HIBERNATED and ask for a wake (hibernate/hib.c). A
-   * session released meanwhile keeps its 0. */
-  atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_HIBERNATED,
-                                          memory_order_seq_cst,
-                                          memory_order_relaxed);
   take_slot(mgr, s);
+  atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->id, 0, memory_order_relaxed);
   moves_end(mgr);
-  return s->user;
+  s->user = NULL;
+  shoal__pk_retire(mgr, s->self); /* empty and closed: back to the pool */
+  mgr->nout++;
+  return 1;
 }
 
-int shoal__mgr_attach(shoal_mgr *mgr, shoal__session *s, void *user,
-                      const shoal__kept *kept) {
+void shoal__mgr_attach(shoal_mgr *mgr, shoal__out *o, uint32_t index,
+                       void *user, const shoal__kept *kept) {
   shoal__cols *c = cols_of(mgr);
-  uint32_t slot = mgr->nact, st = SHOAL__S_WAKING;
-  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
-  int rc;
-  if (slot == c->cap) { /* max raised while it slept */
-    if ((rc = grow_cols(mgr, slot + 1)) != SHOAL_OK)
-      return rc;
-    c = cols_of(mgr);
-  }
-  moves_begin(mgr);
-  c->rec[slot] = s->self;
+  uint32_t slot = mgr->nact;
+  shoal__session *s = rec_at(mgr, index);
+  atomic_store_explicit(&s->state, SHOAL__S_LIVE, memory_order_relaxed);
+  atomic_store_explicit(&s->slot, slot, memory_order_relaxed);
+  atomic_store_explicit(&s->interval, o->interval, memory_order_relaxed);
+  atomic_store_explicit(&s->last_error, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->node, shoal__pool_node_of(&mgr->pool, index),
+                        memory_order_relaxed);
+  atomic_store_explicit(&s->touch_ms, mgr->clock_ms, memory_order_relaxed);
+  s->user = user;
+  s->self = index;
+  s->where = SHOAL__IN_ACTIVE;
+  s->woke_ms = mgr->clock_ms;
+  c->rec[slot] = index;
   c->sess[slot] = s;
-  c->ids[slot] = id;
-  atomic_store_explicit(&c->sched[slot],
-                        SHOAL__SCHED(atomic_load_explicit(
-                            &s->interval, memory_order_relaxed), id),
+  c->ids[slot] = o->id;
+  atomic_store_explicit(&c->sched[slot], SHOAL__SCHED(o->interval, o->id),
                         memory_order_relaxed);
-  atomic_store_explicit(&c->map[slot], atomic_load_explicit(
-                        &s->h_map, memory_order_relaxed), memory_order_relaxed);
-  atomic_store_explicit(&c->group[slot], atomic_load_explicit(
-                        &s->h_group, memory_order_relaxed),
-                        memory_order_relaxed);
+  atomic_store_explicit(&c->map[slot], o->map, memory_order_relaxed);
+  atomic_store_explicit(&c->group[slot], o->group, memory_order_relaxed);
   atomic_store_explicit(&c->user[slot], user, memory_order_relaxed);
   c->last_ms[slot] = mgr->clock_ms;
   c->updates[slot] = kept->updates;
   c->activity[slot] = kept->activity;
   c->last_active[slot] = mgr->clock_ms; /* a wake is activity */
-  atomic_store_explicit(&s->slot, slot, memory_order_relaxed);
-  s->user = user;
-  s->where = SHOAL__IN_ACTIVE;
-  s->woke_ms = mgr->clock_ms;
+  atomic_store_explicit(&s->id, o->id, memory_order_relaxed);
+  shoal__pk_open(s);
+  shoal__pk_unhold(mgr, s, o); /* before a send can reach the inbox */
+  /* release (the registry's): the record above before the id names it. */
+  (void)shoal__registry_replace(&mgr->reg, o->id, index);
   mgr->nact = slot + 1;
   if (mgr->cols_hw < slot + 2)
     mgr->cols_hw = slot + 2;
-  atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
-                                          memory_order_relaxed,
-                                          memory_order_relaxed);
-  moves_end(mgr);
-  return SHOAL_OK;
+  mgr->nout--;
 }
 
 int shoal__mgr_reserve(shoal_mgr *mgr, uint32_t more) {
@@ -609,28 +626,13 @@ shoal__cols *shoal__mgr_cols(shoal_mgr *mgr) {
   return cols_of(mgr);
 }
 
-int shoal__mgr_request_wake(shoal_mgr *mgr, shoal__session *s) {
-  uint32_t st = SHOAL__S_HIBERNATED, top;
-  /* acq_rel: the winner alone pushes; it sees the record as the
-   * hibernation left it. */
-  if (!atomic_compare_exchange_strong_explicit(&s->state, &st,
-                                               SHOAL__S_WAKING,
-                                               memory_order_acq_rel,
-                                               memory_order_relaxed))
-    return 0;
-  /* Off the stack since it was last HIBERNATED (the wake phase pops a
-   * session before it can be HIBERNATED again), so its link is free. A
-   * push-only CAS against a take-all exchange has no ABA. */
-  atomic_store_explicit(&s->wk_listed, 1, memory_order_relaxed);
-  top = atomic_load_explicit(&mgr->wake_top, memory_order_relaxed);
-  do
-    atomic_store_explicit(&s->wk_next, top, memory_order_relaxed);
-  /* release: the link and the state before the wake phase's exchange. */
-  while (!atomic_compare_exchange_weak_explicit(&mgr->wake_top, &top,
-                                                s->self + 1,
-                                                memory_order_release,
-                                                memory_order_relaxed));
-  return 1;
+shoal__out *shoal__mgr_out(shoal_mgr *mgr, uint32_t id) {
+  int64_t v = shoal__registry_find(&mgr->reg, id);
+  shoal__out *o;
+  if (v < 0 || !(v & SHOAL__REG_OUT) || mgr->hooks == NULL)
+    return NULL;
+  o = mgr->hooks->out(mgr, (uint32_t)v & ~SHOAL__REG_OUT);
+  return o != NULL && o->id == id ? o : NULL;
 }
 
 /* Under mu. */
@@ -643,6 +645,11 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
     return SHOAL_EINVAL;
   if (shoal__registry_find(&mgr->reg, id) >= 0)
     return SHOAL_EEXIST;
+  /* The hibernated sessions keep their place under the maximum. */
+  if (mgr->nout > 0 &&
+      atomic_load_explicit(&mgr->pool.in_use, memory_order_relaxed) +
+              mgr->nout >= mgr->cfg.max_sessions)
+    return SHOAL_ELIMIT;
   if ((rc = shoal__pool_get(&mgr->pool, id % mgr->nodes, &index)) !=
       SHOAL_OK)
     return rc;
@@ -664,10 +671,7 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   s->user = user;
   s->self = index;
   s->where = SHOAL__IN_ACTIVE;
-  s->hib = NULL;
   s->woke_ms = 0;
-  atomic_store_explicit(&s->h_map, 0, memory_order_relaxed);
-  atomic_store_explicit(&s->h_group, 0, memory_order_relaxed);
   atomic_store_explicit(&s->touch_ms, mgr->clock_ms, memory_order_relaxed);
   c->rec[slot] = index;
   c->sess[slot] = s;
@@ -726,13 +730,13 @@ long shoal_session_create_batch(shoal_mgr *mgr, const uint32_t *ids,
   return ok;
 }
 
-/* The session of id, active or hibernated, or NULL. Under mu. */
+/* The active session of id, or NULL. Under mu. */
 static shoal__session *live_locked(shoal_mgr *mgr, uint32_t id,
                                    uint32_t *index) {
   int64_t i = shoal__registry_find(&mgr->reg, id);
   shoal__session *s;
-  if (i < 0)
-    return NULL;
+  if (i < 0 || (i & SHOAL__REG_OUT))
+    return NULL; /* hibernated: shoal__mgr_out */
   s = rec_at(mgr, (uint32_t)i);
   if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
       atomic_load_explicit(&s->state, memory_order_relaxed) == 0)
@@ -742,15 +746,47 @@ static shoal__session *live_locked(shoal_mgr *mgr, uint32_t id,
   return s;
 }
 
+/* Hibernated sessions released under mu, whose on_release (user NULL)
+ * runs once mu is let go. */
+typedef struct out_done {
+  size_t n;
+  uint32_t ids[64];
+} out_done;
+
+static void finish_out(shoal_mgr *mgr, out_done *od) {
+  for (size_t k = 0; k < od->n && mgr->cb.on_release != NULL; k++)
+    mgr->cb.on_release(mgr->cb.host, od->ids[k], NULL);
+  od->n = 0;
+}
+
+/* A hibernated session released: its held packets are dropped and its
+ * record goes; the host hears of it through od, or from its wake phase
+ * when one is running its wake callback. Under mu. */
+static void release_out(shoal_mgr *mgr, shoal__out *o, out_done *od) {
+  shoal__registry_remove(&mgr->reg, o->id);
+  shoal__pk_drop_held(mgr, o);
+  mgr->nout--;
+  if (!(o->flags & SHOAL__OUT_WAKING))
+    od->ids[od->n++] = o->id;
+  mgr->hooks->forget(mgr, o);
+}
+
 /* Releases id: at once (the session joins the list `*done` for its
- * on_release outside the lock), or at the tick's end. Under mu. */
-static int release_locked(shoal_mgr *mgr, uint32_t id, uint32_t *done) {
+ * on_release outside the lock), or at the tick's end. Under mu; od has
+ * room for one more. */
+static int release_locked(shoal_mgr *mgr, uint32_t id, uint32_t *done,
+                          out_done *od) {
   uint32_t index;
   shoal__session *s = live_locked(mgr, id, &index);
-  if (s == NULL)
+  shoal__out *o;
+  if (s == NULL) {
+    if (id != 0 && (o = shoal__mgr_out(mgr, id)) != NULL) {
+      release_out(mgr, o, od);
+      return SHOAL_OK;
+    }
     return id == 0 ? SHOAL_EINVAL : SHOAL_ENOENT;
+  }
   shoal__registry_remove(&mgr->reg, id);
-  /* exchange: a sender's CAS to WAKING cannot land after it. */
   (void)atomic_exchange_explicit(&s->state, 0, memory_order_acq_rel);
   shoal__pk_close(s);
   if (mgr->ticking) {
@@ -783,130 +819,172 @@ static void finish_releases(shoal_mgr *mgr, uint32_t list) {
 
 int shoal_session_release(shoal_mgr *mgr, uint32_t id) {
   uint32_t done = 0;
+  out_done od;
   int rc;
   if (mgr == NULL)
     return SHOAL_EINVAL;
+  od.n = 0;
   pthread_mutex_lock(&mgr->mu);
-  rc = release_locked(mgr, id, &done);
+  rc = release_locked(mgr, id, &done, &od);
   pthread_mutex_unlock(&mgr->mu);
   finish_releases(mgr, done);
+  finish_out(mgr, &od);
   return rc;
 }
 
 long shoal_session_release_batch(shoal_mgr *mgr, const uint32_t *ids,
                                  size_t n, int *results) {
   uint32_t done = 0;
+  out_done od;
   long ok = 0;
   if (mgr == NULL || (ids == NULL && n > 0))
     return SHOAL_EINVAL;
+  od.n = 0;
   pthread_mutex_lock(&mgr->mu);
   for (size_t i = 0; i < n; i++) {
-    int rc = release_locked(mgr, ids[i], &done);
+    int rc;
+    if (od.n == sizeof od.ids / sizeof od.ids[0]) {
+      pthread_mutex_unlock(&mgr->mu);
+      finish_out(mgr, &od);
+      pthread_mutex_lock(&mgr->mu);
+    }
+    rc = release_locked(mgr, ids[i], &done, &od);
     ok += rc == SHOAL_OK;
     if (results != NULL)
       results[i] = rc;
   }
   pthread_mutex_unlock(&mgr->mu);
   finish_releases(mgr, done);
+  finish_out(mgr, &od);
   return ok;
+}
+
+/* What get says of an active session at slot (c's). */
+static void active_view(shoal__session *s, shoal__cols *c, uint32_t slot,
+                        shoal_session_info *v) {
+  uint32_t sched = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
+  v->interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
+  v->map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
+  v->group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
+  v->user = atomic_load_explicit(&c->user[slot], memory_order_relaxed);
+  v->state = sched == 0 ? SHOAL_SESSION_QUARANTINED : SHOAL_SESSION_ACTIVE;
+  v->last_error = atomic_load_explicit(&s->last_error, memory_order_relaxed);
+  v->node = atomic_load_explicit(&s->node, memory_order_relaxed);
+}
+
+/* get under mu, where nothing moves: for a hibernated session, and for an
+ * active one whose record changed under a lock-free look. */
+static int get_locked(shoal_mgr *mgr, uint32_t id, shoal_session_info *v) {
+  shoal__session *s = live_locked(mgr, id, NULL);
+  shoal__out *o;
+  v->id = id;
+  if (s != NULL && s->where == SHOAL__IN_ACTIVE) {
+    active_view(s, cols_of(mgr),
+                atomic_load_explicit(&s->slot, memory_order_relaxed), v);
+    return SHOAL_OK;
+  }
+  if (s != NULL || (o = shoal__mgr_out(mgr, id)) == NULL)
+    return SHOAL_ENOENT; /* a release waiting for the tick's end */
+  v->interval = o->interval;
+  v->map = o->map;
+  v->group = o->group;
+  v->user = NULL;
+  v->state = SHOAL_SESSION_HIBERNATED;
+  v->last_error = 0;
+  v->node = o->node;
+  return SHOAL_OK;
 }
 
 int shoal_session_get(shoal_mgr *mgr, uint32_t id, shoal_session_info *out) {
   int64_t i;
   shoal__session *s;
+  shoal_session_info v;
+  int rc;
   if (mgr == NULL)
     return SHOAL_EINVAL;
-  if (id == 0 || (i = shoal__registry_find(&mgr->reg, id)) < 0)
+  if (id == 0)
     return SHOAL_ENOENT;
-  s = rec_at(mgr, (uint32_t)i);
-  for (;;) {
-    /* acquire: pairs with moves_end's release. */
-    uint32_t seq = atomic_load_explicit(&mgr->moves, memory_order_acquire);
-    shoal__cols *c;
-    uint32_t slot, sched, st;
-    shoal_session_info v;
-    if (seq & 1) {
-      shoal__cpu_relax();
-      continue;
-    }
-    st = atomic_load_explicit(&s->state, memory_order_relaxed);
-    if (atomic_load_explicit(&s->id, memory_order_relaxed) != id || st == 0)
-      return SHOAL_ENOENT;
-    v.id = id;
-    v.interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
-    if (st == SHOAL__S_HIBERNATED || st == SHOAL__S_WAKING) {
-      /* Out of the active array (detach and attach change the state
-       * inside the seqlock, so the check below covers it). */
-      v.map = atomic_load_explicit(&s->h_map, memory_order_relaxed);
-      v.group = atomic_load_explicit(&s->h_group, memory_order_relaxed);
-      v.user = NULL;
-      v.state = SHOAL_SESSION_HIBERNATED;
-    } else {
+  i = shoal__registry_find(&mgr->reg, id);
+  if (i >= 0 && !(i & SHOAL__REG_OUT)) {
+    s = rec_at(mgr, (uint32_t)i);
+    for (;;) {
+      /* acquire: pairs with moves_end's release. */
+      uint32_t seq = atomic_load_explicit(&mgr->moves, memory_order_acquire);
+      shoal__cols *c;
+      uint32_t slot;
+      if (seq & 1) {
+        shoal__cpu_relax();
+        continue;
+      }
+      if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
+          atomic_load_explicit(&s->state, memory_order_relaxed) == 0)
+        break; /* released, or hibernated since the find: under mu */
       c = cols_of(mgr);
       slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
       if (slot >= c->cap)
         continue; /* a move in progress: the check below retries */
-      v.map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
-      v.group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
-      v.user = atomic_load_explicit(&c->user[slot], memory_order_relaxed);
-      sched = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
-      v.state = sched == 0 ? SHOAL_SESSION_QUARANTINED : SHOAL_SESSION_ACTIVE;
+      v.id = id;
+      active_view(s, c, slot, &v);
+      /* acquire fence: the loads above complete before the re-check
+       * (pairs with moves_begin's release fence). */
+      atomic_thread_fence(memory_order_acquire);
+      if (atomic_load_explicit(&mgr->moves, memory_order_relaxed) != seq)
+        continue;
+      if (out != NULL)
+        *out = v;
+      return SHOAL_OK;
     }
-    v.last_error = atomic_load_explicit(&s->last_error, memory_order_relaxed);
-    v.node = atomic_load_explicit(&s->node, memory_order_relaxed);
-    /* acquire fence: the loads above complete before the re-check (pairs
-     * with moves_begin's release fence). */
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&mgr->moves, memory_order_relaxed) != seq)
-      continue;
-    if (out != NULL)
-      *out = v;
-    return SHOAL_OK;
   }
+  /* Hibernated, or changing: under mu, which every change holds. */
+  pthread_mutex_lock(&mgr->mu);
+  rc = get_locked(mgr, id, &v);
+  pthread_mutex_unlock(&mgr->mu);
+  if (rc == SHOAL_OK && out != NULL)
+    *out = v;
+  return rc;
 }
 
-/* Runs fn on id's slot under mu (OUT: hibernated); SHOAL_ENOENT when
- * there is none. */
+/* Runs fn on id's slot under mu, or on its shoal__out when it is
+ * hibernated (slot OUT, s NULL); SHOAL_ENOENT when there is none. */
 #define OUT UINT32_MAX
 typedef int (*slot_fn)(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
-                       uint32_t slot, uintptr_t arg);
+                       uint32_t slot, shoal__out *o, uintptr_t arg);
 static int with_slot(shoal_mgr *mgr, uint32_t id, slot_fn fn, uintptr_t arg) {
   shoal__session *s;
+  shoal__out *o;
   int rc = SHOAL_ENOENT;
   if (mgr == NULL)
     return SHOAL_EINVAL;
   pthread_mutex_lock(&mgr->mu);
-  if ((s = live_locked(mgr, id, NULL)) != NULL) {
-    shoal__cols *c = cols_of(mgr);
-    rc = fn(mgr, s, c,
-            s->where == SHOAL__IN_ACTIVE
-                ? atomic_load_explicit(&s->slot, memory_order_relaxed)
-                : OUT,
-            arg);
-  }
+  if ((s = live_locked(mgr, id, NULL)) != NULL &&
+      s->where == SHOAL__IN_ACTIVE)
+    rc = fn(mgr, s, cols_of(mgr),
+            atomic_load_explicit(&s->slot, memory_order_relaxed), NULL, arg);
+  else if (s == NULL && (o = shoal__mgr_out(mgr, id)) != NULL)
+    rc = fn(mgr, NULL, NULL, OUT, o, arg);
   pthread_mutex_unlock(&mgr->mu);
   return rc;
 }
 
 static int put_user(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
-                    uint32_t slot, uintptr_t arg) {
+                    uint32_t slot, shoal__out *o, uintptr_t arg) {
   if (slot == OUT)
     return SHOAL_ESTATE; /* its state is the blob until it wakes */
   atomic_store_explicit(&c->user[slot], (void *)arg, memory_order_relaxed);
   return SHOAL_OK;
 }
 static int put_map(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
-                   uint32_t slot, uintptr_t arg) {
+                   uint32_t slot, shoal__out *o, uintptr_t arg) {
   if (slot == OUT)
-    atomic_store_explicit(&s->h_map, (uint32_t)arg, memory_order_relaxed);
+    o->map = (uint32_t)arg;
   else
     atomic_store_explicit(&c->map[slot], (uint32_t)arg, memory_order_relaxed);
   return SHOAL_OK;
 }
 static int put_group(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
-                     uint32_t slot, uintptr_t arg) {
+                     uint32_t slot, shoal__out *o, uintptr_t arg) {
   if (slot == OUT)
-    atomic_store_explicit(&s->h_group, (uint32_t)arg, memory_order_relaxed);
+    o->group = (uint32_t)arg;
   else
     atomic_store_explicit(&c->group[slot], (uint32_t)arg, memory_order_relaxed);
   return SHOAL_OK;
@@ -915,13 +993,15 @@ static int put_group(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
 /* The sched word goes from non-zero to non-zero by CAS, so a quarantine
  * (an exchange to 0 by the tick) is never overwritten. */
 static int put_interval(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
-                        uint32_t slot, uintptr_t arg) {
-  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
-  uint32_t want = SHOAL__SCHED((uint32_t)arg, id);
-  uint32_t old;
+                        uint32_t slot, shoal__out *o, uintptr_t arg) {
+  uint32_t id, want, old;
+  if (slot == OUT) {
+    o->interval = (uint32_t)arg; /* applied when it wakes */
+    return SHOAL_OK;
+  }
+  id = atomic_load_explicit(&s->id, memory_order_relaxed);
+  want = SHOAL__SCHED((uint32_t)arg, id);
   atomic_store_explicit(&s->interval, (uint32_t)arg, memory_order_relaxed);
-  if (slot == OUT)
-    return SHOAL_OK; /* applied when it wakes */
   old = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
   while (old != 0 &&
          !atomic_compare_exchange_weak_explicit(&c->sched[slot], &old, want,
@@ -932,11 +1012,11 @@ static int put_interval(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
 }
 
 static int unquarantine(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
-                        uint32_t slot, uintptr_t arg) {
-  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
-  uint32_t zero = 0, want;
+                        uint32_t slot, shoal__out *o, uintptr_t arg) {
+  uint32_t id, zero = 0, want;
   if (slot == OUT)
     return SHOAL_ESTATE; /* hibernated sessions are never quarantined */
+  id = atomic_load_explicit(&s->id, memory_order_relaxed);
   want = SHOAL__SCHED(
       atomic_load_explicit(&s->interval, memory_order_relaxed), id);
   if (!atomic_compare_exchange_strong_explicit(&c->sched[slot], &zero, want,

@@ -44,20 +44,15 @@
 #include "sessions/registry.h"
 #include "sessions/simd.h"
 
-/* shoal__session.state. A released session's is 0. LIVE and
- * HIBERNATING sessions hold a slot of the active array; HIBERNATED and
- * WAKING ones are kept by hibernate/ (their record, their blob). Changed
- * under mu, except HIBERNATED -> WAKING: a CAS from any thread (a send,
- * a wake), whose winner puts the session on the wake stack. */
+/* shoal__session.state. A released session's is 0. Both states hold a
+ * slot of the active array; a hibernated session has no pool element at
+ * all (shoal__out). Changed under mu. */
 #define SHOAL__S_LIVE 1u        /* created and not released */
 #define SHOAL__S_HIBERNATING 2u /* chosen by a hibernation pass */
-#define SHOAL__S_HIBERNATED 3u
-#define SHOAL__S_WAKING 4u      /* on the wake stack */
 
-/* shoal__session.where: which array holds it; under mu. */
+/* shoal__session.where: whether the active array holds it; under mu. */
 #define SHOAL__IN_NONE 0u
 #define SHOAL__IN_ACTIVE 1u
-#define SHOAL__IN_HIB 2u
 
 /* A packet: an element of the manager's packet pool (packets.c). It
  * travels through its session's inbox, then maybe its deferred queue,
@@ -113,17 +108,30 @@ typedef struct shoal__session {
   uint32_t drain_n;          /* how many in that call */
   uint32_t z_next;           /* the zombie list: index + 1, under mu */
   uint32_t self;             /* its own pool index */
-  /* Hibernation. map and group live here while the session is out of the
-   * active array (get reads them with no lock). */
   uint32_t where;            /* SHOAL__IN_*, under mu */
-  uint32_t hslot;            /* in hibernate/'s array, under mu */
-  _Atomic uint32_t h_map, h_group;
-  _Atomic uint32_t wk_next;  /* the wake stack: index + 1 */
-  _Atomic uint32_t wk_listed; /* 1 from its push to its pop */
   _Atomic uint64_t touch_ms; /* manager clock of the host's last touch */
   uint64_t woke_ms;          /* manager clock of its last wake */
-  void *hib;                 /* hibernate/'s record while out */
 } shoal__session;
+
+/* A hibernated session. It gives its pool element back: what it keeps is
+ * this, at the start of hibernate/'s record, and its out slot (the
+ * registry's value for its id, SHOAL__REG_OUT | slot). All of it under mu.
+ * A packet sent to it waits in `held` (FIFO, through the packets' links)
+ * until it wakes. */
+typedef struct shoal__out {
+  uint32_t id, map, group, interval;
+  uint32_t node;             /* home NUMA node */
+  uint32_t slot;             /* out slot */
+  uint32_t flags;            /* SHOAL__OUT_* */
+  uint32_t nheld;
+  struct shoal__pkt *held_head, *held_tail;
+  struct shoal__out *wk_next; /* the wake list */
+} shoal__out;
+
+#define SHOAL__OUT_ASKED 1u   /* on the wake list */
+#define SHOAL__OUT_WAKING 2u  /* in a wake phase, its host callback maybe
+                                 running: not freed under it */
+#define SHOAL__OUT_GONE 4u    /* released during its wake phase */
 
 /* sched column: interval << 16 | (id % interval); 0: quarantined. */
 #define SHOAL__SCHED(iv, id) (((uint32_t)(iv) << 16) | ((id) % (iv)))
@@ -244,14 +252,18 @@ typedef struct shoal__part {
 /* What hibernate/ hooks into the manager (set once by
  * shoal_mgr_set_hibernation), so that sessions/ never calls up a layer.
  * wake_phase and hib_phase run holding the manager (updating, ticking),
- * without mu, before and after the tick; forget runs under mu for a
- * released session that hibernate/ holds; destroy at the manager's
- * destroy. */
+ * without mu, before and after the tick; the others under mu. */
 typedef struct shoal__hib_hooks {
   void (*wake_phase)(shoal_mgr *mgr);
   void (*hib_phase)(shoal_mgr *mgr);
-  void (*forget)(shoal_mgr *mgr, shoal__session *s);
-  /* hibernated sessions; adds their inboxes' packets to *pending */
+  /* The hibernated session of out slot `slot`. */
+  shoal__out *(*out)(shoal_mgr *mgr, uint32_t slot);
+  /* Puts o on the wake list (once): the next update wakes it. */
+  void (*ask)(shoal_mgr *mgr, shoal__out *o);
+  /* o is released (out of the registry, its packets dropped): its record
+   * goes, now or when its wake phase ends. */
+  void (*forget)(shoal_mgr *mgr, shoal__out *o);
+  /* hibernated sessions; adds their held packets to *pending */
   uint64_t (*count)(shoal_mgr *mgr, uint64_t *pending);
   void (*destroy)(shoal_mgr *mgr);
 } shoal__hib_hooks;
@@ -334,9 +346,8 @@ struct shoal_mgr {
   /* Hibernation (hibernate/). */
   const shoal__hib_hooks *hooks;  /* NULL: off */
   struct shoal__hib *hib;
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t wake_top; /* the wake stack:
-                              index + 1; pushed by any thread, taken whole */
-  _Atomic uint64_t hyst_ms;   /* a session woken this recently stays */
+  uint64_t nout;              /* hibernated sessions; under mu */
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t hyst_ms;   /* a session woken this recently stays */
   _Atomic uint64_t clock_pub; /* clock_ms, for touches from any thread */
 
   /* The watchdog (watchdog.c): its thread, and the drain's beat. */
@@ -374,6 +385,10 @@ void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s);
  * shoal__pk_zombies. Under mu. */
 void shoal__pk_retire(shoal_mgr *mgr, uint32_t index);
 void shoal__pk_zombies(shoal_mgr *mgr);
+/* A hibernated session's held packets: dropped (counted), or moved in
+ * order into s's new inbox before the registry names s. Under mu. */
+void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o);
+void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
 /* During the tick, for a due session on worker wi: its inbox's packets;
  * returns how many it took. */
 uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
@@ -389,23 +404,28 @@ int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
                     void *arg);
 extern _Thread_local const shoal_mgr *shoal__tls_in_cb;
 
-/* Puts s (HIBERNATED, off the stack) on the wake stack if it wins the
- * CAS to WAKING: 1 if it did. Any thread, lock-free. */
-int shoal__mgr_request_wake(shoal_mgr *mgr, shoal__session *s);
-/* Takes s (HIBERNATING) out of the active array, keeping map and group
- * in the record and returning its user pointer; its packets stay. Under
- * mu, no tick running. */
+/* The hibernated session of id, or NULL. Under mu. */
+shoal__out *shoal__mgr_out(shoal_mgr *mgr, uint32_t id);
+/* Takes s (HIBERNATING) out of the active array into o (map, group,
+ * interval, node, the kept counters) and gives its pool element back; id
+ * then names out slot o->slot. 0 when its inbox had a packet reserved:
+ * then nothing changed. SHOAL_ENOMEM (the out ids). Under mu, no tick
+ * running. */
 typedef struct shoal__kept {
   uint64_t last_active, updates, activity;
 } shoal__kept;
-void *shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s,
-                        shoal__kept *kept);
-/* Puts s (WAKING, or released meanwhile) back at the end of the active
- * array with user, its map, group, interval and kept counters, and makes
- * it LIVE; it joins its segment at shoal__mgr_join. SHOAL_ENOMEM when the
- * columns cannot grow. Under mu, no tick running. */
-int shoal__mgr_attach(shoal_mgr *mgr, shoal__session *s, void *user,
-                      const shoal__kept *kept);
+int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
+                      shoal__kept *kept);
+/* Puts o (not released) into pool element `index` (taken for it) at the
+ * end of the active array (room reserved) with user, its map, group,
+ * interval, kept counters and held packets, LIVE; id names it from now
+ * on, and it joins its segment at shoal__mgr_join. Under mu, no tick
+ * running. */
+void shoal__mgr_attach(shoal_mgr *mgr, shoal__out *o, uint32_t index,
+                       void *user, const shoal__kept *kept);
+/* A session chosen by a pass and released while it ran: its slot goes,
+ * its packets are dropped, and on_release gets user NULL. Under mu. */
+void shoal__mgr_drop_chosen(shoal_mgr *mgr, shoal__session *s);
 void shoal__mgr_join(shoal_mgr *mgr);
 /* Room in the columns for `more` attaches. Under mu, no tick running. */
 int shoal__mgr_reserve(shoal_mgr *mgr, uint32_t more);

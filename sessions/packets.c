@@ -226,13 +226,57 @@ void shoal__pk_close(shoal__session *s) {
                            memory_order_acq_rel);
 }
 
+/* Reserves a place for p in s's inbox: SHOAL_OK, SHOAL_EAGAIN (full, or
+ * no packet), or SHOAL_ENOENT when the record is closed or no longer id's
+ * (released, hibernated or reused since the find). */
+static int reserve(shoal_mgr *mgr, shoal__session *s, uint32_t id,
+                   const shoal__pkt *p) {
+  /* acquire: pairs with the release in pk_open, so the id read next is
+   * this generation's or later. */
+  uint64_t w = atomic_load_explicit(&s->in_word, memory_order_acquire);
+  for (;;) {
+    if ((w & SHOAL__IN_CLOSED) ||
+        atomic_load_explicit(&s->id, memory_order_relaxed) != id)
+      return SHOAL_ENOENT;
+    if (p == NULL || SHOAL__IN_COUNT(w) >= mgr->cfg.inbox_size)
+      return SHOAL_EAGAIN;
+    /* The word unchanged since it was read: same generation, still open,
+     * so the id checked above is this session's. A hibernation closes the
+     * inbox with a CAS on the same word, only while it is empty. */
+    if (atomic_compare_exchange_weak_explicit(&s->in_word, &w, w + 1,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire))
+      return SHOAL_OK;
+  }
+}
+
+/* p for id, hibernated at registry value v: held until its wake, which it
+ * asks for. Under mu. */
+static int hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
+  shoal__out *o = mgr->hooks != NULL
+                      ? mgr->hooks->out(mgr, v & ~SHOAL__REG_OUT)
+                      : NULL;
+  if (o == NULL || o->id != id)
+    return SHOAL_ENOENT;
+  if (p == NULL || o->nheld >= mgr->cfg.inbox_size)
+    return SHOAL_EAGAIN;
+  atomic_store_explicit(&p->link.next, NULL, memory_order_relaxed);
+  if (o->held_tail != NULL)
+    atomic_store_explicit(&o->held_tail->link.next, &p->link,
+                          memory_order_relaxed);
+  else
+    o->held_head = p;
+  o->held_tail = p;
+  o->nheld++;
+  mgr->hooks->ask(mgr, o);
+  return SHOAL_OK;
+}
+
 int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
                        uint16_t flags, const void *data, size_t len) {
-  shoal__session *s;
   shoal__pkt *p;
-  int64_t i;
+  int64_t i, j;
   uint32_t pi;
-  uint64_t w;
   int rc;
   if (mgr == NULL)
     return SHOAL_EINVAL;
@@ -240,11 +284,6 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
     atomic_fetch_add_explicit(&mgr->pk_invalid, 1, memory_order_relaxed);
     return SHOAL_EINVAL;
   }
-  if ((i = shoal__registry_find(&mgr->reg, id)) < 0) {
-    atomic_fetch_add_explicit(&mgr->pk_invalid, 1, memory_order_relaxed);
-    return SHOAL_ENOENT;
-  }
-  s = rec(mgr, (uint32_t)i);
   /* The packet first, so that a reservation is never undone. */
   rc = shoal__pool_get(&mgr->pkts, 0, &pi);
   p = rc == SHOAL_OK ? pkt_at(mgr, pi) : NULL;
@@ -257,30 +296,28 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
       memcpy(p->data, data, len);
     p->sent_ns = shoal__fast_ns();
   }
-  /* acquire: pairs with the release in pk_open, so the id read next is
-   * this generation's or later. */
-  w = atomic_load_explicit(&s->in_word, memory_order_acquire);
+  i = shoal__registry_find(&mgr->reg, id);
   for (;;) {
-    if ((w & SHOAL__IN_CLOSED) ||
-        atomic_load_explicit(&s->id, memory_order_relaxed) != id) {
+    if (i >= 0 && !(i & SHOAL__REG_OUT) &&
+        (rc = reserve(mgr, rec(mgr, (uint32_t)i), id, p)) != SHOAL_ENOENT)
+      break;
+    /* Hibernated, unknown, or changed since the find: again under mu,
+     * which every hibernation, wake and release holds. */
+    pthread_mutex_lock(&mgr->mu);
+    j = shoal__registry_find(&mgr->reg, id);
+    if (j >= 0 && (j & SHOAL__REG_OUT)) {
+      rc = hold(mgr, id, (uint32_t)j, p);
+      pthread_mutex_unlock(&mgr->mu);
+      if (rc == SHOAL_OK)
+        p = NULL; /* held */
+      break;
+    }
+    pthread_mutex_unlock(&mgr->mu);
+    if (j < 0 || j == i) {
       rc = SHOAL_ENOENT;
       break;
     }
-    if (p == NULL || SHOAL__IN_COUNT(w) >= mgr->cfg.inbox_size) {
-      rc = SHOAL_EAGAIN;
-      break;
-    }
-    /* The word unchanged since it was read: same generation, still open,
-     * so the id checked above is this session's. */
-    /* seq_cst: with the load of the state below, against a hibernation
-     * that stores HIBERNATED and then reads this word (shoal__mgr_detach):
-     * one of the two sees the other, so the packet wakes the session. */
-    if (atomic_compare_exchange_weak_explicit(&s->in_word, &w, w + 1,
-                                              memory_order_seq_cst,
-                                              memory_order_acquire)) {
-      rc = SHOAL_OK;
-      break;
-    }
+    i = j; /* woken into another record */
   }
   if (rc == SHOAL_ENOENT) {
     atomic_fetch_add_explicit(&mgr->pk_invalid, 1, memory_order_relaxed);
@@ -294,12 +331,8 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
       shoal__pool_put(&mgr->pkts, pi);
     return rc;
   }
-  shoal__mpsc_push(&s->in_head, &p->link);
-  /* A hibernated session keeps the packet and wakes for it. Reserved, the
-   * record cannot be reused meanwhile (it waits as a zombie). */
-  if (atomic_load_explicit(&s->state, memory_order_seq_cst) ==
-      SHOAL__S_HIBERNATED)
-    (void)shoal__mgr_request_wake(mgr, s);
+  if (p != NULL)
+    shoal__mpsc_push(&rec(mgr, (uint32_t)i)->in_head, &p->link);
   return SHOAL_OK;
 }
 
@@ -491,15 +524,41 @@ void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s) {
 
 void shoal__pk_retire(shoal_mgr *mgr, uint32_t index) {
   shoal__session *s = rec(mgr, index);
-  /* Not while a send may still push, nor while it is on the wake stack:
-   * the record's links are in use until then. */
-  if (inbox_drop(mgr, s) == 0 &&
-      !atomic_load_explicit(&s->wk_listed, memory_order_acquire)) {
+  /* Not while a send may still push: the record's links are in use until
+   * then. */
+  if (inbox_drop(mgr, s) == 0) {
     shoal__pool_put(&mgr->pool, index);
     return;
   }
   s->z_next = mgr->zombies;
   mgr->zombies = index + 1;
+}
+
+void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
+  shoal__pool_chain done = {0, 0, 0};
+  for (shoal__pkt *p = o->held_head; p != NULL;) {
+    shoal__node *next = atomic_load_explicit(&p->link.next,
+                                             memory_order_relaxed);
+    shoal__pool_chain_add(&mgr->pkts, &done, p->index);
+    p = next != NULL ? shoal__pkt_of(next) : NULL;
+  }
+  shoal__pool_put_chain(&mgr->pkts, &done);
+  mgr->mu_dropped += o->nheld;
+  o->held_head = o->held_tail = NULL;
+  o->nheld = 0;
+}
+
+void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {
+  (void)mgr;
+  for (shoal__pkt *p = o->held_head; p != NULL;) {
+    shoal__node *next = atomic_load_explicit(&p->link.next,
+                                             memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->in_word, 1, memory_order_relaxed);
+    shoal__mpsc_push(&s->in_head, &p->link);
+    p = next != NULL ? shoal__pkt_of(next) : NULL;
+  }
+  o->held_head = o->held_tail = NULL;
+  o->nheld = 0;
 }
 
 void shoal__pk_zombies(shoal_mgr *mgr) {

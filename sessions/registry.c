@@ -1,12 +1,25 @@
 /* registry.c — the shards and their growth. */
 #include "sessions/registry.h"
 
-static inline uint64_t element_id(shoal__pool *pool, uint32_t index) {
-  return atomic_load_explicit((_Atomic uint32_t *)shoal__pool_at(pool, index),
-                              memory_order_relaxed);
+#define OUT_CHUNKS (SHOAL__REG_OUT_MAX / SHOAL__REG_OUT_CHUNK)
+
+/* The id a value names: its pool element's key, or its out slot's. */
+static inline uint64_t element_id(shoal__registry *r, uint32_t v) {
+  _Atomic uint32_t *chunk;
+  if (!(v & SHOAL__REG_OUT))
+    return atomic_load_explicit(
+        (_Atomic uint32_t *)shoal__pool_at(r->pool, v), memory_order_relaxed);
+  v &= ~SHOAL__REG_OUT;
+  /* acquire: pairs with out_set's release of a new chunk (zeroed). */
+  chunk = atomic_load_explicit(&r->out[v / SHOAL__REG_OUT_CHUNK],
+                               memory_order_acquire);
+  return chunk == NULL ? 0
+                       : atomic_load_explicit(
+                             &chunk[v % SHOAL__REG_OUT_CHUNK],
+                             memory_order_relaxed);
 }
 
-SHOAL__IDTABLE_DEFINE(reg, shoal__pool *, element_id)
+SHOAL__IDTABLE_DEFINE(reg, shoal__registry *, element_id)
 
 /* The shard from the hash's low bits; the table's home from its high
  * bits (idtable.h), so the two stay independent. */
@@ -34,6 +47,9 @@ int shoal__registry_init(shoal__registry *r, shoal__pool *pool,
   /* Room for twice the expected share of each shard, at least 64. */
   uint64_t per = 4 * expected / SHOAL__REGISTRY_SHARDS;
   r->pool = pool;
+  r->out_chunks = 0;
+  if ((r->out = shoal__calloc(OUT_CHUNKS, sizeof *r->out)) == NULL)
+    return SHOAL_ENOMEM;
   for (unsigned i = 0; i < SHOAL__REGISTRY_SHARDS; i++) {
     shoal__reg_shard *s = &r->shards[i];
     shoal__idtable *t = table_new(per < 64 ? 64 : per);
@@ -67,13 +83,18 @@ void shoal__registry_destroy(shoal__registry *r) {
     shoal__free(s->retired);
     pthread_mutex_destroy(&s->mu);
   }
+  for (uint64_t k = 0; r->out != NULL && k < OUT_CHUNKS; k++)
+    shoal__free((void *)atomic_load_explicit(&r->out[k],
+                                             memory_order_relaxed));
+  shoal__free((void *)r->out);
+  r->out = NULL;
 }
 
 int64_t shoal__registry_find(shoal__registry *r, uint32_t id) {
   /* acquire: pairs with the release that published the table. */
   shoal__idtable *t =
       atomic_load_explicit(&shard_of(r, id)->table, memory_order_acquire);
-  return id == 0 ? -1 : reg_find(t, r->pool, id);
+  return id == 0 ? -1 : reg_find(t, r, id);
 }
 
 /* Moves s's ids into a table twice as large. Under s->mu. */
@@ -92,7 +113,7 @@ static int grow(shoal__registry *r, shoal__reg_shard *s) {
   for (uint64_t i = 0; i <= old->mask; i++) {
     uint32_t e = atomic_load_explicit(&old->e[i], memory_order_relaxed);
     if (e > 1)
-      (void)shoal__idtable_insert(t, element_id(r->pool, e - 2), e - 2);
+      (void)shoal__idtable_insert(t, element_id(r, e - 2), e - 2);
   }
   /* release: the entries before the table that holds them. Readers still
    * in the old one find what it held. */
@@ -110,7 +131,7 @@ int shoal__registry_insert(shoal__registry *r, uint32_t id, uint32_t index) {
   s = shard_of(r, id);
   pthread_mutex_lock(&s->mu);
   t = atomic_load_explicit(&s->table, memory_order_relaxed);
-  if (reg_find(t, r->pool, id) >= 0) {
+  if (reg_find(t, r, id) >= 0) {
     rc = SHOAL_EEXIST;
   } else if (2 * (s->count + 1) > t->mask + 1 && (rc = grow(r, s)) == SHOAL_OK) {
     t = atomic_load_explicit(&s->table, memory_order_relaxed);
@@ -134,12 +155,45 @@ int shoal__registry_remove(shoal__registry *r, uint32_t id) {
     return SHOAL_ENOENT;
   s = shard_of(r, id);
   pthread_mutex_lock(&s->mu);
-  rc = reg_remove(atomic_load_explicit(&s->table, memory_order_relaxed),
-                  r->pool, id);
+  rc = reg_remove(atomic_load_explicit(&s->table, memory_order_relaxed), r,
+                  id);
   if (rc == SHOAL_OK)
     s->count--;
   pthread_mutex_unlock(&s->mu);
   return rc;
+}
+
+int shoal__registry_replace(shoal__registry *r, uint32_t id, uint32_t value) {
+  shoal__reg_shard *s;
+  int rc;
+  if (id == 0)
+    return SHOAL_ENOENT;
+  s = shard_of(r, id);
+  pthread_mutex_lock(&s->mu);
+  rc = reg_replace(atomic_load_explicit(&s->table, memory_order_relaxed), r,
+                   id, value);
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int shoal__registry_out_set(shoal__registry *r, uint32_t slot, uint32_t id) {
+  _Atomic uint32_t *chunk;
+  if (slot >= SHOAL__REG_OUT_MAX)
+    return SHOAL_ELIMIT;
+  chunk = atomic_load_explicit(&r->out[slot / SHOAL__REG_OUT_CHUNK],
+                               memory_order_relaxed);
+  if (chunk == NULL) {
+    if ((chunk = shoal__calloc(SHOAL__REG_OUT_CHUNK, sizeof *chunk)) == NULL)
+      return SHOAL_ENOMEM;
+    /* release: the zeroed chunk before a probe can load its pointer. */
+    atomic_store_explicit(&r->out[slot / SHOAL__REG_OUT_CHUNK], chunk,
+                          memory_order_release);
+    r->out_chunks++;
+  }
+  /* relaxed: published by the entry's release (insert or replace). */
+  atomic_store_explicit(&chunk[slot % SHOAL__REG_OUT_CHUNK], id,
+                        memory_order_relaxed);
+  return SHOAL_OK;
 }
 
 uint64_t shoal__registry_count(shoal__registry *r) {
@@ -162,5 +216,6 @@ uint64_t shoal__registry_bytes(shoal__registry *r) {
               ->mask + 1) * sizeof(uint32_t);
     pthread_mutex_unlock(&r->shards[i].mu);
   }
-  return b;
+  return b + OUT_CHUNKS * sizeof *r->out +
+         r->out_chunks * SHOAL__REG_OUT_CHUNK * sizeof(uint32_t);
 }

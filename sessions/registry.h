@@ -11,11 +11,20 @@
  * published for readers and the old one kept until the registry goes, so
  * the memory kept is at most that of the last tables once more.
  *
+ * A hibernated session has no pool element: its entry holds
+ * SHOAL__REG_OUT | its slot in hibernate/'s table, and the registry keeps
+ * the id of each such slot itself (the out ids: chunks of 4096 ids that
+ * never move nor go before the registry, so that a lock-free probe may
+ * read them). A find returns the value whole; the caller tells the two
+ * kinds apart by the bit.
+ *
  * Synchronization table:
  *
  *   call                            caller       concurrent with
  *   shoal__registry_find            any thread   anything
  *   shoal__registry_insert, _remove any thread   anything (shard mutex)
+ *   shoal__registry_replace         any thread   anything (shard mutex)
+ *   shoal__registry_out_set         one writer   finds
  *   shoal__registry_init, _destroy  one thread, no other touching it */
 #ifndef SHOAL_REGISTRY_H
 #define SHOAL_REGISTRY_H
@@ -29,6 +38,10 @@
 #include "runtime/idtable.h"
 
 #define SHOAL__REGISTRY_SHARDS 16 /* a power of two */
+/* A value with this bit names an out slot, not a pool element. */
+#define SHOAL__REG_OUT (1u << 31)
+#define SHOAL__REG_OUT_CHUNK 4096u
+#define SHOAL__REG_OUT_MAX (1u << 24) /* out slots at most */
 
 typedef struct shoal__reg_shard {
   alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__idtable *) table;
@@ -41,6 +54,10 @@ typedef struct shoal__reg_shard {
 typedef struct shoal__registry {
   shoal__pool *pool;
   shoal__reg_shard shards[SHOAL__REGISTRY_SHARDS];
+  /* The out ids: SHOAL__REG_OUT_MAX / SHOAL__REG_OUT_CHUNK chunk
+   * pointers, each chunk allocated on first use. */
+  _Atomic(_Atomic uint32_t *) *out;
+  uint64_t out_chunks;   /* allocated; the writer's */
 } shoal__registry;
 
 /* Tables sized for `expected` ids in all (they grow past it).
@@ -49,8 +66,17 @@ int shoal__registry_init(shoal__registry *r, shoal__pool *pool,
                          uint64_t expected);
 void shoal__registry_destroy(shoal__registry *r);
 
-/* The pool index of id, or -1 (id 0 is never in). */
+/* The value of id: its pool index, or SHOAL__REG_OUT | its out slot; -1
+ * when it is not in (id 0 never is). */
 int64_t shoal__registry_find(shoal__registry *r, uint32_t id);
+/* id's entry holds value from now on; a concurrent find sees the old
+ * value or the new one, never a miss, so both must carry id meanwhile.
+ * SHOAL_ENOENT when id is not in. */
+int shoal__registry_replace(shoal__registry *r, uint32_t id, uint32_t value);
+/* Out slot `slot` carries id from now on (0: none). SHOAL_ENOMEM when its
+ * chunk cannot be allocated, SHOAL_ELIMIT past SHOAL__REG_OUT_MAX. The one
+ * writer (the manager's lock). */
+int shoal__registry_out_set(shoal__registry *r, uint32_t slot, uint32_t id);
 /* The element at index carries id already. SHOAL_EEXIST when id is in,
  * SHOAL_EINVAL for id 0, SHOAL_ENOMEM when a table cannot grow. */
 int shoal__registry_insert(shoal__registry *r, uint32_t id, uint32_t index);

@@ -542,6 +542,44 @@ static void refused_and_released(void **state) {
    * the freed host are not visible here; the leak checkers see the rest */
 }
 
+/* A hibernated session gives its pool element back but keeps its place
+ * under max_sessions and its settings: a create past the maximum is
+ * refused while it sleeps; map, group and interval set meanwhile are
+ * those it wakes with. */
+static void limit_and_settings(void **state) {
+  host *h = host_new(2, 3, NULL);
+  shoal_session_info v;
+  (void)state;
+  assert_int_equal(shoal_mgr_set_max_sessions(h->mgr, 3), SHOAL_OK);
+  assert_int_equal(idle_all(h), 3);
+  assert_int_equal(shoal_session_create(h->mgr, 50, NULL), SHOAL_ELIMIT);
+  assert_int_equal(shoal_session_create(h->mgr, 2, NULL), SHOAL_EEXIST);
+  assert_int_equal(shoal_session_set_map(h->mgr, 2, 77), SHOAL_OK);
+  assert_int_equal(shoal_session_set_group(h->mgr, 2, 78), SHOAL_OK);
+  assert_int_equal(shoal_session_set_interval(h->mgr, 2, 3), SHOAL_OK);
+  assert_int_equal(shoal_session_set_user(h->mgr, 2, h), SHOAL_ESTATE);
+  assert_int_equal(shoal_session_get(h->mgr, 2, &v), SHOAL_OK);
+  assert_int_equal(v.state, SHOAL_SESSION_HIBERNATED);
+  assert_int_equal(v.map, 77);
+  assert_int_equal(v.group, 78);
+  assert_int_equal(v.interval, 3);
+  assert_null(v.user);
+  assert_int_equal(shoal_mgr_wake(h->mgr, 2), SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
+  assert_int_equal(shoal_session_get(h->mgr, 2, &v), SHOAL_OK);
+  assert_int_equal(v.state, SHOAL_SESSION_ACTIVE);
+  assert_int_equal(v.map, 77);
+  assert_int_equal(v.group, 78);
+  assert_int_equal(v.interval, 3);
+  assert_non_null(v.user);
+  assert_int_equal(shoal_session_create(h->mgr, 50, NULL), SHOAL_ELIMIT);
+  assert_int_equal(shoal_session_release(h->mgr, 3), SHOAL_OK);
+  assert_int_equal(shoal_session_create(h->mgr, 50, bot_new(h, 50)),
+                   SHOAL_OK);
+  assert_int_equal(atomic_load(&h->mismatches), 0);
+  host_free(h);
+}
+
 static void bad_input(void **state) {
   host *h = host_new(1, 1, NULL);
   shoal_mgr *plain;
@@ -782,6 +820,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(by_map_and_group),
     cmocka_unit_test(hysteresis),
     cmocka_unit_test(refused_and_released),
+    cmocka_unit_test(limit_and_settings),
     cmocka_unit_test(bad_input),
     cmocka_unit_test(concurrent),
   };
