@@ -1,9 +1,9 @@
 /* arena.c — chunks of hibernation records (arena.h). */
 #include <stdatomic.h>
-#include <sys/mman.h>
 
 #include "hibernate/arena.h"
 #include "runtime/common.h"
+#include "runtime/os.h"
 
 /* At the start of each chunk; blocks follow from HEAD on. */
 typedef struct shoal__arena_chunk {
@@ -22,23 +22,12 @@ static struct shoal__arena_chunk *chunk_of(const void *p) {
                                        ~(uintptr_t)(SHOAL__ARENA_CHUNK - 1));
 }
 
-/* size bytes (a multiple of the chunk) aligned to the chunk: a larger
- * mapping trimmed at both ends. NULL when the system refuses. */
+/* A chunk of size bytes (a multiple of SHOAL__ARENA_CHUNK), aligned to
+ * SHOAL__ARENA_CHUNK; NULL when the system refuses. */
 static struct shoal__arena_chunk *map_chunk(size_t size, uint64_t live) {
-  size_t span = size + SHOAL__ARENA_CHUNK;
-  char *m = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  uintptr_t b;
-  struct shoal__arena_chunk *c;
-  if (m == MAP_FAILED)
+  struct shoal__arena_chunk *c = shoal__pages_alloc(size, SHOAL__ARENA_CHUNK);
+  if (c == NULL)
     return NULL;
-  b = ((uintptr_t)m + SHOAL__ARENA_CHUNK - 1) &
-      ~(uintptr_t)(SHOAL__ARENA_CHUNK - 1);
-  if (b > (uintptr_t)m)
-    munmap(m, b - (uintptr_t)m);
-  if ((uintptr_t)m + span > b + size)
-    munmap((void *)(b + size), (uintptr_t)m + span - (b + size));
-  c = (struct shoal__arena_chunk *)b;
   atomic_init(&c->live, live);
   c->size = size;
   return c;
@@ -48,7 +37,7 @@ static struct shoal__arena_chunk *map_chunk(size_t size, uint64_t live) {
 static void put(struct shoal__arena_chunk *c, uint64_t n) {
   /* acq_rel: every block's last use happens before the unmap. */
   if (atomic_fetch_sub_explicit(&c->live, n, memory_order_acq_rel) == n)
-    munmap(c, c->size);
+    shoal__pages_free(c, c->size);
 }
 
 void *shoal__arena_alloc(shoal__arena_cursor *c, size_t n) {

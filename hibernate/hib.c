@@ -66,7 +66,7 @@ typedef struct shoal__hib {
   hrec **arr;
   uint32_t n, cap;
   uint32_t *fr;
-  uint32_t nfr, fr_cap;
+  uint32_t nfr;
   hrec *wk_head, *wk_tail;
   /* A pass's or a wake phase's sessions: the holder's, and read under mu
    * by wake_map while a pass runs (in_pass). */
@@ -127,22 +127,48 @@ static int cand_reserve(shoal__hib *h, size_t n) {
   return rc;
 }
 
-/* The table of hibernated sessions. Under mu. Room for `more` slots
- * past the free ones. */
-static int arr_reserve(shoal__hib *h, size_t more) {
-  size_t cap = h->cap, fcap = h->fr_cap;
-  void *p = h->arr, *f = h->fr;
-  int rc = more <= h->nfr ? SHOAL_OK
-                          : reserve(&p, &cap, h->n + (more - h->nfr),
-                                    sizeof *h->arr);
-  h->arr = p;
-  h->cap = (uint32_t)cap;
-  /* Each slot in use may come free: room for all of them in fr. */
-  if (rc == SHOAL_OK)
-    rc = reserve(&f, &fcap, h->cap, sizeof *h->fr);
+/* The bytes of a table of cap slots, whole pages. */
+static size_t table_bytes(uint32_t cap, size_t elem) {
+  return ((size_t)cap * elem + 4095) & ~(size_t)4095;
+}
+
+/* The table and its free list at cap slots (n of them kept). Both live in
+ * pages of their own (runtime/os.h), so that they never keep one of the
+ * allocator's segments alive after the sessions' state has gone.
+ * SHOAL_ENOMEM: unchanged. */
+static int arr_resize(shoal__hib *h, uint32_t cap) {
+  hrec **a = shoal__pages_alloc(table_bytes(cap, sizeof *a), 4096);
+  uint32_t *f = a != NULL ? shoal__pages_alloc(table_bytes(cap, sizeof *f),
+                                               4096)
+                          : NULL;
+  if (f == NULL) {
+    shoal__pages_free(a, table_bytes(cap, sizeof *a));
+    return SHOAL_ENOMEM;
+  }
+  if (h->n > 0)
+    memcpy(a, h->arr, h->n * sizeof *a);
+  if (h->nfr > 0)
+    memcpy(f, h->fr, h->nfr * sizeof *f);
+  shoal__pages_free(h->arr, table_bytes(h->cap, sizeof *h->arr));
+  shoal__pages_free(h->fr, table_bytes(h->cap, sizeof *h->fr));
+  h->arr = a;
   h->fr = f;
-  h->fr_cap = (uint32_t)fcap;
-  return rc;
+  h->cap = cap;
+  return SHOAL_OK;
+}
+
+/* Room for `more` slots past the free ones. Under mu. */
+static int arr_reserve(shoal__hib *h, size_t more) {
+  uint64_t need = (uint64_t)h->n + (more > h->nfr ? more - h->nfr : 0);
+  if (need <= h->cap)
+    return SHOAL_OK;
+  if (need > SHOAL__REG_OUT_MAX)
+    return SHOAL_ENOMEM;
+  need += need / 2;
+  return arr_resize(h, (uint32_t)(need < 1024 ? 1024
+                                  : need > SHOAL__REG_OUT_MAX
+                                      ? SHOAL__REG_OUT_MAX
+                                      : need));
 }
 
 /* A slot for r (reserved), lowest free first. */
@@ -646,29 +672,21 @@ static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
   r.pool_bytes = shoal__pool_trim(&mgr->pool);
   if (h != NULL) {
     /* The table to fit; the scratch lists go (they grow back on use). */
-    size_t before = h->cap * sizeof *h->arr + h->fr_cap * sizeof *h->fr +
+    size_t before = table_bytes(h->cap, sizeof *h->arr) +
+                    table_bytes(h->cap, sizeof *h->fr) +
                     h->items_cap * sizeof *h->items +
                     h->cand_cap * sizeof *h->cand;
     arr_fit(h);
     compact(h);
-    if (h->cap > 64 && h->n < h->cap / 2) {
-      uint32_t cap = h->n < 64 ? 64 : h->n;
-      hrec **a = shoal__realloc(h->arr, cap * sizeof *a);
-      uint32_t *f = a != NULL ? shoal__realloc(h->fr, cap * sizeof *f) : NULL;
-      if (a != NULL)
-        h->arr = a;
-      if (f != NULL) {
-        h->fr = f;
-        h->cap = h->fr_cap = cap;
-      }
-    }
+    if (h->cap > 1024 && h->n < h->cap / 2)
+      (void)arr_resize(h, h->n < 1024 ? 1024 : h->n); /* else it stays */
     shoal__free(h->items);
     shoal__free(h->cand);
     h->items = NULL;
     h->cand = NULL;
     h->items_cap = h->cand_cap = 0;
-    r.table_bytes = before - h->cap * sizeof *h->arr -
-                    h->fr_cap * sizeof *h->fr;
+    r.table_bytes = before - table_bytes(h->cap, sizeof *h->arr) -
+                    table_bytes(h->cap, sizeof *h->fr);
   }
   pthread_mutex_unlock(&mgr->mu);
   shoal__alloc_collect(mgr->rt, 1);
@@ -761,8 +779,8 @@ static void destroy(shoal_mgr *mgr) {
     shoal__free(h->ws[w].tmp);
   }
   shoal__free(h->ws);
-  shoal__free(h->arr);
-  shoal__free(h->fr);
+  shoal__pages_free(h->arr, table_bytes(h->cap, sizeof *h->arr));
+  shoal__pages_free(h->fr, table_bytes(h->cap, sizeof *h->fr));
   shoal__free(h->items);
   shoal__free(h->cand);
   shoal__free(h);

@@ -58,6 +58,11 @@ static int pop(shoal__pool *p, unsigned n, uint32_t *index) {
   }
 }
 
+/* A slab's elements rounded up to whole pages (x86-64's 4 KiB). */
+static size_t slab_bytes(size_t bytes) {
+  return (bytes + 4095) & ~(size_t)4095;
+}
+
 static int any_free(shoal__pool *p) {
   for (unsigned n = 0; n < p->nnodes; n++)
     if ((atomic_load_explicit(&p->nodes[n].head, memory_order_relaxed) &
@@ -101,12 +106,13 @@ static int grow(shoal__pool *p, unsigned n, uint32_t *first) {
   s = shoal__malloc(sizeof *s);
   if (s != NULL) {
     s->links = shoal__calloc(p->per_slab, sizeof *s->links);
-    s->mem = shoal__aligned_alloc(SHOAL_CACHE_LINE, bytes);
+    /* Pages of its own: a slab trimmed whole keeps nothing resident. */
+    s->mem = shoal__pages_alloc(slab_bytes(bytes), 4096);
   }
   if (s == NULL || s->links == NULL || s->mem == NULL) {
     if (s != NULL) {
       shoal__free(s->links);
-      shoal__free(s->mem);
+      shoal__pages_free(s->mem, slab_bytes(bytes));
     }
     shoal__free(s);
     return SHOAL_ENOMEM;
@@ -187,7 +193,8 @@ void shoal__pool_destroy(shoal__pool *p) {
     return;
   for (uint32_t k = 0; k < atomic_load(&p->nslabs); k++) {
     shoal__free(d->slabs[k]->links);
-    shoal__free(d->slabs[k]->mem);
+    shoal__pages_free(d->slabs[k]->mem,
+                      slab_bytes((size_t)p->per_slab * p->stride));
     shoal__free(d->slabs[k]);
   }
   shoal__free(d);

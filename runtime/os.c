@@ -3,6 +3,7 @@
 #include "runtime/atomics.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -109,6 +110,43 @@ size_t shoal__pages_discard(void *p, size_t n) {
   if (madvise((void *)b, e - b, MADV_DONTNEED) != 0)
     return 0;
   return e - b;
+}
+
+void *shoal__pages_alloc(size_t size, size_t align) {
+#if SHOAL_USE_MIMALLOC
+  size_t span = size + align;
+  char *m;
+  uintptr_t b;
+  if (shoal__fault_now())
+    return NULL;
+  m = mmap(NULL, span, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED)
+    return NULL;
+  /* The aligned part kept, both ends given back. */
+  b = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
+  if (b > (uintptr_t)m)
+    munmap(m, b - (uintptr_t)m);
+  if ((uintptr_t)m + span > b + size)
+    munmap((void *)(b + size), (uintptr_t)m + span - (b + size));
+  return (void *)b;
+#else
+  void *p = shoal__aligned_alloc(align, size);
+  if (p != NULL)
+    memset(p, 0, size);
+  return p;
+#endif
+}
+
+void shoal__pages_free(void *p, size_t size) {
+  if (p == NULL)
+    return;
+#if SHOAL_USE_MIMALLOC
+  munmap(p, size);
+#else
+  (void)size;
+  shoal__free(p);
+#endif
 }
 
 /* mimalloc (2.0) gives a span that frees empty back to the system after

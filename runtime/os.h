@@ -61,6 +61,14 @@ uint64_t shoal__rss_bytes(void);
  * as zeros when touched again (MADV_DONTNEED on private anonymous
  * memory). Returns the bytes given back. */
 size_t shoal__pages_discard(void *p, size_t n);
+/* size bytes (a multiple of the page) aligned to `align` (a power of two,
+ * at least the page), zeroed: a mapping of their own, so that long-lived
+ * blocks that may be discarded or unmapped never keep an allocator's
+ * segment alive. With the libc allocator (the sanitizer builds) they come
+ * from aligned_alloc, so that the checkers see them. NULL when refused
+ * (or when the tests' fault injection says so). Any thread. */
+void *shoal__pages_alloc(size_t size, size_t align);
+void shoal__pages_free(void *p, size_t size);
 /* Asks the allocator to return its free memory to the system: mi_collect
  * (forced or not) on each of rt's workers (rt NULL: on this thread), or
  * glibc's malloc_trim(0) with the libc allocator. Any thread that may wait

@@ -1,6 +1,8 @@
 /* registry.c — the shards and their growth. */
 #include "sessions/registry.h"
 
+#include "runtime/os.h"
+
 #define OUT_CHUNKS (SHOAL__REG_OUT_MAX / SHOAL__REG_OUT_CHUNK)
 
 /* The id a value names: its pool element's key, or its out slot's. */
@@ -84,8 +86,9 @@ void shoal__registry_destroy(shoal__registry *r) {
     pthread_mutex_destroy(&s->mu);
   }
   for (uint64_t k = 0; r->out != NULL && k < OUT_CHUNKS; k++)
-    shoal__free((void *)atomic_load_explicit(&r->out[k],
-                                             memory_order_relaxed));
+    shoal__pages_free((void *)atomic_load_explicit(&r->out[k],
+                                                   memory_order_relaxed),
+                      SHOAL__REG_OUT_CHUNK * sizeof(uint32_t));
   shoal__free((void *)r->out);
   r->out = NULL;
 }
@@ -183,7 +186,9 @@ int shoal__registry_out_set(shoal__registry *r, uint32_t slot, uint32_t id) {
   chunk = atomic_load_explicit(&r->out[slot / SHOAL__REG_OUT_CHUNK],
                                memory_order_relaxed);
   if (chunk == NULL) {
-    if ((chunk = shoal__calloc(SHOAL__REG_OUT_CHUNK, sizeof *chunk)) == NULL)
+    /* Pages of its own: a segment of the allocator is never kept for it. */
+    if ((chunk = shoal__pages_alloc(SHOAL__REG_OUT_CHUNK * sizeof *chunk,
+                                    4096)) == NULL)
       return SHOAL_ENOMEM;
     /* release: the zeroed chunk before a probe can load its pointer. */
     atomic_store_explicit(&r->out[slot / SHOAL__REG_OUT_CHUNK], chunk,
