@@ -1222,7 +1222,11 @@ SHOAL_API int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
  * While hibernated, a session is still there for get (state
  * SHOAL_SESSION_HIBERNATED, user NULL), set_map, set_group,
  * set_interval, send and release; set_user and clear_quarantine are
- * SHOAL_ESTATE. Released while hibernated, its on_release gets user NULL. */
+ * SHOAL_ESTATE. Released while hibernated, its on_release gets user NULL.
+ * It counts against max_sessions as an active session does. Calls that
+ * reach a hibernated session (send, get, touch, wake) take the manager's
+ * lock, as create and release do; on active sessions they stay
+ * lock-free. */
 
 /* The writer a hibernate callback fills. */
 typedef struct shoal_hib_writer shoal_hib_writer;
@@ -1248,9 +1252,8 @@ SHOAL_API int shoal_hib_write(shoal_hib_writer *w, const void *data,
 typedef long (*shoal_hibernate_fn)(void *host, uint32_t id, void *user,
                                    shoal_hib_writer *w);
 /* Wake callback: rebuilds session id from the len bytes at blob (valid
- * during the call), and stores its new user pointer in *user (which holds
- * the pointer the session had before it hibernated: freed memory, not to
- * be read). 0, or a negative status: the session then stays hibernated
+ * during the call), and stores its new user pointer in *user (what it
+ * holds on entry is not to be read). 0, or a negative status: the session then stays hibernated
  * with its bytes, the failure is logged and counted, and a later wake
  * tries again. Same threads as the hibernate callback, inside
  * shoal_mgr_update or shoal_mgr_run_wakes. */
