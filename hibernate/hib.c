@@ -4,6 +4,7 @@
  * the manager's defragmentation. The design and its threads:
  * docs/hibernation.md. */
 #include <stdalign.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "hibernate/arena.h"
@@ -22,7 +23,8 @@
 typedef struct hrec {
   shoal__out o;    /* first: the manager's view (mgr.h) */
   shoal__kept kept;
-  uint64_t freed;  /* host bytes its callback said it freed */
+  uint32_t freed;  /* host bytes its callback said it freed (at most
+                      UINT32_MAX counted) */
   uint32_t len;    /* of rec */
   uint32_t raw;    /* the blob's */
   unsigned char rec[];
@@ -87,8 +89,9 @@ static shoal__session *rec(shoal_mgr *mgr, uint32_t index) {
   return shoal__mgr_rec(mgr, index);
 }
 
+/* Its bytes: the fields, then the record (no padding between). */
 static uint64_t rec_size(const hrec *r) {
-  return sizeof *r + r->len;
+  return offsetof(hrec, rec) + r->len;
 }
 
 static hrec *rec_of(shoal__out *o) {
@@ -99,19 +102,45 @@ static void rec_free(hrec *r) {
   shoal__arena_free(r, rec_size(r));
 }
 
-/* Room for n elements of elem bytes in *p (cap of them now), growing by
- * half again. */
-static int reserve(void **p, size_t *cap, size_t n, size_t elem) {
-  if (n > *cap) {
-    size_t c = n < 64 ? 64 : n + n / 2;
-    void *q = shoal__realloc(*p, c * elem);
-    if (q == NULL)
-      return SHOAL_ENOMEM;
-    *p = q;
-    *cap = c;
-  }
+/* A scratch buffer (*p, *cap bytes) to at least n bytes, its first `keep`
+ * bytes kept. Whole pages of their own (runtime/os.h), a power of two of
+ * them: the workers then allocate nothing from the allocator during a
+ * pass (which would keep a segment per worker alive), and a list dropped
+ * by the defragmentation leaves at once (mimalloc would keep its span for
+ * its decommit delay). */
+static int scratch_grow(unsigned char **p, size_t *cap, size_t n,
+                        size_t keep) {
+  size_t c = *cap < 4096 ? 4096 : *cap;
+  unsigned char *b;
+  if (n <= *cap)
+    return SHOAL_OK;
+  while (c < n)
+    c *= 2;
+  if ((b = shoal__pages_alloc(c, 4096)) == NULL)
+    return SHOAL_ENOMEM;
+  if (keep > 0)
+    memcpy(b, *p, keep);
+  shoal__pages_free(*p, *cap);
+  *p = b;
+  *cap = c;
   return SHOAL_OK;
 }
+
+/* Room for n elements of elem bytes (elem divides 4096) in *p, a scratch
+ * list of *cap of them. */
+static int reserve(void **p, size_t *cap, size_t n, size_t elem) {
+  unsigned char *b = *p;
+  size_t bytes = *cap * elem;
+  if (n <= *cap)
+    return SHOAL_OK;
+  if (scratch_grow(&b, &bytes, (n + n / 2) * elem, *cap * elem) != SHOAL_OK)
+    return SHOAL_ENOMEM;
+  *p = b;
+  *cap = bytes / elem;
+  return SHOAL_OK;
+}
+
+_Static_assert(4096 % sizeof(item) == 0, "items fill pages exactly");
 
 static int items_reserve(shoal__hib *h, size_t n) {
   void *p = h->items;
@@ -220,14 +249,7 @@ static void count_out(shoal__hib *h, const hrec *r) {
 }
 
 static int grow_tmp(hib_ws *ws, size_t n) {
-  if (n > ws->tmp_cap) {
-    unsigned char *t = shoal__realloc(ws->tmp, n);
-    if (t == NULL)
-      return SHOAL_ENOMEM;
-    ws->tmp = t;
-    ws->tmp_cap = n;
-  }
-  return SHOAL_OK;
+  return scratch_grow(&ws->tmp, &ws->tmp_cap, n, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -241,17 +263,9 @@ int shoal_hib_write(shoal_hib_writer *w, const void *data, size_t len) {
     w->err = SHOAL_ELIMIT;
     return SHOAL_ELIMIT;
   }
-  if (w->len + len > w->cap) {
-    size_t cap = w->cap < 256 ? 256 : w->cap;
-    unsigned char *b;
-    while (cap < w->len + len)
-      cap *= 2;
-    if ((b = shoal__realloc(w->buf, cap)) == NULL) {
-      w->err = SHOAL_ENOMEM;
-      return SHOAL_ENOMEM;
-    }
-    w->buf = b;
-    w->cap = cap;
+  if (scratch_grow(&w->buf, &w->cap, w->len + len, w->len) != SHOAL_OK) {
+    w->err = SHOAL_ENOMEM;
+    return SHOAL_ENOMEM;
   }
   if (len > 0)
     memcpy(w->buf + w->len, data, len);
@@ -284,11 +298,11 @@ static void hibernate_one(shoal_mgr *mgr, hib_ws *ws, item *it) {
   if (ws->w.err == 0 && grow_tmp(ws, bound) == SHOAL_OK &&
       shoal__hib_encode_into(ws->w.buf, ws->w.len, ws->tmp, bound, &n) ==
           SHOAL_OK &&
-      (r = shoal__arena_alloc(&ws->cur, sizeof *r + n)) != NULL) {
+      (r = shoal__arena_alloc(&ws->cur, offsetof(hrec, rec) + n)) != NULL) {
     memcpy(r->rec, ws->tmp, n);
     r->len = (uint32_t)n;
     r->raw = (uint32_t)ws->w.len;
-    r->freed = (uint64_t)freed;
+    r->freed = (uint64_t)freed > UINT32_MAX ? UINT32_MAX : (uint32_t)freed;
     it->r = r;
     it->rc = IT_OK;
     t0 = shoal__fast_ns() - t0;
@@ -643,9 +657,14 @@ static long wakes(shoal_mgr *mgr) {
 
 /* Moves the records of chunks less than a quarter full into new chunks
  * together, so that those chunks go back to the system. Not those on the
- * wake list (linked there). Under mu, holding the manager. */
+ * wake list (linked there). Under mu, holding the manager (no pass uses
+ * the workers' cursors). */
 static void compact(shoal__hib *h) {
   shoal__arena_cursor dc = {NULL, 0};
+  /* The workers' chunks first: one left sparse by the last pass goes
+   * with its records (the next pass starts new ones). */
+  for (unsigned w = 0; w < h->nw; w++)
+    shoal__arena_done(&h->ws[w].cur);
   for (uint32_t k = 0; k < h->n; k++) {
     hrec *r = h->arr[k], *m;
     if (r == NULL || (r->o.flags & (SHOAL__OUT_ASKED | SHOAL__OUT_WAKING)) ||
@@ -667,9 +686,14 @@ static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
   uint64_t t0 = shoal__now_ns();
   memset(&r, 0, sizeof r);
   r.rss_before = shoal__rss_bytes();
+  /* What is freed below goes back at once, not after mimalloc's delay
+   * (which a collect does not cut short: runtime/os.c). */
+  shoal__alloc_release_begin();
   pthread_mutex_lock(&mgr->mu);
   r.columns_bytes = shoal__mgr_trim_columns(mgr);
   r.pool_bytes = shoal__pool_trim(&mgr->pool);
+  /* The registry's finds miss only into a look under mu (mgr.c). */
+  r.table_bytes = shoal__registry_trim(&mgr->reg);
   if (h != NULL) {
     /* The table to fit; the scratch lists go (they grow back on use). */
     size_t before = table_bytes(h->cap, sizeof *h->arr) +
@@ -680,16 +704,17 @@ static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
     compact(h);
     if (h->cap > 1024 && h->n < h->cap / 2)
       (void)arr_resize(h, h->n < 1024 ? 1024 : h->n); /* else it stays */
-    shoal__free(h->items);
-    shoal__free(h->cand);
+    shoal__pages_free(h->items, h->items_cap * sizeof *h->items);
+    shoal__pages_free(h->cand, h->cand_cap * sizeof *h->cand);
     h->items = NULL;
     h->cand = NULL;
     h->items_cap = h->cand_cap = 0;
-    r.table_bytes = before - table_bytes(h->cap, sizeof *h->arr) -
-                    table_bytes(h->cap, sizeof *h->fr);
+    r.table_bytes += before - table_bytes(h->cap, sizeof *h->arr) -
+                     table_bytes(h->cap, sizeof *h->fr);
   }
   pthread_mutex_unlock(&mgr->mu);
   shoal__alloc_collect(mgr->rt, 1);
+  shoal__alloc_release_end();
   r.rss_after = shoal__rss_bytes();
   r.bytes_returned =
       r.rss_before > r.rss_after ? r.rss_before - r.rss_after : 0;
@@ -775,14 +800,14 @@ static void destroy(shoal_mgr *mgr) {
   }
   for (unsigned w = 0; w < h->nw; w++) {
     shoal__arena_done(&h->ws[w].cur);
-    shoal__free(h->ws[w].w.buf);
-    shoal__free(h->ws[w].tmp);
+    shoal__pages_free(h->ws[w].w.buf, h->ws[w].w.cap);
+    shoal__pages_free(h->ws[w].tmp, h->ws[w].tmp_cap);
   }
   shoal__free(h->ws);
   shoal__pages_free(h->arr, table_bytes(h->cap, sizeof *h->arr));
   shoal__pages_free(h->fr, table_bytes(h->cap, sizeof *h->fr));
-  shoal__free(h->items);
-  shoal__free(h->cand);
+  shoal__pages_free(h->items, h->items_cap * sizeof *h->items);
+  shoal__pages_free(h->cand, h->cand_cap * sizeof *h->cand);
   shoal__free(h);
   mgr->hib = NULL;
 }

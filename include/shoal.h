@@ -1303,7 +1303,8 @@ typedef struct shoal_defrag_report {
   uint64_t columns_bytes;  /* given back from the active array's unused
                               tail */
   uint64_t pool_bytes;     /* from session slabs wholly free */
-  uint64_t table_bytes;    /* from the hibernated sessions' table */
+  uint64_t table_bytes;    /* from the hibernated sessions' table and
+                              the id tables that growth replaced */
   uint64_t ns;             /* time taken */
 } shoal_defrag_report;
 

@@ -328,7 +328,9 @@ size_t shoal__pool_trim(shoal__pool *p) {
     if (nfree[k] != p->per_slab ||
         atomic_load_explicit(&sl->trimmed, memory_order_relaxed))
       continue;
-    bytes += shoal__pages_discard(sl->mem, (size_t)p->per_slab * p->stride);
+    /* The whole mapping: its last page holds elements too. */
+    bytes += shoal__pages_discard(
+        sl->mem, slab_bytes((size_t)p->per_slab * p->stride));
     atomic_store_explicit(&sl->trimmed, 1, memory_order_relaxed);
   }
   shoal__free(nfree);

@@ -38,15 +38,31 @@ typedef struct shoal__idtable {
 
 /* At least `entries` entries (a power of two); keep the load well under
  * one. SHOAL_EINVAL for 0 or more than 2^32, SHOAL_ENOMEM. */
-static inline int shoal__idtable_init(shoal__idtable *t, uint64_t entries) {
-  uint64_t n;
+/* The entries' bytes of a table for `entries` (0 past the limit). */
+static inline uint64_t shoal__idtable_bytes(uint64_t entries) {
   if (entries == 0 || entries > (UINT64_C(1) << 32))
-    return SHOAL_EINVAL;
-  n = shoal__pow2_at_least(entries);
-  if ((t->e = shoal__calloc(n, sizeof *t->e)) == NULL)
-    return SHOAL_ENOMEM;
+    return 0;
+  return shoal__pow2_at_least(entries) * sizeof(_Atomic uint32_t);
+}
+
+/* A table for `entries` over mem: shoal__idtable_bytes(entries) zeroed
+ * bytes that the caller owns (and frees; not shoal__idtable_destroy). */
+static inline void shoal__idtable_init_in(shoal__idtable *t, uint64_t entries,
+                                          void *mem) {
+  uint64_t n = shoal__pow2_at_least(entries);
+  t->e = mem;
   t->mask = n - 1;
   t->shift = 64 - (unsigned)__builtin_ctzll(n);
+}
+
+static inline int shoal__idtable_init(shoal__idtable *t, uint64_t entries) {
+  uint64_t b = shoal__idtable_bytes(entries);
+  void *mem;
+  if (b == 0)
+    return SHOAL_EINVAL;
+  if ((mem = shoal__calloc(1, b)) == NULL)
+    return SHOAL_ENOMEM;
+  shoal__idtable_init_in(t, entries, mem);
   return SHOAL_OK;
 }
 

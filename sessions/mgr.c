@@ -545,12 +545,11 @@ int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
   o->map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
   o->group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
   o->interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
-  o->node = atomic_load_explicit(&s->node, memory_order_relaxed);
+  o->node = (uint16_t)atomic_load_explicit(&s->node, memory_order_relaxed);
   o->flags = 0;
   o->nheld = 0;
-  o->held_head = o->held_tail = NULL;
+  o->held_head = o->held_tail = 0;
   o->wk_next = NULL;
-  kept->last_active = c->last_active[slot];
   kept->updates = c->updates[slot];
   kept->activity = c->activity[slot];
   /* Not released (the caller checked, under mu), so the id is in. */

@@ -119,13 +119,14 @@ typedef struct shoal__session {
  * A packet sent to it waits in `held` (FIFO, through the packets' links)
  * until it wakes. */
 typedef struct shoal__out {
-  uint32_t id, map, group, interval;
-  uint32_t node;             /* home NUMA node */
-  uint32_t slot;             /* out slot */
-  uint32_t flags;            /* SHOAL__OUT_* */
-  uint32_t nheld;
-  struct shoal__pkt *held_head, *held_tail;
   struct shoal__out *wk_next; /* the wake list */
+  uint32_t id, map, group, interval;
+  uint32_t slot;             /* out slot */
+  uint32_t nheld;
+  uint32_t held_head, held_tail; /* packets held, FIFO: packet pool
+                                    index + 1, 0: none */
+  uint16_t node;             /* home NUMA node */
+  uint16_t flags;            /* SHOAL__OUT_* */
 } shoal__out;
 
 #define SHOAL__OUT_ASKED 1u   /* on the wake list */
@@ -412,7 +413,7 @@ shoal__out *shoal__mgr_out(shoal_mgr *mgr, uint32_t id);
  * then nothing changed. SHOAL_ENOMEM (the out ids). Under mu, no tick
  * running. */
 typedef struct shoal__kept {
-  uint64_t last_active, updates, activity;
+  uint64_t updates, activity;
 } shoal__kept;
 int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
                       shoal__kept *kept);

@@ -261,12 +261,12 @@ static int hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
   if (p == NULL || o->nheld >= mgr->cfg.inbox_size)
     return SHOAL_EAGAIN;
   atomic_store_explicit(&p->link.next, NULL, memory_order_relaxed);
-  if (o->held_tail != NULL)
-    atomic_store_explicit(&o->held_tail->link.next, &p->link,
-                          memory_order_relaxed);
+  if (o->held_tail != 0)
+    atomic_store_explicit(&pkt_at(mgr, o->held_tail - 1)->link.next,
+                          &p->link, memory_order_relaxed);
   else
-    o->held_head = p;
-  o->held_tail = p;
+    o->held_head = p->index + 1;
+  o->held_tail = p->index + 1;
   o->nheld++;
   mgr->hooks->ask(mgr, o);
   return SHOAL_OK;
@@ -534,9 +534,13 @@ void shoal__pk_retire(shoal_mgr *mgr, uint32_t index) {
   mgr->zombies = index + 1;
 }
 
+static shoal__pkt *held_first(shoal_mgr *mgr, const shoal__out *o) {
+  return o->held_head != 0 ? pkt_at(mgr, o->held_head - 1) : NULL;
+}
+
 void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
   shoal__pool_chain done = {0, 0, 0};
-  for (shoal__pkt *p = o->held_head; p != NULL;) {
+  for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
     shoal__node *next = atomic_load_explicit(&p->link.next,
                                              memory_order_relaxed);
     shoal__pool_chain_add(&mgr->pkts, &done, p->index);
@@ -544,20 +548,19 @@ void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
   }
   shoal__pool_put_chain(&mgr->pkts, &done);
   mgr->mu_dropped += o->nheld;
-  o->held_head = o->held_tail = NULL;
+  o->held_head = o->held_tail = 0;
   o->nheld = 0;
 }
 
 void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {
-  (void)mgr;
-  for (shoal__pkt *p = o->held_head; p != NULL;) {
+  for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
     shoal__node *next = atomic_load_explicit(&p->link.next,
                                              memory_order_relaxed);
     atomic_fetch_add_explicit(&s->in_word, 1, memory_order_relaxed);
     shoal__mpsc_push(&s->in_head, &p->link);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
-  o->held_head = o->held_tail = NULL;
+  o->held_head = o->held_tail = 0;
   o->nheld = 0;
 }
 

@@ -30,18 +30,31 @@ static shoal__reg_shard *shard_of(shoal__registry *r, uint32_t id) {
   return &r->shards[(h >> 20) & (SHOAL__REGISTRY_SHARDS - 1)];
 }
 
+/* A table's entries live in pages of their own (runtime/os.h): a table
+ * grown while sessions are created never keeps an allocator segment
+ * alive, and a retired one can give its pages back. */
+static size_t table_bytes(const shoal__idtable *t) {
+  return ((t->mask + 1) * sizeof *t->e + 4095) & ~(size_t)4095;
+}
+
 static shoal__idtable *table_new(uint64_t entries) {
   shoal__idtable *t = shoal__malloc(sizeof *t);
-  if (t != NULL && shoal__idtable_init(t, entries) != SHOAL_OK) {
+  uint64_t b = shoal__idtable_bytes(entries);
+  void *mem = NULL;
+  if (t == NULL || b == 0 ||
+      (mem = shoal__pages_alloc((b + 4095) & ~(uint64_t)4095, 4096)) ==
+          NULL) {
     shoal__free(t);
-    t = NULL;
+    return NULL;
   }
+  shoal__idtable_init_in(t, entries, mem);
   return t;
 }
 
 static void table_free(void *p) {
-  shoal__idtable_destroy(p);
-  shoal__free(p);
+  shoal__idtable *t = p;
+  shoal__pages_free((void *)t->e, table_bytes(t));
+  shoal__free(t);
 }
 
 int shoal__registry_init(shoal__registry *r, shoal__pool *pool,
@@ -58,13 +71,13 @@ int shoal__registry_init(shoal__registry *r, shoal__pool *pool,
     atomic_init(&s->table, t);
     s->count = 0;
     s->retired = NULL;
-    s->nretired = 0;
+    s->nretired = s->ntrimmed = 0;
     pthread_mutex_init(&s->mu, NULL);
     if (t == NULL) {
       for (unsigned j = i + 1; j < SHOAL__REGISTRY_SHARDS; j++) {
         atomic_init(&r->shards[j].table, NULL);
         r->shards[j].retired = NULL;
-        r->shards[j].nretired = 0;
+        r->shards[j].nretired = r->shards[j].ntrimmed = 0;
         pthread_mutex_init(&r->shards[j].mu, NULL);
       }
       shoal__registry_destroy(r);
@@ -199,6 +212,20 @@ int shoal__registry_out_set(shoal__registry *r, uint32_t slot, uint32_t id) {
   atomic_store_explicit(&chunk[slot % SHOAL__REG_OUT_CHUNK], id,
                         memory_order_relaxed);
   return SHOAL_OK;
+}
+
+size_t shoal__registry_trim(shoal__registry *r) {
+  size_t n = 0;
+  for (unsigned i = 0; i < SHOAL__REGISTRY_SHARDS; i++) {
+    shoal__reg_shard *s = &r->shards[i];
+    pthread_mutex_lock(&s->mu);
+    for (; s->ntrimmed < s->nretired; s->ntrimmed++) {
+      shoal__idtable *t = s->retired[s->ntrimmed];
+      n += shoal__pages_discard((void *)t->e, table_bytes(t));
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  return n;
 }
 
 uint64_t shoal__registry_count(shoal__registry *r) {

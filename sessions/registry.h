@@ -49,6 +49,7 @@ typedef struct shoal__reg_shard {
   pthread_mutex_t mu;
   void **retired;      /* tables replaced; under mu */
   size_t nretired;
+  size_t ntrimmed;     /* of them, pages given back; under mu */
 } shoal__reg_shard;
 
 typedef struct shoal__registry {
@@ -82,6 +83,11 @@ int shoal__registry_out_set(shoal__registry *r, uint32_t slot, uint32_t id);
 int shoal__registry_insert(shoal__registry *r, uint32_t id, uint32_t index);
 /* SHOAL_ENOENT when id is not in. The element still carries id. */
 int shoal__registry_remove(shoal__registry *r, uint32_t id);
+/* Gives back the pages of the tables that growth replaced. A find still
+ * probing one of them reads zeros from then on, so it may miss an id that
+ * is in: only for owners whose callers look again under their own lock
+ * after a miss, as the session manager's do. Returns the bytes. */
+size_t shoal__registry_trim(shoal__registry *r);
 /* Ids in the registry (a snapshot). */
 uint64_t shoal__registry_count(shoal__registry *r);
 /* Bytes of the shards' live tables. */
