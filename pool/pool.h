@@ -48,7 +48,8 @@ typedef struct shoal__slab {
   _Atomic uint32_t trimmed; /* its pages were given back (pool_trim) and
                                none of it was handed out since */
   _Atomic uint32_t *links; /* per element: the next free index + 1 */
-  unsigned char *mem;      /* per_slab * stride bytes, cache-line aligned */
+  unsigned char *mem;      /* per_slab * stride bytes, in whole pages of
+                              their own (shoal__pages_alloc) */
 } shoal__slab;
 
 /* The slab directory; replaced (the old one kept until destroy) when the
