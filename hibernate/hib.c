@@ -158,7 +158,7 @@ static int cand_reserve(shoal__hib *h, size_t n) {
 
 /* The bytes of a table of cap slots, whole pages. */
 static size_t table_bytes(uint32_t cap, size_t elem) {
-  return ((size_t)cap * elem + 4095) & ~(size_t)4095;
+  return shoal__pages_round((size_t)cap * elem);
 }
 
 /* The table and its free list at cap slots (n of them kept). Both live in

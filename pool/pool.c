@@ -58,11 +58,6 @@ static int pop(shoal__pool *p, unsigned n, uint32_t *index) {
   }
 }
 
-/* A slab's elements rounded up to whole pages (x86-64's 4 KiB). */
-static size_t slab_bytes(size_t bytes) {
-  return (bytes + 4095) & ~(size_t)4095;
-}
-
 static int any_free(shoal__pool *p) {
   for (unsigned n = 0; n < p->nnodes; n++)
     if ((atomic_load_explicit(&p->nodes[n].head, memory_order_relaxed) &
@@ -107,12 +102,12 @@ static int grow(shoal__pool *p, unsigned n, uint32_t *first) {
   if (s != NULL) {
     s->links = shoal__calloc(p->per_slab, sizeof *s->links);
     /* Pages of its own: a slab trimmed whole keeps nothing resident. */
-    s->mem = shoal__pages_alloc(slab_bytes(bytes), 4096);
+    s->mem = shoal__pages_alloc(shoal__pages_round(bytes), 4096);
   }
   if (s == NULL || s->links == NULL || s->mem == NULL) {
     if (s != NULL) {
       shoal__free(s->links);
-      shoal__pages_free(s->mem, slab_bytes(bytes));
+      shoal__pages_free(s->mem, shoal__pages_round(bytes));
     }
     shoal__free(s);
     return SHOAL_ENOMEM;
@@ -194,7 +189,7 @@ void shoal__pool_destroy(shoal__pool *p) {
   for (uint32_t k = 0; k < atomic_load(&p->nslabs); k++) {
     shoal__free(d->slabs[k]->links);
     shoal__pages_free(d->slabs[k]->mem,
-                      slab_bytes((size_t)p->per_slab * p->stride));
+                      shoal__pages_round((size_t)p->per_slab * p->stride));
     shoal__free(d->slabs[k]);
   }
   shoal__free(d);
@@ -330,7 +325,7 @@ size_t shoal__pool_trim(shoal__pool *p) {
       continue;
     /* The whole mapping: its last page holds elements too. */
     bytes += shoal__pages_discard(
-        sl->mem, slab_bytes((size_t)p->per_slab * p->stride));
+        sl->mem, shoal__pages_round((size_t)p->per_slab * p->stride));
     atomic_store_explicit(&sl->trimmed, 1, memory_order_relaxed);
   }
   shoal__free(nfree);

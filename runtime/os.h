@@ -68,6 +68,10 @@ size_t shoal__pages_discard(void *p, size_t n);
  * from aligned_alloc, so that the checkers see them. NULL when refused
  * (or when the tests' fault injection says so). Any thread. */
 void *shoal__pages_alloc(size_t size, size_t align);
+/* n rounded up to whole pages (x86-64's 4 KiB): the size to ask for. */
+static inline size_t shoal__pages_round(size_t n) {
+  return (n + 4095) & ~(size_t)4095;
+}
 void shoal__pages_free(void *p, size_t size);
 /* Asks the allocator to return its free memory to the system: mi_collect
  * (forced or not) on each of rt's workers (rt NULL: on this thread), or

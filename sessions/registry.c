@@ -34,7 +34,7 @@ static shoal__reg_shard *shard_of(shoal__registry *r, uint32_t id) {
  * grown while sessions are created never keeps an allocator segment
  * alive, and a retired one can give its pages back. */
 static size_t table_bytes(const shoal__idtable *t) {
-  return ((t->mask + 1) * sizeof *t->e + 4095) & ~(size_t)4095;
+  return shoal__pages_round((t->mask + 1) * sizeof *t->e);
 }
 
 static shoal__idtable *table_new(uint64_t entries) {
@@ -42,7 +42,7 @@ static shoal__idtable *table_new(uint64_t entries) {
   uint64_t b = shoal__idtable_bytes(entries);
   void *mem = NULL;
   if (t == NULL || b == 0 ||
-      (mem = shoal__pages_alloc((b + 4095) & ~(uint64_t)4095, 4096)) ==
+      (mem = shoal__pages_alloc(shoal__pages_round(b), 4096)) ==
           NULL) {
     shoal__free(t);
     return NULL;
