@@ -7,8 +7,8 @@
 #include <stdatomic.h>
 
 #include "bench/queues.h"
-#include "runtime/mpsc.h"
-#include "runtime/spsc.h"
+#include "runtime/actors/mpsc.h"
+#include "bench/spsc.h"
 #include "shoal.h"
 #ifdef SHOAL_BENCH_CK
 #include <ck_ring.h>

@@ -12,7 +12,7 @@
 #include "hibernate/record.h"
 #include "runtime/common.h"
 #include "runtime/os.h"
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 #include "sessions/mgr.h"
 
 /* Sessions per batch of a pass or a wake phase (the design). */

@@ -39,7 +39,7 @@
 #include <stdint.h>
 
 #include "runtime/common.h"
-#include "runtime/topo.h"
+#include "runtime/topo/topo.h"
 
 #define SHOAL__POOL_NODES_MAX 64
 

@@ -10,7 +10,7 @@
 #endif
 
 #include "shoal_build.h"
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 #if SHOAL_USE_MIMALLOC
 #include <mimalloc.h>
 #endif

@@ -7,7 +7,7 @@
 
 #include "runtime/common.h"
 #include "runtime/os.h"
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 #include "sessions/mgr.h"
 
 #if SHOAL_USE_MIMALLOC

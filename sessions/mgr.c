@@ -8,7 +8,7 @@
 
 #include "runtime/common.h"
 #include "runtime/os.h"
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 
 #define SLAB_SESSIONS_MAX 65536u
 #define INTERVAL_MAX 65535u

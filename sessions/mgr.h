@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #include "pool/pool.h"
-#include "runtime/inbox.h"
+#include "runtime/sched/inbox.h"
 #include "sessions/registry.h"
 #include "sessions/simd.h"
 
@@ -89,7 +89,7 @@ typedef struct shoal__session {
   uint32_t next;             /* deferred-release list: index + 1, under mu */
   uint32_t ndeferred;        /* packets in its deferred queue */
   void *user;                /* kept for on_release once the slot is gone */
-  /* The inbox: Vyukov's intrusive MPSC queue (runtime/inbox.h) with its
+  /* The inbox: Vyukov's intrusive MPSC queue (runtime/sched/inbox.h) with its
    * words here; popped only by whoever updates the session, or under mu
    * once it is released. */
   _Atomic uint64_t in_word;

@@ -126,7 +126,7 @@ for t in logs["build-fuzz"] or []:
 out += ["", "`fuzz_topo_xml` loads each XML input with hwloc's libxml2 "
         "reader or its minimal one (bit 1 of the input's first byte). "
         "`shoal_topo_load` refuses XML not in the exporter's form before "
-        "hwloc reads it (runtime/topo_xml.c); that keeps out the hwloc 2.9.0 "
+        "hwloc reads it (runtime/topo/topo_xml.c); that keeps out the hwloc 2.9.0 "
         "crash kept in tests/fuzz/known/. hwloc leaks what it had built when "
         "it refuses a file; the topology targets suppress leaks allocated "
         "inside libhwloc (tests/fuzz/lsan-hwloc.supp), not shoal's own.", ""]

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "runtime/deque.h"
+#include "runtime/sched/deque.h"
 #include "test_util.h"
 
 #if SHOAL_TSAN

@@ -14,7 +14,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 #include "sessions/mgr.h"
 #include "test_util.h"
 

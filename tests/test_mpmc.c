@@ -5,7 +5,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-#include "runtime/mpmc.h"
+#include "runtime/sched/mpmc.h"
 #include "test_util.h"
 
 #if SHOAL_TSAN

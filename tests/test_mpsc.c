@@ -6,7 +6,7 @@
  * conservation run under the drop policy. */
 #include <pthread.h>
 
-#include "runtime/mpsc.h"
+#include "runtime/actors/mpsc.h"
 #include "test_util.h"
 #include "validate.h"
 

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 #include "test_util.h"
 
 #if SHOAL_TSAN

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 #include "test_util.h"
 
 #if SHOAL_TSAN

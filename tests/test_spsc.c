@@ -3,7 +3,7 @@
  * between two pinned threads with random stalls, single and batch calls. */
 #include <pthread.h>
 
-#include "runtime/spsc.h"
+#include "bench/spsc.h"
 #include "test_util.h"
 #include "validate.h"
 

@@ -11,10 +11,10 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "runtime/deque.h"
-#include "runtime/mpmc.h"
-#include "runtime/mpsc.h"
-#include "runtime/spsc.h"
+#include "runtime/sched/deque.h"
+#include "runtime/sched/mpmc.h"
+#include "runtime/actors/mpsc.h"
+#include "bench/spsc.h"
 #include "../test_util.h"
 #include "dsched.h"
 

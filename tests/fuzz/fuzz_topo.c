@@ -7,7 +7,7 @@
  * bit 1 of that byte picks hwloc's minimal XML reader over libxml2's.
  *
  * hwloc 2.9's XML import crashes on XML it did not write (known/);
- * shoal_topo_load checks a file first (runtime/topo_xml.c), and this
+ * shoal_topo_load checks a file first (runtime/topo/topo_xml.c), and this
  * target is how that check is tried. */
 #include <stdint.h>
 #include <stdlib.h>

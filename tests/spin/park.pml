@@ -1,4 +1,4 @@
-/* park.pml — the runtime's worker parking protocol (runtime/sched.c: park,
+/* park.pml — the runtime's worker parking protocol (runtime/sched/sched.c: park,
  * unpark, claim_idle, wake_one, shoal__signal_work, pick_target and
  * shoal__submit, the searching count, shoal_runtime_destroy's stop) as a
  * Promela model for spin. The property is the absence of lost wake-ups:

@@ -31,10 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/deque.h"
-#include "runtime/mpmc.h"
-#include "runtime/mpsc.h"
-#include "runtime/spsc.h"
+#include "runtime/sched/deque.h"
+#include "runtime/sched/mpmc.h"
+#include "runtime/actors/mpsc.h"
+#include "bench/spsc.h"
 #include "shoal.h"
 
 /* ---- shared state: stop, stutter, progress, violations ---- */

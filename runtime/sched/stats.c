@@ -2,7 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 
 void shoal__stats_flush(shoal_worker *w) {
   for (unsigned k = 0; k < ST_COUNT; k++) {

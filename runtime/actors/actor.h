@@ -7,8 +7,8 @@
 #include <pthread.h>
 
 #include "runtime/idtable.h"
-#include "runtime/mpsc.h"
-#include "runtime/scheduler.h"
+#include "runtime/actors/mpsc.h"
+#include "runtime/sched/scheduler.h"
 
 _Static_assert(sizeof(shoal_msg) == 56, "an envelope and its sequence fill "
                                         "one cache line");

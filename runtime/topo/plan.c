@@ -3,7 +3,7 @@
  * topology snapshot, so synthetic topologies test it on any machine. */
 #include <stdlib.h>
 
-#include "runtime/topo.h"
+#include "runtime/topo/topo.h"
 
 struct shoal_plan {
   unsigned n;

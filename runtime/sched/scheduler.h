@@ -10,11 +10,11 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "runtime/deque.h"
-#include "runtime/inbox.h"
-#include "runtime/mpmc.h"
+#include "runtime/sched/deque.h"
+#include "runtime/sched/inbox.h"
+#include "runtime/sched/mpmc.h"
 #include "runtime/os.h"
-#include "runtime/topo.h"
+#include "runtime/topo/topo.h"
 
 /* shoal_task as the library sees it. state is used only once the frame
  * has left the private stack: PENDING in a deque, STOLEN while a thief

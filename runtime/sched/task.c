@@ -11,7 +11,7 @@
  * Dijk and van de Pol, Euro-Par 2014 workshops). */
 #include <limits.h>
 
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 
 /* How long sync spins for a stolen child before it sleeps on it. */
 #define SYNC_SPINS 4096

@@ -2,7 +2,7 @@
  * together. Records come from a pool sized at creation, so submitting does
  * not allocate; from outside the runtime they go through the bounded MPMC
  * injection queue, from a task onto the worker's own deque. */
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 
 static shoal__group *group_of(shoal_group *g) {
   return (shoal__group *)(void *)g;

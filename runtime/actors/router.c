@@ -4,7 +4,7 @@
  * record of the system's fixed array, never freed while the system lives;
  * the record's id and mailbox generation (actor.c, resolve) tell whether
  * it is still the actor looked for. */
-#include "runtime/actor.h"
+#include "runtime/actors/actor.h"
 
 static inline uint64_t record_id(const shoal_actors *sys, uint32_t slot) {
   return atomic_load_explicit(&sys->recs[slot].id, memory_order_relaxed);

@@ -1,6 +1,6 @@
 /* deque.c — the slow paths of the work-stealing deque (deque.h): creation,
  * growth by the owner, destruction with the retired buffers. */
-#include "runtime/deque.h"
+#include "runtime/sched/deque.h"
 
 static shoal__dq_buf *buf_new(int64_t cap) {
   shoal__dq_buf *a = shoal__aligned_alloc(

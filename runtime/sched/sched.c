@@ -6,7 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "runtime/scheduler.h"
+#include "runtime/sched/scheduler.h"
 
 static _Thread_local shoal_worker *tls_worker;
 

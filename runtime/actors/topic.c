@@ -12,7 +12,7 @@
  * past the earlier one). Entries of unregistered actors fail their
  * generation check and are reused first; inactive ones of live actors are
  * taken back only when the topic is otherwise full. */
-#include "runtime/actor.h"
+#include "runtime/actors/actor.h"
 
 #define ACTIVE (UINT64_C(1) << 63)
 

@@ -1,5 +1,5 @@
 /* mpmc.c — creation and destruction of the bounded MPMC queue (mpmc.h). */
-#include "runtime/mpmc.h"
+#include "runtime/sched/mpmc.h"
 
 #include <sched.h>
 

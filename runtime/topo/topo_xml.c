@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "runtime/topo.h"
+#include "runtime/topo/topo.h"
 
 /* Why the check is this strict. hwloc has two readers: libxml2's (the
  * xml_libxml plugin) and a minimal one (no plugins, or

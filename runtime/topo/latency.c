@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "runtime/topo.h"
+#include "runtime/topo/topo.h"
 
 void shoal_latency_opts_defaults(shoal_latency_opts *opts) {
   if (opts == NULL)

@@ -4,7 +4,7 @@
  * are copied into the caller's buffer. A reply that comes after the call
  * has given up is dropped and counted, never written into memory the
  * caller has taken back. */
-#include "runtime/actor.h"
+#include "runtime/actors/actor.h"
 
 int shoal__waiters_init(shoal_actors *sys) {
   unsigned n = sys->cfg.host_waiters;

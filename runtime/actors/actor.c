@@ -11,7 +11,7 @@
 #include <sched.h>
 #include <stdio.h>
 
-#include "runtime/actor.h"
+#include "runtime/actors/actor.h"
 
 static _Thread_local shoal_actor *tls_actor;
 /* Messages this thread has pushed: a turn tells from it whether a handler

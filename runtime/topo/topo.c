@@ -10,7 +10,7 @@
 
 #include <hwloc.h>
 
-#include "runtime/topo.h"
+#include "runtime/topo/topo.h"
 
 void shoal_topo_opts_defaults(shoal_topo_opts *opts) {
   if (opts == NULL)
