@@ -3,6 +3,7 @@
 
 #include "hibernate/arena.h"
 #include "runtime/common.h"
+#include "runtime/alloc.h"
 #include "runtime/os.h"
 
 /* At the start of each chunk; blocks follow from HEAD on. */

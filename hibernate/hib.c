@@ -11,8 +11,9 @@
 #include "hibernate/hib.h"
 #include "hibernate/record.h"
 #include "runtime/common.h"
+#include "runtime/alloc.h"
 #include "runtime/os.h"
-#include "runtime/sched/scheduler.h"
+#include "runtime/sched/sched.h"
 #include "sessions/mgr.h"
 
 /* Sessions per batch of a pass or a wake phase (the design). */
@@ -521,7 +522,7 @@ static long pass(shoal_mgr *mgr, size_t max) {
    * each owner collects (runtime/os.c). */
   shoal__alloc_release_begin();
   run_items(mgr, hibernate_one);
-  shoal__alloc_collect(mgr->rt, 0);
+  shoal__runtime_collect(mgr->rt, 0);
   shoal__alloc_release_end();
   pthread_mutex_lock(&mgr->mu);
   done = (long)h->hibernations;
@@ -713,7 +714,7 @@ static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
                      table_bytes(h->cap, sizeof *h->fr);
   }
   pthread_mutex_unlock(&mgr->mu);
-  shoal__alloc_collect(mgr->rt, 1);
+  shoal__runtime_collect(mgr->rt, 1);
   shoal__alloc_release_end();
   r.rss_after = shoal__rss_bytes();
   r.bytes_returned =

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "runtime/os.h"
 
 #define LOW32 UINT64_C(0xffffffff)

@@ -1,10 +1,18 @@
-/* alloc.c — the library's allocator: mimalloc by default, libc when built
- * with -Dallocator=libc (sanitizers and valgrind want to see libc calls). */
+/* alloc.c — the library's allocator and all its policy: mimalloc by
+ * default, libc when built with -Dallocator=libc (sanitizers and valgrind
+ * want to see libc calls); fault injection for the tests; pages of their
+ * own, the release window, collection and the allocator's figures
+ * (alloc.h). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "shoal_build.h"
+#include "runtime/alloc.h"
 #include "runtime/common.h"
 
 /* Fault injection (shoal__fault_alloc, common.h): allocations left before
@@ -82,4 +90,108 @@ char *shoal__strdup(const char *s) {
   if (d != NULL)
     memcpy(d, s, n);
   return d;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pages and collection                                                     */
+/* ------------------------------------------------------------------------ */
+
+void *shoal__pages_alloc(size_t size, size_t align) {
+#if SHOAL_USE_MIMALLOC
+  size_t span = size + align;
+  char *m;
+  uintptr_t b;
+  if (shoal__fault_now())
+    return NULL;
+  m = mmap(NULL, span, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED)
+    return NULL;
+  /* The aligned part kept, both ends given back. */
+  b = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
+  if (b > (uintptr_t)m)
+    munmap(m, b - (uintptr_t)m);
+  if ((uintptr_t)m + span > b + size)
+    munmap((void *)(b + size), (uintptr_t)m + span - (b + size));
+  return (void *)b;
+#else
+  void *p = shoal__aligned_alloc(align, size);
+  if (p != NULL)
+    memset(p, 0, size);
+  return p;
+#endif
+}
+
+void shoal__pages_free(void *p, size_t size) {
+  if (p == NULL)
+    return;
+#if SHOAL_USE_MIMALLOC
+  munmap(p, size);
+#else
+  (void)size;
+  shoal__free(p);
+#endif
+}
+
+/* mimalloc (2.0) gives a span that frees empty back to the system after
+ * a delay (decommit_delay, 25 ms), and only when its owning thread later
+ * allocates a page in the same segment; a collect, forced or not, does not
+ * cut the delay short. A block freed from another thread waits for its
+ * owner to collect it. So memory a host frees on a worker that then parks
+ * stays resident. While a release window is open (begin … end, nested)
+ * the delay is 0, so that what empties is given back at once, and a
+ * collect on every worker's own thread empties the pages that blocks
+ * freed from elsewhere left. The option is process-wide; a concurrent
+ * reader sees either value, both valid. */
+#if SHOAL_USE_MIMALLOC
+static long decommit_delay_saved;
+static _Atomic int decommit_nest;
+#endif
+
+void shoal__alloc_release_begin(void) {
+#if SHOAL_USE_MIMALLOC
+  if (atomic_fetch_add(&decommit_nest, 1) == 0) {
+    decommit_delay_saved = mi_option_get(mi_option_decommit_delay);
+    mi_option_set(mi_option_decommit_delay, 0);
+  }
+#endif
+}
+
+void shoal__alloc_release_end(void) {
+#if SHOAL_USE_MIMALLOC
+  if (atomic_fetch_sub(&decommit_nest, 1) == 1)
+    mi_option_set(mi_option_decommit_delay, decommit_delay_saved);
+#endif
+}
+
+int shoal__alloc_per_thread(void) {
+  return SHOAL_USE_MIMALLOC;
+}
+
+void shoal__alloc_collect_here(int force) {
+#if SHOAL_USE_MIMALLOC
+  mi_collect(force != 0);
+#else
+  (void)force;
+#endif
+}
+
+void shoal__alloc_trim(void) {
+#if defined(__GLIBC__)
+  /* A host whose malloc is glibc's (its own binary comes before
+   * libmimalloc in the symbol lookup) frees its state into glibc's arenas;
+   * they give free pages back only when trimmed. Every arena. */
+  (void)malloc_trim(0);
+#endif
+}
+
+uint64_t shoal__alloc_committed(void) {
+#if SHOAL_USE_MIMALLOC
+  size_t elapsed, user, sys, rss, peak_rss, commit, peak_commit, faults;
+  mi_process_info(&elapsed, &user, &sys, &rss, &peak_rss, &commit,
+                  &peak_commit, &faults);
+  return commit;
+#else
+  return 0;
+#endif
 }

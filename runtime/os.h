@@ -1,6 +1,7 @@
-/* os.h — the platform calls of the scheduler kept in one place (libuv keeps
- * them under src/unix/): futex wait and wake, the monotonic clock, a
- * thread's CPU time and its timer slack. Linux only. */
+/* os.h — the platform calls kept in one place (libuv keeps them under
+ * src/unix/): futex wait and wake, the clocks, a thread's CPU time and
+ * timer slack, the process's resident memory and page discards. Linux
+ * only. Allocation policy is alloc.h's. */
 #ifndef SHOAL_OS_H
 #define SHOAL_OS_H
 
@@ -8,8 +9,6 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef struct shoal_runtime shoal_runtime;
 
 /* Sleeps while *addr == expected, at most timeout_ns (0: no limit). Returns
  * on a wake, a spurious wake-up, a value change or the timeout: callers
@@ -61,27 +60,5 @@ uint64_t shoal__rss_bytes(void);
  * as zeros when touched again (MADV_DONTNEED on private anonymous
  * memory). Returns the bytes given back. */
 size_t shoal__pages_discard(void *p, size_t n);
-/* size bytes (a multiple of the page) aligned to `align` (a power of two,
- * at least the page), zeroed: a mapping of their own, so that long-lived
- * blocks that may be discarded or unmapped never keep an allocator's
- * segment alive. With the libc allocator (the sanitizer builds) they come
- * from aligned_alloc, so that the checkers see them. NULL when refused
- * (or when the tests' fault injection says so). Any thread. */
-void *shoal__pages_alloc(size_t size, size_t align);
-/* n rounded up to whole pages (x86-64's 4 KiB): the size to ask for. */
-static inline size_t shoal__pages_round(size_t n) {
-  return (n + 4095) & ~(size_t)4095;
-}
-void shoal__pages_free(void *p, size_t size);
-/* Asks the allocator to return its free memory to the system: mi_collect
- * (forced or not) on each of rt's workers (rt NULL: on this thread), or
- * glibc's malloc_trim(0) with the libc allocator. Any thread that may wait
- * on rt. */
-void shoal__alloc_collect(shoal_runtime *rt, int force);
-/* Between begin and end (nested calls count), memory freed anywhere in
- * the process goes back to the system at once rather than after the
- * allocator's delay (mimalloc's decommit_delay at 0). */
-void shoal__alloc_release_begin(void);
-void shoal__alloc_release_end(void);
 
 #endif /* SHOAL_OS_H */

@@ -5,14 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "runtime/common.h"
 #include "runtime/os.h"
-#include "runtime/sched/scheduler.h"
+#include "runtime/sched/sched.h"
 #include "sessions/mgr.h"
 
-#if SHOAL_USE_MIMALLOC
-#include <mimalloc.h>
-#endif
 
 /* ------------------------------------------------------------------------ */
 /* Histogram                                                                */
@@ -151,14 +149,7 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   out->pool_high_water = ps.high_water;
   out->table_bytes = shoal__mgr_table_bytes(mgr);
   out->simd = mgr->simd;
-#if SHOAL_USE_MIMALLOC
-  {
-    size_t elapsed, user, sys, rss, peak_rss, commit, peak_commit, faults;
-    mi_process_info(&elapsed, &user, &sys, &rss, &peak_rss, &commit,
-                    &peak_commit, &faults);
-    out->heap_committed = commit;
-  }
-#endif
+  out->heap_committed = shoal__alloc_committed();
   if (reset) {
     memset(&mgr->hist, 0, sizeof mgr->hist);
     mgr->w_ticks = mgr->w_batches = mgr->w_main_ns = 0;

@@ -8,7 +8,7 @@
 
 #include "runtime/common.h"
 #include "runtime/os.h"
-#include "runtime/sched/scheduler.h"
+#include "runtime/sched/sched.h"
 
 #define SLAB_SESSIONS_MAX 65536u
 #define INTERVAL_MAX 65535u
@@ -226,8 +226,8 @@ static int numa_setup(shoal_mgr *mgr, const shoal_topo **topo) {
   mgr->nodes = n;
   if (n == 1)
     return SHOAL_OK;
-  if (shoal_topo_is_this_system(mgr->rt->topo))
-    *topo = mgr->rt->topo;
+  if (shoal_topo_is_this_system(shoal__runtime_topo(mgr->rt)))
+    *topo = shoal__runtime_topo(mgr->rt);
   mgr->parts = shoal__aligned_alloc(SHOAL_FALSE_SHARING, n * sizeof *mgr->parts);
   if (mgr->parts == NULL)
     return SHOAL_ENOMEM;
@@ -1176,11 +1176,6 @@ static void span_task(shoal_worker *w, shoal_task *task) {
   tls_in_cb = prev;
 }
 
-static inline int someone_wants(shoal_worker *w) {
-  const struct shoal__worker_head *h = (const void *)w;
-  return atomic_load_explicit(h->wanted, memory_order_relaxed) != 0;
-}
-
 static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed) {
   uint64_t host = 0;
@@ -1191,7 +1186,7 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
     run_batch(t, wi, b, stop, timed, &host);
     ran += stop - b;
     b = stop;
-    if (e - b >= 2 * SPLIT_CHUNK && someone_wants(w)) {
+    if (e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w)) {
       span_frame f;
       f.t = t;
       f.b = b + (e - b) / 2;
@@ -1310,7 +1305,6 @@ static void tick_nodes(shoal_worker *w, void *arg) {
   }
   for (unsigned k = 0; k < mgr->nodes; k++) {
     shoal__part *p = &mgr->parts[k];
-    shoal__task *task = (shoal__task *)(void *)&p->task;
     uint32_t q;
     if (k == own || p->home < 0 ||
         atomic_load_explicit(&p->state, memory_order_relaxed) != PART_OPEN)
@@ -1325,9 +1319,7 @@ static void tick_nodes(shoal_worker *w, void *arg) {
       ;
     if (q != 0)
       continue;
-    task->fn = part_task;
-    task->kind = KIND_CLOSURE;
-    shoal__submit(mgr->rt, task, p->home, 0);
+    shoal__handoff(mgr->rt, &p->task, part_task, (unsigned)p->home);
   }
   part_claim(&mgr->parts[own]);
   for (unsigned k = 0; k < mgr->nodes; k++)

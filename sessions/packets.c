@@ -43,7 +43,7 @@
 
 #include "runtime/common.h"
 #include "runtime/os.h"
-#include "runtime/sched/scheduler.h"
+#include "runtime/sched/sched.h"
 #include "sessions/mgr.h"
 
 #define PKT_PER_SLAB 4096u

@@ -1,6 +1,7 @@
 /* registry.c — the shards and their growth. */
 #include "sessions/registry.h"
 
+#include "runtime/alloc.h"
 #include "runtime/os.h"
 
 #define OUT_CHUNKS (SHOAL__REG_OUT_MAX / SHOAL__REG_OUT_CHUNK)

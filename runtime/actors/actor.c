@@ -119,7 +119,7 @@ static int linger(shoal_worker *w, shoal_actor *a, int *streaming) {
     }
     if ((i & 63) == 0 &&
         (shoal__has_local_work(w) || now - start >= ns ||
-         atomic_load_explicit(&w->rt->stopping, memory_order_relaxed)))
+         shoal__runtime_stopping(a->sys->rt)))
       return 0;
     shoal__cpu_relax();
     if (look != 0 || (i & 63) == 63)
@@ -249,7 +249,8 @@ static void turn(shoal_worker *w, shoal_task *t) {
      * runtime at any time, so an actor free to move goes elsewhere. */
     int home = a->home;
     if (home < 0)
-      home = w->index == 0 ? SHOAL__ELSEWHERE : (int)w->index;
+      home = shoal_worker_index(w) == 0 ? SHOAL__ELSEWHERE
+                                       : (int)shoal_worker_index(w);
     shoal__submit(sys->rt, &a->task, home, 0);
   }
 }
@@ -473,7 +474,7 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   a->stop = o.stop;
   a->home = o.home;
   a->task.fn = turn;
-  a->task.kind = o.home >= 0 ? KIND_PINNED : KIND_CLOSURE;
+  a->task.kind = o.home >= 0 ? SHOAL__KIND_PINNED : SHOAL__KIND_CLOSURE;
   memset(a->name, 0, sizeof a->name);
   if (o.name != NULL)
     strncpy(a->name, o.name, sizeof a->name - 1);

@@ -6,9 +6,11 @@
 
 #include <pthread.h>
 
-#include "runtime/idtable.h"
 #include "runtime/actors/mpsc.h"
-#include "runtime/sched/scheduler.h"
+#include "runtime/idtable.h"
+#include "runtime/os.h"
+#include "runtime/sched/mpmc.h"
+#include "runtime/sched/sched.h"
 
 _Static_assert(sizeof(shoal_msg) == 56, "an envelope and its sequence fill "
                                         "one cache line");

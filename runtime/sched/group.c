@@ -27,7 +27,7 @@ static void closure_run(shoal_worker *w, shoal_task *t) {
   int finished;
   /* The record goes back first: fn may submit more. */
   shoal__mpmc_push_held(&rt->free_q, c);
-  w->local[ST_TASKS]++;
+  w->local[SHOAL__ST_TASKS]++;
   fn(ctx);
   /* acq_rel: fn's effects before the count that the waiter reads with
    * acquire. g may be gone once the count is zero: not touched after. */
@@ -87,7 +87,7 @@ int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
   }
   c = rec;
   c->task.fn = closure_run;
-  c->task.kind = KIND_CLOSURE;
+  c->task.kind = SHOAL__KIND_CLOSURE;
   c->fn = fn;
   c->ctx = ctx;
   c->group = g;

@@ -63,15 +63,15 @@ shoal__task *shoal__steal_round(shoal_worker *w) {
     for (int tries = 0; tries < 2; tries++) {
       shoal__steal_rc rc = shoal__deque_steal(d, &x);
       if (rc == SHOAL__STEAL_OK) {
-        w->local[ST_STEALS]++;
+        w->local[SHOAL__ST_STEALS]++;
         return x;
       }
       if (rc == SHOAL__STEAL_EMPTY)
         break;
-      w->local[ST_FAILED]++; /* lost a race: the victim may have more */
+      w->local[SHOAL__ST_FAILED]++; /* lost a race: the victim may have more */
     }
   }
-  w->local[ST_FAILED]++;
+  w->local[SHOAL__ST_FAILED]++;
   return NULL;
 }
 
@@ -98,7 +98,7 @@ static shoal__task *inbox_take(shoal_worker *w) {
          (t = shoal__task_of(shoal__inbox_pop(&w->inbox))) != NULL) {
     if (first == NULL) {
       first = t;
-    } else if (t->kind == KIND_PINNED ||
+    } else if (t->kind == SHOAL__KIND_PINNED ||
                shoal__deque_push_owner(&w->dq, t) != SHOAL_OK) {
       atomic_store_explicit(&t->link.next, NULL, memory_order_relaxed);
       if (w->held == NULL)
@@ -110,7 +110,7 @@ static shoal__task *inbox_take(shoal_worker *w) {
     } else {
       moved++;
     }
-    if (first->kind == KIND_PINNED && moved == 0 && w->held == NULL)
+    if (first->kind == SHOAL__KIND_PINNED && moved == 0 && w->held == NULL)
       break; /* the common case: one actor to run, nothing to spread */
   }
   if (moved != 0)
@@ -146,7 +146,7 @@ shoal__task *shoal__find_work(shoal_worker *w) {
 void shoal__run_taken(shoal_worker *w, shoal__task *t) {
   uint64_t t0 = w->spans != NULL ? shoal__now_ns() : 0;
   uint32_t kind = t->kind;
-  if (kind != KIND_FRAME) {
+  if (kind != SHOAL__KIND_FRAME) {
     t->fn(w, (shoal_task *)t);
   } else {
     uint32_t old;
@@ -154,12 +154,12 @@ void shoal__run_taken(shoal_worker *w, shoal__task *t) {
     t->fn(w, (shoal_task *)t);
     /* release: the frame's results before DONE; pairs with the acquire
      * loads of state in sync. After this the frame may be gone. */
-    old = atomic_exchange_explicit(&t->state, TASK_DONE, memory_order_acq_rel);
-    if (old & TASK_WAITER)
+    old = atomic_exchange_explicit(&t->state, SHOAL__TASK_DONE, memory_order_acq_rel);
+    if (old & SHOAL__TASK_WAITER)
       shoal__futex_wake(&t->state, INT_MAX);
   }
   if (w->spans != NULL)
-    shoal__span_add(w, kind != KIND_FRAME ? SPAN_CLOSURE : SPAN_TASK, t0,
+    shoal__span_add(w, kind != SHOAL__KIND_FRAME ? SHOAL__SPAN_CLOSURE : SHOAL__SPAN_TASK, t0,
                     shoal__now_ns());
 }
 
@@ -169,7 +169,7 @@ void shoal__run_taken(shoal_worker *w, shoal__task *t) {
 
 static void unpark(shoal_worker *w) {
   /* release: pairs with the acquire load in park's loop. */
-  atomic_store_explicit(&w->park, PARK_AWAKE, memory_order_release);
+  atomic_store_explicit(&w->park, SHOAL__PARK_AWAKE, memory_order_release);
   shoal__futex_wake(&w->park, 1);
 }
 
@@ -259,7 +259,7 @@ static int should_leave(shoal_worker *w, const idle_exit *ex) {
 static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
   shoal_runtime *rt = w->rt;
   uint64_t bit = (uint64_t)1 << (w->index & 63);
-  atomic_store_explicit(&w->park, PARK_ASLEEP, memory_order_relaxed);
+  atomic_store_explicit(&w->park, SHOAL__PARK_ASLEEP, memory_order_relaxed);
   atomic_fetch_or_explicit(&rt->idle_bits[w->index >> 6], bit,
                            memory_order_seq_cst);
   /* Dekker fence: the idle bit before the re-check; pairs with the one in
@@ -267,11 +267,11 @@ static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
   shoal__dekker(rt);
   if (work_visible(rt) || inbox_visible(w) || should_leave(w, ex)) {
     if (!claim_idle(rt, w->index)) /* a waker claimed us first */
-      w->local[ST_WAKES]++;
+      w->local[SHOAL__ST_WAKES]++;
     return;
   }
   shoal__stats_flush(w);
-  w->local[ST_PARKS]++;
+  w->local[SHOAL__ST_PARKS]++;
   for (;;) {
     uint64_t timeout = 0;
     if (wake_at != 0) {
@@ -280,16 +280,16 @@ static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
         break;
       timeout = wake_at - now;
     }
-    shoal__futex_wait(&w->park, PARK_ASLEEP, timeout);
+    shoal__futex_wait(&w->park, SHOAL__PARK_ASLEEP, timeout);
     /* acquire: pairs with the release store in unpark. */
-    if (atomic_load_explicit(&w->park, memory_order_acquire) == PARK_AWAKE) {
-      w->local[ST_WAKES]++;
+    if (atomic_load_explicit(&w->park, memory_order_acquire) == SHOAL__PARK_AWAKE) {
+      w->local[SHOAL__ST_WAKES]++;
       return;
     }
   }
   /* Woke on its own deadline: take the bit back unless a waker did. */
   if (!claim_idle(rt, w->index))
-    w->local[ST_WAKES]++;
+    w->local[SHOAL__ST_WAKES]++;
 }
 
 /* The idle path: look for work for a bounded time (at most half the
@@ -300,7 +300,7 @@ static shoal__task *idle(shoal_worker *w, const idle_exit *ex) {
   uint64_t spin_ns = (uint64_t)rt->cfg.spin_us * 1000u;
   uint64_t lead = (uint64_t)rt->cfg.anticipate_us * 1000u;
   if (w->busy_since != 0) {
-    w->local[ST_BUSY] += shoal__now_ns() - w->busy_since;
+    w->local[SHOAL__ST_BUSY] += shoal__now_ns() - w->busy_since;
     w->busy_since = 0;
   }
   shoal__set_wanting(w, 1);
@@ -479,59 +479,6 @@ int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
 /* Tasks handed to a worker                                                 */
 /* ------------------------------------------------------------------------ */
 
-typedef struct each_job {
-  void (*fn)(void *);
-  void *arg;
-  _Atomic unsigned left;
-} each_job;
-
-typedef struct each_task {
-  shoal__task task; /* first: the task is the struct */
-  each_job *job;
-} each_task;
-
-static void each_run(shoal_worker *w, shoal_task *t) {
-  each_job *j = ((each_task *)(void *)t)->job;
-  shoal_runtime *rt = w->rt;
-  j->fn(j->arg);
-  /* release: fn's effects before the count; pairs with each_done. Once
-   * the count is 0 the caller may return: j (on its stack) and t (freed
-   * by it) are not touched after. */
-  if (atomic_fetch_sub_explicit(&j->left, 1, memory_order_acq_rel) == 1)
-    shoal__ext_notify(rt, 1);
-}
-
-static int each_done(void *p) {
-  each_job *j = p;
-  return atomic_load_explicit(&j->left, memory_order_acquire) == 0;
-}
-
-int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg) {
-  shoal_worker *me = shoal__current(rt);
-  each_job j;
-  each_task *ts;
-  unsigned k = 0;
-  if ((ts = shoal__calloc(rt->n, sizeof *ts)) == NULL)
-    return SHOAL_ENOMEM;
-  j.fn = fn;
-  j.arg = arg;
-  atomic_init(&j.left, me != NULL ? rt->n - 1 : rt->n);
-  for (unsigned i = 0; i < rt->n; i++) {
-    if (rt->w[i] == me)
-      continue;
-    ts[k].job = &j;
-    ts[k].task.fn = each_run;
-    ts[k].task.kind = KIND_PINNED;
-    shoal__submit(rt, &ts[k].task, (int)i, 0);
-    k++;
-  }
-  if (me != NULL)
-    fn(arg);
-  (void)shoal__wait_until(rt, each_done, &j, 0);
-  shoal__free(ts);
-  return SHOAL_OK;
-}
-
 /* A worker for a task submitted from outside: a parked one (its idle bit
  * claimed: the caller must unpark it), else the next in turn. Worker 0 is
  * the host's slot and only chosen when it is the only one. */
@@ -608,7 +555,7 @@ void shoal__host_leave(shoal_runtime *rt) {
   while ((t = shoal__deque_take_owner(&w->dq)) != NULL)
     shoal__run_taken(w, t);
   if (w->busy_since != 0) {
-    w->local[ST_BUSY] += shoal__now_ns() - w->busy_since;
+    w->local[SHOAL__ST_BUSY] += shoal__now_ns() - w->busy_since;
     w->busy_since = 0;
   }
   shoal__stats_flush(w);
@@ -681,9 +628,9 @@ static int worker_new(shoal_runtime *rt, unsigned i, shoal_worker **out) {
   while (l < SHOAL_NEAR_LEVELS)
     w->level_end[l++] = pw->nvictims;
   w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
-  atomic_init(&w->park, PARK_AWAKE);
+  atomic_init(&w->park, SHOAL__PARK_AWAKE);
   atomic_init(&w->nspans, 0);
-  for (unsigned k = 0; k < ST_COUNT; k++)
+  for (unsigned k = 0; k < SHOAL__ST_COUNT; k++)
     atomic_init(&w->stats[k], 0);
   *out = w;
   return SHOAL_OK;

@@ -1,47 +1,30 @@
-/* scheduler.h — the scheduler's internal structures, shared by sched.c
- * (workers, stealing, parking, the host slot), task.c (fork-join and
- * parallel_for), group.c (task groups, the injection queue) and stats.c
- * (counters and the Chrome trace). */
-#ifndef SHOAL_SCHEDULER_H
-#define SHOAL_SCHEDULER_H
+/* scheduler.h — the scheduler's private structures: a worker's owner-only
+ * and shared halves, the runtime, closures, spans, counters. Included only
+ * by the files of runtime/sched/ (and by white-box tests); every other
+ * layer uses the named calls of sched.h. */
+#ifndef SHOAL_SCHED_SCHEDULER_H
+#define SHOAL_SCHED_SCHEDULER_H
 
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "runtime/sched/deque.h"
-#include "runtime/sched/inbox.h"
-#include "runtime/sched/mpmc.h"
 #include "runtime/os.h"
+#include "runtime/sched/deque.h"
+#include "runtime/sched/mpmc.h"
+#include "runtime/sched/sched.h"
 #include "runtime/topo/topo.h"
 
-/* shoal_task as the library sees it. state is used only once the frame
- * has left the private stack: PENDING in a deque, STOLEN while a thief
- * runs it (WAITER set when the spawner sleeps on it), DONE. */
-enum { TASK_PENDING = 0, TASK_STOLEN = 1, TASK_DONE = 2, TASK_WAITER = 4 };
-/* KIND_PINNED runs like a closure but only on the worker whose inbox it
- * was handed to (an actor homed there): never moved to a deque. */
-enum { KIND_FRAME = 0, KIND_CLOSURE = 1, KIND_RAN = 2, KIND_PINNED = 3 };
-
-typedef struct shoal__task {
-  shoal_task_fn fn;
-  _Atomic uint32_t state;
-  uint32_t kind;
-  _Atomic(shoal_worker *) thief; /* who runs it: where sync leapfrogs */
-  shoal__node link; /* in an inbox, or a worker's list of held tasks */
-} shoal__task;
-
-static inline shoal__task *shoal__task_of(shoal__node *n) {
-  return n != NULL ? (shoal__task *)(void *)((char *)n -
-                                             offsetof(shoal__task, link))
-                   : NULL;
-}
-
-_Static_assert(sizeof(shoal__task) == sizeof(shoal_task),
-               "shoal_task reserves the frame's private fields");
-_Static_assert(offsetof(shoal__task, fn) == offsetof(shoal_task, fn_),
-               "the inline spawn writes fn where the library reads it");
+/* shoal__task.state, once the frame has left the private stack: PENDING
+ * in a deque, STOLEN while a thief runs it (WAITER set when the spawner
+ * sleeps on it), DONE. */
+enum {
+  SHOAL__TASK_PENDING = 0,
+  SHOAL__TASK_STOLEN = 1,
+  SHOAL__TASK_DONE = 2,
+  SHOAL__TASK_WAITER = 4
+};
 
 /* A group as the library sees it (shoal_group reserves the room). */
 typedef struct shoal__group {
@@ -60,7 +43,7 @@ typedef struct shoal__closure {
   void *spare;
 } shoal__closure;
 
-enum { SPAN_TASK = 0, SPAN_CLOSURE = 1, SPAN_BATCH = 2 };
+enum { SHOAL__SPAN_TASK = 0, SHOAL__SPAN_CLOSURE = 1, SHOAL__SPAN_BATCH = 2 };
 typedef struct shoal__span {
   uint64_t begin_ns, end_ns;
   uint32_t kind;
@@ -69,11 +52,11 @@ typedef struct shoal__span {
 
 /* Counters a worker keeps for itself and publishes (stats.c). */
 enum {
-  ST_TASKS, ST_STEALS, ST_FAILED, ST_PARKS, ST_WAKES, ST_BUSY, ST_DROPPED,
-  ST_COUNT
+  SHOAL__ST_TASKS, SHOAL__ST_STEALS, SHOAL__ST_FAILED, SHOAL__ST_PARKS,
+  SHOAL__ST_WAKES, SHOAL__ST_BUSY, SHOAL__ST_DROPPED, SHOAL__ST_COUNT
 };
 
-enum { PARK_AWAKE = 0, PARK_ASLEEP = 1 };
+enum { SHOAL__PARK_AWAKE = 0, SHOAL__PARK_ASLEEP = 1 };
 
 struct shoal_worker {
   /* --- owner-only half (Lace's private worker half) --- */
@@ -89,7 +72,7 @@ struct shoal_worker {
   unsigned group_waits; /* nesting of shoal_group_wait on this worker */
   int searching; /* counted in rt->searching */
   uint64_t busy_since;
-  uint64_t local[ST_COUNT]; /* ST_TASKS counts closures; head.spawned frames */
+  uint64_t local[SHOAL__ST_COUNT]; /* SHOAL__ST_TASKS counts closures; head.spawned frames */
   shoal__task *held;      /* pinned tasks taken from the inbox, FIFO */
   shoal__task *held_last;
   shoal__node inbox_stub;
@@ -102,7 +85,7 @@ struct shoal_worker {
   shoal__deque dq; /* aligned to SHOAL_FALSE_SHARING by its own fields */
   shoal__inbox inbox; /* tasks handed to this worker by other threads */
   alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t park; /* futex word */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t stats[ST_COUNT];
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t stats[SHOAL__ST_COUNT];
   _Atomic uint32_t nspans; /* spans[0 … nspans) are complete */
 };
 
@@ -160,21 +143,11 @@ static inline void shoal__dekker(shoal_runtime *rt) {
 #endif
 }
 
-/* The worker of `rt` the calling thread is, or NULL. */
-shoal_worker *shoal__current(const shoal_runtime *rt);
-/* The worker the calling thread is, of any runtime, or NULL. */
-shoal_worker *shoal__current_any(void);
-
-/* sched.c */
+/* sched.c (and the calls of sched.h) */
 shoal__task *shoal__steal_round(shoal_worker *w);
 /* Own deque, then the injection queue, then a steal round. */
 shoal__task *shoal__find_work(shoal_worker *w);
-void shoal__signal_work(shoal_runtime *rt);
 void shoal__run_taken(shoal_worker *w, shoal__task *t);
-/* Wakes the threads outside the workers that wait on the event count;
- * `finished` (a group reached zero) also wakes workers parked in
- * shoal_group_wait. */
-void shoal__ext_notify(shoal_runtime *rt, int finished);
 void shoal__set_wanting(shoal_worker *w, int on);
 /* Waits on the event count until cond(arg) holds; the caller is no worker. */
 void shoal__ext_wait(shoal_runtime *rt, int (*cond)(void *), void *arg);
@@ -183,35 +156,10 @@ int shoal__ext_wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
                           uint64_t deadline_ns);
 int shoal__host_try_enter(shoal_runtime *rt);
 void shoal__host_leave(shoal_runtime *rt);
-/* Runs work on w until done(arg) holds, parking when there is none; a
- * finished group wakes it (shoal__ext_notify). */
-void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg);
-/* The same with a deadline (0 none): 1 when done held, 0 on the deadline. */
+/* shoal__work_until with a deadline (0 none): 1 when done held, 0 on the
+ * deadline. */
 int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *),
                                void *arg, uint64_t deadline_ns);
-/* Waits until cond(arg) holds or the deadline passes, from any thread: a
- * worker of rt runs work meanwhile; another thread joins as worker 0 when
- * that slot is free, else sleeps. Whoever makes cond true calls
- * shoal__ext_notify(rt, 1). Returns 1 when cond held. */
-int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
-                      uint64_t deadline_ns);
-/* Runs fn(arg) once on each worker's own thread (for what only a thread
- * can do for itself, such as its allocator's collection): the caller's
- * share inline, the rest as pinned tasks; returns when all have run.
- * SHOAL_ENOMEM. Any thread that may wait on rt. */
-int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg);
-/* Hands t (KIND_CLOSURE or KIND_PINNED, fn set) to the runtime. home:
- * SHOAL__ANY, any worker (from a worker, its own deque; from outside, the
- * inbox of a parked worker, else of the next in turn); SHOAL__ELSEWHERE,
- * as from outside; else the inbox of worker `home`. Wakes the receiving
- * worker when it is parked; `quiet` leaves a push onto the caller's own
- * deque unannounced (the caller calls shoal__signal_work once for many).
- * Never blocks or allocates. Any thread. */
-enum { SHOAL__ANY = -1, SHOAL__ELSEWHERE = -2 };
-void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet);
-/* 1 when w has work of its own waiting: its deque, inbox, or the
- * injection queue. The owner. */
-int shoal__has_local_work(shoal_worker *w);
 /* One steal round's victim order, drawn with *rng: fills out[0 …
  * nvictims). Reads only what is fixed at start-up (tests call it). */
 unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,
@@ -230,7 +178,7 @@ static inline void shoal__span_add(shoal_worker *w, uint32_t kind,
                                    uint64_t begin_ns, uint64_t end_ns) {
   uint32_t n = atomic_load_explicit(&w->nspans, memory_order_relaxed);
   if (n >= w->span_cap) {
-    w->local[ST_DROPPED]++;
+    w->local[SHOAL__ST_DROPPED]++;
     return;
   }
   w->spans[n].begin_ns = begin_ns;
@@ -241,4 +189,4 @@ static inline void shoal__span_add(shoal_worker *w, uint32_t kind,
   atomic_store_explicit(&w->nspans, n + 1, memory_order_release);
 }
 
-#endif /* SHOAL_SCHEDULER_H */
+#endif /* SHOAL_SCHED_SCHEDULER_H */

@@ -5,8 +5,8 @@
 #include "runtime/sched/scheduler.h"
 
 void shoal__stats_flush(shoal_worker *w) {
-  for (unsigned k = 0; k < ST_COUNT; k++) {
-    uint64_t v = w->local[k] + (k == ST_TASKS ? w->head.spawned : 0);
+  for (unsigned k = 0; k < SHOAL__ST_COUNT; k++) {
+    uint64_t v = w->local[k] + (k == SHOAL__ST_TASKS ? w->head.spawned : 0);
     /* Single writer: a relaxed store; readers may see a slightly old
      * value, never a torn one. */
     atomic_store_explicit(&w->stats[k], v, memory_order_relaxed);
@@ -20,15 +20,15 @@ int shoal_runtime_stats(const shoal_runtime *rt, unsigned worker,
     return SHOAL_EINVAL;
   w = rt->w[worker];
   memset(out, 0, sizeof *out);
-  out->tasks = atomic_load_explicit(&w->stats[ST_TASKS], memory_order_relaxed);
-  out->steals = atomic_load_explicit(&w->stats[ST_STEALS], memory_order_relaxed);
+  out->tasks = atomic_load_explicit(&w->stats[SHOAL__ST_TASKS], memory_order_relaxed);
+  out->steals = atomic_load_explicit(&w->stats[SHOAL__ST_STEALS], memory_order_relaxed);
   out->failed_steals =
-      atomic_load_explicit(&w->stats[ST_FAILED], memory_order_relaxed);
-  out->parks = atomic_load_explicit(&w->stats[ST_PARKS], memory_order_relaxed);
-  out->wakes = atomic_load_explicit(&w->stats[ST_WAKES], memory_order_relaxed);
-  out->busy_ns = atomic_load_explicit(&w->stats[ST_BUSY], memory_order_relaxed);
+      atomic_load_explicit(&w->stats[SHOAL__ST_FAILED], memory_order_relaxed);
+  out->parks = atomic_load_explicit(&w->stats[SHOAL__ST_PARKS], memory_order_relaxed);
+  out->wakes = atomic_load_explicit(&w->stats[SHOAL__ST_WAKES], memory_order_relaxed);
+  out->busy_ns = atomic_load_explicit(&w->stats[SHOAL__ST_BUSY], memory_order_relaxed);
   out->trace_dropped =
-      atomic_load_explicit(&w->stats[ST_DROPPED], memory_order_relaxed);
+      atomic_load_explicit(&w->stats[SHOAL__ST_DROPPED], memory_order_relaxed);
   if (w->has_thread)
     out->cpu_ns = shoal__thread_cpu_ns_of(w->thread);
   return SHOAL_OK;

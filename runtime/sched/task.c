@@ -21,8 +21,8 @@ void shoal__publish(shoal_worker *w) {
   uint32_t i;
   for (i = 0; i < h->top; i++) {
     shoal__task *t = (shoal__task *)h->stack[i];
-    t->kind = KIND_FRAME;
-    atomic_store_explicit(&t->state, TASK_PENDING, memory_order_relaxed);
+    t->kind = SHOAL__KIND_FRAME;
+    atomic_store_explicit(&t->state, SHOAL__TASK_PENDING, memory_order_relaxed);
     atomic_store_explicit(&t->thief, NULL, memory_order_relaxed);
     /* The push's release publishes the fields above with the frame. */
     if (shoal__deque_push_owner(&w->dq, t) != SHOAL_OK)
@@ -38,8 +38,8 @@ void shoal__spawn_slow(shoal_worker *w, shoal_task *pt) {
   struct shoal__worker_head *h = &w->head;
   shoal__publish(w);
   if (h->top == 0) {
-    t->kind = KIND_FRAME;
-    atomic_store_explicit(&t->state, TASK_PENDING, memory_order_relaxed);
+    t->kind = SHOAL__KIND_FRAME;
+    atomic_store_explicit(&t->state, SHOAL__TASK_PENDING, memory_order_relaxed);
     atomic_store_explicit(&t->thief, NULL, memory_order_relaxed);
     if (shoal__deque_push_owner(&w->dq, t) == SHOAL_OK) {
       shoal__signal_work(w->rt);
@@ -52,7 +52,7 @@ void shoal__spawn_slow(shoal_worker *w, shoal_task *pt) {
     h->stack[h->top++] = pt;
     return;
   }
-  t->kind = KIND_RAN;
+  t->kind = SHOAL__KIND_RAN;
   t->fn(w, pt);
 }
 
@@ -65,7 +65,7 @@ static void wait_stolen(shoal_worker *w, shoal__task *t) {
     void *p;
     /* acquire (above): pairs with the thief's exchange to DONE, so the
      * child's results are visible. */
-    if (s == TASK_DONE)
+    if (s == SHOAL__TASK_DONE)
       break;
     /* Leapfrogging (Wagner and Calder 1993): the thief's deque holds
      * only the child's own descendants, so helping there shortens the
@@ -73,7 +73,7 @@ static void wait_stolen(shoal_worker *w, shoal__task *t) {
     thief = atomic_load_explicit(&t->thief, memory_order_relaxed);
     if (thief != NULL && shoal__deque_size_hint(&thief->dq) != 0 &&
         shoal__deque_steal(&thief->dq, &p) == SHOAL__STEAL_OK) {
-      w->local[ST_STEALS]++;
+      w->local[SHOAL__ST_STEALS]++;
       x = p;
     } else if ((rounds & 63) == 63) {
       x = shoal__steal_round(w);
@@ -91,19 +91,19 @@ static void wait_stolen(shoal_worker *w, shoal__task *t) {
       continue;
     }
     shoal__set_wanting(w, 0);
-    s = TASK_PENDING;
-    if (atomic_compare_exchange_strong_explicit(&t->state, &s, TASK_WAITER,
+    s = SHOAL__TASK_PENDING;
+    if (atomic_compare_exchange_strong_explicit(&t->state, &s, SHOAL__TASK_WAITER,
                                                 memory_order_relaxed,
                                                 memory_order_relaxed) ||
-        s == TASK_WAITER)
-      shoal__futex_wait(&t->state, TASK_WAITER, 0);
+        s == SHOAL__TASK_WAITER)
+      shoal__futex_wait(&t->state, SHOAL__TASK_WAITER, 0);
   }
   shoal__set_wanting(w, 0);
 }
 
 int shoal__sync_take_slow(shoal_worker *w, shoal_task *pt) {
   shoal__task *t = (shoal__task *)pt;
-  if (t->kind == KIND_RAN)
+  if (t->kind == SHOAL__KIND_RAN)
     return 0;
   for (;;) {
     shoal__task *x = shoal__deque_take_owner(&w->dq);
@@ -169,7 +169,7 @@ static void pfor_rec(shoal_worker *w, const pfor *p, size_t b, size_t e) {
   if (w->spans != NULL) {
     uint64_t t0 = shoal__now_ns();
     p->fn(p->ctx, b, e);
-    shoal__span_add(w, SPAN_BATCH, t0, shoal__now_ns());
+    shoal__span_add(w, SHOAL__SPAN_BATCH, t0, shoal__now_ns());
   } else {
     p->fn(p->ctx, b, e);
   }

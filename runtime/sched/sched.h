@@ -1,0 +1,108 @@
+/* sched.h — what the scheduler offers the layers above it (runtime/actors/,
+ * sessions/, hibernate/): a task record they may embed, and a few named
+ * calls. The workers' and the runtime's structures stay in scheduler.h,
+ * which only runtime/sched/ includes. Internal. */
+#ifndef SHOAL_SCHED_SCHED_H
+#define SHOAL_SCHED_SCHED_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/common.h"
+#include "runtime/sched/inbox.h"
+
+/* How the runtime runs a task handed to it. SHOAL__KIND_PINNED runs like a
+ * closure but only on the worker whose inbox it was handed to (an actor
+ * homed there): never moved to a deque. */
+enum {
+  SHOAL__KIND_FRAME = 0,
+  SHOAL__KIND_CLOSURE = 1,
+  SHOAL__KIND_RAN = 2,
+  SHOAL__KIND_PINNED = 3
+};
+
+/* shoal_task as the library sees it. state is the scheduler's (its
+ * SHOAL__TASK_* in scheduler.h); kind, fn and link are set by whoever
+ * hands the task over. */
+typedef struct shoal__task {
+  shoal_task_fn fn;
+  _Atomic uint32_t state;
+  uint32_t kind;
+  _Atomic(shoal_worker *) thief; /* who runs it: where sync leapfrogs */
+  shoal__node link; /* in an inbox, or a worker's list of held tasks */
+} shoal__task;
+
+static inline shoal__task *shoal__task_of(shoal__node *n) {
+  return n != NULL ? (shoal__task *)(void *)((char *)n -
+                                             offsetof(shoal__task, link))
+                   : NULL;
+}
+
+_Static_assert(sizeof(shoal__task) == sizeof(shoal_task),
+               "shoal_task reserves the frame's private fields");
+_Static_assert(offsetof(shoal__task, fn) == offsetof(shoal_task, fn_),
+               "the inline spawn writes fn where the library reads it");
+
+/* The worker of `rt` the calling thread is, or NULL. Any thread. */
+shoal_worker *shoal__current(const shoal_runtime *rt);
+/* The worker the calling thread is, of any runtime, or NULL. */
+shoal_worker *shoal__current_any(void);
+
+/* 1 when some worker of w's runtime looks for work or is parked: the
+ * moment to split what w holds (shoal.h's inline spawn reads the same
+ * word). The owner of w. */
+static inline int shoal__worker_wanted(const shoal_worker *w) {
+  const struct shoal__worker_head *h = (const void *)w;
+  return atomic_load_explicit(h->wanted, memory_order_relaxed) != 0;
+}
+
+/* Hands t (SHOAL__KIND_CLOSURE or SHOAL__KIND_PINNED, fn set) to the
+ * runtime. home: SHOAL__ANY, any worker (from a worker, its own deque;
+ * from outside, the inbox of a parked worker, else of the next in turn);
+ * SHOAL__ELSEWHERE, as from outside; else the inbox of worker `home`.
+ * Wakes the receiving worker when it is parked; `quiet` leaves a push onto
+ * the caller's own deque unannounced (the caller calls shoal__signal_work
+ * once for many). Never blocks or allocates. Any thread. */
+enum { SHOAL__ANY = -1, SHOAL__ELSEWHERE = -2 };
+void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet);
+/* fn(w, t) run once as a closure by worker `worker` (its inbox): for a
+ * record a layer above keeps in a shoal_task of its own. Any thread. */
+void shoal__handoff(shoal_runtime *rt, shoal_task *t, shoal_task_fn fn,
+                    unsigned worker);
+/* Wakes a worker for work pushed quietly. Any thread. */
+void shoal__signal_work(shoal_runtime *rt);
+/* 1 when w has work of its own waiting: its deque, inbox, or the
+ * injection queue. The owner. */
+int shoal__has_local_work(shoal_worker *w);
+/* 1 once the runtime's destroy has begun. Any thread. */
+int shoal__runtime_stopping(const shoal_runtime *rt);
+
+/* Wakes the threads outside the workers that wait on rt's event count;
+ * `finished` (a group or a condition reached its end) also wakes workers
+ * parked in a wait. Any thread. */
+void shoal__ext_notify(shoal_runtime *rt, int finished);
+/* Waits until cond(arg) holds or the deadline passes (shoal__now_ns; 0
+ * none), from any thread: a worker of rt runs work meanwhile; another
+ * thread joins as worker 0 when that slot is free, else sleeps. Whoever
+ * makes cond true calls shoal__ext_notify(rt, 1). Returns 1 when cond
+ * held. */
+int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
+                      uint64_t deadline_ns);
+/* Runs work on w until done(arg) holds, parking when there is none; a
+ * finished condition wakes it (shoal__ext_notify). The owner of w. */
+void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg);
+
+/* The topology the runtime's plan was made from. Any thread. */
+const shoal_topo *shoal__runtime_topo(const shoal_runtime *rt);
+/* Runs fn(arg) once on each worker's own thread (for what only a thread
+ * can do for itself, such as its allocator's collection): the caller's
+ * share inline, the rest as pinned tasks; returns when all have run.
+ * SHOAL_ENOMEM. Any thread that may wait on rt. */
+int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg);
+/* The allocator's free memory back to the system from every worker's own
+ * thread (shoal__alloc_collect_here on each; rt NULL: this thread only).
+ * Any thread that may wait on rt. */
+void shoal__runtime_collect(shoal_runtime *rt, int force);
+
+#endif /* SHOAL_SCHED_SCHED_H */
