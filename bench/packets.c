@@ -84,7 +84,7 @@ static void run_classify(const bench_args *a, shoal_runtime *rt) {
     __asm__ volatile("" ::: "memory");
     t0 = bench_now();
     for (size_t i = 0; i < N; i++)
-      sink += shoal__pk_classify(mgr, ops[i]) & SHOAL__OP_MAIN;
+      sink += shoal__pk_classify(&mgr->pk, ops[i]) & SHOAL__OP_MAIN;
     __asm__ volatile("" : "+r"(sink) : : "memory");
     t = bench_now() - t0;
     if (t < best)

@@ -78,17 +78,12 @@ typedef struct shoal__hib {
   uint32_t *cand;
   size_t cand_cap;
   int in_pass;
-  uint64_t last_scan_ms, last_defrag_ms;
+  uint64_t last_scan_ms;
   /* Figures, under mu. */
   uint64_t hibernations, wakes, refused, failures, wake_failures;
   uint64_t rec_bytes, raw_bytes, freed_bytes; /* of those hibernated now */
   uint64_t w_hib, w_wakes, w_start_ns;
-  uint64_t defrags, defrag_returned;
 } shoal__hib;
-
-static shoal__session *rec(shoal_mgr *mgr, uint32_t index) {
-  return shoal__mgr_rec(mgr, index);
-}
 
 /* Its bytes: the fields, then the record (no padding between). */
 static uint64_t rec_size(const hrec *r) {
@@ -332,14 +327,13 @@ static void items_range(void *arg, size_t b, size_t e) {
   unsigned wi = w != NULL ? shoal_worker_index(w) : 0;
   hib_ws *ws = &j->mgr->hib->ws[wi]; /* this worker's buffers */
   _Atomic uint64_t *beat = &j->mgr->samples[wi].beat;
-  const shoal_mgr *prev = shoal__tls_in_cb;
-  shoal__tls_in_cb = j->mgr;
+  const shoal_mgr *prev = shoal__cb_enter(j->mgr);
   for (size_t i = b; i < e; i++) {
     shoal__beat(beat, SHOAL__CB_HIBERNATE, j->mgr->hib->items[i].id);
     j->fn(j->mgr, ws, &j->mgr->hib->items[i]);
   }
   shoal__beat(beat, SHOAL__CB_NONE, 0);
-  shoal__tls_in_cb = prev;
+  shoal__cb_leave(prev);
 }
 
 static void run_items(shoal_mgr *mgr, item_fn fn) {
@@ -378,7 +372,7 @@ static size_t pass_finish(shoal_mgr *mgr) {
   size_t nb = 0;
   for (size_t k = 0; k < h->nitems; k++) {
     item *it = &h->items[k];
-    shoal__session *s = rec(mgr, it->index);
+    shoal__session *s = shoal__mgr_rec(mgr, it->index);
     if (it->rc == IT_OK) {
       uint32_t slot;
       int rc = 0;
@@ -451,7 +445,7 @@ static void bounce_finish(shoal_mgr *mgr) {
   shoal__cols *c = shoal__mgr_cols(mgr);
   for (size_t k = 0; k < h->nitems; k++) {
     item *it = &h->items[k];
-    shoal__session *s = rec(mgr, it->index);
+    shoal__session *s = shoal__mgr_rec(mgr, it->index);
     uint32_t st = SHOAL__S_HIBERNATING;
     atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
                                             memory_order_relaxed,
@@ -645,7 +639,7 @@ static long wakes(shoal_mgr *mgr) {
     }
   }
   h->nitems = 0;
-  shoal__mgr_join(mgr);
+  shoal__slots_join(mgr);
   pthread_mutex_unlock(&mgr->mu);
   for (size_t k = 0; k < nr && mgr->cb.on_release != NULL; k++)
     mgr->cb.on_release(mgr->cb.host, h->items[k].id, h->items[k].user);
@@ -680,54 +674,27 @@ static void compact(shoal__hib *h) {
   shoal__arena_done(&dc);
 }
 
-/* Holding the manager. */
-static void defrag(shoal_mgr *mgr, shoal_defrag_report *out) {
+/* The defragmentation's share (sessions/defrag.c drives it): the table
+ * fitted to its highest slot, sparse records moved together, the passes'
+ * scratch lists given back (they grow again on use). Under mu, holding
+ * the manager. Returns the table bytes given back. */
+static size_t defrag(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
-  shoal_defrag_report r;
-  uint64_t t0 = shoal__now_ns();
-  memset(&r, 0, sizeof r);
-  r.rss_before = shoal__rss_bytes();
-  /* What is freed below goes back at once, not after mimalloc's delay
-   * (which a collect does not cut short: runtime/os.c). */
-  shoal__alloc_release_begin();
-  pthread_mutex_lock(&mgr->mu);
-  r.columns_bytes = shoal__mgr_trim_columns(mgr);
-  r.pool_bytes = shoal__pool_trim(&mgr->pool);
-  /* The registry's finds miss only into a look under mu (mgr.c). */
-  r.table_bytes = shoal__registry_trim(&mgr->reg);
-  if (h != NULL) {
-    /* The table to fit; the scratch lists go (they grow back on use). */
-    size_t before = table_bytes(h->cap, sizeof *h->arr) +
-                    table_bytes(h->cap, sizeof *h->fr) +
-                    h->items_cap * sizeof *h->items +
-                    h->cand_cap * sizeof *h->cand;
-    arr_fit(h);
-    compact(h);
-    if (h->cap > 1024 && h->n < h->cap / 2)
-      (void)arr_resize(h, h->n < 1024 ? 1024 : h->n); /* else it stays */
-    shoal__pages_free(h->items, h->items_cap * sizeof *h->items);
-    shoal__pages_free(h->cand, h->cand_cap * sizeof *h->cand);
-    h->items = NULL;
-    h->cand = NULL;
-    h->items_cap = h->cand_cap = 0;
-    r.table_bytes += before - table_bytes(h->cap, sizeof *h->arr) -
-                     table_bytes(h->cap, sizeof *h->fr);
-  }
-  pthread_mutex_unlock(&mgr->mu);
-  shoal__runtime_collect(mgr->rt, 1);
-  shoal__alloc_release_end();
-  r.rss_after = shoal__rss_bytes();
-  r.bytes_returned =
-      r.rss_before > r.rss_after ? r.rss_before - r.rss_after : 0;
-  r.ns = shoal__now_ns() - t0;
-  if (h != NULL) {
-    pthread_mutex_lock(&mgr->mu);
-    h->defrags++;
-    h->defrag_returned = r.bytes_returned;
-    pthread_mutex_unlock(&mgr->mu);
-  }
-  if (out != NULL)
-    *out = r;
+  size_t before = table_bytes(h->cap, sizeof *h->arr) +
+                  table_bytes(h->cap, sizeof *h->fr) +
+                  h->items_cap * sizeof *h->items +
+                  h->cand_cap * sizeof *h->cand;
+  arr_fit(h);
+  compact(h);
+  if (h->cap > 1024 && h->n < h->cap / 2)
+    (void)arr_resize(h, h->n < 1024 ? 1024 : h->n); /* else it stays */
+  shoal__pages_free(h->items, h->items_cap * sizeof *h->items);
+  shoal__pages_free(h->cand, h->cand_cap * sizeof *h->cand);
+  h->items = NULL;
+  h->cand = NULL;
+  h->items_cap = h->cand_cap = 0;
+  return before - table_bytes(h->cap, sizeof *h->arr) -
+         table_bytes(h->cap, sizeof *h->fr);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -739,8 +706,7 @@ static void wake_phase(shoal_mgr *mgr) {
 }
 
 /* After each tick: a pass every quarter threshold of manager time (at
- * least every millisecond, at most every second), and the periodic
- * defragmentation. */
+ * least every millisecond, at most every second). */
 static void hib_phase(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
   uint64_t thr = atomic_load_explicit(&mgr->hib_ms, memory_order_relaxed);
@@ -748,12 +714,6 @@ static void hib_phase(shoal_mgr *mgr) {
   if (mgr->clock_ms - h->last_scan_ms >= every) {
     h->last_scan_ms = mgr->clock_ms;
     (void)pass(mgr, mgr->cfg.hibernate_per_update);
-  }
-  if (mgr->cfg.auto_defragment &&
-      mgr->clock_ms - h->last_defrag_ms >=
-          (uint64_t)mgr->cfg.defragment_seconds * 1000u) {
-    h->last_defrag_ms = mgr->clock_ms;
-    defrag(mgr, NULL);
   }
 }
 
@@ -813,8 +773,8 @@ static void destroy(shoal_mgr *mgr) {
   mgr->hib = NULL;
 }
 
-static const shoal__hib_hooks hooks = {wake_phase, hib_phase, out_at, ask,
-                                       forget,     count,     destroy};
+static const shoal__hib_hooks hooks = {
+    wake_phase, hib_phase, out_at, ask, forget, count, defrag, destroy};
 
 /* ------------------------------------------------------------------------ */
 /* The API                                                                  */
@@ -844,7 +804,7 @@ int shoal_mgr_set_hibernation(shoal_mgr *mgr, const shoal_hib_callbacks *cb) {
     memset(h->ws, 0, nw * sizeof *h->ws);
     h->nw = nw;
     h->w_start_ns = shoal__now_ns();
-    h->last_scan_ms = h->last_defrag_ms = mgr->clock_ms;
+    h->last_scan_ms = mgr->last_defrag_ms = mgr->clock_ms;
     mgr->hib = h;
     mgr->hooks = &hooks;
   }
@@ -867,7 +827,7 @@ static shoal__session *find(shoal_mgr *mgr, uint32_t id) {
   if (id == 0 || (i = shoal__registry_find(&mgr->reg, id)) < 0 ||
       (i & SHOAL__REG_OUT))
     return NULL;
-  s = rec(mgr, (uint32_t)i);
+  s = shoal__mgr_rec(mgr, (uint32_t)i);
   if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
       atomic_load_explicit(&s->state, memory_order_relaxed) == 0)
     return NULL;
@@ -963,7 +923,6 @@ long shoal_mgr_wake_group(shoal_mgr *mgr, uint32_t group) {
 typedef struct call_arg {
   size_t max;
   long result;
-  shoal_defrag_report *report;
 } call_arg;
 
 static void call_pass(shoal_mgr *mgr, void *arg) {
@@ -975,18 +934,14 @@ static void call_wakes(shoal_mgr *mgr, void *arg) {
   ((call_arg *)arg)->result = wakes(mgr);
 }
 
-static void call_defrag(shoal_mgr *mgr, void *arg) {
-  defrag(mgr, ((call_arg *)arg)->report);
-}
-
 static long held(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
-                 call_arg *a, int need_hib) {
+                 call_arg *a) {
   int rc;
   if (mgr == NULL)
     return SHOAL_EINVAL;
   /* mgr->hooks is set once, under mu; a caller between updates sees it. */
   pthread_mutex_lock(&mgr->mu);
-  rc = need_hib && mgr->hooks == NULL ? SHOAL_ESTATE : SHOAL_OK;
+  rc = mgr->hooks == NULL ? SHOAL_ESTATE : SHOAL_OK;
   pthread_mutex_unlock(&mgr->mu);
   if (rc == SHOAL_OK)
     rc = shoal__mgr_hold(mgr, f, a);
@@ -994,26 +949,18 @@ static long held(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
 }
 
 long shoal_mgr_hibernate_idle(shoal_mgr *mgr, size_t max) {
-  call_arg a = {max, 0, NULL};
-  return held(mgr, call_pass, &a, 1);
+  call_arg a = {max, 0};
+  return held(mgr, call_pass, &a);
 }
 
 long shoal_mgr_run_wakes(shoal_mgr *mgr) {
-  call_arg a = {0, 0, NULL};
-  return held(mgr, call_wakes, &a, 1);
-}
-
-int shoal_mgr_defragment(shoal_mgr *mgr, shoal_defrag_report *out) {
-  call_arg a = {0, 0, out};
-  return (int)held(mgr, call_defrag, &a, 0);
+  call_arg a = {0, 0};
+  return held(mgr, call_wakes, &a);
 }
 
 /* Adds src to dst; reset: clears src. */
 static void hist_take(shoal__hist *dst, shoal__hist *src, int reset) {
-  for (unsigned k = 0; k < SHOAL__HIST_BUCKETS; k++)
-    dst->count[k] += src->count[k];
-  dst->n += src->n;
-  dst->max = src->max > dst->max ? src->max : dst->max;
+  shoal__hist_merge(dst, src);
   if (reset)
     memset(src, 0, sizeof *src);
 }
@@ -1074,8 +1021,8 @@ int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
   out->hibernate_shoal_p99_ns = shoal__hist_quantile(&ho, 0.99);
   out->wake_shoal_p50_ns = shoal__hist_quantile(&wo, 0.50);
   out->wake_shoal_p99_ns = shoal__hist_quantile(&wo, 0.99);
-  out->defrags = h->defrags;
-  out->defrag_returned = h->defrag_returned;
+  out->defrags = mgr->defrags;
+  out->defrag_returned = mgr->defrag_returned;
   if (reset) {
     h->w_hib = h->w_wakes = 0;
     h->w_start_ns = now;

@@ -1,10 +1,11 @@
-/* mgr.h — the session manager's insides, shared by mgr.c (sessions and the
- * tick) and metrics.c (figures). Internal to the library.
+/* mgr.h — the session manager's structures (the manager, a session's
+ * record, a hibernated session's part of its record, the tick's parts, the
+ * hooks hibernate/ sets) and the calls the files of sessions/ and
+ * hibernate/ make of each other, grouped by the file that defines them.
+ * Internal to the library.
  *
  * A session is a pool element (its record: id, slot, state) plus one slot
- * of the active array, whose per-session data live in columns
- * (structure of arrays), so that a tick walks a few dense arrays and a
- * metric sums one column with SIMD.
+ * of the active array, whose per-session data live in columns (cols.h).
  *
  * Synchronization:
  *   - `mu` guards the active array's shape (nact, which slot holds whom,
@@ -41,6 +42,9 @@
 
 #include "pool/pool.h"
 #include "runtime/sched/inbox.h"
+#include "sessions/cols.h"
+#include "sessions/hist.h"
+#include "sessions/packets.h"
 #include "sessions/registry.h"
 #include "sessions/simd.h"
 
@@ -54,31 +58,8 @@
 #define SHOAL__IN_NONE 0u
 #define SHOAL__IN_ACTIVE 1u
 
-/* A packet: an element of the manager's packet pool (packets.c). It
- * travels through its session's inbox, then maybe its deferred queue,
- * linked through `link` in both. */
-typedef struct shoal__pkt {
-  _Atomic uint32_t key;      /* the pool's; unused */
-  uint32_t index;            /* in the packet pool */
-  shoal__node link;
-  uint16_t opcode, flags;
-  uint32_t len;
-  uint64_t sent_ns;
-  unsigned char data[SHOAL_PACKET_PAYLOAD_MAX];
-} shoal__pkt;
-
-static inline shoal__pkt *shoal__pkt_of(shoal__node *n) {
-  return (shoal__pkt *)(void *)((char *)n - offsetof(shoal__pkt, link));
-}
-
-/* inbox word: generation << 32 | CLOSED | packets counted in the inbox.
- * A send reserves with a CAS on the whole word, so that it never counts
- * into a closed inbox or into the next session to use the record. */
-#define SHOAL__IN_CLOSED (1ull << 31)
-#define SHOAL__IN_COUNT(w) ((uint32_t)((w) & (SHOAL__IN_CLOSED - 1)))
-
 /* A pool element. `id` first: the registry's key. */
-typedef struct shoal__session {
+struct shoal__session {
   _Atomic uint32_t id;
   _Atomic uint32_t state;
   _Atomic uint32_t slot;     /* in the active array */
@@ -86,7 +67,7 @@ typedef struct shoal__session {
                                 quarantined */
   _Atomic int last_error;
   _Atomic uint32_t node;      /* home NUMA node */
-  uint32_t next;             /* deferred-release list: index + 1, under mu */
+  uint32_t next;             /* list of releases: index + 1, under mu */
   uint32_t ndeferred;        /* packets in its deferred queue */
   void *user;                /* kept for on_release once the slot is gone */
   /* The inbox: Vyukov's intrusive MPSC queue (runtime/sched/inbox.h) with its
@@ -111,14 +92,14 @@ typedef struct shoal__session {
   uint32_t where;            /* SHOAL__IN_*, under mu */
   _Atomic uint64_t touch_ms; /* manager clock of the host's last touch */
   uint64_t woke_ms;          /* manager clock of its last wake */
-} shoal__session;
+};
 
 /* A hibernated session. It gives its pool element back: what it keeps is
  * this, at the start of hibernate/'s record, and its out slot (the
  * registry's value for its id, SHOAL__REG_OUT | slot). All of it under mu.
  * A packet sent to it waits in `held` (FIFO, through the packets' links)
  * until it wakes. */
-typedef struct shoal__out {
+struct shoal__out {
   struct shoal__out *wk_next; /* the wake list */
   uint32_t id, map, group, interval;
   uint32_t slot;             /* out slot */
@@ -127,63 +108,12 @@ typedef struct shoal__out {
                                     index + 1, 0: none */
   uint16_t node;             /* home NUMA node */
   uint16_t flags;            /* SHOAL__OUT_* */
-} shoal__out;
+};
 
 #define SHOAL__OUT_ASKED 1u   /* on the wake list */
 #define SHOAL__OUT_WAKING 2u  /* in a wake phase, its host callback maybe
                                  running: not freed under it */
 #define SHOAL__OUT_GONE 4u    /* released during its wake phase */
-
-/* sched column: interval << 16 | (id % interval); 0: quarantined. */
-#define SHOAL__SCHED(iv, id) (((uint32_t)(iv) << 16) | ((id) % (iv)))
-#define SHOAL__SCHED_EVERY SHOAL__SCHED(1, 0)
-
-typedef struct shoal__cols {
-  uint32_t cap;
-  uint32_t *rec;               /* pool index */
-  shoal__session **sess;       /* its record */
-  uint32_t *ids;
-  _Atomic uint32_t *sched;
-  _Atomic uint32_t *map;
-  _Atomic uint32_t *group;
-  _Atomic(void *) *user;
-  uint64_t *last_ms;           /* manager clock at its last update */
-  uint64_t *updates;           /* in the metrics window */
-  uint64_t *activity;          /* in the metrics window */
-  uint64_t *last_active;       /* manager clock at its last reported work */
-  size_t bytes;
-} shoal__cols;
-
-/* Log-linear histogram of tick times: 16 sub-buckets per power of two of
- * nanoseconds (HdrHistogram's layout with 4 significant bits: ±3 %). */
-#define SHOAL__HIST_SUB 16
-#define SHOAL__HIST_BUCKETS (64 * SHOAL__HIST_SUB)
-typedef struct shoal__hist {
-  uint64_t n, max;
-  uint32_t count[SHOAL__HIST_BUCKETS];
-} shoal__hist;
-
-void shoal__hist_add(shoal__hist *h, uint64_t v);
-uint64_t shoal__hist_quantile(const shoal__hist *h, double q);
-
-/* A registered opcode. */
-typedef struct shoal__opcode {
-  shoal_packet_fn fn;
-  char *reason;
-} shoal__opcode;
-
-/* op_class bits */
-#define SHOAL__OP_MAIN 0x80u
-#define SHOAL__OP_REGISTERED 0x40u
-#define SHOAL__OP_CATEGORY 0x1fu
-
-/* Packet counters, one set per worker and one for the drain. Written by
- * their owner during a tick (or drain), read under mu between them. */
-typedef struct shoal__pkt_counts {
-  uint64_t handled, failed, inplace_on_main, deferred, dropped;
-  uint64_t by_class[2];
-  uint64_t by_category[SHOAL_CAT_COUNT];
-} shoal__pkt_counts;
 
 /* Per-worker sample of host time, and batches run away from their
  * sessions' home node, on its own line; packet counters, the wait-time
@@ -238,7 +168,12 @@ typedef struct shoal__tick {
  * 2) and the task, finishing, sees the mark and claims again, so that a
  * part opened just after that task's claim failed is not left to the
  * updating thread alone. */
-enum { PART_IDLE = 0, PART_OPEN = 1, PART_TAKEN = 2, PART_DONE = 3 };
+enum {
+  SHOAL__PART_IDLE = 0,
+  SHOAL__PART_OPEN = 1,
+  SHOAL__PART_TAKEN = 2,
+  SHOAL__PART_DONE = 3
+};
 typedef struct shoal__part {
   shoal_task task;             /* first: the runtime's record */
   struct shoal_mgr *mgr;
@@ -266,6 +201,9 @@ typedef struct shoal__hib_hooks {
   void (*forget)(shoal_mgr *mgr, shoal__out *o);
   /* hibernated sessions; adds their held packets to *pending */
   uint64_t (*count)(shoal_mgr *mgr, uint64_t *pending);
+  /* The defragmentation's share: the table fitted, sparse records moved
+   * together; returns the table bytes given back. Under mu, holding. */
+  size_t (*defrag)(shoal_mgr *mgr);
   void (*destroy)(shoal_mgr *mgr);
 } shoal__hib_hooks;
 
@@ -299,7 +237,7 @@ struct shoal_mgr {
   uint32_t seg_end[SHOAL__POOL_NODES_MAX]; /* segments; past the last: the
                                               creates of a running tick */
   int ticking;
-  uint32_t deferred;       /* releases waiting for the tick's end:
+  uint32_t releasing;      /* releases waiting for the hold's end:
                               index + 1 of the first, 0: none */
   void **retired;          /* column sets replaced (get may still read
                               one), freed at destroy */
@@ -320,29 +258,11 @@ struct shoal_mgr {
                               thread's share of the runtime's CPU */
   shoal__mgr_sample *samples; /* one per worker */
 
-  /* Packets (packets.c). */
-  shoal__pool pkts;
-  uint8_t *op_class;       /* per opcode: MAIN << 7 | registered << 6 |
-                              category */
-  shoal__opcode *ops;      /* per opcode: handler, reason */
-  shoal_packet_fn default_handler;
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t pk_sent;
-  _Atomic uint64_t pk_rejected;
-  _Atomic uint64_t pk_invalid;
-  alignas(SHOAL_FALSE_SHARING) uint32_t ring;  /* a session of the ring:
-                                                   index + 1; 0: empty */
-  uint32_t ring_n;
-  uint32_t drain_no;
-  uint64_t deferred_now, deferred_max;
-  uint64_t drain_calls, drained, drained_last;
-  shoal__pkt_counts main_pk;  /* the drain's */
-  uint64_t mu_dropped;     /* dropped by releases: under mu */
-  shoal__hist main_wait;
-  uint64_t pk_window_ns;
-  uint64_t pk_handled_total, pk_failed_total, pk_dropped_total,
-      pk_iom_total;        /* of the windows before this one */
-  uint32_t zombies;        /* released records whose inbox still waits for
-                              a send: index + 1, through `next`; under mu */
+  /* Packets (packets.h). */
+  shoal__packets pk;
+
+  /* Defragmentation (defrag.c): under mu. */
+  uint64_t defrags, defrag_returned, last_defrag_ms;
 
   /* Hibernation (hibernate/). */
   const shoal__hib_hooks *hooks;  /* NULL: off */
@@ -360,90 +280,95 @@ struct shoal_mgr {
   _Atomic uint64_t wd_stalls, wd_over; /* callbacks reported, in total */
 };
 
-/* watchdog.c. Starts the thread when watchdog_ms or callback_budget_ms is
- * set; SHOAL_EAGAIN when the OS refuses it. Stop joins it. Creating and
- * destroying thread. */
-int shoal__wd_start(shoal_mgr *mgr);
-void shoal__wd_stop(shoal_mgr *mgr);
-
-/* The opcode table's byte for op: one load, no branch. */
-static inline uint8_t shoal__pk_classify(const shoal_mgr *mgr, uint16_t op) {
-  return mgr->op_class[op];
+/* The session record of pool index `index`. */
+static inline shoal__session *shoal__mgr_rec(shoal_mgr *mgr, uint32_t index) {
+  return (shoal__session *)shoal__pool_at(&mgr->pool, index);
 }
 
-/* packets.c. Sessions' packets, called by mgr.c at the points named. */
-int shoal__pk_init(shoal_mgr *mgr);
-void shoal__pk_destroy(shoal_mgr *mgr);
-/* At create, under mu, after the id is stored: a new, open inbox. */
-void shoal__pk_open(shoal__session *s);
-/* At release, under mu: sends fail from now on. */
-void shoal__pk_close(shoal__session *s);
-/* When the slot goes, under mu with no tick or drain running: its
- * deferred and inbox packets are dropped. */
-void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s);
-/* After on_release: returns s to the pool once nothing more can arrive
- * in its inbox; until then it waits on the zombie list, retried by
- * shoal__pk_zombies. Under mu. */
-void shoal__pk_retire(shoal_mgr *mgr, uint32_t index);
-void shoal__pk_zombies(shoal_mgr *mgr);
-/* A hibernated session's held packets: dropped (counted), or moved in
- * order into s's new inbox before the registry names s. Under mu. */
-void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o);
-void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
-/* During the tick, for a due session on worker wi: its inbox's packets;
- * returns how many it took. */
-uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
-                    uint32_t id, void *user, shoal__pool_chain *done);
-/* At the tick's end, holding `updating`: sessions that began a deferred
- * queue join the ring; counters. */
-void shoal__pk_tick_end(shoal_mgr *mgr);
-/* Packets handled since creation (under mu, between ticks). */
-uint64_t shoal__pk_handled(shoal_mgr *mgr);
+/* The column set in use. acquire: pairs with the release that published
+ * it (shoal__cols_grow). */
+static inline shoal__cols *shoal__mgr_cols(shoal_mgr *mgr) {
+  return atomic_load_explicit(&mgr->cols, memory_order_acquire);
+}
+
+/* The hibernated session of id, or NULL. Under mu. */
+static inline shoal__out *shoal__mgr_out(shoal_mgr *mgr, uint32_t id) {
+  int64_t v = shoal__registry_find(&mgr->reg, id);
+  shoal__out *o;
+  if (v < 0 || !(v & SHOAL__REG_OUT) || mgr->hooks == NULL)
+    return NULL;
+  o = mgr->hooks->out(mgr, (uint32_t)v & ~SHOAL__REG_OUT);
+  return o != NULL && o->id == id ? o : NULL;
+}
+
+/* Waits under mu until no tick runs. */
+static inline void shoal__mgr_wait_tick(shoal_mgr *mgr) {
+  while (mgr->ticking)
+    pthread_cond_wait(&mgr->tick_done, &mgr->mu);
+}
+
+/* mgr.c */
+/* 1 while the calling thread is inside one of mgr's callbacks. */
+int shoal__mgr_in_callback(const shoal_mgr *mgr);
+/* The calling thread enters mgr's callbacks until shoal__cb_leave(prev)
+ * with what this returned (nests across managers). */
+const shoal_mgr *shoal__cb_enter(const shoal_mgr *mgr);
+void shoal__cb_leave(const shoal_mgr *prev);
+
+/* tick.c: the tick, and the hold protocol every call that holds the
+ * manager goes through. */
 /* Runs f(mgr) holding the manager as a tick does (updating, ticking);
  * 0 or SHOAL_ESTATE. Releases made meanwhile take effect when it ends. */
 int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
                     void *arg);
-extern _Thread_local const shoal_mgr *shoal__tls_in_cb;
+/* Runs on_release for each session of the list (index + 1, through
+ * `next`) and returns them to the pool. Outside mu. */
+void shoal__mgr_finish_releases(shoal_mgr *mgr, uint32_t list);
+/* Waits until no part's task is on its way (destroy). */
+void shoal__tick_quiesce(shoal_mgr *mgr);
 
-/* The hibernated session of id, or NULL. Under mu. */
-shoal__out *shoal__mgr_out(shoal_mgr *mgr, uint32_t id);
+/* detach.c: a session leaves the active array for hibernate/ and comes
+ * back. */
+typedef struct shoal__kept {
+  uint64_t updates, activity;
+} shoal__kept;
 /* Takes s (HIBERNATING) out of the active array into o (map, group,
  * interval, node, the kept counters) and gives its pool element back; id
  * then names out slot o->slot. 0 when its inbox had a packet reserved:
  * then nothing changed. SHOAL_ENOMEM (the out ids). Under mu, no tick
  * running. */
-typedef struct shoal__kept {
-  uint64_t updates, activity;
-} shoal__kept;
 int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
                       shoal__kept *kept);
 /* Puts o (not released) into pool element `index` (taken for it) at the
  * end of the active array (room reserved) with user, its map, group,
  * interval, kept counters and held packets, LIVE; id names it from now
- * on, and it joins its segment at shoal__mgr_join. Under mu, no tick
+ * on, and it joins its segment at shoal__slots_join. Under mu, no tick
  * running. */
 void shoal__mgr_attach(shoal_mgr *mgr, shoal__out *o, uint32_t index,
                        void *user, const shoal__kept *kept);
 /* A session chosen by a pass and released while it ran: its slot goes,
  * its packets are dropped, and on_release gets user NULL. Under mu. */
 void shoal__mgr_drop_chosen(shoal_mgr *mgr, shoal__session *s);
-void shoal__mgr_join(shoal_mgr *mgr);
 /* Room in the columns for `more` attaches. Under mu, no tick running. */
 int shoal__mgr_reserve(shoal_mgr *mgr, uint32_t more);
-/* Gives back the pages of the columns past the slots in use (and the
- * spare); returns the bytes. Under mu, no tick running. */
-size_t shoal__mgr_trim_columns(shoal_mgr *mgr);
-shoal__session *shoal__mgr_rec(shoal_mgr *mgr, uint32_t index);
-/* The slot's cols for the hibernation pass: read holding the manager. */
-shoal__cols *shoal__mgr_cols(shoal_mgr *mgr);
 
+/* defrag.c */
+/* Trims the columns, the pool, the registry and (through the hooks) the
+ * hibernated table, and collects the allocator. Holding the manager. */
+void shoal__mgr_defrag(shoal_mgr *mgr, shoal_defrag_report *out);
+/* After a tick, holding: the periodic defragmentation when it is due. */
+void shoal__defrag_tick(shoal_mgr *mgr);
+
+/* metrics.c */
 /* The CPU time of the runtime's started threads (workers 1 … N-1). */
 uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr);
 /* The pool and table bytes of the manager. Under mu. */
 uint64_t shoal__mgr_table_bytes(shoal_mgr *mgr);
-/* Waits under mu until no tick runs. */
-void shoal__mgr_wait_tick(shoal_mgr *mgr);
-/* 1 while the calling thread is inside one of mgr's update callbacks. */
-int shoal__mgr_in_callback(const shoal_mgr *mgr);
+
+/* watchdog.c. Starts the thread when watchdog_ms or callback_budget_ms is
+ * set; SHOAL_EAGAIN when the OS refuses it. Stop joins it. Creating and
+ * destroying thread. */
+int shoal__wd_start(shoal_mgr *mgr);
+void shoal__wd_stop(shoal_mgr *mgr);
 
 #endif /* SHOAL_SESSIONS_MGR_H */

@@ -48,8 +48,6 @@
 
 #define PKT_PER_SLAB 4096u
 #define PKT_PREALLOC 4096u
-/* The drain reads the clock once per this many packets. */
-#define DRAIN_CLOCK_EVERY 32u
 
 _Static_assert(sizeof(shoal__pkt) == 128, "a packet is two cache lines");
 
@@ -63,12 +61,8 @@ const char *shoal_packet_category_name(shoal_packet_category c) {
   return (unsigned)c < SHOAL_CAT_COUNT ? category_names[c] : NULL;
 }
 
-static shoal__session *rec(shoal_mgr *mgr, uint32_t index) {
-  return shoal__pool_at(&mgr->pool, index);
-}
-
 static shoal__pkt *pkt_at(shoal_mgr *mgr, uint32_t index) {
-  return shoal__pool_at(&mgr->pkts, index);
+  return shoal__pool_at(&mgr->pk.pool, index);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -78,23 +72,23 @@ static shoal__pkt *pkt_at(shoal_mgr *mgr, uint32_t index) {
 int shoal__pk_init(shoal_mgr *mgr) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
   uint64_t max = mgr->cfg.max_queued_packets;
-  int rc = shoal__pool_init(&mgr->pkts, sizeof(shoal__pkt), PKT_PER_SLAB,
+  int rc = shoal__pool_init(&mgr->pk.pool, sizeof(shoal__pkt), PKT_PER_SLAB,
                             max < PKT_PREALLOC ? max : PKT_PREALLOC, max, 1,
                             NULL);
   if (rc != SHOAL_OK)
     return rc;
-  mgr->pkts.owner_resets = 1; /* a send writes every field it reads */
-  mgr->op_class = shoal__malloc(65536);
-  mgr->ops = shoal__calloc(65536, sizeof *mgr->ops);
-  if (mgr->op_class == NULL || mgr->ops == NULL)
+  mgr->pk.pool.owner_resets = 1; /* a send writes every field it reads */
+  mgr->pk.op_class = shoal__malloc(65536);
+  mgr->pk.ops = shoal__calloc(65536, sizeof *mgr->pk.ops);
+  if (mgr->pk.op_class == NULL || mgr->pk.ops == NULL)
     goto fail;
   /* Unregistered: MAIN, category other (shoal.h). */
-  memset(mgr->op_class, SHOAL__OP_MAIN | SHOAL_CAT_OTHER, 65536);
+  memset(mgr->pk.op_class, SHOAL__OP_MAIN | SHOAL_CAT_OTHER, 65536);
   for (unsigned w = 0; w < nw; w++)
     if ((mgr->samples[w].wait = shoal__calloc(1, sizeof(shoal__hist))) ==
         NULL)
       goto fail;
-  mgr->pk_window_ns = shoal__now_ns();
+  mgr->pk.window_ns = shoal__now_ns();
   return SHOAL_OK;
 fail:
   shoal__pk_destroy(mgr);
@@ -103,19 +97,19 @@ fail:
 
 void shoal__pk_destroy(shoal_mgr *mgr) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
-  for (unsigned op = 0; mgr->ops != NULL && op < 65536; op++)
-    shoal__free(mgr->ops[op].reason);
-  shoal__free(mgr->ops);
-  shoal__free(mgr->op_class);
-  mgr->ops = NULL;
-  mgr->op_class = NULL;
+  for (unsigned op = 0; mgr->pk.ops != NULL && op < 65536; op++)
+    shoal__free(mgr->pk.ops[op].reason);
+  shoal__free(mgr->pk.ops);
+  shoal__free(mgr->pk.op_class);
+  mgr->pk.ops = NULL;
+  mgr->pk.op_class = NULL;
   for (unsigned w = 0; mgr->samples != NULL && w < nw; w++) {
     shoal__free(mgr->samples[w].wait);
     mgr->samples[w].wait = NULL;
   }
-  if (mgr->pkts.per_slab != 0)
-    shoal__pool_destroy(&mgr->pkts);
-  mgr->pkts.per_slab = 0;
+  if (mgr->pk.pool.per_slab != 0)
+    shoal__pool_destroy(&mgr->pk.pool);
+  mgr->pk.pool.per_slab = 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -137,12 +131,12 @@ static int table_write(shoal_mgr *mgr, const reg_arg *a, int default_fn) {
   pthread_mutex_lock(&mgr->mu);
   shoal__mgr_wait_tick(mgr);
   if (default_fn) {
-    mgr->default_handler = a->fn;
+    mgr->pk.default_handler = a->fn;
   } else {
-    shoal__free(mgr->ops[a->opcode].reason);
-    mgr->ops[a->opcode].fn = a->fn;
-    mgr->ops[a->opcode].reason = a->reason;
-    mgr->op_class[a->opcode] = a->cls;
+    shoal__free(mgr->pk.ops[a->opcode].reason);
+    mgr->pk.ops[a->opcode].fn = a->fn;
+    mgr->pk.ops[a->opcode].reason = a->reason;
+    mgr->pk.op_class[a->opcode] = a->cls;
   }
   pthread_mutex_unlock(&mgr->mu);
   return SHOAL_OK;
@@ -190,12 +184,12 @@ int shoal_mgr_opcode_info(shoal_mgr *mgr, uint16_t opcode,
     return SHOAL_ESTATE;
   pthread_mutex_lock(&mgr->mu);
   shoal__mgr_wait_tick(mgr);
-  c = mgr->op_class[opcode];
+  c = mgr->pk.op_class[opcode];
   out->registered = (c & SHOAL__OP_REGISTERED) != 0;
   out->cls = (c & SHOAL__OP_MAIN) ? SHOAL_PACKET_MAIN : SHOAL_PACKET_INPLACE;
   out->category = (shoal_packet_category)(c & SHOAL__OP_CATEGORY);
   out->reason = out->registered
-                    ? mgr->ops[opcode].reason
+                    ? mgr->pk.ops[opcode].reason
                     : "unregistered opcode: runs the default handler on the "
                       "main thread";
   pthread_mutex_unlock(&mgr->mu);
@@ -281,11 +275,11 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
   if (mgr == NULL)
     return SHOAL_EINVAL;
   if (id == 0 || len > SHOAL_PACKET_PAYLOAD_MAX || (data == NULL && len > 0)) {
-    atomic_fetch_add_explicit(&mgr->pk_invalid, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
     return SHOAL_EINVAL;
   }
   /* The packet first, so that a reservation is never undone. */
-  rc = shoal__pool_get(&mgr->pkts, 0, &pi);
+  rc = shoal__pool_get(&mgr->pk.pool, 0, &pi);
   p = rc == SHOAL_OK ? pkt_at(mgr, pi) : NULL;
   if (p != NULL) {
     p->index = pi;
@@ -299,7 +293,7 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
   i = shoal__registry_find(&mgr->reg, id);
   for (;;) {
     if (i >= 0 && !(i & SHOAL__REG_OUT) &&
-        (rc = reserve(mgr, rec(mgr, (uint32_t)i), id, p)) != SHOAL_ENOENT)
+        (rc = reserve(mgr, shoal__mgr_rec(mgr, (uint32_t)i), id, p)) != SHOAL_ENOENT)
       break;
     /* Hibernated, unknown, or changed since the find: again under mu,
      * which every hibernation, wake and release holds. */
@@ -320,19 +314,19 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
     i = j; /* woken into another record */
   }
   if (rc == SHOAL_ENOENT) {
-    atomic_fetch_add_explicit(&mgr->pk_invalid, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
   } else {
-    atomic_fetch_add_explicit(&mgr->pk_sent, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&mgr->pk.sent, 1, memory_order_relaxed);
     if (rc != SHOAL_OK)
-      atomic_fetch_add_explicit(&mgr->pk_rejected, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&mgr->pk.rejected, 1, memory_order_relaxed);
   }
   if (rc != SHOAL_OK) {
     if (p != NULL)
-      shoal__pool_put(&mgr->pkts, pi);
+      shoal__pool_put(&mgr->pk.pool, pi);
     return rc;
   }
   if (p != NULL)
-    shoal__mpsc_push(&rec(mgr, (uint32_t)i)->in_head, &p->link);
+    shoal__mpsc_push(&shoal__mgr_rec(mgr, (uint32_t)i)->in_head, &p->link);
   return SHOAL_OK;
 }
 
@@ -353,23 +347,27 @@ static void count_handled(shoal__pkt_counts *k, uint8_t cls, int rc) {
   k->by_category[cls & SHOAL__OP_CATEGORY]++;
 }
 
-/* Runs p's handler; 0 when it has none (unregistered, no default). */
-static int run_packet(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
-                      const shoal__pkt *p, int *rc, _Atomic uint64_t *beat,
-                      unsigned kind) {
-  shoal_packet_fn fn = (cls & SHOAL__OP_REGISTERED) ? mgr->ops[p->opcode].fn
-                                                    : mgr->default_handler;
+void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
+                   const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
+                   shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind) {
+  shoal_packet_fn fn = (cls & SHOAL__OP_REGISTERED)
+                           ? mgr->pk.ops[p->opcode].fn
+                           : mgr->pk.default_handler;
   shoal_packet pk;
-  if (fn == NULL)
-    return 0;
+  int rc;
+  if (fn == NULL) {
+    k->dropped++;
+    return;
+  }
   pk.opcode = p->opcode;
   pk.flags = p->flags;
   pk.len = p->len;
   pk.data = p->data;
   pk.sent_ns = p->sent_ns;
   shoal__beat(beat, kind, id);
-  *rc = fn(mgr->cb.host, id, user, &pk);
-  return 1;
+  rc = fn(mgr->cb.host, id, user, &pk);
+  count_handled(k, cls, rc);
+  shoal__hist_add(wait, now > p->sent_ns ? now - p->sent_ns : 0);
 }
 
 uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
@@ -381,8 +379,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
   uint64_t now = shoal__fast_ns();
   shoal__pkt *p;
   while (taken < limit && (p = inbox_pop(s)) != NULL) {
-    uint8_t cls = shoal__pk_classify(mgr, p->opcode);
-    int rc = 0;
+    uint8_t cls = shoal__pk_classify(&mgr->pk, p->opcode);
     taken++;
     if (defer && ((cls & SHOAL__OP_MAIN) || (strict && s->d_head != NULL))) {
       /* To the deferred queue, behind what waits there. */
@@ -402,84 +399,13 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
       s->ndeferred++;
       continue;
     }
-    if (run_packet(mgr, cls, id, user, p, &rc, &smp->beat,
-                   SHOAL__CB_PACKET)) {
-      count_handled(&smp->pk, cls, rc);
-      shoal__hist_add(smp->wait, now > p->sent_ns ? now - p->sent_ns : 0);
-    } else {
-      smp->pk.dropped++;
-    }
-    shoal__pool_chain_add(&mgr->pkts, done, p->index);
+    shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait,
+                  &smp->beat, SHOAL__CB_PACKET);
+    shoal__pool_chain_add(&mgr->pk.pool, done, p->index);
   }
   if (taken != 0)
     atomic_fetch_sub_explicit(&s->in_word, taken, memory_order_relaxed);
   return taken;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The ring of sessions with deferred packets                               */
-/* ------------------------------------------------------------------------ */
-
-static void ring_insert(shoal_mgr *mgr, uint32_t index) {
-  shoal__session *s = rec(mgr, index);
-  if (mgr->ring == 0) {
-    s->r_prev = s->r_next = index + 1;
-    mgr->ring = index + 1;
-  } else {
-    /* Before the cursor: the last to come round. */
-    shoal__session *at = rec(mgr, mgr->ring - 1);
-    shoal__session *prev = rec(mgr, at->r_prev - 1);
-    s->r_next = mgr->ring;
-    s->r_prev = at->r_prev;
-    prev->r_next = index + 1;
-    at->r_prev = index + 1;
-  }
-  mgr->ring_n++;
-}
-
-static void ring_remove(shoal_mgr *mgr, uint32_t index) {
-  shoal__session *s = rec(mgr, index);
-  if (s->r_next == index + 1) {
-    mgr->ring = 0;
-  } else {
-    rec(mgr, s->r_prev - 1)->r_next = s->r_next;
-    rec(mgr, s->r_next - 1)->r_prev = s->r_prev;
-    if (mgr->ring == index + 1)
-      mgr->ring = s->r_next;
-  }
-  s->r_prev = s->r_next = 0;
-  mgr->ring_n--;
-}
-
-static void add_counts(shoal__pkt_counts *to, shoal__pkt_counts *from) {
-  to->handled += from->handled;
-  to->failed += from->failed;
-  to->inplace_on_main += from->inplace_on_main;
-  to->deferred += from->deferred;
-  to->dropped += from->dropped;
-  for (int k = 0; k < 2; k++)
-    to->by_class[k] += from->by_class[k];
-  for (int k = 0; k < SHOAL_CAT_COUNT; k++)
-    to->by_category[k] += from->by_category[k];
-}
-
-void shoal__pk_tick_end(shoal_mgr *mgr) {
-  unsigned nw = shoal_runtime_workers(mgr->rt);
-  for (unsigned w = 0; w < nw; w++) {
-    shoal__mgr_sample *smp = &mgr->samples[w];
-    uint32_t list = smp->new_deferred;
-    smp->new_deferred = 0;
-    while (list != 0) {
-      shoal__session *s = rec(mgr, list - 1);
-      uint32_t next = s->w_next;
-      ring_insert(mgr, list - 1);
-      list = next;
-    }
-    mgr->deferred_now += smp->pk.deferred;
-    smp->pk.deferred = 0;
-  }
-  if (mgr->deferred_now > mgr->deferred_max)
-    mgr->deferred_max = mgr->deferred_now;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -494,44 +420,29 @@ static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
   shoal__pkt *p;
   uint64_t w;
   while ((p = inbox_pop(s)) != NULL) {
-    shoal__pool_chain_add(&mgr->pkts, &done, p->index);
+    shoal__pool_chain_add(&mgr->pk.pool, &done, p->index);
     n++;
   }
-  shoal__pool_put_chain(&mgr->pkts, &done);
-  mgr->mu_dropped += n;
+  shoal__pool_put_chain(&mgr->pk.pool, &done);
+  mgr->pk.mu_dropped += n;
   w = atomic_fetch_sub_explicit(&s->in_word, n, memory_order_acq_rel);
   return SHOAL__IN_COUNT(w) - n;
 }
 
 void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s) {
-  shoal__pool_chain done = {0, 0, 0};
-  shoal__pkt *p = s->d_head;
-  if (p != NULL)
-    ring_remove(mgr, s->self);
-  while (p != NULL) {
-    shoal__node *next = atomic_load_explicit(&p->link.next,
-                                             memory_order_relaxed);
-    shoal__pool_chain_add(&mgr->pkts, &done, p->index);
-    p = next != NULL ? shoal__pkt_of(next) : NULL;
-  }
-  shoal__pool_put_chain(&mgr->pkts, &done);
-  mgr->mu_dropped += s->ndeferred;
-  mgr->deferred_now -= s->ndeferred;
-  s->d_head = s->d_tail = NULL;
-  s->ndeferred = 0;
   (void)inbox_drop(mgr, s);
 }
 
 void shoal__pk_retire(shoal_mgr *mgr, uint32_t index) {
-  shoal__session *s = rec(mgr, index);
+  shoal__session *s = shoal__mgr_rec(mgr, index);
   /* Not while a send may still push: the record's links are in use until
    * then. */
   if (inbox_drop(mgr, s) == 0) {
     shoal__pool_put(&mgr->pool, index);
     return;
   }
-  s->z_next = mgr->zombies;
-  mgr->zombies = index + 1;
+  s->z_next = mgr->pk.zombies;
+  mgr->pk.zombies = index + 1;
 }
 
 static shoal__pkt *held_first(shoal_mgr *mgr, const shoal__out *o) {
@@ -543,11 +454,11 @@ void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
   for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
     shoal__node *next = atomic_load_explicit(&p->link.next,
                                              memory_order_relaxed);
-    shoal__pool_chain_add(&mgr->pkts, &done, p->index);
+    shoal__pool_chain_add(&mgr->pk.pool, &done, p->index);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
-  shoal__pool_put_chain(&mgr->pkts, &done);
-  mgr->mu_dropped += o->nheld;
+  shoal__pool_put_chain(&mgr->pk.pool, &done);
+  mgr->pk.mu_dropped += o->nheld;
   o->held_head = o->held_tail = 0;
   o->nheld = 0;
 }
@@ -565,119 +476,34 @@ void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {
 }
 
 void shoal__pk_zombies(shoal_mgr *mgr) {
-  uint32_t list = mgr->zombies;
-  mgr->zombies = 0;
+  uint32_t list = mgr->pk.zombies;
+  mgr->pk.zombies = 0;
   while (list != 0) {
-    uint32_t next = rec(mgr, list - 1)->z_next;
+    uint32_t next = shoal__mgr_rec(mgr, list - 1)->z_next;
     shoal__pk_retire(mgr, list - 1);
     list = next;
   }
 }
 
 /* ------------------------------------------------------------------------ */
-/* The drain                                                                */
-/* ------------------------------------------------------------------------ */
-
-typedef struct drain_arg {
-  size_t budget;
-  long ran;
-} drain_arg;
-
-/* Holding the manager (shoal__mgr_hold): no tick runs, no slot moves, and
- * a release waits for the end, so a session's column slot and user
- * pointer hold still. */
-static void drain(shoal_mgr *mgr, void *arg_) {
-  drain_arg *a = arg_;
-  shoal__cols *c = atomic_load_explicit(&mgr->cols, memory_order_acquire);
-  shoal__pool_chain done = {0, 0, 0};
-  const uint32_t cap = mgr->cfg.deferred_per_session;
-  const shoal_mgr *prev = shoal__tls_in_cb;
-  uint32_t stalled = 0, call = ++mgr->drain_no;
-  uint64_t now = 0;
-  long ran = 0;
-  shoal__tls_in_cb = mgr;
-  while (mgr->ring != 0 && (a->budget == 0 || (size_t)ran < a->budget) &&
-         stalled < mgr->ring_n) {
-    uint32_t index = mgr->ring - 1;
-    shoal__session *s = rec(mgr, index);
-    shoal__pkt *p = s->d_head;
-    shoal__node *next;
-    uint32_t slot;
-    uint8_t cls;
-    int rc = 0;
-    if (s->drain_no != call) {
-      s->drain_no = call;
-      s->drain_n = 0;
-    }
-    if (s->drain_n >= cap) { /* its share of this call is spent */
-      stalled++;
-      mgr->ring = s->r_next;
-      continue;
-    }
-    stalled = 0;
-    next = atomic_load_explicit(&p->link.next, memory_order_relaxed);
-    s->d_head = next != NULL ? shoal__pkt_of(next) : NULL;
-    if (s->d_head != NULL)
-      __builtin_prefetch(s->d_head);
-    s->ndeferred--;
-    s->drain_n++;
-    /* One packet per session per turn: round-robin. */
-    if (s->d_head == NULL) {
-      s->d_tail = NULL;
-      ring_remove(mgr, index);
-    } else {
-      mgr->ring = s->r_next;
-    }
-    if ((uint32_t)ran % DRAIN_CLOCK_EVERY == 0)
-      now = shoal__fast_ns();
-    cls = shoal__pk_classify(mgr, p->opcode);
-    slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
-    if (run_packet(mgr, cls, atomic_load_explicit(&s->id,
-                                                  memory_order_relaxed),
-                   atomic_load_explicit(&c->user[slot], memory_order_relaxed),
-                   p, &rc, &mgr->main_beat, SHOAL__CB_DEFERRED)) {
-      count_handled(&mgr->main_pk, cls, rc);
-      shoal__hist_add(&mgr->main_wait, now > p->sent_ns ? now - p->sent_ns
-                                                        : 0);
-    } else {
-      mgr->main_pk.dropped++;
-    }
-    shoal__pool_chain_add(&mgr->pkts, &done, p->index);
-    ran++;
-  }
-  shoal__tls_in_cb = prev;
-  shoal__beat(&mgr->main_beat, SHOAL__CB_NONE, 0);
-  shoal__pool_put_chain(&mgr->pkts, &done);
-  mgr->deferred_now -= (uint64_t)ran;
-  mgr->drain_calls++;
-  mgr->drained += (uint64_t)ran;
-  mgr->drained_last = (uint64_t)ran;
-  a->ran = ran;
-}
-
-long shoal_mgr_drain_deferred(shoal_mgr *mgr, size_t budget,
-                              size_t *remaining) {
-  drain_arg a = {budget, 0};
-  int rc;
-  if (mgr == NULL)
-    return SHOAL_EINVAL;
-  if ((rc = shoal__mgr_hold(mgr, drain, &a)) != SHOAL_OK)
-    return rc;
-  if (remaining != NULL) {
-    pthread_mutex_lock(&mgr->mu);
-    *remaining = (size_t)mgr->deferred_now;
-    pthread_mutex_unlock(&mgr->mu);
-  }
-  return a.ran;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Statistics                                                               */
 /* ------------------------------------------------------------------------ */
 
+static void add_counts(shoal__pkt_counts *to, shoal__pkt_counts *from) {
+  to->handled += from->handled;
+  to->failed += from->failed;
+  to->inplace_on_main += from->inplace_on_main;
+  to->deferred += from->deferred;
+  to->dropped += from->dropped;
+  for (int k = 0; k < 2; k++)
+    to->by_class[k] += from->by_class[k];
+  for (int k = 0; k < SHOAL_CAT_COUNT; k++)
+    to->by_category[k] += from->by_category[k];
+}
+
 uint64_t shoal__pk_handled(shoal_mgr *mgr) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
-  uint64_t n = mgr->pk_handled_total + mgr->main_pk.handled;
+  uint64_t n = mgr->pk.handled_total + mgr->pk.main.handled;
   for (unsigned w = 0; w < nw; w++)
     n += mgr->samples[w].pk.handled;
   return n;
@@ -701,8 +527,8 @@ int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
   shoal__mgr_wait_tick(mgr);
   now = shoal__now_ns();
   c = atomic_load_explicit(&mgr->cols, memory_order_acquire);
-  wait = mgr->main_wait;
-  add_counts(&k, &mgr->main_pk);
+  wait = mgr->pk.main_wait;
+  add_counts(&k, &mgr->pk.main);
   for (unsigned w = 0; w < nw; w++) {
     const shoal__hist *h = mgr->samples[w].wait;
     add_counts(&k, &mgr->samples[w].pk);
@@ -719,45 +545,45 @@ int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
         &c->sess[i]->in_word, memory_order_relaxed));
   if (mgr->hooks != NULL)
     (void)mgr->hooks->count(mgr, &out->pending); /* hibernated ones */
-  for (uint32_t z = mgr->zombies; z != 0; z = rec(mgr, z - 1)->z_next)
+  for (uint32_t z = mgr->pk.zombies; z != 0; z = shoal__mgr_rec(mgr, z - 1)->z_next)
     out->pending += SHOAL__IN_COUNT(atomic_load_explicit(
-        &rec(mgr, z - 1)->in_word, memory_order_relaxed));
-  out->pending += mgr->deferred_now;
-  out->sent = atomic_load_explicit(&mgr->pk_sent, memory_order_relaxed);
-  out->rejected = atomic_load_explicit(&mgr->pk_rejected,
+        &shoal__mgr_rec(mgr, z - 1)->in_word, memory_order_relaxed));
+  out->pending += mgr->pk.deferred_now;
+  out->sent = atomic_load_explicit(&mgr->pk.sent, memory_order_relaxed);
+  out->rejected = atomic_load_explicit(&mgr->pk.rejected,
                                        memory_order_relaxed);
-  out->invalid = atomic_load_explicit(&mgr->pk_invalid, memory_order_relaxed);
-  out->handled = mgr->pk_handled_total + k.handled;
-  out->failed = mgr->pk_failed_total + k.failed;
-  out->dropped = mgr->pk_dropped_total + k.dropped + mgr->mu_dropped;
-  out->inplace_on_main = mgr->pk_iom_total + k.inplace_on_main;
-  out->deferred_now = mgr->deferred_now;
-  out->deferred_max = mgr->deferred_max;
-  out->drain_calls = mgr->drain_calls;
-  out->drained = mgr->drained;
-  out->drained_last = mgr->drained_last;
+  out->invalid = atomic_load_explicit(&mgr->pk.invalid, memory_order_relaxed);
+  out->handled = mgr->pk.handled_total + k.handled;
+  out->failed = mgr->pk.failed_total + k.failed;
+  out->dropped = mgr->pk.dropped_total + k.dropped + mgr->pk.mu_dropped;
+  out->inplace_on_main = mgr->pk.iom_total + k.inplace_on_main;
+  out->deferred_now = mgr->pk.deferred_now;
+  out->deferred_max = mgr->pk.deferred_max;
+  out->drain_calls = mgr->pk.drain_calls;
+  out->drained = mgr->pk.drained;
+  out->drained_last = mgr->pk.drained_last;
   memcpy(out->by_class, k.by_class, sizeof out->by_class);
   memcpy(out->by_category, k.by_category, sizeof out->by_category);
-  out->window_s = (double)(now - mgr->pk_window_ns) * 1e-9;
+  out->window_s = (double)(now - mgr->pk.window_ns) * 1e-9;
   if (out->window_s > 0)
     out->packets_per_s = (double)k.handled / out->window_s;
   out->wait_p50_ns = shoal__hist_quantile(&wait, 0.50);
   out->wait_p99_ns = shoal__hist_quantile(&wait, 0.99);
   if (reset) {
     /* The totals keep what the window's counters had. */
-    mgr->pk_handled_total += k.handled;
-    mgr->pk_failed_total += k.failed;
-    mgr->pk_dropped_total += k.dropped;
-    mgr->pk_iom_total += k.inplace_on_main;
-    memset(&mgr->main_pk, 0, sizeof mgr->main_pk);
-    memset(&mgr->main_wait, 0, sizeof mgr->main_wait);
+    mgr->pk.handled_total += k.handled;
+    mgr->pk.failed_total += k.failed;
+    mgr->pk.dropped_total += k.dropped;
+    mgr->pk.iom_total += k.inplace_on_main;
+    memset(&mgr->pk.main, 0, sizeof mgr->pk.main);
+    memset(&mgr->pk.main_wait, 0, sizeof mgr->pk.main_wait);
     for (unsigned w = 0; w < nw; w++) {
       memset(&mgr->samples[w].pk, 0, sizeof mgr->samples[w].pk);
       memset(mgr->samples[w].wait, 0, sizeof *mgr->samples[w].wait);
     }
-    mgr->deferred_max = mgr->deferred_now;
-    mgr->drain_calls = mgr->drained = 0;
-    mgr->pk_window_ns = now;
+    mgr->pk.deferred_max = mgr->pk.deferred_now;
+    mgr->pk.drain_calls = mgr->pk.drained = 0;
+    mgr->pk.window_ns = now;
   }
   pthread_mutex_unlock(&mgr->mu);
   return SHOAL_OK;

@@ -1,0 +1,140 @@
+/* packets.h — packets sent to sessions: the packet record, the inbox word,
+ * the opcode table and its class bits, the counters, and the manager's
+ * packet fields (shoal__packets, embedded in the manager as `pk`).
+ * packets.c owns the opcode table, sending, the inbox and running packets
+ * on workers; deferred.c the deferred queue, its ring and the drain.
+ * Design and synchronization table: packets.c's head, docs/packets.md.
+ * Internal. */
+#ifndef SHOAL_SESSIONS_PACKETS_H
+#define SHOAL_SESSIONS_PACKETS_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool/pool.h"
+#include "runtime/sched/inbox.h"
+#include "sessions/hist.h"
+
+typedef struct shoal__session shoal__session;
+typedef struct shoal__out shoal__out;
+
+/* A packet: an element of the manager's packet pool. It travels through
+ * its session's inbox, then maybe its deferred queue, linked through
+ * `link` in both. */
+typedef struct shoal__pkt {
+  _Atomic uint32_t key;      /* the pool's; unused */
+  uint32_t index;            /* in the packet pool */
+  shoal__node link;
+  uint16_t opcode, flags;
+  uint32_t len;
+  uint64_t sent_ns;
+  unsigned char data[SHOAL_PACKET_PAYLOAD_MAX];
+} shoal__pkt;
+
+static inline shoal__pkt *shoal__pkt_of(shoal__node *n) {
+  return (shoal__pkt *)(void *)((char *)n - offsetof(shoal__pkt, link));
+}
+
+/* inbox word: generation << 32 | CLOSED | packets counted in the inbox.
+ * A send reserves with a CAS on the whole word, so that it never counts
+ * into a closed inbox or into the next session to use the record. */
+#define SHOAL__IN_CLOSED (1ull << 31)
+#define SHOAL__IN_COUNT(w) ((uint32_t)((w) & (SHOAL__IN_CLOSED - 1)))
+
+/* A registered opcode. */
+typedef struct shoal__opcode {
+  shoal_packet_fn fn;
+  char *reason;
+} shoal__opcode;
+
+/* op_class bits: MAIN << 7 | registered << 6 | category. */
+#define SHOAL__OP_MAIN 0x80u
+#define SHOAL__OP_REGISTERED 0x40u
+#define SHOAL__OP_CATEGORY 0x1fu
+
+/* Packet counters, one set per worker and one for the drain. Written by
+ * their owner during a tick (or drain), read under mu between them. */
+typedef struct shoal__pkt_counts {
+  uint64_t handled, failed, inplace_on_main, deferred, dropped;
+  uint64_t by_class[2];
+  uint64_t by_category[SHOAL_CAT_COUNT];
+} shoal__pkt_counts;
+
+/* The manager's packet fields (the manager's `pk`). */
+typedef struct shoal__packets {
+  shoal__pool pool;           /* the packets */
+  uint8_t *op_class;          /* per opcode: the class bits above */
+  shoal__opcode *ops;         /* per opcode: handler, reason */
+  shoal_packet_fn default_handler;
+  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t sent;
+  _Atomic uint64_t rejected;
+  _Atomic uint64_t invalid;
+  /* The deferred queues (deferred.c): the ring of sessions that have
+   * one, and the drain's figures. Under the hold or mu (packets.c). */
+  alignas(SHOAL_FALSE_SHARING) uint32_t ring; /* a session of the ring:
+                                                  index + 1; 0: empty */
+  uint32_t ring_n;
+  uint32_t drain_no;
+  uint64_t deferred_now, deferred_max;
+  uint64_t drain_calls, drained, drained_last;
+  shoal__pkt_counts main;     /* the drain's counters */
+  shoal__hist main_wait;
+  uint64_t mu_dropped;        /* dropped by releases: under mu */
+  uint64_t window_ns;
+  uint64_t handled_total, failed_total, dropped_total,
+      iom_total;              /* of the windows before this one */
+  uint32_t zombies;           /* released records whose inbox still waits
+                                 for a send: index + 1, through `next`;
+                                 under mu */
+} shoal__packets;
+
+/* The opcode table's byte for op: one load, no branch. */
+static inline uint8_t shoal__pk_classify(const shoal__packets *pk,
+                                         uint16_t op) {
+  return pk->op_class[op];
+}
+
+/* packets.c. Sessions' packets, called by the manager at the points
+ * named. */
+int shoal__pk_init(shoal_mgr *mgr);
+void shoal__pk_destroy(shoal_mgr *mgr);
+/* At create, under mu, after the id is stored: a new, open inbox. */
+void shoal__pk_open(shoal__session *s);
+/* At release, under mu: sends fail from now on. */
+void shoal__pk_close(shoal__session *s);
+/* When the slot goes, under mu with no tick or drain running: its inbox's
+ * packets are dropped (its deferred queue: shoal__deferred_discard). */
+void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s);
+/* After on_release: returns s to the pool once nothing more can arrive
+ * in its inbox; until then it waits on the zombie list, retried by
+ * shoal__pk_zombies. Under mu. */
+void shoal__pk_retire(shoal_mgr *mgr, uint32_t index);
+void shoal__pk_zombies(shoal_mgr *mgr);
+/* A hibernated session's held packets: dropped (counted), or moved in
+ * order into s's new inbox before the registry names s. Under mu. */
+void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o);
+void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
+/* During the tick, for a due session on worker wi: its inbox's packets;
+ * returns how many it took. */
+uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
+                        uint32_t id, void *user, shoal__pool_chain *done);
+/* Runs p's handler for session id (the watchdog's beat `kind` on `beat`)
+ * and counts it in k, its wait in `wait`; counts a drop when it has none
+ * (unregistered, no default). */
+void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
+                   const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
+                   shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind);
+/* Packets handled since creation (under mu, between ticks). */
+uint64_t shoal__pk_handled(shoal_mgr *mgr);
+
+/* deferred.c. The deferred queues and the drain. */
+/* At the tick's end, holding `updating`: sessions that began a deferred
+ * queue join the ring; counters. */
+void shoal__deferred_tick_end(shoal_mgr *mgr);
+/* When the slot goes, under mu with no tick or drain running: its
+ * deferred packets are dropped. */
+void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s);
+
+#endif /* SHOAL_SESSIONS_PACKETS_H */

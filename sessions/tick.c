@@ -1,0 +1,412 @@
+/* tick.c — the tick: every due session updated in batches on the runtime
+ * (lazy splitting inside a batch, one part per home node with several),
+ * quarantine of a failing session; and the hold protocol that the update,
+ * the drain, hibernation and defragmentation all go through, whose end
+ * applies what waited for it (releases, the deferred ring, creates). */
+#include "runtime/os.h"
+#include "runtime/sched/sched.h"
+#include "sessions/mgr.h"
+
+/* One batch in SAMPLE_EVERY has its host callbacks timed one by one. */
+#define SAMPLE_EVERY 32u
+
+/* ------------------------------------------------------------------------ */
+/* Sessions in batches                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void quarantine(shoal_mgr *mgr, shoal__cols *c, uint32_t i, int rc) {
+  /* exchange: a setter's CAS cannot bring the session back over it. */
+  if (atomic_exchange_explicit(&c->sched[i], 0, memory_order_relaxed) == 0)
+    return;
+  atomic_store_explicit(&shoal__mgr_rec(mgr, c->rec[i])->last_error, rc,
+                        memory_order_relaxed);
+  atomic_fetch_add_explicit(&mgr->quarantined, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&mgr->quarantines, 1, memory_order_relaxed);
+  shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+             "session %u: update failed (%d); quarantined until the host "
+             "clears it", c->ids[i], rc);
+}
+
+/* Whether slot i is due this tick; sched 0 (quarantined) never is. */
+static inline int due(uint32_t sched, uint64_t tick) {
+  return sched == SHOAL__SCHED_EVERY ||
+         (sched != 0 && tick % (sched >> 16) == (sched & 0xffffu));
+}
+
+/* One batch. The sampled variant times each host callback with the TSC;
+ * the plain one carries no clock at all. */
+static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b,
+                      uint32_t e, int timed, uint64_t *host_ns) {
+  shoal__cols *c = t->c;
+  const shoal_mgr_callbacks *cb = &t->mgr->cb;
+  shoal__pool_chain done = {0, 0, 0};
+  _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
+  for (uint32_t i = b; i < e; i++) {
+    uint32_t sched = atomic_load_explicit(&c->sched[i], memory_order_relaxed);
+    shoal__session *s = c->sess[i];
+    void *user;
+    uint32_t diff;
+    uint64_t t0 = 0;
+    int rc;
+    if (!due(sched, t->tick))
+      continue;
+    user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
+    /* Packets first (DESIGN.md, "The data path of one tick"). */
+    if (SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word,
+                                             memory_order_relaxed)) != 0 &&
+        shoal__pk_take(t->mgr, wi, s, c->ids[i], user, &done) != 0)
+      c->last_active[i] = t->clock;
+    diff = (uint32_t)(t->clock - c->last_ms[i]);
+    c->last_ms[i] = t->clock;
+    if (timed)
+      t0 = shoal__fast_ns();
+    shoal__beat(beat, SHOAL__CB_UPDATE, c->ids[i]);
+    rc = cb->update(cb->host, c->ids[i], user, diff);
+    if (timed) {
+      uint64_t d = shoal__fast_ns() - t0;
+      *host_ns += d > t->mgr->stamp_ns ? d - t->mgr->stamp_ns : 0;
+    }
+    c->updates[i]++;
+    if (rc > 0) {
+      c->activity[i] += (unsigned)rc;
+      c->last_active[i] = t->clock;
+    } else if (rc < 0) {
+      quarantine(t->mgr, c, i, rc);
+    }
+  }
+  shoal__beat(beat, SHOAL__CB_NONE, 0);
+  shoal__pool_put_chain(&t->mgr->pk.pool, &done);
+}
+
+/* Lazy binary splitting inside a batch (Tzannes, Caragea, Barua and
+ * Vishkin, "Lazy Binary-Splitting", PPoPP 2010): a worker runs its batch
+ * in chunks of SPLIT_CHUNK sessions and, between chunks, hands the second
+ * half of what is left to the runtime only when some worker is looking for
+ * work. Thieves take the oldest frames first, so the tick's own batches go
+ * before any half of a batch; halves are taken only at the tick's tail,
+ * where a whole batch left on one worker would keep the others idle. */
+#define SPLIT_CHUNK 8u
+
+typedef struct span_frame {
+  shoal_task task;
+  const shoal__tick *t;
+  uint32_t b, e;
+  int timed;
+} span_frame;
+
+static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
+                 int timed);
+
+static void span_task(shoal_worker *w, shoal_task *task) {
+  span_frame *f = (span_frame *)task;
+  const shoal_mgr *prev = shoal__cb_enter(f->t->mgr);
+  span(w, f->t, f->b, f->e, f->timed);
+  shoal__cb_leave(prev);
+}
+
+static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
+                 int timed) {
+  uint64_t host = 0;
+  uint32_t ran = 0;
+  unsigned wi = shoal_worker_index(w);
+  while (b < e) {
+    uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
+    run_batch(t, wi, b, stop, timed, &host);
+    ran += stop - b;
+    b = stop;
+    if (e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w)) {
+      span_frame f;
+      f.t = t;
+      f.b = b + (e - b) / 2;
+      f.e = e;
+      f.timed = timed;
+      shoal_spawn(w, &f.task, span_task);
+      span(w, t, b, f.b, timed);
+      shoal_sync(w, &f.task);
+      break;
+    }
+  }
+  if (timed) {
+    shoal__mgr_sample *smp = &t->mgr->samples[wi];
+    atomic_fetch_add_explicit(&smp->host_ns, host, memory_order_relaxed);
+    atomic_fetch_add_explicit(&smp->sessions, ran, memory_order_relaxed);
+  }
+}
+
+static void tick_range(void *arg, size_t kb, size_t ke) {
+  const shoal__tick *t = arg;
+  const shoal_mgr *prev = shoal__cb_enter(t->mgr);
+  shoal_worker *w = shoal__current(t->mgr->rt);
+  unsigned wi = shoal_worker_index(w);
+  if (t->mgr->worker_node[wi] != t->node)
+    atomic_fetch_add_explicit(&t->mgr->samples[wi].away, ke - kb,
+                              memory_order_relaxed);
+  for (size_t k = kb; k < ke; k++) {
+    uint32_t b = t->base + (uint32_t)k * t->bs;
+    uint32_t e = b + t->bs < t->end ? b + t->bs : t->end;
+    span(w, t, b, e, (k + t->base + t->tick) % SAMPLE_EVERY == 0);
+  }
+  shoal__cb_leave(prev);
+}
+
+static size_t batches_of(const shoal__tick *t) {
+  return (t->end - t->base + t->bs - 1) / t->bs;
+}
+
+/* ---- one part per home node --------------------------------------------- */
+
+/* Runs part p if nobody has claimed it yet. */
+static void part_claim(shoal__part *p) {
+  uint32_t open = SHOAL__PART_OPEN;
+  /* acquire: the part's fields, written before it was opened. */
+  if (!atomic_compare_exchange_strong_explicit(&p->state, &open, SHOAL__PART_TAKEN,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    return;
+  (void)shoal_parallel_for(p->mgr->rt, 0, batches_of(&p->t), 1, tick_range,
+                           &p->t);
+  /* release: the part's updates before the updating thread sees DONE. */
+  atomic_store_explicit(&p->state, SHOAL__PART_DONE, memory_order_release);
+  shoal__ext_notify(p->mgr->rt, 1);
+}
+
+/* The task handed to a worker of the part's node. */
+static void part_task(shoal_worker *w, shoal_task *task) {
+  shoal__part *p = (shoal__part *)(void *)task;
+  shoal_runtime *rt = p->mgr->rt;
+  (void)w;
+  for (;;) {
+    uint32_t q = 1;
+    part_claim(p);
+    /* release: destroy and the next tick may reuse the record once they
+     * read 0; nothing of p (or of the manager) is touched after this.
+     * acquire on failure: the tick's opening of the part, marked 2. */
+    if (atomic_compare_exchange_strong_explicit(&p->queued, &q, 0,
+                                                memory_order_acq_rel,
+                                                memory_order_acquire))
+      break;
+    atomic_store_explicit(&p->queued, 1, memory_order_relaxed);
+  }
+  shoal__ext_notify(rt, 1); /* a destroy waiting for it */
+}
+
+static int parts_done(void *arg) {
+  shoal_mgr *mgr = arg;
+  for (unsigned k = 0; k < mgr->nodes; k++) {
+    uint32_t st = atomic_load_explicit(&mgr->parts[k].state,
+                                       memory_order_acquire);
+    if (st == SHOAL__PART_OPEN || st == SHOAL__PART_TAKEN)
+      return 0;
+  }
+  return 1;
+}
+
+static int parts_idle(void *arg) {
+  shoal_mgr *mgr = arg;
+  for (unsigned k = 0; k < mgr->nodes; k++)
+    if (atomic_load_explicit(&mgr->parts[k].queued, memory_order_acquire))
+      return 0;
+  return 1;
+}
+
+void shoal__tick_quiesce(shoal_mgr *mgr) {
+  /* A part's task may still wait in the inbox of a busy worker. */
+  if (mgr->parts != NULL)
+    (void)shoal__wait_until(mgr->rt, parts_idle, mgr, 0);
+}
+
+/* The tick with sessions on several home nodes: each node's segment is a
+ * part, handed to a worker of that node, whose neighbours steal its
+ * halves first (the plan's victim order is nearest first). The updating
+ * thread runs its own node's part, then any part nobody has started, then
+ * helps until all are done. */
+static void tick_nodes(shoal_worker *w, void *arg) {
+  const shoal__tick *t = arg;
+  shoal_mgr *mgr = t->mgr;
+  unsigned own = mgr->worker_node[shoal_worker_index(w)];
+  uint32_t base = 0;
+  for (unsigned k = 0; k < mgr->nodes; k++) {
+    shoal__part *p = &mgr->parts[k];
+    p->t = *t;
+    p->t.base = base;
+    p->t.end = base = mgr->seg_end[k];
+    p->t.node = k;
+    /* release: the fields above before a claimer's acquire. */
+    atomic_store_explicit(&p->state,
+                          p->t.end > p->t.base ? SHOAL__PART_OPEN : SHOAL__PART_IDLE,
+                          memory_order_release);
+  }
+  for (unsigned k = 0; k < mgr->nodes; k++) {
+    shoal__part *p = &mgr->parts[k];
+    uint32_t q;
+    if (k == own || p->home < 0 ||
+        atomic_load_explicit(&p->state, memory_order_relaxed) != SHOAL__PART_OPEN)
+      continue;
+    q = atomic_load_explicit(&p->queued, memory_order_acquire);
+    /* acq_rel: the opening above before the mark a finishing task reads;
+     * 0 → 1 hands a new task, 1 → 2 asks the one on its way to claim
+     * again, 2: already asked. */
+    while (q != 2 && !atomic_compare_exchange_weak_explicit(
+                         &p->queued, &q, q + 1, memory_order_acq_rel,
+                         memory_order_acquire))
+      ;
+    if (q != 0)
+      continue;
+    shoal__handoff(mgr->rt, &p->task, part_task, (unsigned)p->home);
+  }
+  part_claim(&mgr->parts[own]);
+  for (unsigned k = 0; k < mgr->nodes; k++)
+    part_claim(&mgr->parts[k]);
+  shoal__work_until(w, parts_done, mgr);
+}
+
+/* Auto batch size: about 8 batches per worker, 16 … 256 sessions each. */
+static uint32_t batch_for(uint32_t n, unsigned workers) {
+  uint32_t bs = (uint32_t)((n + 8u * workers - 1) / (8u * workers));
+  return bs < 16 ? 16 : bs > 256 ? 256 : bs;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The hold                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Runs on_release for each session of the list and returns them to the
+ * pool. Outside mu: the host may call back into the manager. */
+void shoal__mgr_finish_releases(shoal_mgr *mgr, uint32_t list) {
+  while (list != 0) {
+    uint32_t index = list - 1;
+    shoal__session *s = shoal__mgr_rec(mgr, index);
+    uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+    void *user = s->user;
+    list = s->next;
+    if (mgr->cb.on_release != NULL)
+      mgr->cb.on_release(mgr->cb.host, id, user);
+    pthread_mutex_lock(&mgr->mu);
+    shoal__pk_retire(mgr, index);
+    pthread_mutex_unlock(&mgr->mu);
+  }
+}
+
+/* Holding the manager: the update, or a drain. At most one holder
+ * (`updating`); while it holds, `ticking` makes creates append past the
+ * segments and releases wait on the deferred list. Begins with mu held. */
+static int hold_begin(shoal_mgr *mgr) {
+  int expect = 0;
+  if (shoal__mgr_in_callback(mgr) ||
+      !atomic_compare_exchange_strong_explicit(&mgr->updating, &expect, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    return SHOAL_ESTATE;
+  pthread_mutex_lock(&mgr->mu);
+  mgr->ticking = 1;
+  return SHOAL_OK;
+}
+
+/* The releases made while holding, taken out now; joins them to the
+ * list done for hold_finish. Under mu, no tick running. */
+static uint32_t apply_releases(shoal_mgr *mgr, uint32_t done) {
+  while (mgr->releasing != 0) {
+    shoal__session *s = shoal__mgr_rec(mgr, mgr->releasing - 1);
+    uint32_t next = s->next;
+    shoal__slot_release(mgr, s);
+    s->next = done;
+    done = mgr->releasing;
+    mgr->releasing = next;
+  }
+  return done;
+}
+
+/* Under mu again: applies what waited for the hold's end, and returns the
+ * released sessions (with those of `done`) for hold_finish. */
+static uint32_t hold_end_locked(shoal_mgr *mgr, uint32_t done) {
+  mgr->ticking = 0;
+  shoal__deferred_tick_end(mgr);
+  done = apply_releases(mgr, done);
+  shoal__pk_zombies(mgr);
+  shoal__slots_join(mgr); /* the creates made meanwhile */
+  return done;
+}
+
+static void hold_finish(shoal_mgr *mgr, uint32_t done) {
+  pthread_cond_broadcast(&mgr->tick_done);
+  pthread_mutex_unlock(&mgr->mu);
+  shoal__mgr_finish_releases(mgr, done);
+  /* release: the next holder (another thread, maybe) sees this one's
+   * writes (pairs with the acquire CAS in hold_begin). */
+  atomic_store_explicit(&mgr->updating, 0, memory_order_release);
+}
+
+int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
+                    void *arg) {
+  int rc = hold_begin(mgr);
+  if (rc != SHOAL_OK)
+    return rc;
+  pthread_mutex_unlock(&mgr->mu);
+  f(mgr, arg);
+  pthread_mutex_lock(&mgr->mu);
+  hold_finish(mgr, hold_end_locked(mgr, 0));
+  return SHOAL_OK;
+}
+
+int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
+  shoal__tick t;
+  uint64_t t0, dt;
+  uint32_t done, nb, early = 0;
+  int rc;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  t0 = shoal__now_ns();
+  if ((rc = hold_begin(mgr)) != SHOAL_OK)
+    return rc;
+  mgr->tick_no++;
+  mgr->clock_ms += diff_ms;
+  atomic_store_explicit(&mgr->clock_pub, mgr->clock_ms, memory_order_relaxed);
+  if (mgr->hooks != NULL) {
+    /* Sessions woken since the last tick join this one. */
+    pthread_mutex_unlock(&mgr->mu);
+    mgr->hooks->wake_phase(mgr);
+    pthread_mutex_lock(&mgr->mu);
+    /* A session released meanwhile leaves before the tick: a create of
+     * its id made meanwhile is in this tick, and the two must not be
+     * updated side by side. */
+    early = apply_releases(mgr, 0);
+  }
+  t.mgr = mgr;
+  t.c = shoal__mgr_cols(mgr);
+  t.base = 0;
+  t.end = mgr->tick_n = mgr->nact;
+  t.node = 0;
+  t.tick = mgr->tick_no;
+  t.clock = mgr->clock_ms;
+  t.bs = atomic_load_explicit(&mgr->batch_size, memory_order_relaxed);
+  if (t.bs == 0)
+    t.bs = batch_for(t.end, shoal_runtime_workers(mgr->rt));
+  pthread_mutex_unlock(&mgr->mu);
+
+  if (mgr->nodes == 1) {
+    nb = (uint32_t)batches_of(&t);
+    rc = shoal_parallel_for(mgr->rt, 0, nb, 1, tick_range, &t);
+  } else {
+    nb = 0;
+    for (unsigned k = 0; k < mgr->nodes; k++) {
+      uint32_t len = mgr->seg_end[k] - (k > 0 ? mgr->seg_end[k - 1] : 0);
+      nb += (len + t.bs - 1) / t.bs;
+    }
+    rc = shoal_runtime_run(mgr->rt, tick_nodes, &t);
+  }
+  if (mgr->hooks != NULL) {
+    mgr->hooks->hib_phase(mgr); /* between ticks, still holding */
+    shoal__defrag_tick(mgr);
+  }
+
+  pthread_mutex_lock(&mgr->mu);
+  done = hold_end_locked(mgr, early);
+  dt = shoal__now_ns() - t0;
+  shoal__hist_add(&mgr->hist, dt);
+  mgr->w_ticks++;
+  mgr->w_batches += nb;
+  mgr->w_main_ns += dt;
+  hold_finish(mgr, done);
+  return rc;
+}
+
