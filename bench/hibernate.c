@@ -304,14 +304,14 @@ int main(int argc, char **argv) {
   active = rss_now();
 
   /* The first round: resident memory at each step. */
-  check(shoal_mgr_hibernation_stats(mgr, &st, 1), "stats");
+  check(shoal_hib_stats_get(mgr, &st, 1), "stats");
   t_hib[0] = hibernate_all(mgr);
   hib_before = rss_now();
   t_defrag[0] = bench_now();
   check(shoal_mgr_defragment(mgr, &dr), "defragment");
   t_defrag[0] = bench_now() - t_defrag[0];
   hib_after = rss_now();
-  check(shoal_mgr_hibernation_stats(mgr, &st, 0), "stats");
+  check(shoal_hib_stats_get(mgr, &st, 0), "stats");
   per_active = (double)(active - base) / SESSIONS;
   per_hib = (double)(hib_after > base ? hib_after - base : 0) / SESSIONS;
   if (bench_want(&a, "rss_active")) {
@@ -358,7 +358,7 @@ int main(int argc, char **argv) {
     check(shoal_mgr_update(mgr, 50), "update");
     t_rebuild[r] = bench_now() - t_rebuild[r];
   }
-  check(shoal_mgr_hibernation_stats(mgr, &st, 0), "stats");
+  check(shoal_hib_stats_get(mgr, &st, 0), "stats");
   if (atomic_load(&h.mismatches) != 0 ||
       atomic_load(&h.rebuilt) != rounds * SESSIONS)
     fail("a woken bot's state differs from what it kept");

@@ -20,7 +20,7 @@ SHOAL__SPSC_DEFINE(b_spsc, uint64_t)
 SHOAL__MPSC_DEFINE(b_mpsc, uint64_t)
 
 static b_spsc *spsc_new(size_t cap) {
-  b_spsc *q = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *q);
+  b_spsc *q = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *q);
   b_spsc_init(q, cap);
   return q;
 }
@@ -29,7 +29,7 @@ static b_spsc *spsc_new(size_t cap) {
 MQ_DEFINE(shoal_spsc, b_spsc, spsc_new, SPSC_PUSH, SPSC_POP)
 
 static b_mpsc *mpsc_new(size_t cap) {
-  b_mpsc *q = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *q);
+  b_mpsc *q = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *q);
   b_mpsc_init(q, cap, SHOAL__MPSC_BACKPRESSURE, 0);
   return q;
 }

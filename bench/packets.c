@@ -211,7 +211,7 @@ static void run_mix(const bench_args *a, shoal_runtime *rt) {
     shoal_mgr_update(h->mgr, 50);
     shoal_mgr_drain_deferred(h->mgr, 0, NULL);
   }
-  shoal_mgr_packet_stats(h->mgr, &st, 0);
+  shoal_packet_stats_get(h->mgr, &st, 0);
   bench_row("stress_mix", "shoal", shoal_runtime_workers(rt),
             "deferred_percent",
             st.handled ? 100.0 *

@@ -206,7 +206,7 @@ static uint64_t spawns_of(shoal_runtime *rt) {
   usleep(100000); /* workers publish their counters when idle */
   for (unsigned i = 0; i < shoal_runtime_workers(rt); i++) {
     shoal_worker_stats st;
-    shoal_runtime_stats(rt, i, &st);
+    shoal_worker_stats_get(rt, i, &st);
     s += st.tasks;
   }
   return s;
@@ -357,7 +357,7 @@ static void run_idle(const bench_args *a, shoal_runtime *rtn) {
   usleep(200000); /* past the last spin */
   for (unsigned i = 0; i < n; i++) {
     shoal_worker_stats st;
-    shoal_runtime_stats(rtn, i, &st);
+    shoal_worker_stats_get(rtn, i, &st);
     cpu0 += st.cpu_ns;
   }
   c0 = bench_cpu_now();
@@ -365,7 +365,7 @@ static void run_idle(const bench_args *a, shoal_runtime *rtn) {
   usleep((useconds_t)(secs * 1e6));
   for (unsigned i = 0; i < n; i++) {
     shoal_worker_stats st;
-    shoal_runtime_stats(rtn, i, &st);
+    shoal_worker_stats_get(rtn, i, &st);
     cpu1 += st.cpu_ns;
   }
   bench_row("idle", "shoal", n, "idle_cpu_percent",

@@ -43,14 +43,14 @@
   typedef struct name {                                                        \
     /* consumer's line: the head it publishes, its own head, its copy of       \
      * tail */                                                                 \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;                        \
+    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head;                        \
     uint64_t head_own;                                                         \
     uint64_t tail_seen;                                                        \
     /* producer's line */                                                      \
-    alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail;                        \
+    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t tail;                        \
     uint64_t head_seen;                                                        \
     /* read-only: pub + 1 pops between two publications of the head */         \
-    alignas(SHOAL_FALSE_SHARING) uint64_t mask, pub;                           \
+    alignas(SHOAL__FALSE_SHARING) uint64_t mask, pub;                           \
     T *slots;                                                                  \
   } name;                                                                      \
                                                                                \
@@ -60,7 +60,7 @@
     if (capacity == 0 || capacity > ((size_t)1 << 40))                         \
       return SHOAL_EINVAL;                                                     \
     cap = shoal__pow2_at_least(capacity);                                      \
-    q->slots = shoal__aligned_alloc(SHOAL_CACHE_LINE, cap * sizeof(T));        \
+    q->slots = shoal__aligned_alloc(SHOAL__CACHE_LINE, cap * sizeof(T));        \
     if (q->slots == NULL)                                                      \
       return SHOAL_ENOMEM;                                                     \
     q->mask = cap - 1;                                                         \

@@ -744,41 +744,49 @@ static void progress(const st_args *a, double done, double p99, int color) {
   fflush(stderr);
 }
 
-static int run(const st_args *a, shoal_config *cfg, st_result *r) {
-  static host h;
-  shoal_runtime_config rc_cfg;
-  shoal_runtime *rt = NULL;
-  shoal_mgr_callbacks cb = {on_update, on_release, &h};
-  shoal_hib_callbacks hc = {on_hibernate, on_wake};
-  shoal_mgr_metrics m;
-  shoal_packet_stats ps;
-  shoal_hib_stats hs;
-  shoal_defrag_report dr;
-  cli_log log = {.prog = ST_PROG};
+/* One run's world: the host (its bots, auction house and quest board),
+ * the runtime and the tick loop's state. */
+typedef struct world {
+  host *h;
   loop l;
-  int rc, tty = isatty(2), color = tty && getenv("NO_COLOR") == NULL;
-  uint32_t diff_ms = 1000 / a->tps ? 1000 / a->tps : 1;
-  uint64_t ticks = (uint64_t)a->tps * a->duration_s;
-  double t_start, t_next, cpu0, wall, last_progress = 0;
+  shoal_runtime *rt;
+  cli_log log;
+  uint32_t diff_ms;
+  uint64_t ticks;
+  size_t sec_cap;
+  double cpu0;
   shoal_worker_stats w0[ST_WORKERS_SHOWN];
-  size_t sec_cap = a->duration_s + 2;
+} world;
 
+/* The host's tables, the runtime, the manager with hibernation, the
+ * actors and the opcodes. */
+static int world_build(world *w, const st_args *a, shoal_config *cfg,
+                       st_result *r) {
+  static host h;
+  static shoal_mgr_callbacks cb = {on_update, on_release, &h};
+  static const shoal_hib_callbacks hc = {on_hibernate, on_wake};
+  shoal_runtime_config rc_cfg;
+  int rc;
   memset(&h, 0, sizeof h);
-  memset(&l, 0, sizeof l);
+  w->h = &h;
+  w->log.prog = ST_PROG;
+  w->diff_ms = 1000 / a->tps ? 1000 / a->tps : 1;
+  w->ticks = (uint64_t)a->tps * a->duration_s;
+  w->sec_cap = a->duration_s + 2;
   h.a = a;
   h.dt_s = 1.0 / a->tps;
   h.cache_len = (size_t)a->state_kib * 1024;
   h.iters = calibrate(a->work_us);
   h.kept_hash = calloc((size_t)a->sessions + 1, sizeof *h.kept_hash);
   h.wake_at = calloc((size_t)a->sessions + 1, sizeof *h.wake_at);
-  r->tick_ms = calloc(ticks, sizeof *r->tick_ms);
-  r->seconds = calloc(sec_cap, sizeof *r->seconds);
-  l.drain_cap = ticks + 1024;
-  l.drain_ms = calloc(l.drain_cap, sizeof *l.drain_ms);
-  l.h = &h;
-  l.r = r;
-  if (h.kept_hash == NULL || h.wake_at == NULL || r->tick_ms == NULL || r->seconds == NULL ||
-      l.drain_ms == NULL) {
+  r->tick_ms = calloc(w->ticks, sizeof *r->tick_ms);
+  r->seconds = calloc(w->sec_cap, sizeof *r->seconds);
+  w->l.drain_cap = w->ticks + 1024;
+  w->l.drain_ms = calloc(w->l.drain_cap, sizeof *w->l.drain_ms);
+  w->l.h = &h;
+  w->l.r = r;
+  if (h.kept_hash == NULL || h.wake_at == NULL || r->tick_ms == NULL ||
+      r->seconds == NULL || w->l.drain_ms == NULL) {
     fprintf(stderr, "%s: out of memory\n", ST_PROG);
     return CLI_FAIL;
   }
@@ -786,28 +794,29 @@ static int run(const st_args *a, shoal_config *cfg, st_result *r) {
   shoal_runtime_config_defaults(&rc_cfg);
   rc_cfg.workers = a->workers ? a->workers : cfg->worker_threads;
   rc_cfg.log = cli_log_fn;
-  rc_cfg.log_user = &log;
+  rc_cfg.log_user = &w->log;
   if (a->trace != NULL)
     rc_cfg.trace_events = 1u << 16;
-  if ((rc = shoal_runtime_create(&rt, &rc_cfg)) != SHOAL_OK)
+  if ((rc = shoal_runtime_create(&w->rt, &rc_cfg)) != SHOAL_OK)
     return cli_usage_error(ST_PROG, "cannot start the runtime: %s",
-                           log.last_error[0] ? log.last_error
-                                             : shoal_strerror(rc));
-  r->workers = shoal_runtime_workers(rt);
+                           w->log.last_error[0] ? w->log.last_error
+                                                : shoal_strerror(rc));
+  r->workers = shoal_runtime_workers(w->rt);
   cfg->log = cli_log_fn;
-  cfg->log_user = &log;
+  cfg->log_user = &w->log;
   cfg->auto_defragment = 0; /* the run measures its own defragmentation */
   if (a->batch)
     cfg->batch_size = a->batch;
-  if ((rc = shoal_mgr_create(&h.mgr, rt, cfg, &cb)) != SHOAL_OK ||
+  if ((rc = shoal_mgr_create(&h.mgr, w->rt, cfg, &cb)) != SHOAL_OK ||
       (rc = shoal_mgr_set_hibernation(h.mgr, &hc)) != SHOAL_OK ||
       (rc = shoal_mgr_set_hibernation_ms(h.mgr, 2000)) != SHOAL_OK ||
       (rc = shoal_mgr_set_hibernation_hysteresis_ms(h.mgr, 1000)) !=
           SHOAL_OK ||
-      (rc = shoal_actors_create(&h.actors, rt, &cfg->actors)) != SHOAL_OK ||
+      (rc = shoal_actors_create(&h.actors, w->rt, &cfg->actors)) !=
+          SHOAL_OK ||
       (rc = actors_start(&h)) != SHOAL_OK) {
     fprintf(stderr, "%s: cannot set up the manager: %s\n", ST_PROG,
-            log.last_error[0] ? log.last_error : shoal_strerror(rc));
+            w->log.last_error[0] ? w->log.last_error : shoal_strerror(rc));
     return CLI_FAIL;
   }
   for (int k = 0; k < K_COUNT; k++) {
@@ -824,179 +833,228 @@ static int run(const st_args *a, shoal_config *cfg, st_result *r) {
       return CLI_FAIL;
     }
   }
-  /* What the sessions add is measured over the runtime, the empty manager
-   * and the actors. */
+  return CLI_OK;
+}
+
+/* The bots, one session each, spread over the maps. What they add is
+ * measured over the runtime, the empty manager and the actors. */
+static int population_build(world *w, st_result *r) {
+  const st_args *a = w->h->a;
+  int rc;
   r->rss_base = rss_now();
   r->gold_before = (int64_t)a->sessions * START_GOLD;
   r->items_before = (int64_t)a->sessions * START_ITEMS;
   for (uint32_t id = 1; id <= a->sessions; id++) {
-    bot *b = bot_new(&h, id, a->seed);
+    bot *b = bot_new(w->h, id, a->seed);
     if (b == NULL) {
       fprintf(stderr, "%s: out of memory at session %u\n", ST_PROG, id);
       return CLI_FAIL;
     }
-    if ((rc = shoal_session_create(h.mgr, id, b)) != SHOAL_OK ||
-        (rc = shoal_session_set_map(h.mgr, id, id % MAPS)) != SHOAL_OK) {
+    if ((rc = shoal_session_create(w->h->mgr, id, b)) != SHOAL_OK ||
+        (rc = shoal_session_set_map(w->h->mgr, id, id % MAPS)) != SHOAL_OK) {
       fprintf(stderr, "%s: session %u: %s\n", ST_PROG, id,
-              log.last_error[0] ? log.last_error : shoal_strerror(rc));
+              w->log.last_error[0] ? w->log.last_error : shoal_strerror(rc));
       bot_free(b);
       return CLI_FAIL;
     }
   }
   r->rss_active = rss_now();
+  return CLI_OK;
+}
 
-  /* The run. */
-  (void)shoal_mgr_metrics_get(h.mgr, &m, 1);
-  (void)shoal_mgr_packet_stats(h.mgr, &ps, 1);
-  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 1);
-  for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++)
-    shoal_runtime_stats(rt, w, &w0[w]);
-  cpu0 = cpu_s();
+/* After each second of ticks: the bots whose idle time is over are woken
+ * (the hibernation pass runs inside the update, never beside this), and
+ * the second's figures kept. */
+static void second_done(world *w, st_result *r, uint64_t t) {
+  const st_args *a = w->h->a;
+  shoal_hib_stats hs;
+  for (uint32_t id = 1; id <= a->sessions; id++)
+    if (w->h->wake_at[id] != 0 && w->h->wake_at[id] <= t + 1) {
+      w->h->wake_at[id] = 0;
+      (void)shoal_mgr_wake(w->h->mgr, id);
+    }
+  if (r->nseconds < w->sec_cap) {
+    st_second *s = &r->seconds[r->nseconds++];
+    size_t from = t + 1 - a->tps;
+    s->t_s = (double)(t + 1) / a->tps;
+    s->rss = rss_now();
+    s->tick_p99_ms = quantile(r->tick_ms + from, a->tps, 0.99);
+    if (shoal_hib_stats_get(w->h->mgr, &hs, 0) == SHOAL_OK)
+      s->hibernated = hs.hibernated;
+    s->active = a->sessions - s->hibernated;
+    if (s->hibernated > r->hibernated_max)
+      r->hibernated_max = s->hibernated;
+    r->hibernated_run_max = r->hibernated_max;
+  }
+}
+
+/* The timed run: ticks at the pace asked for, with progress on a
+ * terminal. Returns the wall time, or < 0 on an error. */
+static double run_ticks(world *w, st_result *r) {
+  const st_args *a = w->h->a;
+  shoal_mgr_metrics m;
+  shoal_packet_stats ps;
+  shoal_hib_stats hs;
+  int tty = isatty(2), color = tty && getenv("NO_COLOR") == NULL;
+  double t_start, t_next, last_progress = 0;
+  (void)shoal_mgr_metrics_get(w->h->mgr, &m, 1);
+  (void)shoal_packet_stats_get(w->h->mgr, &ps, 1);
+  (void)shoal_hib_stats_get(w->h->mgr, &hs, 1);
+  for (unsigned k = 0; k < r->workers && k < ST_WORKERS_SHOWN; k++)
+    shoal_worker_stats_get(w->rt, k, &w->w0[k]);
+  w->cpu0 = cpu_s();
   t_start = t_next = now_s();
-  for (uint64_t t = 0; t < ticks; t++) {
-    double ms = one_tick(&l, diff_ms);
+  for (uint64_t t = 0; t < w->ticks; t++) {
+    double ms = one_tick(&w->l, w->diff_ms);
     if (ms < 0)
-      return CLI_FAIL;
+      return -1;
     r->tick_ms[t] = ms;
     r->ticks = t + 1;
-    if ((t + 1) % a->tps == 0) {
-      /* The host wakes the bots whose idle time is over (the hibernation
-       * pass runs inside the update, never beside this). */
-      for (uint32_t id = 1; id <= a->sessions; id++)
-        if (h.wake_at[id] != 0 && h.wake_at[id] <= t + 1) {
-          h.wake_at[id] = 0;
-          (void)shoal_mgr_wake(h.mgr, id);
-        }
-    }
-    if ((t + 1) % a->tps == 0 && r->nseconds < sec_cap) {
-      st_second *s = &r->seconds[r->nseconds++];
-      size_t from = t + 1 - a->tps;
-      s->t_s = (double)(t + 1) / a->tps;
-      s->rss = rss_now();
-      s->tick_p99_ms = quantile(r->tick_ms + from, a->tps, 0.99);
-      if (shoal_mgr_hibernation_stats(h.mgr, &hs, 0) == SHOAL_OK)
-        s->hibernated = hs.hibernated;
-      s->active = a->sessions - s->hibernated;
-      if (hs.hibernated > r->hibernated_max)
-        r->hibernated_max = hs.hibernated;
-      r->hibernated_run_max = r->hibernated_max;
-    }
+    if ((t + 1) % a->tps == 0)
+      second_done(w, r, t);
     if (tty && now_s() - last_progress > 0.25) {
-      last_progress = now_s();
       size_t last = t + 1 < a->tps ? t + 1 : a->tps;
-      progress(a, (double)(t + 1) / (double)ticks,
+      last_progress = now_s();
+      progress(a, (double)(t + 1) / (double)w->ticks,
                quantile(r->tick_ms + (t + 1 - last), last, 0.99), color);
     }
     if (!a->pace_max) {
-      t_next += h.dt_s;
+      t_next += w->h->dt_s;
       if (t_next > now_s())
         sleep_until(t_next);
       else
         t_next = now_s(); /* late: no catching up in a burst */
     }
   }
-  wall = now_s() - t_start;
-  r->wall_s = wall;
   if (tty)
     fprintf(stderr, "\r%*s\r", 80, "");
-  r->cpu_us_per_session = (cpu_s() - cpu0) * 1e6 /
+  return now_s() - t_start;
+}
+
+/* The run's figures: CPU, shoal's overhead, packets, workers, ticks. */
+static void run_figures(world *w, st_result *r, double wall) {
+  const st_args *a = w->h->a;
+  shoal_mgr_metrics m;
+  shoal_packet_stats ps;
+  int rc;
+  r->wall_s = wall;
+  r->cpu_us_per_session = (cpu_s() - w->cpu0) * 1e6 /
                           ((double)a->sessions * (double)r->ticks);
-  (void)shoal_mgr_metrics_get(h.mgr, &m, 0);
+  (void)shoal_mgr_metrics_get(w->h->mgr, &m, 0);
   r->overhead_ns_per_session = m.shoal_ns_per_update;
   r->host_ns_per_session = m.host_ns_per_update;
   r->simd = m.simd;
-  (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
+  (void)shoal_packet_stats_get(w->h->mgr, &ps, 0);
   memcpy(r->by_class, ps.by_class, sizeof r->by_class);
   memcpy(r->by_category, ps.by_category, sizeof r->by_category);
   r->packets_per_s = ps.packets_per_s;
   r->deferred_max = ps.deferred_max;
   r->wait_p99_ns = ps.wait_p99_ns;
-  for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++) {
+  for (unsigned k = 0; k < r->workers && k < ST_WORKERS_SHOWN; k++) {
     shoal_worker_stats s;
-    shoal_runtime_stats(rt, w, &s);
-    r->workers_st[w].utilization =
-        (double)(s.busy_ns - w0[w].busy_ns) * 1e-9 / wall;
-    r->workers_st[w].tasks = s.tasks - w0[w].tasks;
-    r->workers_st[w].steals = s.steals - w0[w].steals;
-    r->workers_st[w].parks = s.parks - w0[w].parks;
+    shoal_worker_stats_get(w->rt, k, &s);
+    r->workers_st[k].utilization =
+        (double)(s.busy_ns - w->w0[k].busy_ns) * 1e-9 / wall;
+    r->workers_st[k].tasks = s.tasks - w->w0[k].tasks;
+    r->workers_st[k].steals = s.steals - w->w0[k].steals;
+    r->workers_st[k].parks = s.parks - w->w0[k].parks;
   }
   r->tick_p50 = quantile(r->tick_ms, r->ticks, 0.50);
   r->tick_p99 = quantile(r->tick_ms, r->ticks, 0.99);
   r->tick_p999 = quantile(r->tick_ms, r->ticks, 0.999);
   r->tick_max = quantile(r->tick_ms, r->ticks, 1.0);
   r->headroom_ms = (double)a->budget_ms - r->tick_p99;
-  r->drain_p99_ms = quantile(l.drain_ms, l.ndrain, 0.99);
-  r->drain_max_ms = quantile(l.drain_ms, l.ndrain, 1.0);
+  r->drain_p99_ms = quantile(w->l.drain_ms, w->l.ndrain, 0.99);
+  r->drain_max_ms = quantile(w->l.drain_ms, w->l.ndrain, 1.0);
   if (a->trace != NULL &&
-      (rc = shoal_runtime_trace_write(rt, a->trace)) != SHOAL_OK)
+      (rc = shoal_runtime_trace_write(w->rt, a->trace)) != SHOAL_OK)
     fprintf(stderr, "%s: cannot write %s: %s\n", ST_PROG, a->trace,
             shoal_strerror(rc));
+}
 
-  /* The end: traffic stops; what is in flight lands. */
-  atomic_store(&h.quiet, 1);
+/* The end: traffic stops; what is in flight lands. */
+static int settle(world *w) {
+  host *h = w->h;
+  shoal_packet_stats ps;
+  atomic_store(&h->quiet, 1);
   for (int i = 0; i < 20 * 60; i++) {
-    uint64_t pending;
-    if (one_tick(&l, diff_ms) < 0)
+    if (one_tick(&w->l, w->diff_ms) < 0)
       return CLI_FAIL;
-    (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
-    pending = ps.pending;
-    if (pending == 0 && atomic_load(&h.auction_outstanding) == 0 &&
-        h.quest_expected == atomic_load(&h.quest_delivered) && i >= 2)
+    (void)shoal_packet_stats_get(h->mgr, &ps, 0);
+    if (ps.pending == 0 && atomic_load(&h->auction_outstanding) == 0 &&
+        h->quest_expected == atomic_load(&h->quest_delivered) && i >= 2)
       break;
-    if (a->pace_max == 0 || i > 100)
+    if (h->a->pace_max == 0 || i > 100)
       sleep_until(now_s() + 0.01); /* let the actors finish */
   }
-  /* Memory: every bot hibernated, then defragmented. */
-  (void)shoal_mgr_set_hibernation_hysteresis_ms(h.mgr, 0);
-  (void)shoal_mgr_set_hibernation_ms(h.mgr, 1);
-  if (one_tick(&l, diff_ms) < 0 || one_tick(&l, diff_ms) < 0)
+  return CLI_OK;
+}
+
+/* Memory: every bot hibernated, then defragmented, the resident size
+ * read; then every one woken again by map. */
+static int memory_round(world *w, st_result *r, shoal_hib_stats *hs) {
+  const st_args *a = w->h->a;
+  shoal_mgr *mgr = w->h->mgr;
+  shoal_defrag_report dr;
+  (void)shoal_mgr_set_hibernation_hysteresis_ms(mgr, 0);
+  (void)shoal_mgr_set_hibernation_ms(mgr, 1);
+  if (one_tick(&w->l, w->diff_ms) < 0 || one_tick(&w->l, w->diff_ms) < 0)
     return CLI_FAIL;
-  (void)shoal_mgr_hibernate_idle(h.mgr, 0); /* those the updates left */
-  (void)shoal_mgr_defragment(h.mgr, &dr);
+  (void)shoal_mgr_hibernate_idle(mgr, 0); /* those the updates left */
+  (void)shoal_mgr_defragment(mgr, &dr);
   r->rss_hibernated = rss_now();
-  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 0);
-  if (hs.hibernated > r->hibernated_max)
-    r->hibernated_max = hs.hibernated;
-  r->bytes_saved = hs.bytes_saved;
+  (void)shoal_hib_stats_get(mgr, hs, 0);
+  if (hs->hibernated > r->hibernated_max)
+    r->hibernated_max = hs->hibernated;
+  r->bytes_saved = hs->bytes_saved;
   r->active_bytes_per_session =
       (double)(r->rss_active - r->rss_base) / a->sessions;
   r->hibernated_bytes_per_session =
-      hs.hibernated > 0 && r->rss_hibernated > r->rss_base
-          ? (double)(r->rss_hibernated - r->rss_base) / (double)hs.hibernated
+      hs->hibernated > 0 && r->rss_hibernated > r->rss_base
+          ? (double)(r->rss_hibernated - r->rss_base) / (double)hs->hibernated
           : 0;
-  /* Every one woken again, and checked. */
-  (void)shoal_mgr_set_hibernation_ms(h.mgr, 1ull << 40);
+  (void)shoal_mgr_set_hibernation_ms(mgr, 1ull << 40);
   for (uint32_t map = 0; map < MAPS; map++)
-    (void)shoal_mgr_wake_map(h.mgr, map);
-  if (one_tick(&l, diff_ms) < 0)
+    (void)shoal_mgr_wake_map(mgr, map);
+  if (one_tick(&w->l, w->diff_ms) < 0)
     return CLI_FAIL;
-  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 0);
-  (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
-  r->hibernations = hs.hibernations;
-  r->wakes = hs.wakes;
-  r->wake_failures = hs.wake_failures;
-  r->state_mismatches = atomic_load(&h.state_mismatches);
+  (void)shoal_hib_stats_get(mgr, hs, 0);
+  return CLI_OK;
+}
+
+/* The invariants, from the host's own books and shoal's figures: every
+ * packet accounted for, the economy balanced, each session's order kept,
+ * every hibernated bot woken intact, every request answered. */
+static void check_invariants(world *w, st_result *r,
+                             const shoal_hib_stats *hs) {
+  host *h = w->h;
+  shoal_packet_stats ps;
+  (void)shoal_packet_stats_get(h->mgr, &ps, 0);
+  r->hibernations = hs->hibernations;
+  r->wakes = hs->wakes;
+  r->wake_failures = hs->wake_failures;
+  r->state_mismatches = atomic_load(&h->state_mismatches);
   r->sent = ps.sent;
   r->handled = ps.handled;
   r->pending = ps.pending;
   r->rejected = ps.rejected;
   r->dropped = ps.dropped;
   r->failed = ps.failed;
-  r->gold_after = sum_field(&h, 1);
-  r->items_after = sum_field(&h, 0);
-  r->gold_minted = h.gold_minted;
-  r->gold_to_auction = h.gold_to_auction;
-  r->items_minted = h.items_minted;
-  r->items_from_auction = h.items_from_auction;
-  r->items_used = h.items_used;
-  r->trades = atomic_load(&h.trades);
-  r->order_violations = atomic_load(&h.order_violations);
-  r->auction_requests = atomic_load(&h.auction_requests);
-  r->auction_replies = atomic_load(&h.auction_replies);
-  r->auction_unanswered = atomic_load(&h.auction_unanswered);
-  r->quest_published = h.quest_published;
-  r->quest_expected = h.quest_expected;
-  r->quest_delivered = atomic_load(&h.quest_delivered);
+  r->gold_after = sum_field(h, 1);
+  r->items_after = sum_field(h, 0);
+  r->gold_minted = h->gold_minted;
+  r->gold_to_auction = h->gold_to_auction;
+  r->items_minted = h->items_minted;
+  r->items_from_auction = h->items_from_auction;
+  r->items_used = h->items_used;
+  r->trades = atomic_load(&h->trades);
+  r->order_violations = atomic_load(&h->order_violations);
+  r->auction_requests = atomic_load(&h->auction_requests);
+  r->auction_replies = atomic_load(&h->auction_replies);
+  r->auction_unanswered = atomic_load(&h->auction_unanswered);
+  r->quest_published = h->quest_published;
+  r->quest_expected = h->quest_expected;
+  r->quest_delivered = atomic_load(&h->quest_delivered);
 
   r->packets_ok = r->sent == r->handled + r->pending + r->rejected +
                                  r->dropped &&
@@ -1007,27 +1065,49 @@ static int run(const st_args *a, shoal_config *cfg, st_result *r) {
       r->items_after ==
           r->items_before + r->items_minted + r->items_from_auction -
               r->items_used &&
-      atomic_load(&h.trade_gold_in_flight) == 0 &&
-      atomic_load(&h.trade_items_in_flight) == 0;
+      atomic_load(&h->trade_gold_in_flight) == 0 &&
+      atomic_load(&h->trade_items_in_flight) == 0;
   r->order_ok = r->order_violations == 0;
   r->hibernation_ok = r->wake_failures == 0 && r->state_mismatches == 0 &&
-                      hs.hibernated == 0 &&
-                      atomic_load(&h.alloc_failures) == 0 &&
-                      (a->sessions < 2 || r->hibernated_max > 0);
+                      hs->hibernated == 0 &&
+                      atomic_load(&h->alloc_failures) == 0 &&
+                      (h->a->sessions < 2 || r->hibernated_max > 0);
   r->messaging_ok = r->auction_replies == r->auction_requests &&
                     r->auction_unanswered == 0 &&
                     r->quest_delivered == r->quest_expected;
-  r->budget_ok = r->tick_p99 <= (double)a->budget_ms;
+  r->budget_ok = r->tick_p99 <= (double)h->a->budget_ms;
   r->pass = r->packets_ok && r->economy_ok && r->order_ok &&
             r->hibernation_ok && r->messaging_ok && r->budget_ok;
+}
 
-  shoal_topic_destroy(h.quests);
-  (void)shoal_actors_destroy(h.actors);
-  (void)shoal_mgr_destroy(h.mgr);
-  shoal_runtime_destroy(rt);
-  free(h.kept_hash);
-  free(h.wake_at);
-  free(l.drain_ms);
+static void world_free(world *w) {
+  shoal_topic_destroy(w->h->quests);
+  (void)shoal_actors_destroy(w->h->actors);
+  (void)shoal_mgr_destroy(w->h->mgr);
+  shoal_runtime_destroy(w->rt);
+  free(w->h->kept_hash);
+  free(w->h->wake_at);
+  free(w->l.drain_ms);
+}
+
+/* The run, step by step: build the world and the population, run the
+ * ticks, let the traffic settle, the memory round, the invariants. */
+static int run(const st_args *a, shoal_config *cfg, st_result *r) {
+  world w;
+  shoal_hib_stats hs;
+  double wall;
+  int rc;
+  memset(&w, 0, sizeof w);
+  if ((rc = world_build(&w, a, cfg, r)) != CLI_OK ||
+      (rc = population_build(&w, r)) != CLI_OK)
+    return rc;
+  if ((wall = run_ticks(&w, r)) < 0)
+    return CLI_FAIL;
+  run_figures(&w, r, wall);
+  if ((rc = settle(&w)) != CLI_OK || (rc = memory_round(&w, r, &hs)) != CLI_OK)
+    return rc;
+  check_invariants(&w, r, &hs);
+  world_free(&w);
   return CLI_OK;
 }
 

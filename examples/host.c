@@ -470,12 +470,12 @@ int main(int argc, char **argv) {
   do {
     (void)shoal_mgr_update(h.mgr, TICK_MS);
     (void)shoal_mgr_drain_deferred(h.mgr, 0, NULL);
-    (void)shoal_mgr_packet_stats(h.mgr, &ps, 0);
+    (void)shoal_packet_stats_get(h.mgr, &ps, 0);
   } while (ps.pending > 0 && ++drained_ticks < 10000);
   for (uint32_t id = 1; id <= h.sessions; id++)
     (void)shoal_mgr_wake(h.mgr, id);
   (void)shoal_mgr_run_wakes(h.mgr);
-  (void)shoal_mgr_hibernation_stats(h.mgr, &hs, 0);
+  (void)shoal_hib_stats_get(h.mgr, &hs, 0);
   gold = h.world_gold;
   for (uint32_t id = 1; id <= h.sessions; id++) {
     shoal_session_info si;

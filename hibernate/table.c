@@ -328,7 +328,7 @@ int shoal_mgr_set_hibernation(shoal_mgr *mgr, const shoal_hib_callbacks *cb) {
     unsigned nw = shoal_runtime_workers(mgr->rt);
     h = shoal__calloc(1, sizeof *h);
     if (h != NULL &&
-        (h->ws = shoal__aligned_alloc(SHOAL_FALSE_SHARING,
+        (h->ws = shoal__aligned_alloc(SHOAL__FALSE_SHARING,
                                       nw * sizeof *h->ws)) == NULL) {
       shoal__free(h);
       h = NULL;
@@ -378,8 +378,7 @@ static void hist_take(shoal__hist *dst, shoal__hist *src, int reset) {
     memset(src, 0, sizeof *src);
 }
 
-int shoal_mgr_hibernation_stats(shoal_mgr *mgr, shoal_hib_stats *out,
-                                int reset) {
+int shoal_hib_stats_get(shoal_mgr *mgr, shoal_hib_stats *out, int reset) {
   shoal__hib *h;
   shoal__hist ht, wt, ho, wo;
   uint64_t now;

@@ -39,7 +39,7 @@ struct shoal_hib_writer {
 /* Per worker: the writer's buffer, the encoder's and decoder's scratch,
  * and the times of its sessions. Its own line. */
 typedef struct shoal__hib_ws {
-  alignas(SHOAL_FALSE_SHARING) shoal_hib_writer w;
+  alignas(SHOAL__FALSE_SHARING) shoal_hib_writer w;
   shoal__arena_cursor cur; /* where its records go */
   unsigned char *tmp;
   size_t tmp_cap;

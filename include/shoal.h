@@ -537,8 +537,9 @@ typedef struct shoal_worker_stats {
 } shoal_worker_stats;
 
 /* Errors: SHOAL_EINVAL (NULL, worker out of range). Any thread. */
-SHOAL_API int shoal_runtime_stats(const shoal_runtime *rt, unsigned worker,
-                                  shoal_worker_stats *out);
+SHOAL_API int shoal_worker_stats_get(const shoal_runtime *rt,
+                                     unsigned worker,
+                                     shoal_worker_stats *out);
 
 /* Writes the spans recorded so far (tasks taken from elsewhere, closures,
  * parallel_for batches) as Chrome trace-event JSON (chrome://tracing,
@@ -668,9 +669,9 @@ typedef struct shoal_actor_opts {
 SHOAL_API void shoal_actor_opts_defaults(shoal_actor_opts *opts);
 
 /* Registers an actor under `id` (non-zero, below 2^63). Errors:
- * SHOAL_EINVAL (bad id or options), SHOAL_ESTATE (id already registered),
- * SHOAL_ELIMIT (max_actors registered), SHOAL_ENOMEM. Any thread,
- * handlers included. */
+ * SHOAL_EINVAL (bad id or options), SHOAL_EEXIST (id already registered),
+ * SHOAL_ESTATE (the system is closing), SHOAL_ELIMIT (max_actors
+ * registered), SHOAL_ENOMEM. Any thread, handlers included. */
 SHOAL_API int shoal_actor_register(shoal_actors *sys, uint64_t id,
                                    const shoal_actor_opts *opts);
 /* Removes the actor: later sends to id fail with SHOAL_ENOENT at once. A
@@ -759,7 +760,7 @@ SHOAL_API int shoal_topic_create(shoal_actors *sys, shoal_topic **out,
                                  unsigned capacity);
 /* Any thread, once no other thread uses the topic. NULL is ignored. */
 SHOAL_API void shoal_topic_destroy(shoal_topic *t);
-/* Errors: SHOAL_ENOENT (no such actor), SHOAL_ESTATE (already
+/* Errors: SHOAL_ENOENT (no such actor), SHOAL_EEXIST (already
  * subscribed), SHOAL_ELIMIT (topic full). Any thread, at any time, also
  * while others publish. An unregistered actor leaves its topics. */
 SHOAL_API int shoal_topic_subscribe(shoal_topic *t, uint64_t id);
@@ -775,7 +776,7 @@ SHOAL_API int shoal_topic_publish(shoal_topic *t, const shoal_msg *m,
 /* --- Metrics ------------------------------------------------------------- */
 
 /* One actor's figures; all fields public. */
-typedef struct shoal_actor_info {
+typedef struct shoal_actor_stats {
   uint64_t id;
   char name[24];
   int home;                 /* -1: any worker */
@@ -788,7 +789,7 @@ typedef struct shoal_actor_info {
   uint64_t max_depth;       /* most seen at the start of a turn */
   uint64_t handler_mean_ns; /* per message */
   uint64_t handler_max_ns;
-} shoal_actor_info;
+} shoal_actor_stats;
 
 /* System-wide counters; all fields public. */
 typedef struct shoal_actors_stats {
@@ -799,12 +800,13 @@ typedef struct shoal_actors_stats {
 } shoal_actors_stats;
 
 /* Errors: SHOAL_EINVAL, SHOAL_ENOENT. Any thread; figures may lag a turn. */
-SHOAL_API int shoal_actor_stats(shoal_actors *sys, uint64_t id,
-                                shoal_actor_info *out);
-SHOAL_API int shoal_actors_totals(shoal_actors *sys, shoal_actors_stats *out);
+SHOAL_API int shoal_actor_stats_get(shoal_actors *sys, uint64_t id,
+                                    shoal_actor_stats *out);
+SHOAL_API int shoal_actors_stats_get(shoal_actors *sys,
+                                     shoal_actors_stats *out);
 /* Fills out[0 … min(cap, n)) with the registered actors and *count with
  * n. Any thread. */
-SHOAL_API int shoal_actors_list(shoal_actors *sys, shoal_actor_info *out,
+SHOAL_API int shoal_actors_list(shoal_actors *sys, shoal_actor_stats *out,
                                 size_t cap, size_t *count);
 /* Writes a table of the actors, one line per call of fn (depth 0), for a
  * host's console: what = "status" (handled, dropped, rejected, handler
@@ -1192,7 +1194,7 @@ typedef struct shoal_packet_stats {
 
 /* Fills *out; reset 1 starts a new window. Waits for a running tick or
  * drain. Errors: SHOAL_EINVAL; SHOAL_ESTATE from a callback. Any thread. */
-SHOAL_API int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
+SHOAL_API int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out,
                                      int reset);
 
 /* --- Hibernation --------------------------------------------------------- */
@@ -1242,7 +1244,7 @@ SHOAL_API int shoal_hib_write(shoal_hib_writer *w, const void *data,
 
 /* Hibernate callback: writes what must be kept of session id through w,
  * frees the rest of its state, and returns the bytes of host memory it
- * freed (≥ 0; 0 if it does not say), which shoal_mgr_hibernation_stats
+ * freed (≥ 0; 0 if it does not say), which shoal_hib_stats_get
  * counts as saved. A negative result refuses: the session stays active
  * with its user pointer, and nothing may have been freed. If shoal cannot
  * keep the bytes afterwards (out of memory), it calls the wake callback at
@@ -1353,8 +1355,8 @@ typedef struct shoal_hib_stats {
 
 /* Fills *out; reset 1 starts a new window. Errors: SHOAL_EINVAL;
  * SHOAL_ESTATE from a callback. Any thread; waits for a running update. */
-SHOAL_API int shoal_mgr_hibernation_stats(shoal_mgr *mgr,
-                                          shoal_hib_stats *out, int reset);
+SHOAL_API int shoal_hib_stats_get(shoal_mgr *mgr, shoal_hib_stats *out,
+                                  int reset);
 
 /* --- Metrics ------------------------------------------------------------- */
 

@@ -151,8 +151,8 @@ int shoal__pool_init(shoal__pool *p, size_t elem_size, uint32_t per_slab,
       nnodes > SHOAL__POOL_NODES_MAX ||
       (topo != NULL && nnodes > topo->nnuma))
     return SHOAL_EINVAL;
-  p->stride = (elem_size + SHOAL_CACHE_LINE - 1) / SHOAL_CACHE_LINE *
-              SHOAL_CACHE_LINE;
+  p->stride = (elem_size + SHOAL__CACHE_LINE - 1) / SHOAL__CACHE_LINE *
+              SHOAL__CACHE_LINE;
   p->per_slab = per_slab;
   p->nnodes = nnodes;
   p->topo = topo;

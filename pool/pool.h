@@ -61,7 +61,7 @@ typedef struct shoal__slab_dir {
 
 typedef struct shoal__pool_node {
   /* tag << 32 | (index + 1); index + 1 == 0: empty */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head;
 } shoal__pool_node;
 
 typedef struct shoal__pool_stats {
@@ -79,7 +79,7 @@ typedef struct shoal__pool {
   unsigned nnodes;
   const shoal_topo *topo; /* for binding slabs; NULL: no binding */
   shoal__pool_node nodes[SHOAL__POOL_NODES_MAX];
-  alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__slab_dir *) dir;
+  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__slab_dir *) dir;
   _Atomic uint32_t nslabs;
   _Atomic uint64_t max;         /* elements at most */
   _Atomic uint64_t in_use;

@@ -32,7 +32,7 @@ void shoal__fault_alloc(int64_t skip, int64_t fail) {
 uint64_t shoal__fault_alloc_failed(void) { return atomic_load(&fault_failed); }
 
 int shoal__fault_now(void) {
-  if (SHOAL_LIKELY(!atomic_load_explicit(&fault_on, memory_order_relaxed)))
+  if (SHOAL__LIKELY(!atomic_load_explicit(&fault_on, memory_order_relaxed)))
     return 0;
   if (atomic_fetch_sub(&fault_skip, 1) > 0)
     return 0;
@@ -44,7 +44,7 @@ int shoal__fault_now(void) {
   return 1;
 }
 
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
 #include <mimalloc.h>
 
 void *shoal__malloc(size_t size) {
@@ -97,7 +97,7 @@ char *shoal__strdup(const char *s) {
 /* ------------------------------------------------------------------------ */
 
 void *shoal__pages_alloc(size_t size, size_t align) {
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
   size_t span = size + align;
   char *m;
   uintptr_t b;
@@ -125,7 +125,7 @@ void *shoal__pages_alloc(size_t size, size_t align) {
 void shoal__pages_free(void *p, size_t size) {
   if (p == NULL)
     return;
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
   munmap(p, size);
 #else
   (void)size;
@@ -143,13 +143,13 @@ void shoal__pages_free(void *p, size_t size) {
  * collect on every worker's own thread empties the pages that blocks
  * freed from elsewhere left. The option is process-wide; a concurrent
  * reader sees either value, both valid. */
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
 static long decommit_delay_saved;
 static _Atomic int decommit_nest;
 #endif
 
 void shoal__alloc_release_begin(void) {
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
   if (atomic_fetch_add(&decommit_nest, 1) == 0) {
     decommit_delay_saved = mi_option_get(mi_option_decommit_delay);
     mi_option_set(mi_option_decommit_delay, 0);
@@ -158,18 +158,18 @@ void shoal__alloc_release_begin(void) {
 }
 
 void shoal__alloc_release_end(void) {
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
   if (atomic_fetch_sub(&decommit_nest, 1) == 1)
     mi_option_set(mi_option_decommit_delay, decommit_delay_saved);
 #endif
 }
 
 int shoal__alloc_per_thread(void) {
-  return SHOAL_USE_MIMALLOC;
+  return SHOAL__USE_MIMALLOC;
 }
 
 void shoal__alloc_collect_here(int force) {
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
   mi_collect(force != 0);
 #else
   (void)force;
@@ -186,7 +186,7 @@ void shoal__alloc_trim(void) {
 }
 
 uint64_t shoal__alloc_committed(void) {
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
   size_t elapsed, user, sys, rss, peak_rss, commit, peak_commit, faults;
   mi_process_info(&elapsed, &user, &sys, &rss, &peak_rss, &commit,
                   &peak_commit, &faults);

@@ -2,11 +2,11 @@
  * spsc.h, mpsc.h, mpmc.h), behind thin macros so that two test builds can
  * reach every shared access:
  *
- * - -Ddebug_yield=true (SHOAL_DEBUG_YIELD): each access may first yield the
+ * - -Ddebug_yield=true (SHOAL__DEBUG_YIELD): each access may first yield the
  *   CPU, at random (shoal__debug_yield, os.c), which widens race windows
  *   for the torture suite (tests/torture), the way rcutorture's random
  *   delays do.
- * - SHOAL_DSCHED, defined only by the deterministic-schedule tests
+ * - SHOAL__DSCHED, defined only by the deterministic-schedule tests
  *   (tests/dsched): each access is a scheduling point of a seeded scheduler
  *   that runs one thread at a time and keeps stores in per-thread FIFO
  *   store buffers (the x86-TSO model of Owens, Sarkar and Sewell, TPHOLs
@@ -24,11 +24,11 @@
 
 #include "shoal_build.h"
 
-#ifndef SHOAL_DSCHED
-#define SHOAL_DSCHED 0
+#ifndef SHOAL__DSCHED
+#define SHOAL__DSCHED 0
 #endif
 
-#if SHOAL_DSCHED
+#if SHOAL__DSCHED
 
 /* Provided by tests/dsched/dsched.c. Outside a scheduled run (setup and
  * checks on the test's own thread) they act on memory directly. */
@@ -74,10 +74,10 @@ void shoal__ds_fence(int mo);
   })
 #define shoal__fence(mo) shoal__ds_fence((int)(mo))
 
-#else /* !SHOAL_DSCHED */
+#else /* !SHOAL__DSCHED */
 
-#if SHOAL_DEBUG_YIELD
-/* Yields the CPU now and then (the rate: SHOAL_DEBUG_YIELD in the
+#if SHOAL__DEBUG_YIELD
+/* Yields the CPU now and then (the rate: SHOAL__DEBUG_YIELD in the
  * environment, one access in N; 0 turns it off). Any thread. */
 void shoal__debug_yield(void);
 #define SHOAL__POINT() shoal__debug_yield()
@@ -98,6 +98,6 @@ void shoal__debug_yield(void);
   (SHOAL__POINT(), atomic_fetch_add_explicit((p), (v), (mo)))
 #define shoal__fence(mo) (SHOAL__POINT(), atomic_thread_fence(mo))
 
-#endif /* SHOAL_DSCHED */
+#endif /* SHOAL__DSCHED */
 
 #endif /* SHOAL_ATOMICS_H */

@@ -12,33 +12,33 @@
 
 /* x86-64 and most AArch64 parts have 64-byte lines; adjacent-line
  * prefetchers pull pairs, so contended fields are kept 128 bytes apart. */
-#define SHOAL_CACHE_LINE 64
-#define SHOAL_FALSE_SHARING 128
+#define SHOAL__CACHE_LINE 64
+#define SHOAL__FALSE_SHARING 128
 
-#define SHOAL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define SHOAL__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #if defined(__GNUC__)
-#define SHOAL_LIKELY(x) __builtin_expect(!!(x), 1)
-#define SHOAL_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define SHOAL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define SHOAL__LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHOAL__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SHOAL__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
-#define SHOAL_LIKELY(x) (x)
-#define SHOAL_UNLIKELY(x) (x)
-#define SHOAL_PRINTF(f, a)
+#define SHOAL__LIKELY(x) (x)
+#define SHOAL__UNLIKELY(x) (x)
+#define SHOAL__PRINTF(f, a)
 #endif
 
 /* 1 in a ThreadSanitizer build (gcc defines __SANITIZE_THREAD__, clang
  * answers __has_feature). TSan does not model standalone fences; code that
  * uses them takes equivalent orderings on the accesses in that build. */
 #if defined(__SANITIZE_THREAD__)
-#define SHOAL_TSAN 1
+#define SHOAL__TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define SHOAL_TSAN 1
+#define SHOAL__TSAN 1
 #endif
 #endif
-#ifndef SHOAL_TSAN
-#define SHOAL_TSAN 0
+#ifndef SHOAL__TSAN
+#define SHOAL__TSAN 0
 #endif
 
 /* The smallest power of two >= n, and at least 2 (ring capacities). The
@@ -90,6 +90,6 @@ int shoal__fault_now(void);
 /* Formats and hands one message to the host's callback; nothing when `fn`
  * is NULL. Never prints. */
 void shoal__log(shoal_log_fn fn, void *user, shoal_log_level level,
-                const char *fmt, ...) SHOAL_PRINTF(4, 5);
+                const char *fmt, ...) SHOAL__PRINTF(4, 5);
 
 #endif /* SHOAL_COMMON_H */

@@ -5,7 +5,7 @@
 #include "shoal_build.h"
 #include "runtime/common.h"
 
-const char *shoal_version(void) { return SHOAL_VERSION_STRING; }
+const char *shoal_version(void) { return SHOAL__VERSION_STRING; }
 
 const char *shoal_strerror(int err) {
   if (err == SHOAL_OK)

@@ -12,7 +12,7 @@
 
 #include "shoal_build.h"
 #include "runtime/sched/scheduler.h"
-#if SHOAL_USE_MIMALLOC
+#if SHOAL__USE_MIMALLOC
 #include <mimalloc.h>
 #endif
 
@@ -113,7 +113,7 @@ size_t shoal__pages_discard(void *p, size_t n) {
   return e - b;
 }
 
-#if SHOAL_DEBUG_YIELD
+#if SHOAL__DEBUG_YIELD
 #include <sched.h>
 #include <stdlib.h>
 
@@ -125,7 +125,7 @@ static _Atomic uint32_t yield_rate = UINT32_MAX; /* UINT32_MAX: not read */
 void shoal__debug_yield(void) {
   static _Thread_local uint64_t s;
   uint32_t rate = atomic_load_explicit(&yield_rate, memory_order_relaxed);
-  if (SHOAL_UNLIKELY(rate == UINT32_MAX)) {
+  if (SHOAL__UNLIKELY(rate == UINT32_MAX)) {
     const char *e = getenv("SHOAL_DEBUG_YIELD");
     char *end;
     unsigned long v = e != NULL ? strtoul(e, &end, 10) : 16;
@@ -135,7 +135,7 @@ void shoal__debug_yield(void) {
   }
   if (rate == 0)
     return;
-  if (SHOAL_UNLIKELY(s == 0))
+  if (SHOAL__UNLIKELY(s == 0))
     s = ((uint64_t)syscall(SYS_gettid) << 32) | 0x9e3779b9u;
   s ^= s << 13;
   s ^= s >> 7;

@@ -30,9 +30,9 @@ void shoal__cols_free(shoal__cols *c) {
 
 /* cap slots and the spare one that swap_slots goes through. */
 static void *col_alloc(shoal__cols *c, size_t elem) {
-  size_t n = (((size_t)c->cap + 1) * elem + SHOAL_CACHE_LINE - 1) &
-             ~(size_t)(SHOAL_CACHE_LINE - 1);
-  void *p = shoal__aligned_alloc(SHOAL_CACHE_LINE, n);
+  size_t n = (((size_t)c->cap + 1) * elem + SHOAL__CACHE_LINE - 1) &
+             ~(size_t)(SHOAL__CACHE_LINE - 1);
+  void *p = shoal__aligned_alloc(SHOAL__CACHE_LINE, n);
   if (p != NULL) {
     memset(p, 0, n);
     c->bytes += n;

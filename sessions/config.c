@@ -78,7 +78,7 @@ static const key keys[] = {
 };
 #undef U
 #undef B
-#define NKEYS SHOAL_ARRAY_SIZE(keys)
+#define NKEYS SHOAL__ARRAY_SIZE(keys)
 
 unsigned shoal_config_key_count(void) {
   return (unsigned)NKEYS;
@@ -89,7 +89,7 @@ const char *shoal_config_key_name(unsigned i) {
 }
 
 static void say(char *err, size_t len, const char *fmt, ...)
-    SHOAL_PRINTF(3, 4);
+    SHOAL__PRINTF(3, 4);
 static void say(char *err, size_t len, const char *fmt, ...) {
   va_list ap;
   if (err == NULL || len == 0)

@@ -20,7 +20,7 @@ uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr) {
   uint64_t sum = 0;
   shoal_worker_stats st;
   for (unsigned w = 1; w < shoal_runtime_workers(mgr->rt); w++)
-    if (shoal_runtime_stats(mgr->rt, w, &st) == SHOAL_OK)
+    if (shoal_worker_stats_get(mgr->rt, w, &st) == SHOAL_OK)
       sum += st.cpu_ns;
   return sum;
 }

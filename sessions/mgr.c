@@ -88,7 +88,7 @@ static int numa_setup(shoal_mgr *mgr, const shoal_topo **topo) {
     return SHOAL_OK;
   if (shoal_topo_is_this_system(shoal__runtime_topo(mgr->rt)))
     *topo = shoal__runtime_topo(mgr->rt);
-  mgr->parts = shoal__aligned_alloc(SHOAL_FALSE_SHARING, n * sizeof *mgr->parts);
+  mgr->parts = shoal__aligned_alloc(SHOAL__FALSE_SHARING, n * sizeof *mgr->parts);
   if (mgr->parts == NULL)
     return SHOAL_ENOMEM;
   memset(mgr->parts, 0, n * sizeof *mgr->parts);
@@ -121,7 +121,7 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
                "(see shoal_config)");
     return rc;
   }
-  if ((mgr = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *mgr)) == NULL)
+  if ((mgr = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *mgr)) == NULL)
     return SHOAL_ENOMEM;
   memset(mgr, 0, sizeof *mgr);
   mgr->cfg = c;
@@ -155,7 +155,7 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
     goto fail_pool;
   rc = SHOAL_ENOMEM;
   mgr->samples = shoal__aligned_alloc(
-      SHOAL_FALSE_SHARING,
+      SHOAL__FALSE_SHARING,
       shoal_runtime_workers(rt) * sizeof *mgr->samples);
   if (mgr->samples == NULL)
     goto fail_reg;
@@ -214,7 +214,7 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
   shoal__wd_stop(mgr);
   /* Every packet accepted and not yet handled is dropped now: said once,
    * with the count, so that the host's accounting can close. */
-  if (shoal_mgr_packet_stats(mgr, &ps, 0) == SHOAL_OK && ps.pending != 0)
+  if (shoal_packet_stats_get(mgr, &ps, 0) == SHOAL_OK && ps.pending != 0)
     shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
                "session manager destroyed with %llu packets pending (of "
                "%llu sent: %llu handled, %llu dropped before, %llu "

@@ -119,7 +119,7 @@ struct shoal__out {
  * sessions' home node, on its own line; packet counters, the wait-time
  * histogram, and the sessions that began a deferred queue this tick. */
 typedef struct shoal__mgr_sample {
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t host_ns;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t host_ns;
   _Atomic uint64_t sessions;
   _Atomic uint64_t away;
   uint32_t new_deferred;     /* list through w_next: index + 1 */
@@ -179,7 +179,7 @@ typedef struct shoal__part {
   struct shoal_mgr *mgr;
   shoal__tick t;
   int home;                    /* the worker it is handed to; -1: none */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t state;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t state;
   _Atomic uint32_t queued;     /* 0: no task; 1: a task handed over and
                                   not finished; 2: and the part opened
                                   again since (the task claims again) */
@@ -223,13 +223,13 @@ struct shoal_mgr {
   uint64_t stamp_ns;       /* cost of a pair of fast-clock stamps */
 
   /* What the tick reads, written under mu between ticks. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__cols *) cols;
+  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__cols *) cols;
   uint32_t tick_n;         /* slots the running tick covers */
   uint32_t tick_bs;        /* its batch size */
   uint64_t tick_no;
   uint64_t clock_ms;       /* sum of diff_ms */
 
-  alignas(SHOAL_FALSE_SHARING) pthread_mutex_t mu;
+  alignas(SHOAL__FALSE_SHARING) pthread_mutex_t mu;
   pthread_cond_t tick_done;
   uint32_t nact;           /* slots in use */
   uint32_t cols_hw;        /* column slots from here on were given back
@@ -243,7 +243,7 @@ struct shoal_mgr {
                               one), freed at destroy */
   size_t nretired;
 
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t moves; /* seqlock */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t moves; /* seqlock */
   _Atomic unsigned batch_size;
   _Atomic uint64_t hib_ms;
   _Atomic int updating;
@@ -268,11 +268,11 @@ struct shoal_mgr {
   const shoal__hib_hooks *hooks;  /* NULL: off */
   struct shoal__hib *hib;
   uint64_t nout;              /* hibernated sessions; under mu */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t hyst_ms;   /* a session woken this recently stays */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t hyst_ms;   /* a session woken this recently stays */
   _Atomic uint64_t clock_pub; /* clock_ms, for touches from any thread */
 
   /* The watchdog (watchdog.c): its thread, and the drain's beat. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t main_beat;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t main_beat;
   pthread_t wd_thread;
   pthread_mutex_t wd_mu;
   pthread_cond_t wd_cv;

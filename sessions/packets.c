@@ -509,7 +509,7 @@ uint64_t shoal__pk_handled(shoal_mgr *mgr) {
   return n;
 }
 
-int shoal_mgr_packet_stats(shoal_mgr *mgr, shoal_packet_stats *out,
+int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out,
                            int reset) {
   unsigned nw;
   shoal__pkt_counts k;

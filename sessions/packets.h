@@ -68,12 +68,12 @@ typedef struct shoal__packets {
   uint8_t *op_class;          /* per opcode: the class bits above */
   shoal__opcode *ops;         /* per opcode: handler, reason */
   shoal_packet_fn default_handler;
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t sent;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t sent;
   _Atomic uint64_t rejected;
   _Atomic uint64_t invalid;
   /* The deferred queues (deferred.c): the ring of sessions that have
    * one, and the drain's figures. Under the hold or mu (packets.c). */
-  alignas(SHOAL_FALSE_SHARING) uint32_t ring; /* a session of the ring:
+  alignas(SHOAL__FALSE_SHARING) uint32_t ring; /* a session of the ring:
                                                   index + 1; 0: empty */
   uint32_t ring_n;
   uint32_t drain_no;

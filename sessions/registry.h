@@ -44,7 +44,7 @@
 #define SHOAL__REG_OUT_MAX (1u << 24) /* out slots at most */
 
 typedef struct shoal__reg_shard {
-  alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__idtable *) table;
+  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__idtable *) table;
   uint64_t count;      /* ids in it; under mu */
   pthread_mutex_t mu;
   void **retired;      /* tables replaced; under mu */

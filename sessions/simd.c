@@ -7,7 +7,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define SHOAL_SIMD_X86 1
+#define SIMD_X86 1
 #endif
 
 uint64_t shoal__sum_scalar(uint64_t *col, size_t n, int clear) {
@@ -39,7 +39,7 @@ static inline size_t emit(unsigned mask, size_t base, uint32_t *out, size_t k,
   return k;
 }
 
-#ifdef SHOAL_SIMD_X86
+#ifdef SIMD_X86
 __attribute__((target("avx2"))) size_t shoal__older_avx2(
     const uint64_t *col, size_t n, uint64_t cutoff, uint32_t *out,
     size_t max) {
@@ -186,7 +186,7 @@ shoal__sum_fn shoal__simd_pick(int enable, const char **name,
   *older = shoal__older_scalar;
   if (!enable || shoal_cpu_identify(&ci) != SHOAL_OK)
     return shoal__sum_scalar;
-#ifdef SHOAL_SIMD_X86
+#ifdef SIMD_X86
   /* shoal_cpu_identify sets these only when the OS saves the registers
    * (XCR0), as well as when CPUID reports them. */
   if (ci.features & SHOAL_CPU_AVX512F) {

@@ -73,7 +73,7 @@ out += ["", "Elements moved through the queues, the deque and the actors' "
         "mailboxes and checked one by one: %d. The runtime's count is "
         "parallel_for indices, closures and fork-join results checked." % moved,
         "", "The deque built with steal's CAS split into a load, a compare "
-        "and a store (`SHOAL_DEQUE_BROKEN=2`, `torture_broken`) must end in "
+        "and a store (`SHOAL__DEQUE_BROKEN=2`, `torture_broken`) must end in "
         "FAILURE: " + "; ".join(
             "%s: caught, %s violations" % (tree, m.group(1)) if m else
             "%s: NOT caught" % tree for tree, m in caught) + ".", ""]

@@ -147,8 +147,8 @@ static void *host_send_main(void *p) {
 }
 
 static int sink_has(sink *s, uint64_t n) {
-  shoal_actor_info in;
-  return shoal_actor_stats(sys, 1, &in) == SHOAL_OK && in.processed >= n &&
+  shoal_actor_stats in;
+  return shoal_actor_stats_get(sys, 1, &in) == SHOAL_OK && in.processed >= n &&
          s->got >= n;
 }
 
@@ -232,13 +232,13 @@ static void errors(void **state) {
   assert_int_equal(shoal_actor_register(sys, 5, &o), SHOAL_EINVAL);
   for (uint64_t id = 1; id <= 4; id++)
     assert_int_equal(reg(id, noop_fn, NULL), SHOAL_OK);
-  assert_int_equal(reg(2, noop_fn, NULL), SHOAL_ESTATE);
+  assert_int_equal(reg(2, noop_fn, NULL), SHOAL_EEXIST);
   o.full = SHOAL_FULL_BACKPRESSURE;
   assert_int_equal(shoal_actor_register(sys, 9, &o), SHOAL_ELIMIT);
   assert_int_equal(shoal_try_send(sys, 77, &m), SHOAL_ENOENT);
   assert_int_equal(shoal_try_send(sys, 78, &m), SHOAL_ENOENT);
   assert_int_equal(shoal_try_send(sys, 1, NULL), SHOAL_EINVAL);
-  assert_int_equal(shoal_actors_totals(sys, &st), SHOAL_OK);
+  assert_int_equal(shoal_actors_stats_get(sys, &st), SHOAL_OK);
   assert_int_equal(st.routing_failures, 2);
   assert_int_equal(st.registered, 4);
   assert_int_equal(shoal_actor_unregister(sys, 3), SHOAL_OK);
@@ -279,16 +279,16 @@ static void gate_fn(shoal_actor *self, void *state, const shoal_msg *m) {
 
 static int gate_done(void *p) {
   gate *g = p;
-  shoal_actor_info a, b;
-  return shoal_actor_stats(sys, 1, &a) == SHOAL_OK &&
-         shoal_actor_stats(sys, 2, &b) == SHOAL_OK && a.depth == 0 &&
+  shoal_actor_stats a, b;
+  return shoal_actor_stats_get(sys, 1, &a) == SHOAL_OK &&
+         shoal_actor_stats_get(sys, 2, &b) == SHOAL_OK && a.depth == 0 &&
          b.depth == 0 && atomic_load(&g->handled) == a.processed + b.processed;
 }
 
 static void full_policies(void **state) {
   gate g = {0};
   shoal_actor_opts o;
-  shoal_actor_info a, b;
+  shoal_actor_stats a, b;
   shoal_msg m = msg(T_DATA, 0, 0);
   uint64_t ok1 = 0, again = 0, ok2 = 0, limited = 0;
   (void)state;
@@ -314,8 +314,8 @@ static void full_policies(void **state) {
   assert_true(ok2 >= 8 && ok2 <= 9);
   atomic_store(&g.open, 1);
   wait_for(gate_done, &g);
-  assert_int_equal(shoal_actor_stats(sys, 1, &a), SHOAL_OK);
-  assert_int_equal(shoal_actor_stats(sys, 2, &b), SHOAL_OK);
+  assert_int_equal(shoal_actor_stats_get(sys, 1, &a), SHOAL_OK);
+  assert_int_equal(shoal_actor_stats_get(sys, 2, &b), SHOAL_OK);
   /* accepted == handled; tried == handled + dropped (exactly). */
   assert_int_equal(a.processed, ok1);
   assert_int_equal(a.rejected, again);
@@ -392,7 +392,7 @@ static void silent_fn(shoal_actor *self, void *state, const shoal_msg *m) {
 static int late_counted(void *p) {
   shoal_actors_stats st;
   (void)p;
-  return shoal_actors_totals(sys, &st) == SHOAL_OK && st.late_replies == 1;
+  return shoal_actors_stats_get(sys, &st) == SHOAL_OK && st.late_replies == 1;
 }
 
 static void request_reply(void **state) {
@@ -557,7 +557,7 @@ static void pubsub_churn(void **state) {
     if (i < SUBS / 2)
       assert_int_equal(shoal_topic_subscribe(c.t, 100 + (uint64_t)i), SHOAL_OK);
   }
-  assert_int_equal(shoal_topic_subscribe(c.t, 100), SHOAL_ESTATE);
+  assert_int_equal(shoal_topic_subscribe(c.t, 100), SHOAL_EEXIST);
   assert_int_equal(shoal_topic_subscribe(c.t, 5), SHOAL_ENOENT);
   assert_int_equal(pthread_create(&th, NULL, churn_main, &c), 0);
   for (uint64_t i = 0; i < n; i++) {
@@ -722,7 +722,7 @@ static void per_tick_limit(void **state) {
   assert_true(quiet_for_a_while(&c, 20));
   shoal_actors_tick(sys);
   assert_true(quiet_for_a_while(&c, 25));
-  assert_int_equal(shoal_actors_totals(sys, &st), SHOAL_OK);
+  assert_int_equal(shoal_actors_stats_get(sys, &st), SHOAL_OK);
   assert_true(st.deferred >= 2);
   unmake();
 }
@@ -787,7 +787,7 @@ static void figures(void **state) {
   gate g = {0};
   log_seen seen = {0};
   shoal_actor_opts o;
-  shoal_actor_info in[4];
+  shoal_actor_stats in[4];
   size_t count = 0;
   int lines = 0;
   shoal_msg m = msg(T_DATA, 0, 0);

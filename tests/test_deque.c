@@ -8,7 +8,7 @@
 #include "runtime/sched/deque.h"
 #include "test_util.h"
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define STRESS_ITEMS 20000
 #define STRESS_ROUNDS 2
 #else

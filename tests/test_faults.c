@@ -157,7 +157,7 @@ static int teardown(void **state) {
 /* The accounting identity; returns the stats for more checks. */
 static shoal_packet_stats accounted(shoal_mgr *mgr) {
   shoal_packet_stats ps;
-  assert_int_equal(shoal_mgr_packet_stats(mgr, &ps, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(mgr, &ps, 0), SHOAL_OK);
   if (ps.sent != ps.rejected + ps.handled + ps.dropped + ps.pending)
     fail_msg("sent %llu != rejected %llu + handled %llu + dropped %llu + "
              "pending %llu",
@@ -389,7 +389,7 @@ static void alloc_fail_hibernate(void **state) {
       else
         assert_int_equal(H.state[id], id * 1000u + 7);
     }
-    assert_int_equal(shoal_mgr_hibernation_stats(mgr, &hs, 0), SHOAL_OK);
+    assert_int_equal(shoal_hib_stats_get(mgr, &hs, 0), SHOAL_OK);
     assert_int_equal(hs.hibernated, hib);
     printf("# skip %ld: n %ld hib %lu failures %lu refused %lu\n", (long)skip,
            n, (unsigned long)hib, (unsigned long)hs.failures,
@@ -400,7 +400,7 @@ static void alloc_fail_hibernate(void **state) {
   assert_true(hs.failures > 0); /* the record path was reached */
   /* Without faults, all hibernate, and wake with their state. */
   assert_true(shoal_mgr_hibernate_idle(mgr, 0) >= 0);
-  assert_int_equal(shoal_mgr_hibernation_stats(mgr, &hs, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(mgr, &hs, 0), SHOAL_OK);
   assert_int_equal(hs.hibernated, 100);
   for (uint32_t id = 1; id <= 100; id++)
     assert_int_equal(shoal_mgr_wake(mgr, id), SHOAL_OK);

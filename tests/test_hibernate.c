@@ -16,12 +16,12 @@
 #include "runtime/common.h"
 #include "test_util.h"
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define SCALE 4
 #else
 #define SCALE 1
 #endif
-#if SHOAL_TSAN || defined(__SANITIZE_ADDRESS__)
+#if SHOAL__TSAN || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1 /* their allocators keep freed memory: no RSS checks */
 #else
 #define SANITIZED 0
@@ -261,7 +261,7 @@ static long idle_all(host *h) {
   shoal_hib_stats st;
   assert_int_equal(shoal_mgr_update(h->mgr, 1500), SHOAL_OK);
   assert_true(shoal_mgr_hibernate_idle(h->mgr, 0) >= 0);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
   return (long)st.hibernated;
 }
 
@@ -288,7 +288,7 @@ static void round_trip(void **state) {
   assert_int_equal(shoal_mgr_metrics_get(h->mgr, &m, 0), SHOAL_OK);
   assert_int_equal(m.active, 0);
   assert_int_equal(m.hibernated, n);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.hibernated, n);
   assert_int_equal(st.hibernations, n);
   assert_true(st.record_max > (1u << 20) / 255); /* the random MiB */
@@ -302,7 +302,7 @@ static void round_trip(void **state) {
   assert_int_equal(atomic_load(&h->mismatches), 0);
   for (uint32_t id = 1; id <= n; id++)
     assert_int_equal(state_of(h, id), SHOAL_SESSION_ACTIVE);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.hibernated, 0);
   assert_int_equal(st.wakes, n);
   assert_int_equal(st.record_bytes, 0);
@@ -338,7 +338,7 @@ static void corrupt(void **state) {
   assert_int_equal(atomic_load(&h->errors_logged), 3);
   for (uint32_t id = 1; id <= 3; id++)
     assert_int_equal(state_of(h, id), SHOAL_SESSION_HIBERNATED);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.wake_failures, 3);
   /* repaired, a later wake works */
   for (uint32_t id = 1; id <= 3; id++) {
@@ -368,7 +368,7 @@ static void packet_wakes(void **state) {
   assert_int_equal(state_of(h, 1), SHOAL_SESSION_HIBERNATED); /* waking */
   send_seq(h, 1, OP_WORK, 0, 2);
   send_seq(h, 1, OP_WORK, 0, 3);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &ps, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &ps, 0), SHOAL_OK);
   assert_int_equal(ps.pending, 3); /* held */
   /* the next update wakes it first and delivers in order */
   assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
@@ -383,7 +383,7 @@ static void packet_wakes(void **state) {
   assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
   assert_int_equal(shoal_mgr_drain_deferred(h->mgr, 0, NULL), 1);
   assert_int_equal(atomic_load(&h->handled[2]), 1);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &ps, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &ps, 0), SHOAL_OK);
   assert_int_equal(ps.sent, ps.handled + ps.pending + ps.rejected +
                                 ps.dropped);
   assert_int_equal(ps.pending, 0);
@@ -512,7 +512,7 @@ static void refused_and_released(void **state) {
   (void)state;
   h->refuse = 1;
   assert_int_equal(idle_all(h), 0);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.refused, 3 * 2); /* the update's pass, and this one */
   assert_int_equal(state_of(h, 1), SHOAL_SESSION_ACTIVE);
   assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK); /* user intact */
@@ -528,11 +528,11 @@ static void refused_and_released(void **state) {
   assert_int_equal(shoal_session_get(h->mgr, 1, NULL), SHOAL_ENOENT);
   assert_int_equal(shoal_mgr_wake(h->mgr, 1), SHOAL_ENOENT);
   assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &ps, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &ps, 0), SHOAL_OK);
   assert_int_equal(ps.sent, 1);
   assert_int_equal(ps.dropped, 1);
   assert_int_equal(ps.pending, 0);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.hibernated, 1);
   /* the ids can be used again */
   assert_int_equal(shoal_session_create(h->mgr, 1, bot_new(h, 1)), SHOAL_OK);
@@ -596,7 +596,7 @@ static void bad_input(void **state) {
   assert_int_equal(shoal_session_touch(NULL, 1), SHOAL_EINVAL);
   assert_int_equal(shoal_mgr_wake_map(NULL, 1), SHOAL_EINVAL);
   assert_int_equal(shoal_mgr_hibernate_idle(NULL, 0), SHOAL_EINVAL);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, NULL, 0),
+  assert_int_equal(shoal_hib_stats_get(h->mgr, NULL, 0),
                    SHOAL_EINVAL);
   assert_int_equal(shoal_hib_write(NULL, "x", 1), SHOAL_EINVAL);
   host_free(h);
@@ -710,8 +710,8 @@ static void concurrent(void **state) {
   /* everything held is delivered once its session wakes */
   for (int t = 0; t < 10; t++)
     assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &ps, 0), SHOAL_OK);
-  assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &ps, 0), SHOAL_OK);
+  assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
   for (uint32_t id = 0; id <= MAXID; id++)
     handled += atomic_load(&h->handled[id]);
   printf("# sent %llu (ok %llu), handled %llu, dropped %llu, pending %llu;"
@@ -786,7 +786,7 @@ static void rss_drops(void **state) {
     long woke;
     double mean;
     uint64_t max;
-    assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+    assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
     mean = st.record_mean;
     max = st.record_max;
     assert_int_equal(shoal_mgr_wake_map(h->mgr, 0), n - n / 10);
@@ -794,7 +794,7 @@ static void rss_drops(void **state) {
     woke = shoal_mgr_run_wakes(h->mgr);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_int_equal(woke, n - n / 10);
-    assert_int_equal(shoal_mgr_hibernation_stats(h->mgr, &st, 0), SHOAL_OK);
+    assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
     printf("# record mean %.0f B (max %llu); per session: hibernate p50 %.1f"
            " p99 %.1f us, wake p50 %.1f p99 %.1f us; %ld woken in %.2f ms\n",
            mean, (unsigned long long)max,

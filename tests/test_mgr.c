@@ -18,7 +18,7 @@
 #include "sessions/mgr.h"
 #include "test_util.h"
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define SCALE 4
 #else
 #define SCALE 1

@@ -8,7 +8,7 @@
 #include "runtime/sched/mpmc.h"
 #include "test_util.h"
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define PER_PRODUCER 20000
 #else
 #define PER_PRODUCER 250000

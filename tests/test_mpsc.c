@@ -13,7 +13,7 @@
 SHOAL__MPSC_DEFINE(u64_box, uint64_t)
 SHOAL__MPSC_DEFINE(vbox, vmsg)
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define PER_PRODUCER 40000
 #define CONSERVE_MS 200
 #else

@@ -12,7 +12,7 @@
 #include "runtime/sched/scheduler.h"
 #include "test_util.h"
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define SCALE 4
 #else
 #define SCALE 1
@@ -182,7 +182,7 @@ static void settle(host *h) {
   for (int i = 0; i < 10000; i++) {
     update(h);
     assert_true(shoal_mgr_drain_deferred(h->mgr, 0, NULL) >= 0);
-    assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+    assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
     if (st.pending == 0)
       return;
   }
@@ -224,14 +224,14 @@ static void classifier(void **state) {
     assert_int_equal(send_one(h, 1, (uint16_t)(100 + seq), 1, seq),
                      SHOAL_OK);
   update(h);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   /* strict order (the default) deferred the INPLACE ones behind the
    * first MAIN one (spell, category 0) */
   assert_int_equal(st.handled, 0);
   assert_int_equal(st.deferred_now, SHOAL_CAT_COUNT);
   assert_int_equal(shoal_mgr_drain_deferred(h->mgr, 0, NULL),
                    SHOAL_CAT_COUNT);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.handled, SHOAL_CAT_COUNT);
   for (int c = 0; c < SHOAL_CAT_COUNT; c++)
     assert_int_equal(st.by_category[c], 1);
@@ -243,7 +243,7 @@ static void classifier(void **state) {
   assert_int_equal(shoal_session_send(h->mgr, 1, 4242, 0, NULL, 0), SHOAL_OK);
   update(h);
   assert_int_equal(shoal_mgr_drain_deferred(h->mgr, 0, NULL), 1);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.dropped, 1);
   /* with a default handler it runs there, on the main thread */
   assert_int_equal(shoal_mgr_set_default_handler(h->mgr, on_packet),
@@ -258,7 +258,7 @@ static void classifier(void **state) {
   assert_int_equal(shoal_mgr_drain_deferred(h->mgr, 0, NULL), 2);
   assert_int_equal(atomic_load(&h->main_on_worker), 0);
   assert_int_equal(atomic_load(&h->bad_payload), 0);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.handled, SHOAL_CAT_COUNT + 2);
   assert_int_equal(st.sent, st.handled + st.dropped + st.pending +
                                 st.rejected);
@@ -319,13 +319,13 @@ static void bad_input(void **state) {
                                              SHOAL_CAT_OTHER, NULL, NULL),
                    SHOAL_EINVAL);
   assert_int_equal(shoal_mgr_drain_deferred(NULL, 0, NULL), SHOAL_EINVAL);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, NULL, 0), SHOAL_EINVAL);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, NULL, 0), SHOAL_EINVAL);
   /* a full inbox (4): back-pressure, counted; what was accepted stays */
   for (int i = 0; i < 3; i++)
     assert_int_equal(shoal_session_send(h->mgr, 1, 1, 0, NULL, 0), SHOAL_OK);
   assert_int_equal(shoal_session_send(h->mgr, 1, 1, 0, NULL, 0),
                    SHOAL_EAGAIN);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.sent, 5);
   assert_int_equal(st.rejected, 1);
   assert_int_equal(st.pending, 4);
@@ -335,7 +335,7 @@ static void bad_input(void **state) {
   assert_int_equal(shoal_session_release(h->mgr, 2), SHOAL_OK);
   assert_int_equal(shoal_session_send(h->mgr, 2, 1, 0, NULL, 0),
                    SHOAL_ENOENT);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.dropped, 1);
   assert_int_equal(st.sent, st.handled + st.dropped + st.pending +
                                 st.rejected);
@@ -353,7 +353,7 @@ static void bad_input(void **state) {
   assert_int_equal(shoal_mgr_drain_deferred(h->mgr, 0, NULL), 2 + 4);
   assert_int_equal(atomic_load(&h->bad_payload), 0);
   assert_int_equal(shoal_session_get(h->mgr, 2, NULL), SHOAL_ENOENT);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.failed, 2);
   host_free(h);
 }
@@ -439,7 +439,7 @@ static void concurrent_senders(int strict) {
                  s[i].ok[seq], atomic_load(&h->seen[i][seq]));
     free(s[i].ok);
   }
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.sent, accepted + rejected);
   assert_int_equal(st.rejected, rejected);
   assert_int_equal(st.handled, accepted);
@@ -533,7 +533,7 @@ static void release_races(void **state) {
     assert_int_equal(c[i].other, 0);
   }
   settle(h);
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.pending, 0);
   assert_int_equal(st.sent, st.handled + st.dropped + st.rejected);
   assert_int_equal(atomic_load(&h->handled), st.handled);
@@ -620,7 +620,7 @@ static void order_modes(void **state) {
       assert_int_equal(h->log[1], 0);
       assert_int_equal(h->log[2], 2);
     }
-    assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+    assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
     assert_int_equal(st.inplace_on_main, strict ? 1 : 0);
     assert_int_equal(atomic_load(&h->main_on_worker), 0);
     assert_int_equal(atomic_load(&h->inplace_off_worker), 0);
@@ -644,7 +644,7 @@ static void fairness(void **state) {
   update(h);
   assert_int_equal(shoal_mgr_drain_deferred(h->mgr, 2, NULL), 2);
   assert_int_equal(h->last[2][5], 1); /* session 2's packet ran */
-  assert_int_equal(shoal_mgr_packet_stats(h->mgr, &st, 0), SHOAL_OK);
+  assert_int_equal(shoal_packet_stats_get(h->mgr, &st, 0), SHOAL_OK);
   assert_int_equal(st.deferred_now, 199);
   assert_int_equal(st.deferred_max, 201);
   host_free(h);

@@ -31,7 +31,7 @@ static void limit_and_growth(void **state) {
   uint32_t idx[260], extra;
   (void)state;
   assert_int_equal(shoal__pool_init(&p, ELEM, 100, 100, 250, 1, NULL), SHOAL_OK);
-  assert_int_equal(p.stride % SHOAL_CACHE_LINE, 0);
+  assert_int_equal(p.stride % SHOAL__CACHE_LINE, 0);
   assert_true(p.stride >= ELEM);
   shoal__pool_stats_get(&p, &st);
   assert_int_equal(st.allocated, 100);
@@ -41,7 +41,7 @@ static void limit_and_growth(void **state) {
     unsigned char *e;
     assert_int_equal(shoal__pool_get(&p, 0, &idx[i]), SHOAL_OK);
     e = shoal__pool_at(&p, idx[i]);
-    assert_int_equal((uintptr_t)e % SHOAL_CACHE_LINE, 0);
+    assert_int_equal((uintptr_t)e % SHOAL__CACHE_LINE, 0);
     for (size_t b = 0; b < p.stride; b++)
       assert_int_equal(e[b], 0);
     memset(e, 0xa5, p.stride); /* the next get of it must zero it */

@@ -15,7 +15,7 @@
 #include "runtime/sched/scheduler.h"
 #include "test_util.h"
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define SCALE 4 /* ThreadSanitizer runs 5-15x slower: smaller problems */
 #else
 #define SCALE 1
@@ -79,7 +79,7 @@ static void tree_counts(void **state) {
   (void)state;
   for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
     shoal_runtime *rt = make_rt(worker_counts[i]);
-    for (unsigned k = 0; k <= 12 - (SHOAL_TSAN ? 3 : 0); k++) {
+    for (unsigned k = 0; k <= 12 - (SHOAL__TSAN ? 3 : 0); k++) {
       tree_root r = {.depth = k};
       uint64_t want = 1;
       for (unsigned j = 0; j < k; j++)
@@ -207,12 +207,12 @@ static void fib_and_queens(void **state) {
   (void)state;
   for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
     shoal_runtime *rt = make_rt(worker_counts[i]);
-    for (int n = 0; n <= 27 - (SHOAL_TSAN ? 6 : 0); n += 3) {
+    for (int n = 0; n <= 27 - (SHOAL__TSAN ? 6 : 0); n += 3) {
       fib_root r = {.n = n};
       assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
       assert_int_equal(r.r, fib_serial(n));
     }
-    for (int n = 1; n <= 9 - (SHOAL_TSAN ? 1 : 0); n++) {
+    for (int n = 1; n <= 9 - (SHOAL__TSAN ? 1 : 0); n++) {
       queens_root q = {.n = n};
       signed char cols[QMAX];
       assert_int_equal(shoal_runtime_run(rt, queens_root_fn, &q), SHOAL_OK);
@@ -441,7 +441,7 @@ static void sleep_submit_wake(void **state) {
     assert_int_equal(shoal_group_wait(&g), SHOAL_OK);
     for (unsigned w = 1; w < counts[i]; w++) {
       shoal_worker_stats st;
-      assert_int_equal(shoal_runtime_stats(rt, w, &st), SHOAL_OK);
+      assert_int_equal(shoal_worker_stats_get(rt, w, &st), SHOAL_OK);
       parks += st.parks;
     }
     assert_true(parks > 0); /* the rounds did test parked workers */
@@ -628,14 +628,14 @@ static void stats_and_trace(void **state) {
   }
   usleep(300000); /* the workers go idle and publish their counters */
   for (unsigned w = 0; w < 3; w++) {
-    assert_int_equal(shoal_runtime_stats(rt, w, &st), SHOAL_OK);
+    assert_int_equal(shoal_worker_stats_get(rt, w, &st), SHOAL_OK);
     sum.tasks += st.tasks;
     sum.steals += st.steals;
   }
   /* fib(22) spawns fib(23)-1 frames; parallel_for 5000/64 -> 78 more. */
   assert_int_equal(sum.tasks, 28657 - 1 + 78);
-  assert_int_equal(shoal_runtime_stats(rt, 3, &st), SHOAL_EINVAL);
-  assert_int_equal(shoal_runtime_stats(NULL, 0, &st), SHOAL_EINVAL);
+  assert_int_equal(shoal_worker_stats_get(rt, 3, &st), SHOAL_EINVAL);
+  assert_int_equal(shoal_worker_stats_get(NULL, 0, &st), SHOAL_EINVAL);
   fd = mkstemp(path);
   assert_true(fd >= 0);
   close(fd);

@@ -10,7 +10,7 @@
 SHOAL__SPSC_DEFINE(u64_ring, uint64_t)
 SHOAL__SPSC_DEFINE(vring, vmsg)
 
-#if SHOAL_TSAN
+#if SHOAL__TSAN
 #define MESSAGES 200000
 #else
 #define MESSAGES 4000000

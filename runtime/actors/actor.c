@@ -451,7 +451,7 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   pthread_mutex_lock(&sys->mu);
   if (shoal__router_find(sys, id) != NULL) {
     pthread_mutex_unlock(&sys->mu);
-    return SHOAL_ESTATE;
+    return SHOAL_EEXIST;
   }
   if (shoal__mpmc_try_pop(&sys->free_slots, &slot) != SHOAL_OK) {
     pthread_mutex_unlock(&sys->mu);
@@ -561,7 +561,7 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
   *out = NULL;
   if (rt == NULL || user == NULL)
     return SHOAL_EINVAL;
-  sys = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *sys);
+  sys = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *sys);
   if (sys == NULL)
     return SHOAL_ENOMEM;
   memset(sys, 0, sizeof *sys);
@@ -578,7 +578,7 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
   sys->rt = rt;
   pthread_mutex_init(&sys->mu, NULL);
   shoal__inbox_init(&sys->deferred, &sys->deferred_stub);
-  sys->recs = shoal__aligned_alloc(SHOAL_FALSE_SHARING,
+  sys->recs = shoal__aligned_alloc(SHOAL__FALSE_SHARING,
                                    sys->cfg.max_actors * sizeof *sys->recs);
   /* twice as many entries as records: a free entry always exists */
   rc = shoal__idtable_init(&sys->table, 2 * (uint64_t)sys->cfg.max_actors);
@@ -647,7 +647,7 @@ int shoal_actors_destroy(shoal_actors *sys) {
 /* Figures                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static void info_of(shoal_actor *a, uint64_t id, shoal_actor_info *out) {
+static void info_of(shoal_actor *a, uint64_t id, shoal_actor_stats *out) {
   uint64_t n = atomic_load_explicit(&a->processed, memory_order_relaxed);
   memset(out, 0, sizeof *out);
   out->id = id;
@@ -668,7 +668,7 @@ static void info_of(shoal_actor *a, uint64_t id, shoal_actor_info *out) {
       atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
 }
 
-int shoal_actor_stats(shoal_actors *sys, uint64_t id, shoal_actor_info *out) {
+int shoal_actor_stats_get(shoal_actors *sys, uint64_t id, shoal_actor_stats *out) {
   shoal_actor *a;
   uint64_t gen;
   if (sys == NULL || out == NULL || !valid_id(id))
@@ -679,7 +679,7 @@ int shoal_actor_stats(shoal_actors *sys, uint64_t id, shoal_actor_info *out) {
   return SHOAL_OK;
 }
 
-int shoal_actors_totals(shoal_actors *sys, shoal_actors_stats *out) {
+int shoal_actors_stats_get(shoal_actors *sys, shoal_actors_stats *out) {
   if (sys == NULL || out == NULL)
     return SHOAL_EINVAL;
   memset(out, 0, sizeof *out);
@@ -694,7 +694,7 @@ int shoal_actors_totals(shoal_actors *sys, shoal_actors_stats *out) {
   return SHOAL_OK;
 }
 
-int shoal_actors_list(shoal_actors *sys, shoal_actor_info *out, size_t cap,
+int shoal_actors_list(shoal_actors *sys, shoal_actor_stats *out, size_t cap,
                       size_t *count) {
   size_t n = 0;
   if (sys == NULL || count == NULL || (out == NULL && cap != 0))
@@ -734,7 +734,7 @@ int shoal_actors_report(shoal_actors *sys, const char *what,
   fn(user, 0, line);
   for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
     shoal_actor *a = &sys->recs[i];
-    shoal_actor_info in;
+    shoal_actor_stats in;
     uint64_t id = atomic_load_explicit(&a->id, memory_order_relaxed);
     if (id == 0)
       continue;

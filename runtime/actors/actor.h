@@ -36,11 +36,11 @@ struct shoal_actor {
   uint64_t cap_alloc; /* cells allocated for box (kept across reuse) */
   char name[24];
   /* --- the running turn's own (a line apart from what senders read) --- */
-  alignas(SHOAL_FALSE_SHARING) uint32_t corr_next;
+  alignas(SHOAL__FALSE_SHARING) uint32_t corr_next;
   uint64_t tick_seen, tick_count;
   int warned;
   /* --- figures: written by turns, read by anyone --- */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t processed;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t processed;
   _Atomic uint64_t max_depth, handler_ns, handler_max_ns, discarded;
   _Atomic uint64_t rejected; /* back-pressure refusals (senders) */
 };
@@ -48,7 +48,7 @@ struct shoal_actor {
 /* A blocking call's rendezvous. Reply addresses name (slot, seq): seq is
  * odd while the call waits, even once it has left. */
 typedef struct shoal__waiter {
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t seq;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t seq;
   _Atomic uint32_t inflight; /* replies being copied in */
   _Atomic uint32_t got;      /* replies claimed */
   shoal_msg *out;
@@ -77,8 +77,8 @@ struct shoal_actors {
   shoal__inbox deferred;
   shoal__node deferred_stub;
   uint64_t warn_depth;
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tick;
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t live; /* not yet finished */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t tick;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t live; /* not yet finished */
   _Atomic uint64_t routing_failures, late_replies, deferrals;
   _Atomic uint32_t closing;
 };

@@ -11,7 +11,7 @@ int shoal__waiters_init(shoal_actors *sys) {
   int rc;
   if (n == 0)
     return SHOAL_OK;
-  sys->waiters = shoal__aligned_alloc(SHOAL_FALSE_SHARING,
+  sys->waiters = shoal__aligned_alloc(SHOAL__FALSE_SHARING,
                                       n * sizeof *sys->waiters);
   if (sys->waiters == NULL)
     return SHOAL_ENOMEM;

@@ -126,7 +126,7 @@ int shoal_topic_subscribe(shoal_topic *t, uint64_t id) {
   if ((i = find_entry(t, id)) >= 0 &&
       (atomic_load_explicit(&t->subs[i], memory_order_relaxed) & ACTIVE)) {
     pthread_mutex_unlock(&t->mu);
-    return SHOAL_ESTATE;
+    return SHOAL_EEXIST;
   }
   if (i < 0 && (i = free_entry(t)) < 0) {
     pthread_mutex_unlock(&t->mu);

@@ -4,7 +4,7 @@
 
 static shoal__dq_buf *buf_new(int64_t cap) {
   shoal__dq_buf *a = shoal__aligned_alloc(
-      SHOAL_CACHE_LINE, sizeof *a + (size_t)cap * sizeof(_Atomic(void *)));
+      SHOAL__CACHE_LINE, sizeof *a + (size_t)cap * sizeof(_Atomic(void *)));
   if (a == NULL)
     return NULL;
   a->mask = cap - 1;

@@ -27,19 +27,19 @@
 #include "runtime/atomics.h"
 #include "runtime/common.h"
 
-/* SHOAL_DEQUE_BROKEN, set only by the harnesses that must prove they can
+/* SHOAL__DEQUE_BROKEN, set only by the harnesses that must prove they can
  * fail (tests/torture, tests/dsched), weakens one ordering:
  *   1: take's seq_cst fence is dropped, so the owner may read top before
  *      its new bottom is visible (a store-load reordering x86 performs);
  *   2: steal's CAS on top becomes a load, a compare and a store, so two
  *      thieves may take the same element.
  * Never set it elsewhere. */
-#ifndef SHOAL_DEQUE_BROKEN
-#define SHOAL_DEQUE_BROKEN 0
+#ifndef SHOAL__DEQUE_BROKEN
+#define SHOAL__DEQUE_BROKEN 0
 #endif
 
 /* ThreadSanitizer does not model standalone fences and reports races that
- * cannot happen; its build (SHOAL_TSAN) uses the equivalent orderings on
+ * cannot happen; its build (SHOAL__TSAN) uses the equivalent orderings on
  * the accesses themselves (stronger, so still correct). */
 
 typedef struct shoal__dq_buf {
@@ -50,14 +50,14 @@ typedef struct shoal__dq_buf {
 
 typedef struct shoal__deque {
   /* Thieves CAS `top`: it gets a line of its own. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic int64_t top;
+  alignas(SHOAL__FALSE_SHARING) _Atomic int64_t top;
   /* Written by the owner only, read by thieves. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic int64_t bottom;
+  alignas(SHOAL__FALSE_SHARING) _Atomic int64_t bottom;
   _Atomic(shoal__dq_buf *) buf;
-  char pad_[SHOAL_FALSE_SHARING - sizeof(int64_t) - sizeof(void *)];
+  char pad_[SHOAL__FALSE_SHARING - sizeof(int64_t) - sizeof(void *)];
 } shoal__deque;
 
-_Static_assert(sizeof(shoal__deque) == 2 * SHOAL_FALSE_SHARING,
+_Static_assert(sizeof(shoal__deque) == 2 * SHOAL__FALSE_SHARING,
                "top and bottom each own a false-sharing unit");
 
 typedef enum shoal__steal_rc {
@@ -80,13 +80,13 @@ static inline int shoal__deque_push_owner(shoal__deque *d, void *x) {
    * taken is not overwritten before the thief has read it. */
   int64_t t = shoal__load(&d->top, memory_order_acquire);
   shoal__dq_buf *a = shoal__load(&d->buf, memory_order_relaxed);
-  if (SHOAL_UNLIKELY(b - t > a->mask)) {
+  if (SHOAL__UNLIKELY(b - t > a->mask)) {
     if (shoal__deque_grow_owner(d, t, b) != SHOAL_OK)
       return SHOAL_ENOMEM;
     a = shoal__load(&d->buf, memory_order_relaxed);
   }
   shoal__store(&a->slot[b & a->mask], x, memory_order_relaxed);
-#if SHOAL_TSAN
+#if SHOAL__TSAN
   /* release store: the fence below, as TSan understands it. */
   shoal__store(&d->bottom, b + 1, memory_order_release);
 #else
@@ -104,7 +104,7 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
   shoal__dq_buf *a = shoal__load(&d->buf, memory_order_relaxed);
   int64_t t;
   void *x;
-#if SHOAL_TSAN
+#if SHOAL__TSAN
   /* seq_cst store and load: the store-load fence below, as TSan sees it. */
   shoal__store(&d->bottom, b, memory_order_seq_cst);
   t = shoal__load(&d->top, memory_order_seq_cst);
@@ -113,7 +113,7 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
   /* seq_cst fence: the new bottom must be visible before top is read, or
    * the owner and a thief could both take the last element (the fence
    * pairs with the one in steal). */
-#if SHOAL_DEQUE_BROKEN != 1
+#if SHOAL__DEQUE_BROKEN != 1
   shoal__fence(memory_order_seq_cst);
 #endif
   t = shoal__load(&d->top, memory_order_relaxed);
@@ -137,7 +137,7 @@ static inline void *shoal__deque_take_owner(shoal__deque *d) {
 /* Steals the oldest element into *out. Any thread. */
 static inline shoal__steal_rc shoal__deque_steal(shoal__deque *d, void **out) {
   int64_t t, b;
-#if SHOAL_TSAN
+#if SHOAL__TSAN
   t = shoal__load(&d->top, memory_order_seq_cst);
   b = shoal__load(&d->bottom, memory_order_seq_cst);
 #else
@@ -157,7 +157,7 @@ static inline shoal__steal_rc shoal__deque_steal(shoal__deque *d, void **out) {
     /* The element is read before the CAS: once top moves, the owner may
      * overwrite the slot. */
     void *x = shoal__load(&a->slot[t & a->mask], memory_order_relaxed);
-#if SHOAL_DEQUE_BROKEN == 2
+#if SHOAL__DEQUE_BROKEN == 2
     if (shoal__load(&d->top, memory_order_seq_cst) != t)
       return SHOAL__STEAL_LOST;
     shoal__store(&d->top, t + 1, memory_order_seq_cst);

@@ -31,8 +31,8 @@ typedef struct shoal__node {
 } shoal__node;
 
 typedef struct shoal__inbox {
-  alignas(SHOAL_FALSE_SHARING) _Atomic(shoal__node *) head; /* pushes */
-  alignas(SHOAL_FALSE_SHARING) shoal__node *tail;           /* owner */
+  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__node *) head; /* pushes */
+  alignas(SHOAL__FALSE_SHARING) shoal__node *tail;           /* owner */
   /* Vyukov's permanent dummy node: the queue is never without a node, so
    * a push touches only head and its predecessor's link. */
   shoal__node *stub;

@@ -8,7 +8,7 @@ int shoal__mpmc_init(shoal__mpmc *q, size_t capacity) {
   if (capacity > ((size_t)1 << 40))
     return SHOAL_EINVAL;
   cap = shoal__pow2_at_least(capacity);
-  q->cells = shoal__aligned_alloc(SHOAL_CACHE_LINE, cap * sizeof *q->cells);
+  q->cells = shoal__aligned_alloc(SHOAL__CACHE_LINE, cap * sizeof *q->cells);
   if (q->cells == NULL)
     return SHOAL_ENOMEM;
   for (uint64_t i = 0; i < cap; i++) {

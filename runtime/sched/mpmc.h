@@ -35,9 +35,9 @@ typedef struct shoal__mpmc_cell {
 } shoal__mpmc_cell;
 
 typedef struct shoal__mpmc {
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t head; /* next pop index */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t tail; /* next push index */
-  alignas(SHOAL_FALSE_SHARING) uint64_t mask;         /* read-only */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head; /* next pop index */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t tail; /* next push index */
+  alignas(SHOAL__FALSE_SHARING) uint64_t mask;         /* read-only */
   shoal__mpmc_cell *cells;
 } shoal__mpmc;
 

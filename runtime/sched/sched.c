@@ -594,7 +594,7 @@ static void worker_free(shoal_worker *w) {
  * that its memory is first touched on its NUMA node. */
 static int worker_new(shoal_runtime *rt, unsigned i, shoal_worker **out) {
   const shoal_plan_worker *pw = shoal_plan_worker_at(rt->plan, i);
-  shoal_worker *w = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *w);
+  shoal_worker *w = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *w);
   unsigned l = 0;
   *out = NULL;
   if (w == NULL)
@@ -875,30 +875,4 @@ int shoal_runtime_destroy(shoal_runtime *rt) {
   shoal__host_leave(rt);
   runtime_free(rt);
   return SHOAL_OK;
-}
-
-unsigned shoal_runtime_workers(const shoal_runtime *rt) {
-  return rt != NULL ? rt->n : 0;
-}
-
-const shoal_plan *shoal_runtime_plan(const shoal_runtime *rt) {
-  return rt != NULL ? rt->plan : NULL;
-}
-
-int shoal_runtime_bind_host(shoal_runtime *rt) {
-  const shoal_plan_worker *pw;
-  if (rt == NULL)
-    return SHOAL_EINVAL;
-  pw = shoal_plan_worker_at(rt->plan, 0);
-  if (!shoal_topo_is_this_system(rt->topo) || pw->pu_os_index < 0)
-    return SHOAL_ENOTSUP;
-  return shoal__topo_bind_self(rt->topo, (unsigned)pw->pu_os_index);
-}
-
-unsigned shoal_worker_index(const shoal_worker *w) {
-  return w != NULL ? w->index : 0;
-}
-
-shoal_runtime *shoal_worker_runtime(const shoal_worker *w) {
-  return w != NULL ? w->rt : NULL;
 }

@@ -82,10 +82,10 @@ struct shoal_worker {
   int has_thread;
 
   /* --- shared half --- */
-  shoal__deque dq; /* aligned to SHOAL_FALSE_SHARING by its own fields */
+  shoal__deque dq; /* aligned to SHOAL__FALSE_SHARING by its own fields */
   shoal__inbox inbox; /* tasks handed to this worker by other threads */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t park; /* futex word */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t stats[SHOAL__ST_COUNT];
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t park; /* futex word */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t stats[SHOAL__ST_COUNT];
   _Atomic uint32_t nspans; /* spans[0 … nspans) are complete */
 };
 
@@ -108,24 +108,24 @@ struct shoal_runtime {
   int go; /* 1: run; -1: creation failed, exit */
 
   /* Workers looking for work or parked; the inline spawn reads it. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t wanted;
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t searching;
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t idle_bits[SHOAL_WORKERS_MAX / 64];
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t host;  /* worker 0 held */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t wanted;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t searching;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t idle_bits[SHOAL_WORKERS_MAX / 64];
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t host;  /* worker 0 held */
   shoal_worker *host_saved; /* the holder's own worker of another runtime */
   /* Workers inside shoal_group_wait: a finished group wakes them. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t wait_bits[SHOAL_WORKERS_MAX / 64];
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t wait_bits[SHOAL_WORKERS_MAX / 64];
   _Atomic uint32_t stopping;
   /* Threads outside the workers wait on this event count: for a group to
    * finish, for worker 0 to be free, for room in the pool. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t ext_epoch;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t ext_epoch;
   _Atomic uint32_t ext_waiters;
   /* Round-robin target of tasks submitted from outside. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t next_target;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t next_target;
   /* The Dekker fences' stand-in in a ThreadSanitizer build. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint32_t dekker;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t dekker;
   /* The host's entries, to anticipate a steady tick. */
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t entry_last_ns;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t entry_last_ns;
   _Atomic uint64_t entry_period_ns;
 };
 
@@ -135,7 +135,7 @@ struct shoal_runtime {
  * makes every side an acq_rel RMW of the same word instead, which orders
  * them the same way (one RMW reads the other's, synchronizing with it). */
 static inline void shoal__dekker(shoal_runtime *rt) {
-#if SHOAL_TSAN
+#if SHOAL__TSAN
   atomic_fetch_add_explicit(&rt->dekker, 0, memory_order_acq_rel);
 #else
   (void)rt;

@@ -1,6 +1,7 @@
-/* service.c — what the scheduler does for the layers above it (sched.h):
- * a task handed to one worker, a function run on every worker's own
- * thread, the allocator collected there, and a few read-only answers. */
+/* service.c — what the scheduler does for the layers above it (sched.h)
+ * and the host: a task handed to one worker, a function run on every
+ * worker's own thread, the allocator collected there, and the read-only
+ * answers (worker count, plan, a worker's index and runtime). */
 #include "runtime/alloc.h"
 #include "runtime/sched/scheduler.h"
 
@@ -18,6 +19,32 @@ int shoal__runtime_stopping(const shoal_runtime *rt) {
 
 const shoal_topo *shoal__runtime_topo(const shoal_runtime *rt) {
   return rt->topo;
+}
+
+unsigned shoal_runtime_workers(const shoal_runtime *rt) {
+  return rt != NULL ? rt->n : 0;
+}
+
+const shoal_plan *shoal_runtime_plan(const shoal_runtime *rt) {
+  return rt != NULL ? rt->plan : NULL;
+}
+
+int shoal_runtime_bind_host(shoal_runtime *rt) {
+  const shoal_plan_worker *pw;
+  if (rt == NULL)
+    return SHOAL_EINVAL;
+  pw = shoal_plan_worker_at(rt->plan, 0);
+  if (!shoal_topo_is_this_system(rt->topo) || pw->pu_os_index < 0)
+    return SHOAL_ENOTSUP;
+  return shoal__topo_bind_self(rt->topo, (unsigned)pw->pu_os_index);
+}
+
+unsigned shoal_worker_index(const shoal_worker *w) {
+  return w != NULL ? w->index : 0;
+}
+
+shoal_runtime *shoal_worker_runtime(const shoal_worker *w) {
+  return w != NULL ? w->rt : NULL;
 }
 
 typedef struct each_job {

@@ -13,8 +13,8 @@ void shoal__stats_flush(shoal_worker *w) {
   }
 }
 
-int shoal_runtime_stats(const shoal_runtime *rt, unsigned worker,
-                        shoal_worker_stats *out) {
+int shoal_worker_stats_get(const shoal_runtime *rt, unsigned worker,
+                           shoal_worker_stats *out) {
   shoal_worker *w;
   if (rt == NULL || out == NULL || worker >= rt->n)
     return SHOAL_EINVAL;

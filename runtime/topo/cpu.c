@@ -12,7 +12,7 @@ static const char *const feature_names[] = {
 };
 
 const char *shoal_cpu_feature_name(unsigned bit) {
-  for (unsigned i = 0; i < SHOAL_ARRAY_SIZE(feature_names); i++)
+  for (unsigned i = 0; i < SHOAL__ARRAY_SIZE(feature_names); i++)
     if (bit == (1u << i))
       return feature_names[i];
   return NULL;
@@ -57,7 +57,7 @@ static int codename_known(const struct cpu_id_t *id) {
   if (c[0] == '\0' || strncmp(c, "Unknown", 7) == 0)
     return 0;
   if (id->vendor == VENDOR_AMD || id->vendor == VENDOR_HYGON) {
-    for (size_t i = 0; i < SHOAL_ARRAY_SIZE(amd_families); i++)
+    for (size_t i = 0; i < SHOAL__ARRAY_SIZE(amd_families); i++)
       if (id->ext_family == amd_families[i])
         return 1;
     return 0;

@@ -22,8 +22,8 @@ void shoal_latency_opts_defaults(shoal_latency_opts *opts) {
 /* The ball and the flags live on separate lines so that only the ball's
  * line moves between the two cores while a sample is timed. */
 typedef struct pingpong {
-  alignas(SHOAL_FALSE_SHARING) _Atomic uint64_t ball;
-  alignas(SHOAL_FALSE_SHARING) _Atomic int ready; /* +1 bound, -1 failed */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t ball;
+  alignas(SHOAL__FALSE_SHARING) _Atomic int ready; /* +1 bound, -1 failed */
   _Atomic int go;
   const shoal_topo *t;
   unsigned pu;
@@ -112,7 +112,7 @@ static void *thrower_main(void *arg) {
 static int measure_pair(const shoal_topo *t, unsigned a, unsigned b,
                         const shoal_latency_opts *o, double *samples,
                         double *out) {
-  pingpong *pp = shoal__aligned_alloc(SHOAL_FALSE_SHARING, sizeof *pp);
+  pingpong *pp = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *pp);
   pthread_t ta, tb;
   pair_job job;
 

@@ -465,11 +465,11 @@ unsigned shoal_topo_numa_distance(const shoal_topo *t, unsigned a, unsigned b) {
 static void human_bytes(char *buf, size_t cap, uint64_t b) {
   static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   unsigned u = 0;
-  while (b >= 1024 && b % 1024 == 0 && u + 1 < SHOAL_ARRAY_SIZE(unit)) {
+  while (b >= 1024 && b % 1024 == 0 && u + 1 < SHOAL__ARRAY_SIZE(unit)) {
     b /= 1024;
     u++;
   }
-  if (b >= 10240 && u + 1 < SHOAL_ARRAY_SIZE(unit)) {
+  if (b >= 10240 && u + 1 < SHOAL__ARRAY_SIZE(unit)) {
     snprintf(buf, cap, "%.1f %s", (double)b / 1024.0, unit[u + 1]);
     return;
   }

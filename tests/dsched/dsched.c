@@ -1,5 +1,5 @@
 /* dsched.c — the seeded scheduler of dsched.h and the hooks that
- * runtime/atomics.h calls in a SHOAL_DSCHED build. */
+ * runtime/atomics.h calls in a SHOAL__DSCHED build. */
 #include "dsched.h"
 
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* dsched.h — a seeded deterministic scheduler for the deque and the queues
  * (after folly's DeterministicSchedule): threads run one at a time, every
- * atomic access of runtime/atomics.h (built with SHOAL_DSCHED) is a point
+ * atomic access of runtime/atomics.h (built with SHOAL__DSCHED) is a point
  * where the scheduler may switch threads or drain a store buffer, and all
  * its choices come from one seeded generator. Stores wait in per-thread
  * FIFO buffers and reach memory in order, at random points, at a seq_cst

@@ -6,7 +6,7 @@
  *
  *   test_dsched --case NAME --seed N
  *
- * Built a second time with SHOAL_DEQUE_BROKEN=1 (take without its fence),
+ * Built a second time with SHOAL__DEQUE_BROKEN=1 (take without its fence),
  * where it must find a failing seed and replay it step for step. */
 #include <inttypes.h>
 #include <string.h>
@@ -29,7 +29,7 @@ typedef struct verdict {
   ds_result res;
 } verdict;
 
-static void failf(verdict *v, const char *fmt, ...) SHOAL_PRINTF(2, 3);
+static void failf(verdict *v, const char *fmt, ...) SHOAL__PRINTF(2, 3);
 static void failf(verdict *v, const char *fmt, ...) {
   va_list ap;
   if (!v->ok)
@@ -342,7 +342,7 @@ static uint64_t first_failing(const ds_case *c, uint64_t seeds, verdict *out,
   return 0;
 }
 
-#if !SHOAL_DEQUE_BROKEN
+#if !SHOAL__DEQUE_BROKEN
 static void seeds_pass(void **state) {
   const ds_case *c = *state;
   verdict v;
@@ -369,7 +369,7 @@ static void replays(void **state) {
 
 #else
 
-/* SHOAL_DEQUE_BROKEN: the harness must find a failing seed, and the seed
+/* SHOAL__DEQUE_BROKEN: the harness must find a failing seed, and the seed
  * must fail again, with the same schedule, when replayed. */
 static void broken_caught(void **state) {
   const ds_case *c = *state;
@@ -377,9 +377,9 @@ static void broken_caught(void **state) {
   uint64_t steps, seed = first_failing(c, 100000, &v, &steps);
   if (seed == 0)
     fail_msg("%s: the broken variant passed 100000 seeds", c->name);
-  printf("# %s (SHOAL_DEQUE_BROKEN=%d): seed %" PRIu64 " fails after %" PRIu64
+  printf("# %s (SHOAL__DEQUE_BROKEN=%d): seed %" PRIu64 " fails after %" PRIu64
          " points over all seeds tried: %s\n",
-         c->name, SHOAL_DEQUE_BROKEN, seed, steps, v.why);
+         c->name, SHOAL__DEQUE_BROKEN, seed, steps, v.why);
   again = run_seed(c, seed);
   assert_false(again.ok);
   assert_string_equal(again.why, v.why);
@@ -421,7 +421,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   {
-#if SHOAL_DEQUE_BROKEN
+#if SHOAL__DEQUE_BROKEN
     const struct CMUnitTest tests[] = {
         {"broken deque caught and replayed", broken_caught, NULL, NULL,
          (void *)&cases[0]},

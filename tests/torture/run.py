@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """run.py TORTURE BROKEN SECONDS - the torture suite as TAP: the full run
 for SECONDS must end in SUCCESS with 0 violations; the build whose deque
-has steal's CAS split (SHOAL_DEQUE_BROKEN=2) must end in FAILURE with
+has steal's CAS split (SHOAL__DEQUE_BROKEN=2) must end in FAILURE with
 violations, not in a crash; bad flags give status 2. Each case prints the
 run's figures as TAP comments, which tests/reliability.py collects."""
 import os

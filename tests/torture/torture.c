@@ -15,7 +15,7 @@
  *
  * and the exit status is 0 or 1 (2 for bad arguments). Built with
  * -Ddebug_yield=true, every access of the deque and the queues may also
- * yield. Built with SHOAL_DEQUE_BROKEN (torture_broken), the deque has one
+ * yield. Built with SHOAL__DEQUE_BROKEN (torture_broken), the deque has one
  * ordering weakened and the run must end in FAILURE. */
 #include <errno.h>
 #include <getopt.h>
@@ -56,7 +56,7 @@ static struct {
   int shown;
 } G = {.lock = PTHREAD_MUTEX_INITIALIZER, .resume = PTHREAD_COND_INITIALIZER};
 
-static void violation(const char *fmt, ...) SHOAL_PRINTF(1, 2);
+static void violation(const char *fmt, ...) SHOAL__PRINTF(1, 2);
 static void violation(const char *fmt, ...) {
   va_list ap;
   atomic_fetch_add(&G.violations, 1);
