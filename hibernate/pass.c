@@ -25,7 +25,8 @@ int shoal_hib_write(shoal_hib_writer *w, const void *data, size_t len) {
     w->err = SHOAL_ELIMIT;
     return SHOAL_ELIMIT;
   }
-  if (shoal__hib_scratch_grow(&w->buf, &w->cap, w->len + len, w->len) != SHOAL_OK) {
+  if (shoal__hib_scratch_grow(&w->buf, &w->cap, w->len + len, w->len) !=
+      SHOAL_OK) {
     w->err = SHOAL_ENOMEM;
     return SHOAL_ENOMEM;
   }
@@ -41,7 +42,8 @@ int shoal_hib_write(shoal_hib_writer *w, const void *data, size_t len) {
 
 /* One session on a worker: the host's bytes, compressed into a record.
  * When the record cannot be kept, the host gets its bytes back at once. */
-static void hibernate_one(shoal_mgr *mgr, shoal__hib_ws *ws, shoal__hib_item *it) {
+static void hibernate_one(shoal_mgr *mgr, shoal__hib_ws *ws,
+                          shoal__hib_item *it) {
   const shoal_hib_callbacks *cb = &mgr->hib->cb;
   uint64_t t0 = shoal__fast_ns();
   size_t bound, n = 0;
@@ -60,7 +62,8 @@ static void hibernate_one(shoal_mgr *mgr, shoal__hib_ws *ws, shoal__hib_item *it
   if (ws->w.err == 0 && shoal__hib_grow_tmp(ws, bound) == SHOAL_OK &&
       shoal__hib_encode_into(ws->w.buf, ws->w.len, ws->tmp, bound, &n) ==
           SHOAL_OK &&
-      (r = shoal__arena_alloc(&ws->cur, offsetof(shoal__hrec, rec) + n)) != NULL) {
+      (r = shoal__arena_alloc(&ws->cur, offsetof(shoal__hrec, rec) + n)) !=
+          NULL) {
     memcpy(r->rec, ws->tmp, n);
     r->len = (uint32_t)n;
     r->raw = (uint32_t)ws->w.len;
@@ -83,11 +86,10 @@ static int idle_enough(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
                        uint64_t cutoff) {
   shoal__session *s = c->sess[i];
   uint64_t woke = s->woke_ms, hyst;
-  if (atomic_load_explicit(&s->state, memory_order_relaxed) !=
-          SHOAL__S_LIVE ||
+  if (atomic_load_explicit(&s->state, memory_order_relaxed) != SHOAL__S_LIVE ||
       atomic_load_explicit(&c->sched[i], memory_order_relaxed) == 0 ||
-      SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word,
-                                           memory_order_relaxed)) != 0 ||
+      SHOAL__IN_COUNT(
+          atomic_load_explicit(&s->in_word, memory_order_relaxed)) != 0 ||
       s->ndeferred != 0 || s->d_head != NULL ||
       atomic_load_explicit(&s->touch_ms, memory_order_relaxed) > cutoff)
     return 0;
@@ -101,8 +103,8 @@ static int idle_enough(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
  * their records at once (bounce); returns how many. */
 static size_t pass_finish(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
-  uint64_t cutoff = mgr->clock_ms - atomic_load_explicit(&mgr->hib_ms,
-                                                         memory_order_relaxed);
+  uint64_t cutoff =
+      mgr->clock_ms - atomic_load_explicit(&mgr->hib_ms, memory_order_relaxed);
   size_t nb = 0;
   for (size_t k = 0; k < h->nitems; k++) {
     shoal__hib_item *it = &h->items[k];
@@ -119,8 +121,7 @@ static size_t pass_finish(shoal_mgr *mgr) {
       }
       /* A touch after this load meets a hibernated session: a no-op, as
        * for any. A wake (under mu) comes before or after all of this. */
-      if (atomic_load_explicit(&s->touch_ms, memory_order_relaxed) <=
-          cutoff) {
+      if (atomic_load_explicit(&s->touch_ms, memory_order_relaxed) <= cutoff) {
         slot = shoal__hib_slot_take(h);
         it->r->o.slot = slot;
         rc = shoal__mgr_detach(mgr, s, &it->r->o, &it->r->kept);
@@ -161,9 +162,10 @@ static size_t pass_finish(shoal_mgr *mgr) {
       shoal__log(mgr->cfg.log, mgr->cfg.log_user,
                  it->rc == SHOAL__IT_FAILED ? SHOAL_LOG_WARN : SHOAL_LOG_ERROR,
                  "session %u: its hibernation record could not be kept "
-                 "(out of memory); %s", it->id,
+                 "(out of memory); %s",
+                 it->id,
                  it->rc == SHOAL__IT_FAILED ? "woken at once from its bytes"
-                                     : "and the host's wake failed");
+                                            : "and the host's wake failed");
     }
   }
   h->nitems = nb;
@@ -193,7 +195,8 @@ static void bounce_finish(shoal_mgr *mgr) {
       shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
                  "session %u: a packet or a touch came while it was "
                  "hibernated, and the host's wake from its bytes failed "
-                 "(%s)", it->id, shoal_strerror(it->rc));
+                 "(%s)",
+                 it->id, shoal_strerror(it->rc));
     }
     shoal__hrec_free(it->r);
   }
@@ -221,8 +224,9 @@ long shoal__hib_pass(shoal_mgr *mgr, size_t max) {
   /* The compare-and-mask finds the candidates; each is then checked on
    * its record (packets, touches, hysteresis). */
   found = mgr->older(c->last_active, mgr->nact, cutoff, h->cand, mgr->nact);
-  if (found > 0 && (shoal__hib_items_reserve(h, found < max ? found : max) != SHOAL_OK ||
-                    shoal__hib_slot_reserve(h, found < max ? found : max) != SHOAL_OK)) {
+  if (found > 0 &&
+      (shoal__hib_items_reserve(h, found < max ? found : max) != SHOAL_OK ||
+       shoal__hib_slot_reserve(h, found < max ? found : max) != SHOAL_OK)) {
     pthread_mutex_unlock(&mgr->mu);
     return SHOAL_ENOMEM;
   }
@@ -247,7 +251,7 @@ long shoal__hib_pass(shoal_mgr *mgr, size_t max) {
     return 0;
   /* The state the host's callbacks free goes back now: pages emptied on
    * their owner's thread at once, those freed from another worker when
-   * each owner collects (runtime/os.c). */
+   * each owner collects (runtime/alloc.c). */
   shoal__alloc_release_begin();
   shoal__hib_run_items(mgr, hibernate_one);
   shoal__runtime_collect(mgr->rt, 0);
@@ -265,7 +269,6 @@ long shoal__hib_pass(shoal_mgr *mgr, size_t max) {
   }
   return done;
 }
-
 
 /* After each tick: a pass every quarter threshold of manager time (at
  * least every millisecond, at most every second). */
@@ -288,4 +291,3 @@ long shoal_mgr_hibernate_idle(shoal_mgr *mgr, size_t max) {
   shoal__hib_call a = {max, 0};
   return shoal__hib_held(mgr, call_pass, &a);
 }
-

@@ -18,13 +18,13 @@ void shoal__hrec_free(shoal__hrec *r) {
 }
 
 /* A scratch buffer (*p, *cap bytes) to at least n bytes, its first `keep`
- * bytes kept. Whole pages of their own (runtime/os.h), a power of two of
+ * bytes kept. Whole pages of their own (runtime/alloc.h), a power of two of
  * them: the workers then allocate nothing from the allocator during a
  * pass (which would keep a segment per worker alive), and a list dropped
  * by the defragmentation leaves at once (mimalloc would keep its span for
  * its decommit delay). */
 int shoal__hib_scratch_grow(unsigned char **p, size_t *cap, size_t n,
-                        size_t keep) {
+                            size_t keep) {
   size_t c = *cap < 4096 ? 4096 : *cap;
   unsigned char *b;
   if (n <= *cap)
@@ -48,7 +48,8 @@ static int reserve(void **p, size_t *cap, size_t n, size_t elem) {
   size_t bytes = *cap * elem;
   if (n <= *cap)
     return SHOAL_OK;
-  if (shoal__hib_scratch_grow(&b, &bytes, (n + n / 2) * elem, *cap * elem) != SHOAL_OK)
+  if (shoal__hib_scratch_grow(&b, &bytes, (n + n / 2) * elem, *cap * elem) !=
+      SHOAL_OK)
     return SHOAL_ENOMEM;
   *p = b;
   *cap = bytes / elem;
@@ -82,9 +83,8 @@ static size_t table_bytes(uint32_t cap, size_t elem) {
  * SHOAL_ENOMEM: unchanged. */
 static int arr_resize(shoal__hib *h, uint32_t cap) {
   shoal__hrec **a = shoal__pages_alloc(table_bytes(cap, sizeof *a), 4096);
-  uint32_t *f = a != NULL ? shoal__pages_alloc(table_bytes(cap, sizeof *f),
-                                               4096)
-                          : NULL;
+  uint32_t *f =
+      a != NULL ? shoal__pages_alloc(table_bytes(cap, sizeof *f), 4096) : NULL;
   if (f == NULL) {
     shoal__pages_free(a, table_bytes(cap, sizeof *a));
     return SHOAL_ENOMEM;
@@ -109,10 +109,10 @@ int shoal__hib_slot_reserve(shoal__hib *h, size_t more) {
   if (need > SHOAL__REG_OUT_MAX)
     return SHOAL_ENOMEM;
   need += need / 2;
-  return arr_resize(h, (uint32_t)(need < 1024 ? 1024
-                                  : need > SHOAL__REG_OUT_MAX
-                                      ? SHOAL__REG_OUT_MAX
-                                      : need));
+  return arr_resize(h,
+                    (uint32_t)(need < 1024                 ? 1024
+                               : need > SHOAL__REG_OUT_MAX ? SHOAL__REG_OUT_MAX
+                                                           : need));
 }
 
 /* A slot for r (reserved), lowest free first. */
@@ -170,7 +170,8 @@ int shoal__hib_grow_tmp(shoal__hib_ws *ws, size_t n) {
 /* The items of a pass or a wake phase, fn on each, as a parallel_for in
  * batches of SHOAL__HIB_BATCH; the host's callbacks run marked as inside mgr's
  * (so that they cannot call update). */
-typedef void (*shoal__hib_item_fn)(shoal_mgr *mgr, shoal__hib_ws *ws, shoal__hib_item *it);
+typedef void (*shoal__hib_item_fn)(shoal_mgr *mgr, shoal__hib_ws *ws,
+                                   shoal__hib_item *it);
 typedef struct items_job {
   shoal_mgr *mgr;
   shoal__hib_item_fn fn;
@@ -231,10 +232,9 @@ static void compact(shoal__hib *h) {
  * the manager. Returns the table bytes given back. */
 static size_t defrag(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
-  size_t before = table_bytes(h->cap, sizeof *h->arr) +
-                  table_bytes(h->cap, sizeof *h->fr) +
-                  h->items_cap * sizeof *h->items +
-                  h->cand_cap * sizeof *h->cand;
+  size_t before =
+      table_bytes(h->cap, sizeof *h->arr) + table_bytes(h->cap, sizeof *h->fr) +
+      h->items_cap * sizeof *h->items + h->cand_cap * sizeof *h->cand;
   arr_fit(h);
   compact(h);
   if (h->cap > 1024 && h->n < h->cap / 2)
@@ -308,9 +308,14 @@ static void destroy(shoal_mgr *mgr) {
   mgr->hib = NULL;
 }
 
-static const shoal__hib_hooks hooks = {
-    shoal__hib_wake_phase, shoal__hib_pass_phase, out_at, shoal__hib_ask,
-    forget, count, defrag, destroy};
+static const shoal__hib_hooks hooks = {shoal__hib_wake_phase,
+                                       shoal__hib_pass_phase,
+                                       out_at,
+                                       shoal__hib_ask,
+                                       forget,
+                                       count,
+                                       defrag,
+                                       destroy};
 
 /* ------------------------------------------------------------------------ */
 /* The API                                                                  */
@@ -327,9 +332,8 @@ int shoal_mgr_set_hibernation(shoal_mgr *mgr, const shoal_hib_callbacks *cb) {
   if ((h = mgr->hib) == NULL) {
     unsigned nw = shoal_runtime_workers(mgr->rt);
     h = shoal__calloc(1, sizeof *h);
-    if (h != NULL &&
-        (h->ws = shoal__aligned_alloc(SHOAL__FALSE_SHARING,
-                                      nw * sizeof *h->ws)) == NULL) {
+    if (h != NULL && (h->ws = shoal__aligned_alloc(
+                          SHOAL__FALSE_SHARING, nw * sizeof *h->ws)) == NULL) {
       shoal__free(h);
       h = NULL;
     }
@@ -369,7 +373,6 @@ long shoal__hib_held(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
     rc = shoal__mgr_hold(mgr, f, a);
   return rc != SHOAL_OK ? rc : a->result;
 }
-
 
 /* Adds src to dst; reset: clears src. */
 static void hist_take(shoal__hist *dst, shoal__hist *src, int reset) {
@@ -445,8 +448,7 @@ int shoal_hib_stats_get(shoal_mgr *mgr, shoal_hib_stats *out, int reset) {
 
 /* A hibernated session's record, for tests that corrupt one on purpose.
  * Under no lock: the caller knows nothing else runs. */
-unsigned char *shoal__hib_record_of(shoal_mgr *mgr, uint32_t id,
-                                    size_t *len) {
+unsigned char *shoal__hib_record_of(shoal_mgr *mgr, uint32_t id, size_t *len) {
   shoal__out *o;
   shoal__hrec *r;
   pthread_mutex_lock(&mgr->mu);
@@ -458,4 +460,3 @@ unsigned char *shoal__hib_record_of(shoal_mgr *mgr, uint32_t id,
   *len = r->len;
   return r->rec;
 }
-

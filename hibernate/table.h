@@ -21,12 +21,12 @@
 /* All that a hibernated session keeps, besides its out slot: one block of
  * the record arena (arena.h), the record's bytes inline. */
 typedef struct shoal__hrec {
-  shoal__out o;    /* first: the manager's view (mgr.h) */
+  shoal__out o; /* first: the manager's view (mgr.h) */
   shoal__kept kept;
-  uint32_t freed;  /* host bytes its callback said it freed (at most
-                      UINT32_MAX counted) */
-  uint32_t len;    /* of rec */
-  uint32_t raw;    /* the blob's */
+  uint32_t freed; /* host bytes its callback said it freed (at most
+                     UINT32_MAX counted) */
+  uint32_t len;   /* of rec */
+  uint32_t raw;   /* the blob's */
   unsigned char rec[];
 } shoal__hrec;
 
@@ -43,7 +43,7 @@ typedef struct shoal__hib_ws {
   shoal__arena_cursor cur; /* where its records go */
   unsigned char *tmp;
   size_t tmp_cap;
-  shoal__hist hib_t, wake_t;   /* per session, all of it */
+  shoal__hist hib_t, wake_t;     /* per session, all of it */
   shoal__hist hib_own, wake_own; /* less the host's callback */
 } shoal__hib_ws;
 
@@ -58,11 +58,11 @@ enum {
 
 /* A session of a pass or a wake phase. */
 typedef struct shoal__hib_item {
-  uint32_t index;  /* pool index: the session's, or the one taken to wake
-                      it into */
+  uint32_t index; /* pool index: the session's, or the one taken to wake
+                     it into */
   uint32_t id;
-  uint32_t slot;   /* during a pass: its slot, fixed until the pass ends */
-  int rc;          /* SHOAL__IT_*, or a wake's status */
+  uint32_t slot; /* during a pass: its slot, fixed until the pass ends */
+  int rc;        /* SHOAL__IT_*, or a wake's status */
   void *user;
   shoal__hrec *r;
 } shoal__hib_item;

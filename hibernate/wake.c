@@ -16,7 +16,8 @@
 /* Waking                                                                   */
 /* ------------------------------------------------------------------------ */
 
-void shoal__hib_wake_one(shoal_mgr *mgr, shoal__hib_ws *ws, shoal__hib_item *it) {
+void shoal__hib_wake_one(shoal_mgr *mgr, shoal__hib_ws *ws,
+                         shoal__hib_item *it) {
   const shoal__hrec *r = it->r;
   uint64_t t0 = shoal__fast_ns(), t1 = 0;
   size_t len = 0;
@@ -58,7 +59,8 @@ long shoal__hib_wakes(shoal_mgr *mgr) {
     pthread_mutex_unlock(&mgr->mu);
     shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
                "hibernation: no memory to wake %zu sessions now; retried "
-               "at the next update", n);
+               "at the next update",
+               n);
     return SHOAL_ENOMEM;
   }
   /* Each takes its pool element now, so that its wake cannot fail after
@@ -113,7 +115,8 @@ long shoal__hib_wakes(shoal_mgr *mgr) {
       h->wake_failures++;
       shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
                  "session %u: wake failed (%s); it stays hibernated with "
-                 "its record", it->id,
+                 "its record",
+                 it->id,
                  it->rc == SHOAL_EFORMAT ? "its record is corrupt"
                                          : shoal_strerror(it->rc));
     }
@@ -126,10 +129,7 @@ long shoal__hib_wakes(shoal_mgr *mgr) {
   return woke;
 }
 
-
-void shoal__hib_wake_phase(shoal_mgr *mgr) {
-  (void)shoal__hib_wakes(mgr);
-}
+void shoal__hib_wake_phase(shoal_mgr *mgr) { (void)shoal__hib_wakes(mgr); }
 
 /* The active session of id, or NULL. Lock-free. */
 static shoal__session *find(shoal_mgr *mgr, uint32_t id) {
@@ -146,10 +146,9 @@ static shoal__session *find(shoal_mgr *mgr, uint32_t id) {
 }
 
 static void touch(shoal_mgr *mgr, shoal__session *s) {
-  atomic_store_explicit(&s->touch_ms,
-                        atomic_load_explicit(&mgr->clock_pub,
-                                             memory_order_relaxed),
-                        memory_order_relaxed);
+  atomic_store_explicit(
+      &s->touch_ms, atomic_load_explicit(&mgr->clock_pub, memory_order_relaxed),
+      memory_order_relaxed);
 }
 
 /* Touches id, or asks for its wake (wake: 1) when it is hibernated.
@@ -196,8 +195,7 @@ static long wake_where(shoal_mgr *mgr, int by_map, uint32_t v) {
     return SHOAL_EINVAL;
   pthread_mutex_lock(&mgr->mu);
   if ((h = mgr->hib) != NULL) {
-    uint64_t now = atomic_load_explicit(&mgr->clock_pub,
-                                        memory_order_relaxed);
+    uint64_t now = atomic_load_explicit(&mgr->clock_pub, memory_order_relaxed);
     for (uint32_t k = 0; k < h->n; k++) {
       shoal__hrec *r = h->arr[k];
       if (r != NULL && (by_map ? r->o.map : r->o.group) == v) {
@@ -239,4 +237,3 @@ long shoal_mgr_run_wakes(shoal_mgr *mgr) {
   shoal__hib_call a = {0, 0};
   return shoal__hib_held(mgr, call_wakes, &a);
 }
-

@@ -1,6 +1,9 @@
 /* shoal.h — the one public header of shoal, a session manager for hosts that
- * run thousands of sessions: topology and pinning plan, errors and logging.
- * Every function states which threads may call it. */
+ * run thousands of sessions: errors and logging, topology and the worker
+ * plan, the work-stealing runtime, actors and topics, the session manager
+ * (sessions, packets, the deferred queue, hibernation, defragmentation,
+ * metrics) and its configuration. Every function states which threads may
+ * call it. */
 #ifndef SHOAL_H
 #define SHOAL_H
 

@@ -1,20 +1,14 @@
 /* os.c — the platform calls (os.h): futex, clocks, timer slack, resident
  * memory and page discards, and the debug build's random yields. */
 #include "runtime/os.h"
-#include "runtime/atomics.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "shoal_build.h"
-#include "runtime/sched/scheduler.h"
-#if SHOAL__USE_MIMALLOC
-#include <mimalloc.h>
-#endif
+#include "runtime/atomics.h"
+#include "runtime/common.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/* metrics.c — the manager's figures: the tick-time histogram, the window's
+/* metrics.c — the manager's figures: tick times (hist.c), the window's
  * counters, the per-session columns summed with the SIMD path, the CPU
  * split between shoal and the host, sessions by map and the most active
  * sessions. */

@@ -17,9 +17,7 @@
 /* The manager whose callback the calling thread is in (NULL outside). */
 static _Thread_local const shoal_mgr *tls_in_cb;
 
-int shoal__mgr_in_callback(const shoal_mgr *mgr) {
-  return tls_in_cb == mgr;
-}
+int shoal__mgr_in_callback(const shoal_mgr *mgr) { return tls_in_cb == mgr; }
 
 const shoal_mgr *shoal__cb_enter(const shoal_mgr *mgr) {
   const shoal_mgr *prev = tls_in_cb;
@@ -27,9 +25,7 @@ const shoal_mgr *shoal__cb_enter(const shoal_mgr *mgr) {
   return prev;
 }
 
-void shoal__cb_leave(const shoal_mgr *prev) {
-  tls_in_cb = prev;
-}
+void shoal__cb_leave(const shoal_mgr *prev) { tls_in_cb = prev; }
 
 /* ------------------------------------------------------------------------ */
 /* Creation and destruction                                                 */
@@ -54,13 +50,13 @@ static int check_config(const shoal_config *c) {
       c->defragment_seconds < 1 || c->defragment_seconds > 86400 ||
       c->hysteresis_seconds > 86400 || c->hibernate_per_update < 1 ||
       c->hibernate_per_update > (1u << 24) ||
-      c->pool_preallocate > c->max_sessions ||
-      c->pool_grow < 1 || c->pool_grow > SLAB_SESSIONS_MAX ||
-      c->packets_per_update < 1 || c->packets_per_update > 65536 ||
-      c->watchdog_ms > 3600000 || c->callback_budget_ms > 3600000 ||
-      c->deferred_per_session < 1 || c->deferred_per_session > (1u << 20) ||
-      c->inbox_size < 1 || c->inbox_size > 65536 ||
-      c->max_queued_packets < 64 || c->max_queued_packets > (1u << 26))
+      c->pool_preallocate > c->max_sessions || c->pool_grow < 1 ||
+      c->pool_grow > SLAB_SESSIONS_MAX || c->packets_per_update < 1 ||
+      c->packets_per_update > 65536 || c->watchdog_ms > 3600000 ||
+      c->callback_budget_ms > 3600000 || c->deferred_per_session < 1 ||
+      c->deferred_per_session > (1u << 20) || c->inbox_size < 1 ||
+      c->inbox_size > 65536 || c->max_queued_packets < 64 ||
+      c->max_queued_packets > (1u << 26))
     return SHOAL_EINVAL;
   return SHOAL_OK;
 }
@@ -88,7 +84,8 @@ static int numa_setup(shoal_mgr *mgr, const shoal_topo **topo) {
     return SHOAL_OK;
   if (shoal_topo_is_this_system(shoal__runtime_topo(mgr->rt)))
     *topo = shoal__runtime_topo(mgr->rt);
-  mgr->parts = shoal__aligned_alloc(SHOAL__FALSE_SHARING, n * sizeof *mgr->parts);
+  mgr->parts =
+      shoal__aligned_alloc(SHOAL__FALSE_SHARING, n * sizeof *mgr->parts);
   if (mgr->parts == NULL)
     return SHOAL_ENOMEM;
   memset(mgr->parts, 0, n * sizeof *mgr->parts);
@@ -150,13 +147,12 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   if (rc != SHOAL_OK)
     goto fail_rt;
   mgr->pool.owner_resets = 1; /* create_locked resets every field */
-  if ((rc = shoal__registry_init(&mgr->reg, &mgr->pool,
-                                 c.pool_preallocate)) != SHOAL_OK)
+  if ((rc = shoal__registry_init(&mgr->reg, &mgr->pool, c.pool_preallocate)) !=
+      SHOAL_OK)
     goto fail_pool;
   rc = SHOAL_ENOMEM;
   mgr->samples = shoal__aligned_alloc(
-      SHOAL__FALSE_SHARING,
-      shoal_runtime_workers(rt) * sizeof *mgr->samples);
+      SHOAL__FALSE_SHARING, shoal_runtime_workers(rt) * sizeof *mgr->samples);
   if (mgr->samples == NULL)
     goto fail_reg;
   memset(mgr->samples, 0, shoal_runtime_workers(rt) * sizeof *mgr->samples);
@@ -252,7 +248,6 @@ shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr) {
   return mgr != NULL ? mgr->rt : NULL;
 }
 
-
 static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   shoal__cols *c = shoal__mgr_cols(mgr);
   shoal__session *s;
@@ -265,13 +260,14 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   /* The hibernated sessions keep their place under the maximum. */
   if (mgr->nout > 0 &&
       atomic_load_explicit(&mgr->pool.in_use, memory_order_relaxed) +
-              mgr->nout >= mgr->cfg.max_sessions)
+              mgr->nout >=
+          mgr->cfg.max_sessions)
     return SHOAL_ELIMIT;
-  if ((rc = shoal__pool_get(&mgr->pool, id % mgr->nodes, &index)) !=
-      SHOAL_OK)
+  if ((rc = shoal__pool_get(&mgr->pool, id % mgr->nodes, &index)) != SHOAL_OK)
     return rc;
   if (mgr->nact == c->cap) { /* max raised while a tick ran */
-    if (mgr->ticking || (rc = shoal__cols_grow(mgr, mgr->nact + 1)) != SHOAL_OK) {
+    if (mgr->ticking ||
+        (rc = shoal__cols_grow(mgr, mgr->nact + 1)) != SHOAL_OK) {
       shoal__pool_put(&mgr->pool, index);
       return mgr->ticking ? SHOAL_ELIMIT : rc;
     }
@@ -432,8 +428,8 @@ int shoal_session_release(shoal_mgr *mgr, uint32_t id) {
   return rc;
 }
 
-long shoal_session_release_batch(shoal_mgr *mgr, const uint32_t *ids,
-                                 size_t n, int *results) {
+long shoal_session_release_batch(shoal_mgr *mgr, const uint32_t *ids, size_t n,
+                                 int *results) {
   uint32_t done = 0;
   out_done od;
   long ok = 0;
@@ -556,8 +552,7 @@ static int with_slot(shoal_mgr *mgr, uint32_t id, slot_fn fn, uintptr_t arg) {
   if (mgr == NULL)
     return SHOAL_EINVAL;
   pthread_mutex_lock(&mgr->mu);
-  if ((s = live_locked(mgr, id, NULL)) != NULL &&
-      s->where == SHOAL__IN_ACTIVE)
+  if ((s = live_locked(mgr, id, NULL)) != NULL && s->where == SHOAL__IN_ACTIVE)
     rc = fn(mgr, s, shoal__mgr_cols(mgr),
             atomic_load_explicit(&s->slot, memory_order_relaxed), NULL, arg);
   else if (s == NULL && (o = shoal__mgr_out(mgr, id)) != NULL)
@@ -603,10 +598,9 @@ static int put_interval(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
   want = SHOAL__SCHED((uint32_t)arg, id);
   atomic_store_explicit(&s->interval, (uint32_t)arg, memory_order_relaxed);
   old = atomic_load_explicit(&c->sched[slot], memory_order_relaxed);
-  while (old != 0 &&
-         !atomic_compare_exchange_weak_explicit(&c->sched[slot], &old, want,
-                                                memory_order_relaxed,
-                                                memory_order_relaxed)) {
+  while (old != 0 && !atomic_compare_exchange_weak_explicit(
+                         &c->sched[slot], &old, want, memory_order_relaxed,
+                         memory_order_relaxed)) {
   }
   return SHOAL_OK;
 }
@@ -617,8 +611,8 @@ static int unquarantine(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
   if (slot == OUT)
     return SHOAL_ESTATE; /* hibernated sessions are never quarantined */
   id = atomic_load_explicit(&s->id, memory_order_relaxed);
-  want = SHOAL__SCHED(
-      atomic_load_explicit(&s->interval, memory_order_relaxed), id);
+  want = SHOAL__SCHED(atomic_load_explicit(&s->interval, memory_order_relaxed),
+                      id);
   if (!atomic_compare_exchange_strong_explicit(&c->sched[slot], &zero, want,
                                                memory_order_relaxed,
                                                memory_order_relaxed))
@@ -637,8 +631,7 @@ int shoal_session_set_map(shoal_mgr *mgr, uint32_t id, uint32_t map) {
 int shoal_session_set_group(shoal_mgr *mgr, uint32_t id, uint32_t group) {
   return with_slot(mgr, id, put_group, group);
 }
-int shoal_session_set_interval(shoal_mgr *mgr, uint32_t id,
-                               unsigned interval) {
+int shoal_session_set_interval(shoal_mgr *mgr, uint32_t id, unsigned interval) {
   if (interval < 1 || interval > INTERVAL_MAX)
     return SHOAL_EINVAL;
   return with_slot(mgr, id, put_interval, interval);
@@ -681,4 +674,3 @@ int shoal_mgr_set_max_sessions(shoal_mgr *mgr, unsigned max) {
   pthread_mutex_unlock(&mgr->mu);
   return rc;
 }
-

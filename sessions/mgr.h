@@ -66,10 +66,10 @@ struct shoal__session {
   _Atomic uint32_t interval; /* the host's; sched holds it unless
                                 quarantined */
   _Atomic int last_error;
-  _Atomic uint32_t node;      /* home NUMA node */
-  uint32_t next;             /* list of releases: index + 1, under mu */
-  uint32_t ndeferred;        /* packets in its deferred queue */
-  void *user;                /* kept for on_release once the slot is gone */
+  _Atomic uint32_t node; /* home NUMA node */
+  uint32_t next;         /* list of releases: index + 1, under mu */
+  uint32_t ndeferred;    /* packets in its deferred queue */
+  void *user;            /* kept for on_release once the slot is gone */
   /* The inbox: Vyukov's intrusive MPSC queue (runtime/sched/inbox.h) with its
    * words here; popped only by whoever updates the session, or under mu
    * once it is released. */
@@ -102,18 +102,19 @@ struct shoal__session {
 struct shoal__out {
   struct shoal__out *wk_next; /* the wake list */
   uint32_t id, map, group, interval;
-  uint32_t slot;             /* out slot */
+  uint32_t slot; /* out slot */
   uint32_t nheld;
   uint32_t held_head, held_tail; /* packets held, FIFO: packet pool
                                     index + 1, 0: none */
-  uint16_t node;             /* home NUMA node */
-  uint16_t flags;            /* SHOAL__OUT_* */
+  uint16_t node;                 /* home NUMA node */
+  uint16_t flags;                /* SHOAL__OUT_* */
 };
 
-#define SHOAL__OUT_ASKED 1u   /* on the wake list */
-#define SHOAL__OUT_WAKING 2u  /* in a wake phase, its host callback maybe
-                                 running: not freed under it */
-#define SHOAL__OUT_GONE 4u    /* released during its wake phase */
+#define SHOAL__OUT_ASKED 1u /* on the wake list */
+#define SHOAL__OUT_WAKING                                                      \
+  2u                       /* in a wake phase, its host callback maybe         \
+                              running: not freed under it */
+#define SHOAL__OUT_GONE 4u /* released during its wake phase */
 
 /* Per-worker sample of host time, and batches run away from their
  * sessions' home node, on its own line; packet counters, the wait-time
@@ -122,10 +123,10 @@ typedef struct shoal__mgr_sample {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t host_ns;
   _Atomic uint64_t sessions;
   _Atomic uint64_t away;
-  uint32_t new_deferred;     /* list through w_next: index + 1 */
+  uint32_t new_deferred; /* list through w_next: index + 1 */
   shoal__pkt_counts pk;
-  shoal__hist *wait;         /* send to handler */
-  _Atomic uint64_t beat;     /* the watchdog's view (shoal__beat) */
+  shoal__hist *wait;     /* send to handler */
+  _Atomic uint64_t beat; /* the watchdog's view (shoal__beat) */
 } shoal__mgr_sample;
 
 /* The watchdog's heartbeat (watchdog.c). Before each host callback the
@@ -175,14 +176,14 @@ enum {
   SHOAL__PART_DONE = 3
 };
 typedef struct shoal__part {
-  shoal_task task;             /* first: the runtime's record */
+  shoal_task task; /* first: the runtime's record */
   struct shoal_mgr *mgr;
   shoal__tick t;
-  int home;                    /* the worker it is handed to; -1: none */
+  int home; /* the worker it is handed to; -1: none */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t state;
-  _Atomic uint32_t queued;     /* 0: no task; 1: a task handed over and
-                                  not finished; 2: and the part opened
-                                  again since (the task claims again) */
+  _Atomic uint32_t queued; /* 0: no task; 1: a task handed over and
+                              not finished; 2: and the part opened
+                              again since (the task claims again) */
 } shoal__part;
 
 /* What hibernate/ hooks into the manager (set once by
@@ -212,50 +213,50 @@ struct shoal_mgr {
   shoal_mgr_callbacks cb;
   shoal_runtime *rt;
   int own_rt;
-  unsigned nodes;          /* home nodes: pool free lists and segments */
-  unsigned *worker_node;   /* each worker's node (plan), < nodes */
-  shoal__part *parts;      /* one per node when nodes > 1 */
+  unsigned nodes;        /* home nodes: pool free lists and segments */
+  unsigned *worker_node; /* each worker's node (plan), < nodes */
+  shoal__part *parts;    /* one per node when nodes > 1 */
   shoal__pool pool;
   shoal__registry reg;
   shoal__sum_fn sum;
-  shoal__older_fn older;   /* the same path's candidate finder */
+  shoal__older_fn older; /* the same path's candidate finder */
   const char *simd;
-  uint64_t stamp_ns;       /* cost of a pair of fast-clock stamps */
+  uint64_t stamp_ns; /* cost of a pair of fast-clock stamps */
 
   /* What the tick reads, written under mu between ticks. */
   alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__cols *) cols;
-  uint32_t tick_n;         /* slots the running tick covers */
-  uint32_t tick_bs;        /* its batch size */
+  uint32_t tick_n;  /* slots the running tick covers */
+  uint32_t tick_bs; /* its batch size */
   uint64_t tick_no;
-  uint64_t clock_ms;       /* sum of diff_ms */
+  uint64_t clock_ms; /* sum of diff_ms */
 
   alignas(SHOAL__FALSE_SHARING) pthread_mutex_t mu;
   pthread_cond_t tick_done;
-  uint32_t nact;           /* slots in use */
-  uint32_t cols_hw;        /* column slots from here on were given back
-                              to the system and not touched since */
+  uint32_t nact;    /* slots in use */
+  uint32_t cols_hw; /* column slots from here on were given back
+                       to the system and not touched since */
   uint32_t seg_end[SHOAL__POOL_NODES_MAX]; /* segments; past the last: the
                                               creates of a running tick */
   int ticking;
-  uint32_t releasing;      /* releases waiting for the hold's end:
-                              index + 1 of the first, 0: none */
-  void **retired;          /* column sets replaced (get may still read
-                              one), freed at destroy */
+  uint32_t releasing; /* releases waiting for the hold's end:
+                         index + 1 of the first, 0: none */
+  void **retired;     /* column sets replaced (get may still read
+                         one), freed at destroy */
   size_t nretired;
 
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t moves; /* seqlock */
   _Atomic unsigned batch_size;
   _Atomic uint64_t hib_ms;
   _Atomic int updating;
-  _Atomic uint64_t quarantined;  /* now */
-  _Atomic uint64_t quarantines;  /* in the window */
+  _Atomic uint64_t quarantined; /* now */
+  _Atomic uint64_t quarantines; /* in the window */
 
   /* The window (under mu). */
   shoal__hist hist;
   uint64_t w_ticks, w_batches, w_start_ns, w_cpu0_ns;
-  uint64_t w_handled0;     /* packets handled before the window */
-  uint64_t w_main_ns;      /* wall time of the update calls: the main
-                              thread's share of the runtime's CPU */
+  uint64_t w_handled0;        /* packets handled before the window */
+  uint64_t w_main_ns;         /* wall time of the update calls: the main
+                                 thread's share of the runtime's CPU */
   shoal__mgr_sample *samples; /* one per worker */
 
   /* Packets (packets.h). */
@@ -265,10 +266,11 @@ struct shoal_mgr {
   uint64_t defrags, defrag_returned, last_defrag_ms;
 
   /* Hibernation (hibernate/). */
-  const shoal__hib_hooks *hooks;  /* NULL: off */
+  const shoal__hib_hooks *hooks; /* NULL: off */
   struct shoal__hib *hib;
-  uint64_t nout;              /* hibernated sessions; under mu */
-  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t hyst_ms;   /* a session woken this recently stays */
+  uint64_t nout; /* hibernated sessions; under mu */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t
+      hyst_ms;                /* a session woken this recently stays */
   _Atomic uint64_t clock_pub; /* clock_ms, for touches from any thread */
 
   /* The watchdog (watchdog.c): its thread, and the drain's beat. */
@@ -276,7 +278,7 @@ struct shoal_mgr {
   pthread_t wd_thread;
   pthread_mutex_t wd_mu;
   pthread_cond_t wd_cv;
-  int wd_running, wd_stop; /* under wd_mu */
+  int wd_running, wd_stop;             /* under wd_mu */
   _Atomic uint64_t wd_stalls, wd_over; /* callbacks reported, in total */
 };
 
@@ -319,8 +321,7 @@ void shoal__cb_leave(const shoal_mgr *prev);
  * manager goes through. */
 /* Runs f(mgr) holding the manager as a tick does (updating, ticking);
  * 0 or SHOAL_ESTATE. Releases made meanwhile take effect when it ends. */
-int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
-                    void *arg);
+int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *), void *arg);
 /* Runs on_release for each session of the list (index + 1, through
  * `next`) and returns them to the pool. Outside mu. */
 void shoal__mgr_finish_releases(shoal_mgr *mgr, uint32_t list);

@@ -1,7 +1,7 @@
 /* packets.c — packets sent to sessions: each session's lock-free inbox,
- * the opcode table that classifies them, the deferred queue that the
- * host's main thread drains, and their statistics. API: shoal.h,
- * "Packets"; design: docs/packets.md.
+ * the opcode table that classifies them, running them on the workers, and
+ * their statistics; the deferred queue that the host's main thread drains
+ * is deferred.c's. API: shoal.h, "Packets"; design: docs/packets.md.
  *
  * A packet is a 128-byte element of the manager's packet pool (a Treiber
  * stack over slabs, pool/pool.h), so a send allocates nothing on a warm
@@ -52,9 +52,10 @@
 _Static_assert(sizeof(shoal__pkt) == 128, "a packet is two cache lines");
 
 static const char *const category_names[SHOAL_CAT_COUNT] = {
-  "spell", "item", "resurrection", "movement", "combat", "quest", "group",
-  "trade", "gossip", "loot", "vendor", "trainer", "auction", "chat", "mail",
-  "bank", "guild", "pet", "other",
+    "spell",  "item",    "resurrection", "movement", "combat",
+    "quest",  "group",   "trade",        "gossip",   "loot",
+    "vendor", "trainer", "auction",      "chat",     "mail",
+    "bank",   "guild",   "pet",          "other",
 };
 
 const char *shoal_packet_category_name(shoal_packet_category c) {
@@ -72,9 +73,9 @@ static shoal__pkt *pkt_at(shoal_mgr *mgr, uint32_t index) {
 int shoal__pk_init(shoal_mgr *mgr) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
   uint64_t max = mgr->cfg.max_queued_packets;
-  int rc = shoal__pool_init(&mgr->pk.pool, sizeof(shoal__pkt), PKT_PER_SLAB,
-                            max < PKT_PREALLOC ? max : PKT_PREALLOC, max, 1,
-                            NULL);
+  int rc =
+      shoal__pool_init(&mgr->pk.pool, sizeof(shoal__pkt), PKT_PER_SLAB,
+                       max < PKT_PREALLOC ? max : PKT_PREALLOC, max, 1, NULL);
   if (rc != SHOAL_OK)
     return rc;
   mgr->pk.pool.owner_resets = 1; /* a send writes every field it reads */
@@ -85,8 +86,7 @@ int shoal__pk_init(shoal_mgr *mgr) {
   /* Unregistered: MAIN, category other (shoal.h). */
   memset(mgr->pk.op_class, SHOAL__OP_MAIN | SHOAL_CAT_OTHER, 65536);
   for (unsigned w = 0; w < nw; w++)
-    if ((mgr->samples[w].wait = shoal__calloc(1, sizeof(shoal__hist))) ==
-        NULL)
+    if ((mgr->samples[w].wait = shoal__calloc(1, sizeof(shoal__hist))) == NULL)
       goto fail;
   mgr->pk.window_ns = shoal__now_ns();
   return SHOAL_OK;
@@ -201,8 +201,7 @@ int shoal_mgr_opcode_info(shoal_mgr *mgr, uint16_t opcode,
 /* ------------------------------------------------------------------------ */
 
 void shoal__pk_open(shoal__session *s) {
-  uint64_t gen = atomic_load_explicit(&s->in_word, memory_order_relaxed) >>
-                 32;
+  uint64_t gen = atomic_load_explicit(&s->in_word, memory_order_relaxed) >> 32;
   atomic_store_explicit(&s->in_stub.next, NULL, memory_order_relaxed);
   atomic_store_explicit(&s->in_head, &s->in_stub, memory_order_relaxed);
   s->in_tail = &s->in_stub;
@@ -216,8 +215,7 @@ void shoal__pk_open(shoal__session *s) {
 }
 
 void shoal__pk_close(shoal__session *s) {
-  atomic_fetch_or_explicit(&s->in_word, SHOAL__IN_CLOSED,
-                           memory_order_acq_rel);
+  atomic_fetch_or_explicit(&s->in_word, SHOAL__IN_CLOSED, memory_order_acq_rel);
 }
 
 /* Reserves a place for p in s's inbox: SHOAL_OK, SHOAL_EAGAIN (full, or
@@ -237,9 +235,8 @@ static int reserve(shoal_mgr *mgr, shoal__session *s, uint32_t id,
     /* The word unchanged since it was read: same generation, still open,
      * so the id checked above is this session's. A hibernation closes the
      * inbox with a CAS on the same word, only while it is empty. */
-    if (atomic_compare_exchange_weak_explicit(&s->in_word, &w, w + 1,
-                                              memory_order_acq_rel,
-                                              memory_order_acquire))
+    if (atomic_compare_exchange_weak_explicit(
+            &s->in_word, &w, w + 1, memory_order_acq_rel, memory_order_acquire))
       return SHOAL_OK;
   }
 }
@@ -247,17 +244,16 @@ static int reserve(shoal_mgr *mgr, shoal__session *s, uint32_t id,
 /* p for id, hibernated at registry value v: held until its wake, which it
  * asks for. Under mu. */
 static int hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
-  shoal__out *o = mgr->hooks != NULL
-                      ? mgr->hooks->out(mgr, v & ~SHOAL__REG_OUT)
-                      : NULL;
+  shoal__out *o =
+      mgr->hooks != NULL ? mgr->hooks->out(mgr, v & ~SHOAL__REG_OUT) : NULL;
   if (o == NULL || o->id != id)
     return SHOAL_ENOENT;
   if (p == NULL || o->nheld >= mgr->cfg.inbox_size)
     return SHOAL_EAGAIN;
   atomic_store_explicit(&p->link.next, NULL, memory_order_relaxed);
   if (o->held_tail != 0)
-    atomic_store_explicit(&pkt_at(mgr, o->held_tail - 1)->link.next,
-                          &p->link, memory_order_relaxed);
+    atomic_store_explicit(&pkt_at(mgr, o->held_tail - 1)->link.next, &p->link,
+                          memory_order_relaxed);
   else
     o->held_head = p->index + 1;
   o->held_tail = p->index + 1;
@@ -293,7 +289,8 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
   i = shoal__registry_find(&mgr->reg, id);
   for (;;) {
     if (i >= 0 && !(i & SHOAL__REG_OUT) &&
-        (rc = reserve(mgr, shoal__mgr_rec(mgr, (uint32_t)i), id, p)) != SHOAL_ENOENT)
+        (rc = reserve(mgr, shoal__mgr_rec(mgr, (uint32_t)i), id, p)) !=
+            SHOAL_ENOENT)
       break;
     /* Hibernated, unknown, or changed since the find: again under mu,
      * which every hibernation, wake and release holds. */
@@ -350,9 +347,8 @@ static void count_handled(shoal__pkt_counts *k, uint8_t cls, int rc) {
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
                    shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind) {
-  shoal_packet_fn fn = (cls & SHOAL__OP_REGISTERED)
-                           ? mgr->pk.ops[p->opcode].fn
-                           : mgr->pk.default_handler;
+  shoal_packet_fn fn = (cls & SHOAL__OP_REGISTERED) ? mgr->pk.ops[p->opcode].fn
+                                                    : mgr->pk.default_handler;
   shoal_packet pk;
   int rc;
   if (fn == NULL) {
@@ -399,8 +395,8 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
       s->ndeferred++;
       continue;
     }
-    shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait,
-                  &smp->beat, SHOAL__CB_PACKET);
+    shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait, &smp->beat,
+                  SHOAL__CB_PACKET);
     shoal__pool_chain_add(&mgr->pk.pool, done, p->index);
   }
   if (taken != 0)
@@ -452,8 +448,8 @@ static shoal__pkt *held_first(shoal_mgr *mgr, const shoal__out *o) {
 void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
   shoal__pool_chain done = {0, 0, 0};
   for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
-    shoal__node *next = atomic_load_explicit(&p->link.next,
-                                             memory_order_relaxed);
+    shoal__node *next =
+        atomic_load_explicit(&p->link.next, memory_order_relaxed);
     shoal__pool_chain_add(&mgr->pk.pool, &done, p->index);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
@@ -465,8 +461,8 @@ void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
 
 void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {
   for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
-    shoal__node *next = atomic_load_explicit(&p->link.next,
-                                             memory_order_relaxed);
+    shoal__node *next =
+        atomic_load_explicit(&p->link.next, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->in_word, 1, memory_order_relaxed);
     shoal__mpsc_push(&s->in_head, &p->link);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
@@ -509,8 +505,7 @@ uint64_t shoal__pk_handled(shoal_mgr *mgr) {
   return n;
 }
 
-int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out,
-                           int reset) {
+int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
   unsigned nw;
   shoal__pkt_counts k;
   shoal__hist wait;
@@ -541,17 +536,17 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out,
   /* pending: counted from the queues themselves, not from the other
    * counters, so that the accounting identity can be checked. */
   for (uint32_t i = 0; i < mgr->nact; i++)
-    out->pending += SHOAL__IN_COUNT(atomic_load_explicit(
-        &c->sess[i]->in_word, memory_order_relaxed));
+    out->pending += SHOAL__IN_COUNT(
+        atomic_load_explicit(&c->sess[i]->in_word, memory_order_relaxed));
   if (mgr->hooks != NULL)
     (void)mgr->hooks->count(mgr, &out->pending); /* hibernated ones */
-  for (uint32_t z = mgr->pk.zombies; z != 0; z = shoal__mgr_rec(mgr, z - 1)->z_next)
+  for (uint32_t z = mgr->pk.zombies; z != 0;
+       z = shoal__mgr_rec(mgr, z - 1)->z_next)
     out->pending += SHOAL__IN_COUNT(atomic_load_explicit(
         &shoal__mgr_rec(mgr, z - 1)->in_word, memory_order_relaxed));
   out->pending += mgr->pk.deferred_now;
   out->sent = atomic_load_explicit(&mgr->pk.sent, memory_order_relaxed);
-  out->rejected = atomic_load_explicit(&mgr->pk.rejected,
-                                       memory_order_relaxed);
+  out->rejected = atomic_load_explicit(&mgr->pk.rejected, memory_order_relaxed);
   out->invalid = atomic_load_explicit(&mgr->pk.invalid, memory_order_relaxed);
   out->handled = mgr->pk.handled_total + k.handled;
   out->failed = mgr->pk.failed_total + k.failed;

@@ -24,7 +24,8 @@ static void quarantine(shoal_mgr *mgr, shoal__cols *c, uint32_t i, int rc) {
   atomic_fetch_add_explicit(&mgr->quarantines, 1, memory_order_relaxed);
   shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
              "session %u: update failed (%d); quarantined until the host "
-             "clears it", c->ids[i], rc);
+             "clears it",
+             c->ids[i], rc);
 }
 
 /* Whether slot i is due this tick; sched 0 (quarantined) never is. */
@@ -35,8 +36,8 @@ static inline int due(uint32_t sched, uint64_t tick) {
 
 /* One batch. The sampled variant times each host callback with the TSC;
  * the plain one carries no clock at all. */
-static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b,
-                      uint32_t e, int timed, uint64_t *host_ns) {
+static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
+                      int timed, uint64_t *host_ns) {
   shoal__cols *c = t->c;
   const shoal_mgr_callbacks *cb = &t->mgr->cb;
   shoal__pool_chain done = {0, 0, 0};
@@ -52,8 +53,8 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b,
       continue;
     user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
     /* Packets first (DESIGN.md, "The data path of one tick"). */
-    if (SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word,
-                                             memory_order_relaxed)) != 0 &&
+    if (SHOAL__IN_COUNT(
+            atomic_load_explicit(&s->in_word, memory_order_relaxed)) != 0 &&
         shoal__pk_take(t->mgr, wi, s, c->ids[i], user, &done) != 0)
       c->last_active[i] = t->clock;
     diff = (uint32_t)(t->clock - c->last_ms[i]);
@@ -159,9 +160,9 @@ static size_t batches_of(const shoal__tick *t) {
 static void part_claim(shoal__part *p) {
   uint32_t open = SHOAL__PART_OPEN;
   /* acquire: the part's fields, written before it was opened. */
-  if (!atomic_compare_exchange_strong_explicit(&p->state, &open, SHOAL__PART_TAKEN,
-                                               memory_order_acquire,
-                                               memory_order_relaxed))
+  if (!atomic_compare_exchange_strong_explicit(
+          &p->state, &open, SHOAL__PART_TAKEN, memory_order_acquire,
+          memory_order_relaxed))
     return;
   (void)shoal_parallel_for(p->mgr->rt, 0, batches_of(&p->t), 1, tick_range,
                            &p->t);
@@ -181,9 +182,8 @@ static void part_task(shoal_worker *w, shoal_task *task) {
     /* release: destroy and the next tick may reuse the record once they
      * read 0; nothing of p (or of the manager) is touched after this.
      * acquire on failure: the tick's opening of the part, marked 2. */
-    if (atomic_compare_exchange_strong_explicit(&p->queued, &q, 0,
-                                                memory_order_acq_rel,
-                                                memory_order_acquire))
+    if (atomic_compare_exchange_strong_explicit(
+            &p->queued, &q, 0, memory_order_acq_rel, memory_order_acquire))
       break;
     atomic_store_explicit(&p->queued, 1, memory_order_relaxed);
   }
@@ -193,8 +193,8 @@ static void part_task(shoal_worker *w, shoal_task *task) {
 static int parts_done(void *arg) {
   shoal_mgr *mgr = arg;
   for (unsigned k = 0; k < mgr->nodes; k++) {
-    uint32_t st = atomic_load_explicit(&mgr->parts[k].state,
-                                       memory_order_acquire);
+    uint32_t st =
+        atomic_load_explicit(&mgr->parts[k].state, memory_order_acquire);
     if (st == SHOAL__PART_OPEN || st == SHOAL__PART_TAKEN)
       return 0;
   }
@@ -232,15 +232,16 @@ static void tick_nodes(shoal_worker *w, void *arg) {
     p->t.end = base = mgr->seg_end[k];
     p->t.node = k;
     /* release: the fields above before a claimer's acquire. */
-    atomic_store_explicit(&p->state,
-                          p->t.end > p->t.base ? SHOAL__PART_OPEN : SHOAL__PART_IDLE,
-                          memory_order_release);
+    atomic_store_explicit(
+        &p->state, p->t.end > p->t.base ? SHOAL__PART_OPEN : SHOAL__PART_IDLE,
+        memory_order_release);
   }
   for (unsigned k = 0; k < mgr->nodes; k++) {
     shoal__part *p = &mgr->parts[k];
     uint32_t q;
     if (k == own || p->home < 0 ||
-        atomic_load_explicit(&p->state, memory_order_relaxed) != SHOAL__PART_OPEN)
+        atomic_load_explicit(&p->state, memory_order_relaxed) !=
+            SHOAL__PART_OPEN)
       continue;
     q = atomic_load_explicit(&p->queued, memory_order_acquire);
     /* acq_rel: the opening above before the mark a finishing task reads;
@@ -336,8 +337,7 @@ static void hold_finish(shoal_mgr *mgr, uint32_t done) {
   atomic_store_explicit(&mgr->updating, 0, memory_order_release);
 }
 
-int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
-                    void *arg) {
+int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *), void *arg) {
   int rc = hold_begin(mgr);
   if (rc != SHOAL_OK)
     return rc;
@@ -409,4 +409,3 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
   hold_finish(mgr, done);
   return rc;
 }
-

@@ -69,8 +69,8 @@ static void finish(shoal_actor *a) {
     shoal__mailbox_release(&a->box);
     atomic_fetch_add_explicit(&a->discarded, 1, memory_order_relaxed);
   }
-  shoal__mailbox_publish(&a->box, atomic_load_explicit(&a->box.head,
-                                                       memory_order_relaxed));
+  shoal__mailbox_publish(
+      &a->box, atomic_load_explicit(&a->box.head, memory_order_relaxed));
   if (a->stop != NULL)
     a->stop(a->state);
   atomic_store_explicit(&a->id, 0, memory_order_relaxed);
@@ -117,9 +117,8 @@ static int linger(shoal_worker *w, shoal_actor *a, int *streaming) {
       }
       look = *streaming ? now + SHOAL__SLIP_NS : 0;
     }
-    if ((i & 63) == 0 &&
-        (shoal__has_local_work(w) || now - start >= ns ||
-         shoal__runtime_stopping(a->sys->rt)))
+    if ((i & 63) == 0 && (shoal__has_local_work(w) || now - start >= ns ||
+                          shoal__runtime_stopping(a->sys->rt)))
       return 0;
     shoal__cpu_relax();
     if (look != 0 || (i & 63) == 63)
@@ -129,19 +128,19 @@ static int linger(shoal_worker *w, shoal_actor *a, int *streaming) {
 
 static void note_depth(shoal_actor *a, uint64_t depth) {
   shoal_actors *sys = a->sys;
-  uint64_t warn = sys->cfg.depth_warn != 0 ? sys->cfg.depth_warn
-                                           : shoal__mailbox_capacity(&a->box) / 4 * 3;
+  uint64_t warn = sys->cfg.depth_warn != 0
+                      ? sys->cfg.depth_warn
+                      : shoal__mailbox_capacity(&a->box) / 4 * 3;
   if (depth > atomic_load_explicit(&a->max_depth, memory_order_relaxed))
     atomic_store_explicit(&a->max_depth, depth, memory_order_relaxed);
   if (depth >= warn && warn != 0 && !a->warned) {
     a->warned = 1;
-    shoal__log(sys->cfg.log, sys->cfg.log_user, SHOAL_LOG_WARN,
-               "actor %llu (%s): %llu messages waiting, capacity %llu",
-               (unsigned long long)atomic_load_explicit(&a->id,
-                                                        memory_order_relaxed),
-               a->name[0] != '\0' ? a->name : "unnamed",
-               (unsigned long long)depth,
-               (unsigned long long)shoal__mailbox_capacity(&a->box));
+    shoal__log(
+        sys->cfg.log, sys->cfg.log_user, SHOAL_LOG_WARN,
+        "actor %llu (%s): %llu messages waiting, capacity %llu",
+        (unsigned long long)atomic_load_explicit(&a->id, memory_order_relaxed),
+        a->name[0] != '\0' ? a->name : "unnamed", (unsigned long long)depth,
+        (unsigned long long)shoal__mailbox_capacity(&a->box));
   } else if (depth < warn / 2) {
     a->warned = 0;
   }
@@ -171,8 +170,8 @@ static void turn(shoal_worker *w, shoal_task *t) {
   int closing = 0, again = 0, streaming = 0;
   shoal_actor *outer = tls_actor;
   /* acquire: pairs with unregister's CAS. */
-  if (shoal__mpsc_gen(atomic_load_explicit(&a->box.tail,
-                                           memory_order_acquire)) !=
+  if (shoal__mpsc_gen(
+          atomic_load_explicit(&a->box.tail, memory_order_acquire)) !=
       (gen & SHOAL__MPSC_GEN_MASK)) {
     finish(a);
     return;
@@ -250,7 +249,7 @@ static void turn(shoal_worker *w, shoal_task *t) {
     int home = a->home;
     if (home < 0)
       home = shoal_worker_index(w) == 0 ? SHOAL__ELSEWHERE
-                                       : (int)shoal_worker_index(w);
+                                        : (int)shoal_worker_index(w);
     shoal__submit(sys->rt, &a->task, home, 0);
   }
 }
@@ -281,8 +280,8 @@ static shoal_actor *resolve(shoal_actors *sys, uint64_t id, uint64_t *gen) {
       return NULL;
     /* acquire: pairs with register's release of the tail word, so that the
      * id read next is this registration's or a later one's. */
-    g = shoal__mpsc_gen(atomic_load_explicit(&a->box.tail,
-                                             memory_order_acquire));
+    g = shoal__mpsc_gen(
+        atomic_load_explicit(&a->box.tail, memory_order_acquire));
     if ((g & 1) == 0 &&
         atomic_load_explicit(&a->id, memory_order_relaxed) == id) {
       *gen = g;
@@ -402,8 +401,8 @@ shoal_actors *shoal_actor_system(const shoal_actor *self) {
  * registration may still read a cell's sequence before its generation
  * check fails. Under sys->mu, while the record is free. */
 static int new_cells(shoal_actors *sys, shoal_actor *a, uint64_t cap) {
-  shoal__mailbox_ring *old = atomic_load_explicit(&a->box.ring,
-                                                  memory_order_relaxed);
+  shoal__mailbox_ring *old =
+      atomic_load_explicit(&a->box.ring, memory_order_relaxed);
   shoal__mailbox_ring *fresh;
   if (old != NULL && sys->nretired == sys->cap_retired) {
     size_t c = sys->cap_retired != 0 ? 2 * sys->cap_retired : 16;
@@ -426,9 +425,7 @@ static int new_cells(shoal_actors *sys, shoal_actor *a, uint64_t cap) {
   return SHOAL_OK;
 }
 
-static int valid_id(uint64_t id) {
-  return id != 0 && !(id & SHOAL__HOST_BIT);
-}
+static int valid_id(uint64_t id) { return id != 0 && !(id & SHOAL__HOST_BIT); }
 
 int shoal_actor_register(shoal_actors *sys, uint64_t id,
                          const shoal_actor_opts *user) {
@@ -490,8 +487,8 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   atomic_store_explicit(&a->rejected, 0, memory_order_relaxed);
   a->gen = gen;
   atomic_store_explicit(&a->id, id, memory_order_relaxed);
-  start = shoal__mpsc_index(atomic_load_explicit(&a->box.tail,
-                                                 memory_order_relaxed));
+  start = shoal__mpsc_index(
+      atomic_load_explicit(&a->box.tail, memory_order_relaxed));
   atomic_fetch_add_explicit(&sys->live, 1, memory_order_relaxed);
   /* release: the record's fields and id before the open generation that
    * senders acquire. The mailbox starts idle: the first push schedules. */
@@ -668,7 +665,8 @@ static void info_of(shoal_actor *a, uint64_t id, shoal_actor_stats *out) {
       atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
 }
 
-int shoal_actor_stats_get(shoal_actors *sys, uint64_t id, shoal_actor_stats *out) {
+int shoal_actor_stats_get(shoal_actors *sys, uint64_t id,
+                          shoal_actor_stats *out) {
   shoal_actor *a;
   uint64_t gen;
   if (sys == NULL || out == NULL || !valid_id(id))
@@ -729,8 +727,8 @@ int shoal_actors_report(shoal_actors *sys, const char *what,
              "name", "depth", "most", "capacity", "when full");
   else
     snprintf(line, sizeof line, "%-20s %-23s %5s %12s %10s %10s %10s %10s",
-             "id", "name", "home", "handled", "dropped", "rejected",
-             "mean ns", "max ns");
+             "id", "name", "home", "handled", "dropped", "rejected", "mean ns",
+             "max ns");
   fn(user, 0, line);
   for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
     shoal_actor *a = &sys->recs[i];
@@ -742,8 +740,8 @@ int shoal_actors_report(shoal_actors *sys, const char *what,
     if (queue)
       snprintf(line, sizeof line, "%-20llu %-23s %10llu %10llu %10u %-12s",
                (unsigned long long)in.id, in.name[0] ? in.name : "-",
-               (unsigned long long)in.depth,
-               (unsigned long long)in.max_depth, in.queue_size,
+               (unsigned long long)in.depth, (unsigned long long)in.max_depth,
+               in.queue_size,
                atomic_load_explicit(&a->box.policy, memory_order_relaxed) ==
                        SHOAL__MPSC_DROP
                    ? "drop"
@@ -752,8 +750,7 @@ int shoal_actors_report(shoal_actors *sys, const char *what,
       snprintf(line, sizeof line,
                "%-20llu %-23s %5d %12llu %10llu %10llu %10llu %10llu",
                (unsigned long long)in.id, in.name[0] ? in.name : "-", in.home,
-               (unsigned long long)in.processed,
-               (unsigned long long)in.dropped,
+               (unsigned long long)in.processed, (unsigned long long)in.dropped,
                (unsigned long long)in.rejected,
                (unsigned long long)in.handler_mean_ns,
                (unsigned long long)in.handler_max_ns);

@@ -102,23 +102,23 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
    */                                                                          \
   typedef struct name##_ring {                                                 \
     uint64_t mask, pub;                                                        \
-    alignas(SHOAL__CACHE_LINE) name##_cell cells[];                             \
+    alignas(SHOAL__CACHE_LINE) name##_cell cells[];                            \
   } name##_ring;                                                               \
                                                                                \
   typedef struct name {                                                        \
     /* producers: the tail word, and a head some producer read (a word         \
      * with the generation, idle bit clear) */                                 \
-    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t tail;                        \
+    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t tail;                       \
     _Atomic uint64_t head_seen;                                                \
     /* the consumer's (others read it for depth only) */                       \
-    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head;                        \
+    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head;                       \
     /* the consumer publishes its head here for producers: a line of its       \
      * own, so that a producer polling a full queue does not take the line     \
      * the consumer writes per element */                                      \
-    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head_pub;                    \
-    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t dropped; /* DROP policy */   \
-    _Atomic(name##_ring *) ring;                           /* read-mostly */   \
-    _Atomic int policy;                                    /* read-mostly */   \
+    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head_pub;                   \
+    alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t dropped; /* DROP policy */  \
+    _Atomic(name##_ring *) ring;                            /* read-mostly */  \
+    _Atomic int policy;                                     /* read-mostly */  \
   } name;                                                                      \
                                                                                \
   /* A ring of capacity rounded up to a power of two (at least 2), or NULL.    \
@@ -126,7 +126,7 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
   static inline name##_ring *name##_ring_new(size_t capacity) {                \
     uint64_t cap = shoal__pow2_at_least(capacity);                             \
     name##_ring *r = shoal__aligned_alloc(                                     \
-        SHOAL__CACHE_LINE, sizeof(name##_ring) + cap * sizeof(name##_cell));    \
+        SHOAL__CACHE_LINE, sizeof(name##_ring) + cap * sizeof(name##_cell));   \
     if (r == NULL)                                                             \
       return NULL;                                                             \
     for (uint64_t i = 0; i < cap; i++)                                         \

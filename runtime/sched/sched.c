@@ -15,9 +15,7 @@ shoal_worker *shoal__current(const shoal_runtime *rt) {
   return w != NULL && w->rt == rt ? w : NULL;
 }
 
-shoal_worker *shoal__current_any(void) {
-  return tls_worker;
-}
+shoal_worker *shoal__current_any(void) { return tls_worker; }
 
 /* xorshift64* (Vigna 2016): victim rotation only, never security. */
 static uint64_t rng_next(uint64_t *s) {
@@ -154,13 +152,15 @@ void shoal__run_taken(shoal_worker *w, shoal__task *t) {
     t->fn(w, (shoal_task *)t);
     /* release: the frame's results before DONE; pairs with the acquire
      * loads of state in sync. After this the frame may be gone. */
-    old = atomic_exchange_explicit(&t->state, SHOAL__TASK_DONE, memory_order_acq_rel);
+    old = atomic_exchange_explicit(&t->state, SHOAL__TASK_DONE,
+                                   memory_order_acq_rel);
     if (old & SHOAL__TASK_WAITER)
       shoal__futex_wake(&t->state, INT_MAX);
   }
   if (w->spans != NULL)
-    shoal__span_add(w, kind != SHOAL__KIND_FRAME ? SHOAL__SPAN_CLOSURE : SHOAL__SPAN_TASK, t0,
-                    shoal__now_ns());
+    shoal__span_add(
+        w, kind != SHOAL__KIND_FRAME ? SHOAL__SPAN_CLOSURE : SHOAL__SPAN_TASK,
+        t0, shoal__now_ns());
 }
 
 /* ------------------------------------------------------------------------ */
@@ -178,7 +178,8 @@ static void unpark(shoal_worker *w) {
 static int claim_idle(shoal_runtime *rt, unsigned i) {
   uint64_t bit = (uint64_t)1 << (i & 63);
   return (atomic_fetch_and_explicit(&rt->idle_bits[i >> 6], ~bit,
-                                    memory_order_acq_rel) & bit) != 0;
+                                    memory_order_acq_rel) &
+          bit) != 0;
 }
 
 static void wake_one(shoal_runtime *rt) {
@@ -230,9 +231,10 @@ static void set_searching(shoal_worker *w, int on) {
 /* When the host enters at a steady period, the time its next entry is due;
  * 0 when there is no steady period to anticipate. */
 static uint64_t entry_due(shoal_runtime *rt, uint64_t now) {
-  uint64_t last = atomic_load_explicit(&rt->entry_last_ns, memory_order_relaxed);
-  uint64_t period = atomic_load_explicit(&rt->entry_period_ns,
-                                         memory_order_relaxed);
+  uint64_t last =
+      atomic_load_explicit(&rt->entry_last_ns, memory_order_relaxed);
+  uint64_t period =
+      atomic_load_explicit(&rt->entry_period_ns, memory_order_relaxed);
   uint64_t lead = (uint64_t)rt->cfg.anticipate_us * 1000u;
   if (lead == 0 || period == 0 || period < 4 * lead || last == 0)
     return 0;
@@ -244,7 +246,7 @@ static uint64_t entry_due(shoal_runtime *rt, uint64_t now) {
 typedef struct idle_exit {
   int (*done)(void *); /* NULL: leave only when stopping */
   void *arg;
-  uint64_t deadline;   /* leave then too (shoal__now_ns); 0 never */
+  uint64_t deadline; /* leave then too (shoal__now_ns); 0 never */
 } idle_exit;
 
 static int should_leave(shoal_worker *w, const idle_exit *ex) {
@@ -282,7 +284,8 @@ static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
     }
     shoal__futex_wait(&w->park, SHOAL__PARK_ASLEEP, timeout);
     /* acquire: pairs with the release store in unpark. */
-    if (atomic_load_explicit(&w->park, memory_order_acquire) == SHOAL__PARK_AWAKE) {
+    if (atomic_load_explicit(&w->park, memory_order_acquire) ==
+        SHOAL__PARK_AWAKE) {
       w->local[SHOAL__ST_WAKES]++;
       return;
     }
@@ -360,8 +363,8 @@ void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg) {
   (void)shoal__work_until_deadline(w, done, arg, 0);
 }
 
-int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *),
-                               void *arg, uint64_t deadline_ns) {
+int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *), void *arg,
+                               uint64_t deadline_ns) {
   idle_exit ex = {done, arg, deadline_ns};
   int held = 0;
   uint64_t bit = (uint64_t)1 << (w->index & 63);
@@ -379,7 +382,7 @@ int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *),
     t = shoal__find_work(w);
     if (t == NULL && (t = idle(w, &ex)) == NULL) {
       if (done == NULL && deadline_ns == 0)
-        break; /* stopping */
+        break;  /* stopping */
       continue; /* the checks above say why idle returned */
     }
     shoal__run_taken(w, t);
@@ -537,9 +540,8 @@ int shoal__host_try_enter(shoal_runtime *rt) {
   shoal_worker *w = rt->w[0];
   /* acquire: pairs with the release in shoal__host_leave, so that the
    * previous holder's use of worker 0 happens before ours. */
-  if (!atomic_compare_exchange_strong_explicit(&rt->host, &free_, 1,
-                                               memory_order_acquire,
-                                               memory_order_relaxed))
+  if (!atomic_compare_exchange_strong_explicit(
+          &rt->host, &free_, 1, memory_order_acquire, memory_order_relaxed))
     return 0;
   rt->host_saved = tls_worker;
   tls_worker = w;
@@ -645,8 +647,8 @@ static void pin_self(shoal_runtime *rt, unsigned i) {
   rc = shoal__topo_bind_self(rt->topo, (unsigned)pw->pu_os_index);
   if (rc != SHOAL_OK)
     shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
-               "worker %u: binding to PU %d refused (%s); it runs unbound",
-               i, pw->pu_os_index, shoal_strerror(rc));
+               "worker %u: binding to PU %d refused (%s); it runs unbound", i,
+               pw->pu_os_index, shoal_strerror(rc));
   if (shoal_topo_numa_count(rt->topo) > 1) {
     rc = shoal__topo_membind_self(rt->topo, pw->numa_os_index);
     if (rc != SHOAL_OK)

@@ -52,8 +52,14 @@ typedef struct shoal__span {
 
 /* Counters a worker keeps for itself and publishes (stats.c). */
 enum {
-  SHOAL__ST_TASKS, SHOAL__ST_STEALS, SHOAL__ST_FAILED, SHOAL__ST_PARKS,
-  SHOAL__ST_WAKES, SHOAL__ST_BUSY, SHOAL__ST_DROPPED, SHOAL__ST_COUNT
+  SHOAL__ST_TASKS,
+  SHOAL__ST_STEALS,
+  SHOAL__ST_FAILED,
+  SHOAL__ST_PARKS,
+  SHOAL__ST_WAKES,
+  SHOAL__ST_BUSY,
+  SHOAL__ST_DROPPED,
+  SHOAL__ST_COUNT
 };
 
 enum { SHOAL__PARK_AWAKE = 0, SHOAL__PARK_ASLEEP = 1 };
@@ -68,12 +74,13 @@ struct shoal_worker {
   unsigned level_end[SHOAL_NEAR_LEVELS]; /* victims of level l end here */
   unsigned *order;                       /* one steal round's order */
   uint64_t rng;
-  int wanting;   /* counted in rt->wanted */
+  int wanting;          /* counted in rt->wanted */
   unsigned group_waits; /* nesting of shoal_group_wait on this worker */
-  int searching; /* counted in rt->searching */
+  int searching;        /* counted in rt->searching */
   uint64_t busy_since;
-  uint64_t local[SHOAL__ST_COUNT]; /* SHOAL__ST_TASKS counts closures; head.spawned frames */
-  shoal__task *held;      /* pinned tasks taken from the inbox, FIFO */
+  uint64_t local[SHOAL__ST_COUNT]; /* SHOAL__ST_TASKS counts closures;
+                                      head.spawned frames */
+  shoal__task *held;               /* pinned tasks taken from the inbox, FIFO */
   shoal__task *held_last;
   shoal__node inbox_stub;
   shoal__span *spans;
@@ -82,7 +89,7 @@ struct shoal_worker {
   int has_thread;
 
   /* --- shared half --- */
-  shoal__deque dq; /* aligned to SHOAL__FALSE_SHARING by its own fields */
+  shoal__deque dq;    /* aligned to SHOAL__FALSE_SHARING by its own fields */
   shoal__inbox inbox; /* tasks handed to this worker by other threads */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t park; /* futex word */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t stats[SHOAL__ST_COUNT];
@@ -110,11 +117,13 @@ struct shoal_runtime {
   /* Workers looking for work or parked; the inline spawn reads it. */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t wanted;
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t searching;
-  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t idle_bits[SHOAL_WORKERS_MAX / 64];
-  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t host;  /* worker 0 held */
+  alignas(
+      SHOAL__FALSE_SHARING) _Atomic uint64_t idle_bits[SHOAL_WORKERS_MAX / 64];
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t host; /* worker 0 held */
   shoal_worker *host_saved; /* the holder's own worker of another runtime */
   /* Workers inside shoal_group_wait: a finished group wakes them. */
-  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t wait_bits[SHOAL_WORKERS_MAX / 64];
+  alignas(
+      SHOAL__FALSE_SHARING) _Atomic uint64_t wait_bits[SHOAL_WORKERS_MAX / 64];
   _Atomic uint32_t stopping;
   /* Threads outside the workers wait on this event count: for a group to
    * finish, for worker 0 to be free, for room in the pool. */
@@ -158,8 +167,8 @@ int shoal__host_try_enter(shoal_runtime *rt);
 void shoal__host_leave(shoal_runtime *rt);
 /* shoal__work_until with a deadline (0 none): 1 when done held, 0 on the
  * deadline. */
-int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *),
-                               void *arg, uint64_t deadline_ns);
+int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *), void *arg,
+                               uint64_t deadline_ns);
 /* One steal round's victim order, drawn with *rng: fills out[0 …
  * nvictims). Reads only what is fixed at start-up (tests call it). */
 unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,

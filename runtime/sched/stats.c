@@ -20,13 +20,18 @@ int shoal_worker_stats_get(const shoal_runtime *rt, unsigned worker,
     return SHOAL_EINVAL;
   w = rt->w[worker];
   memset(out, 0, sizeof *out);
-  out->tasks = atomic_load_explicit(&w->stats[SHOAL__ST_TASKS], memory_order_relaxed);
-  out->steals = atomic_load_explicit(&w->stats[SHOAL__ST_STEALS], memory_order_relaxed);
+  out->tasks =
+      atomic_load_explicit(&w->stats[SHOAL__ST_TASKS], memory_order_relaxed);
+  out->steals =
+      atomic_load_explicit(&w->stats[SHOAL__ST_STEALS], memory_order_relaxed);
   out->failed_steals =
       atomic_load_explicit(&w->stats[SHOAL__ST_FAILED], memory_order_relaxed);
-  out->parks = atomic_load_explicit(&w->stats[SHOAL__ST_PARKS], memory_order_relaxed);
-  out->wakes = atomic_load_explicit(&w->stats[SHOAL__ST_WAKES], memory_order_relaxed);
-  out->busy_ns = atomic_load_explicit(&w->stats[SHOAL__ST_BUSY], memory_order_relaxed);
+  out->parks =
+      atomic_load_explicit(&w->stats[SHOAL__ST_PARKS], memory_order_relaxed);
+  out->wakes =
+      atomic_load_explicit(&w->stats[SHOAL__ST_WAKES], memory_order_relaxed);
+  out->busy_ns =
+      atomic_load_explicit(&w->stats[SHOAL__ST_BUSY], memory_order_relaxed);
   out->trace_dropped =
       atomic_load_explicit(&w->stats[SHOAL__ST_DROPPED], memory_order_relaxed);
   if (w->has_thread)
@@ -53,14 +58,16 @@ int shoal_runtime_trace_write(const shoal_runtime *rt, const char *path) {
     shoal_worker *w = rt->w[i];
     /* acquire: pairs with the release in shoal__span_add. */
     uint32_t n = atomic_load_explicit(&w->nspans, memory_order_acquire);
-    fprintf(f, "%s{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,"
-               "\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
+    fprintf(f,
+            "%s{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,"
+            "\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
             first ? "" : ",\n", i, i);
     first = 0;
     for (uint32_t k = 0; k < n; k++) {
       const shoal__span *s = &w->spans[k];
-      fprintf(f, ",\n{\"name\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,"
-                 "\"ts\":%.3f,\"dur\":%.3f}",
+      fprintf(f,
+              ",\n{\"name\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,"
+              "\"ts\":%.3f,\"dur\":%.3f}",
               span_names[s->kind], i, (double)s->begin_ns / 1e3,
               (double)(s->end_ns - s->begin_ns) / 1e3);
     }

@@ -92,9 +92,9 @@ static void wait_stolen(shoal_worker *w, shoal__task *t) {
     }
     shoal__set_wanting(w, 0);
     s = SHOAL__TASK_PENDING;
-    if (atomic_compare_exchange_strong_explicit(&t->state, &s, SHOAL__TASK_WAITER,
-                                                memory_order_relaxed,
-                                                memory_order_relaxed) ||
+    if (atomic_compare_exchange_strong_explicit(
+            &t->state, &s, SHOAL__TASK_WAITER, memory_order_relaxed,
+            memory_order_relaxed) ||
         s == SHOAL__TASK_WAITER)
       shoal__futex_wait(&t->state, SHOAL__TASK_WAITER, 0);
   }
@@ -122,9 +122,7 @@ void shoal_spawn_call(shoal_worker *w, shoal_task *t, shoal_task_fn fn) {
   shoal_spawn(w, t, fn);
 }
 
-void shoal_sync_call(shoal_worker *w, shoal_task *t) {
-  shoal_sync(w, t);
-}
+void shoal_sync_call(shoal_worker *w, shoal_task *t) { shoal_sync(w, t); }
 
 int shoal_sync_take_call(shoal_worker *w, shoal_task *t) {
   return shoal_sync_take(w, t);
@@ -207,8 +205,8 @@ static void note_entry(shoal_runtime *rt) {
   if (rt->cfg.anticipate_us == 0)
     return;
   now = shoal__now_ns();
-  last = atomic_exchange_explicit(&rt->entry_last_ns, now,
-                                  memory_order_relaxed);
+  last =
+      atomic_exchange_explicit(&rt->entry_last_ns, now, memory_order_relaxed);
   if (last == 0 || now <= last)
     return;
   iv = now - last;
