@@ -1,14 +1,9 @@
 /* stress.c — `shoal stress`: will this machine hold N bot sessions inside
- * the tick budget? A simulated bot population built on the public API
- * only, as a host builds it: each bot's update runs its AI (a fixed amount
- * of CPU work) and sends the packets a large bot server sees, classified
- * into INPLACE and MAIN; an auction house answers price requests by
- * request-reply through a broker actor, a quest topic fans completions out
- * to two subscribers; trades move gold between pairs of bots; a share of
- * the bots goes idle, hibernates and wakes again. The main loop is a
- * host's: update, drain the deferred packets, tick the actors, sleep to
- * the next tick. At the end the invariants are checked and reported with
- * the tick times against the budget. */
+ * the tick budget? Its options, and the run over the bot population of
+ * stress_bots.c, in steps: build the world and the population, run the
+ * ticks as a host's main loop does (update, drain the deferred packets,
+ * tick the actors, sleep to the next tick), let traffic settle, hibernate
+ * and wake everyone, check the invariants. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdatomic.h>
@@ -20,482 +15,7 @@
 
 #include "cli.h"
 #include "stress.h"
-
-/* ---- the bot population ------------------------------------------------- */
-
-/* What a bot sends, per bot per second, and how the server classifies it. */
-enum {
-  K_SPELL, K_MOVE, K_COMBAT, K_LOOT, K_QUEST, K_GOSSIP, K_CHAT, K_ITEM,
-  K_GROUP, K_TRADE, K_AUCTION, K_COUNT
-};
-
-typedef struct kind {
-  const char *name;
-  uint16_t opcode;
-  shoal_packet_class cls;
-  shoal_packet_category cat;
-  double per_s;
-} kind;
-
-static const kind kinds[K_COUNT] = {
-  [K_SPELL] = {"spell cast", 0x100, SHOAL_PACKET_MAIN, SHOAL_CAT_SPELL, 2.0},
-  [K_MOVE] = {"movement", 0x101, SHOAL_PACKET_INPLACE, SHOAL_CAT_MOVEMENT, 2.0},
-  [K_COMBAT] = {"combat state", 0x102, SHOAL_PACKET_MAIN, SHOAL_CAT_COMBAT,
-                0.5},
-  [K_LOOT] = {"loot", 0x103, SHOAL_PACKET_MAIN, SHOAL_CAT_LOOT, 0.3},
-  [K_QUEST] = {"quest", 0x104, SHOAL_PACKET_MAIN, SHOAL_CAT_QUEST, 0.05},
-  [K_GOSSIP] = {"gossip", 0x105, SHOAL_PACKET_INPLACE, SHOAL_CAT_GOSSIP, 0.1},
-  [K_CHAT] = {"chat", 0x106, SHOAL_PACKET_INPLACE, SHOAL_CAT_CHAT, 0.2},
-  [K_ITEM] = {"item use", 0x107, SHOAL_PACKET_MAIN, SHOAL_CAT_ITEM, 0.1},
-  [K_GROUP] = {"group", 0x108, SHOAL_PACKET_MAIN, SHOAL_CAT_GROUP, 0.02},
-  [K_TRADE] = {"trade", 0x109, SHOAL_PACKET_MAIN, SHOAL_CAT_TRADE, 0.02},
-  /* a price request to the auction house; its answer comes back as this
-   * packet */
-  [K_AUCTION] = {"auction", 0x10A, SHOAL_PACKET_MAIN, SHOAL_CAT_AUCTION,
-                 0.05},
-};
-
-#define MAPS 4
-#define START_GOLD 10000
-#define START_ITEMS 20
-#define ID_BROKER 1
-#define ID_AUCTION 2
-#define ID_QUESTS 3
-#define ID_ACHIEVE 4
-#define MSG_PRICE_ASK 1
-#define MSG_QUEST_DONE 2
-
-/* A packet's payload: the sender's stream and sequence number, and what
- * it carries. */
-typedef struct payload {
-  uint32_t from;  /* the sending bot (its own session for self packets) */
-  uint32_t seq;   /* per sender, increasing */
-  int32_t gold;
-  int32_t items;
-} payload;
-
-/* What a bot keeps when it hibernates (checked field by field on wake). */
-typedef struct bot_kept {
-  uint32_t id;
-  uint32_t out_seq, in_seq;
-  uint32_t idle_from, idle_until; /* ticks */
-  int64_t gold, items;
-  uint64_t rng;
-  uint64_t updates;
-  double acc[K_COUNT];
-} bot_kept;
-
-typedef struct bot {
-  bot_kept k;
-  unsigned char *cache; /* AI state the bot rebuilds after a wake */
-} bot;
-
-typedef struct host {
-  const st_args *a;
-  shoal_mgr *mgr;
-  shoal_actors *actors;
-  shoal_topic *quests;
-  uint64_t iters;              /* spin iterations for work_us */
-  size_t cache_len;
-  double dt_s;
-  _Atomic uint32_t tick;       /* the tick being run */
-  _Atomic int quiet;           /* bots send nothing (the run's end) */
-  /* per id: kept-state hashes, to check wakes; the tick a hibernated
-   * bot's idle time ends (0: none) */
-  uint64_t *kept_hash;
-  uint32_t *wake_at;
-  /* counters written from workers */
-  _Atomic uint64_t order_violations;
-  _Atomic uint64_t state_mismatches;
-  _Atomic uint64_t trade_gold_in_flight;
-  _Atomic int64_t trade_items_in_flight;
-  _Atomic uint64_t trades;
-  _Atomic uint64_t auction_requests, auction_replies, auction_unanswered;
-  _Atomic uint64_t auction_outstanding;
-  _Atomic uint64_t quest_delivered;
-  /* main-thread counters (MAIN handlers run only there) */
-  int64_t gold_minted, gold_to_auction, items_minted, items_from_auction,
-      items_used;
-  uint64_t quest_published, quest_expected;
-  _Atomic uint64_t alloc_failures;
-} host;
-
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *s) {
-  return (double)(rng_next(s) >> 11) * 0x1.0p-53;
-}
-
-static uint64_t fnv(const void *p, size_t n) {
-  const unsigned char *b = p;
-  uint64_t h = 0xCBF29CE484222325ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ b[i]) * 0x100000001B3ULL;
-  return h;
-}
-
-/* The AI's CPU work: a dependent chain the compiler cannot fold. */
-static uint64_t spin(uint64_t iters, uint64_t x) {
-  for (uint64_t i = 0; i < iters; i++)
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-  return x;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t calibrate(unsigned work_us) {
-  uint64_t n = 1u << 20, x = 1;
-  double t0, t1;
-  if (work_us == 0)
-    return 0;
-  t0 = now_s();
-  x = spin(n, x);
-  t1 = now_s();
-  if (x == 42)
-    fputc(' ', stderr); /* keeps x */
-  return (uint64_t)((double)work_us * 1e-6 / ((t1 - t0) / (double)n)) + 1;
-}
-
-static int cache_build(host *h, bot *b) {
-  if (h->cache_len == 0)
-    return 0;
-  if ((b->cache = malloc(h->cache_len)) == NULL) {
-    atomic_fetch_add(&h->alloc_failures, 1);
-    return -1;
-  }
-  memset(b->cache, (int)(b->k.id & 0xff) | 1, h->cache_len); /* resident */
-  return 0;
-}
-
-static bot *bot_new(host *h, uint32_t id, uint64_t seed) {
-  bot *b = calloc(1, sizeof *b);
-  if (b == NULL)
-    return NULL;
-  b->k.id = id;
-  b->k.rng = seed ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL);
-  b->k.gold = START_GOLD;
-  b->k.items = START_ITEMS;
-  for (int k = 0; k < K_COUNT; k++) /* each bot at its own phase */
-    b->k.acc[k] = rng_unit(&b->k.rng);
-  if (rng_next(&b->k.rng) % 100 < h->a->idle_pct) {
-    /* idles for 4 … 8 s after 1 … 4 s of play, then again */
-    uint32_t tps = h->a->tps;
-    b->k.idle_from = tps * (1 + (uint32_t)(rng_next(&b->k.rng) % 4));
-    b->k.idle_until = b->k.idle_from +
-                      tps * (4 + (uint32_t)(rng_next(&b->k.rng) % 5));
-  }
-  if (cache_build(h, b) != 0) {
-    free(b);
-    return NULL;
-  }
-  return b;
-}
-
-static void bot_free(bot *b) {
-  if (b != NULL)
-    free(b->cache);
-  free(b);
-}
-
-static int send_self(host *h, bot *b, int k, int32_t gold, int32_t items) {
-  payload p = {b->k.id, ++b->k.out_seq, gold, items};
-  return shoal_session_send(h->mgr, b->k.id, kinds[k].opcode, 0, &p,
-                            sizeof p);
-}
-
-static void trade(host *h, bot *b) {
-  uint32_t n = h->a->sessions;
-  uint32_t to = 1 + (uint32_t)(rng_next(&b->k.rng) % n);
-  int32_t gold = (int32_t)(rng_next(&b->k.rng) % 50);
-  int32_t items = b->k.items > 0 ? 1 : 0;
-  payload p = {b->k.id, 0, gold, items};
-  if (to == b->k.id || b->k.gold < gold)
-    return;
-  /* The gold and item leave with the packet; the receiver's handler
-   * credits them; a refused send keeps them here. */
-  b->k.gold -= gold;
-  b->k.items -= items;
-  atomic_fetch_add(&h->trade_gold_in_flight, (uint64_t)gold);
-  atomic_fetch_add(&h->trade_items_in_flight, items);
-  if (shoal_session_send(h->mgr, to, kinds[K_TRADE].opcode, 0, &p,
-                         sizeof p) != SHOAL_OK) {
-    b->k.gold += gold;
-    b->k.items += items;
-    atomic_fetch_sub(&h->trade_gold_in_flight, (uint64_t)gold);
-    atomic_fetch_sub(&h->trade_items_in_flight, items);
-  }
-}
-
-static void ask_price(host *h, bot *b) {
-  shoal_msg m;
-  memset(&m, 0, sizeof m);
-  m.type = MSG_PRICE_ASK;
-  m.size = 8;
-  m.payload.u64[0] = b->k.id;
-  m.payload.u64[1] = rng_next(&b->k.rng) % 1000;
-  atomic_fetch_add(&h->auction_outstanding, 1);
-  if (shoal_try_send(h->actors, ID_BROKER, &m) == SHOAL_OK)
-    atomic_fetch_add(&h->auction_requests, 1);
-  else
-    atomic_fetch_sub(&h->auction_outstanding, 1);
-}
-
-static int on_update(void *h_, uint32_t id, void *user, uint32_t diff_ms) {
-  host *h = h_;
-  bot *b = user;
-  uint32_t tick = atomic_load_explicit(&h->tick, memory_order_relaxed);
-  int sent = 0;
-  (void)id;
-  (void)diff_ms;
-  if (b->cache == NULL && cache_build(h, b) != 0)
-    return -1; /* quarantined: reported as a failure */
-  b->k.updates++;
-  if (b->k.idle_until != 0 && tick >= b->k.idle_from) {
-    if (tick < b->k.idle_until)
-      return 0; /* idle: nothing happens */
-    b->k.idle_from = tick + h->a->tps * (1 + (uint32_t)(rng_next(&b->k.rng) % 4));
-    b->k.idle_until = b->k.idle_from +
-                      h->a->tps * (4 + (uint32_t)(rng_next(&b->k.rng) % 5));
-  }
-  b->cache[0] = (unsigned char)spin(h->iters, b->k.rng ^ b->cache[0]);
-  if (atomic_load_explicit(&h->quiet, memory_order_relaxed))
-    return 0; /* the run is over: nothing more happens */
-  for (int k = 0; k < K_COUNT; k++) {
-    b->k.acc[k] += kinds[k].per_s * h->dt_s * (0.5 + rng_unit(&b->k.rng));
-    while (b->k.acc[k] >= 1.0) {
-      b->k.acc[k] -= 1.0;
-      sent++;
-      if (k == K_TRADE)
-        trade(h, b);
-      else if (k == K_AUCTION)
-        ask_price(h, b);
-      else
-        (void)send_self(h, b, k, 0, 0);
-    }
-  }
-  return 1 + sent;
-}
-
-static void on_release(void *h, uint32_t id, void *user) {
-  (void)h;
-  (void)id;
-  bot_free(user);
-}
-
-static long on_hibernate(void *h_, uint32_t id, void *user,
-                         shoal_hib_writer *w) {
-  host *h = h_;
-  bot *b = user;
-  long freed = (long)(sizeof *b + h->cache_len);
-  if (shoal_hib_write(w, &b->k, sizeof b->k) != SHOAL_OK)
-    return -1;
-  h->kept_hash[id] = fnv(&b->k, sizeof b->k);
-  h->wake_at[id] = b->k.idle_until;
-  bot_free(b);
-  return freed;
-}
-
-static int on_wake(void *h_, uint32_t id, const void *blob, size_t len,
-                   void **user) {
-  host *h = h_;
-  bot *b;
-  if (len != sizeof b->k || fnv(blob, len) != h->kept_hash[id] ||
-      ((const bot_kept *)blob)->id != id) {
-    atomic_fetch_add(&h->state_mismatches, 1);
-    return -1;
-  }
-  if ((b = calloc(1, sizeof *b)) == NULL)
-    return -1;
-  memcpy(&b->k, blob, len);
-  *user = b; /* the cache is rebuilt by its next update */
-  return 0;
-}
-
-/* ---- packet handlers ---------------------------------------------------- */
-
-static void check_order(host *h, bot *b, const shoal_packet *p,
-                        payload *out) {
-  memcpy(out, p->data, sizeof *out);
-  if (out->from != b->k.id)
-    return;
-  if (out->seq <= b->k.in_seq)
-    atomic_fetch_add(&h->order_violations, 1);
-  b->k.in_seq = out->seq;
-}
-
-/* Movement, gossip and chat (on the worker, or behind a deferred packet);
- * spells, combat and groups (the world's state, on the main thread): the
- * order is all the simulation follows of them. */
-static int on_ordered(void *h_, uint32_t session, void *user,
-                      const shoal_packet *p) {
-  payload v;
-  (void)session;
-  check_order(h_, user, p, &v);
-  return 0;
-}
-
-static int on_loot(void *h_, uint32_t session, void *user,
-                   const shoal_packet *p) {
-  host *h = h_;
-  bot *b = user;
-  payload v;
-  (void)session;
-  check_order(h, b, p, &v);
-  b->k.gold += 7;
-  b->k.items += 1;
-  h->gold_minted += 7;
-  h->items_minted += 1;
-  return 0;
-}
-
-static int on_item(void *h_, uint32_t session, void *user,
-                   const shoal_packet *p) {
-  host *h = h_;
-  bot *b = user;
-  payload v;
-  (void)session;
-  check_order(h, b, p, &v);
-  if (b->k.items > 0) {
-    b->k.items--;
-    h->items_used++;
-  }
-  return 0;
-}
-
-static int on_quest(void *h_, uint32_t session, void *user,
-                    const shoal_packet *p) {
-  host *h = h_;
-  payload v;
-  shoal_msg m;
-  unsigned delivered = 0;
-  check_order(h, user, p, &v);
-  memset(&m, 0, sizeof m);
-  m.type = MSG_QUEST_DONE;
-  m.size = 4;
-  m.payload.u64[0] = session;
-  if (shoal_topic_publish(h->quests, &m, &delivered) == SHOAL_OK) {
-    h->quest_published++;
-    h->quest_expected += 2;
-  }
-  return 0;
-}
-
-static int on_trade(void *h_, uint32_t session, void *user,
-                    const shoal_packet *p) {
-  host *h = h_;
-  bot *b = user;
-  payload v;
-  (void)session;
-  memcpy(&v, p->data, sizeof v);
-  b->k.gold += v.gold;
-  b->k.items += v.items;
-  atomic_fetch_sub(&h->trade_gold_in_flight, (uint64_t)v.gold);
-  atomic_fetch_sub(&h->trade_items_in_flight, v.items);
-  atomic_fetch_add(&h->trades, 1);
-  return 0;
-}
-
-/* The auction house's answer: buy one item at that price when the bot can
- * afford it. */
-static int on_auction(void *h_, uint32_t session, void *user,
-                      const shoal_packet *p) {
-  host *h = h_;
-  bot *b = user;
-  payload v;
-  (void)session;
-  memcpy(&v, p->data, sizeof v);
-  if (b->k.gold >= v.gold) {
-    b->k.gold -= v.gold;
-    b->k.items += 1;
-    h->gold_to_auction += v.gold;
-    h->items_from_auction += 1;
-  }
-  atomic_fetch_sub(&h->auction_outstanding, 1);
-  return 0;
-}
-
-/* ---- actors ------------------------------------------------------------- */
-
-/* The broker asks the auction house on a bot's behalf and sends the answer
- * to the bot's session as a packet. */
-static void broker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
-  host *h = state;
-  if (m->flags & SHOAL_MSG_REPLY) {
-    payload v = {0, 0, (int32_t)m->payload.u64[1], 0};
-    uint32_t bot_id = (uint32_t)m->payload.u64[0];
-    atomic_fetch_add(&h->auction_replies, 1);
-    if (shoal_session_send(h->mgr, bot_id, kinds[K_AUCTION].opcode, 0, &v,
-                           sizeof v) != SHOAL_OK) {
-      atomic_fetch_add(&h->auction_unanswered, 1);
-      atomic_fetch_sub(&h->auction_outstanding, 1);
-    }
-    return;
-  }
-  if (shoal_actor_request(self, ID_AUCTION, m, NULL) != SHOAL_OK) {
-    atomic_fetch_add(&h->auction_unanswered, 1);
-    atomic_fetch_sub(&h->auction_outstanding, 1);
-  }
-}
-
-static void auction_fn(shoal_actor *self, void *state, const shoal_msg *m) {
-  shoal_msg r;
-  (void)state;
-  r = *m;
-  r.payload.u64[1] = 50 + m->payload.u64[1] % 200; /* the price */
-  (void)shoal_actor_reply(self, m, &r);
-}
-
-static void quest_sub_fn(shoal_actor *self, void *state, const shoal_msg *m) {
-  host *h = state;
-  (void)self;
-  if (m->type == MSG_QUEST_DONE)
-    atomic_fetch_add(&h->quest_delivered, 1);
-}
-
-static void broker_drop(void *state, const shoal_msg *m) {
-  host *h = state;
-  (void)m;
-  atomic_fetch_add(&h->auction_unanswered, 1);
-  atomic_fetch_sub(&h->auction_outstanding, 1);
-}
-
-static int actors_start(host *h) {
-  shoal_actor_opts o;
-  int rc;
-  const struct {
-    uint64_t id;
-    shoal_actor_fn fn;
-    const char *name;
-  } list[] = {{ID_BROKER, broker_fn, "auction broker"},
-              {ID_AUCTION, auction_fn, "auction house"},
-              {ID_QUESTS, quest_sub_fn, "quest tracker"},
-              {ID_ACHIEVE, quest_sub_fn, "achievements"}};
-  for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
-    shoal_actor_opts_defaults(&o);
-    o.handler = list[i].fn;
-    o.state = h;
-    o.name = list[i].name;
-    o.queue_size = 1u << 16;
-    if (list[i].id == ID_BROKER)
-      o.drop = broker_drop;
-    if ((rc = shoal_actor_register(h->actors, list[i].id, &o)) != SHOAL_OK)
-      return rc;
-  }
-  if ((rc = shoal_topic_create(h->actors, &h->quests, 4)) != SHOAL_OK ||
-      (rc = shoal_topic_subscribe(h->quests, ID_QUESTS)) != SHOAL_OK ||
-      (rc = shoal_topic_subscribe(h->quests, ID_ACHIEVE)) != SHOAL_OK)
-    return rc;
-  return SHOAL_OK;
-}
+#include "stress_bots.h"
 
 /* ---- arguments ---------------------------------------------------------- */
 
@@ -701,24 +221,24 @@ typedef struct loop {
  * its milliseconds, or < 0 on an error (reported). */
 static double one_tick(loop *l, uint32_t diff_ms) {
   host *h = l->h;
-  double t0 = now_s(), t1, t2;
+  double t0 = st_now_s(), t1, t2;
   int rc;
   long n;
   if ((rc = shoal_mgr_update(h->mgr, diff_ms)) != SHOAL_OK) {
     fprintf(stderr, "%s: update: %s\n", ST_PROG, shoal_strerror(rc));
     return -1;
   }
-  t1 = now_s();
+  t1 = st_now_s();
   if ((n = shoal_mgr_drain_deferred(h->mgr, 0, NULL)) < 0) {
     fprintf(stderr, "%s: drain: %s\n", ST_PROG, shoal_strerror((int)n));
     return -1;
   }
-  t2 = now_s();
+  t2 = st_now_s();
   if (l->ndrain < l->drain_cap)
     l->drain_ms[l->ndrain++] = (t2 - t1) * 1e3;
   shoal_actors_tick(h->actors);
   atomic_fetch_add_explicit(&h->tick, 1, memory_order_relaxed);
-  return (now_s() - t0) * 1e3;
+  return (st_now_s() - t0) * 1e3;
 }
 
 static int64_t sum_field(host *h, int gold) {
@@ -763,8 +283,6 @@ typedef struct world {
 static int world_build(world *w, const st_args *a, shoal_config *cfg,
                        st_result *r) {
   static host h;
-  static shoal_mgr_callbacks cb = {on_update, on_release, &h};
-  static const shoal_hib_callbacks hc = {on_hibernate, on_wake};
   shoal_runtime_config rc_cfg;
   int rc;
   memset(&h, 0, sizeof h);
@@ -776,7 +294,7 @@ static int world_build(world *w, const st_args *a, shoal_config *cfg,
   h.a = a;
   h.dt_s = 1.0 / a->tps;
   h.cache_len = (size_t)a->state_kib * 1024;
-  h.iters = calibrate(a->work_us);
+  h.iters = st_calibrate(a->work_us);
   h.kept_hash = calloc((size_t)a->sessions + 1, sizeof *h.kept_hash);
   h.wake_at = calloc((size_t)a->sessions + 1, sizeof *h.wake_at);
   r->tick_ms = calloc(w->ticks, sizeof *r->tick_ms);
@@ -807,32 +325,8 @@ static int world_build(world *w, const st_args *a, shoal_config *cfg,
   cfg->auto_defragment = 0; /* the run measures its own defragmentation */
   if (a->batch)
     cfg->batch_size = a->batch;
-  if ((rc = shoal_mgr_create(&h.mgr, w->rt, cfg, &cb)) != SHOAL_OK ||
-      (rc = shoal_mgr_set_hibernation(h.mgr, &hc)) != SHOAL_OK ||
-      (rc = shoal_mgr_set_hibernation_ms(h.mgr, 2000)) != SHOAL_OK ||
-      (rc = shoal_mgr_set_hibernation_hysteresis_ms(h.mgr, 1000)) !=
-          SHOAL_OK ||
-      (rc = shoal_actors_create(&h.actors, w->rt, &cfg->actors)) !=
-          SHOAL_OK ||
-      (rc = actors_start(&h)) != SHOAL_OK) {
-    fprintf(stderr, "%s: cannot set up the manager: %s\n", ST_PROG,
-            w->log.last_error[0] ? w->log.last_error : shoal_strerror(rc));
-    return CLI_FAIL;
-  }
-  for (int k = 0; k < K_COUNT; k++) {
-    shoal_packet_fn fn = on_ordered;
-    if (k == K_LOOT) fn = on_loot;
-    if (k == K_ITEM) fn = on_item;
-    if (k == K_QUEST) fn = on_quest;
-    if (k == K_TRADE) fn = on_trade;
-    if (k == K_AUCTION) fn = on_auction;
-    if ((rc = shoal_mgr_register_opcode(h.mgr, kinds[k].opcode, kinds[k].cls,
-                                        kinds[k].cat, fn, kinds[k].name)) !=
-        SHOAL_OK) {
-      fprintf(stderr, "%s: %s\n", ST_PROG, shoal_strerror(rc));
-      return CLI_FAIL;
-    }
-  }
+  if ((rc = st_bots_start(&h, w->rt, cfg, &w->log)) != CLI_OK)
+    return rc;
   return CLI_OK;
 }
 
@@ -845,7 +339,7 @@ static int population_build(world *w, st_result *r) {
   r->gold_before = (int64_t)a->sessions * START_GOLD;
   r->items_before = (int64_t)a->sessions * START_ITEMS;
   for (uint32_t id = 1; id <= a->sessions; id++) {
-    bot *b = bot_new(w->h, id, a->seed);
+    bot *b = st_bot_new(w->h, id, a->seed);
     if (b == NULL) {
       fprintf(stderr, "%s: out of memory at session %u\n", ST_PROG, id);
       return CLI_FAIL;
@@ -854,7 +348,7 @@ static int population_build(world *w, st_result *r) {
         (rc = shoal_session_set_map(w->h->mgr, id, id % MAPS)) != SHOAL_OK) {
       fprintf(stderr, "%s: session %u: %s\n", ST_PROG, id,
               w->log.last_error[0] ? w->log.last_error : shoal_strerror(rc));
-      bot_free(b);
+      st_bot_free(b);
       return CLI_FAIL;
     }
   }
@@ -903,7 +397,7 @@ static double run_ticks(world *w, st_result *r) {
   for (unsigned k = 0; k < r->workers && k < ST_WORKERS_SHOWN; k++)
     shoal_worker_stats_get(w->rt, k, &w->w0[k]);
   w->cpu0 = cpu_s();
-  t_start = t_next = now_s();
+  t_start = t_next = st_now_s();
   for (uint64_t t = 0; t < w->ticks; t++) {
     double ms = one_tick(&w->l, w->diff_ms);
     if (ms < 0)
@@ -912,23 +406,23 @@ static double run_ticks(world *w, st_result *r) {
     r->ticks = t + 1;
     if ((t + 1) % a->tps == 0)
       second_done(w, r, t);
-    if (tty && now_s() - last_progress > 0.25) {
+    if (tty && st_now_s() - last_progress > 0.25) {
       size_t last = t + 1 < a->tps ? t + 1 : a->tps;
-      last_progress = now_s();
+      last_progress = st_now_s();
       progress(a, (double)(t + 1) / (double)w->ticks,
                quantile(r->tick_ms + (t + 1 - last), last, 0.99), color);
     }
     if (!a->pace_max) {
       t_next += w->h->dt_s;
-      if (t_next > now_s())
+      if (t_next > st_now_s())
         sleep_until(t_next);
       else
-        t_next = now_s(); /* late: no catching up in a burst */
+        t_next = st_now_s(); /* late: no catching up in a burst */
     }
   }
   if (tty)
     fprintf(stderr, "\r%*s\r", 80, "");
-  return now_s() - t_start;
+  return st_now_s() - t_start;
 }
 
 /* The run's figures: CPU, shoal's overhead, packets, workers, ticks. */
@@ -985,7 +479,7 @@ static int settle(world *w) {
         h->quest_expected == atomic_load(&h->quest_delivered) && i >= 2)
       break;
     if (h->a->pace_max == 0 || i > 100)
-      sleep_until(now_s() + 0.01); /* let the actors finish */
+      sleep_until(st_now_s() + 0.01); /* let the actors finish */
   }
   return CLI_OK;
 }

@@ -29,15 +29,18 @@ static inline size_t shoal__pages_round(size_t n) {
 void shoal__alloc_release_begin(void);
 void shoal__alloc_release_end(void);
 /* 1 when the allocator keeps memory per thread that only that thread can
- * give back (mimalloc): then a collection runs on every worker. */
+ * give back (mimalloc): then a collection runs on every worker. Any
+ * thread. */
 int shoal__alloc_per_thread(void);
-/* The calling thread's free memory back to the system (mi_collect, forced
- * or not); nothing with the libc allocator. */
+/* The calling thread's own free memory back to the system (mi_collect,
+ * forced or not); nothing with the libc allocator. Any thread, for
+ * itself. */
 void shoal__alloc_collect_here(int force);
 /* glibc's arenas trimmed (malloc_trim(0)): a host whose malloc is glibc's
  * frees its state there. Nothing elsewhere. Any thread. */
 void shoal__alloc_trim(void);
-/* The allocator's committed bytes, process-wide; 0 without mimalloc. */
+/* The allocator's committed bytes, process-wide; 0 without mimalloc. Any
+ * thread. */
 uint64_t shoal__alloc_committed(void);
 
 #endif /* SHOAL_ALLOC_H */

@@ -35,7 +35,9 @@ typedef struct shoal__cols {
 } shoal__cols;
 
 /* Columns for cap slots and the spare one that swaps go through, with the
- * first n copied from old (may be NULL); NULL when memory is short. */
+ * first n copied from old (may be NULL); NULL when memory is short. Under
+ * mu (or at create and destroy); a replaced set is freed only at destroy,
+ * since get may still read it. */
 shoal__cols *shoal__cols_new(uint32_t cap, const shoal__cols *old,
                              uint32_t n);
 void shoal__cols_free(shoal__cols *c);

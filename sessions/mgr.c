@@ -14,18 +14,8 @@
 #define SLAB_SESSIONS_MAX 65536u
 #define INTERVAL_MAX 65535u
 
-/* The manager whose callback the calling thread is in (NULL outside). */
-static _Thread_local const shoal_mgr *tls_in_cb;
-
-int shoal__mgr_in_callback(const shoal_mgr *mgr) { return tls_in_cb == mgr; }
-
-const shoal_mgr *shoal__cb_enter(const shoal_mgr *mgr) {
-  const shoal_mgr *prev = tls_in_cb;
-  tls_in_cb = mgr;
-  return prev;
-}
-
-void shoal__cb_leave(const shoal_mgr *prev) { tls_in_cb = prev; }
+/* mgr.h: the manager whose callback the calling thread is in. */
+_Thread_local const shoal_mgr *shoal__tls_in_cb;
 
 /* ------------------------------------------------------------------------ */
 /* Creation and destruction                                                 */

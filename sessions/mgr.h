@@ -310,12 +310,22 @@ static inline void shoal__mgr_wait_tick(shoal_mgr *mgr) {
 }
 
 /* mgr.c */
+/* The manager whose callback the calling thread is in (NULL outside). */
+extern _Thread_local const shoal_mgr *shoal__tls_in_cb;
 /* 1 while the calling thread is inside one of mgr's callbacks. */
-int shoal__mgr_in_callback(const shoal_mgr *mgr);
+static inline int shoal__mgr_in_callback(const shoal_mgr *mgr) {
+  return shoal__tls_in_cb == mgr;
+}
 /* The calling thread enters mgr's callbacks until shoal__cb_leave(prev)
  * with what this returned (nests across managers). */
-const shoal_mgr *shoal__cb_enter(const shoal_mgr *mgr);
-void shoal__cb_leave(const shoal_mgr *prev);
+static inline const shoal_mgr *shoal__cb_enter(const shoal_mgr *mgr) {
+  const shoal_mgr *prev = shoal__tls_in_cb;
+  shoal__tls_in_cb = mgr;
+  return prev;
+}
+static inline void shoal__cb_leave(const shoal_mgr *prev) {
+  shoal__tls_in_cb = prev;
+}
 
 /* tick.c: the tick, and the hold protocol every call that holds the
  * manager goes through. */

@@ -122,7 +122,8 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
                         uint32_t id, void *user, shoal__pool_chain *done);
 /* Runs p's handler for session id (the watchdog's beat `kind` on `beat`)
  * and counts it in k, its wait in `wait`; counts a drop when it has none
- * (unregistered, no default). */
+ * (unregistered, no default). The worker updating the session, or the
+ * drain holding the manager. */
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
                    shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind);

@@ -1,0 +1,465 @@
+/* stress_bots.c — the bot population of `shoal stress`, built on the
+ * public API only, as a host builds it: each bot's update runs its AI (a
+ * fixed amount of CPU work) and sends the packets a large bot server sees,
+ * classified into INPLACE and MAIN; an auction house answers price
+ * requests by request-reply through a broker actor, a quest topic fans
+ * completions out to two subscribers; trades move gold between pairs of
+ * bots; a share of the bots goes idle, hibernates and wakes again. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stress_bots.h"
+
+typedef struct kind {
+  const char *name;
+  uint16_t opcode;
+  shoal_packet_class cls;
+  shoal_packet_category cat;
+  double per_s;
+} kind;
+
+static const kind kinds[K_COUNT] = {
+  [K_SPELL] = {"spell cast", 0x100, SHOAL_PACKET_MAIN, SHOAL_CAT_SPELL, 2.0},
+  [K_MOVE] = {"movement", 0x101, SHOAL_PACKET_INPLACE, SHOAL_CAT_MOVEMENT, 2.0},
+  [K_COMBAT] = {"combat state", 0x102, SHOAL_PACKET_MAIN, SHOAL_CAT_COMBAT,
+                0.5},
+  [K_LOOT] = {"loot", 0x103, SHOAL_PACKET_MAIN, SHOAL_CAT_LOOT, 0.3},
+  [K_QUEST] = {"quest", 0x104, SHOAL_PACKET_MAIN, SHOAL_CAT_QUEST, 0.05},
+  [K_GOSSIP] = {"gossip", 0x105, SHOAL_PACKET_INPLACE, SHOAL_CAT_GOSSIP, 0.1},
+  [K_CHAT] = {"chat", 0x106, SHOAL_PACKET_INPLACE, SHOAL_CAT_CHAT, 0.2},
+  [K_ITEM] = {"item use", 0x107, SHOAL_PACKET_MAIN, SHOAL_CAT_ITEM, 0.1},
+  [K_GROUP] = {"group", 0x108, SHOAL_PACKET_MAIN, SHOAL_CAT_GROUP, 0.02},
+  [K_TRADE] = {"trade", 0x109, SHOAL_PACKET_MAIN, SHOAL_CAT_TRADE, 0.02},
+  /* a price request to the auction house; its answer comes back as this
+   * packet */
+  [K_AUCTION] = {"auction", 0x10A, SHOAL_PACKET_MAIN, SHOAL_CAT_AUCTION,
+                 0.05},
+};
+
+#define ID_BROKER 1
+#define ID_AUCTION 2
+#define ID_QUESTS 3
+#define ID_ACHIEVE 4
+#define MSG_PRICE_ASK 1
+#define MSG_QUEST_DONE 2
+
+/* A packet's payload: the sender's stream and sequence number, and what
+ * it carries. */
+typedef struct payload {
+  uint32_t from;  /* the sending bot (its own session for self packets) */
+  uint32_t seq;   /* per sender, increasing */
+  int32_t gold;
+  int32_t items;
+} payload;
+
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s) {
+  return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+static uint64_t fnv(const void *p, size_t n) {
+  const unsigned char *b = p;
+  uint64_t h = 0xCBF29CE484222325ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ b[i]) * 0x100000001B3ULL;
+  return h;
+}
+
+/* The AI's CPU work: a dependent chain the compiler cannot fold. */
+static uint64_t spin(uint64_t iters, uint64_t x) {
+  for (uint64_t i = 0; i < iters; i++)
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  return x;
+}
+
+double st_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+uint64_t st_calibrate(unsigned work_us) {
+  uint64_t n = 1u << 20, x = 1;
+  double t0, t1;
+  if (work_us == 0)
+    return 0;
+  t0 = st_now_s();
+  x = spin(n, x);
+  t1 = st_now_s();
+  if (x == 42)
+    fputc(' ', stderr); /* keeps x */
+  return (uint64_t)((double)work_us * 1e-6 / ((t1 - t0) / (double)n)) + 1;
+}
+
+static int cache_build(host *h, bot *b) {
+  if (h->cache_len == 0)
+    return 0;
+  if ((b->cache = malloc(h->cache_len)) == NULL) {
+    atomic_fetch_add(&h->alloc_failures, 1);
+    return -1;
+  }
+  memset(b->cache, (int)(b->k.id & 0xff) | 1, h->cache_len); /* resident */
+  return 0;
+}
+
+bot *st_bot_new(host *h, uint32_t id, uint64_t seed) {
+  bot *b = calloc(1, sizeof *b);
+  if (b == NULL)
+    return NULL;
+  b->k.id = id;
+  b->k.rng = seed ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL);
+  b->k.gold = START_GOLD;
+  b->k.items = START_ITEMS;
+  for (int k = 0; k < K_COUNT; k++) /* each bot at its own phase */
+    b->k.acc[k] = rng_unit(&b->k.rng);
+  if (rng_next(&b->k.rng) % 100 < h->a->idle_pct) {
+    /* idles for 4 … 8 s after 1 … 4 s of play, then again */
+    uint32_t tps = h->a->tps;
+    b->k.idle_from = tps * (1 + (uint32_t)(rng_next(&b->k.rng) % 4));
+    b->k.idle_until = b->k.idle_from +
+                      tps * (4 + (uint32_t)(rng_next(&b->k.rng) % 5));
+  }
+  if (cache_build(h, b) != 0) {
+    free(b);
+    return NULL;
+  }
+  return b;
+}
+
+void st_bot_free(bot *b) {
+  if (b != NULL)
+    free(b->cache);
+  free(b);
+}
+
+static int send_self(host *h, bot *b, int k, int32_t gold, int32_t items) {
+  payload p = {b->k.id, ++b->k.out_seq, gold, items};
+  return shoal_session_send(h->mgr, b->k.id, kinds[k].opcode, 0, &p,
+                            sizeof p);
+}
+
+static void trade(host *h, bot *b) {
+  uint32_t n = h->a->sessions;
+  uint32_t to = 1 + (uint32_t)(rng_next(&b->k.rng) % n);
+  int32_t gold = (int32_t)(rng_next(&b->k.rng) % 50);
+  int32_t items = b->k.items > 0 ? 1 : 0;
+  payload p = {b->k.id, 0, gold, items};
+  if (to == b->k.id || b->k.gold < gold)
+    return;
+  /* The gold and item leave with the packet; the receiver's handler
+   * credits them; a refused send keeps them here. */
+  b->k.gold -= gold;
+  b->k.items -= items;
+  atomic_fetch_add(&h->trade_gold_in_flight, (uint64_t)gold);
+  atomic_fetch_add(&h->trade_items_in_flight, items);
+  if (shoal_session_send(h->mgr, to, kinds[K_TRADE].opcode, 0, &p,
+                         sizeof p) != SHOAL_OK) {
+    b->k.gold += gold;
+    b->k.items += items;
+    atomic_fetch_sub(&h->trade_gold_in_flight, (uint64_t)gold);
+    atomic_fetch_sub(&h->trade_items_in_flight, items);
+  }
+}
+
+static void ask_price(host *h, bot *b) {
+  shoal_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = MSG_PRICE_ASK;
+  m.size = 8;
+  m.payload.u64[0] = b->k.id;
+  m.payload.u64[1] = rng_next(&b->k.rng) % 1000;
+  atomic_fetch_add(&h->auction_outstanding, 1);
+  if (shoal_try_send(h->actors, ID_BROKER, &m) == SHOAL_OK)
+    atomic_fetch_add(&h->auction_requests, 1);
+  else
+    atomic_fetch_sub(&h->auction_outstanding, 1);
+}
+
+static int on_update(void *h_, uint32_t id, void *user, uint32_t diff_ms) {
+  host *h = h_;
+  bot *b = user;
+  uint32_t tick = atomic_load_explicit(&h->tick, memory_order_relaxed);
+  int sent = 0;
+  (void)id;
+  (void)diff_ms;
+  if (b->cache == NULL && cache_build(h, b) != 0)
+    return -1; /* quarantined: reported as a failure */
+  b->k.updates++;
+  if (b->k.idle_until != 0 && tick >= b->k.idle_from) {
+    if (tick < b->k.idle_until)
+      return 0; /* idle: nothing happens */
+    b->k.idle_from = tick + h->a->tps * (1 + (uint32_t)(rng_next(&b->k.rng) % 4));
+    b->k.idle_until = b->k.idle_from +
+                      h->a->tps * (4 + (uint32_t)(rng_next(&b->k.rng) % 5));
+  }
+  b->cache[0] = (unsigned char)spin(h->iters, b->k.rng ^ b->cache[0]);
+  if (atomic_load_explicit(&h->quiet, memory_order_relaxed))
+    return 0; /* the run is over: nothing more happens */
+  for (int k = 0; k < K_COUNT; k++) {
+    b->k.acc[k] += kinds[k].per_s * h->dt_s * (0.5 + rng_unit(&b->k.rng));
+    while (b->k.acc[k] >= 1.0) {
+      b->k.acc[k] -= 1.0;
+      sent++;
+      if (k == K_TRADE)
+        trade(h, b);
+      else if (k == K_AUCTION)
+        ask_price(h, b);
+      else
+        (void)send_self(h, b, k, 0, 0);
+    }
+  }
+  return 1 + sent;
+}
+
+static void on_release(void *h, uint32_t id, void *user) {
+  (void)h;
+  (void)id;
+  st_bot_free(user);
+}
+
+static long on_hibernate(void *h_, uint32_t id, void *user,
+                         shoal_hib_writer *w) {
+  host *h = h_;
+  bot *b = user;
+  long freed = (long)(sizeof *b + h->cache_len);
+  if (shoal_hib_write(w, &b->k, sizeof b->k) != SHOAL_OK)
+    return -1;
+  h->kept_hash[id] = fnv(&b->k, sizeof b->k);
+  h->wake_at[id] = b->k.idle_until;
+  st_bot_free(b);
+  return freed;
+}
+
+static int on_wake(void *h_, uint32_t id, const void *blob, size_t len,
+                   void **user) {
+  host *h = h_;
+  bot *b;
+  if (len != sizeof b->k || fnv(blob, len) != h->kept_hash[id] ||
+      ((const bot_kept *)blob)->id != id) {
+    atomic_fetch_add(&h->state_mismatches, 1);
+    return -1;
+  }
+  if ((b = calloc(1, sizeof *b)) == NULL)
+    return -1;
+  memcpy(&b->k, blob, len);
+  *user = b; /* the cache is rebuilt by its next update */
+  return 0;
+}
+
+/* ---- packet handlers ---------------------------------------------------- */
+
+static void check_order(host *h, bot *b, const shoal_packet *p,
+                        payload *out) {
+  memcpy(out, p->data, sizeof *out);
+  if (out->from != b->k.id)
+    return;
+  if (out->seq <= b->k.in_seq)
+    atomic_fetch_add(&h->order_violations, 1);
+  b->k.in_seq = out->seq;
+}
+
+/* Movement, gossip and chat (on the worker, or behind a deferred packet);
+ * spells, combat and groups (the world's state, on the main thread): the
+ * order is all the simulation follows of them. */
+static int on_ordered(void *h_, uint32_t session, void *user,
+                      const shoal_packet *p) {
+  payload v;
+  (void)session;
+  check_order(h_, user, p, &v);
+  return 0;
+}
+
+static int on_loot(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  check_order(h, b, p, &v);
+  b->k.gold += 7;
+  b->k.items += 1;
+  h->gold_minted += 7;
+  h->items_minted += 1;
+  return 0;
+}
+
+static int on_item(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  check_order(h, b, p, &v);
+  if (b->k.items > 0) {
+    b->k.items--;
+    h->items_used++;
+  }
+  return 0;
+}
+
+static int on_quest(void *h_, uint32_t session, void *user,
+                    const shoal_packet *p) {
+  host *h = h_;
+  payload v;
+  shoal_msg m;
+  unsigned delivered = 0;
+  check_order(h, user, p, &v);
+  memset(&m, 0, sizeof m);
+  m.type = MSG_QUEST_DONE;
+  m.size = 4;
+  m.payload.u64[0] = session;
+  if (shoal_topic_publish(h->quests, &m, &delivered) == SHOAL_OK) {
+    h->quest_published++;
+    h->quest_expected += 2;
+  }
+  return 0;
+}
+
+static int on_trade(void *h_, uint32_t session, void *user,
+                    const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  memcpy(&v, p->data, sizeof v);
+  b->k.gold += v.gold;
+  b->k.items += v.items;
+  atomic_fetch_sub(&h->trade_gold_in_flight, (uint64_t)v.gold);
+  atomic_fetch_sub(&h->trade_items_in_flight, v.items);
+  atomic_fetch_add(&h->trades, 1);
+  return 0;
+}
+
+/* The auction house's answer: buy one item at that price when the bot can
+ * afford it. */
+static int on_auction(void *h_, uint32_t session, void *user,
+                      const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  payload v;
+  (void)session;
+  memcpy(&v, p->data, sizeof v);
+  if (b->k.gold >= v.gold) {
+    b->k.gold -= v.gold;
+    b->k.items += 1;
+    h->gold_to_auction += v.gold;
+    h->items_from_auction += 1;
+  }
+  atomic_fetch_sub(&h->auction_outstanding, 1);
+  return 0;
+}
+
+/* ---- actors ------------------------------------------------------------- */
+
+/* The broker asks the auction house on a bot's behalf and sends the answer
+ * to the bot's session as a packet. */
+static void broker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  host *h = state;
+  if (m->flags & SHOAL_MSG_REPLY) {
+    payload v = {0, 0, (int32_t)m->payload.u64[1], 0};
+    uint32_t bot_id = (uint32_t)m->payload.u64[0];
+    atomic_fetch_add(&h->auction_replies, 1);
+    if (shoal_session_send(h->mgr, bot_id, kinds[K_AUCTION].opcode, 0, &v,
+                           sizeof v) != SHOAL_OK) {
+      atomic_fetch_add(&h->auction_unanswered, 1);
+      atomic_fetch_sub(&h->auction_outstanding, 1);
+    }
+    return;
+  }
+  if (shoal_actor_request(self, ID_AUCTION, m, NULL) != SHOAL_OK) {
+    atomic_fetch_add(&h->auction_unanswered, 1);
+    atomic_fetch_sub(&h->auction_outstanding, 1);
+  }
+}
+
+static void auction_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  shoal_msg r;
+  (void)state;
+  r = *m;
+  r.payload.u64[1] = 50 + m->payload.u64[1] % 200; /* the price */
+  (void)shoal_actor_reply(self, m, &r);
+}
+
+static void quest_sub_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  host *h = state;
+  (void)self;
+  if (m->type == MSG_QUEST_DONE)
+    atomic_fetch_add(&h->quest_delivered, 1);
+}
+
+static void broker_drop(void *state, const shoal_msg *m) {
+  host *h = state;
+  (void)m;
+  atomic_fetch_add(&h->auction_unanswered, 1);
+  atomic_fetch_sub(&h->auction_outstanding, 1);
+}
+
+static int actors_start(host *h) {
+  shoal_actor_opts o;
+  int rc;
+  const struct {
+    uint64_t id;
+    shoal_actor_fn fn;
+    const char *name;
+  } list[] = {{ID_BROKER, broker_fn, "auction broker"},
+              {ID_AUCTION, auction_fn, "auction house"},
+              {ID_QUESTS, quest_sub_fn, "quest tracker"},
+              {ID_ACHIEVE, quest_sub_fn, "achievements"}};
+  for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+    shoal_actor_opts_defaults(&o);
+    o.handler = list[i].fn;
+    o.state = h;
+    o.name = list[i].name;
+    o.queue_size = 1u << 16;
+    if (list[i].id == ID_BROKER)
+      o.drop = broker_drop;
+    if ((rc = shoal_actor_register(h->actors, list[i].id, &o)) != SHOAL_OK)
+      return rc;
+  }
+  if ((rc = shoal_topic_create(h->actors, &h->quests, 4)) != SHOAL_OK ||
+      (rc = shoal_topic_subscribe(h->quests, ID_QUESTS)) != SHOAL_OK ||
+      (rc = shoal_topic_subscribe(h->quests, ID_ACHIEVE)) != SHOAL_OK)
+    return rc;
+  return SHOAL_OK;
+}
+
+int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
+                  const cli_log *log) {
+  shoal_mgr_callbacks cb = {on_update, on_release, h};
+  const shoal_hib_callbacks hc = {on_hibernate, on_wake};
+  int rc;
+  if ((rc = shoal_mgr_create(&h->mgr, rt, cfg, &cb)) != SHOAL_OK ||
+      (rc = shoal_mgr_set_hibernation(h->mgr, &hc)) != SHOAL_OK ||
+      (rc = shoal_mgr_set_hibernation_ms(h->mgr, 2000)) != SHOAL_OK ||
+      (rc = shoal_mgr_set_hibernation_hysteresis_ms(h->mgr, 1000)) !=
+          SHOAL_OK ||
+      (rc = shoal_actors_create(&h->actors, rt, &cfg->actors)) !=
+          SHOAL_OK ||
+      (rc = actors_start(h)) != SHOAL_OK) {
+    fprintf(stderr, "%s: cannot set up the manager: %s\n", ST_PROG,
+            log->last_error[0] ? log->last_error : shoal_strerror(rc));
+    return CLI_FAIL;
+  }
+  for (int k = 0; k < K_COUNT; k++) {
+    shoal_packet_fn fn = on_ordered;
+    if (k == K_LOOT) fn = on_loot;
+    if (k == K_ITEM) fn = on_item;
+    if (k == K_QUEST) fn = on_quest;
+    if (k == K_TRADE) fn = on_trade;
+    if (k == K_AUCTION) fn = on_auction;
+    if ((rc = shoal_mgr_register_opcode(h->mgr, kinds[k].opcode, kinds[k].cls,
+                                        kinds[k].cat, fn, kinds[k].name)) !=
+        SHOAL_OK) {
+      fprintf(stderr, "%s: %s\n", ST_PROG, shoal_strerror(rc));
+      return CLI_FAIL;
+    }
+  }
+  return CLI_OK;
+}

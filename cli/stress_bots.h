@@ -1,0 +1,83 @@
+/* stress_bots.h — the simulated bot population of `shoal stress`
+ * (stress_bots.c): the host's and a bot's state, and what the run
+ * (stress.c) asks of it. Private to cli/. */
+#ifndef SHOAL_CLI_STRESS_BOTS_H
+#define SHOAL_CLI_STRESS_BOTS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "stress.h"
+
+/* What a bot sends, per bot per second, and how the server classifies it. */
+enum {
+  K_SPELL, K_MOVE, K_COMBAT, K_LOOT, K_QUEST, K_GOSSIP, K_CHAT, K_ITEM,
+  K_GROUP, K_TRADE, K_AUCTION, K_COUNT
+};
+
+#define MAPS 4
+#define START_GOLD 10000
+#define START_ITEMS 20
+
+/* What a bot keeps when it hibernates (checked field by field on wake). */
+typedef struct bot_kept {
+  uint32_t id;
+  uint32_t out_seq, in_seq;
+  uint32_t idle_from, idle_until; /* ticks */
+  int64_t gold, items;
+  uint64_t rng;
+  uint64_t updates;
+  double acc[K_COUNT];
+} bot_kept;
+
+typedef struct bot {
+  bot_kept k;
+  unsigned char *cache; /* AI state the bot rebuilds after a wake */
+} bot;
+
+typedef struct host {
+  const st_args *a;
+  shoal_mgr *mgr;
+  shoal_actors *actors;
+  shoal_topic *quests;
+  uint64_t iters;              /* spin iterations for work_us */
+  size_t cache_len;
+  double dt_s;
+  _Atomic uint32_t tick;       /* the tick being run */
+  _Atomic int quiet;           /* bots send nothing (the run's end) */
+  /* per id: kept-state hashes, to check wakes; the tick a hibernated
+   * bot's idle time ends (0: none) */
+  uint64_t *kept_hash;
+  uint32_t *wake_at;
+  /* counters written from workers */
+  _Atomic uint64_t order_violations;
+  _Atomic uint64_t state_mismatches;
+  _Atomic uint64_t trade_gold_in_flight;
+  _Atomic int64_t trade_items_in_flight;
+  _Atomic uint64_t trades;
+  _Atomic uint64_t auction_requests, auction_replies, auction_unanswered;
+  _Atomic uint64_t auction_outstanding;
+  _Atomic uint64_t quest_delivered;
+  /* main-thread counters (MAIN handlers run only there) */
+  int64_t gold_minted, gold_to_auction, items_minted, items_from_auction,
+      items_used;
+  uint64_t quest_published, quest_expected;
+  _Atomic uint64_t alloc_failures;
+} host;
+
+/* Seconds of CLOCK_MONOTONIC. */
+double st_now_s(void);
+/* Spin iterations that take about work_us microseconds. */
+uint64_t st_calibrate(unsigned work_us);
+/* A new bot with its AI state, or NULL when memory is short. */
+bot *st_bot_new(host *h, uint32_t id, uint64_t seed);
+void st_bot_free(bot *b);
+/* The manager on rt with the bots' callbacks and hibernation, the actors
+ * (broker, auction house, quest topic) and the opcodes; messages through
+ * log. CLI_OK or CLI_FAIL (reported). The main thread. */
+int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
+                  const cli_log *log);
+
+#endif /* SHOAL_CLI_STRESS_BOTS_H */
