@@ -525,13 +525,8 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
   wait = mgr->pk.main_wait;
   add_counts(&k, &mgr->pk.main);
   for (unsigned w = 0; w < nw; w++) {
-    const shoal__hist *h = mgr->samples[w].wait;
     add_counts(&k, &mgr->samples[w].pk);
-    for (unsigned b = 0; b < SHOAL__HIST_BUCKETS; b++)
-      wait.count[b] += h->count[b];
-    wait.n += h->n;
-    if (h->max > wait.max)
-      wait.max = h->max;
+    shoal__hist_merge(&wait, mgr->samples[w].wait);
   }
   /* pending: counted from the queues themselves, not from the other
    * counters, so that the accounting identity can be checked. */
