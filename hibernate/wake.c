@@ -41,12 +41,55 @@ void shoal__hib_wake_one(shoal_mgr *mgr, shoal__hib_ws *ws,
   }
 }
 
+/* The sessions of a wake list left for a later update. */
+typedef struct later_list {
+  shoal__hrec *head, *tail;
+} later_list;
+
+static void later_add(later_list *l, shoal__hrec *r) {
+  r->o.wk_next = NULL;
+  if (l->tail != NULL)
+    l->tail->o.wk_next = &r->o;
+  else
+    l->head = r;
+  l->tail = r;
+}
+
+/* A wake that failed. The host's refusal (or a want of memory) is tried
+ * again, after 1, 2, 4 … 256 ticks, logged at the first failure of a
+ * row only; a corrupt record is not (it cannot get better), and is logged
+ * at each wake asked for. Counted each time. Under mu. */
+static void wake_failed(shoal_mgr *mgr, shoal__hrec *r, int rc) {
+  shoal__hib *h = mgr->hib;
+  unsigned shift;
+  h->wake_failures++;
+  if (rc == SHOAL_EFORMAT) {
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+               "session %u: wake failed (its record is corrupt); it stays "
+               "hibernated with its record",
+               r->o.id);
+    return;
+  }
+  if (r->o.wake_fails < 255)
+    r->o.wake_fails++;
+  if (r->o.wake_fails == 1)
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+               "session %u: wake failed (%s); it stays hibernated with its "
+               "record and is tried again, backing off up to 256 ticks "
+               "(further failures are counted, not logged)",
+               r->o.id, shoal_strerror(rc));
+  shift = r->o.wake_fails - 1u < 8u ? r->o.wake_fails - 1u : 8u;
+  r->o.retry_tick = (uint32_t)mgr->tick_no + (1u << shift);
+  shoal__hib_ask(mgr, &r->o);
+}
+
 /* Wakes every session asked for. Holding the manager, before the tick. */
 long shoal__hib_wakes(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
   size_t n = 0, nr = 0;
   long woke = 0;
   shoal__hrec *r;
+  later_list later = {NULL, NULL};
   pthread_mutex_lock(&mgr->mu);
   for (r = h->wk_head; r != NULL; r = shoal__hrec_of(r->o.wk_next))
     n++;
@@ -64,14 +107,28 @@ long shoal__hib_wakes(shoal_mgr *mgr) {
     return SHOAL_ENOMEM;
   }
   /* Each takes its pool element now, so that its wake cannot fail after
-   * the host's callback; those that get none wait for the next update. */
+   * the host's callback; those that get none wait for the next update,
+   * as do those backing off after a failed wake (kept, in order). */
   h->nitems = 0;
   while ((r = h->wk_head) != NULL) {
     shoal__hib_item *it = &h->items[h->nitems];
     shoal__hrec *next = shoal__hrec_of(r->o.wk_next);
     if (!(r->o.flags & SHOAL__OUT_GONE) &&
-        shoal__pool_get(&mgr->pool, r->o.node, &it->index) != SHOAL_OK)
+        (int32_t)(r->o.retry_tick - (uint32_t)mgr->tick_no) > 0) {
+      h->wk_head = next;
+      later_add(&later, r);
+      continue;
+    }
+    if (!(r->o.flags & SHOAL__OUT_GONE) &&
+        shoal__pool_get(&mgr->pool, r->o.node, &it->index) != SHOAL_OK) {
+      /* Not the session limit (wakes pass it): the memory for a slab. */
+      h->wake_failures++;
+      shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+                 "hibernation: no memory for session %u's wake; it and "
+                 "those after it are retried at the next update",
+                 r->o.id);
       break;
+    }
     h->wk_head = next;
     r->o.flags &= ~SHOAL__OUT_ASKED;
     if (r->o.flags & SHOAL__OUT_GONE) { /* released while it waited */
@@ -84,6 +141,12 @@ long shoal__hib_wakes(shoal_mgr *mgr) {
     it->r = r;
     it->rc = 0;
     h->nitems++;
+  }
+  if (later.head != NULL) { /* back at the list's head, in order */
+    later.tail->o.wk_next = h->wk_head != NULL ? &h->wk_head->o : NULL;
+    if (h->wk_head == NULL)
+      h->wk_tail = later.tail;
+    h->wk_head = later.head;
   }
   if (h->wk_head == NULL)
     h->wk_tail = NULL;
@@ -112,13 +175,7 @@ long shoal__hib_wakes(shoal_mgr *mgr) {
       woke++;
     } else {
       shoal__pool_put(&mgr->pool, it->index);
-      h->wake_failures++;
-      shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
-                 "session %u: wake failed (%s); it stays hibernated with "
-                 "its record",
-                 it->id,
-                 it->rc == SHOAL_EFORMAT ? "its record is corrupt"
-                                         : shoal_strerror(it->rc));
+      wake_failed(mgr, r, it->rc);
     }
   }
   h->nitems = 0;

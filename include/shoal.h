@@ -977,12 +977,16 @@ typedef struct shoal_mgr_callbacks {
 SHOAL_API int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
                                const shoal_config *cfg,
                                const shoal_mgr_callbacks *cb);
-/* Releases every session (on_release runs for each, on this thread) and
- * frees the manager. Packets still pending (shoal_packet_stats' pending)
- * are dropped and reported through the log as one WARN with their count;
- * a host that wants them run updates and drains until pending is 0
- * first. SHOAL_ESTATE (nothing done) during a tick. The main
- * thread, once no other thread calls into mgr. NULL is ignored. */
+/* Releases every session (on_release runs exactly once for each, on this
+ * thread) and frees the manager. An on_release may call release on any
+ * id meanwhile (one already released: SHOAL_ENOENT; another: it is
+ * released then, with its own on_release, and not again); create, update,
+ * drain and destroy from it get SHOAL_ESTATE. Packets still pending
+ * (shoal_packet_stats' pending) are dropped and reported through the log
+ * as one WARN with their count; a host that wants them run updates and
+ * drains until pending is 0 first. SHOAL_ESTATE (nothing done) during a
+ * tick. The main thread, once no other thread calls into mgr. NULL is
+ * ignored. */
 SHOAL_API int shoal_mgr_destroy(shoal_mgr *mgr);
 /* The runtime the manager runs on. Any thread. */
 SHOAL_API shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr);
@@ -996,7 +1000,8 @@ SHOAL_API int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms);
 
 /* Run-time setters (any thread; take effect at the next tick).
  * batch size: 0 (auto) or 1 … 256; max sessions: 1 … 2^24, below the
- * sessions now in use only stops creation; hibernation threshold in
+ * sessions now in use (active and hibernated) only stops creation: every
+ * session that exists still wakes; hibernation threshold in
  * milliseconds, ≥ 1. SHOAL_EINVAL otherwise. */
 SHOAL_API int shoal_mgr_set_batch_size(shoal_mgr *mgr, unsigned batch_size);
 SHOAL_API int shoal_mgr_set_max_sessions(shoal_mgr *mgr, unsigned max);
@@ -1258,9 +1263,11 @@ typedef long (*shoal_hibernate_fn)(void *host, uint32_t id, void *user,
                                    shoal_hib_writer *w);
 /* Wake callback: rebuilds session id from the len bytes at blob (valid
  * during the call), and stores its new user pointer in *user (what it
- * holds on entry is not to be read). 0, or a negative status: the session then stays hibernated
- * with its bytes, the failure is logged and counted, and a later wake
- * tries again. Same threads as the hibernate callback, inside
+ * holds on entry is not to be read). 0, or a negative status: the
+ * session then stays hibernated with its bytes and its packets, the
+ * failure is counted (wake_failures) and, the first of a row, logged as
+ * ERROR, and the wake is tried again at a later update, 1, 2, 4 … 256
+ * ticks after the failure. Same threads as the hibernate callback, inside
  * shoal_mgr_update or shoal_mgr_run_wakes. */
 typedef int (*shoal_wake_fn)(void *host, uint32_t id, const void *blob,
                              size_t len, void **user);

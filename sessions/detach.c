@@ -35,6 +35,8 @@ int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
   o->interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
   o->node = (uint16_t)atomic_load_explicit(&s->node, memory_order_relaxed);
   o->flags = 0;
+  o->wake_fails = 0;
+  o->retry_tick = 0;
   o->nheld = 0;
   o->held_head = o->held_tail = 0;
   o->wk_next = NULL;

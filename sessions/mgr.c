@@ -34,7 +34,7 @@ static uint64_t stamp_cost(void) {
 }
 
 static int check_config(const shoal_config *c) {
-  if (c->max_sessions < 1 || c->max_sessions > (1u << 24) ||
+  if (c->max_sessions < 1 || c->max_sessions > SHOAL__SESSIONS_MAX ||
       c->batch_size > 256 || c->worker_threads > SHOAL_WORKERS_MAX ||
       c->hibernation_minutes < 1 || c->hibernation_minutes > 10080 ||
       c->defragment_seconds < 1 || c->defragment_seconds > 86400 ||
@@ -133,7 +133,8 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   atomic_init(&mgr->hib_ms, (uint64_t)c.hibernation_minutes * 60000u);
   atomic_init(&mgr->hyst_ms, (uint64_t)c.hysteresis_seconds * 1000u);
   rc = shoal__pool_init(&mgr->pool, sizeof(shoal__session), c.pool_grow,
-                        c.pool_preallocate, c.max_sessions, mgr->nodes, topo);
+                        c.pool_preallocate, SHOAL__SESSIONS_MAX, mgr->nodes,
+                        topo);
   if (rc != SHOAL_OK)
     goto fail_rt;
   mgr->pool.owner_resets = 1; /* create_locked resets every field */
@@ -188,13 +189,19 @@ fail_rt:
   return rc;
 }
 
+static void release_all(shoal_mgr *mgr);
+
 int shoal_mgr_destroy(shoal_mgr *mgr) {
   shoal_packet_stats ps;
-  shoal__cols *c;
+  int expect = 0;
   if (mgr == NULL)
     return SHOAL_OK;
+  /* Held for good: an update, a drain or a second destroy from a
+   * callback is refused from here on. */
   if (shoal__mgr_in_callback(mgr) ||
-      atomic_load_explicit(&mgr->updating, memory_order_relaxed))
+      !atomic_compare_exchange_strong_explicit(&mgr->updating, &expect, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
     return SHOAL_ESTATE;
   shoal__tick_quiesce(mgr);
   shoal__wd_stop(mgr);
@@ -208,20 +215,15 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
                (unsigned long long)ps.pending, (unsigned long long)ps.sent,
                (unsigned long long)ps.handled, (unsigned long long)ps.dropped,
                (unsigned long long)ps.rejected);
-  c = shoal__mgr_cols(mgr);
-  for (uint32_t i = 0; i < mgr->nact; i++) {
-    void *user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
-    if (mgr->cb.on_release != NULL)
-      mgr->cb.on_release(mgr->cb.host, c->ids[i], user);
-  }
+  release_all(mgr);
   if (mgr->hooks != NULL)
-    mgr->hooks->destroy(mgr); /* the hibernated ones */
+    mgr->hooks->destroy(mgr); /* the hibernated table's memory */
   pthread_cond_destroy(&mgr->tick_done);
   pthread_mutex_destroy(&mgr->mu);
   for (size_t i = 0; i < mgr->nretired; i++)
     shoal__cols_free(mgr->retired[i]);
   shoal__free(mgr->retired);
-  shoal__cols_free(c);
+  shoal__cols_free(shoal__mgr_cols(mgr));
   shoal__pk_destroy(mgr);
   shoal__free(mgr->samples);
   shoal__free(mgr->parts);
@@ -245,13 +247,17 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   int rc;
   if (id == 0)
     return SHOAL_EINVAL;
+  if (mgr->closing)
+    return SHOAL_ESTATE; /* from an on_release under destroy */
   if (shoal__registry_find(&mgr->reg, id) >= 0)
     return SHOAL_EEXIST;
-  /* The hibernated sessions keep their place under the maximum. */
-  if (mgr->nout > 0 &&
-      atomic_load_explicit(&mgr->pool.in_use, memory_order_relaxed) +
-              mgr->nout >=
-          mgr->cfg.max_sessions)
+  /* The limit is the manager's, not the pool's: the hibernated sessions
+   * keep their place under it, and a session that exists always finds a
+   * pool element to wake into, even with the limit lowered below the
+   * sessions in use. */
+  if (atomic_load_explicit(&mgr->pool.in_use, memory_order_relaxed) +
+          mgr->nout >=
+      mgr->cfg.max_sessions)
     return SHOAL_ELIMIT;
   if ((rc = shoal__pool_get(&mgr->pool, id % mgr->nodes, &index)) != SHOAL_OK)
     return rc;
@@ -443,6 +449,38 @@ long shoal_session_release_batch(shoal_mgr *mgr, const uint32_t *ids, size_t n,
   shoal__mgr_finish_releases(mgr, done);
   finish_out(mgr, &od);
   return ok;
+}
+
+/* Destroy's releases, one at a time through release_locked, so that an
+ * on_release that releases (itself: SHOAL_ENOENT, or another id: its own
+ * on_release, once) finds the manager as it would at any other time:
+ * every session hears on_release exactly once. Active ones from the last
+ * slot (no slot moves), then the hibernated ones. */
+static void release_all(shoal_mgr *mgr) {
+  uint32_t slot = 0;
+  pthread_mutex_lock(&mgr->mu);
+  mgr->closing = 1;
+  for (;;) {
+    uint32_t done = 0, id = 0;
+    out_done od;
+    shoal__out *o;
+    od.n = 0;
+    if (mgr->nact > 0)
+      id = shoal__mgr_cols(mgr)->ids[mgr->nact - 1];
+    else if (mgr->nout > 0 && mgr->hooks != NULL) {
+      /* No hibernation starts while closing: one lies at or past slot. */
+      while ((o = mgr->hooks->out(mgr, slot)) == NULL)
+        slot++;
+      id = o->id;
+    } else
+      break;
+    (void)release_locked(mgr, id, &done, &od);
+    pthread_mutex_unlock(&mgr->mu);
+    shoal__mgr_finish_releases(mgr, done);
+    finish_out(mgr, &od);
+    pthread_mutex_lock(&mgr->mu);
+  }
+  pthread_mutex_unlock(&mgr->mu);
 }
 
 /* What get says of an active session at slot (c's). */
@@ -650,15 +688,13 @@ int shoal_mgr_set_hibernation_ms(shoal_mgr *mgr, uint64_t ms) {
 
 int shoal_mgr_set_max_sessions(shoal_mgr *mgr, unsigned max) {
   int rc;
-  if (mgr == NULL || max < 1 || max > (1u << 24))
+  if (mgr == NULL || max < 1 || max > SHOAL__SESSIONS_MAX)
     return SHOAL_EINVAL;
   if (shoal__mgr_in_callback(mgr))
     return SHOAL_ESTATE;
   pthread_mutex_lock(&mgr->mu);
   shoal__mgr_wait_tick(mgr);
   rc = shoal__cols_grow(mgr, max);
-  if (rc == SHOAL_OK)
-    rc = shoal__pool_set_max(&mgr->pool, max);
   if (rc == SHOAL_OK)
     mgr->cfg.max_sessions = max;
   pthread_mutex_unlock(&mgr->mu);

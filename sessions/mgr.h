@@ -107,7 +107,10 @@ struct shoal__out {
   uint32_t held_head, held_tail; /* packets held, FIFO: packet pool
                                     index + 1, 0: none */
   uint16_t node;                 /* home NUMA node */
-  uint16_t flags;                /* SHOAL__OUT_* */
+  uint8_t flags;                 /* SHOAL__OUT_* */
+  uint8_t wake_fails;            /* failed wakes in a row (at most 255) */
+  uint32_t retry_tick;           /* after a failed wake: not tried again
+                                    before this tick (low 32 bits) */
 };
 
 #define SHOAL__OUT_ASKED 1u /* on the wake list */
@@ -186,6 +189,9 @@ typedef struct shoal__part {
                               again since (the task claims again) */
 } shoal__part;
 
+/* The most sessions a manager holds (max_sessions' ceiling). */
+#define SHOAL__SESSIONS_MAX (1u << 24)
+
 /* What hibernate/ hooks into the manager (set once by
  * shoal_mgr_set_hibernation), so that sessions/ never calls up a layer.
  * wake_phase and hib_phase run holding the manager (updating, ticking),
@@ -238,6 +244,7 @@ struct shoal_mgr {
   uint32_t seg_end[SHOAL__POOL_NODES_MAX]; /* segments; past the last: the
                                               creates of a running tick */
   int ticking;
+  int closing;        /* destroy is releasing everything: no create */
   uint32_t releasing; /* releases waiting for the hold's end:
                          index + 1 of the first, 0: none */
   void **retired;     /* column sets replaced (get may still read
