@@ -461,9 +461,11 @@ static void run_figures(world *w, st_result *r, double wall) {
   r->drain_p99_ms = quantile(w->l.drain_ms, w->l.ndrain, 0.99);
   r->drain_max_ms = quantile(w->l.drain_ms, w->l.ndrain, 1.0);
   if (a->trace != NULL &&
-      (rc = shoal_runtime_trace_write(w->rt, a->trace)) != SHOAL_OK)
-    fprintf(stderr, "%s: cannot write %s: %s\n", ST_PROG, a->trace,
-            shoal_strerror(rc));
+      (rc = shoal_runtime_trace_write(w->rt, a->trace)) != SHOAL_OK) {
+    (void)cli_usage_error(ST_PROG, "cannot write %s: %s", a->trace,
+                          shoal_strerror(rc));
+    r->trace_failed = 1;
+  }
 }
 
 /* The end: traffic stops; what is in flight lands. */
@@ -656,6 +658,8 @@ int cmd_stress(int argc, char **argv) {
     rc = cli_usage_error(ST_PROG, "cannot write %s", a.prometheus);
   if (a.html != NULL && st_write_html(a.html, &r) != 0)
     rc = cli_usage_error(ST_PROG, "cannot write %s", a.html);
+  if (r.trace_failed)
+    rc = CLI_USAGE; /* said when it was written */
   free(r.tick_ms);
   free(r.seconds);
   if (rc != CLI_OK)

@@ -86,6 +86,7 @@ typedef struct st_result {
   int packets_ok, economy_ok, order_ok, hibernation_ok, messaging_ok,
       budget_ok;
   int pass;
+  int trace_failed; /* --trace could not be written (said on stderr) */
   const char *simd;
   st_worker workers_st[ST_WORKERS_SHOWN];
   st_second *seconds;

@@ -353,7 +353,8 @@ typedef struct shoal_runtime_config {
 SHOAL_API void shoal_runtime_config_defaults(shoal_runtime_config *cfg);
 
 /* Creates a runtime and starts its threads. Errors: SHOAL_EINVAL (NULL,
- * workers > SHOAL_WORKERS_MAX, a zero queue_capacity), SHOAL_ETOPO,
+ * workers > SHOAL_WORKERS_MAX, queue_capacity 0 or above 2^24, pin other
+ * than 0 or 1), SHOAL_ETOPO,
  * SHOAL_ENOMEM, SHOAL_EAGAIN (the OS refused a thread). On failure *out is
  * NULL and no thread is left running. Any thread. */
 SHOAL_API int shoal_runtime_create(shoal_runtime **out,
@@ -601,11 +602,12 @@ typedef struct shoal_actor shoal_actor;   /* a registered actor, as its
 /* All fields public; fill with shoal_actors_config_defaults first. The
  * names in brackets are the configuration keys. */
 typedef struct shoal_actors_config {
-  unsigned max_actors;   /* actors registered at once (16384); their
-                            records are allocated at creation */
+  unsigned max_actors;   /* actors registered at once, 1 … 2^20 (16384);
+                            their records are allocated at creation */
   unsigned queue_size;   /* [Actors.MessageQueueSize] mailbox capacity,
-                            rounded up to a power of two (1024) */
-  unsigned batch_size;   /* [Actors.BatchSize] messages per turn (64) */
+                            1 … 2^20, rounded up to a power of two (1024) */
+  unsigned batch_size;   /* [Actors.BatchSize] messages per turn, 1 … 65536
+                            (64) */
   unsigned max_per_tick; /* [Actors.MaxMessagesPerTick] messages one actor
                             handles between two shoal_actors_tick calls; the
                             rest wait for the next tick. 0: no limit (0) */
@@ -615,7 +617,8 @@ typedef struct shoal_actors_config {
                             watching it this long while it has nothing else
                             to do, so that a reply in flight costs no
                             scheduling (20); 0 disables */
-  unsigned host_waiters; /* shoal_call / shoal_call_many at once (64) */
+  unsigned host_waiters; /* shoal_call / shoal_call_many at once, 0 … 2^20
+                            (64) */
   shoal_log_fn log;      /* may be NULL */
   void *log_user;
   size_t struct_size;    /* sizeof(shoal_actors_config), set by defaults */
@@ -624,8 +627,8 @@ typedef struct shoal_actors_config {
 /* Any thread. */
 SHOAL_API void shoal_actors_config_defaults(shoal_actors_config *cfg);
 /* Creates an actor system whose actors run on `rt`, which must outlive
- * it. Errors: SHOAL_EINVAL (NULL, a zero max_actors, queue_size or
- * batch_size, max_actors or host_waiters above 2^20), SHOAL_ENOMEM. Any
+ * it. Errors: SHOAL_EINVAL (NULL, a field out of its range above),
+ * SHOAL_ENOMEM. Any
  * thread outside handlers. */
 SHOAL_API int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
                                   const shoal_actors_config *cfg);

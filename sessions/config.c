@@ -9,10 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <stdarg.h>
 
 #include <ini.h>
 
+#include "runtime/actors/actor.h"
 #include "runtime/common.h"
+#include "sessions/mgr.h"
 
 void shoal_config_defaults(shoal_config *cfg) {
   if (cfg == NULL)
@@ -175,6 +181,29 @@ static int check_whole(const shoal_config *c, char *err, size_t len) {
   return SHOAL_OK;
 }
 
+int shoal__config_check(const shoal_config *c, char *err, size_t len) {
+  for (size_t i = 0; i < NKEYS; i++) {
+    const key *k = &keys[i];
+    const void *f = (const char *)c + k->off;
+    /* A boolean is an int: a negative one is out of range too. */
+    int64_t v = k->kind == K_BOOL ? (int64_t) * (const int *)f
+                                  : (int64_t) * (const unsigned *)f;
+    if (v < (int64_t)k->lo || v > (int64_t)k->hi) {
+      say(err, len, "%s: %lld is out of range (%llu … %llu)", k->name,
+          (long long)v, (unsigned long long)k->lo,
+          (unsigned long long)k->hi);
+      return SHOAL_EINVAL;
+    }
+  }
+  if (shoal__actors_config_check(&c->actors) != SHOAL_OK) {
+    say(err, len, "actors: max_actors %u (1 … 2^20), host_waiters %u "
+        "(0 … 2^20): out of range", c->actors.max_actors,
+        c->actors.host_waiters);
+    return SHOAL_EINVAL;
+  }
+  return check_whole(c, err, len) != SHOAL_OK ? SHOAL_EINVAL : SHOAL_OK;
+}
+
 static void copy_in(shoal_config *tmp, const shoal_config *cfg) {
   shoal_config_defaults(tmp);
   shoal__copy_opts(tmp, sizeof *tmp, cfg, cfg->struct_size);
@@ -213,32 +242,120 @@ int shoal_config_set(shoal_config *cfg, const char *name, const char *value,
 /* The file                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* What a file may be: a regular file of at most FILE_MAX bytes, lines of
+ * at most LINE_MAX bytes (the newline excluded), UTF-8 without NUL. */
+#define FILE_MAX (1u << 20)
+#define LINE_MAX_BYTES 4096u
+
 typedef struct load {
   shoal_config cfg;
-  FILE *f;
-  int line;       /* of the line inih last read */
+  const char *text; /* the whole file */
+  size_t len, pos;
+  int line;       /* of the line the reader gave inih last */
   int bad_line;   /* of the first error, 0: none */
   int rc;
   char msg[256];
-  int pre_line;   /* where PoolPreallocate / MaxConcurrentSessions were */
-  int max_line;
+  int set_at[NKEYS]; /* where each key was set, 0: not yet */
 } load;
 
-/* inih's reader: fgets, counting lines, so that the handler knows where
- * it is (Debian builds inih without INI_HANDLER_LINENO). */
+/* Whether s[0 … n) is UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF); *at gets the offset of the first bad byte. */
+static int utf8_ok(const unsigned char *s, size_t n, size_t *at) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i], need, min, cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF)
+      need = 1, min = 0x80, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+      need = 2, min = 0x800, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+      need = 3, min = 0x10000, cp = c & 0x07;
+    else
+      goto bad;
+    if (n - i <= need)
+      goto bad;
+    for (unsigned k = 1; k <= need; k++) {
+      if ((s[i + k] & 0xC0) != 0x80)
+        goto bad;
+      cp = cp << 6 | (s[i + k] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      goto bad;
+    i += need + 1;
+  }
+  return 1;
+bad:
+  *at = i;
+  return 0;
+}
+
+static int fail_line(load *l, int rc, const char *fmt, ...)
+    SHOAL__PRINTF(3, 4);
+static int fail_line(load *l, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(l->msg, sizeof l->msg, fmt, ap);
+  va_end(ap);
+  l->rc = rc;
+  l->bad_line = l->line;
+  return rc;
+}
+
+/* One physical line [p, p + n) checked and cooked for inih into buf:
+ * leading blanks and a BOM dropped (so that inih's multi-line
+ * continuation never applies: an indented line is a line of its own), a
+ * comment (a line starting with `#` or `;`, or a blank then `#` or `;`
+ * after a value) dropped. */
+static int cook(load *l, const char *p, size_t n, char *buf, int size) {
+  size_t at, e;
+  if (n > LINE_MAX_BYTES)
+    return fail_line(l, SHOAL_ELIMIT, "line of %zu bytes (at most %u)", n,
+                     LINE_MAX_BYTES);
+  if (memchr(p, '\0', n) != NULL)
+    return fail_line(l, SHOAL_EFORMAT, "a NUL byte at column %zu",
+                     (size_t)((const char *)memchr(p, '\0', n) - p) + 1);
+  if (!utf8_ok((const unsigned char *)p, n, &at))
+    return fail_line(l, SHOAL_EFORMAT, "not UTF-8 (byte %zu)", at + 1);
+  if (l->line == 1 && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+    p += 3, n -= 3;
+  while (n > 0 && (*p == ' ' || *p == '\t'))
+    p++, n--;
+  if (n > 0 && (*p == '#' || *p == ';'))
+    n = 0;
+  for (e = 1; e < n; e++)
+    if ((p[e] == '#' || p[e] == ';') && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+      break;
+  n = e < n ? e : n;
+  while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+    n--;
+  /* No key and value of the table come near inih's line buffer. */
+  if (n + 2 > (size_t)size)
+    return fail_line(l, SHOAL_EFORMAT,
+                     "a key and value of %zu bytes: no key takes that", n);
+  memcpy(buf, p, n);
+  buf[n] = '\n';
+  buf[n + 1] = '\0';
+  return SHOAL_OK;
+}
+
+/* inih's reader: the next line of the text, cooked; NULL at the end or at
+ * the first bad line (inih stops). */
 static char *read_line(char *buf, int size, void *stream) {
   load *l = stream;
-  char *s = fgets(buf, size, l->f);
+  const char *p, *nl;
   size_t n;
-  if (s == NULL)
+  if (l->bad_line != 0 || l->pos >= l->len)
     return NULL;
-  n = strlen(s);
-  /* A line longer than inih's buffer arrives in pieces; count it once. */
-  if (n > 0 && s[n - 1] == '\n')
-    l->line++;
-  else if (feof(l->f))
-    l->line++;
-  return s;
+  p = l->text + l->pos;
+  nl = memchr(p, '\n', l->len - l->pos);
+  n = nl != NULL ? (size_t)(nl - p) : l->len - l->pos;
+  l->pos += n + (nl != NULL);
+  l->line++;
+  return cook(l, p, n, buf, size) == SHOAL_OK ? buf : NULL;
 }
 
 static int on_pair(void *user, const char *section, const char *name,
@@ -246,7 +363,7 @@ static int on_pair(void *user, const char *section, const char *name,
   load *l = user;
   char full[160];
   const key *k;
-  int rc, line = l->line;
+  int rc;
   if (l->bad_line != 0)
     return 1; /* the first error is the one reported */
   if (section != NULL && section[0] != '\0')
@@ -254,26 +371,92 @@ static int on_pair(void *user, const char *section, const char *name,
   else
     snprintf(full, sizeof full, "%s", name);
   if ((k = find_key(full)) == NULL) {
-    snprintf(l->msg, sizeof l->msg, "%s: unknown key", full);
-    l->rc = SHOAL_EFORMAT;
-    l->bad_line = line;
+    fail_line(l, SHOAL_EFORMAT, "%s: unknown key", full);
+    return 0;
+  }
+  if (l->set_at[k - keys] != 0) {
+    fail_line(l, SHOAL_EFORMAT, "%s: set again (first at line %d)", k->name,
+              l->set_at[k - keys]);
     return 0;
   }
   if ((rc = set_key(&l->cfg, k, value, l->msg, sizeof l->msg)) != SHOAL_OK) {
     l->rc = rc;
-    l->bad_line = line;
+    l->bad_line = l->line;
     return 0;
   }
-  if (k->off == offsetof(shoal_config, pool_preallocate))
-    l->pre_line = line;
-  if (k->off == offsetof(shoal_config, max_sessions))
-    l->max_line = line;
+  l->set_at[k - keys] = l->line;
   return 1;
+}
+
+/* The file whole into *text (*len bytes): a regular file only (a
+ * directory, device, FIFO or socket is refused before a byte is read; the
+ * open does not wait on a FIFO), at most FILE_MAX bytes. */
+static int read_file(const char *path, char **text, size_t *len, char *err,
+                     size_t elen) {
+  struct stat st;
+  size_t n = 0;
+  char *buf;
+  int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    say(err, elen, "%s: cannot open: %s", path, strerror(errno));
+    return SHOAL_EIO;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    say(err, elen, "%s: not a regular file (%s)", path,
+        S_ISDIR(st.st_mode)    ? "a directory"
+        : S_ISFIFO(st.st_mode) ? "a FIFO"
+        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                     : "not a file");
+    close(fd);
+    return SHOAL_EIO;
+  }
+  if ((uint64_t)st.st_size > FILE_MAX ||
+      (buf = shoal__malloc(FILE_MAX + 1)) == NULL) {
+    close(fd);
+    if ((uint64_t)st.st_size > FILE_MAX) {
+      say(err, elen, "%s: %lld bytes (a configuration file holds at most %u)",
+          path, (long long)st.st_size, FILE_MAX);
+      return SHOAL_ELIMIT;
+    }
+    say(err, elen, "%s: out of memory", path);
+    return SHOAL_ENOMEM;
+  }
+  for (;;) { /* it may have grown since fstat: FILE_MAX + 1 tells */
+    ssize_t r = read(fd, buf + n, FILE_MAX + 1 - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      say(err, elen, "%s: cannot read: %s", path, strerror(errno));
+      close(fd);
+      shoal__free(buf);
+      return SHOAL_EIO;
+    }
+    if (r == 0 || (n += (size_t)r) > FILE_MAX)
+      break;
+  }
+  close(fd);
+  if (n > FILE_MAX) {
+    say(err, elen, "%s: more than %u bytes", path, FILE_MAX);
+    shoal__free(buf);
+    return SHOAL_ELIMIT;
+  }
+  *text = buf;
+  *len = n;
+  return SHOAL_OK;
+}
+
+/* The line of the later of PoolPreallocate and MaxConcurrentSessions, for
+ * a failure of what holds across them. */
+static int whole_line(const load *l) {
+  int a = l->set_at[find_key("SessionMgr.PoolPreallocate") - keys];
+  int b = l->set_at[find_key("SessionMgr.MaxConcurrentSessions") - keys];
+  return a > b ? a : b;
 }
 
 int shoal_config_load(shoal_config *cfg, const char *path, char *err,
                       size_t len) {
   load *l;
+  char *text;
   int r, rc;
   if (cfg == NULL || path == NULL) {
     say(err, len, "shoal_config_load: NULL argument");
@@ -283,14 +466,13 @@ int shoal_config_load(shoal_config *cfg, const char *path, char *err,
     say(err, len, "%s: out of memory", path);
     return SHOAL_ENOMEM;
   }
-  copy_in(&l->cfg, cfg);
-  if ((l->f = fopen(path, "r")) == NULL) {
-    say(err, len, "%s: cannot open: %s", path, strerror(errno));
+  if ((rc = read_file(path, &text, &l->len, err, len)) != SHOAL_OK) {
     shoal__free(l);
-    return SHOAL_EIO;
+    return rc;
   }
+  copy_in(&l->cfg, cfg);
+  l->text = text;
   r = ini_parse_stream(read_line, l, on_pair, l);
-  fclose(l->f);
   if (l->bad_line != 0) {
     say(err, len, "%s:%d: %s", path, l->bad_line, l->msg);
     rc = l->rc;
@@ -302,11 +484,11 @@ int shoal_config_load(shoal_config *cfg, const char *path, char *err,
     say(err, len, "%s: out of memory while reading", path);
     rc = SHOAL_ENOMEM;
   } else if ((rc = check_whole(&l->cfg, l->msg, sizeof l->msg)) != SHOAL_OK) {
-    say(err, len, "%s:%d: %s", path,
-        l->pre_line > l->max_line ? l->pre_line : l->max_line, l->msg);
+    say(err, len, "%s:%d: %s", path, whole_line(l), l->msg);
   } else {
     copy_out(cfg, &l->cfg);
   }
+  shoal__free(text);
   shoal__free(l);
   return rc;
 }

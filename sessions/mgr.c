@@ -11,7 +11,6 @@
 #include "runtime/os.h"
 #include "runtime/sched/sched.h"
 
-#define SLAB_SESSIONS_MAX 65536u
 #define INTERVAL_MAX 65535u
 
 /* mgr.h: the manager whose callback the calling thread is in. */
@@ -31,24 +30,6 @@ static uint64_t stamp_cost(void) {
       best = b - a;
   }
   return best;
-}
-
-static int check_config(const shoal_config *c) {
-  if (c->max_sessions < 1 || c->max_sessions > SHOAL__SESSIONS_MAX ||
-      c->batch_size > 256 || c->worker_threads > SHOAL_WORKERS_MAX ||
-      c->hibernation_minutes < 1 || c->hibernation_minutes > 10080 ||
-      c->defragment_seconds < 1 || c->defragment_seconds > 86400 ||
-      c->hysteresis_seconds > 86400 || c->hibernate_per_update < 1 ||
-      c->hibernate_per_update > (1u << 24) ||
-      c->pool_preallocate > c->max_sessions || c->pool_grow < 1 ||
-      c->pool_grow > SLAB_SESSIONS_MAX || c->packets_per_update < 1 ||
-      c->packets_per_update > 65536 || c->watchdog_ms > 3600000 ||
-      c->callback_budget_ms > 3600000 || c->deferred_per_session < 1 ||
-      c->deferred_per_session > (1u << 20) || c->inbox_size < 1 ||
-      c->inbox_size > 65536 || c->max_queued_packets < 64 ||
-      c->max_queued_packets > (1u << 26))
-    return SHOAL_EINVAL;
-  return SHOAL_OK;
 }
 
 /* The home nodes: those the plan's workers sit on (a slab per node is
@@ -93,6 +74,7 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   shoal_mgr *mgr;
   shoal_config c;
   const shoal_topo *topo;
+  char why[160];
   int rc;
   if (out != NULL)
     *out = NULL;
@@ -102,10 +84,9 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   if (cfg != NULL)
     shoal__copy_opts(&c, sizeof c, cfg, cfg->struct_size);
   c.struct_size = sizeof c;
-  if ((rc = check_config(&c)) != SHOAL_OK) {
+  if ((rc = shoal__config_check(&c, why, sizeof why)) != SHOAL_OK) {
     shoal__log(c.log, c.log_user, SHOAL_LOG_ERROR,
-               "session manager: a configuration field is out of range "
-               "(see shoal_config)");
+               "session manager: configuration refused: %s", why);
     return rc;
   }
   if ((mgr = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *mgr)) == NULL)

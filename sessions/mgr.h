@@ -383,6 +383,12 @@ uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr);
 /* The pool and table bytes of the manager. Under mu. */
 uint64_t shoal__mgr_table_bytes(shoal_mgr *mgr);
 
+/* config.c */
+/* Every field of c in its range (the keys' table, the actors' part, and
+ * what holds across keys): SHOAL_EINVAL with "KEY: why" in err. Any
+ * thread. */
+int shoal__config_check(const shoal_config *c, char *err, size_t len);
+
 /* watchdog.c. Starts the thread when watchdog_ms or callback_budget_ms is
  * set; SHOAL_EAGAIN when the OS refuses it. Stop joins it. Creating and
  * destroying thread. */

@@ -353,6 +353,17 @@ def _():
         assert c["length"] > 0 if c["kind"] == "line" else c["area"] > 0, what
 
 
+@case("stress: every output that fails to be written gives status 2")
+def _():
+    if not os.path.exists("/dev/full"):
+        raise Skip("no /dev/full")
+    for flag in ("--trace", "--json", "--prometheus", "--html"):
+        rc, out, err = run("stress", "--sessions", "100", "--duration", "1",
+                           "--pace", "max", "--state-kib", "1", flag, "/dev/full")
+        eq(rc, 2, "%s /dev/full: status (stderr: %s)" % (flag, err.strip()))
+        assert "cannot write /dev/full" in err, err
+
+
 @case("stress: a tick budget the run cannot meet gives FAIL and status 1")
 def _():
     rc, out, err = run("stress", "--sessions", "200", "--duration", "1",
@@ -376,6 +387,8 @@ bad("stress: sessions above the default maximum", ["stress", "--sessions", "6000
 bad("stress: bad pace", ["stress", "--pace", "fast"], "--pace is realtime or max, not 'fast'")
 bad("stress: bad config file", ["stress", "--config", badcfg], "UpdateBatchSize")
 bad("stress: missing config file", ["stress", "--config", "/nonexistent/shoal.conf"], "/nonexistent/shoal.conf")
+bad("stress: config is a directory", ["stress", "--config", tmp.name], "not a regular file (a directory)")
+bad("stress: config is a device", ["stress", "--config", "/dev/zero"], "not a regular file (a device)")
 bad("stress: unknown flag", ["stress", "--frobnicate"], "unknown option '--frobnicate'")
 bad("stress: unwritable JSON", ["stress", "--json", "/nonexistent/dir/r.json"], "cannot write /nonexistent/dir/r.json")
 bad("stress: tps not a number", ["stress", "--tps", "x"], "--tps wants a whole number")

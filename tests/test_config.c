@@ -5,6 +5,7 @@
  * manager taking its settings. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -204,6 +205,129 @@ static void bad_input(void **state) {
   }
 }
 
+/* The file as bytes (NUL included). */
+static void write_bytes(const char *text, size_t n) {
+  FILE *f;
+  snprintf(path, sizeof path, "/tmp/shoal-config-%d.conf", (int)getpid());
+  f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fwrite(text, 1, n, f), n);
+  fclose(f);
+}
+
+/* Loads `file` into a configuration whose inbox_size is 99: the result,
+ * the message after "FILE:" (or whole, when want_path is 0) in err. */
+static int load_into(const char *file, shoal_config *c, char *err,
+                     size_t len) {
+  shoal_config before;
+  int rc;
+  shoal_config_defaults(c);
+  c->inbox_size = 99;
+  before = *c;
+  rc = shoal_config_load(c, file, err, len);
+  if (rc != SHOAL_OK) /* nothing applied */
+    assert_memory_equal(c, &before, sizeof *c);
+  return rc;
+}
+
+/* Lines of any length up to the maximum, comments never applied, NUL and
+ * bad UTF-8 refused on their line, no multi-line continuation, a key set
+ * twice refused, only regular files of bounded size. */
+static void file_edges(void **state) {
+  static char big[(1u << 20) + 64];
+  static const struct {
+    const char *text;
+    size_t n; /* 0: strlen */
+    int rc;
+    const char *msg; /* after "FILE:" */
+    unsigned inbox;  /* when rc is 0 */
+  } cases[] = {
+      /* A long comment's tail is a comment, not a key. */
+      {"# xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       " SessionMgr.InboxSize = 7\n",
+       0, SHOAL_OK, NULL, 99},
+      /* An error after a long line names its own line. */
+      {"; yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+       "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+       "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+       "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+       "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n"
+       "SessionMgr.Bogus = 1\n",
+       0, SHOAL_EFORMAT, "2: SessionMgr.Bogus: unknown key", 0},
+      {"SessionMgr.InboxSize = 12 ; twelve, and a long reason: "
+       "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+       "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+       "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+       "\n",
+       0, SHOAL_OK, NULL, 12},
+      {"SessionMgr.InboxSize = 13 # also a comment\n", 0, SHOAL_OK, NULL, 13},
+      {"SessionMgr.InboxSize = 12\0 34\n", 30, SHOAL_EFORMAT,
+       "1: a NUL byte at column 26", 0},
+      {"# ok\n; ok\n# caf\xE9\n", 0, SHOAL_EFORMAT, "3: not UTF-8 (byte 6)",
+       0},
+      {"# caf\xC3\xA9, na\xC3\xAFve\n\xC0\xAF = 1\n", 0,
+       SHOAL_EFORMAT, "2: not UTF-8 (byte 1)", 0},
+      {"\xEF\xBB\xBFSessionMgr.InboxSize = 14\n", 0, SHOAL_OK, NULL, 14},
+      {"# surrogate \xED\xA0\x80\n", 0, SHOAL_EFORMAT, "1: not UTF-8 (byte 13)",
+       0},
+      /* An indented line is a line of its own, never a continuation. */
+      {"SessionMgr.InboxSize = 12\n  7\n", 0, SHOAL_EFORMAT,
+       "2: malformed line (want `key = value` or `[Section]`)", 0},
+      {"[SessionMgr]\n  InboxSize = 15\n\tBatchSize = 16\n", 0, SHOAL_EFORMAT,
+       "3: SessionMgr.BatchSize: unknown key", 0},
+      {"[SessionMgr]\n  InboxSize = 15\n", 0, SHOAL_OK, NULL, 15},
+      {"SessionMgr.InboxSize = 12\n[SessionMgr]\ninboxsize = 13\n", 0,
+       SHOAL_EFORMAT, "3: SessionMgr.InboxSize: set again (first at line 1)",
+       0},
+  };
+  shoal_config c;
+  char err[512], want[600];
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(cases); i++) {
+    size_t n = cases[i].n != 0 ? cases[i].n : strlen(cases[i].text);
+    write_bytes(cases[i].text, n);
+    err[0] = '\0';
+    if (load_into(path, &c, err, sizeof err) != cases[i].rc)
+      fail_msg("case %zu: %s", i, err);
+    if (cases[i].rc == SHOAL_OK) {
+      assert_int_equal(c.inbox_size, cases[i].inbox);
+      continue;
+    }
+    snprintf(want, sizeof want, "%s:%s", path, cases[i].msg);
+    assert_string_equal(err, want);
+  }
+  /* Lines up to 4096 bytes; one longer names its line. */
+  memset(big, ' ', sizeof big);
+  memcpy(big, "# a\n#", 5);
+  big[4096 + 4] = '\n';
+  memcpy(big + 4096 + 5, "SessionMgr.InboxSize = 17\n#", 27);
+  big[4096 + 5 + 26 + 4097] = '\n';
+  write_bytes(big, 4096 + 5 + 26);
+  assert_int_equal(load_into(path, &c, err, sizeof err), SHOAL_OK);
+  assert_int_equal(c.inbox_size, 17);
+  write_bytes(big, 4096 + 5 + 26 + 4098);
+  assert_int_equal(load_into(path, &c, err, sizeof err), SHOAL_ELIMIT);
+  snprintf(want, sizeof want, "%s:4: line of 4097 bytes (at most 4096)", path);
+  assert_string_equal(err, want);
+  /* A file of more than 1 MiB. */
+  write_bytes(big, sizeof big);
+  assert_int_equal(load_into(path, &c, err, sizeof err), SHOAL_ELIMIT);
+  assert_non_null(strstr(err, "at most 1048576"));
+  unlink(path);
+  /* Only regular files: never a wait, never a read of a device. */
+  assert_int_equal(load_into("/tmp", &c, err, sizeof err), SHOAL_EIO);
+  assert_string_equal(err, "/tmp: not a regular file (a directory)");
+  assert_int_equal(load_into("/dev/zero", &c, err, sizeof err), SHOAL_EIO);
+  assert_string_equal(err, "/dev/zero: not a regular file (a device)");
+  snprintf(path, sizeof path, "/tmp/shoal-fifo-%d", (int)getpid());
+  assert_int_equal(mkfifo(path, 0600), 0);
+  assert_int_equal(load_into(path, &c, err, sizeof err), SHOAL_EIO);
+  assert_non_null(strstr(err, "not a regular file (a FIFO)"));
+  unlink(path);
+}
+
 static void environment(void **state) {
   shoal_config c;
   char err[256] = "";
@@ -266,6 +390,7 @@ int main(void) {
     cmocka_unit_test(defaults),
     cmocka_unit_test(every_key),
     cmocka_unit_test(bad_input),
+    cmocka_unit_test(file_edges),
     cmocka_unit_test(environment),
     cmocka_unit_test(manager_takes_it),
   };

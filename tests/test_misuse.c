@@ -4,6 +4,7 @@
  * use, wakes that fail, blobs past the record limit, configuration
  * fields out of range. Each case: nothing lost, nothing twice, the error
  * returned or logged and counted. */
+#include <stddef.h>
 #include <string.h>
 
 #include "runtime/common.h"
@@ -221,11 +222,66 @@ static void failed_wake_retried(void **state) {
   assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
 }
 
+/* Each field out of its documented range is refused by name. */
+static void config_out_of_range(void **state) {
+  shoal_mgr_callbacks cb = {upd, on_release, &H};
+  shoal_runtime_config rc;
+  shoal_runtime *rt = NULL;
+  shoal_mgr *mgr = NULL;
+  static const struct {
+    const char *key; /* in the log line */
+    size_t off;
+    int bool_field;
+    long v;
+  } bad[] = {
+      {"EnableSIMD", offsetof(shoal_config, enable_simd), 1, 7},
+      {"EnableSIMD", offsetof(shoal_config, enable_simd), 1, -1},
+      {"EnableAutoDefragmentation", offsetof(shoal_config, auto_defragment),
+       1, 2},
+      {"StrictPacketOrder", offsetof(shoal_config, strict_packet_order), 1,
+       3},
+      {"DeferPackets", offsetof(shoal_config, defer_packets), 1, 9},
+      {"UpdateBatchSize", offsetof(shoal_config, batch_size), 0, 257},
+      {"InboxSize", offsetof(shoal_config, inbox_size), 0, 0},
+      {"MessageQueueSize", offsetof(shoal_config, actors.queue_size), 0, 0},
+      {"MessageQueueSize", offsetof(shoal_config, actors.queue_size), 0,
+       (1L << 20) + 1},
+      {"BatchSize", offsetof(shoal_config, actors.batch_size), 0, 0},
+      {"actors", offsetof(shoal_config, actors.max_actors), 0, 0},
+  };
+  (void)state;
+  memset(&H, 0, sizeof H);
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(bad); i++) {
+    shoal_config cfg;
+    char *f;
+    shoal_config_defaults(&cfg);
+    cfg.log = host_log;
+    cfg.log_user = &H;
+    f = (char *)&cfg + bad[i].off;
+    if (bad[i].bool_field)
+      *(int *)(void *)f = (int)bad[i].v;
+    else
+      *(unsigned *)(void *)f = (unsigned)bad[i].v;
+    H.last[0] = '\0';
+    if (shoal_mgr_create(&mgr, NULL, &cfg, &cb) != SHOAL_EINVAL)
+      fail_msg("%s = %ld accepted", bad[i].key, bad[i].v);
+    assert_null(mgr);
+    if (strstr(H.last, bad[i].key) == NULL)
+      fail_msg("%s = %ld: the log says '%s'", bad[i].key, bad[i].v, H.last);
+  }
+  shoal_runtime_config_defaults(&rc);
+  rc.log = test_quiet_log;
+  rc.pin = 2;
+  assert_int_equal(shoal_runtime_create(&rt, &rc), SHOAL_EINVAL);
+  assert_null(rt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(destroy_releases_once),
       cmocka_unit_test(lowered_limit_still_wakes),
       cmocka_unit_test(failed_wake_retried),
+      cmocka_unit_test(config_out_of_range),
   };
   return test_run("misuse", tests, SHOAL_ARRAY_LEN(tests));
 }

@@ -549,6 +549,14 @@ static void system_free(shoal_actors *sys) {
   shoal__free(sys);
 }
 
+int shoal__actors_config_check(const shoal_actors_config *c) {
+  if (c->max_actors < 1 || c->max_actors > (1u << 20) || c->queue_size < 1 ||
+      c->queue_size > (1u << 20) || c->batch_size < 1 ||
+      c->batch_size > 65536 || c->host_waiters > (1u << 20))
+    return SHOAL_EINVAL;
+  return SHOAL_OK;
+}
+
 int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
                         const shoal_actors_config *user) {
   shoal_actors *sys;
@@ -565,9 +573,7 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
   shoal_actors_config_defaults(&sys->cfg);
   shoal__copy_opts(&sys->cfg, sizeof sys->cfg, user, user->struct_size);
   sys->cfg.struct_size = sizeof sys->cfg;
-  if (sys->cfg.max_actors == 0 || sys->cfg.max_actors > (1u << 20) ||
-      sys->cfg.queue_size == 0 || sys->cfg.queue_size > (1u << 24) ||
-      sys->cfg.batch_size == 0 || sys->cfg.host_waiters > (1u << 20)) {
+  if (shoal__actors_config_check(&sys->cfg) != SHOAL_OK) {
     shoal__free(sys);
     return SHOAL_EINVAL;
   }

@@ -103,4 +103,8 @@ int shoal__deliver_reply(shoal_actors *sys, shoal_msg *m);
 int shoal__waiters_init(shoal_actors *sys);
 void shoal__waiters_destroy(shoal_actors *sys);
 
+/* The ranges shoal_actors_create accepts (shoal.h): SHOAL_EINVAL for a
+ * field out of its range. Any thread. */
+int shoal__actors_config_check(const shoal_actors_config *c);
+
 #endif /* SHOAL_ACTOR_H */

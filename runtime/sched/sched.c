@@ -746,9 +746,11 @@ int shoal_runtime_create(shoal_runtime **out, const shoal_runtime_config *cfg) {
   pthread_mutex_init(&rt->start_mu, NULL);
   pthread_cond_init(&rt->start_cv, NULL);
   if (rt->cfg.workers > SHOAL_WORKERS_MAX || rt->cfg.queue_capacity == 0 ||
-      rt->cfg.queue_capacity > (1u << 24)) {
+      rt->cfg.queue_capacity > (1u << 24) ||
+      (rt->cfg.pin != 0 && rt->cfg.pin != 1)) {
     shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_ERROR,
-               "runtime: workers must be 0…%u and queue_capacity 1…%u",
+               "runtime: workers must be 0…%u, queue_capacity 1…%u and "
+               "pin 0 or 1",
                SHOAL_WORKERS_MAX, 1u << 24);
     runtime_free(rt);
     return SHOAL_EINVAL;
