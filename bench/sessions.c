@@ -179,6 +179,66 @@ static void run_memory(const bench_args *a, shoal_runtime *rt) {
   bench_row("mem_per_session", "shoal", 1, "r2", r2, "");
 }
 
+/* A count as a case's name carries it: 12M, 600k, 1.2M. */
+static void count_name(char *buf, size_t len, uint64_t n) {
+  if (n >= 1000000 && n % 1000000 == 0)
+    snprintf(buf, len, "%lluM", (unsigned long long)(n / 1000000));
+  else if (n >= 1000000)
+    snprintf(buf, len, "%.1fM", (double)n / 1e6);
+  else
+    snprintf(buf, len, "%lluk", (unsigned long long)(n / 1000));
+}
+
+/* A server that logs bots in and out for weeks: 50 000 sessions stay,
+ * and each cycle creates a session with the next id (ids only grow) and
+ * releases it; at each mark, the cost of a create + release pair (the
+ * mean over the last 100 000 cycles) and of a send to an id that is not
+ * there (100 000 of them). Flat costs mean the registry does not fill
+ * with the ids that left. */
+static void run_churn(const bench_args *a, shoal_runtime *rt) {
+  static const uint64_t full[] = {1000000, 6000000, 12000000};
+  const uint32_t live = 50000, window = 100000;
+  shoal_mgr_callbacks cb = {nop_update, NULL, NULL};
+  shoal_config cfg;
+  shoal_mgr *mgr = NULL;
+  uint64_t done = 0;
+  uint32_t next = 1;
+  if (!bench_want(a, "churn"))
+    return;
+  shoal_config_defaults(&cfg);
+  cfg.max_sessions = live + 1;
+  if (shoal_mgr_create(&mgr, rt, &cfg, &cb) != SHOAL_OK)
+    return;
+  for (; next <= live; next++)
+    shoal_session_create(mgr, next, NULL);
+  for (size_t m = 0; m < 3; m++) {
+    uint64_t mark = a->quick ? full[m] / 2 : full[m];
+    char name[16], metric[48];
+    double t0 = 0, pair = 0, send;
+    while (done < mark) {
+      if (done + window == mark)
+        t0 = bench_now();
+      shoal_session_create(mgr, next, NULL);
+      shoal_session_release(mgr, next);
+      next++;
+      done++;
+    }
+    pair = (bench_now() - t0) * 1e9 / window;
+    t0 = bench_now();
+    for (uint32_t k = 0; k < window; k++) /* ids that left, scattered */
+      (void)shoal_session_send(
+          mgr, live + 1 + (uint32_t)(bench_mix(k) % (next - live - 1)), 1, 0,
+          NULL, 0);
+    send = (bench_now() - t0) * 1e9 / window;
+    count_name(name, sizeof name, mark);
+    snprintf(metric, sizeof metric, "create_release_ns_at_%s", name);
+    bench_row("churn", "shoal", 1, metric, pair, "ns");
+    snprintf(metric, sizeof metric, "unknown_send_ns_at_%s", name);
+    bench_row("churn", "shoal", 1, metric, send, "ns");
+  }
+  shoal_mgr_destroy(mgr);
+}
+
 int main(int argc, char **argv) {
   bench_args a = bench_parse(argc, argv);
   double ipn = bench_calibrate();
@@ -186,6 +246,7 @@ int main(int argc, char **argv) {
   run_ticks(&a, rt, ipn);
   run_create(&a, rt);
   run_memory(&a, rt);
+  run_churn(&a, rt);
   shoal_runtime_destroy(rt);
   return 0;
 }

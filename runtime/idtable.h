@@ -9,15 +9,18 @@
  * needs no reclamation; it may find a slot whose record was reused for
  * another id meanwhile, and the owner checks what it finds (the id again,
  * a generation). Keys never move, so a probe never misses a key that stays
- * in; a tombstone becomes empty only when the entry after it is empty,
- * when no probe sequence can pass through it.
+ * in; a tombstone becomes empty only when no key's probe passes it: at
+ * once when the entry after it is empty, or in a sweep (NAME_sweep) that
+ * the owner runs when removals have left many, so that a table under
+ * churn (ids that only grow, each inserted and removed) keeps its probes
+ * short instead of filling with tombstones.
  *
  * Synchronization table:
  *
  *   call                        caller                concurrent with
  *   NAME_find                   any thread            anything
  *   shoal__idtable_insert,      the one writer (the   finds
- *   NAME_remove                 owner's lock)
+ *   NAME_remove, NAME_sweep     owner's lock)
  *   shoal__idtable_init, _destroy  one thread, no other touching it
  *
  * The owner writes a record's id before inserting its slot (insert's
@@ -153,6 +156,40 @@ static inline int shoal__idtable_insert(shoal__idtable *t, uint64_t id,
       return SHOAL_OK;                                                         \
     }                                                                          \
     return SHOAL_ENOENT;                                                       \
+  }                                                                            \
+                                                                               \
+  /* Empties every tombstone that no key's probe passes, without moving a  \
+   * key: a find never misses a key that stays in. A key's probe covers   \
+   * its home to its place; walking back from an empty entry, `need`       \
+   * counts the entries ahead that a key already passed still needs.       \
+   * Returns the tombstones left (UINT64_MAX: no empty entry, nothing      \
+   * done). O(entries). The writer. */                                     \
+  static inline uint64_t name##_sweep(shoal__idtable *t, ctx_t ctx) {         \
+    uint64_t n = t->mask + 1, start, need = 0, left = 0;                       \
+    for (start = 0; start < n; start++)                                        \
+      if (atomic_load_explicit(&t->e[start], memory_order_relaxed) == 0)       \
+        break;                                                                 \
+    if (start == n)                                                            \
+      return UINT64_MAX;                                                       \
+    for (uint64_t k = 1; k < n; k++) {                                         \
+      uint64_t i = (start - k) & t->mask;                                      \
+      uint32_t e = atomic_load_explicit(&t->e[i], memory_order_relaxed);       \
+      if (e == 0) {                                                            \
+        need = 0; /* no probe passes an empty entry */                        \
+      } else if (e == 1) {                                                     \
+        if (need == 0)                                                         \
+          atomic_store_explicit(&t->e[i], 0, memory_order_relaxed);            \
+        else                                                                   \
+          left++;                                                              \
+        need -= need > 0;                                                      \
+      } else {                                                                 \
+        uint64_t d =                                                           \
+            (i - shoal__idtable_home(t, KEY_OF(ctx, e - 2))) & t->mask;        \
+        need -= need > 0;                                                      \
+        need = d > need ? d : need;                                            \
+      }                                                                        \
+    }                                                                          \
+    return left;                                                               \
   }
 
 #endif /* SHOAL_IDTABLE_H */

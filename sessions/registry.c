@@ -71,6 +71,7 @@ int shoal__registry_init(shoal__registry *r, shoal__pool *pool,
     shoal__idtable *t = table_new(per < 64 ? 64 : per);
     atomic_init(&s->table, t);
     s->count = 0;
+    s->removes = 0;
     s->retired = NULL;
     s->nretired = s->ntrimmed = 0;
     pthread_mutex_init(&s->mu, NULL);
@@ -167,15 +168,23 @@ int shoal__registry_insert(shoal__registry *r, uint32_t id, uint32_t index) {
 
 int shoal__registry_remove(shoal__registry *r, uint32_t id) {
   shoal__reg_shard *s;
+  shoal__idtable *t;
   int rc;
   if (id == 0)
     return SHOAL_ENOENT;
   s = shard_of(r, id);
   pthread_mutex_lock(&s->mu);
-  rc = reg_remove(atomic_load_explicit(&s->table, memory_order_relaxed), r,
-                  id);
+  t = atomic_load_explicit(&s->table, memory_order_relaxed);
+  rc = reg_remove(t, r, id);
   if (rc == SHOAL_OK)
     s->count--;
+  /* Every quarter of the table's size in removals, the tombstones no
+   * probe needs go (idtable.h): O(1) a removal, and under churn (ids only
+   * grow, each one created and released) probes stay short. */
+  if (rc == SHOAL_OK && ++s->removes >= (t->mask + 1) / 4) {
+    (void)reg_sweep(t, r);
+    s->removes = 0;
+  }
   pthread_mutex_unlock(&s->mu);
   return rc;
 }
@@ -251,4 +260,21 @@ uint64_t shoal__registry_bytes(shoal__registry *r) {
   }
   return b + OUT_CHUNKS * sizeof *r->out +
          r->out_chunks * SHOAL__REG_OUT_CHUNK * sizeof(uint32_t);
+}
+
+uint64_t shoal__registry_tombstones(shoal__registry *r, uint64_t *entries) {
+  uint64_t n = 0, all = 0;
+  for (unsigned i = 0; i < SHOAL__REGISTRY_SHARDS; i++) {
+    shoal__reg_shard *s = &r->shards[i];
+    shoal__idtable *t;
+    pthread_mutex_lock(&s->mu);
+    t = atomic_load_explicit(&s->table, memory_order_relaxed);
+    for (uint64_t k = 0; k <= t->mask; k++)
+      n += atomic_load_explicit(&t->e[k], memory_order_relaxed) == 1;
+    all += t->mask + 1;
+    pthread_mutex_unlock(&s->mu);
+  }
+  if (entries != NULL)
+    *entries = all;
+  return n;
 }

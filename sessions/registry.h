@@ -46,6 +46,7 @@
 typedef struct shoal__reg_shard {
   alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__idtable *) table;
   uint64_t count;      /* ids in it; under mu */
+  uint64_t removes;    /* since its last sweep; under mu */
   pthread_mutex_t mu;
   void **retired;      /* tables replaced; under mu */
   size_t nretired;
@@ -92,5 +93,10 @@ size_t shoal__registry_trim(shoal__registry *r);
 uint64_t shoal__registry_count(shoal__registry *r);
 /* Bytes of the shards' live tables. */
 uint64_t shoal__registry_bytes(shoal__registry *r);
+
+/* Tombstones in the live tables now, and in *entries (may be NULL) their
+ * entries: what a find of an absent id may walk. Any thread (takes each
+ * shard's lock). */
+uint64_t shoal__registry_tombstones(shoal__registry *r, uint64_t *entries);
 
 #endif /* SHOAL_REGISTRY_H */

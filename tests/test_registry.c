@@ -83,6 +83,44 @@ static void growth(void **state) {
   shoal__pool_destroy(&p);
 }
 
+/* Ids that only grow, each inserted and removed, beside ids that stay: the
+ * tables do not fill with tombstones (a find of an absent id would walk
+ * them all), and every id that stays is still found. */
+static void churn(void **state) {
+  enum { STAY = 3000, CYCLES = 400000 };
+  static uint32_t idx[STAY + 1];
+  shoal__pool p;
+  shoal__registry r;
+  uint64_t tomb, entries;
+  uint32_t spare;
+  (void)state;
+  assert_int_equal(shoal__pool_init(&p, sizeof(elem), 100, 0, STAY + 1, 1,
+                                    NULL),
+                   SHOAL_OK);
+  assert_int_equal(shoal__registry_init(&r, &p, 16), SHOAL_OK);
+  for (uint32_t id = 1; id <= STAY; id++) {
+    idx[id] = make(&p, id);
+    assert_int_equal(shoal__registry_insert(&r, id, idx[id]), SHOAL_OK);
+  }
+  spare = make(&p, 0);
+  for (uint32_t id = STAY + 1; id <= STAY + CYCLES; id++) {
+    atomic_store(&((elem *)shoal__pool_at(&p, spare))->id, id);
+    assert_int_equal(shoal__registry_insert(&r, id, spare), SHOAL_OK);
+    assert_int_equal(shoal__registry_remove(&r, id), SHOAL_OK);
+  }
+  tomb = shoal__registry_tombstones(&r, &entries);
+  /* A sweep every quarter of a table's size in removals. */
+  if (tomb > entries / 4)
+    fail_msg("%llu tombstones in %llu entries", (unsigned long long)tomb,
+             (unsigned long long)entries);
+  for (uint32_t id = 1; id <= STAY; id++)
+    assert_int_equal(shoal__registry_find(&r, id), idx[id]);
+  assert_int_equal(shoal__registry_find(&r, STAY + 1), -1);
+  assert_int_equal(shoal__registry_count(&r), STAY);
+  shoal__registry_destroy(&r);
+  shoal__pool_destroy(&p);
+}
+
 enum { WRITERS = 4, READERS = 4, STABLE = 500, CHURN = 400, ROUNDS = 30000 };
 
 typedef struct world {
@@ -210,6 +248,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(basics),
     cmocka_unit_test(growth),
+    cmocka_unit_test(churn),
     cmocka_unit_test(concurrent),
   };
   return test_run("registry", tests, SHOAL_ARRAY_LEN(tests));

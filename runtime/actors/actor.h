@@ -67,6 +67,7 @@ struct shoal_actors {
   /* The router (idtable.h) over the records. Readers take no lock;
    * writers take mu. */
   shoal__idtable table;
+  uint64_t table_removes; /* since its last sweep; under mu */
   pthread_mutex_t mu;
   void **retired; /* mailbox cells replaced by a new capacity (see
                      new_cells in actor.c) */

@@ -23,7 +23,14 @@ int shoal__router_insert(shoal_actors *sys, uint64_t id, unsigned slot) {
   return shoal__idtable_insert(&sys->table, id, slot);
 }
 
-/* Under sys->mu. */
+/* Under sys->mu. Every quarter of the table's size in removals, a sweep
+ * empties the tombstones no probe needs (idtable.h): ids only grow, and
+ * the table would otherwise fill with them. */
 int shoal__router_remove(shoal_actors *sys, uint64_t id) {
-  return router_remove(&sys->table, sys, id);
+  int rc = router_remove(&sys->table, sys, id);
+  if (rc == SHOAL_OK && ++sys->table_removes >= (sys->table.mask + 1) / 4) {
+    (void)router_sweep(&sys->table, sys);
+    sys->table_removes = 0;
+  }
+  return rc;
 }
