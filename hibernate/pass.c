@@ -76,9 +76,9 @@ static void hibernate_one(shoal_mgr *mgr, shoal__hib_ws *ws,
     return;
   }
   /* Nothing lost: the host rebuilds from the bytes it just wrote. */
-  it->rc = SHOAL__IT_FAILED;
+  it->rc = ws->w.err == SHOAL_ELIMIT ? SHOAL__IT_BIG : SHOAL__IT_FAILED;
   if (cb->wake(mgr->cb.host, it->id, ws->w.buf, ws->w.len, &it->user) < 0)
-    it->rc = SHOAL__IT_LOST;
+    it->rc += SHOAL__IT_LOST - SHOAL__IT_FAILED;
 }
 
 /* Whether the session in slot i may hibernate now. Under mu, holding. */
@@ -88,6 +88,7 @@ static int idle_enough(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
   uint64_t woke = s->woke_ms, hyst;
   if (atomic_load_explicit(&s->state, memory_order_relaxed) != SHOAL__S_LIVE ||
       atomic_load_explicit(&c->sched[i], memory_order_relaxed) == 0 ||
+      s->hib_big_at == c->last_active[i] + 1 || /* too large, unchanged */
       SHOAL__IN_COUNT(
           atomic_load_explicit(&s->in_word, memory_order_relaxed)) != 0 ||
       s->ndeferred != 0 || s->d_head != NULL ||
@@ -146,6 +147,7 @@ static size_t pass_finish(shoal_mgr *mgr) {
     {
       uint32_t st = SHOAL__S_HIBERNATING;
       shoal__cols *c = shoal__mgr_cols(mgr);
+      int big, lost;
       atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
                                               memory_order_relaxed,
                                               memory_order_relaxed);
@@ -159,13 +161,26 @@ static size_t pass_finish(shoal_mgr *mgr) {
           &c->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
           it->user, memory_order_relaxed);
       h->failures++;
+      big = it->rc >= SHOAL__IT_BIG;
+      if (big) {
+        /* Not tried again until the session reports work (its state
+         * changed): the same bytes would pass the limit again. */
+        h->too_large++;
+        s->hib_big_at = c->last_active[atomic_load_explicit(
+                            &s->slot, memory_order_relaxed)] +
+                        1;
+      }
+      lost = it->rc == SHOAL__IT_LOST || it->rc == SHOAL__IT_BIG_LOST;
       shoal__log(mgr->cfg.log, mgr->cfg.log_user,
-                 it->rc == SHOAL__IT_FAILED ? SHOAL_LOG_WARN : SHOAL_LOG_ERROR,
+                 lost ? SHOAL_LOG_ERROR : SHOAL_LOG_WARN,
                  "session %u: its hibernation record could not be kept "
-                 "(out of memory); %s",
+                 "(%s); %s",
                  it->id,
-                 it->rc == SHOAL__IT_FAILED ? "woken at once from its bytes"
-                                            : "and the host's wake failed");
+                 big ? "its bytes pass the limit of SHOAL_HIB_BLOB_MAX; not "
+                       "tried again until it reports work"
+                     : "out of memory",
+                 !lost ? "woken at once from its bytes"
+                       : "and the host's wake failed");
     }
   }
   h->nitems = nb;

@@ -413,6 +413,7 @@ int shoal_hib_stats_get(shoal_mgr *mgr, shoal_hib_stats *out, int reset) {
   out->refused = h->refused;
   out->failures = h->failures;
   out->wake_failures = h->wake_failures;
+  out->too_large = h->too_large;
   out->window_s = (double)(now - h->w_start_ns) * 1e-9;
   if (out->window_s > 0) {
     out->hibernations_per_s = (double)h->w_hib / out->window_s;

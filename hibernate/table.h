@@ -53,7 +53,9 @@ enum {
   SHOAL__IT_REFUSED = 1, /* its hibernate callback said no */
   SHOAL__IT_FAILED = 2,  /* no record (memory): woken at once from its
                             bytes */
-  SHOAL__IT_LOST = 3     /* the same, and that wake failed too */
+  SHOAL__IT_LOST = 3,    /* the same, and that wake failed too */
+  SHOAL__IT_BIG = 4,     /* FAILED: its blob passed SHOAL_HIB_BLOB_MAX */
+  SHOAL__IT_BIG_LOST = 5 /* LOST: the same */
 };
 
 /* A session of a pass or a wake phase. */
@@ -87,7 +89,7 @@ typedef struct shoal__hib {
   int in_pass;
   uint64_t last_scan_ms;
   /* Figures, under mu. */
-  uint64_t hibernations, wakes, refused, failures, wake_failures;
+  uint64_t hibernations, wakes, refused, failures, wake_failures, too_large;
   uint64_t rec_bytes, raw_bytes, freed_bytes; /* of those hibernated now */
   uint64_t w_hib, w_wakes, w_start_ns;
 } shoal__hib;

@@ -1248,8 +1248,11 @@ typedef struct shoal_hib_writer shoal_hib_writer;
 #define SHOAL_HIB_BLOB_MAX 0x7E000000u
 
 /* Appends len bytes (data may be NULL when len is 0). Errors: SHOAL_EINVAL,
- * SHOAL_ELIMIT (the blob would pass SHOAL_HIB_BLOB_MAX), SHOAL_ENOMEM.
- * Only inside the hibernate callback that was given w. */
+ * SHOAL_ELIMIT (the blob would pass SHOAL_HIB_BLOB_MAX: the callback
+ * should refuse; if it goes on, the session is woken at once from what it
+ * wrote, counted in too_large, and not tried again until its update
+ * reports work), SHOAL_ENOMEM. Only inside the hibernate callback that
+ * was given w. */
 SHOAL_API int shoal_hib_write(shoal_hib_writer *w, const void *data,
                               size_t len);
 
@@ -1364,6 +1367,9 @@ typedef struct shoal_hib_stats {
   uint64_t defrags;          /* defragmentations since creation */
   uint64_t defrag_returned;  /* bytes the last one returned */
   double window_s;
+  uint64_t too_large;        /* of failures, blobs past SHOAL_HIB_BLOB_MAX;
+                                such a session is not tried again until
+                                its update reports work */
 } shoal_hib_stats;
 
 /* Fills *out; reset 1 starts a new window. Errors: SHOAL_EINVAL;

@@ -71,6 +71,7 @@ void shoal__mgr_attach(shoal_mgr *mgr, shoal__out *o, uint32_t index,
   s->self = index;
   s->where = SHOAL__IN_ACTIVE;
   s->woke_ms = mgr->clock_ms;
+  s->hib_big_at = 0;
   c->rec[slot] = index;
   c->sess[slot] = s;
   c->ids[slot] = o->id;

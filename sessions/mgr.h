@@ -92,6 +92,9 @@ struct shoal__session {
   uint32_t where;            /* SHOAL__IN_*, under mu */
   _Atomic uint64_t touch_ms; /* manager clock of the host's last touch */
   uint64_t woke_ms;          /* manager clock of its last wake */
+  uint64_t hib_big_at;       /* its blob passed the limit when its
+                                last_active was this − 1: not tried
+                                again until that moves; 0: never */
 };
 
 /* A hibernated session. It gives its pool element back: what it keeps is

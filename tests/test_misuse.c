@@ -20,6 +20,9 @@ typedef struct host {
   _Atomic int wake_fail; /* wakes failing still */
   _Atomic unsigned wakes_tried;
   size_t blob;           /* the bytes a hibernate callback writes */
+  uint32_t big_id;       /* this session's blob passes the limit */
+  _Atomic uint32_t work_id; /* this session's next update reports work */
+  _Atomic unsigned hib_calls;
   _Atomic unsigned errors, warns;
   char last[256];
 } host;
@@ -37,11 +40,11 @@ static void host_log(void *user, shoal_log_level level, const char *msg) {
 }
 
 static int upd(void *hp, uint32_t id, void *user, uint32_t diff) {
-  (void)hp;
-  (void)id;
+  host *h = hp;
+  uint32_t want = id;
   (void)user;
   (void)diff;
-  return 0;
+  return atomic_compare_exchange_strong(&h->work_id, &want, 0) ? 1 : 0;
 }
 
 static int handler(void *hp, uint32_t id, void *user, const shoal_packet *p) {
@@ -75,6 +78,12 @@ static long hib_save(void *hp, uint32_t id, void *user, shoal_hib_writer *w) {
   static const char zeros[4096];
   size_t left = h->blob != 0 ? h->blob : sizeof id;
   (void)user;
+  atomic_fetch_add(&h->hib_calls, 1);
+  if (id == h->big_id) { /* a host that does not look at the result */
+    assert_int_equal(shoal_hib_write(w, &id, SHOAL_HIB_BLOB_MAX + 1ull),
+                     SHOAL_ELIMIT);
+    return 0;
+  }
   if (h->blob == 0)
     return shoal_hib_write(w, &id, sizeof id) == SHOAL_OK ? 0 : -1;
   while (left > 0) {
@@ -276,12 +285,42 @@ static void config_out_of_range(void **state) {
   assert_null(rt);
 }
 
+/* A blob past the record limit is said for what it is, counted, and not
+ * tried again until the session's state changes (it reports work). */
+static void blob_too_large(void **state) {
+  shoal_mgr *mgr = make(3, 1);
+  shoal_hib_stats hs;
+  (void)state;
+  H.big_id = 2;
+  assert_int_equal(hibernate_all(mgr), 2);
+  assert_int_equal(shoal_hib_stats_get(mgr, &hs, 0), SHOAL_OK);
+  assert_int_equal(hs.too_large, 1);
+  assert_int_equal(hs.failures, 1);
+  assert_non_null(strstr(H.last, "SHOAL_HIB_BLOB_MAX"));
+  assert_null(strstr(H.last, "out of memory"));
+  assert_int_equal(atomic_load(&H.hib_calls), 3);
+  for (int k = 0; k < 3; k++) /* unchanged: not tried again */
+    assert_int_equal(hibernate_all(mgr), 2);
+  assert_int_equal(atomic_load(&H.hib_calls), 3);
+  assert_int_equal(shoal_hib_stats_get(mgr, &hs, 0), SHOAL_OK);
+  assert_int_equal(hs.too_large, 1);
+  atomic_store(&H.work_id, 2); /* its state changes: tried again */
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK);
+  assert_int_equal(atomic_load(&H.work_id), 0);
+  assert_int_equal(hibernate_all(mgr), 2);
+  assert_int_equal(atomic_load(&H.hib_calls), 4);
+  assert_int_equal(shoal_hib_stats_get(mgr, &hs, 0), SHOAL_OK);
+  assert_int_equal(hs.too_large, 2);
+  assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(destroy_releases_once),
       cmocka_unit_test(lowered_limit_still_wakes),
       cmocka_unit_test(failed_wake_retried),
       cmocka_unit_test(config_out_of_range),
+      cmocka_unit_test(blob_too_large),
   };
   return test_run("misuse", tests, SHOAL_ARRAY_LEN(tests));
 }
