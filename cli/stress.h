@@ -69,6 +69,8 @@ typedef struct st_result {
   uint64_t wait_p99_ns;
   /* messaging */
   uint64_t auction_requests, auction_replies, auction_unanswered;
+  uint64_t auction_full; /* of unanswered: refused by a full inbox */
+  char messaging_why[160]; /* why messaging failed; "" when it did not */
   uint64_t quest_published, quest_delivered, quest_expected;
   /* economy */
   int64_t gold_before, gold_after, items_before, items_after;
@@ -77,6 +79,8 @@ typedef struct st_result {
   uint64_t trades;
   /* checks */
   uint64_t order_violations;
+  int strict_order;   /* SessionMgr.StrictPacketOrder: reorders fail */
+  unsigned inbox_size;
   uint64_t hibernated_run_max; /* during the run, before the end's */
   uint64_t hibernated_max, hibernations, wakes, wake_failures,
       state_mismatches;

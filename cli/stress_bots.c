@@ -365,9 +365,12 @@ static void broker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   if (m->flags & SHOAL_MSG_REPLY) {
     payload v = {0, 0, (int32_t)m->payload.u64[1], 0};
     uint32_t bot_id = (uint32_t)m->payload.u64[0];
+    int rc;
     atomic_fetch_add(&h->auction_replies, 1);
-    if (shoal_session_send(h->mgr, bot_id, kinds[K_AUCTION].opcode, 0, &v,
-                           sizeof v) != SHOAL_OK) {
+    if ((rc = shoal_session_send(h->mgr, bot_id, kinds[K_AUCTION].opcode, 0,
+                                 &v, sizeof v)) != SHOAL_OK) {
+      if (rc == SHOAL_EAGAIN)
+        atomic_fetch_add(&h->auction_full, 1);
       atomic_fetch_add(&h->auction_unanswered, 1);
       atomic_fetch_sub(&h->auction_outstanding, 1);
     }

@@ -58,6 +58,8 @@ typedef struct host {
   _Atomic int64_t trade_items_in_flight;
   _Atomic uint64_t trades;
   _Atomic uint64_t auction_requests, auction_replies, auction_unanswered;
+  _Atomic uint64_t auction_full; /* of unanswered: the answer refused by
+                                    the bot's full inbox (SHOAL_EAGAIN) */
   _Atomic uint64_t auction_outstanding;
   _Atomic uint64_t quest_delivered;
   /* main-thread counters (MAIN handlers run only there) */

@@ -50,21 +50,28 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           "%.3f ms; send to handler p99 %.2f ms\n",
           (unsigned long long)r->deferred_max, r->drain_p99_ms,
           r->drain_max_ms, (double)r->wait_p99_ns / 1e6);
-  fprintf(f, "messaging             auction requests %llu, replies %llu; "
-          "quest completions %llu, delivered %llu of %llu  [%s]\n",
+  fprintf(f, "messaging             auction requests %llu, replies %llu, "
+          "answers delivered %llu; quest completions %llu, delivered %llu "
+          "of %llu  [%s]\n",
           (unsigned long long)r->auction_requests,
           (unsigned long long)r->auction_replies,
+          (unsigned long long)(r->auction_replies - r->auction_unanswered),
           (unsigned long long)r->quest_published,
           (unsigned long long)r->quest_delivered,
           (unsigned long long)r->quest_expected, ok(r->messaging_ok));
+  if (r->messaging_why[0] != '\0')
+    fprintf(f, "  why                 %s\n", r->messaging_why);
   fprintf(f, "economy               gold %lld -> %lld (+%lld looted, -%lld "
           "to the auction house), items %lld -> %lld; %llu trades  [%s]\n",
           (long long)r->gold_before, (long long)r->gold_after,
           (long long)r->gold_minted, (long long)r->gold_to_auction,
           (long long)r->items_before, (long long)r->items_after,
           (unsigned long long)r->trades, ok(r->economy_ok));
-  fprintf(f, "packet order          %llu violations  [%s]\n",
-          (unsigned long long)r->order_violations, ok(r->order_ok));
+  fprintf(f, "packet order          %llu %s  [%s]\n",
+          (unsigned long long)r->order_violations,
+          r->strict_order ? "violations"
+                          : "reorders (allowed: StrictPacketOrder = 0)",
+          ok(r->order_ok));
   fprintf(f, "hibernation           at most %llu hibernated in the run "
           "(%llu with the end's); %llu "
           "hibernations, %llu wakes, %llu failures, %llu states changed  "
@@ -148,7 +155,18 @@ int st_write_json(const char *path, const st_result *r) {
   json_int(&j, "items_used", r->items_used);
   json_uint(&j, "trades", r->trades);
   json_object_end(&j);
+  json_object_begin(&j, "messaging");
+  json_uint(&j, "auction_requests", r->auction_requests);
+  json_uint(&j, "auction_replies", r->auction_replies);
+  json_uint(&j, "auction_unanswered", r->auction_unanswered);
+  json_uint(&j, "auction_refused_full_inbox", r->auction_full);
+  json_uint(&j, "quest_published", r->quest_published);
+  json_uint(&j, "quest_expected", r->quest_expected);
+  json_uint(&j, "quest_delivered", r->quest_delivered);
+  json_string(&j, "why", r->messaging_why);
+  json_object_end(&j);
   json_uint(&j, "order_violations", r->order_violations);
+  json_bool(&j, "strict_packet_order", r->strict_order);
   json_uint(&j, "hibernated_max", r->hibernated_max);
   json_uint(&j, "hibernated_max_in_run", r->hibernated_run_max);
   json_uint(&j, "hibernations", r->hibernations);

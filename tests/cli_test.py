@@ -263,6 +263,11 @@ def _():
     p = j["packets"]
     assert p["sent"] > 1000, p
     eq(p["sent"], p["handled"] + p["pending"] + p["rejected"], "packets accounted for")
+    eq(p["inplace"] + p["main"], p["handled"], "classes are run totals")
+    eq(sum(p["by_category"].values()), p["handled"], "categories are run totals")
+    m = j["messaging"]
+    eq(m["auction_replies"] - m["auction_unanswered"] > 0, True, "answers delivered")
+    eq(m["why"], "", "messaging's why")
     e = j["economy"]
     for key in ("gold_before", "gold_after", "items_before", "items_after"):
         assert key in e, key
@@ -351,6 +356,30 @@ def _():
         assert c["marks"] > 0, what
         # a line has length; bars have area (one tick at least, one busy worker)
         assert c["length"] > 0 if c["kind"] == "line" else c["area"] > 0, what
+
+
+@case("stress: a failed check says why in the table and the JSON; allowed reorders do not fail")
+def _():
+    d = tempfile.mkdtemp(dir=tmp.name)
+    small, loose, out_json = (os.path.join(d, n) for n in ("ib1.conf", "so0.conf", "r.json"))
+    with open(small, "w") as f:
+        f.write("SessionMgr.InboxSize = 1\n")
+    with open(loose, "w") as f:
+        f.write("SessionMgr.StrictPacketOrder = 0\n")
+    rc, out, err = run(*STRESS, "--config", small, "--json", out_json)
+    with open(out_json) as f:
+        m = json.load(f)["messaging"]
+    if m["auction_unanswered"] > 0:  # a full inbox refused an answer
+        eq(rc, 1, "status")
+        assert "full inbox (SessionMgr.InboxSize 1)" in out, out[-800:]
+        assert "full inbox" in m["why"] and m["auction_refused_full_inbox"] > 0, m
+    rc, out, err = run(*STRESS, "--config", loose, "--json", out_json)
+    eq(rc, 0, "status with StrictPacketOrder = 0 (%s)" % out[-600:])
+    assert "reorders (allowed: StrictPacketOrder = 0)  [ok]" in out, out[-800:]
+    with open(out_json) as f:
+        j = json.load(f)
+    eq(j["strict_packet_order"], False, "strict_packet_order")
+    eq(j["checks"]["order"], True, "order check")
 
 
 @case("stress: every output that fails to be written gives status 2")
