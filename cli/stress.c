@@ -436,6 +436,7 @@ static void run_figures(world *w, st_result *r, double wall) {
                           ((double)a->sessions * (double)r->ticks);
   (void)shoal_mgr_metrics_get(w->h->mgr, &m, 0);
   r->overhead_ns_per_session = m.shoal_ns_per_update;
+  r->overhead_samples = m.overhead_samples;
   r->host_ns_per_session = m.host_ns_per_update;
   r->simd = m.simd;
   (void)shoal_packet_stats_get(w->h->mgr, &ps, 0);

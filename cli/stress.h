@@ -56,7 +56,9 @@ typedef struct st_result {
   double *tick_ms;       /* [ticks] */
   double tick_p50, tick_p99, tick_p999, tick_max; /* ms */
   double headroom_ms;    /* budget − p99 */
-  double overhead_ns_per_session; /* shoal's CPU per session update */
+  double overhead_ns_per_session; /* shoal's own time per session update,
+                                     measured in the timed batches */
+  uint64_t overhead_samples;      /* the updates timed for it */
   double host_ns_per_session;
   double cpu_us_per_session; /* the process's CPU per session per tick */
   /* packets */

@@ -29,8 +29,9 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           "\n", a->budget_ms, r->headroom_ms,
           100.0 * r->headroom_ms / a->budget_ms);
   fprintf(f, "shoal overhead        %.0f ns per session update (host's "
-          "update %.0f ns)\n", r->overhead_ns_per_session,
-          r->host_ns_per_session);
+          "update %.0f ns; %llu updates timed)\n",
+          r->overhead_ns_per_session, r->host_ns_per_session,
+          (unsigned long long)r->overhead_samples);
   fprintf(f, "CPU per session       %.2f us per tick (the whole process)\n",
           r->cpu_us_per_session);
   fprintf(f, "\npackets               sent %llu = handled %llu + pending %llu"
@@ -126,6 +127,7 @@ int st_write_json(const char *path, const st_result *r) {
   json_object_end(&j);
   json_double(&j, "headroom_ms", r->headroom_ms, 3);
   json_double(&j, "overhead_ns_per_session", r->overhead_ns_per_session, 1);
+  json_uint(&j, "overhead_samples", r->overhead_samples);
   json_double(&j, "cpu_us_per_session", r->cpu_us_per_session, 3);
   json_object_begin(&j, "packets");
   json_uint(&j, "sent", r->sent);

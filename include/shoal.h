@@ -1398,12 +1398,19 @@ typedef struct shoal_mgr_metrics {
   uint64_t tick_p50_ns;       /* from a log-linear histogram: ±3 % */
   uint64_t tick_p99_ns;
   uint64_t tick_max_ns;       /* exact */
-  uint64_t host_ns;           /* time in host update callbacks, estimated
-                                 from a timed sample of the batches */
+  uint64_t host_ns;           /* time in host update callbacks:
+                                 host_ns_per_update × updates */
   uint64_t shoal_ns;          /* CPU time of the runtime's threads in the
-                                 window less host_ns */
-  double host_ns_per_update;  /* host_ns / updates */
-  double shoal_ns_per_update; /* shoal_ns / updates */
+                                 window less host_ns (their idle spinning
+                                 included) */
+  double host_ns_per_update;  /* the host's update callback, measured on the
+                                 timed batches (one in 32) */
+  double shoal_ns_per_update; /* shoal's own time per session update in the
+                                 same batches: the batch's whole time less
+                                 the host's callbacks (packets taken,
+                                 scheduling checks, bookkeeping, splitting);
+                                 the tick's fork-join and idle time are not
+                                 in it (see tick_p50_ns) */
   uint64_t pool_bytes;        /* session slabs */
   uint64_t table_bytes;       /* registry, active array and columns */
   uint64_t heap_committed;    /* mimalloc's committed memory, process-wide
@@ -1413,6 +1420,8 @@ typedef struct shoal_mgr_metrics {
   uint64_t pool_high_water;
   double packets_per_s;       /* packets handled per second of the window */
   const char *simd;           /* "avx512", "avx2" or "scalar" */
+  uint64_t overhead_samples;  /* session updates timed for the two figures
+                                 per update */
   double window_s;
   uint64_t watchdog_stalls;   /* callbacks reported past WatchdogMs, total */
   uint64_t over_budget;       /* callbacks past CallbackBudgetMs, total */

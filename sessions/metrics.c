@@ -33,7 +33,7 @@ uint64_t shoal__mgr_table_bytes(shoal_mgr *mgr) {
 int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   shoal__pool_stats ps;
   shoal__cols *c;
-  uint64_t now, cpu, host = 0, sampled = 0;
+  uint64_t now, cpu, host = 0, own = 0, sampled = 0;
   unsigned nw;
   if (mgr == NULL || out == NULL)
     return SHOAL_EINVAL;
@@ -68,7 +68,9 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   for (unsigned w = 0; w < nw; w++) {
     host += atomic_load_explicit(&mgr->samples[w].host_ns,
                                  memory_order_relaxed);
-    sampled += atomic_load_explicit(&mgr->samples[w].sessions,
+    own += atomic_load_explicit(&mgr->samples[w].shoal_ns,
+                                memory_order_relaxed);
+    sampled += atomic_load_explicit(&mgr->samples[w].timed,
                                     memory_order_relaxed);
     out->batches_away += atomic_load_explicit(&mgr->samples[w].away,
                                               memory_order_relaxed);
@@ -81,17 +83,18 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
     if (reset)
       mgr->w_handled0 = h;
   }
-  /* The sampled batches stand for all: host time scales with the sessions
-   * updated (a batch's sessions are 1/SAMPLE_EVERY of the tick's). */
-  if (sampled > 0)
-    out->host_ns = (uint64_t)((double)host * (double)out->updates /
-                              (double)sampled);
+  /* Measured, not inferred: in the timed batches (one in 32), each host
+   * callback is stamped, and so is the batch's whole time, so that
+   * shoal's share is a difference inside the same batches. The sampled
+   * updates stand for all of the window's. */
+  out->overhead_samples = sampled;
+  if (sampled > 0) {
+    out->host_ns_per_update = (double)host / (double)sampled;
+    out->shoal_ns_per_update = (double)own / (double)sampled;
+    out->host_ns = (uint64_t)(out->host_ns_per_update * (double)out->updates);
+  }
   cpu = cpu - mgr->w_cpu0_ns + mgr->w_main_ns;
   out->shoal_ns = cpu > out->host_ns ? cpu - out->host_ns : 0;
-  if (out->updates > 0) {
-    out->host_ns_per_update = (double)out->host_ns / (double)out->updates;
-    out->shoal_ns_per_update = (double)out->shoal_ns / (double)out->updates;
-  }
   shoal__pool_stats_get(&mgr->pool, &ps);
   out->pool_bytes = ps.bytes;
   out->pool_allocated = ps.allocated;
@@ -109,8 +112,9 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
     for (unsigned w = 0; w < nw; w++) {
       atomic_store_explicit(&mgr->samples[w].host_ns, 0,
                             memory_order_relaxed);
-      atomic_store_explicit(&mgr->samples[w].sessions, 0,
+      atomic_store_explicit(&mgr->samples[w].shoal_ns, 0,
                             memory_order_relaxed);
+      atomic_store_explicit(&mgr->samples[w].timed, 0, memory_order_relaxed);
       atomic_store_explicit(&mgr->samples[w].away, 0, memory_order_relaxed);
     }
   }

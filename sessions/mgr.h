@@ -126,8 +126,11 @@ struct shoal__out {
  * sessions' home node, on its own line; packet counters, the wait-time
  * histogram, and the sessions that began a deferred queue this tick. */
 typedef struct shoal__mgr_sample {
+  /* Timed batches (one in 32): the host's update callbacks, shoal's own
+   * time around them in the same batches, and the updates timed. */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t host_ns;
-  _Atomic uint64_t sessions;
+  _Atomic uint64_t shoal_ns;
+  _Atomic uint64_t timed;
   _Atomic uint64_t away;
   uint32_t new_deferred; /* list through w_next: index + 1 */
   shoal__pkt_counts pk;

@@ -34,10 +34,16 @@ static inline int due(uint32_t sched, uint64_t tick) {
          (sched != 0 && tick % (sched >> 16) == (sched & 0xffffu));
 }
 
+/* What a timed chunk measured: the host's callbacks (each stamp pair
+ * less its own cost), their raw sum, and how many ran. */
+typedef struct chunk_time {
+  uint64_t host, raw, n;
+} chunk_time;
+
 /* One batch. The sampled variant times each host callback with the TSC;
  * the plain one carries no clock at all. */
 static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
-                      int timed, uint64_t *host_ns) {
+                      int timed, chunk_time *ct) {
   shoal__cols *c = t->c;
   const shoal_mgr_callbacks *cb = &t->mgr->cb;
   shoal__pool_chain done = {0, 0, 0};
@@ -65,7 +71,9 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
     rc = cb->update(cb->host, c->ids[i], user, diff);
     if (timed) {
       uint64_t d = shoal__fast_ns() - t0;
-      *host_ns += d > t->mgr->stamp_ns ? d - t->mgr->stamp_ns : 0;
+      ct->host += d > t->mgr->stamp_ns ? d - t->mgr->stamp_ns : 0;
+      ct->raw += d;
+      ct->n++;
     }
     c->updates[i]++;
     if (rc > 0) {
@@ -105,32 +113,52 @@ static void span_task(shoal_worker *w, shoal_task *task) {
   shoal__cb_leave(prev);
 }
 
+/* shoal's own time in a timed chunk: its whole time less the host's
+ * callbacks as stamped, less what the stamps themselves cost (one pair
+ * inside each callback's figure, one outside it, and the chunk's pair). */
+static uint64_t chunk_own(const shoal__tick *t, uint64_t whole,
+                          const chunk_time *ct) {
+  uint64_t stamps = (ct->n + 1) * t->mgr->stamp_ns;
+  return whole > ct->raw + stamps ? whole - ct->raw - stamps : 0;
+}
+
 static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed) {
-  uint64_t host = 0;
-  uint32_t ran = 0;
+  chunk_time all = {0, 0, 0};
+  uint64_t own = 0;
   unsigned wi = shoal_worker_index(w);
   while (b < e) {
     uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
-    run_batch(t, wi, b, stop, timed, &host);
-    ran += stop - b;
+    chunk_time ct = {0, 0, 0};
+    uint64_t c0 = timed ? shoal__fast_ns() : 0;
+    int split;
+    run_batch(t, wi, b, stop, timed, &ct);
     b = stop;
-    if (e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w)) {
+    split = e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w);
+    if (split) {
       span_frame f;
       f.t = t;
       f.b = b + (e - b) / 2;
       f.e = e;
       f.timed = timed;
       shoal_spawn(w, &f.task, span_task);
+      if (timed) /* the halves time themselves; a sync's wait is not ours */
+        own += chunk_own(t, shoal__fast_ns() - c0, &ct);
       span(w, t, b, f.b, timed);
       shoal_sync(w, &f.task);
-      break;
+    } else if (timed) {
+      own += chunk_own(t, shoal__fast_ns() - c0, &ct);
     }
+    all.host += ct.host;
+    all.n += ct.n;
+    if (split)
+      break;
   }
-  if (timed) {
+  if (timed && all.n > 0) {
     shoal__mgr_sample *smp = &t->mgr->samples[wi];
-    atomic_fetch_add_explicit(&smp->host_ns, host, memory_order_relaxed);
-    atomic_fetch_add_explicit(&smp->sessions, ran, memory_order_relaxed);
+    atomic_fetch_add_explicit(&smp->host_ns, all.host, memory_order_relaxed);
+    atomic_fetch_add_explicit(&smp->shoal_ns, own, memory_order_relaxed);
+    atomic_fetch_add_explicit(&smp->timed, all.n, memory_order_relaxed);
   }
 }
 
