@@ -504,10 +504,14 @@ static int memory_round(world *w, st_result *r, shoal_hib_stats *hs) {
   r->bytes_saved = hs->bytes_saved;
   r->active_bytes_per_session =
       (double)(r->rss_active - r->rss_base) / a->sessions;
+  r->hibernated_unresolved = r->rss_hibernated <= r->rss_base;
   r->hibernated_bytes_per_session =
-      hs->hibernated > 0 && r->rss_hibernated > r->rss_base
+      hs->hibernated > 0 && !r->hibernated_unresolved
           ? (double)(r->rss_hibernated - r->rss_base) / (double)hs->hibernated
           : 0;
+  r->record_bytes_per_session =
+      hs->hibernated > 0 ? (double)hs->record_bytes / (double)hs->hibernated
+                         : 0;
   (void)shoal_mgr_set_hibernation_ms(mgr, 1ull << 40);
   for (uint32_t map = 0; map < MAPS; map++)
     (void)shoal_mgr_wake_map(mgr, map);
@@ -517,9 +521,6 @@ static int memory_round(world *w, st_result *r, shoal_hib_stats *hs) {
   return CLI_OK;
 }
 
-/* The invariants, from the host's own books and shoal's figures: every
- * packet accounted for, the economy balanced, each session's order kept,
- * every hibernated bot woken intact, every request answered. */
 /* What broke messaging, in words for the table and the JSON. */
 static void messaging_why(st_result *r) {
   size_t n = 0, cap = sizeof r->messaging_why;
@@ -547,6 +548,9 @@ static void messaging_why(st_result *r) {
     b[n - 2] = '\0'; /* the last "; " */
 }
 
+/* The invariants, from the host's own books and shoal's figures: every
+ * packet accounted for, the economy balanced, each session's order kept,
+ * every hibernated bot woken intact, every request answered. */
 static void check_invariants(world *w, st_result *r,
                              const shoal_hib_stats *hs) {
   host *h = w->h;

@@ -89,6 +89,10 @@ typedef struct st_result {
   uint64_t bytes_saved;
   uint64_t rss_base, rss_active, rss_hibernated;
   double active_bytes_per_session, hibernated_bytes_per_session;
+  int hibernated_unresolved; /* resident memory after defragmentation at
+                                or below the baseline: the figure is below
+                                what /proc can tell */
+  double record_bytes_per_session; /* shoal's own count of the records */
   int packets_ok, economy_ok, order_ok, hibernation_ok, messaging_ok,
       budget_ok;
   int pass;

@@ -11,8 +11,20 @@ static const char *ok(int v) {
   return v ? "ok" : "FAILED";
 }
 
+/* The hibernated sessions' resident memory, or what shoal counts of their
+ * records when /proc cannot resolve it (never "0 B"). */
+static void hib_memory(const st_result *r, char *buf, size_t len) {
+  if (r->hibernated_unresolved)
+    snprintf(buf, len, "hibernated below the measurement's resolution "
+             "(their records %.0f B)", r->record_bytes_per_session);
+  else
+    snprintf(buf, len, "hibernated %.0f B (records %.0f B)",
+             r->hibernated_bytes_per_session, r->record_bytes_per_session);
+}
+
 void st_print_table(FILE *f, const st_result *r, int color) {
   const st_args *a = r->a;
+  char hib[128];
   const char *on = color ? (r->pass ? "\033[1;32m" : "\033[1;31m") : "";
   const char *off = color ? "\033[0m" : "";
   double secs = r->wall_s > 0 ? r->wall_s : 1;
@@ -81,10 +93,10 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           (unsigned long long)r->hibernations, (unsigned long long)r->wakes,
           (unsigned long long)r->wake_failures,
           (unsigned long long)r->state_mismatches, ok(r->hibernation_ok));
+  hib_memory(r, hib, sizeof hib);
   fprintf(f, "memory                resident per session: active %.0f B, "
-          "hibernated %.0f B; %.1f MiB saved\n",
-          r->active_bytes_per_session, r->hibernated_bytes_per_session,
-          (double)r->bytes_saved / 1048576.0);
+          "%s; %.1f MiB saved\n",
+          r->active_bytes_per_session, hib, (double)r->bytes_saved / 1048576.0);
   fprintf(f, "\nworker  utilization  tasks      steals     parks\n");
   for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++)
     fprintf(f, "%-6u  %10.1f%%  %-9llu  %-9llu  %llu\n", w,
@@ -176,8 +188,13 @@ int st_write_json(const char *path, const st_result *r) {
   json_uint(&j, "wake_failures", r->wake_failures);
   json_object_begin(&j, "rss");
   json_double(&j, "active_bytes_per_session", r->active_bytes_per_session, 0);
-  json_double(&j, "hibernated_bytes_per_session",
-              r->hibernated_bytes_per_session, 0);
+  if (r->hibernated_unresolved)
+    json_null(&j, "hibernated_bytes_per_session");
+  else
+    json_double(&j, "hibernated_bytes_per_session",
+                r->hibernated_bytes_per_session, 0);
+  json_bool(&j, "hibernated_below_resolution", r->hibernated_unresolved);
+  json_double(&j, "record_bytes_per_session", r->record_bytes_per_session, 0);
   json_object_end(&j);
   json_object_begin(&j, "checks");
   json_bool(&j, "budget", r->budget_ok);
@@ -262,8 +279,12 @@ int st_write_prometheus(const char *path, const st_result *r) {
   prom(f, "shoal_stress_resident_bytes_per_session", "gauge",
        "Resident memory per session.", "{state=\"active\"}",
        r->active_bytes_per_session);
-  fprintf(f, "shoal_stress_resident_bytes_per_session{state=\"hibernated\"} "
-          "%.17g\n", r->hibernated_bytes_per_session);
+  if (!r->hibernated_unresolved) /* below /proc's resolution: no sample */
+    fprintf(f, "shoal_stress_resident_bytes_per_session{state=\"hibernated\"} "
+            "%.17g\n", r->hibernated_bytes_per_session);
+  prom(f, "shoal_stress_record_bytes_per_session", "gauge",
+       "Hibernation record bytes per hibernated session (shoal's count).",
+       "", r->record_bytes_per_session);
   fprintf(f, "# HELP shoal_stress_worker_utilization Busy time over wall "
           "time.\n# TYPE shoal_stress_worker_utilization gauge\n");
   for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++)
@@ -347,6 +368,7 @@ static void svg_bars(FILE *f, const char *title, const char *yunit,
 int st_write_html(const char *path, const st_result *r) {
   FILE *f = fopen(path, "w");
   double *xs, *ys, hist[40], util[ST_WORKERS_SHOWN], step;
+  char hib[128];
   size_t n = r->ticks, nw = r->workers < ST_WORKERS_SHOWN ? r->workers
                                                            : ST_WORKERS_SHOWN;
   int bad;
@@ -388,13 +410,14 @@ int st_write_html(const char *path, const st_result *r) {
   fprintf(f, "<tr><th>economy</th><td>gold %lld → %lld, items %lld → %lld"
           "</td></tr>\n", (long long)r->gold_before, (long long)r->gold_after,
           (long long)r->items_before, (long long)r->items_after);
+  hib_memory(r, hib, sizeof hib);
   fprintf(f, "<tr><th>order violations</th><td>%llu</td></tr>\n"
           "<tr><th>hibernated (most)</th><td>%llu</td></tr>\n"
-          "<tr><th>resident per session</th><td>active %.0f B, hibernated "
-          "%.0f B</td></tr>\n</table>\n",
+          "<tr><th>resident per session</th><td>active %.0f B, %s"
+          "</td></tr>\n</table>\n",
           (unsigned long long)r->order_violations,
           (unsigned long long)r->hibernated_max, r->active_bytes_per_session,
-          r->hibernated_bytes_per_session);
+          hib);
 
   for (size_t i = 0; i < n; i++) {
     xs[i] = (double)(i + 1) / r->a->tps;

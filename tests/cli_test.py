@@ -278,7 +278,14 @@ def _():
     eq(j["wake_failures"], 0, "wake failures")
     assert j["hibernated_max"] > 0, j["hibernated_max"]
     if os.environ.get("SHOAL_SANITIZED") != "1":  # ASan keeps freed memory
-        assert j["rss"]["active_bytes_per_session"] > j["rss"]["hibernated_bytes_per_session"], j["rss"]
+        rss = j["rss"]
+        assert rss["record_bytes_per_session"] > 0, rss
+        if rss["hibernated_below_resolution"]:
+            eq(rss["hibernated_bytes_per_session"], None, "no figure below the resolution")
+            assert "hibernated below the measurement's resolution (their records" in out, out
+        else:
+            assert rss["active_bytes_per_session"] > rss["hibernated_bytes_per_session"] > 0, rss
+        assert "hibernated 0 B" not in out, out
     with open(paths["prom"]) as f:
         prom = f.read()
     assert 'shoal_stress_tick_seconds{quantile="0.99"}' in prom, prom[:300]
