@@ -56,6 +56,34 @@ static inline double bench_cpu_now(void) {
   return sum;
 }
 
+/* Resident bytes of the process (/proc/self/statm). */
+static inline uint64_t bench_rss(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, res = 0;
+  if (f == NULL)
+    return 0;
+  if (fscanf(f, "%lu %lu", &size, &res) != 2)
+    res = 0;
+  fclose(f);
+  return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The least-squares line through (x[i], y[i]): its slope and R². */
+static inline void bench_fit(const double *x, const double *y, size_t n,
+                             double *slope, double *r2) {
+  double sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, k = (double)n, num;
+  for (size_t i = 0; i < n; i++) {
+    sx += x[i];
+    sy += y[i];
+    sxx += x[i] * x[i];
+    sxy += x[i] * y[i];
+    syy += y[i] * y[i];
+  }
+  num = k * sxy - sx * sy;
+  *slope = num / (k * sxx - sx * sx);
+  *r2 = num * num / ((k * sxx - sx * sx) * (k * syy - sy * sy));
+}
+
 static inline int bench_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -252,18 +280,23 @@ static inline bench_session *bench_sessions_new(void) {
 
 /* The recursive cases, one table for every implementation. */
 typedef struct bench_rec_case {
-  const char *name;
+  const char *name, *quick_name; /* each names what it runs */
   int kind; /* 0 fib, 1 nqueens, 2 uts */
   int n, quick_n;
   unsigned reps;
 } bench_rec_case;
 
 static const bench_rec_case bench_rec_cases[] = {
-  {"fib35", 0, 35, 30, 7},
-  {"fib40", 0, 40, 32, 3},
-  {"nqueens12", 1, 12, 10, 5},
-  {"uts", 2, 0, 0, 5},
+  {"fib35", "fib30", 0, 35, 30, 7},
+  {"fib40", "fib32", 0, 40, 32, 3},
+  {"nqueens12", "nqueens10", 1, 12, 10, 5},
+  {"uts", "uts", 2, 0, 0, 5},
 };
+
+/* The case's name as run (--quick runs smaller sizes, named for them). */
+static inline const char *bench_rec_name(const bench_rec_case *c, int quick) {
+  return quick ? c->quick_name : c->name;
+}
 #define BENCH_REC_CASES (sizeof bench_rec_cases / sizeof bench_rec_cases[0])
 
 /* Tick counts per case (quick / full) and the per-session work. */

@@ -192,17 +192,6 @@ static int on_wake(void *h_, uint32_t id, const void *blob, size_t len,
   return 0;
 }
 
-static uint64_t rss_now(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, res = 0;
-  if (f == NULL)
-    return 0;
-  if (fscanf(f, "%lu %lu", &size, &res) != 2)
-    res = 0;
-  fclose(f);
-  return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 static void fail(const char *what) {
   fprintf(stderr, "bench_hibernate: %s\n", what);
   exit(1);
@@ -285,10 +274,10 @@ int main(int argc, char **argv) {
   /* The process with the runtime and an empty manager (its opcode table,
    * its first slabs): what the sessions add is counted against that, and
    * the manager's fixed part is a row of its own. */
-  empty = rss_now();
+  empty = bench_rss();
   check(shoal_mgr_create(&mgr, rt, &cfg, &cb), "manager");
   check(shoal_mgr_set_hibernation(mgr, &hc), "hibernation");
-  base = rss_now();
+  base = bench_rss();
   check(shoal_mgr_set_hibernation_hysteresis_ms(mgr, 0), "hysteresis");
   check(shoal_mgr_set_hibernation_ms(mgr, 1ull << 40), "threshold");
   for (uint32_t id = 1; id <= SESSIONS; id++) {
@@ -301,16 +290,16 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 3; i++)
     check(shoal_mgr_update(mgr, 50), "update");
   check(shoal_mgr_defragment(mgr, NULL), "defragment");
-  active = rss_now();
+  active = bench_rss();
 
   /* The first round: resident memory at each step. */
   check(shoal_hib_stats_get(mgr, &st, 1), "stats");
   t_hib[0] = hibernate_all(mgr);
-  hib_before = rss_now();
+  hib_before = bench_rss();
   t_defrag[0] = bench_now();
   check(shoal_mgr_defragment(mgr, &dr), "defragment");
   t_defrag[0] = bench_now() - t_defrag[0];
-  hib_after = rss_now();
+  hib_after = bench_rss();
   check(shoal_hib_stats_get(mgr, &st, 0), "stats");
   per_active = (double)(active - base) / SESSIONS;
   per_hib = (double)(hib_after > base ? hib_after - base : 0) / SESSIONS;

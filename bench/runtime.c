@@ -217,29 +217,30 @@ static void run_rec(const bench_args *a, shoal_runtime *rt1,
   for (size_t i = 0; i < BENCH_REC_CASES; i++) {
     const bench_rec_case *c = &bench_rec_cases[i];
     rec_run r = {c, a->quick ? c->quick_n : c->n, 0, 0, NULL};
+    const char *name = bench_rec_name(c, a->quick);
     long want;
     uint64_t before;
     double t;
-    if (!bench_want(a, c->name))
+    if (!bench_want(a, c->name) && !bench_want(a, name))
       continue;
     t = bench_median(c->reps, rec_serial, &r);
     want = r.result;
-    bench_row(c->name, "serial", 1, "median_s", t, "s");
+    bench_row(name, "serial", 1, "median_s", t, "s");
     r.rt = rt1;
     before = spawns_of(rt1);
     rec_shoal(&r); /* counts the spawns of one run */
-    bench_row(c->name, "serial", 1, "spawns", (double)(spawns_of(rt1) - before),
+    bench_row(name, "serial", 1, "spawns", (double)(spawns_of(rt1) - before),
               "tasks");
-    bench_row(c->name, "shoal", 1, "median_s",
+    bench_row(name, "shoal", 1, "median_s",
               bench_median(c->reps, rec_shoal, &r), "s");
     if (r.result != want)
-      fprintf(stderr, "%s: shoal(1) gave %ld, serial %ld\n", c->name, r.result,
+      fprintf(stderr, "%s: shoal(1) gave %ld, serial %ld\n", name, r.result,
               want);
     r.rt = rtn;
-    bench_row(c->name, "shoal", shoal_runtime_workers(rtn), "median_s",
+    bench_row(name, "shoal", shoal_runtime_workers(rtn), "median_s",
               bench_median(c->reps, rec_shoal, &r), "s");
     if (r.result != want)
-      fprintf(stderr, "%s: shoal(n) gave %ld, serial %ld\n", c->name, r.result,
+      fprintf(stderr, "%s: shoal(n) gave %ld, serial %ld\n", name, r.result,
               want);
   }
 }

@@ -96,12 +96,13 @@ int main(int argc, char **argv) {
                          a.workers);
   tbb::task_arena one(1), all((int)a.workers);
   for (const auto &c : bench_rec_cases) {
-    if (!bench_want(&a, c.name))
+    const char *name = bench_rec_name(&c, a.quick);
+    if (!bench_want(&a, c.name) && !bench_want(&a, name))
       continue;
     rec_run r1 = {c.kind, a.quick ? c.quick_n : c.n, 0, &one};
     rec_run rn = {c.kind, a.quick ? c.quick_n : c.n, 0, &all};
-    bench_row(c.name, "tbb", 1, "median_s", bench_median(c.reps, rec_tbb, &r1), "s");
-    bench_row(c.name, "tbb", a.workers, "median_s",
+    bench_row(name, "tbb", 1, "median_s", bench_median(c.reps, rec_tbb, &r1), "s");
+    bench_row(name, "tbb", a.workers, "median_s",
               bench_median(c.reps, rec_tbb, &rn), "s");
   }
   for (size_t i = 0; i < BENCH_TICK_CASES; i++) {

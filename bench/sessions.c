@@ -136,13 +136,14 @@ static void run_create(const bench_args *a, shoal_runtime *rt) {
   }
 }
 
-/* shoal's own bytes (slabs, registry, active array and columns) holding n
- * sessions, on a manager sized for n, and the least-squares line through
- * them. */
+/* What n sessions cost, on a manager sized for n: the resident memory
+ * they add to the process (/proc/self/statm, the figure that counts) and
+ * shoal's own byte counters (slabs, registry, active array and columns;
+ * linear by construction), each with its least-squares line. */
 static void run_memory(const bench_args *a, shoal_runtime *rt) {
-  static const uint32_t sizes[] = {50, 100, 200, 400, 1000, 5000};
+  static const uint32_t sizes[] = {2000, 5000, 10000, 20000, 50000, 100000};
   enum { K = sizeof sizes / sizeof sizes[0] };
-  double x[K], y[K], sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, slope, r2;
+  double x[K], rss[K], own[K], slope, r2;
   if (!bench_want(a, "mem_per_session"))
     return;
   for (size_t i = 0; i < K; i++) {
@@ -150,33 +151,29 @@ static void run_memory(const bench_args *a, shoal_runtime *rt) {
     shoal_config cfg;
     shoal_mgr *mgr = NULL;
     shoal_mgr_metrics m;
+    uint64_t r0;
+    char metric[32];
     shoal_config_defaults(&cfg);
     cfg.max_sessions = sizes[i];
     cfg.pool_preallocate = 0;
     shoal_mgr_create(&mgr, rt, &cfg, &cb);
+    r0 = bench_rss();
     for (uint32_t k = 0; k < sizes[i]; k++)
       shoal_session_create(mgr, k + 1, NULL);
+    rss[i] = (double)(bench_rss() - r0);
     shoal_mgr_metrics_get(mgr, &m, 0);
     x[i] = sizes[i];
-    y[i] = (double)(m.pool_bytes + m.table_bytes);
+    own[i] = (double)(m.pool_bytes + m.table_bytes);
     shoal_mgr_destroy(mgr);
-    {
-      char metric[32];
-      snprintf(metric, sizeof metric, "bytes_at_%u", sizes[i]);
-      bench_row("mem_per_session", "shoal", 1, metric, y[i], "B");
-    }
+    snprintf(metric, sizeof metric, "rss_at_%u", sizes[i]);
+    bench_row("mem_per_session", "shoal", 1, metric, rss[i], "B");
   }
-  for (size_t i = 0; i < K; i++) {
-    sx += x[i];
-    sy += y[i];
-    sxx += x[i] * x[i];
-    sxy += x[i] * y[i];
-    syy += y[i] * y[i];
-  }
-  slope = (K * sxy - sx * sy) / (K * sxx - sx * sx);
-  r2 = pow(K * sxy - sx * sy, 2) / ((K * sxx - sx * sx) * (K * syy - sy * sy));
-  bench_row("mem_per_session", "shoal", 1, "bytes", slope, "B");
-  bench_row("mem_per_session", "shoal", 1, "r2", r2, "");
+  bench_fit(x, rss, K, &slope, &r2);
+  bench_row("mem_per_session", "shoal", 1, "rss_bytes", slope, "B");
+  bench_row("mem_per_session", "shoal", 1, "rss_r2", r2, "");
+  bench_fit(x, own, K, &slope, &r2);
+  bench_row("mem_per_session", "shoal", 1, "counted_bytes", slope, "B");
+  bench_row("mem_per_session", "shoal", 1, "counted_r2", r2, "");
 }
 
 /* A count as a case's name carries it: 12M, 600k, 1.2M. */
