@@ -70,9 +70,9 @@ static void run_ticks(const bench_args *a, shoal_runtime *rt, double ipn) {
     bench_run_ticks(c, a->quick, "shoal", n, tick_mgr, mgr);
     /* The manager's own account of the same ticks. */
     shoal_mgr_metrics_get(mgr, &m, 1);
-    bench_row(c->name, "shoal", n, "shoal_cpu_ns_per_session",
+    bench_row(c->name, "shoal", n, "shoal_ns_per_update",
               m.shoal_ns_per_update, "ns");
-    bench_row(c->name, "shoal", n, "host_ns_per_session",
+    bench_row(c->name, "shoal", n, "host_ns_per_update",
               m.host_ns_per_update, "ns");
     shoal_mgr_destroy(mgr);
     free(t.s);
