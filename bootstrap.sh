@@ -4,10 +4,11 @@
 # Running it again installs nothing and rebuilds only what changed.
 
 SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# libudev-dev: hwloc's pkg-config file names -ludev for a static link.
 SHOAL_PACKAGES=(
   gcc g++ pkg-config meson ninja-build python3
   libhwloc-dev libcpuid-dev libmimalloc-dev libcmocka-dev libinih-dev
-  liblz4-dev
+  liblz4-dev libudev-dev
 )
 # More packages a caller wants, e.g. SHOAL_EXTRA_PACKAGES=chromium (.ci/run:
 # the HTML report's browser check).

@@ -888,8 +888,9 @@ typedef struct shoal_config {
                                 0 … 3600000; 0: off (0) */
   shoal_actors_config actors; /* [Actors.MessageQueueSize], [Actors.BatchSize],
                                 [Actors.MaxMessagesPerTick] */
-  shoal_log_fn log;          /* may be NULL; also given to a runtime or
-                                actor system the manager creates */
+  shoal_log_fn log;          /* may be NULL; also given to a runtime the
+                                manager creates (it creates no actor
+                                system: actors.log is the host's) */
   void *log_user;
   size_t struct_size;        /* sizeof(shoal_config), set by defaults */
 } shoal_config;
@@ -906,12 +907,16 @@ SHOAL_API int shoal_config_set(shoal_config *cfg, const char *key,
                                const char *value, char *err, size_t err_len);
 
 /* Reads a `key = value` file: one key per line, `#` or `;` starts a
- * comment, and keys may be written in full (`SessionMgr.WorkerThreads = 4`)
- * or under a section (`[SessionMgr]` then `WorkerThreads = 4`). The first
- * bad line fails the load with a message "FILE:LINE: KEY: why" in err and
- * leaves cfg as it was (nothing of the file is applied). Errors:
- * SHOAL_EINVAL (NULL), SHOAL_EIO (cannot open), SHOAL_EFORMAT, SHOAL_ELIMIT,
- * SHOAL_ENOMEM. Any thread. */
+ * comment (at a line's start, or after a blank following a value), and
+ * keys may be written in full (`SessionMgr.WorkerThreads = 4`) or under a
+ * section (`[SessionMgr]` then `WorkerThreads = 4`). Only a regular file
+ * of at most 1 MiB, lines of at most 4096 bytes, UTF-8 without NUL bytes;
+ * an indented line is a line of its own (no continuation); a key set
+ * twice is an error. The first fault fails the load with a message
+ * "FILE:LINE: why" in err and leaves cfg as it was (nothing of the file is
+ * applied). Errors: SHOAL_EINVAL (NULL), SHOAL_EIO (cannot open or read,
+ * or not a regular file), SHOAL_EFORMAT, SHOAL_ELIMIT (a value out of
+ * range, a line or the file too long), SHOAL_ENOMEM. Any thread. */
 SHOAL_API int shoal_config_load(shoal_config *cfg, const char *path,
                                 char *err, size_t err_len);
 
@@ -1383,7 +1388,9 @@ SHOAL_API int shoal_hib_stats_get(shoal_mgr *mgr, shoal_hib_stats *out,
  * window runs from the previous reset (shoal_mgr_metrics with reset 1) or
  * the manager's creation. */
 typedef struct shoal_mgr_metrics {
-  uint64_t active;            /* sessions in the manager now */
+  uint64_t active;            /* active sessions now (the hibernated ones
+                                 are not in it: the manager holds
+                                 active + hibernated) */
   uint64_t hibernated;
   uint64_t quarantined;       /* now */
   uint64_t quarantines;       /* sessions quarantined in the window */

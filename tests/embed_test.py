@@ -93,4 +93,65 @@ def _():
             assert want in p.stdout, "%s printed %r" % (name, p.stdout)
 
 
+MALLOC_HOST = r"""
+#include <shoal.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+  shoal_config c;
+  void *p = malloc(100);
+  shoal_config_defaults(&c);
+  printf("%u\n", c.max_sessions);
+  free(p);
+  return p == NULL;
+}
+"""
+
+
+def malloc_binding(exe, env):
+    """Which library the executable's own `malloc` binds to at run time."""
+    env = dict(env, LD_DEBUG="bindings")
+    p = subprocess.run([exe], capture_output=True, text=True, env=env, timeout=60)
+    eq(p.returncode, 0, "%s status (%s)" % (exe, p.stderr[-300:]))
+    for line in p.stderr.splitlines():
+        if ("binding file %s " % exe) in line and "symbol `malloc'" in line:
+            return line.split(" to ")[1].split()[0]
+    raise AssertionError("no malloc binding for %s" % exe)
+
+
+@case("a host's malloc: glibc's in the documented dynamic link, mimalloc's in the static one")
+def _():
+    cc = shutil.which("cc") or shutil.which("gcc")
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = os.path.join(tmp, "stage")
+        p = subprocess.run(["meson", "install", "-C", BUILD, "--destdir", dest,
+                            "--no-rebuild", "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+        eq(p.returncode, 0, "meson install (%s)" % p.stderr.strip())
+        env, libdir = pkg_env(dest)
+        src = os.path.join(tmp, "m.c")
+        with open(src, "w") as f:
+            f.write(MALLOC_HOST)
+        cflags = subprocess.run(["pkg-config", "--cflags", "shoal"], env=env,
+                                capture_output=True, text=True).stdout.split()
+        libs = subprocess.run(["pkg-config", "--libs", "shoal"], env=env,
+                              capture_output=True, text=True).stdout.split()
+        p = subprocess.run(["pkg-config", "--static", "--libs", "shoal"], env=env,
+                           capture_output=True, text=True)
+        eq(p.returncode, 0, "pkg-config --static (%s)" % p.stderr.strip())
+        static = ["-l:libshoal.a" if f == "-lshoal" else f for f in p.stdout.split()]
+        run_env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+        dyn, sta = os.path.join(tmp, "m_dyn"), os.path.join(tmp, "m_static")
+        p = subprocess.run([cc, src, "-o", dyn, *cflags, *libs],
+                           capture_output=True, text=True)
+        eq(p.returncode, 0, "dynamic link: %s" % p.stderr.strip())
+        assert "libc.so" in malloc_binding(dyn, run_env), "dynamic link"
+        p = subprocess.run([cc, src, "-o", sta, *cflags, *static],
+                           capture_output=True, text=True)
+        eq(p.returncode, 0, "static link: %s" % p.stderr.strip())
+        want = "libmimalloc" if "-lmimalloc" in static else "libc.so"
+        got = malloc_binding(sta, os.environ)
+        assert want in got, "static link: malloc binds to %s, not %s" % (got, want)
+
+
 finish()
