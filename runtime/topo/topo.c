@@ -223,12 +223,15 @@ out:
 
 /* The objects of the deepest level: the product of each level's arity
  * (every number after a ':', as in "core:4", and every bare number that
- * starts a word, as in "2 4"), saturating past SYNTHETIC_MAX. */
+ * starts a word, as in "2 4"), saturating past SYNTHETIC_MAX. Numbers are
+ * read as hwloc reads them (strtoull, base 0): "0x7262" is 29282, "010"
+ * is 8. */
 static uint64_t synthetic_objects(const char *syn) {
   uint64_t n = 1;
   for (const char *p = syn; *p != '\0'; p++) {
     const char *d;
-    uint64_t k = 0;
+    char *end;
+    unsigned long long k;
     if (*p == ':')
       d = p + 1;
     else if (*p >= '0' && *p <= '9' && (p == syn || p[-1] == ' ' ||
@@ -236,12 +239,13 @@ static uint64_t synthetic_objects(const char *syn) {
       d = p;
     else
       continue;
-    for (; *d >= '0' && *d <= '9' && k <= SYNTHETIC_MAX; d++)
-      k = k * 10 + (uint64_t)(*d - '0');
-    n *= k > 0 ? k : 1;
+    if (*d < '0' || *d > '9')
+      continue; /* "indexes=numa:core", no arity */
+    k = strtoull(d, &end, 0); /* ULLONG_MAX past its range: saturates */
+    n *= k > SYNTHETIC_MAX ? (uint64_t)SYNTHETIC_MAX + 1 : (k > 0 ? k : 1);
     if (n > SYNTHETIC_MAX)
       return (uint64_t)SYNTHETIC_MAX + 1;
-    p = d - 1;
+    p = end - 1;
   }
   return n;
 }
