@@ -215,6 +215,19 @@ static void big_machine(void **state) {
   shoal_topo_destroy(t);
 }
 
+/* More cores than SHOAL_WORKERS_MAX: one worker per core up to the
+ * limit, never past it. */
+static void more_cores_than_workers(void **state) {
+  shoal_topo *t = load_synth("pack:2 core:600 pu:1");
+  shoal_plan *p = NULL;
+  (void)state;
+  assert_int_equal(shoal_plan_compute(&p, t, 0), SHOAL_OK);
+  assert_int_equal(shoal_plan_worker_count(p), SHOAL_WORKERS_MAX);
+  expect_permutations(p);
+  shoal_plan_destroy(p);
+  shoal_topo_destroy(t);
+}
+
 static void bad_arguments(void **state) {
   shoal_topo *t = load_synth("core:2 pu:1");
   shoal_plan *p = (shoal_plan *)1;
@@ -239,6 +252,7 @@ int main(void) {
     cmocka_unit_test(asymmetric),
     cmocka_unit_test(numa_distance_order),
     cmocka_unit_test(big_machine),
+    cmocka_unit_test(more_cores_than_workers),
     cmocka_unit_test(bad_arguments),
   };
   return test_run("plan", tests, SHOAL_ARRAY_LEN(tests));

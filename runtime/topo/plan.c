@@ -2,6 +2,7 @@
  * node it allocates from, and its steal order. A pure function of the
  * topology snapshot, so synthetic topologies test it on any machine. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime/topo/topo.h"
 
@@ -43,6 +44,40 @@ static int key_cmp(const void *pa, const void *pb) {
   return a < b ? -1 : a > b;
 }
 
+#define VICTIM_BUCKETS 16u
+
+/* Sorts keys[0 … k) (near << 48 | distance << 32 | r, built with r
+ * rising). Their high halves take few values (nearness levels × NUMA
+ * distances): those are sorted alone and the keys gathered bucket by
+ * bucket, r's order kept inside each, in O(k × buckets) through tmp; with
+ * more than VICTIM_BUCKETS values, qsort. A plan for 1024 workers sorts
+ * a million keys: this keeps it linear per worker. */
+static void victims_sort(uint64_t *keys, uint64_t *tmp, unsigned k) {
+  uint32_t hi[VICTIM_BUCKETS];
+  unsigned nh = 0, m = 0;
+  for (unsigned i = 0; i < k; i++) {
+    uint32_t h = (uint32_t)(keys[i] >> 32);
+    unsigned j = 0;
+    while (j < nh && hi[j] != h)
+      j++;
+    if (j < nh)
+      continue;
+    if (nh == VICTIM_BUCKETS) {
+      qsort(keys, k, sizeof *keys, key_cmp);
+      return;
+    }
+    /* insertion: hi stays sorted */
+    for (j = nh++; j > 0 && hi[j - 1] > h; j--)
+      hi[j] = hi[j - 1];
+    hi[j] = h;
+  }
+  for (unsigned b = 0; b < nh; b++)
+    for (unsigned i = 0; i < k; i++)
+      if ((uint32_t)(keys[i] >> 32) == hi[b])
+        tmp[m++] = keys[i];
+  memcpy(keys, tmp, (size_t)k * sizeof *keys);
+}
+
 /* PUs in placement order: the first PU of every core (cores in logical
  * order), then every core's second PU, and so on. */
 static void placement_order(const shoal_topo *t, unsigned *order) {
@@ -73,7 +108,11 @@ int shoal_plan_compute(shoal_plan **out, const shoal_topo *t, unsigned workers) 
   *out = NULL;
   if (t == NULL || workers > SHOAL_WORKERS_MAX)
     return SHOAL_EINVAL;
-  n = workers != 0 ? workers : t->ncore;
+  /* One per core, at most SHOAL_WORKERS_MAX (a larger machine's cores
+   * past it get no worker). */
+  n = workers != 0                     ? workers
+      : t->ncore > SHOAL_WORKERS_MAX ? SHOAL_WORKERS_MAX
+                                       : t->ncore;
 
   p = shoal__calloc(1, sizeof *p);
   if (p == NULL)
@@ -83,7 +122,7 @@ int shoal_plan_compute(shoal_plan **out, const shoal_topo *t, unsigned workers) 
   p->victims = shoal__calloc((size_t)n * (n - 1) + 1, sizeof *p->victims);
   p->victim_near = shoal__calloc((size_t)n * (n - 1) + 1, 1);
   order = shoal__calloc(t->npu, sizeof *order);
-  keys = shoal__calloc(n, sizeof *keys);
+  keys = shoal__calloc(2 * (size_t)n, sizeof *keys); /* and the scratch */
   node_list = shoal__calloc(t->nnuma, sizeof *node_list);
   if (!p->workers || !p->victims || !p->victim_near || !order || !keys ||
       !node_list) {
@@ -136,7 +175,7 @@ int shoal_plan_compute(shoal_plan **out, const shoal_topo *t, unsigned workers) 
         dist = 0xffff;
       keys[k++] = (uint64_t)near << 48 | dist << 32 | r;
     }
-    qsort(keys, k, sizeof *keys, key_cmp);
+    victims_sort(keys, keys + n, k);
     pw->nvictims = k;
     pw->victims = &p->victims[(size_t)w * (n - 1)];
     pw->victim_near = &p->victim_near[(size_t)w * (n - 1)];
