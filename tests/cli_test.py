@@ -203,6 +203,7 @@ bad("synthetic machine too large", ["topo", "--synthetic", "pack:1 numa:34444444
 # hwloc reads arities as strtoull does (base 0): hex and octal count too
 bad("synthetic machine too large, in hex", ["topo", "--synthetic", "0x7262"], "has more than 2048 objects at one level")
 bad("synthetic machine too large, in octal", ["topo", "--synthetic", "pack:2 core:04000"], "has more than 2048 objects at one level")
+bad("synthetic machine too large, two arities run together", ["topo", "--synthetic", "024048"], "has more than 2048 objects at one level")
 bad("missing XML", ["topo", "--xml", "/nonexistent/t.xml"], "cannot read topology file '/nonexistent/t.xml'")
 bad("invalid XML", ["topo", "--xml", garbage], "is not an hwloc XML topology")
 bad("truncated XML", ["topo", "--xml", os.path.join(TOPOS, "invalid.xml")], "is not an hwloc XML topology")

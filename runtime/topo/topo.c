@@ -224,28 +224,34 @@ out:
 /* The objects of the deepest level: the product of each level's arity
  * (every number after a ':', as in "core:4", and every bare number that
  * starts a word, as in "2 4"), saturating past SYNTHETIC_MAX. Numbers are
- * read as hwloc reads them (strtoull, base 0): "0x7262" is 29282, "010"
- * is 8. */
+ * read as hwloc reads them: strtoull in base 0 ("0x7262" is 29282, "010"
+ * is 8), and a digit right after a number starts the next level's
+ * ("024048" is octal 02404 then 8: 10272 objects). */
 static uint64_t synthetic_objects(const char *syn) {
   uint64_t n = 1;
-  for (const char *p = syn; *p != '\0'; p++) {
-    const char *d;
+  int fresh = 1; /* a bare number may start here */
+  for (const char *p = syn; *p != '\0';) {
+    const char *d = p;
     char *end;
     unsigned long long k;
     if (*p == ':')
       d = p + 1;
-    else if (*p >= '0' && *p <= '9' && (p == syn || p[-1] == ' ' ||
-                                        p[-1] == '\t' || p[-1] == '\n'))
-      d = p;
-    else
+    else if (!(*p >= '0' && *p <= '9' && fresh)) {
+      fresh = *p == ' ' || *p == '\t' || *p == '\n';
+      p++;
       continue;
-    if (*d < '0' || *d > '9')
-      continue; /* "indexes=numa:core", no arity */
+    }
+    if (*d < '0' || *d > '9') { /* "indexes=numa:core": no arity */
+      fresh = 0;
+      p = d;
+      continue;
+    }
     k = strtoull(d, &end, 0); /* ULLONG_MAX past its range: saturates */
     n *= k > SYNTHETIC_MAX ? (uint64_t)SYNTHETIC_MAX + 1 : (k > 0 ? k : 1);
     if (n > SYNTHETIC_MAX)
       return (uint64_t)SYNTHETIC_MAX + 1;
-    p = end - 1;
+    p = end;
+    fresh = 1;
   }
   return n;
 }
