@@ -218,6 +218,30 @@ static void bounce_finish(shoal_mgr *mgr) {
   h->nitems = 0;
 }
 
+/* The bounced sessions' wakes (rare: touched during the pass, or no out
+ * slot), one by one on this thread. The session is still in the active
+ * array with no other copy of the host's bytes, so its wake must not fail
+ * for memory: each borrows a worker's scratch that already holds its raw
+ * size (the one that encoded it grew it to the record's bound, ≥ raw).
+ * The workers are idle: the manager is held and the pass's items ran. */
+static void bounce_wakes(shoal_mgr *mgr) {
+  shoal__hib *h = mgr->hib;
+  const shoal_mgr *prev = shoal__cb_enter(mgr);
+  for (size_t k = 0; k < h->nitems; k++) {
+    shoal__hib_item *it = &h->items[k];
+    shoal__hib_ws *ws = &h->ws[0];
+    for (unsigned w = 0; w < h->nw; w++)
+      if (h->ws[w].tmp_cap >= it->r->raw) {
+        ws = &h->ws[w];
+        break;
+      }
+    shoal__beat(&mgr->main_beat, SHOAL__CB_HIBERNATE, it->id);
+    shoal__hib_wake_one(mgr, ws, it);
+  }
+  shoal__beat(&mgr->main_beat, SHOAL__CB_NONE, 0);
+  shoal__cb_leave(prev);
+}
+
 /* A pass: up to max idle sessions. Holding the manager. */
 long shoal__hib_pass(shoal_mgr *mgr, size_t max) {
   shoal__hib *h = mgr->hib;
@@ -277,7 +301,7 @@ long shoal__hib_pass(shoal_mgr *mgr, size_t max) {
   done = (long)h->hibernations - done;
   pthread_mutex_unlock(&mgr->mu);
   if (h->nitems > 0) {
-    shoal__hib_run_items(mgr, shoal__hib_wake_one);
+    bounce_wakes(mgr);
     pthread_mutex_lock(&mgr->mu);
     bounce_finish(mgr);
     pthread_mutex_unlock(&mgr->mu);
