@@ -102,17 +102,18 @@ static void run_classify(const bench_args *a, shoal_runtime *rt) {
 typedef struct send_arg {
   shoal_mgr *mgr;
   uint32_t n;
+  size_t len;
   double s;
 } send_arg;
 
 static void *send_thread(void *arg) {
   send_arg *sa = arg;
-  unsigned char payload[32] = {1, 2, 3};
+  static unsigned char payload[2000] = {1, 2, 3};
   double t0 = bench_now();
   for (uint32_t i = 0; i < sa->n; i++)
     if (shoal_session_send(sa->mgr, i % SESSIONS + 1,
                            (uint16_t)(SHOAL_CAT_MOVEMENT * 16), 0, payload,
-                           sizeof payload) != SHOAL_OK) {
+                           sa->len) != SHOAL_OK) {
       fprintf(stderr, "bench_packets: send refused\n");
       exit(1);
     }
@@ -120,20 +121,30 @@ static void *send_thread(void *arg) {
   return NULL;
 }
 
+/* Sends from a thread outside the runtime: 32 bytes (inline; case send),
+ * 200 and 2000 (a buffer of the manager's: send200, send2000). */
 static void run_send(const bench_args *a, shoal_runtime *rt) {
+  static const size_t lens[] = {32, 200, 2000};
   shoal_mgr *mgr = mgr_new(rt, nop_update, NULL, 50);
   int reps = a->quick ? 5 : 15;
   double *v = malloc((size_t)reps * sizeof *v);
-  for (int r = 0; r < reps; r++) {
-    send_arg sa = {mgr, 200000, 0};
-    pthread_t th;
-    pthread_create(&th, NULL, send_thread, &sa);
-    pthread_join(th, NULL);
-    v[r] = sa.s * 1e9 / sa.n;
-    shoal_mgr_update(mgr, 50); /* runs them (INPLACE) */
+  for (size_t k = 0; k < 3; k++) {
+    char name[16];
+    snprintf(name, sizeof name, k == 0 ? "send" : "send%zu", lens[k]);
+    if (!bench_want(a, name))
+      continue;
+    for (int r = 0; r < reps; r++) {
+      /* past the inline bytes: within the buffers' budget */
+      send_arg sa = {mgr, k == 0 ? 200000 : 20000, lens[k], 0};
+      pthread_t th;
+      pthread_create(&th, NULL, send_thread, &sa);
+      pthread_join(th, NULL);
+      v[r] = sa.s * 1e9 / sa.n;
+      shoal_mgr_update(mgr, 50); /* runs them (INPLACE) */
+    }
+    bench_row(name, "shoal", 1, "ns_per_packet", bench_quantile(v, reps, 0.5),
+              "ns");
   }
-  bench_row("send", "shoal", 1, "ns_per_packet", bench_quantile(v, reps, 0.5),
-            "ns");
   free(v);
   shoal_mgr_destroy(mgr);
 }
@@ -244,8 +255,7 @@ int main(int argc, char **argv) {
   }
   if (bench_want(&a, "classify"))
     run_classify(&a, rt);
-  if (bench_want(&a, "send"))
-    run_send(&a, rt);
+  run_send(&a, rt);
   if (bench_want(&a, "drain"))
     run_drain(&a, rt);
   if (bench_want(&a, "stress_mix"))

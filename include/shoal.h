@@ -886,6 +886,12 @@ typedef struct shoal_config {
   unsigned callback_budget_ms; /* [SessionMgr.CallbackBudgetMs] one running
                                 longer is counted and logged as WARN,
                                 0 … 3600000; 0: off (0) */
+  unsigned max_packet_bytes; /* [SessionMgr.MaxPacketBytes] the longest
+                                payload a send takes, 96 …
+                                SHOAL_PACKET_BYTES_MAX (65536) */
+  unsigned payload_budget_mb; /* [SessionMgr.PayloadBudgetMB] the buffers
+                                that hold payloads past the inline bytes,
+                                in MiB at most, 1 … 65536 (64) */
   shoal_actors_config actors; /* [Actors.MessageQueueSize], [Actors.BatchSize],
                                 [Actors.MaxMessagesPerTick] */
   shoal_log_fn log;          /* may be NULL; also given to a runtime the
@@ -1096,8 +1102,14 @@ SHOAL_API int shoal_session_clear_quarantine(shoal_mgr *mgr, uint32_t id);
  * dropped (its session was released first, or its opcode has no handler
  * and no default handler is set). */
 
-/* Payload bytes a packet carries inline; more is SHOAL_EINVAL. */
-#define SHOAL_PACKET_PAYLOAD_MAX 96
+/* Payload bytes a packet carries inline, in the packet itself. Longer
+ * payloads, up to SessionMgr.MaxPacketBytes, go in a buffer of the
+ * manager's (shoal_session_send) or stay the host's
+ * (shoal_session_send_owned). */
+#define SHOAL_PACKET_INLINE_MAX 96
+#define SHOAL_PACKET_PAYLOAD_MAX SHOAL_PACKET_INLINE_MAX /* older name */
+/* The most SessionMgr.MaxPacketBytes may be. */
+#define SHOAL_PACKET_BYTES_MAX (16u << 20)
 
 typedef enum shoal_packet_class {
   SHOAL_PACKET_INPLACE = 0, /* safe on a worker, during the update */
@@ -1160,16 +1172,38 @@ typedef struct shoal_opcode_info {
 SHOAL_API int shoal_mgr_opcode_info(shoal_mgr *mgr, uint16_t opcode,
                                     shoal_opcode_info *out);
 
-/* Sends a packet to session id: copies len bytes of data (len ≤
- * SHOAL_PACKET_PAYLOAD_MAX) into the session's inbox. Never blocks or
- * allocates on a warm manager. Errors: SHOAL_EINVAL (NULL mgr, id 0, len
- * too long, NULL data with len > 0), SHOAL_ENOENT (no such session, or
- * released), SHOAL_EAGAIN (its inbox is full, or MaxQueuedPackets are
- * held: back-pressure, counted as rejected). Any thread, also handlers
- * and callbacks. */
+/* Sends a packet to session id: copies len bytes of data into the
+ * session's inbox, up to SHOAL_PACKET_INLINE_MAX inside the packet, longer
+ * ones (up to SessionMgr.MaxPacketBytes) into a buffer of the manager's
+ * size-class pools, given back when the packet ends (handled, dropped).
+ * Never blocks; allocates nothing on a warm manager (a pool grows by a
+ * slab when a size is first used). Errors: SHOAL_EINVAL (NULL mgr, id 0,
+ * len past MaxPacketBytes, NULL data with len > 0), SHOAL_ENOENT (no such
+ * session, or released), SHOAL_EAGAIN (its inbox is full, MaxQueuedPackets
+ * are held, or the buffers' SessionMgr.PayloadBudgetMB is spent:
+ * back-pressure, counted as rejected). Any thread, also handlers and
+ * callbacks. */
 SHOAL_API int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
                                  uint16_t flags, const void *data,
                                  size_t len);
+
+/* Frees a payload handed over with shoal_session_send_owned: called
+ * exactly once, with the free_arg and data given, when the packet ends
+ * (after its handler, or when it is dropped), or before the send returns
+ * an error. It runs on the thread that ends the packet (a worker, the
+ * draining thread, a thread releasing the session or destroying the
+ * manager, or the sender), maybe with the manager's lock held: it must
+ * not call shoal. */
+typedef void (*shoal_payload_free_fn)(void *free_arg, void *data);
+
+/* shoal_session_send without a copy: ownership of data (len bytes, len ≤
+ * SessionMgr.MaxPacketBytes) passes to shoal whatever the result, and
+ * free_fn (not NULL) gives it back. Same errors and threads. */
+SHOAL_API int shoal_session_send_owned(shoal_mgr *mgr, uint32_t id,
+                                       uint16_t opcode, uint16_t flags,
+                                       void *data, size_t len,
+                                       shoal_payload_free_fn free_fn,
+                                       void *free_arg);
 
 /* Runs deferred packets on the calling thread: round-robin over the
  * sessions that have some, at most SessionMgr.DeferredPerSession of one
@@ -1206,6 +1240,17 @@ typedef struct shoal_packet_stats {
   uint64_t wait_p50_ns;       /* send to handler, from a log-linear */
   uint64_t wait_p99_ns;       /* histogram (±3 %) of the window */
   double window_s;
+  /* Payloads past the inline bytes, since creation: a buffer of the
+   * manager's, or the host's own (send_owned). Every one taken is freed
+   * once: taken − freed are in flight. */
+  uint64_t payloads_taken;
+  uint64_t payloads_freed;
+  uint64_t payload_bytes;     /* their bytes in flight now */
+  uint64_t payload_bytes_peak;
+  uint64_t payload_buffer_bytes; /* the buffers' classes in use now, against
+                                 SessionMgr.PayloadBudgetMB */
+  uint64_t payload_refused;   /* sends refused for the budget (in
+                                 rejected too) */
 } shoal_packet_stats;
 
 /* Fills *out; reset 1 starts a new window. Waits for a running tick or

@@ -43,6 +43,8 @@ void shoal_config_defaults(shoal_config *cfg) {
   cfg->max_queued_packets = 262144;
   cfg->watchdog_ms = 5000;
   cfg->callback_budget_ms = 0;
+  cfg->max_packet_bytes = 65536;
+  cfg->payload_budget_mb = 64;
   shoal_actors_config_defaults(&cfg->actors);
   cfg->struct_size = sizeof *cfg;
 }
@@ -78,6 +80,9 @@ static const key keys[] = {
   U("SessionMgr.MaxQueuedPackets", max_queued_packets, 64, 1u << 26),
   U("SessionMgr.WatchdogMs", watchdog_ms, 0, 3600000),
   U("SessionMgr.CallbackBudgetMs", callback_budget_ms, 0, 3600000),
+  U("SessionMgr.MaxPacketBytes", max_packet_bytes, SHOAL_PACKET_INLINE_MAX,
+    SHOAL_PACKET_BYTES_MAX),
+  U("SessionMgr.PayloadBudgetMB", payload_budget_mb, 1, 65536),
   U("Actors.MessageQueueSize", actors.queue_size, 1, 1u << 20),
   U("Actors.BatchSize", actors.batch_size, 1, 65536),
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),

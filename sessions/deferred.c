@@ -73,7 +73,7 @@ void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
   while (p != NULL) {
     shoal__node *next = atomic_load_explicit(&p->link.next,
                                              memory_order_relaxed);
-    shoal__pool_chain_add(&mgr->pk.pool, &done, p->index);
+    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   shoal__pool_put_chain(&mgr->pk.pool, &done);
@@ -144,7 +144,7 @@ static void drain(shoal_mgr *mgr, void *arg_) {
                   atomic_load_explicit(&c->user[slot], memory_order_relaxed),
                   p, now, &mgr->pk.main, &mgr->pk.main_wait,
                   &mgr->main_beat, SHOAL__CB_DEFERRED);
-    shoal__pool_chain_add(&mgr->pk.pool, &done, p->index);
+    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
     ran++;
   }
   shoal__cb_leave(prev);

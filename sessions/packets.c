@@ -79,6 +79,11 @@ int shoal__pk_init(shoal_mgr *mgr) {
   if (rc != SHOAL_OK)
     return rc;
   mgr->pk.pool.owner_resets = 1; /* a send writes every field it reads */
+  if ((rc = shoal__payload_init(mgr)) != SHOAL_OK) {
+    shoal__pool_destroy(&mgr->pk.pool);
+    mgr->pk.pool.per_slab = 0;
+    return rc;
+  }
   mgr->pk.op_class = shoal__malloc(65536);
   mgr->pk.ops = shoal__calloc(65536, sizeof *mgr->pk.ops);
   if (mgr->pk.op_class == NULL || mgr->pk.ops == NULL)
@@ -110,6 +115,7 @@ void shoal__pk_destroy(shoal_mgr *mgr) {
   if (mgr->pk.pool.per_slab != 0)
     shoal__pool_destroy(&mgr->pk.pool);
   mgr->pk.pool.per_slab = 0;
+  shoal__payload_destroy(mgr);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -262,29 +268,57 @@ static int hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
   return SHOAL_OK;
 }
 
-int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
-                       uint16_t flags, const void *data, size_t len) {
+/* A packet from the pool with its payload: inline, copied into a
+ * buffer, or the host's (fn not NULL). NULL when the pool or the budget
+ * is spent (a send then finds the session and answers SHOAL_EAGAIN), with
+ * *rc SHOAL_ENOMEM when memory ran out. */
+static shoal__pkt *packet_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
+                              const void *data, size_t len,
+                              shoal_payload_free_fn fn, void *arg, int *rc) {
+  shoal__pkt *p;
+  uint32_t pi;
+  *rc = shoal__pool_get(&mgr->pk.pool, 0, &pi);
+  if (*rc != SHOAL_OK)
+    return NULL;
+  p = pkt_at(mgr, pi);
+  p->index = pi;
+  p->opcode = opcode;
+  p->flags = flags;
+  p->len = (uint32_t)len;
+  if (fn != NULL) {
+    shoal__payload_own(mgr, p, (void *)(uintptr_t)data, len, fn, arg);
+  } else if (len > SHOAL_PACKET_INLINE_MAX) {
+    if ((*rc = shoal__payload_copy(mgr, p, data, len)) != SHOAL_OK) {
+      shoal__pool_put(&mgr->pk.pool, pi);
+      return NULL;
+    }
+  } else if (len > 0) {
+    memcpy(p->data, data, len);
+  }
+  p->sent_ns = shoal__fast_ns();
+  return p;
+}
+
+/* Both sends: fn not NULL hands data over (given back once, whatever
+ * happens). */
+static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
+                   uint16_t flags, const void *data, size_t len,
+                   shoal_payload_free_fn fn, void *arg) {
   shoal__pkt *p;
   int64_t i, j;
-  uint32_t pi;
   int rc;
-  if (mgr == NULL)
-    return SHOAL_EINVAL;
-  if (id == 0 || len > SHOAL_PACKET_PAYLOAD_MAX || (data == NULL && len > 0)) {
+  if (id == 0 || len > mgr->cfg.max_packet_bytes ||
+      (data == NULL && len > 0)) {
     atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
+    if (fn != NULL)
+      fn(arg, (void *)(uintptr_t)data);
     return SHOAL_EINVAL;
   }
   /* The packet first, so that a reservation is never undone. */
-  rc = shoal__pool_get(&mgr->pk.pool, 0, &pi);
-  p = rc == SHOAL_OK ? pkt_at(mgr, pi) : NULL;
-  if (p != NULL) {
-    p->index = pi;
-    p->opcode = opcode;
-    p->flags = flags;
-    p->len = (uint32_t)len;
-    if (len > 0)
-      memcpy(p->data, data, len);
-    p->sent_ns = shoal__fast_ns();
+  p = packet_new(mgr, opcode, flags, data, len, fn, arg, &rc);
+  if (p == NULL && fn != NULL) {
+    fn(arg, (void *)(uintptr_t)data); /* never taken */
+    fn = NULL;
   }
   i = shoal__registry_find(&mgr->reg, id);
   for (;;) {
@@ -318,13 +352,35 @@ int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
       atomic_fetch_add_explicit(&mgr->pk.rejected, 1, memory_order_relaxed);
   }
   if (rc != SHOAL_OK) {
-    if (p != NULL)
-      shoal__pool_put(&mgr->pk.pool, pi);
+    if (p != NULL) {
+      if (p->len & SHOAL__PKT_EXT)
+        shoal__payload_free(mgr, p);
+      shoal__pool_put(&mgr->pk.pool, p->index);
+    }
     return rc;
   }
   if (p != NULL)
     shoal__mpsc_push(&shoal__mgr_rec(mgr, (uint32_t)i)->in_head, &p->link);
   return SHOAL_OK;
+}
+
+int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
+                       uint16_t flags, const void *data, size_t len) {
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  return send_to(mgr, id, opcode, flags, data, len, NULL, NULL);
+}
+
+int shoal_session_send_owned(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
+                             uint16_t flags, void *data, size_t len,
+                             shoal_payload_free_fn free_fn, void *free_arg) {
+  if (free_fn == NULL)
+    return SHOAL_EINVAL;
+  if (mgr == NULL) {
+    free_fn(free_arg, data); /* ownership passed all the same */
+    return SHOAL_EINVAL;
+  }
+  return send_to(mgr, id, opcode, flags, data, len, free_fn, free_arg);
 }
 
 /* The next packet of s's inbox, or NULL. Its one consumer. */
@@ -357,8 +413,8 @@ void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
   }
   pk.opcode = p->opcode;
   pk.flags = p->flags;
-  pk.len = p->len;
-  pk.data = p->data;
+  pk.len = p->len & ~SHOAL__PKT_EXT;
+  pk.data = shoal__pkt_bytes(p);
   pk.sent_ns = p->sent_ns;
   shoal__beat(beat, kind, id);
   rc = fn(mgr->cb.host, id, user, &pk);
@@ -397,7 +453,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
     }
     shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait, &smp->beat,
                   SHOAL__CB_PACKET);
-    shoal__pool_chain_add(&mgr->pk.pool, done, p->index);
+    shoal__pkt_end(mgr, &mgr->pk.pool, done, p);
   }
   if (taken != 0)
     atomic_fetch_sub_explicit(&s->in_word, taken, memory_order_relaxed);
@@ -416,7 +472,7 @@ static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
   shoal__pkt *p;
   uint64_t w;
   while ((p = inbox_pop(s)) != NULL) {
-    shoal__pool_chain_add(&mgr->pk.pool, &done, p->index);
+    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
     n++;
   }
   shoal__pool_put_chain(&mgr->pk.pool, &done);
@@ -450,7 +506,7 @@ void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
   for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
     shoal__node *next =
         atomic_load_explicit(&p->link.next, memory_order_relaxed);
-    shoal__pool_chain_add(&mgr->pk.pool, &done, p->index);
+    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   shoal__pool_put_chain(&mgr->pk.pool, &done);
@@ -543,6 +599,20 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
   out->sent = atomic_load_explicit(&mgr->pk.sent, memory_order_relaxed);
   out->rejected = atomic_load_explicit(&mgr->pk.rejected, memory_order_relaxed);
   out->invalid = atomic_load_explicit(&mgr->pk.invalid, memory_order_relaxed);
+  /* freed first: a payload freed after this load was taken before it,
+   * so taken ≥ freed in what is returned. */
+  out->payloads_freed =
+      atomic_load_explicit(&mgr->pk.pl_freed, memory_order_relaxed);
+  out->payloads_taken =
+      atomic_load_explicit(&mgr->pk.pl_taken, memory_order_relaxed);
+  out->payload_bytes =
+      atomic_load_explicit(&mgr->pk.pl_bytes, memory_order_relaxed);
+  out->payload_bytes_peak =
+      atomic_load_explicit(&mgr->pk.pl_peak, memory_order_relaxed);
+  out->payload_buffer_bytes =
+      atomic_load_explicit(&mgr->pk.pl_mem, memory_order_relaxed);
+  out->payload_refused =
+      atomic_load_explicit(&mgr->pk.pl_refused, memory_order_relaxed);
   out->handled = mgr->pk.handled_total + k.handled;
   out->failed = mgr->pk.failed_total + k.failed;
   out->dropped = mgr->pk.dropped_total + k.dropped + mgr->pk.mu_dropped;

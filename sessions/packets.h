@@ -28,13 +28,37 @@ typedef struct shoal__pkt {
   uint32_t index;            /* in the packet pool */
   shoal__node link;
   uint16_t opcode, flags;
-  uint32_t len;
+  uint32_t len;              /* | SHOAL__PKT_EXT: data holds a
+                                shoal__pkt_ext */
   uint64_t sent_ns;
-  unsigned char data[SHOAL_PACKET_PAYLOAD_MAX];
+  unsigned char data[SHOAL_PACKET_INLINE_MAX];
 } shoal__pkt;
+
+#define SHOAL__PKT_EXT (1u << 31)
+
+/* Where a payload past the inline bytes lives (payload.c): a buffer of
+ * size class cls (free_fn NULL), or the host's (send_owned). */
+typedef struct shoal__pkt_ext {
+  unsigned char *bytes;
+  shoal_payload_free_fn free_fn;
+  void *free_arg;
+  uint32_t buf; /* its element in class cls's pool */
+  uint8_t cls;
+} shoal__pkt_ext;
+
+_Static_assert(sizeof(shoal__pkt_ext) <= SHOAL_PACKET_INLINE_MAX,
+               "the ext record fits the inline bytes");
+
+/* Size classes of the payload buffers: 256 B << k, up to
+ * SHOAL_PACKET_BYTES_MAX. */
+#define SHOAL__PAYLOAD_CLASSES 17u
 
 static inline shoal__pkt *shoal__pkt_of(shoal__node *n) {
   return (shoal__pkt *)(void *)((char *)n - offsetof(shoal__pkt, link));
+}
+
+static inline shoal__pkt_ext *shoal__pkt_ext_of(const shoal__pkt *p) {
+  return (shoal__pkt_ext *)(void *)p->data;
 }
 
 /* inbox word: generation << 32 | CLOSED | packets counted in the inbox.
@@ -88,6 +112,14 @@ typedef struct shoal__packets {
   uint32_t zombies;           /* released records whose inbox still waits
                                  for a send: index + 1, through `next`;
                                  under mu */
+  /* Payloads past the inline bytes (payload.c): a pool per size class
+   * up to MaxPacketBytes, and their figures, any thread. */
+  shoal__pool *bufs;          /* [nbufs] */
+  unsigned nbufs;
+  uint64_t budget;            /* PayloadBudgetMB in bytes */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t pl_taken;
+  _Atomic uint64_t pl_bytes, pl_peak, pl_mem, pl_refused;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t pl_freed;
 } shoal__packets;
 
 /* The opcode table's byte for op: one load, no branch. */
@@ -129,6 +161,33 @@ void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind);
 /* Packets handled since creation (under mu, between ticks). */
 uint64_t shoal__pk_handled(shoal_mgr *mgr);
+
+/* payload.c. Payloads past the inline bytes. */
+int shoal__payload_init(shoal_mgr *mgr);
+void shoal__payload_destroy(shoal_mgr *mgr);
+/* Copies len (> SHOAL_PACKET_INLINE_MAX) bytes into a buffer for p:
+ * SHOAL_EAGAIN when the budget is spent, SHOAL_ENOMEM. Any thread. */
+int shoal__payload_copy(shoal_mgr *mgr, shoal__pkt *p, const void *data,
+                        size_t len);
+/* p carries the host's data from now on. Any thread. */
+void shoal__payload_own(shoal_mgr *mgr, shoal__pkt *p, void *data, size_t len,
+                        shoal_payload_free_fn fn, void *arg);
+/* Gives back p's payload (an ext one). Whoever ends the packet. */
+void shoal__payload_free(shoal_mgr *mgr, shoal__pkt *p);
+
+/* The bytes a handler sees. */
+static inline const void *shoal__pkt_bytes(const shoal__pkt *p) {
+  return (p->len & SHOAL__PKT_EXT) ? shoal__pkt_ext_of(p)->bytes : p->data;
+}
+
+/* A packet ends (handled, dropped): its payload given back, the packet
+ * onto the chain that returns it to the pool. */
+static inline void shoal__pkt_end(shoal_mgr *mgr, shoal__pool *pool,
+                                  shoal__pool_chain *done, shoal__pkt *p) {
+  if (p->len & SHOAL__PKT_EXT)
+    shoal__payload_free(mgr, p);
+  shoal__pool_chain_add(pool, done, p->index);
+}
 
 /* deferred.c. The deferred queues and the drain. */
 /* At the tick's end, holding `updating`: sessions that began a deferred
