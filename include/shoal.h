@@ -1160,6 +1160,30 @@ SHOAL_API int shoal_mgr_register_opcode(shoal_mgr *mgr, uint16_t opcode,
 SHOAL_API int shoal_mgr_set_default_handler(shoal_mgr *mgr,
                                             shoal_packet_fn handler);
 
+/* Why shoal dropped a packet it had accepted. */
+typedef enum shoal_drop_reason {
+  SHOAL_DROP_RELEASED = 1,   /* its session was released first (from its
+                                inbox, deferred queue, or held while
+                                hibernated) */
+  SHOAL_DROP_DESTROYED = 2,  /* the manager was destroyed first */
+  SHOAL_DROP_NO_HANDLER = 3  /* its opcode has no handler and no default
+                                handler is set */
+} shoal_drop_reason;
+
+/* The drop hook: told of every packet shoal drops after accepting it
+ * (never of a refused send: the sender had the error), before its payload
+ * is given back, so that the host can free what the packet referred to or
+ * log it; p and p->data live for the call. It runs on the thread that
+ * drops the packet: a worker or the draining thread (NO_HANDLER), or the
+ * thread releasing the session or destroying the manager, with the
+ * manager's lock held (RELEASED, DESTROYED): it must not call shoal. */
+typedef void (*shoal_drop_fn)(void *host, uint32_t id, const shoal_packet *p,
+                              shoal_drop_reason reason);
+/* Sets the drop hook (NULL: none); it gets the manager's host pointer.
+ * Errors: SHOAL_EINVAL, SHOAL_ESTATE from a callback. Any thread; waits
+ * for a running tick or drain. */
+SHOAL_API int shoal_mgr_set_drop_hook(shoal_mgr *mgr, shoal_drop_fn hook);
+
 typedef struct shoal_opcode_info {
   int registered;
   shoal_packet_class cls;

@@ -73,7 +73,8 @@ void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
   while (p != NULL) {
     shoal__node *next = atomic_load_explicit(&p->link.next,
                                              memory_order_relaxed);
-    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
+    shoal__pkt_drop(mgr, &done, p,
+                    atomic_load_explicit(&s->id, memory_order_relaxed));
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   shoal__pool_put_chain(&mgr->pk.pool, &done);

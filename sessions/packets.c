@@ -174,6 +174,19 @@ int shoal_mgr_register_opcode(shoal_mgr *mgr, uint16_t opcode,
   return rc;
 }
 
+int shoal_mgr_set_drop_hook(shoal_mgr *mgr, shoal_drop_fn hook) {
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  /* Read without a lock by ticks and drains, as the opcode table is. */
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  mgr->pk.drop_hook = hook;
+  pthread_mutex_unlock(&mgr->mu);
+  return SHOAL_OK;
+}
+
 int shoal_mgr_set_default_handler(shoal_mgr *mgr, shoal_packet_fn handler) {
   reg_arg a = {0, 0, handler, NULL};
   if (mgr == NULL)
@@ -400,6 +413,30 @@ static void count_handled(shoal__pkt_counts *k, uint8_t cls, int rc) {
   k->by_category[cls & SHOAL__OP_CATEGORY]++;
 }
 
+/* The handler's view of p. */
+static void view(const shoal__pkt *p, shoal_packet *pk) {
+  pk->opcode = p->opcode;
+  pk->flags = p->flags;
+  pk->len = p->len & ~SHOAL__PKT_EXT;
+  pk->data = shoal__pkt_bytes(p);
+  pk->sent_ns = p->sent_ns;
+}
+
+static void drop_told(shoal_mgr *mgr, uint32_t id, const shoal__pkt *p,
+                      shoal_drop_reason reason) {
+  shoal_packet pk;
+  view(p, &pk);
+  mgr->pk.drop_hook(mgr->cb.host, id, &pk, reason);
+}
+
+void shoal__pkt_drop(shoal_mgr *mgr, shoal__pool_chain *done, shoal__pkt *p,
+                     uint32_t id) {
+  if (mgr->pk.drop_hook != NULL)
+    drop_told(mgr, id, p,
+              mgr->closing ? SHOAL_DROP_DESTROYED : SHOAL_DROP_RELEASED);
+  shoal__pkt_end(mgr, &mgr->pk.pool, done, p);
+}
+
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
                    shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind) {
@@ -409,13 +446,11 @@ void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
   int rc;
   if (fn == NULL) {
     k->dropped++;
+    if (mgr->pk.drop_hook != NULL)
+      drop_told(mgr, id, p, SHOAL_DROP_NO_HANDLER);
     return;
   }
-  pk.opcode = p->opcode;
-  pk.flags = p->flags;
-  pk.len = p->len & ~SHOAL__PKT_EXT;
-  pk.data = shoal__pkt_bytes(p);
-  pk.sent_ns = p->sent_ns;
+  view(p, &pk);
   shoal__beat(beat, kind, id);
   rc = fn(mgr->cb.host, id, user, &pk);
   count_handled(k, cls, rc);
@@ -471,8 +506,9 @@ static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
   uint32_t n = 0;
   shoal__pkt *p;
   uint64_t w;
+  uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
   while ((p = inbox_pop(s)) != NULL) {
-    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
+    shoal__pkt_drop(mgr, &done, p, id);
     n++;
   }
   shoal__pool_put_chain(&mgr->pk.pool, &done);
@@ -506,7 +542,7 @@ void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
   for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
     shoal__node *next =
         atomic_load_explicit(&p->link.next, memory_order_relaxed);
-    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
+    shoal__pkt_drop(mgr, &done, p, o->id);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   shoal__pool_put_chain(&mgr->pk.pool, &done);

@@ -92,6 +92,7 @@ typedef struct shoal__packets {
   uint8_t *op_class;          /* per opcode: the class bits above */
   shoal__opcode *ops;         /* per opcode: handler, reason */
   shoal_packet_fn default_handler;
+  shoal_drop_fn drop_hook;    /* under mu with no hold running, like ops */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t sent;
   _Atomic uint64_t rejected;
   _Atomic uint64_t invalid;
@@ -188,6 +189,11 @@ static inline void shoal__pkt_end(shoal_mgr *mgr, shoal__pool *pool,
     shoal__payload_free(mgr, p);
   shoal__pool_chain_add(pool, done, p->index);
 }
+
+/* A packet dropped at a release or at destroy (reason from mgr): the
+ * drop hook told, then its end. Under mu. */
+void shoal__pkt_drop(shoal_mgr *mgr, shoal__pool_chain *done, shoal__pkt *p,
+                     uint32_t id);
 
 /* deferred.c. The deferred queues and the drain. */
 /* At the tick's end, holding `updating`: sessions that began a deferred

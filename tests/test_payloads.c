@@ -28,6 +28,9 @@ typedef struct host {
   shoal_mgr *mgr;
   _Atomic uint64_t handled, bad, freed_owned;
   _Atomic uint64_t handled_bytes;
+  _Atomic uint64_t drops[4];    /* by shoal_drop_reason */
+  _Atomic uint64_t drop_bad;    /* a dropped payload that did not read back */
+  _Atomic uint32_t last_drop_id;
 } host;
 
 static host H;
@@ -367,12 +370,73 @@ static void racing_releases(void **state) {
   assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
 }
 
+static void on_drop(void *hp, uint32_t id, const shoal_packet *p,
+                    shoal_drop_reason reason) {
+  host *h = hp;
+  const unsigned char *b = p->data;
+  for (size_t i = 0; i < p->len; i++)
+    if (b[i] != pattern(i, p->len)) {
+      atomic_fetch_add(&h->drop_bad, 1);
+      break;
+    }
+  if ((unsigned)reason < 4)
+    atomic_fetch_add(&h->drops[reason], 1);
+  atomic_store(&h->last_drop_id, id);
+}
+
+/* The drop hook hears of every packet dropped after it was accepted, with
+ * its reason and its payload still readable; a refused send is not a
+ * drop. */
+static void drop_hook(void **state) {
+  static unsigned char buf[3000];
+  shoal_mgr *mgr = make(64, 8);
+  (void)state;
+  assert_int_equal(shoal_mgr_set_drop_hook(NULL, on_drop), SHOAL_EINVAL);
+  assert_int_equal(shoal_mgr_set_drop_hook(mgr, on_drop), SHOAL_OK);
+  for (uint32_t id = 1; id <= 4; id++)
+    assert_int_equal(shoal_session_create(mgr, id, NULL), SHOAL_OK);
+  /* released: one in the inbox (inline), one deferred (a buffer), one
+   * owned */
+  fill(buf, 3000);
+  assert_int_equal(shoal_session_send(mgr, 2, OP_MAIN, 0, buf, 3000),
+                   SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK); /* 2's deferred */
+  assert_int_equal(shoal_session_send(mgr, 1, OP_IN, 0, buf, 3000), SHOAL_OK);
+  fill(buf, 40);
+  assert_int_equal(shoal_session_send(mgr, 1, OP_IN, 0, buf, 40), SHOAL_OK);
+  fill(buf, 3000);
+  assert_int_equal(shoal_session_send_owned(mgr, 1, OP_IN, 0, owned(500), 500,
+                                            free_owned, &H),
+                   SHOAL_OK);
+  assert_int_equal(shoal_session_release(mgr, 1), SHOAL_OK);
+  assert_int_equal(atomic_load(&H.last_drop_id), 1);
+  assert_int_equal(shoal_session_release(mgr, 2), SHOAL_OK);
+  assert_int_equal(atomic_load(&H.drops[SHOAL_DROP_RELEASED]), 4);
+  assert_int_equal(atomic_load(&H.freed_owned), 1);
+  /* no handler: an unregistered opcode with no default handler */
+  assert_int_equal(shoal_session_send(mgr, 3, 999, 0, buf, 3000), SHOAL_OK);
+  settle(mgr);
+  assert_int_equal(atomic_load(&H.drops[SHOAL_DROP_NO_HANDLER]), 1);
+  /* refused: not a drop */
+  assert_int_equal(shoal_session_send(mgr, 77, OP_IN, 0, buf, 10),
+                   SHOAL_ENOENT);
+  /* at destroy */
+  assert_int_equal(shoal_session_send(mgr, 4, OP_IN, 0, buf, 3000), SHOAL_OK);
+  assert_int_equal(shoal_session_send(mgr, 3, OP_MAIN, 0, buf, 3000),
+                   SHOAL_OK);
+  assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
+  assert_int_equal(atomic_load(&H.drops[SHOAL_DROP_DESTROYED]), 2);
+  assert_int_equal(atomic_load(&H.drops[SHOAL_DROP_RELEASED]), 4);
+  assert_int_equal(atomic_load(&H.drop_bad), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sizes),
       cmocka_unit_test(every_end),
       cmocka_unit_test(budget),
       cmocka_unit_test(racing_releases),
+      cmocka_unit_test(drop_hook),
   };
   return test_run("payloads", tests, SHOAL_ARRAY_LEN(tests));
 }
