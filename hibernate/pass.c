@@ -91,7 +91,8 @@ static int idle_enough(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
       s->hib_big_at == c->last_active[i] + 1 || /* too large, unchanged */
       SHOAL__IN_COUNT(
           atomic_load_explicit(&s->in_word, memory_order_relaxed)) != 0 ||
-      s->ndeferred != 0 || s->d_head != NULL ||
+      atomic_load_explicit(&s->ndeferred, memory_order_relaxed) != 0 ||
+      s->d_head != NULL ||
       atomic_load_explicit(&s->touch_ms, memory_order_relaxed) > cutoff)
     return 0;
   hyst = atomic_load_explicit(&mgr->hyst_ms, memory_order_relaxed);

@@ -889,6 +889,10 @@ typedef struct shoal_config {
   unsigned max_packet_bytes; /* [SessionMgr.MaxPacketBytes] the longest
                                 payload a send takes, 96 …
                                 SHOAL_PACKET_BYTES_MAX (65536) */
+  unsigned deferred_warn;     /* [SessionMgr.DeferredDepthWarn] a deferred
+                                queue this deep is logged as WARN once per
+                                crossing (re-armed under half of it),
+                                0 … 2^26; 0: off (65536) */
   unsigned payload_budget_mb; /* [SessionMgr.PayloadBudgetMB] the buffers
                                 that hold payloads past the inline bytes,
                                 in MiB at most, 1 … 65536 (64) */
@@ -1055,6 +1059,8 @@ typedef struct shoal_session_info {
   int last_error;        /* the status that quarantined it, else 0 */
   unsigned node;         /* home NUMA node (logical index) */
   void *user;
+  uint32_t deferred;     /* its packets waiting in the deferred queue for
+                            the main thread's drain now */
 } shoal_session_info;
 
 /* Fills *out (may be NULL: only checks that id exists). SHOAL_ENOENT when
@@ -1240,6 +1246,12 @@ SHOAL_API int shoal_session_send_owned(shoal_mgr *mgr, uint32_t id,
  * main thread, between updates. */
 SHOAL_API long shoal_mgr_drain_deferred(shoal_mgr *mgr, size_t budget,
                                         size_t *remaining);
+/* The same with a time budget as well: no packet starts after budget_us
+ * microseconds (0: no time limit) from the call's start; at least one
+ * runs when any waits. Same errors and thread. */
+SHOAL_API long shoal_mgr_drain_deferred_timed(shoal_mgr *mgr, size_t budget,
+                                              uint64_t budget_us,
+                                              size_t *remaining);
 
 /* All fields public. Totals since creation, except the window ones, which
  * run from the previous reset like shoal_mgr_metrics'. */
@@ -1275,6 +1287,8 @@ typedef struct shoal_packet_stats {
                                  SessionMgr.PayloadBudgetMB */
   uint64_t payload_refused;   /* sends refused for the budget (in
                                  rejected too) */
+  uint64_t deferred_alarms;   /* crossings of DeferredDepthWarn, since
+                                 creation */
 } shoal_packet_stats;
 
 /* Fills *out; reset 1 starts a new window. Waits for a running tick or

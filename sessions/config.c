@@ -45,6 +45,7 @@ void shoal_config_defaults(shoal_config *cfg) {
   cfg->callback_budget_ms = 0;
   cfg->max_packet_bytes = 65536;
   cfg->payload_budget_mb = 64;
+  cfg->deferred_warn = 65536;
   shoal_actors_config_defaults(&cfg->actors);
   cfg->struct_size = sizeof *cfg;
 }
@@ -83,6 +84,7 @@ static const key keys[] = {
   U("SessionMgr.MaxPacketBytes", max_packet_bytes, SHOAL_PACKET_INLINE_MAX,
     SHOAL_PACKET_BYTES_MAX),
   U("SessionMgr.PayloadBudgetMB", payload_budget_mb, 1, 65536),
+  U("SessionMgr.DeferredDepthWarn", deferred_warn, 0, 1u << 26),
   U("Actors.MessageQueueSize", actors.queue_size, 1, 1u << 20),
   U("Actors.BatchSize", actors.batch_size, 1, 65536),
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),

@@ -63,6 +63,20 @@ void shoal__deferred_tick_end(shoal_mgr *mgr) {
   }
   if (mgr->pk.deferred_now > mgr->pk.deferred_max)
     mgr->pk.deferred_max = mgr->pk.deferred_now;
+  /* The depth alarm: once per crossing of DeferredDepthWarn, re-armed
+   * when a drain brings the queue under half of it. */
+  if (mgr->cfg.deferred_warn != 0 && !mgr->pk.alarm_on &&
+      mgr->pk.deferred_now >= mgr->cfg.deferred_warn) {
+    mgr->pk.alarm_on = 1;
+    mgr->pk.alarms++;
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_WARN,
+               "deferred queue: %llu packets wait for the main thread "
+               "(SessionMgr.DeferredDepthWarn %u); is "
+               "shoal_mgr_drain_deferred called every tick, with budget "
+               "enough?",
+               (unsigned long long)mgr->pk.deferred_now,
+               mgr->cfg.deferred_warn);
+  }
 }
 
 void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
@@ -78,10 +92,11 @@ void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   shoal__pool_put_chain(&mgr->pk.pool, &done);
-  mgr->pk.mu_dropped += s->ndeferred;
-  mgr->pk.deferred_now -= s->ndeferred;
+  uint32_t nd = atomic_load_explicit(&s->ndeferred, memory_order_relaxed);
+  mgr->pk.mu_dropped += nd;
+  mgr->pk.deferred_now -= nd;
   s->d_head = s->d_tail = NULL;
-  s->ndeferred = 0;
+  atomic_store_explicit(&s->ndeferred, 0, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -90,6 +105,7 @@ void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
 
 typedef struct drain_arg {
   size_t budget;
+  uint64_t deadline_ns; /* 0: no time budget */
   long ran;
 } drain_arg;
 
@@ -106,7 +122,9 @@ static void drain(shoal_mgr *mgr, void *arg_) {
   uint64_t now = 0;
   long ran = 0;
   while (mgr->pk.ring != 0 && (a->budget == 0 || (size_t)ran < a->budget) &&
-         stalled < mgr->pk.ring_n) {
+         stalled < mgr->pk.ring_n &&
+         (a->deadline_ns == 0 || ran == 0 ||
+          shoal__fast_ns() < a->deadline_ns)) {
     uint32_t index = mgr->pk.ring - 1;
     shoal__session *s = shoal__mgr_rec(mgr, index);
     shoal__pkt *p = s->d_head;
@@ -127,7 +145,11 @@ static void drain(shoal_mgr *mgr, void *arg_) {
     s->d_head = next != NULL ? shoal__pkt_of(next) : NULL;
     if (s->d_head != NULL)
       __builtin_prefetch(s->d_head);
-    s->ndeferred--;
+    /* relaxed load and store: one writer at a time (the holder) */
+    atomic_store_explicit(
+        &s->ndeferred,
+        atomic_load_explicit(&s->ndeferred, memory_order_relaxed) - 1,
+        memory_order_relaxed);
     s->drain_n++;
     /* One packet per session per turn: round-robin. */
     if (s->d_head == NULL) {
@@ -152,6 +174,8 @@ static void drain(shoal_mgr *mgr, void *arg_) {
   shoal__beat(&mgr->main_beat, SHOAL__CB_NONE, 0);
   shoal__pool_put_chain(&mgr->pk.pool, &done);
   mgr->pk.deferred_now -= (uint64_t)ran;
+  if (mgr->pk.deferred_now < mgr->cfg.deferred_warn / 2)
+    mgr->pk.alarm_on = 0;
   mgr->pk.drain_calls++;
   mgr->pk.drained += (uint64_t)ran;
   mgr->pk.drained_last = (uint64_t)ran;
@@ -160,10 +184,17 @@ static void drain(shoal_mgr *mgr, void *arg_) {
 
 long shoal_mgr_drain_deferred(shoal_mgr *mgr, size_t budget,
                               size_t *remaining) {
-  drain_arg a = {budget, 0};
+  return shoal_mgr_drain_deferred_timed(mgr, budget, 0, remaining);
+}
+
+long shoal_mgr_drain_deferred_timed(shoal_mgr *mgr, size_t budget,
+                                    uint64_t budget_us, size_t *remaining) {
+  drain_arg a = {budget, 0, 0};
   int rc;
   if (mgr == NULL)
     return SHOAL_EINVAL;
+  if (budget_us != 0)
+    a.deadline_ns = shoal__fast_ns() + budget_us * 1000u;
   if ((rc = shoal__mgr_hold(mgr, drain, &a)) != SHOAL_OK)
     return rc;
   if (remaining != NULL) {

@@ -476,6 +476,7 @@ static void active_view(shoal__session *s, shoal__cols *c, uint32_t slot,
   v->state = sched == 0 ? SHOAL_SESSION_QUARANTINED : SHOAL_SESSION_ACTIVE;
   v->last_error = atomic_load_explicit(&s->last_error, memory_order_relaxed);
   v->node = atomic_load_explicit(&s->node, memory_order_relaxed);
+  v->deferred = atomic_load_explicit(&s->ndeferred, memory_order_relaxed);
 }
 
 /* get under mu, where nothing moves: for a hibernated session, and for an
@@ -498,6 +499,7 @@ static int get_locked(shoal_mgr *mgr, uint32_t id, shoal_session_info *v) {
   v->state = SHOAL_SESSION_HIBERNATED;
   v->last_error = 0;
   v->node = o->node;
+  v->deferred = 0; /* its packets are held, not deferred */
   return SHOAL_OK;
 }
 

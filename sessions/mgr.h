@@ -68,7 +68,8 @@ struct shoal__session {
   _Atomic int last_error;
   _Atomic uint32_t node; /* home NUMA node */
   uint32_t next;         /* list of releases: index + 1, under mu */
-  uint32_t ndeferred;    /* packets in its deferred queue */
+  _Atomic uint32_t ndeferred; /* packets in its deferred queue: written by
+                                its updater or the drain, read by get */
   void *user;            /* kept for on_release once the slot is gone */
   /* The inbox: Vyukov's intrusive MPSC queue (runtime/sched/inbox.h) with its
    * words here; popped only by whoever updates the session, or under mu

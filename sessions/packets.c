@@ -225,7 +225,7 @@ void shoal__pk_open(shoal__session *s) {
   atomic_store_explicit(&s->in_head, &s->in_stub, memory_order_relaxed);
   s->in_tail = &s->in_stub;
   s->d_head = s->d_tail = NULL;
-  s->ndeferred = 0;
+  atomic_store_explicit(&s->ndeferred, 0, memory_order_relaxed);
   s->r_prev = s->r_next = 0;
   s->drain_no = 0;
   /* release: the id stored before, and the queue reset above, before a
@@ -483,7 +483,11 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
                               memory_order_relaxed);
       }
       s->d_tail = p;
-      s->ndeferred++;
+      /* relaxed load and store: its updater is the one writer now */
+      atomic_store_explicit(
+          &s->ndeferred,
+          atomic_load_explicit(&s->ndeferred, memory_order_relaxed) + 1,
+          memory_order_relaxed);
       continue;
     }
     shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait, &smp->beat,
@@ -649,6 +653,7 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
       atomic_load_explicit(&mgr->pk.pl_mem, memory_order_relaxed);
   out->payload_refused =
       atomic_load_explicit(&mgr->pk.pl_refused, memory_order_relaxed);
+  out->deferred_alarms = mgr->pk.alarms;
   out->handled = mgr->pk.handled_total + k.handled;
   out->failed = mgr->pk.failed_total + k.failed;
   out->dropped = mgr->pk.dropped_total + k.dropped + mgr->pk.mu_dropped;

@@ -104,6 +104,8 @@ typedef struct shoal__packets {
   uint32_t drain_no;
   uint64_t deferred_now, deferred_max;
   uint64_t drain_calls, drained, drained_last;
+  int alarm_on;               /* past DeferredDepthWarn, not yet under half */
+  uint64_t alarms;            /* its crossings */
   shoal__pkt_counts main;     /* the drain's counters */
   shoal__hist main_wait;
   uint64_t mu_dropped;        /* dropped by releases: under mu */

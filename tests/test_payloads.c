@@ -6,6 +6,7 @@
  * answers SHOAL_EAGAIN and recovers; four senders racing releases leave
  * taken == freed. */
 #include <pthread.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -90,6 +91,19 @@ static int hib_wake(void *hp, uint32_t id, const void *blob, size_t len,
   return 0;
 }
 
+static int slow(void *hp, uint32_t id, void *user, const shoal_packet *p) {
+  struct timespec ts = {0, 2000000}; /* 2 ms */
+  (void)id;
+  (void)user;
+  (void)p;
+  while (nanosleep(&ts, &ts) != 0)
+    ;
+  atomic_fetch_add(&((host *)hp)->handled, 1);
+  return 0;
+}
+
+static unsigned warn_depth; /* DeferredDepthWarn for the next make */
+
 static shoal_mgr *make(unsigned budget_mb, unsigned inbox) {
   shoal_config cfg;
   shoal_mgr_callbacks cb = {upd, NULL, &H};
@@ -102,6 +116,8 @@ static shoal_mgr *make(unsigned budget_mb, unsigned inbox) {
   cfg.max_packet_bytes = MAXB;
   cfg.payload_budget_mb = budget_mb;
   cfg.inbox_size = inbox;
+  if (warn_depth != 0)
+    cfg.deferred_warn = warn_depth;
   cfg.log = test_quiet_log;
   assert_int_equal(shoal_mgr_create(&H.mgr, NULL, &cfg, &cb), SHOAL_OK);
   assert_int_equal(shoal_mgr_register_opcode(H.mgr, OP_IN,
@@ -430,6 +446,55 @@ static void drop_hook(void **state) {
   assert_int_equal(atomic_load(&H.drop_bad), 0);
 }
 
+/* The drain's time budget, counted in packets (each takes ≥ 2 ms); the
+ * depth alarm once per crossing; a session's deferred count. */
+static void drain_budget_and_alarm(void **state) {
+  shoal_mgr *mgr;
+  shoal_packet_stats st;
+  shoal_session_info info;
+  long ran;
+  size_t left;
+  (void)state;
+  warn_depth = 10;
+  mgr = make(64, 256);
+  warn_depth = 0;
+  assert_int_equal(shoal_mgr_register_opcode(mgr, 12, SHOAL_PACKET_MAIN,
+                                             SHOAL_CAT_MAIL, slow, NULL),
+                   SHOAL_OK);
+  assert_int_equal(shoal_session_create(mgr, 1, NULL), SHOAL_OK);
+  for (int k = 0; k < 30; k++)
+    assert_int_equal(shoal_session_send(mgr, 1, 12, 0, NULL, 0), SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK);
+  stats(mgr, &st);
+  assert_int_equal(st.deferred_now, 30);
+  assert_int_equal(st.deferred_alarms, 1);
+  assert_int_equal(shoal_session_get(mgr, 1, &info), SHOAL_OK);
+  assert_int_equal(info.deferred, 30);
+  /* 10 ms: at most 5 packets of 2 ms start, at least one runs */
+  ran = shoal_mgr_drain_deferred_timed(mgr, 0, 10000, &left);
+  assert_in_range(ran, 1, 6);
+  assert_int_equal(left, 30 - (size_t)ran);
+  assert_int_equal(shoal_session_get(mgr, 1, &info), SHOAL_OK);
+  assert_int_equal(info.deferred, 30 - (uint32_t)ran);
+  /* still past half of it: no second alarm */
+  for (int k = 0; k < 3; k++)
+    assert_int_equal(shoal_session_send(mgr, 1, 12, 0, NULL, 0), SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK);
+  stats(mgr, &st);
+  assert_int_equal(st.deferred_alarms, 1);
+  /* drained: re-armed; crossing again alarms again */
+  while (shoal_mgr_drain_deferred(mgr, 0, &left) > 0 || left > 0)
+    ;
+  for (int k = 0; k < 12; k++)
+    assert_int_equal(shoal_session_send(mgr, 1, 12, 0, NULL, 0), SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK);
+  stats(mgr, &st);
+  assert_int_equal(st.deferred_alarms, 2);
+  assert_int_equal(shoal_mgr_drain_deferred_timed(NULL, 0, 1, NULL),
+                   SHOAL_EINVAL);
+  assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sizes),
@@ -437,6 +502,7 @@ int main(void) {
       cmocka_unit_test(budget),
       cmocka_unit_test(racing_releases),
       cmocka_unit_test(drop_hook),
+      cmocka_unit_test(drain_budget_and_alarm),
   };
   return test_run("payloads", tests, SHOAL_ARRAY_LEN(tests));
 }
