@@ -54,17 +54,23 @@ def pkg_env(dest):
     return env, os.path.dirname(pcdir)
 
 
+def stage(tmp):
+    """meson install into tmp/stage: pkg-config's environment for it, and
+    the folder of the staged libshoal."""
+    dest = os.path.join(tmp, "stage")
+    p = subprocess.run(["meson", "install", "-C", BUILD, "--destdir", dest,
+                        "--no-rebuild", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    eq(p.returncode, 0, "meson install (%s)" % p.stderr.strip())
+    return pkg_env(dest)
+
+
 @case("consumers built outside the tree with pkg-config run on the installed library")
 def _():
     cc = shutil.which("cc") or shutil.which("gcc")
     assert cc is not None, "no C compiler"
     with tempfile.TemporaryDirectory() as tmp:
-        dest = os.path.join(tmp, "stage")
-        p = subprocess.run(["meson", "install", "-C", BUILD, "--destdir", dest,
-                            "--no-rebuild", "--quiet"],
-                           capture_output=True, text=True, timeout=300)
-        eq(p.returncode, 0, "meson install (%s)" % p.stderr.strip())
-        env, libdir = pkg_env(dest)
+        env, libdir = stage(tmp)
         p = subprocess.run(["pkg-config", "--cflags", "--libs", "shoal"],
                            capture_output=True, text=True, env=env)
         eq(p.returncode, 0, "pkg-config (%s)" % p.stderr.strip())
@@ -123,12 +129,7 @@ def malloc_binding(exe, env):
 def _():
     cc = shutil.which("cc") or shutil.which("gcc")
     with tempfile.TemporaryDirectory() as tmp:
-        dest = os.path.join(tmp, "stage")
-        p = subprocess.run(["meson", "install", "-C", BUILD, "--destdir", dest,
-                            "--no-rebuild", "--quiet"],
-                           capture_output=True, text=True, timeout=300)
-        eq(p.returncode, 0, "meson install (%s)" % p.stderr.strip())
-        env, libdir = pkg_env(dest)
+        env, libdir = stage(tmp)
         src = os.path.join(tmp, "m.c")
         with open(src, "w") as f:
             f.write(MALLOC_HOST)

@@ -82,7 +82,8 @@ struct shoal_worker {
                                       head.spawned frames */
   shoal__task *held;               /* pinned tasks taken from the inbox, FIFO */
   shoal__task *held_last;
-  shoal__node inbox_stub;
+  shoal__node inbox_stub;          /* the inbox's stub node (Vyukov's
+                                      intrusive MPSC queue) */
   shoal__span *spans;
   uint32_t span_cap;
   pthread_t thread;
