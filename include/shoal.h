@@ -1072,6 +1072,26 @@ SHOAL_API int shoal_session_set_user(shoal_mgr *mgr, uint32_t id, void *user);
 SHOAL_API int shoal_session_set_map(shoal_mgr *mgr, uint32_t id, uint32_t map);
 SHOAL_API int shoal_session_set_group(shoal_mgr *mgr, uint32_t id,
                                       uint32_t group);
+
+/* A map or a group, or a list of ids: who a broadcast reaches and whose
+ * sessions a listing names. Map and group 0 are values like any other: a
+ * session is on map 0 and in group 0 until set otherwise. */
+typedef enum shoal_audience_kind {
+  SHOAL_TO_MAP = 0,
+  SHOAL_TO_GROUP = 1,
+  SHOAL_TO_IDS = 2
+} shoal_audience_kind;
+
+/* The sessions of map `key` (SHOAL_TO_MAP) or group `key`
+ * (SHOAL_TO_GROUP), active and hibernated, as one snapshot: fills
+ * ids[0 … min(cap, n)) in no particular order and returns n, the
+ * members at that moment (call again with more room when n > cap).
+ * SHOAL_EINVAL (NULL mgr, another kind, NULL ids with cap > 0). Any
+ * thread, also handlers and callbacks: it holds only the key's stripe of
+ * the member lists, never the manager. */
+SHOAL_API long shoal_mgr_members(shoal_mgr *mgr, shoal_audience_kind kind,
+                                 uint32_t key, uint32_t *ids, size_t cap);
+
 /* Update every `interval`-th tick (1 … 65535; SHOAL_EINVAL otherwise):
  * session id is due on the ticks where tick_number % interval ==
  * id % interval, so that sessions with one interval spread over the
@@ -1235,6 +1255,36 @@ SHOAL_API int shoal_session_send_owned(shoal_mgr *mgr, uint32_t id,
                                        shoal_payload_free_fn free_fn,
                                        void *free_arg);
 
+/* Who a broadcast reaches. */
+typedef struct shoal_audience {
+  shoal_audience_kind kind;
+  uint32_t key;          /* the map or group (TO_MAP, TO_GROUP) */
+  const uint32_t *ids;   /* TO_IDS: n ids (a repeated id gets one packet
+                            per mention) */
+  size_t n;
+  uint32_t except;       /* a session left out (the speaker); 0: none */
+  unsigned flags;        /* SHOAL_TO_AWAKE */
+} shoal_audience;
+/* Leaves hibernated sessions out; without it a packet for one waits for
+ * it and wakes it, as a send does. */
+#define SHOAL_TO_AWAKE 1u
+
+/* One packet to every session of the audience: each gets its own packet
+ * in its inbox (a delivery, counted as a send: sent, and rejected when
+ * its inbox is full), in the sender's order with its other sends. The
+ * payload is copied once: up to SHOAL_PACKET_INLINE_MAX bytes into each
+ * packet, longer ones into one buffer that every delivery shares and
+ * that is given back after the last one ends. A map's or group's members
+ * are taken as they are when the call begins (shoal_mgr_members); a
+ * session that leaves meanwhile may miss it. Returns the deliveries
+ * (≥ 0). Errors: SHOAL_EINVAL (NULL mgr or to, another kind, NULL ids
+ * with n > 0, len past MaxPacketBytes, NULL data with len > 0),
+ * SHOAL_EAGAIN (the PayloadBudgetMB is spent), SHOAL_ENOMEM. Any thread,
+ * also handlers and callbacks. */
+SHOAL_API long shoal_mgr_broadcast(shoal_mgr *mgr, const shoal_audience *to,
+                                   uint16_t opcode, uint16_t flags,
+                                   const void *data, size_t len);
+
 /* Runs deferred packets on the calling thread: round-robin over the
  * sessions that have some, at most SessionMgr.DeferredPerSession of one
  * session per call, and at most `budget` in all (0: no limit besides the
@@ -1289,6 +1339,9 @@ typedef struct shoal_packet_stats {
                                  rejected too) */
   uint64_t deferred_alarms;   /* crossings of DeferredDepthWarn, since
                                  creation */
+  uint64_t broadcasts;        /* shoal_mgr_broadcast calls that went out,
+                                 since creation */
+  uint64_t deliveries;        /* their packets delivered (in sent too) */
 } shoal_packet_stats;
 
 /* Fills *out; reset 1 starts a new window. Waits for a running tick or
@@ -1527,9 +1580,9 @@ typedef struct shoal_map_count {
   uint32_t map;
   uint32_t sessions;
 } shoal_map_count;
-/* Sessions per map, most populous first: fills out[0 … min(cap, n)) and
- * *count with n, the number of maps. Waits for a running tick. Any
- * thread outside callbacks. */
+/* Sessions per map, active and hibernated, most populous first: fills
+ * out[0 … min(cap, n)) and *count with n, the number of maps. Does not
+ * wait for a running tick. Any thread outside callbacks. */
 SHOAL_API int shoal_mgr_maps(shoal_mgr *mgr, shoal_map_count *out, size_t cap,
                              size_t *count);
 

@@ -32,6 +32,8 @@ int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
   o->id = id;
   o->map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);
   o->group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
+  o->pos[0] = s->pos[0];
+  o->pos[1] = s->pos[1];
   o->interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
   o->node = (uint16_t)atomic_load_explicit(&s->node, memory_order_relaxed);
   o->flags = 0;
@@ -72,6 +74,8 @@ void shoal__mgr_attach(shoal_mgr *mgr, shoal__out *o, uint32_t index,
   s->where = SHOAL__IN_ACTIVE;
   s->woke_ms = mgr->clock_ms;
   s->hib_big_at = 0;
+  s->pos[0] = o->pos[0];
+  s->pos[1] = o->pos[1];
   c->rec[slot] = index;
   c->sess[slot] = s;
   c->ids[slot] = o->id;

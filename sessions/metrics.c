@@ -126,11 +126,6 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
 /* Sessions by map; the most active                                         */
 /* ------------------------------------------------------------------------ */
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 static int cmp_map_count(const void *a, const void *b) {
   const shoal_map_count *x = a, *y = b;
   if (x->sessions != y->sessions)
@@ -138,44 +133,41 @@ static int cmp_map_count(const void *a, const void *b) {
   return x->map < y->map ? -1 : x->map > y->map;
 }
 
+typedef struct map_runs {
+  shoal_map_count *runs;
+  size_t n, cap;
+} map_runs;
+
+static void count_map(void *arg, const shoal__mlist *l) {
+  map_runs *r = arg;
+  if (r->n < r->cap) {
+    r->runs[r->n].map = l->key;
+    r->runs[r->n].sessions = l->n;
+  }
+  r->n++;
+}
+
 int shoal_mgr_maps(shoal_mgr *mgr, shoal_map_count *out, size_t cap,
                    size_t *count) {
-  uint32_t *maps, n;
-  shoal_map_count *runs;
-  size_t nruns = 0;
-  shoal__cols *c;
+  map_runs r = {NULL, 0, 0};
   if (mgr == NULL || count == NULL || (out == NULL && cap > 0))
     return SHOAL_EINVAL;
   if (shoal__mgr_in_callback(mgr))
     return SHOAL_ESTATE;
+  /* The maps' count under mu (no map appears or goes meanwhile: every
+   * change of the lists is made under it), then the lists themselves. */
   pthread_mutex_lock(&mgr->mu);
-  shoal__mgr_wait_tick(mgr);
-  n = mgr->nact;
-  c = atomic_load_explicit(&mgr->cols, memory_order_relaxed);
-  maps = shoal__malloc((n + 1) * sizeof *maps);
-  runs = shoal__malloc((n + 1) * sizeof *runs);
-  if (maps == NULL || runs == NULL) {
+  r.cap = mgr->members[0].keys;
+  if ((r.runs = shoal__malloc((r.cap + 1) * sizeof *r.runs)) == NULL) {
     pthread_mutex_unlock(&mgr->mu);
-    shoal__free(maps);
-    shoal__free(runs);
     return SHOAL_ENOMEM;
   }
-  for (uint32_t i = 0; i < n; i++)
-    maps[i] = atomic_load_explicit(&c->map[i], memory_order_relaxed);
+  shoal__members_each(&mgr->members[0], count_map, &r);
   pthread_mutex_unlock(&mgr->mu);
-  qsort(maps, n, sizeof *maps, cmp_u32);
-  for (uint32_t i = 0; i < n; i++) {
-    if (nruns == 0 || runs[nruns - 1].map != maps[i]) {
-      runs[nruns].map = maps[i];
-      runs[nruns++].sessions = 0;
-    }
-    runs[nruns - 1].sessions++;
-  }
-  qsort(runs, nruns, sizeof *runs, cmp_map_count);
-  memcpy(out, runs, (nruns < cap ? nruns : cap) * sizeof *runs);
-  *count = nruns;
-  shoal__free(maps);
-  shoal__free(runs);
+  qsort(r.runs, r.n, sizeof *r.runs, cmp_map_count);
+  memcpy(out, r.runs, (r.n < cap ? r.n : cap) * sizeof *r.runs);
+  *count = r.n;
+  shoal__free(r.runs);
   return SHOAL_OK;
 }
 

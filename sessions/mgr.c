@@ -135,16 +135,22 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   mgr->cols_hw = c.max_sessions + 1;
   if (atomic_load(&mgr->cols) == NULL)
     goto fail_samples;
-  if (pthread_mutex_init(&mgr->mu, NULL) != 0)
+  if (shoal__members_init(&mgr->members[0]) != SHOAL_OK)
     goto fail_cols;
+  if (shoal__members_init(&mgr->members[1]) != SHOAL_OK) {
+    shoal__members_destroy(&mgr->members[0]);
+    goto fail_cols;
+  }
+  if (pthread_mutex_init(&mgr->mu, NULL) != 0)
+    goto fail_members;
   if (pthread_cond_init(&mgr->tick_done, NULL) != 0) {
     pthread_mutex_destroy(&mgr->mu);
-    goto fail_cols;
+    goto fail_members;
   }
   if ((rc = shoal__wd_start(mgr)) != SHOAL_OK) {
     pthread_cond_destroy(&mgr->tick_done);
     pthread_mutex_destroy(&mgr->mu);
-    goto fail_cols;
+    goto fail_members;
   }
   mgr->w_start_ns = shoal__now_ns();
   mgr->w_cpu0_ns = shoal__mgr_runtime_cpu(mgr);
@@ -152,6 +158,9 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   mgr->stamp_ns = stamp_cost();
   *out = mgr;
   return SHOAL_OK;
+fail_members:
+  shoal__members_destroy(&mgr->members[0]);
+  shoal__members_destroy(&mgr->members[1]);
 fail_cols:
   shoal__cols_free(atomic_load(&mgr->cols));
 fail_samples:
@@ -205,6 +214,8 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
     shoal__cols_free(mgr->retired[i]);
   shoal__free(mgr->retired);
   shoal__cols_free(shoal__mgr_cols(mgr));
+  shoal__members_destroy(&mgr->members[0]);
+  shoal__members_destroy(&mgr->members[1]);
   shoal__pk_destroy(mgr);
   shoal__free(mgr->samples);
   shoal__free(mgr->parts);
@@ -219,6 +230,51 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
 
 shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr) {
   return mgr != NULL ? mgr->rt : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Members of maps and groups                                               */
+/* ------------------------------------------------------------------------ */
+
+uint32_t *shoal__mgr_pos(shoal_mgr *mgr, uint32_t id, int which) {
+  int64_t v = shoal__registry_find(&mgr->reg, id);
+  if (v & SHOAL__REG_OUT)
+    return &mgr->hooks->out(mgr, (uint32_t)v & ~SHOAL__REG_OUT)->pos[which];
+  return &shoal__mgr_rec(mgr, (uint32_t)v)->pos[which];
+}
+
+/* id leaves list `which` of key from pos; the member moved into pos is
+ * told. Under mu. */
+static void leave(shoal_mgr *mgr, int which, uint32_t key, uint32_t pos) {
+  uint32_t moved = shoal__members_remove(&mgr->members[which], key, pos);
+  if (moved != 0)
+    *shoal__mgr_pos(mgr, moved, which) = pos;
+}
+
+/* id (in the registry) joins map 0 and group 0: SHOAL_ENOMEM with
+ * nothing changed. Under mu. */
+static int join(shoal_mgr *mgr, uint32_t id, uint32_t pos[2]) {
+  int rc = shoal__members_add(&mgr->members[0], 0, id, &pos[0]);
+  if (rc == SHOAL_OK &&
+      (rc = shoal__members_add(&mgr->members[1], 0, id, &pos[1])) != SHOAL_OK)
+    leave(mgr, 0, 0, pos[0]);
+  return rc;
+}
+
+/* A session moves from list `which` of key `from` to `to` (its position
+ * in *pos): SHOAL_ENOMEM with nothing changed. Under mu. */
+static int move_to(shoal_mgr *mgr, int which, uint32_t from, uint32_t to,
+                   uint32_t id, uint32_t *pos) {
+  uint32_t at;
+  int rc;
+  if (from == to)
+    return SHOAL_OK;
+  if ((rc = shoal__members_add(&mgr->members[which], to, id, &at)) !=
+      SHOAL_OK)
+    return rc;
+  leave(mgr, which, from, *pos);
+  *pos = at;
+  return SHOAL_OK;
 }
 
 static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
@@ -280,7 +336,10 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
    * registry's insert is a release under the shard's mutex). */
   atomic_store_explicit(&s->id, id, memory_order_relaxed);
   shoal__pk_open(s); /* after the id: see shoal_session_send */
-  if ((rc = shoal__registry_insert(&mgr->reg, id, index)) != SHOAL_OK) {
+  rc = shoal__registry_insert(&mgr->reg, id, index);
+  if (rc == SHOAL_OK && (rc = join(mgr, id, s->pos)) != SHOAL_OK)
+    shoal__registry_remove(&mgr->reg, id);
+  if (rc != SHOAL_OK) {
     shoal__pk_close(s);
     atomic_store_explicit(&s->id, 0, memory_order_relaxed);
     atomic_store_explicit(&s->state, 0, memory_order_relaxed);
@@ -354,6 +413,8 @@ static void finish_out(shoal_mgr *mgr, out_done *od) {
  * record goes; the host hears of it through od, or from its wake phase
  * when one is running its wake callback. Under mu. */
 static void release_out(shoal_mgr *mgr, shoal__out *o, out_done *od) {
+  leave(mgr, 0, o->map, o->pos[0]);
+  leave(mgr, 1, o->group, o->pos[1]);
   shoal__registry_remove(&mgr->reg, o->id);
   shoal__pk_drop_held(mgr, o);
   mgr->nout--;
@@ -376,6 +437,14 @@ static int release_locked(shoal_mgr *mgr, uint32_t id, uint32_t *done,
       return SHOAL_OK;
     }
     return id == 0 ? SHOAL_EINVAL : SHOAL_ENOENT;
+  }
+  {
+    shoal__cols *c = shoal__mgr_cols(mgr);
+    uint32_t slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
+    leave(mgr, 0, atomic_load_explicit(&c->map[slot], memory_order_relaxed),
+          s->pos[0]);
+    leave(mgr, 1, atomic_load_explicit(&c->group[slot], memory_order_relaxed),
+          s->pos[1]);
   }
   shoal__registry_remove(&mgr->reg, id);
   (void)atomic_exchange_explicit(&s->state, 0, memory_order_acq_rel);
@@ -580,21 +649,34 @@ static int put_user(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
   atomic_store_explicit(&c->user[slot], (void *)arg, memory_order_relaxed);
   return SHOAL_OK;
 }
+/* The map (which 0) or group (1) of a session, and its member list. */
+static int put_key(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
+                   uint32_t slot, shoal__out *o, uint32_t key, int which) {
+  _Atomic uint32_t *col;
+  int rc;
+  if (slot == OUT) {
+    uint32_t *k = which ? &o->group : &o->map;
+    if ((rc = move_to(mgr, which, *k, key, o->id, &o->pos[which])) ==
+        SHOAL_OK)
+      *k = key;
+    return rc;
+  }
+  col = which ? c->group : c->map;
+  rc = move_to(mgr, which,
+               atomic_load_explicit(&col[slot], memory_order_relaxed), key,
+               atomic_load_explicit(&s->id, memory_order_relaxed),
+               &s->pos[which]);
+  if (rc == SHOAL_OK)
+    atomic_store_explicit(&col[slot], key, memory_order_relaxed);
+  return rc;
+}
 static int put_map(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                    uint32_t slot, shoal__out *o, uintptr_t arg) {
-  if (slot == OUT)
-    o->map = (uint32_t)arg;
-  else
-    atomic_store_explicit(&c->map[slot], (uint32_t)arg, memory_order_relaxed);
-  return SHOAL_OK;
+  return put_key(mgr, s, c, slot, o, (uint32_t)arg, 0);
 }
 static int put_group(shoal_mgr *mgr, shoal__session *s, shoal__cols *c,
                      uint32_t slot, shoal__out *o, uintptr_t arg) {
-  if (slot == OUT)
-    o->group = (uint32_t)arg;
-  else
-    atomic_store_explicit(&c->group[slot], (uint32_t)arg, memory_order_relaxed);
-  return SHOAL_OK;
+  return put_key(mgr, s, c, slot, o, (uint32_t)arg, 1);
 }
 
 /* The sched word goes from non-zero to non-zero by CAS, so a quarantine

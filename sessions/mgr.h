@@ -44,6 +44,7 @@
 #include "runtime/sched/inbox.h"
 #include "sessions/cols.h"
 #include "sessions/hist.h"
+#include "sessions/members.h"
 #include "sessions/packets.h"
 #include "sessions/registry.h"
 #include "sessions/simd.h"
@@ -96,6 +97,8 @@ struct shoal__session {
   uint64_t hib_big_at;       /* its blob passed the limit when its
                                 last_active was this − 1: not tried
                                 again until that moves; 0: never */
+  uint32_t pos[2];           /* in its map's and its group's member
+                                lists (members.h); under mu */
 };
 
 /* A hibernated session. It gives its pool element back: what it keeps is
@@ -115,6 +118,8 @@ struct shoal__out {
   uint8_t wake_fails;            /* failed wakes in a row (at most 255) */
   uint32_t retry_tick;           /* after a failed wake: not tried again
                                     before this tick (low 32 bits) */
+  uint32_t pos[2];               /* in the member lists, as an active
+                                    session's */
 };
 
 #define SHOAL__OUT_ASKED 1u /* on the wake list */
@@ -273,6 +278,10 @@ struct shoal_mgr {
                                  thread's share of the runtime's CPU */
   shoal__mgr_sample *samples; /* one per worker */
 
+  /* Who is on each map, in each group (members.h): [0] maps, [1]
+   * groups. Changed under mu; read by broadcasts and listings. */
+  shoal__members members[2];
+
   /* Packets (packets.h). */
   shoal__packets pk;
 
@@ -340,6 +349,10 @@ static inline const shoal_mgr *shoal__cb_enter(const shoal_mgr *mgr) {
 static inline void shoal__cb_leave(const shoal_mgr *prev) {
   shoal__tls_in_cb = prev;
 }
+
+/* The place of id (active or hibernated) in member list `which` (0: its
+ * map's, 1: its group's). Under mu. */
+uint32_t *shoal__mgr_pos(shoal_mgr *mgr, uint32_t id, int which);
 
 /* tick.c: the tick, and the hold protocol every call that holds the
  * manager goes through. */

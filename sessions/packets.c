@@ -281,13 +281,9 @@ static int hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
   return SHOAL_OK;
 }
 
-/* A packet from the pool with its payload: inline, copied into a
- * buffer, or the host's (fn not NULL). NULL when the pool or the budget
- * is spent (a send then finds the session and answers SHOAL_EAGAIN), with
- * *rc SHOAL_ENOMEM when memory ran out. */
-static shoal__pkt *packet_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
-                              const void *data, size_t len,
-                              shoal_payload_free_fn fn, void *arg, int *rc) {
+shoal__pkt *shoal__pk_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
+                          const void *data, size_t len,
+                          shoal_payload_free_fn fn, void *arg, int *rc) {
   shoal__pkt *p;
   uint32_t pi;
   *rc = shoal__pool_get(&mgr->pk.pool, 0, &pi);
@@ -312,28 +308,23 @@ static shoal__pkt *packet_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
   return p;
 }
 
-/* Both sends: fn not NULL hands data over (given back once, whatever
- * happens). */
-static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
-                   uint16_t flags, const void *data, size_t len,
-                   shoal_payload_free_fn fn, void *arg) {
-  shoal__pkt *p;
-  int64_t i, j;
+int shoal__pk_deliver_fast(shoal_mgr *mgr, uint32_t id, shoal__pkt *p) {
+  int64_t i = shoal__registry_find(&mgr->reg, id);
+  shoal__session *s;
   int rc;
-  if (id == 0 || len > mgr->cfg.max_packet_bytes ||
-      (data == NULL && len > 0)) {
-    atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
-    if (fn != NULL)
-      fn(arg, (void *)(uintptr_t)data);
-    return SHOAL_EINVAL;
-  }
-  /* The packet first, so that a reservation is never undone. */
-  p = packet_new(mgr, opcode, flags, data, len, fn, arg, &rc);
-  if (p == NULL && fn != NULL) {
-    fn(arg, (void *)(uintptr_t)data); /* never taken */
-    fn = NULL;
-  }
-  i = shoal__registry_find(&mgr->reg, id);
+  if (i < 0)
+    return SHOAL_ENOENT;
+  if (i & SHOAL__REG_OUT)
+    return SHOAL_ESTATE;
+  s = shoal__mgr_rec(mgr, (uint32_t)i);
+  if ((rc = reserve(mgr, s, id, p)) == SHOAL_OK)
+    shoal__mpsc_push(&s->in_head, &p->link);
+  return rc;
+}
+
+int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
+  int64_t i = shoal__registry_find(&mgr->reg, id), j;
+  int rc;
   for (;;) {
     if (i >= 0 && !(i & SHOAL__REG_OUT) &&
         (rc = reserve(mgr, shoal__mgr_rec(mgr, (uint32_t)i), id, p)) !=
@@ -344,19 +335,40 @@ static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
     pthread_mutex_lock(&mgr->mu);
     j = shoal__registry_find(&mgr->reg, id);
     if (j >= 0 && (j & SHOAL__REG_OUT)) {
-      rc = hold(mgr, id, (uint32_t)j, p);
+      rc = awake ? SHOAL_ESTATE : hold(mgr, id, (uint32_t)j, p);
       pthread_mutex_unlock(&mgr->mu);
-      if (rc == SHOAL_OK)
-        p = NULL; /* held */
-      break;
+      return rc;
     }
     pthread_mutex_unlock(&mgr->mu);
-    if (j < 0 || j == i) {
-      rc = SHOAL_ENOENT;
-      break;
-    }
+    if (j < 0 || j == i)
+      return SHOAL_ENOENT;
     i = j; /* woken into another record */
   }
+  if (rc == SHOAL_OK)
+    shoal__mpsc_push(&shoal__mgr_rec(mgr, (uint32_t)i)->in_head, &p->link);
+  return rc;
+}
+
+/* Both sends: fn not NULL hands data over (given back once, whatever
+ * happens). */
+static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
+                   uint16_t flags, const void *data, size_t len,
+                   shoal_payload_free_fn fn, void *arg) {
+  shoal__pkt *p;
+  int rc;
+  if (id == 0 || len > mgr->cfg.max_packet_bytes ||
+      (data == NULL && len > 0)) {
+    atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
+    if (fn != NULL)
+      fn(arg, (void *)(uintptr_t)data);
+    return SHOAL_EINVAL;
+  }
+  /* The packet first, so that a reservation is never undone. Without
+   * one the session is still looked for: SHOAL_EAGAIN or SHOAL_ENOENT. */
+  p = shoal__pk_new(mgr, opcode, flags, data, len, fn, arg, &rc);
+  if (p == NULL && fn != NULL)
+    fn(arg, (void *)(uintptr_t)data); /* never taken */
+  rc = shoal__pk_deliver(mgr, id, p, 0);
   if (rc == SHOAL_ENOENT) {
     atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
   } else {
@@ -364,17 +376,12 @@ static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
     if (rc != SHOAL_OK)
       atomic_fetch_add_explicit(&mgr->pk.rejected, 1, memory_order_relaxed);
   }
-  if (rc != SHOAL_OK) {
-    if (p != NULL) {
-      if (p->len & SHOAL__PKT_EXT)
-        shoal__payload_free(mgr, p);
-      shoal__pool_put(&mgr->pk.pool, p->index);
-    }
-    return rc;
+  if (rc != SHOAL_OK && p != NULL) {
+    if (p->len & SHOAL__PKT_EXT)
+      shoal__payload_free(mgr, p);
+    shoal__pool_put(&mgr->pk.pool, p->index);
   }
-  if (p != NULL)
-    shoal__mpsc_push(&shoal__mgr_rec(mgr, (uint32_t)i)->in_head, &p->link);
-  return SHOAL_OK;
+  return rc;
 }
 
 int shoal_session_send(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
@@ -654,6 +661,10 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
   out->payload_refused =
       atomic_load_explicit(&mgr->pk.pl_refused, memory_order_relaxed);
   out->deferred_alarms = mgr->pk.alarms;
+  out->broadcasts =
+      atomic_load_explicit(&mgr->pk.broadcasts, memory_order_relaxed);
+  out->deliveries =
+      atomic_load_explicit(&mgr->pk.deliveries, memory_order_relaxed);
   out->handled = mgr->pk.handled_total + k.handled;
   out->failed = mgr->pk.failed_total + k.failed;
   out->dropped = mgr->pk.dropped_total + k.dropped + mgr->pk.mu_dropped;

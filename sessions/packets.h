@@ -43,8 +43,11 @@ typedef struct shoal__pkt_ext {
   shoal_payload_free_fn free_fn;
   void *free_arg;
   uint32_t buf; /* its element in class cls's pool */
-  uint8_t cls;
+  uint8_t cls;  /* | SHOAL__EXT_SHARED: one buffer of many packets
+                   (a broadcast), given back after the last */
 } shoal__pkt_ext;
+
+#define SHOAL__EXT_SHARED 0x80u
 
 _Static_assert(sizeof(shoal__pkt_ext) <= SHOAL_PACKET_INLINE_MAX,
                "the ext record fits the inline bytes");
@@ -123,6 +126,7 @@ typedef struct shoal__packets {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t pl_taken;
   _Atomic uint64_t pl_bytes, pl_peak, pl_mem, pl_refused;
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t pl_freed;
+  _Atomic uint64_t broadcasts, deliveries;
 } shoal__packets;
 
 /* The opcode table's byte for op: one load, no branch. */
@@ -162,6 +166,22 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
                    shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind);
+/* A packet from the pool with its payload: inline, copied into a buffer,
+ * or the host's (fn not NULL). NULL when the pool or the budget is spent
+ * (*rc SHOAL_ELIMIT or SHOAL_EAGAIN), or memory (SHOAL_ENOMEM). Any
+ * thread. */
+shoal__pkt *shoal__pk_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
+                          const void *data, size_t len,
+                          shoal_payload_free_fn fn, void *arg, int *rc);
+/* p (NULL: none, only the answer) for id: into its inbox, or held while
+ * it is hibernated (awake 1: SHOAL_ESTATE instead). SHOAL_OK (p is the
+ * session's now), SHOAL_EAGAIN (full, or p NULL), SHOAL_ENOENT. May take
+ * mu. Any thread. */
+int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake);
+/* The same for an active id only, with no lock: SHOAL_ESTATE when it is
+ * hibernated, SHOAL_ENOENT when it is unknown or its record changed
+ * (then shoal__pk_deliver says more). */
+int shoal__pk_deliver_fast(shoal_mgr *mgr, uint32_t id, shoal__pkt *p);
 /* Packets handled since creation (under mu, between ticks). */
 uint64_t shoal__pk_handled(shoal_mgr *mgr);
 
@@ -175,6 +195,14 @@ int shoal__payload_copy(shoal_mgr *mgr, shoal__pkt *p, const void *data,
 /* p carries the host's data from now on. Any thread. */
 void shoal__payload_own(shoal_mgr *mgr, shoal__pkt *p, void *data, size_t len,
                         shoal_payload_free_fn fn, void *arg);
+/* A buffer of len bytes of data that many packets share (a broadcast):
+ * its record in *x, to copy into each packet. SHOAL_EAGAIN (the budget),
+ * SHOAL_ENOMEM. Then, once every packet is made, the sharer's unshare
+ * with how many it gave (their ends give it back, or this call). */
+int shoal__payload_share(shoal_mgr *mgr, const void *data, size_t len,
+                         shoal__pkt_ext *x);
+void shoal__payload_unshare(shoal_mgr *mgr, const shoal__pkt_ext *x,
+                            uint32_t len, uint64_t given);
 /* Gives back p's payload (an ext one). Whoever ends the packet. */
 void shoal__payload_free(shoal_mgr *mgr, shoal__pkt *p);
 

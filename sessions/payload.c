@@ -74,13 +74,10 @@ static void taken(shoal__packets *pk, size_t len) {
     ;
 }
 
-int shoal__payload_copy(shoal_mgr *mgr, shoal__pkt *p, const void *data,
-                        size_t len) {
-  shoal__packets *pk = &mgr->pk;
-  shoal__pkt_ext *x = shoal__pkt_ext_of(p);
-  unsigned k = class_of(len);
+/* A buffer of class k within the budget: its element in *i. SHOAL_EAGAIN
+ * (counted refused), SHOAL_ENOMEM. */
+static int buf_take(shoal__packets *pk, unsigned k, uint32_t *i) {
   uint64_t size = class_bytes(k);
-  uint32_t i;
   int rc;
   /* The budget first, so that the pools never pass it together. */
   if (atomic_fetch_add_explicit(&pk->pl_mem, size, memory_order_relaxed) +
@@ -90,21 +87,82 @@ int shoal__payload_copy(shoal_mgr *mgr, shoal__pkt *p, const void *data,
     atomic_fetch_add_explicit(&pk->pl_refused, 1, memory_order_relaxed);
     return SHOAL_EAGAIN;
   }
-  if ((rc = shoal__pool_get(&pk->bufs[k], 0, &i)) != SHOAL_OK) {
+  if ((rc = shoal__pool_get(&pk->bufs[k], 0, i)) != SHOAL_OK) {
     atomic_fetch_sub_explicit(&pk->pl_mem, size, memory_order_relaxed);
     if (rc == SHOAL_ELIMIT)
       atomic_fetch_add_explicit(&pk->pl_refused, 1, memory_order_relaxed);
     return rc == SHOAL_ELIMIT ? SHOAL_EAGAIN : rc;
   }
+  return SHOAL_OK;
+}
+
+/* Fills x with a buffer holding len bytes of data. */
+static int buf_fill(shoal__packets *pk, shoal__pkt_ext *x, const void *data,
+                    size_t len) {
+  unsigned k = class_of(len);
+  uint32_t i;
+  int rc;
+  if ((rc = buf_take(pk, k, &i)) != SHOAL_OK)
+    return rc;
   x->bytes = (unsigned char *)shoal__pool_at(&pk->bufs[k], i) + BUF_HEAD;
   x->free_fn = NULL;
   x->free_arg = NULL;
   x->buf = i;
   x->cls = (uint8_t)k;
   memcpy(x->bytes, data, len);
-  p->len = (uint32_t)len | SHOAL__PKT_EXT;
   taken(pk, len);
   return SHOAL_OK;
+}
+
+int shoal__payload_copy(shoal_mgr *mgr, shoal__pkt *p, const void *data,
+                        size_t len) {
+  int rc = buf_fill(&mgr->pk, shoal__pkt_ext_of(p), data, len);
+  if (rc == SHOAL_OK)
+    p->len = (uint32_t)len | SHOAL__PKT_EXT;
+  return rc;
+}
+
+/* A shared buffer's count of holders, in its head after the pool's key:
+ * SHARE_BIAS while the sharer makes packets of it, each packet's end
+ * takes one off, and the sharer takes off the bias less the packets it
+ * gave, so that the count reaches 0 once, after every holder. */
+#define SHARE_BIAS (UINT64_C(1) << 62)
+static _Atomic uint64_t *holders(const shoal__pkt_ext *x) {
+  return (_Atomic uint64_t *)(void *)(x->bytes - BUF_HEAD + 8);
+}
+_Static_assert(BUF_HEAD >= 16, "the holders' count fits the head");
+
+int shoal__payload_share(shoal_mgr *mgr, const void *data, size_t len,
+                         shoal__pkt_ext *x) {
+  int rc = buf_fill(&mgr->pk, x, data, len);
+  if (rc != SHOAL_OK)
+    return rc;
+  x->cls |= SHOAL__EXT_SHARED;
+  atomic_store_explicit(holders(x), SHARE_BIAS, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+/* The buffer's last holder gives it back. */
+static void buf_give(shoal__packets *pk, const shoal__pkt_ext *x,
+                     uint32_t len) {
+  unsigned k = x->cls & ~SHOAL__EXT_SHARED;
+  shoal__pool_put(&pk->bufs[k], x->buf);
+  atomic_fetch_sub_explicit(&pk->pl_mem, class_bytes(k), memory_order_relaxed);
+  atomic_fetch_sub_explicit(&pk->pl_bytes, len, memory_order_relaxed);
+  atomic_fetch_add_explicit(&pk->pl_freed, 1, memory_order_relaxed);
+}
+
+/* Takes n off x's holders; the one that reaches 0 gives it back.
+ * acq_rel: every holder's reads of the bytes come before the give. */
+static void unhold(shoal__packets *pk, const shoal__pkt_ext *x, uint64_t n,
+                   uint32_t len) {
+  if (atomic_fetch_sub_explicit(holders(x), n, memory_order_acq_rel) == n)
+    buf_give(pk, x, len);
+}
+
+void shoal__payload_unshare(shoal_mgr *mgr, const shoal__pkt_ext *x,
+                            uint32_t len, uint64_t given) {
+  unhold(&mgr->pk, x, SHARE_BIAS - given, len);
 }
 
 void shoal__payload_own(shoal_mgr *mgr, shoal__pkt *p, void *data, size_t len,
@@ -123,14 +181,16 @@ void shoal__payload_free(shoal_mgr *mgr, shoal__pkt *p) {
   shoal__packets *pk = &mgr->pk;
   shoal__pkt_ext *x = shoal__pkt_ext_of(p);
   uint32_t len = p->len & ~SHOAL__PKT_EXT;
-  if (x->free_fn != NULL) {
-    x->free_fn(x->free_arg, x->bytes);
-  } else {
-    shoal__pool_put(&pk->bufs[x->cls], x->buf);
-    atomic_fetch_sub_explicit(&pk->pl_mem, class_bytes(x->cls),
-                              memory_order_relaxed);
-  }
   p->len = len; /* given back: never twice */
+  if (x->cls & SHOAL__EXT_SHARED) {
+    unhold(pk, x, 1, len);
+    return;
+  }
+  if (x->free_fn == NULL) {
+    buf_give(pk, x, len);
+    return;
+  }
+  x->free_fn(x->free_arg, x->bytes);
   atomic_fetch_sub_explicit(&pk->pl_bytes, len, memory_order_relaxed);
   atomic_fetch_add_explicit(&pk->pl_freed, 1, memory_order_relaxed);
 }
