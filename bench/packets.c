@@ -99,9 +99,15 @@ static void run_classify(const bench_args *a, shoal_runtime *rt) {
 
 /* ---- send --------------------------------------------------------------- */
 
+/* Packets sent between two ticks: about a tick's worth of a 5000-bot
+ * server (docs/packets.md), so that the packets are the warm ones the
+ * last tick gave back, as in a running server. The _burst cases keep
+ * 200000 in flight instead: every packet record a cold line. */
+#define TICK_PACKETS 4096u
+
 typedef struct send_arg {
   shoal_mgr *mgr;
-  uint32_t n;
+  uint32_t n, chunk;
   size_t len;
   double s;
 } send_arg;
@@ -109,41 +115,89 @@ typedef struct send_arg {
 static void *send_thread(void *arg) {
   send_arg *sa = arg;
   static unsigned char payload[2000] = {1, 2, 3};
-  double t0 = bench_now();
-  for (uint32_t i = 0; i < sa->n; i++)
-    if (shoal_session_send(sa->mgr, i % SESSIONS + 1,
-                           (uint16_t)(SHOAL_CAT_MOVEMENT * 16), 0, payload,
-                           sa->len) != SHOAL_OK) {
-      fprintf(stderr, "bench_packets: send refused\n");
-      exit(1);
-    }
-  sa->s = bench_now() - t0;
+  sa->s = 0;
+  for (uint32_t i0 = 0; i0 < sa->n; i0 += sa->chunk) {
+    uint32_t end = i0 + sa->chunk < sa->n ? i0 + sa->chunk : sa->n;
+    double t0 = bench_now();
+    for (uint32_t i = i0; i < end; i++)
+      if (shoal_session_send(sa->mgr, i % SESSIONS + 1,
+                             (uint16_t)(SHOAL_CAT_MOVEMENT * 16), 0, payload,
+                             sa->len) != SHOAL_OK) {
+        fprintf(stderr, "bench_packets: send refused\n");
+        exit(1);
+      }
+    sa->s += bench_now() - t0;
+    shoal_mgr_update(sa->mgr, 50); /* runs them (INPLACE) */
+  }
   return NULL;
 }
 
 /* Sends from a thread outside the runtime: 32 bytes (inline; case send),
- * 200 and 2000 (a buffer of the manager's: send200, send2000). */
+ * 200 and 2000 (a buffer of the manager's: send200, send2000); and 32
+ * with 200000 in flight (send_burst). */
 static void run_send(const bench_args *a, shoal_runtime *rt) {
-  static const size_t lens[] = {32, 200, 2000};
+  static const size_t lens[] = {32, 200, 2000, 32};
   shoal_mgr *mgr = mgr_new(rt, nop_update, NULL, 50);
   int reps = a->quick ? 5 : 15;
   double *v = malloc((size_t)reps * sizeof *v);
-  for (size_t k = 0; k < 3; k++) {
+  for (size_t k = 0; k < 4; k++) {
     char name[16];
-    snprintf(name, sizeof name, k == 0 ? "send" : "send%zu", lens[k]);
+    snprintf(name, sizeof name,
+             k == 0 ? "send" : k == 3 ? "send_burst" : "send%zu", lens[k]);
     if (!bench_want(a, name))
       continue;
     for (int r = 0; r < reps; r++) {
       /* past the inline bytes: within the buffers' budget */
-      send_arg sa = {mgr, k == 0 ? 200000 : 20000, lens[k], 0};
+      send_arg sa = {mgr, k == 1 || k == 2 ? 20000 : 200000,
+                     k == 3 ? 200000 : TICK_PACKETS, lens[k], 0};
       pthread_t th;
       pthread_create(&th, NULL, send_thread, &sa);
       pthread_join(th, NULL);
       v[r] = sa.s * 1e9 / sa.n;
-      shoal_mgr_update(mgr, 50); /* runs them (INPLACE) */
     }
     bench_row(name, "shoal", 1, "ns_per_packet", bench_quantile(v, reps, 0.5),
               "ns");
+  }
+  free(v);
+  shoal_mgr_destroy(mgr);
+}
+
+/* ---- broadcast ---------------------------------------------------------- */
+
+/* One broadcast to a map of 100 sessions from the main thread, a tick's
+ * worth between ticks, per recipient: 32 bytes (inline in each packet; case
+ * broadcast) and 200 (one shared buffer: broadcast200). */
+static void run_broadcast(const bench_args *a, shoal_runtime *rt) {
+  static const size_t lens[] = {32, 200};
+  static unsigned char payload[200] = {1, 2, 3};
+  enum { MEMBERS = 100, CALLS = 2000, PER_TICK = TICK_PACKETS / MEMBERS };
+  shoal_mgr *mgr = mgr_new(rt, nop_update, NULL, 50);
+  shoal_audience to = {SHOAL_TO_MAP, 1, NULL, 0, 0, 0};
+  int reps = a->quick ? 5 : 15;
+  double *v = malloc((size_t)reps * sizeof *v);
+  for (uint32_t id = 1; id <= MEMBERS; id++)
+    shoal_session_set_map(mgr, id * (SESSIONS / MEMBERS), 1);
+  for (size_t k = 0; k < 2; k++) {
+    const char *name = k == 0 ? "broadcast" : "broadcast200";
+    if (!bench_want(a, name))
+      continue;
+    for (int r = 0; r < reps; r++) {
+      double t = 0;
+      for (int c0 = 0; c0 < CALLS; c0 += PER_TICK) {
+        double t0 = bench_now();
+        for (int c = c0; c < c0 + PER_TICK; c++)
+          if (shoal_mgr_broadcast(mgr, &to, (uint16_t)(SHOAL_CAT_CHAT * 16),
+                                  0, payload, lens[k]) != MEMBERS) {
+            fprintf(stderr, "bench_packets: a broadcast fell short\n");
+            exit(1);
+          }
+        t += bench_now() - t0;
+        shoal_mgr_update(mgr, 50); /* runs them (INPLACE) */
+      }
+      v[r] = t * 1e9 / ((double)(CALLS / PER_TICK * PER_TICK) * MEMBERS);
+    }
+    bench_row(name, "shoal", 1, "ns_per_recipient",
+              bench_quantile(v, reps, 0.5), "ns");
   }
   free(v);
   shoal_mgr_destroy(mgr);
@@ -174,6 +228,8 @@ static void run_drain(const bench_args *a, shoal_runtime *rt) {
   }
   bench_row("drain", "shoal", 1, "mpackets_per_s",
             bench_quantile(v, reps, 0.5), "M/s");
+  bench_row("drain", "shoal", 1, "ns_per_packet",
+            1e3 / bench_quantile(v, reps, 0.5), "ns");
   free(v);
   shoal_mgr_destroy(mgr);
 }
@@ -256,6 +312,7 @@ int main(int argc, char **argv) {
   if (bench_want(&a, "classify"))
     run_classify(&a, rt);
   run_send(&a, rt);
+  run_broadcast(&a, rt);
   if (bench_want(&a, "drain"))
     run_drain(&a, rt);
   if (bench_want(&a, "stress_mix"))
