@@ -828,6 +828,18 @@ SHOAL_API int shoal_actors_report(shoal_actors *sys, const char *what,
 /* Everything a host may set from its configuration file. All fields
  * public; fill with shoal_config_defaults first. The names in brackets are
  * the file's keys (see shoal_config_load). */
+/* What a packet is about (its opcode's category, shoal_mgr_register_opcode):
+ * counted per category, and rate-limited per category. */
+typedef enum shoal_packet_category {
+  SHOAL_CAT_SPELL, SHOAL_CAT_ITEM, SHOAL_CAT_RESURRECTION,
+  SHOAL_CAT_MOVEMENT, /* movement and area triggers */
+  SHOAL_CAT_COMBAT, SHOAL_CAT_QUEST, SHOAL_CAT_GROUP, SHOAL_CAT_TRADE,
+  SHOAL_CAT_GOSSIP, SHOAL_CAT_LOOT, SHOAL_CAT_VENDOR, SHOAL_CAT_TRAINER,
+  SHOAL_CAT_AUCTION, SHOAL_CAT_CHAT, SHOAL_CAT_MAIL, SHOAL_CAT_BANK,
+  SHOAL_CAT_GUILD, SHOAL_CAT_PET, SHOAL_CAT_OTHER,
+  SHOAL_CAT_COUNT
+} shoal_packet_category;
+
 typedef struct shoal_config {
   unsigned max_sessions;     /* [SessionMgr.MaxConcurrentSessions] sessions
                                 at once, 1 … 2^24 (5000) */
@@ -896,6 +908,19 @@ typedef struct shoal_config {
   unsigned payload_budget_mb; /* [SessionMgr.PayloadBudgetMB] the buffers
                                 that hold payloads past the inline bytes,
                                 in MiB at most, 1 … 65536 (64) */
+  unsigned rate_limit[SHOAL_CAT_COUNT]; /* [SessionMgr.RateLimit.Spell] …
+                                [SessionMgr.RateLimit.Other], one per
+                                category in shoal_packet_category's order:
+                                packets per second one session may have of
+                                it; the excess is dropped on the worker
+                                (SHOAL_DROP_RATE_LIMITED). 0 … 1000000, at
+                                most 8 categories non-zero; 0: no limit
+                                (0) */
+  unsigned rate_burst_ms;    /* [SessionMgr.RateBurstMs] a limited
+                                category's bucket holds this long's worth
+                                of its rate (at least one packet), so a
+                                session may send that many at once, 1 …
+                                3600000 (1000) */
   shoal_actors_config actors; /* [Actors.MessageQueueSize], [Actors.BatchSize],
                                 [Actors.MaxMessagesPerTick] */
   shoal_log_fn log;          /* may be NULL; also given to a runtime the
@@ -1142,15 +1167,7 @@ typedef enum shoal_packet_class {
   SHOAL_PACKET_MAIN = 1     /* deferred to the host's main thread */
 } shoal_packet_class;
 
-typedef enum shoal_packet_category {
-  SHOAL_CAT_SPELL, SHOAL_CAT_ITEM, SHOAL_CAT_RESURRECTION,
-  SHOAL_CAT_MOVEMENT, /* movement and area triggers */
-  SHOAL_CAT_COMBAT, SHOAL_CAT_QUEST, SHOAL_CAT_GROUP, SHOAL_CAT_TRADE,
-  SHOAL_CAT_GOSSIP, SHOAL_CAT_LOOT, SHOAL_CAT_VENDOR, SHOAL_CAT_TRAINER,
-  SHOAL_CAT_AUCTION, SHOAL_CAT_CHAT, SHOAL_CAT_MAIL, SHOAL_CAT_BANK,
-  SHOAL_CAT_GUILD, SHOAL_CAT_PET, SHOAL_CAT_OTHER,
-  SHOAL_CAT_COUNT
-} shoal_packet_category;
+/* shoal_packet_category: above, with the configuration. */
 
 /* "spell", "item", … "other"; NULL out of range. Any thread. */
 SHOAL_API const char *shoal_packet_category_name(shoal_packet_category c);
@@ -1192,15 +1209,20 @@ typedef enum shoal_drop_reason {
                                 inbox, deferred queue, or held while
                                 hibernated) */
   SHOAL_DROP_DESTROYED = 2,  /* the manager was destroyed first */
-  SHOAL_DROP_NO_HANDLER = 3  /* its opcode has no handler and no default
+  SHOAL_DROP_NO_HANDLER = 3, /* its opcode has no handler and no default
                                 handler is set */
+  SHOAL_DROP_RATE_LIMITED = 4 /* past its category's rate for its session
+                                (SessionMgr.RateLimit.*): dropped on the
+                                worker, before it could queue for the
+                                main thread */
 } shoal_drop_reason;
 
 /* The drop hook: told of every packet shoal drops after accepting it
  * (never of a refused send: the sender had the error), before its payload
  * is given back, so that the host can free what the packet referred to or
  * log it; p and p->data live for the call. It runs on the thread that
- * drops the packet: a worker or the draining thread (NO_HANDLER), or the
+ * drops the packet: a worker (RATE_LIMITED, NO_HANDLER) or the draining
+ * thread (NO_HANDLER), or the
  * thread releasing the session or destroying the manager, with the
  * manager's lock held (RELEASED, DESTROYED): it must not call shoal. */
 typedef void (*shoal_drop_fn)(void *host, uint32_t id, const shoal_packet *p,
@@ -1221,6 +1243,28 @@ typedef struct shoal_opcode_info {
  * outside callbacks; waits for a running tick or drain. */
 SHOAL_API int shoal_mgr_opcode_info(shoal_mgr *mgr, uint16_t opcode,
                                     shoal_opcode_info *out);
+
+/* One opcode's figures, since creation or the last reset. */
+typedef struct shoal_opcode_stats {
+  uint16_t opcode;            /* 0 with registered 0: every unregistered
+                                 opcode run by the default handler */
+  int registered;
+  shoal_packet_class cls;
+  shoal_packet_category category;
+  uint64_t handled;           /* its handler ran */
+  uint64_t failed;            /* of those, it returned < 0 */
+  uint64_t timed;             /* handler runs timed: one in 16 of each
+                                 thread's */
+  uint64_t time_p50_ns;       /* the handler's time, from those samples */
+  uint64_t time_p99_ns;       /* (a log-linear histogram, ±12.5 %) */
+} shoal_opcode_stats;
+/* Every registered opcode's figures (and the unregistered ones', as one
+ * row), the most handled first: fills out[0 … min(cap, n)) and returns
+ * n; reset 1 starts them over. Errors: SHOAL_EINVAL, SHOAL_ENOMEM;
+ * SHOAL_ESTATE from a callback. Any thread; waits for a running tick or
+ * drain. */
+SHOAL_API long shoal_mgr_opcode_stats(shoal_mgr *mgr, shoal_opcode_stats *out,
+                                      size_t cap, int reset);
 
 /* Sends a packet to session id: copies len bytes of data into the
  * session's inbox, up to SHOAL_PACKET_INLINE_MAX inside the packet, longer
@@ -1342,6 +1386,9 @@ typedef struct shoal_packet_stats {
   uint64_t broadcasts;        /* shoal_mgr_broadcast calls that went out,
                                  since creation */
   uint64_t deliveries;        /* their packets delivered (in sent too) */
+  uint64_t rate_limited;      /* dropped past their category's rate (in
+                                 dropped too), since creation */
+  uint64_t rate_limited_by_category[SHOAL_CAT_COUNT]; /* in the window */
 } shoal_packet_stats;
 
 /* Fills *out; reset 1 starts a new window. Waits for a running tick or

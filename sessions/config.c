@@ -46,6 +46,7 @@ void shoal_config_defaults(shoal_config *cfg) {
   cfg->max_packet_bytes = 65536;
   cfg->payload_budget_mb = 64;
   cfg->deferred_warn = 65536;
+  cfg->rate_burst_ms = 1000;
   shoal_actors_config_defaults(&cfg->actors);
   cfg->struct_size = sizeof *cfg;
 }
@@ -85,6 +86,19 @@ static const key keys[] = {
     SHOAL_PACKET_BYTES_MAX),
   U("SessionMgr.PayloadBudgetMB", payload_budget_mb, 1, 65536),
   U("SessionMgr.DeferredDepthWarn", deferred_warn, 0, 1u << 26),
+#define RATE(name, cat) U("SessionMgr.RateLimit." name, rate_limit[cat], 0, 1000000)
+  RATE("Spell", SHOAL_CAT_SPELL), RATE("Item", SHOAL_CAT_ITEM),
+  RATE("Resurrection", SHOAL_CAT_RESURRECTION),
+  RATE("Movement", SHOAL_CAT_MOVEMENT), RATE("Combat", SHOAL_CAT_COMBAT),
+  RATE("Quest", SHOAL_CAT_QUEST), RATE("Group", SHOAL_CAT_GROUP),
+  RATE("Trade", SHOAL_CAT_TRADE), RATE("Gossip", SHOAL_CAT_GOSSIP),
+  RATE("Loot", SHOAL_CAT_LOOT), RATE("Vendor", SHOAL_CAT_VENDOR),
+  RATE("Trainer", SHOAL_CAT_TRAINER), RATE("Auction", SHOAL_CAT_AUCTION),
+  RATE("Chat", SHOAL_CAT_CHAT), RATE("Mail", SHOAL_CAT_MAIL),
+  RATE("Bank", SHOAL_CAT_BANK), RATE("Guild", SHOAL_CAT_GUILD),
+  RATE("Pet", SHOAL_CAT_PET), RATE("Other", SHOAL_CAT_OTHER),
+#undef RATE
+  U("SessionMgr.RateBurstMs", rate_burst_ms, 1, 3600000),
   U("Actors.MessageQueueSize", actors.queue_size, 1, 1u << 20),
   U("Actors.BatchSize", actors.batch_size, 1, 65536),
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),
@@ -179,6 +193,14 @@ static int set_key(shoal_config *cfg, const key *k, const char *value,
 
 /* What holds across keys, checked once a whole source is read. */
 static int check_whole(const shoal_config *c, char *err, size_t len) {
+  unsigned limited = 0;
+  for (unsigned k = 0; k < SHOAL_CAT_COUNT; k++)
+    limited += c->rate_limit[k] != 0;
+  if (limited > SHOAL__RATE_SLOTS) {
+    say(err, len, "SessionMgr.RateLimit.*: %u categories are limited; at "
+        "most %u may be", limited, SHOAL__RATE_SLOTS);
+    return SHOAL_ELIMIT;
+  }
   if (c->pool_preallocate > c->max_sessions) {
     say(err, len, "SessionMgr.PoolPreallocate: %u is above "
         "SessionMgr.MaxConcurrentSessions (%u)", c->pool_preallocate,

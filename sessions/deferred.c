@@ -166,7 +166,8 @@ static void drain(shoal_mgr *mgr, void *arg_) {
                   atomic_load_explicit(&s->id, memory_order_relaxed),
                   atomic_load_explicit(&c->user[slot], memory_order_relaxed),
                   p, now, &mgr->pk.main, &mgr->pk.main_wait,
-                  &mgr->main_beat, SHOAL__CB_DEFERRED);
+                  &mgr->main_beat, SHOAL__CB_DEFERRED,
+                  &mgr->pk.figs[shoal_runtime_workers(mgr->rt)]);
     shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
     ran++;
   }

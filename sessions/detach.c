@@ -2,6 +2,8 @@
  * its slot and pool element go, its id names an out slot) and comes back
  * (attach: a new element, its held packets moved into the new inbox in
  * order). The record itself is hibernate/'s. Locking: mgr.h. */
+#include <string.h>
+
 #include "sessions/mgr.h"
 
 void shoal__mgr_drop_chosen(shoal_mgr *mgr, shoal__session *s) {
@@ -74,6 +76,7 @@ void shoal__mgr_attach(shoal_mgr *mgr, shoal__out *o, uint32_t index,
   s->where = SHOAL__IN_ACTIVE;
   s->woke_ms = mgr->clock_ms;
   s->hib_big_at = 0;
+  memset(s->tat, 0, sizeof s->tat);
   s->pos[0] = o->pos[0];
   s->pos[1] = o->pos[1];
   c->rec[slot] = index;

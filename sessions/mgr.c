@@ -319,6 +319,7 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   s->where = SHOAL__IN_ACTIVE;
   s->woke_ms = 0;
   s->hib_big_at = 0;
+  memset(s->tat, 0, sizeof s->tat);
   atomic_store_explicit(&s->touch_ms, mgr->clock_ms, memory_order_relaxed);
   c->rec[slot] = index;
   c->sess[slot] = s;

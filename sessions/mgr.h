@@ -99,6 +99,9 @@ struct shoal__session {
                                 again until that moves; 0: never */
   uint32_t pos[2];           /* in its map's and its group's member
                                 lists (members.h); under mu */
+  uint64_t tat[SHOAL__RATE_SLOTS]; /* rate limits: per limited category
+                                the manager time (µs) its bucket is
+                                full again (packets.h); its updater */
 };
 
 /* A hibernated session. It gives its pool element back: what it keeps is

@@ -86,7 +86,8 @@ int shoal__pk_init(shoal_mgr *mgr) {
   }
   mgr->pk.op_class = shoal__malloc(65536);
   mgr->pk.ops = shoal__calloc(65536, sizeof *mgr->pk.ops);
-  if (mgr->pk.op_class == NULL || mgr->pk.ops == NULL)
+  if (mgr->pk.op_class == NULL || mgr->pk.ops == NULL ||
+      shoal__ops_init(mgr) != SHOAL_OK)
     goto fail;
   /* Unregistered: MAIN, category other (shoal.h). */
   memset(mgr->pk.op_class, SHOAL__OP_MAIN | SHOAL_CAT_OTHER, 65536);
@@ -102,6 +103,7 @@ fail:
 
 void shoal__pk_destroy(shoal_mgr *mgr) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
+  shoal__ops_destroy(mgr);
   for (unsigned op = 0; mgr->pk.ops != NULL && op < 65536; op++)
     shoal__free(mgr->pk.ops[op].reason);
   shoal__free(mgr->pk.ops);
@@ -136,6 +138,10 @@ static int table_write(shoal_mgr *mgr, const reg_arg *a, int default_fn) {
     return SHOAL_ESTATE;
   pthread_mutex_lock(&mgr->mu);
   shoal__mgr_wait_tick(mgr);
+  if (!default_fn && shoal__ops_register(mgr, a->opcode) != SHOAL_OK) {
+    pthread_mutex_unlock(&mgr->mu);
+    return SHOAL_ENOMEM;
+  }
   if (default_fn) {
     mgr->pk.default_handler = a->fn;
   } else {
@@ -446,9 +452,12 @@ void shoal__pkt_drop(shoal_mgr *mgr, shoal__pool_chain *done, shoal__pkt *p,
 
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
-                   shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind) {
-  shoal_packet_fn fn = (cls & SHOAL__OP_REGISTERED) ? mgr->pk.ops[p->opcode].fn
-                                                    : mgr->pk.default_handler;
+                   shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind,
+                   shoal__opfigs *f) {
+  const shoal__opcode *op = &mgr->pk.ops[p->opcode];
+  int reg = (cls & SHOAL__OP_REGISTERED) != 0;
+  shoal_packet_fn fn = reg ? op->fn : mgr->pk.default_handler;
+  uint32_t slot = reg ? op->slot : 0;
   shoal_packet pk;
   int rc;
   if (fn == NULL) {
@@ -459,8 +468,15 @@ void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
   }
   view(p, &pk);
   shoal__beat(beat, kind, id);
-  rc = fn(mgr->cb.host, id, user, &pk);
+  if (shoal__ops_sampled(f)) {
+    uint64_t t0 = shoal__fast_ns();
+    rc = fn(mgr->cb.host, id, user, &pk);
+    shoal__ops_time(f, slot, shoal__fast_ns() - t0);
+  } else {
+    rc = fn(mgr->cb.host, id, user, &pk);
+  }
   count_handled(k, cls, rc);
+  shoal__ops_count(f, slot, rc);
   shoal__hist_add(wait, now > p->sent_ns ? now - p->sent_ns : 0);
 }
 
@@ -470,11 +486,23 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
   const int defer = mgr->cfg.defer_packets;
   const int strict = mgr->cfg.strict_packet_order;
   uint32_t limit = mgr->cfg.packets_per_update, taken = 0;
-  uint64_t now = shoal__fast_ns();
+  uint64_t now = shoal__fast_ns(), now_us = mgr->clock_ms * 1000;
   shoal__pkt *p;
   while (taken < limit && (p = inbox_pop(s)) != NULL) {
     uint8_t cls = shoal__pk_classify(&mgr->pk, p->opcode);
     taken++;
+    if (!shoal__rate_admit(&mgr->pk, s->tat, cls & SHOAL__OP_CATEGORY,
+                           now_us)) {
+      /* Past its category's rate: dropped here, before it can queue for
+       * the main thread. */
+      smp->pk.dropped++;
+      smp->pk.limited++;
+      smp->pk.limited_by_category[cls & SHOAL__OP_CATEGORY]++;
+      if (mgr->pk.drop_hook != NULL)
+        drop_told(mgr, id, p, SHOAL_DROP_RATE_LIMITED);
+      shoal__pkt_end(mgr, &mgr->pk.pool, done, p);
+      continue;
+    }
     if (defer && ((cls & SHOAL__OP_MAIN) || (strict && s->d_head != NULL))) {
       /* To the deferred queue, behind what waits there. */
       smp->pk.inplace_on_main += (cls & SHOAL__OP_MAIN) == 0;
@@ -498,7 +526,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
       continue;
     }
     shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait, &smp->beat,
-                  SHOAL__CB_PACKET);
+                  SHOAL__CB_PACKET, &mgr->pk.figs[wi]);
     shoal__pkt_end(mgr, &mgr->pk.pool, done, p);
   }
   if (taken != 0)
@@ -594,10 +622,13 @@ static void add_counts(shoal__pkt_counts *to, shoal__pkt_counts *from) {
   to->inplace_on_main += from->inplace_on_main;
   to->deferred += from->deferred;
   to->dropped += from->dropped;
+  to->limited += from->limited;
   for (int k = 0; k < 2; k++)
     to->by_class[k] += from->by_class[k];
-  for (int k = 0; k < SHOAL_CAT_COUNT; k++)
+  for (int k = 0; k < SHOAL_CAT_COUNT; k++) {
     to->by_category[k] += from->by_category[k];
+    to->limited_by_category[k] += from->limited_by_category[k];
+  }
 }
 
 uint64_t shoal__pk_handled(shoal_mgr *mgr) {
@@ -676,6 +707,9 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
   out->drained_last = mgr->pk.drained_last;
   memcpy(out->by_class, k.by_class, sizeof out->by_class);
   memcpy(out->by_category, k.by_category, sizeof out->by_category);
+  out->rate_limited = mgr->pk.limited_total + k.limited;
+  memcpy(out->rate_limited_by_category, k.limited_by_category,
+         sizeof out->rate_limited_by_category);
   out->window_s = (double)(now - mgr->pk.window_ns) * 1e-9;
   if (out->window_s > 0)
     out->packets_per_s = (double)k.handled / out->window_s;
@@ -687,6 +721,7 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
     mgr->pk.failed_total += k.failed;
     mgr->pk.dropped_total += k.dropped;
     mgr->pk.iom_total += k.inplace_on_main;
+    mgr->pk.limited_total += k.limited;
     memset(&mgr->pk.main, 0, sizeof mgr->pk.main);
     memset(&mgr->pk.main_wait, 0, sizeof mgr->pk.main_wait);
     for (unsigned w = 0; w < nw; w++) {

@@ -74,7 +74,29 @@ static inline shoal__pkt_ext *shoal__pkt_ext_of(const shoal__pkt *p) {
 typedef struct shoal__opcode {
   shoal_packet_fn fn;
   char *reason;
+  uint32_t slot; /* its figures' place (opstats.c); 0: unregistered */
 } shoal__opcode;
+
+/* One opcode's figures on one thread (opstats.c): packets handled,
+ * failed, and the handler times sampled, in a log-linear histogram of 4
+ * sub-buckets per power of two (±12.5 %). */
+#define SHOAL__OPH_BUCKETS 160u
+typedef struct shoal__opfig {
+  uint64_t handled, failed, timed;
+  uint32_t t[SHOAL__OPH_BUCKETS];
+} shoal__opfig;
+
+/* A thread's figures by opcode slot, and its sampling count. Grown under
+ * mu with no hold running; written by its thread during a tick or drain. */
+typedef struct shoal__opfigs {
+  shoal__opfig *fig; /* [pk.slot_cap] */
+  uint32_t sample;
+} shoal__opfigs;
+
+/* Rate limits: at most this many categories limited at once; each
+ * session keeps one theoretical arrival time per limited category. */
+#define SHOAL__RATE_SLOTS 8u
+#define SHOAL__RATE_NONE 0xffu
 
 /* op_class bits: MAIN << 7 | registered << 6 | category. */
 #define SHOAL__OP_MAIN 0x80u
@@ -85,8 +107,10 @@ typedef struct shoal__opcode {
  * their owner during a tick (or drain), read under mu between them. */
 typedef struct shoal__pkt_counts {
   uint64_t handled, failed, inplace_on_main, deferred, dropped;
+  uint64_t limited;           /* rate-limited (in dropped too) */
   uint64_t by_class[2];
   uint64_t by_category[SHOAL_CAT_COUNT];
+  uint64_t limited_by_category[SHOAL_CAT_COUNT];
 } shoal__pkt_counts;
 
 /* The manager's packet fields (the manager's `pk`). */
@@ -127,6 +151,17 @@ typedef struct shoal__packets {
   _Atomic uint64_t pl_bytes, pl_peak, pl_mem, pl_refused;
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t pl_freed;
   _Atomic uint64_t broadcasts, deliveries;
+  /* Figures by opcode (opstats.c): slot → opcode, and each thread's
+   * figures (the workers', then the drain's at [workers]). Under mu. */
+  uint16_t *slot_op;          /* [slot_cap]; slot 0: unregistered ones */
+  uint32_t nslots, slot_cap;
+  shoal__opfigs *figs;        /* [workers + 1] */
+  uint64_t limited_total;     /* of the windows before this one */
+  /* Rate limits, fixed at creation: per category its slot in a session's
+   * times or SHOAL__RATE_NONE; per slot the interval between packets and
+   * the tolerance of the bucket, µs. */
+  uint8_t rate_slot[SHOAL_CAT_COUNT];
+  uint64_t rate_t_us[SHOAL__RATE_SLOTS], rate_tau_us[SHOAL__RATE_SLOTS];
 } shoal__packets;
 
 /* The opcode table's byte for op: one load, no branch. */
@@ -165,7 +200,8 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
  * drain holding the manager. */
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
-                   shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind);
+                   shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind,
+                   shoal__opfigs *f);
 /* A packet from the pool with its payload: inline, copied into a buffer,
  * or the host's (fn not NULL). NULL when the pool or the budget is spent
  * (*rc SHOAL_ELIMIT or SHOAL_EAGAIN), or memory (SHOAL_ENOMEM). Any
@@ -224,6 +260,40 @@ static inline void shoal__pkt_end(shoal_mgr *mgr, shoal__pool *pool,
  * drop hook told, then its end. Under mu. */
 void shoal__pkt_drop(shoal_mgr *mgr, shoal__pool_chain *done, shoal__pkt *p,
                      uint32_t id);
+
+/* opstats.c. Figures by opcode, rate limits. */
+int shoal__ops_init(shoal_mgr *mgr);
+void shoal__ops_destroy(shoal_mgr *mgr);
+/* opcode gets a slot of figures if it has none: SHOAL_ENOMEM. Under mu
+ * with no hold running. */
+int shoal__ops_register(shoal_mgr *mgr, uint16_t opcode);
+/* Counts a handler's result for p in f, its time from t0 (0: not timed). */
+static inline void shoal__ops_count(shoal__opfigs *f, uint32_t slot, int rc) {
+  shoal__opfig *g = &f->fig[slot];
+  g->handled++;
+  g->failed += rc < 0;
+}
+void shoal__ops_time(shoal__opfigs *f, uint32_t slot, uint64_t ns);
+/* Whether the thread's next handler is timed: one in 16. */
+static inline int shoal__ops_sampled(shoal__opfigs *f) {
+  return (++f->sample & 15u) == 0;
+}
+/* Whether session s may have one more packet of category cat now (the
+ * manager's clock, in µs): GCRA, the virtual-scheduling form of a token
+ * bucket (ATM Forum TM 4.0; RFC 2697's token bucket in one number).
+ * The session's updater. */
+static inline int shoal__rate_admit(const shoal__packets *pk, uint64_t *tat,
+                                    uint8_t cat, uint64_t now_us) {
+  unsigned r = pk->rate_slot[cat];
+  uint64_t t;
+  if (r == SHOAL__RATE_NONE)
+    return 1;
+  t = tat[r] > now_us ? tat[r] : now_us;
+  if (t - now_us > pk->rate_tau_us[r])
+    return 0;
+  tat[r] = t + pk->rate_t_us[r];
+  return 1;
+}
 
 /* deferred.c. The deferred queues and the drain. */
 /* At the tick's end, holding `updating`: sessions that began a deferred

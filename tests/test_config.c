@@ -49,11 +49,14 @@ static void defaults(void **state) {
   assert_int_equal(c.max_packet_bytes, 65536);
   assert_int_equal(c.payload_budget_mb, 64);
   assert_int_equal(c.deferred_warn, 65536);
+  for (int k = 0; k < SHOAL_CAT_COUNT; k++)
+    assert_int_equal(c.rate_limit[k], 0);
+  assert_int_equal(c.rate_burst_ms, 1000);
   assert_int_equal(c.struct_size, sizeof c);
-  assert_int_equal(shoal_config_key_count(), 25);
+  assert_int_equal(shoal_config_key_count(), 45);
   assert_string_equal(shoal_config_key_name(0),
                       "SessionMgr.MaxConcurrentSessions");
-  assert_null(shoal_config_key_name(25));
+  assert_null(shoal_config_key_name(45));
 }
 
 static void every_key(void **state) {
