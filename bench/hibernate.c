@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
   shoal_config cfg;
   shoal_mgr *mgr = NULL;
   shoal_mgr_callbacks cb = {on_update, on_release, &h};
-  shoal_hib_callbacks hc = {on_hibernate, on_wake};
+  shoal_hib_callbacks hc = {on_hibernate, on_wake, NULL};
   shoal_defrag_report dr;
   shoal_hib_stats st;
   uint64_t empty, base, active, hib_before, hib_after;

@@ -436,7 +436,7 @@ static int actors_start(host *h) {
 int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
                   const cli_log *log) {
   shoal_mgr_callbacks cb = {on_update, on_release, h};
-  const shoal_hib_callbacks hc = {on_hibernate, on_wake};
+  const shoal_hib_callbacks hc = {on_hibernate, on_wake, NULL};
   int rc;
   if ((rc = shoal_mgr_create(&h->mgr, rt, cfg, &cb)) != SHOAL_OK ||
       (rc = shoal_mgr_set_hibernation(h->mgr, &hc)) != SHOAL_OK ||

@@ -331,7 +331,7 @@ int main(int argc, char **argv) {
   host h;
   shoal_config cfg;
   shoal_mgr_callbacks cb = {on_update, on_release, &h};
-  shoal_hib_callbacks hib = {on_hibernate, on_wake};
+  shoal_hib_callbacks hib = {on_hibernate, on_wake, NULL};
   shoal_packet_stats ps;
   shoal_hib_stats hs;
   pthread_t net, clients;

@@ -269,6 +269,32 @@ static void forget(shoal_mgr *mgr, shoal__out *o) {
     shoal__hrec_free(r);
 }
 
+static void *stored(shoal_mgr *mgr, shoal__out *o, size_t *len,
+                    shoal_hib_release_fn *fn) {
+  const shoal__hrec *r = shoal__hrec_of(o);
+  void *b;
+  int rc;
+  *len = 0;
+  if ((*fn = mgr->hib->cb.release) == NULL)
+    return NULL;
+  if ((b = shoal__malloc(r->raw > 0 ? r->raw : 1)) == NULL) {
+    rc = SHOAL_ENOMEM;
+  } else {
+    rc = shoal__hib_decode(r->rec, r->len, b, r->raw, len);
+    if (rc == SHOAL_ELIMIT || (rc == SHOAL_OK && *len != r->raw))
+      rc = SHOAL_EFORMAT;
+  }
+  if (rc == SHOAL_OK)
+    return b;
+  shoal__free(b);
+  *len = 0;
+  shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+             "hibernation: session %u released: its stored bytes cannot be "
+             "given to the release callback (%s)",
+             o->id, shoal_strerror(rc));
+  return NULL;
+}
+
 static uint64_t count(shoal_mgr *mgr, uint64_t *pending) {
   shoal__hib *h = mgr->hib;
   for (uint32_t k = 0; pending != NULL && k < h->n; k++)
@@ -313,6 +339,7 @@ static const shoal__hib_hooks hooks = {shoal__hib_wake_phase,
                                        out_at,
                                        shoal__hib_ask,
                                        forget,
+                                       stored,
                                        count,
                                        defrag,
                                        destroy};

@@ -1466,9 +1466,19 @@ typedef long (*shoal_hibernate_fn)(void *host, uint32_t id, void *user,
 typedef int (*shoal_wake_fn)(void *host, uint32_t id, const void *blob,
                              size_t len, void **user);
 
+/* Release callback of a hibernated session (a logout while asleep): the
+ * len bytes its hibernate callback kept (valid during the call), so that
+ * the host can save them; NULL and 0 when its record is corrupt (logged
+ * as ERROR). It runs on the thread that releases the session (or destroys
+ * the manager), outside the manager's lock, just before that session's
+ * on_release (user NULL). */
+typedef void (*shoal_hib_release_fn)(void *host, uint32_t id,
+                                     const void *blob, size_t len);
+
 typedef struct shoal_hib_callbacks {
   shoal_hibernate_fn hibernate; /* required */
   shoal_wake_fn wake;           /* required */
+  shoal_hib_release_fn release; /* may be NULL */
 } shoal_hib_callbacks;
 
 /* Turns hibernation on with these callbacks (they get the manager's host

@@ -397,16 +397,25 @@ static shoal__session *live_locked(shoal_mgr *mgr, uint32_t id,
   return s;
 }
 
-/* Hibernated sessions released under mu, whose on_release (user NULL)
- * runs once mu is let go. */
+/* Hibernated sessions released under mu, whose stored bytes go to the
+ * host's release callback and whose on_release (user NULL) runs once mu
+ * is let go. */
 typedef struct out_done {
   size_t n;
   uint32_t ids[64];
+  void *bytes[64];
+  size_t len[64];
+  shoal_hib_release_fn fn[64];
 } out_done;
 
 static void finish_out(shoal_mgr *mgr, out_done *od) {
-  for (size_t k = 0; k < od->n && mgr->cb.on_release != NULL; k++)
-    mgr->cb.on_release(mgr->cb.host, od->ids[k], NULL);
+  for (size_t k = 0; k < od->n; k++) {
+    if (od->fn[k] != NULL)
+      od->fn[k](mgr->cb.host, od->ids[k], od->bytes[k], od->len[k]);
+    shoal__free(od->bytes[k]);
+    if (mgr->cb.on_release != NULL)
+      mgr->cb.on_release(mgr->cb.host, od->ids[k], NULL);
+  }
   od->n = 0;
 }
 
@@ -419,8 +428,12 @@ static void release_out(shoal_mgr *mgr, shoal__out *o, out_done *od) {
   shoal__registry_remove(&mgr->reg, o->id);
   shoal__pk_drop_held(mgr, o);
   mgr->nout--;
-  if (!(o->flags & SHOAL__OUT_WAKING))
+  if (!(o->flags & SHOAL__OUT_WAKING)) {
+    /* Its wake phase, running its wake callback, tells the host itself. */
+    od->bytes[od->n] = mgr->hooks->stored(mgr, o, &od->len[od->n],
+                                          &od->fn[od->n]);
     od->ids[od->n++] = o->id;
+  }
   mgr->hooks->forget(mgr, o);
 }
 

@@ -221,6 +221,12 @@ typedef struct shoal__hib_hooks {
   /* o is released (out of the registry, its packets dropped): its record
    * goes, now or when its wake phase ends. */
   void (*forget)(shoal_mgr *mgr, shoal__out *o);
+  /* o is being released: its stored bytes, decoded into a copy the
+   * caller frees with shoal__free, and the host's release callback in
+   * *fn; NULL with *fn NULL when the host set none, NULL with *fn set
+   * when the record is corrupt or memory short (logged). */
+  void *(*stored)(shoal_mgr *mgr, shoal__out *o, size_t *len,
+                  shoal_hib_release_fn *fn);
   /* hibernated sessions; adds their held packets to *pending */
   uint64_t (*count)(shoal_mgr *mgr, uint64_t *pending);
   /* The defragmentation's share: the table fitted, sparse records moved

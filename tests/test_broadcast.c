@@ -92,7 +92,7 @@ static int hib_wake(void *hp, uint32_t id, const void *blob, size_t len,
 static shoal_mgr *make(void) {
   shoal_config cfg;
   shoal_mgr_callbacks cb = {upd, NULL, &H};
-  shoal_hib_callbacks hc = {hib_save, hib_wake};
+  shoal_hib_callbacks hc = {hib_save, hib_wake, NULL};
   memset(&H, 0, sizeof H);
   shoal_config_defaults(&cfg);
   cfg.worker_threads = 3; /* more than the cores CI has */

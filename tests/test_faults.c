@@ -353,7 +353,7 @@ static void hibernate_all(shoal_mgr *mgr) {
 static void alloc_fail_hibernate(void **state) {
   shoal_config cfg;
   shoal_mgr *mgr;
-  shoal_hib_callbacks hc = {hib_save, hib_wake};
+  shoal_hib_callbacks hc = {hib_save, hib_wake, NULL};
   shoal_hib_stats hs;
   long n;
   (void)state;
@@ -415,7 +415,7 @@ static void alloc_fail_hibernate(void **state) {
 static void release_in_flight(void **state) {
   shoal_config cfg;
   shoal_mgr *mgr;
-  shoal_hib_callbacks hc = {hib_save, hib_wake};
+  shoal_hib_callbacks hc = {hib_save, hib_wake, NULL};
   shoal_packet_stats ps;
   (void)state;
   shoal_config_defaults(&cfg);
@@ -492,7 +492,7 @@ static void shutdown_in_flight(void **state) {
 /* 1000 managers (each with its own runtime) created, loaded and
  * destroyed; LeakSanitizer checks at exit in the ASan tree. */
 static void cycles(void **state) {
-  shoal_hib_callbacks hc = {hib_save, hib_wake};
+  shoal_hib_callbacks hc = {hib_save, hib_wake, NULL};
   (void)state;
   for (int cycle = 0; cycle < 1000; cycle++) {
     shoal_config cfg;

@@ -69,6 +69,9 @@ typedef struct host {
   _Atomic uint64_t npk;
   uint32_t log[64];
   _Atomic uint32_t nlog;
+  uint32_t ev[64];            /* releases heard: kind << 24 | id */
+  _Atomic uint32_t nev;
+  void *old_user;             /* the user a release in a handler replaces */
   _Atomic uint32_t errors_logged;
 } host;
 
@@ -117,9 +120,21 @@ static int on_update(void *h_, uint32_t id, void *user, uint32_t diff) {
   return busy;
 }
 
+/* Kinds of ev: the hibernated bytes given, on_release with NULL, with a
+ * user. */
+enum { EV_BYTES = 1, EV_NULL = 2, EV_USER = 3 };
+
+static void event(host *h, uint32_t kind, uint32_t id) {
+  uint32_t k = atomic_fetch_add(&h->nev, 1);
+  if (k < 64)
+    h->ev[k] = kind << 24 | id;
+}
+
 static void on_release(void *h_, uint32_t id, void *user) {
   host *h = h_;
-  (void)id;
+  event(h, user == NULL ? EV_NULL : EV_USER, id);
+  if (user != NULL && user == h->old_user)
+    event(h, EV_USER, 0); /* the replaced one: its old user */
   atomic_fetch_add(&h->released, 1);
   if (user == NULL)
     atomic_fetch_add(&h->released_null, 1);
@@ -170,6 +185,21 @@ static int on_wake(void *h_, uint32_t id, const void *blob, size_t len,
   return 0;
 }
 
+/* The bytes of a session released while asleep: its header and kept
+ * bytes, exactly. */
+static void on_hib_release(void *h_, uint32_t id, const void *blob,
+                           size_t len) {
+  host *h = h_;
+  blob_head hd;
+  bot *b = bot_new(h, id);
+  if (len < sizeof hd || (memcpy(&hd, blob, sizeof hd), hd.id != id) ||
+      hd.magic != 0xB0B0B0B0u || len - sizeof hd != b->keep ||
+      memcmp((const char *)blob + sizeof hd, b->kept, b->keep) != 0)
+    atomic_fetch_add(&h->mismatches, 1);
+  bot_free(b);
+  event(h, EV_BYTES, id);
+}
+
 static int on_packet(void *h_, uint32_t session, void *user,
                      const shoal_packet *p) {
   host *h = h_;
@@ -208,7 +238,7 @@ static host *host_new(unsigned workers, unsigned sessions,
   shoal_runtime_config rc;
   shoal_config cfg;
   shoal_mgr_callbacks cb = {on_update, on_release, h};
-  shoal_hib_callbacks hc = {on_hibernate, on_wake};
+  shoal_hib_callbacks hc = {on_hibernate, on_wake, NULL};
   h->size_of = size_of != NULL ? size_of : small_size;
   shoal_runtime_config_defaults(&rc);
   rc.workers = workers;
@@ -429,7 +459,7 @@ static void quarantined_stays(void **state) {
   host *h = calloc(1, sizeof *h);
   shoal_mgr *mgr;
   shoal_mgr_callbacks cb = {fail_once, on_release, h};
-  shoal_hib_callbacks hc = {on_hibernate, on_wake};
+  shoal_hib_callbacks hc = {on_hibernate, on_wake, NULL};
   shoal_config cfg;
   (void)state;
   h->size_of = small_size;
@@ -546,6 +576,84 @@ static void refused_and_released(void **state) {
  * under max_sessions and its settings: a create past the maximum is
  * refused while it sleeps; map, group and interval set meanwhile are
  * those it wakes with. */
+/* A logout while asleep: the release callback gets the bytes, then
+ * on_release (NULL), on the releasing thread, for a release, a batch and
+ * destroy; an id can be created again at once. */
+static void logout_while_asleep(void **state) {
+  host *h = host_new(2, 6, table_size);
+  shoal_hib_callbacks hc = {on_hibernate, on_wake, on_hib_release};
+  static const uint32_t two[] = {2, 3};
+  shoal_mgr *mgr;
+  (void)state;
+  assert_int_equal(shoal_mgr_set_hibernation(h->mgr, &hc), SHOAL_OK);
+  assert_int_equal(idle_all(h), 6);
+  assert_int_equal(shoal_session_release(h->mgr, 1), SHOAL_OK);
+  assert_int_equal(atomic_load(&h->nev), 2);
+  assert_int_equal(h->ev[0], EV_BYTES << 24 | 1);
+  assert_int_equal(h->ev[1], EV_NULL << 24 | 1);
+  assert_int_equal(shoal_session_release_batch(h->mgr, two, 2, NULL), 2);
+  assert_int_equal(atomic_load(&h->nev), 6);
+  assert_int_equal(h->ev[2], EV_BYTES << 24 | 2);
+  assert_int_equal(h->ev[3], EV_NULL << 24 | 2);
+  assert_int_equal(h->ev[4], EV_BYTES << 24 | 3);
+  assert_int_equal(h->ev[5], EV_NULL << 24 | 3);
+  /* its id is free once release returns: a login again, and a logout of
+   * the active one (its user, no bytes) */
+  assert_int_equal(shoal_session_create(h->mgr, 1, bot_new(h, 1)), SHOAL_OK);
+  assert_int_equal(shoal_session_release(h->mgr, 1), SHOAL_OK);
+  assert_int_equal(h->ev[6], EV_USER << 24 | 1);
+  /* destroy: each remaining one, bytes then on_release */
+  mgr = h->mgr;
+  assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
+  assert_int_equal(atomic_load(&h->nev), 13);
+  for (uint32_t k = 7; k < 13; k += 2) {
+    assert_int_equal(h->ev[k] >> 24, EV_BYTES);
+    assert_int_equal(h->ev[k + 1], EV_NULL << 24 | (h->ev[k] & 0xffffff));
+  }
+  assert_int_equal(atomic_load(&h->mismatches), 0);
+  shoal_runtime_destroy(h->rt);
+  free(h);
+}
+
+/* A release and a create of the same id inside a tick (a handler's): the
+ * id is free at once, the new session exists from the create, and the old
+ * one's on_release, with its old user, runs once, at the tick's end. */
+static int relogin(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  host *h = h_;
+  (void)session;
+  (void)user;
+  (void)p;
+  if (shoal_session_release(h->mgr, 2) != SHOAL_OK ||
+      shoal_session_create(h->mgr, 2, bot_new(h, 2)) != SHOAL_OK)
+    atomic_fetch_add(&h->mismatches, 1);
+  if (atomic_load(&h->nev) != 0) /* not yet: at the tick's end */
+    atomic_fetch_add(&h->mismatches, 1);
+  return 0;
+}
+
+static void relogin_in_tick(void **state) {
+  host *h = host_new(2, 2, NULL);
+  shoal_session_info v;
+  (void)state;
+  assert_int_equal(shoal_session_get(h->mgr, 2, &v), SHOAL_OK);
+  h->old_user = v.user;
+  assert_int_equal(shoal_mgr_register_opcode(h->mgr, 9, SHOAL_PACKET_INPLACE,
+                                             SHOAL_CAT_OTHER, relogin, NULL),
+                   SHOAL_OK);
+  assert_int_equal(shoal_session_send(h->mgr, 1, 9, 0, NULL, 0), SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
+  assert_int_equal(atomic_load(&h->mismatches), 0);
+  assert_int_equal(atomic_load(&h->nev), 2);
+  assert_int_equal(h->ev[0], EV_USER << 24 | 2);
+  assert_int_equal(h->ev[1], EV_USER << 24 | 0); /* with the old user */
+  assert_int_equal(shoal_session_get(h->mgr, 2, &v), SHOAL_OK);
+  assert_true(v.user != NULL && v.user != h->old_user);
+  assert_int_equal(shoal_mgr_update(h->mgr, 1), SHOAL_OK);
+  assert_int_equal(atomic_load(&h->mismatches), 0);
+  host_free(h);
+}
+
 static void limit_and_settings(void **state) {
   host *h = host_new(2, 3, NULL);
   shoal_session_info v;
@@ -584,7 +692,7 @@ static void bad_input(void **state) {
   host *h = host_new(1, 1, NULL);
   shoal_mgr *plain;
   shoal_mgr_callbacks cb = {on_update, NULL, NULL};
-  shoal_hib_callbacks half = {on_hibernate, NULL};
+  shoal_hib_callbacks half = {on_hibernate, NULL, NULL};
   shoal_config cfg;
   (void)state;
   assert_int_equal(shoal_mgr_set_hibernation(NULL, &half), SHOAL_EINVAL);
@@ -820,6 +928,8 @@ int main(int argc, char **argv) {
     cmocka_unit_test(by_map_and_group),
     cmocka_unit_test(hysteresis),
     cmocka_unit_test(refused_and_released),
+    cmocka_unit_test(logout_while_asleep),
+    cmocka_unit_test(relogin_in_tick),
     cmocka_unit_test(limit_and_settings),
     cmocka_unit_test(bad_input),
     cmocka_unit_test(concurrent),

@@ -107,7 +107,7 @@ static unsigned warn_depth; /* DeferredDepthWarn for the next make */
 static shoal_mgr *make(unsigned budget_mb, unsigned inbox) {
   shoal_config cfg;
   shoal_mgr_callbacks cb = {upd, NULL, &H};
-  shoal_hib_callbacks hc = {hib_save, hib_wake};
+  shoal_hib_callbacks hc = {hib_save, hib_wake, NULL};
   memset(&H, 0, sizeof H);
   shoal_config_defaults(&cfg);
   cfg.worker_threads = 3; /* more than the cores CI has */
