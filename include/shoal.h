@@ -955,12 +955,42 @@ SHOAL_API int shoal_config_set(shoal_config *cfg, const char *key,
 SHOAL_API int shoal_config_load(shoal_config *cfg, const char *path,
                                 char *err, size_t err_len);
 
+/* A key a mixed load leaves to the host: a line outside shoal's sections
+ * (SessionMgr.*, Actors.*), with its section ("" for none), name and value
+ * as written (quotes kept), and its line. 0 takes it; a negative result
+ * fails the load there ("FILE:LINE: KEY: refused by the host"). The host
+ * hears each of its lines as it is read: when the load fails later, shoal's
+ * configuration is left as it was, and what the host took of the lines
+ * before is its own to drop. */
+typedef int (*shoal_config_other_fn)(void *user, const char *section,
+                                     const char *key, const char *value,
+                                     int line);
+/* shoal_config_load of one file shared with the host (a game server's own
+ * configuration): keys outside shoal's sections go to other, NULL: they
+ * are errors, as in shoal_config_load. A misspelled key inside shoal's
+ * sections is an error either way. Same errors and threads. */
+SHOAL_API int shoal_config_load_mixed(shoal_config *cfg, const char *path,
+                                      shoal_config_other_fn other,
+                                      void *user, char *err, size_t err_len);
+/* The same from text in memory (NUL-terminated, at most 1 MiB), called
+ * `name` in messages (NULL: "<string>"). Same errors (not SHOAL_EIO). */
+SHOAL_API int shoal_config_load_string(shoal_config *cfg, const char *text,
+                                       const char *name,
+                                       shoal_config_other_fn other,
+                                       void *user, char *err,
+                                       size_t err_len);
+
 /* Applies environment variables over cfg: each key's variable is SHOAL_
  * followed by the key upper-cased with '.' replaced by '_', e.g.
  * SHOAL_SESSIONMGR_UPDATEBATCHSIZE=128 or SHOAL_ACTORS_BATCHSIZE=32. A bad
  * value fails as shoal_config_set does, naming the variable, and leaves
- * cfg unchanged. Call it after shoal_config_load so that the environment
- * wins. Any thread (it reads the environment). */
+ * cfg unchanged. A variable named SHOAL_… that is no key's (a misspelled
+ * override) is logged as WARN through cfg->log, once per call, and
+ * ignored; SHOAL_DEBUG_YIELD, SHOAL_TOPOLOGIES, SHOAL_SANITIZED,
+ * SHOAL_ROOT, SHOAL_PACKAGES, SHOAL_EXTRA_PACKAGES and SHOAL_BENCH_… are
+ * the tools' own and not warned of. Call it after
+ * shoal_config_load so that the environment wins. Any thread (it reads
+ * the environment). */
 SHOAL_API int shoal_config_apply_env(shoal_config *cfg, char *err,
                                      size_t err_len);
 

@@ -278,6 +278,8 @@ int shoal_config_set(shoal_config *cfg, const char *name, const char *value,
 
 typedef struct load {
   shoal_config cfg;
+  shoal_config_other_fn other; /* the host's keys; NULL: none */
+  void *other_user;
   const char *text; /* the whole file */
   size_t len, pos;
   int line;       /* of the line the reader gave inih last */
@@ -400,6 +402,16 @@ static int on_pair(void *user, const char *section, const char *name,
   else
     snprintf(full, sizeof full, "%s", name);
   if ((k = find_key(full)) == NULL) {
+    /* shoal's sections are its own: a misspelling there is an error */
+    if (l->other != NULL && strncasecmp(full, "SessionMgr.", 11) != 0 &&
+        strncasecmp(full, "Actors.", 7) != 0) {
+      if (l->other(l->other_user, section != NULL ? section : "", name,
+                   value, l->line) < 0) {
+        fail_line(l, SHOAL_EFORMAT, "%s: refused by the host", full);
+        return 0;
+      }
+      return 1;
+    }
     fail_line(l, SHOAL_EFORMAT, "%s: unknown key", full);
     return 0;
   }
@@ -474,52 +486,93 @@ static int read_file(const char *path, char **text, size_t *len, char *err,
   return SHOAL_OK;
 }
 
-/* The line of the later of PoolPreallocate and MaxConcurrentSessions, for
- * a failure of what holds across them. */
-static int whole_line(const load *l) {
-  int a = l->set_at[find_key("SessionMgr.PoolPreallocate") - keys];
-  int b = l->set_at[find_key("SessionMgr.MaxConcurrentSessions") - keys];
-  return a > b ? a : b;
+/* For a failure of what holds across keys (msg names it): the line of
+ * the last key it involves. */
+static int whole_line(const load *l, const char *msg) {
+  int at = 0;
+  for (size_t i = 0; i < NKEYS; i++) {
+    int rate = strncmp(keys[i].name, "SessionMgr.RateLimit.", 21) == 0;
+    int pool = strcmp(keys[i].name, "SessionMgr.PoolPreallocate") == 0 ||
+               strcmp(keys[i].name, "SessionMgr.MaxConcurrentSessions") == 0;
+    if ((strncmp(msg, "SessionMgr.RateLimit", 20) == 0 ? rate : pool) &&
+        l->set_at[i] > at)
+      at = l->set_at[i];
+  }
+  return at;
 }
 
-int shoal_config_load(shoal_config *cfg, const char *path, char *err,
-                      size_t len) {
+/* Loads text[0 … len) (FILE_MAX bytes at most), named `name` in the
+ * messages. */
+static int load_text(shoal_config *cfg, const char *name, const char *text,
+                     size_t len, shoal_config_other_fn other, void *user,
+                     char *err, size_t elen) {
   load *l;
-  char *text;
   int r, rc;
+  if (len > FILE_MAX) {
+    say(err, elen, "%s: %zu bytes (a configuration holds at most %u)", name,
+        len, FILE_MAX);
+    return SHOAL_ELIMIT;
+  }
+  if ((l = shoal__calloc(1, sizeof *l)) == NULL) {
+    say(err, elen, "%s: out of memory", name);
+    return SHOAL_ENOMEM;
+  }
+  copy_in(&l->cfg, cfg);
+  l->text = text;
+  l->len = len;
+  l->other = other;
+  l->other_user = user;
+  r = ini_parse_stream(read_line, l, on_pair, l);
+  if (l->bad_line != 0) {
+    say(err, elen, "%s:%d: %s", name, l->bad_line, l->msg);
+    rc = l->rc;
+  } else if (r > 0) {
+    say(err, elen, "%s:%d: malformed line (want `key = value` or "
+        "`[Section]`)", name, r);
+    rc = SHOAL_EFORMAT;
+  } else if (r < 0) {
+    say(err, elen, "%s: out of memory while reading", name);
+    rc = SHOAL_ENOMEM;
+  } else if ((rc = check_whole(&l->cfg, l->msg, sizeof l->msg)) != SHOAL_OK) {
+    say(err, elen, "%s:%d: %s", name, whole_line(l, l->msg), l->msg);
+  } else {
+    copy_out(cfg, &l->cfg);
+  }
+  shoal__free(l);
+  return rc;
+}
+
+int shoal_config_load_mixed(shoal_config *cfg, const char *path,
+                            shoal_config_other_fn other, void *user,
+                            char *err, size_t len) {
+  char *text;
+  size_t n;
+  int rc;
   if (cfg == NULL || path == NULL) {
     say(err, len, "shoal_config_load: NULL argument");
     return SHOAL_EINVAL;
   }
-  if ((l = shoal__calloc(1, sizeof *l)) == NULL) {
-    say(err, len, "%s: out of memory", path);
-    return SHOAL_ENOMEM;
-  }
-  if ((rc = read_file(path, &text, &l->len, err, len)) != SHOAL_OK) {
-    shoal__free(l);
+  if ((rc = read_file(path, &text, &n, err, len)) != SHOAL_OK)
     return rc;
-  }
-  copy_in(&l->cfg, cfg);
-  l->text = text;
-  r = ini_parse_stream(read_line, l, on_pair, l);
-  if (l->bad_line != 0) {
-    say(err, len, "%s:%d: %s", path, l->bad_line, l->msg);
-    rc = l->rc;
-  } else if (r > 0) {
-    say(err, len, "%s:%d: malformed line (want `key = value` or "
-        "`[Section]`)", path, r);
-    rc = SHOAL_EFORMAT;
-  } else if (r < 0) {
-    say(err, len, "%s: out of memory while reading", path);
-    rc = SHOAL_ENOMEM;
-  } else if ((rc = check_whole(&l->cfg, l->msg, sizeof l->msg)) != SHOAL_OK) {
-    say(err, len, "%s:%d: %s", path, whole_line(l), l->msg);
-  } else {
-    copy_out(cfg, &l->cfg);
-  }
+  rc = load_text(cfg, path, text, n, other, user, err, len);
   shoal__free(text);
-  shoal__free(l);
   return rc;
+}
+
+int shoal_config_load(shoal_config *cfg, const char *path, char *err,
+                      size_t len) {
+  return shoal_config_load_mixed(cfg, path, NULL, NULL, err, len);
+}
+
+int shoal_config_load_string(shoal_config *cfg, const char *text,
+                             const char *name, shoal_config_other_fn other,
+                             void *user, char *err, size_t len) {
+  if (cfg == NULL || text == NULL) {
+    say(err, len, "shoal_config_load_string: NULL argument");
+    return SHOAL_EINVAL;
+  }
+  return load_text(cfg, name != NULL ? name : "<string>", text,
+                   strnlen(text, FILE_MAX + 1), other, user, err, len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -537,6 +590,43 @@ static void env_name(const char *key_name, char *out, size_t len) {
   out[j] = '\0';
 }
 
+/* Variables named SHOAL_… that are not keys' and mean something all the
+ * same: the runtime's, the tests', the scripts' and the benchmarks' own. */
+static int env_known(const char *var, size_t n) {
+  static const char *const known[] = {
+      "SHOAL_DEBUG_YIELD", "SHOAL_TOPOLOGIES",      "SHOAL_SANITIZED",
+      "SHOAL_ROOT",        "SHOAL_EXTRA_PACKAGES", "SHOAL_PACKAGES"};
+  char name[96];
+  if (n >= 12 && strncmp(var, "SHOAL_BENCH_", 12) == 0)
+    return 1;
+  for (size_t i = 0; i < SHOAL__ARRAY_SIZE(known); i++)
+    if (strlen(known[i]) == n && strncmp(var, known[i], n) == 0)
+      return 1;
+  for (size_t i = 0; i < NKEYS; i++) {
+    env_name(keys[i].name, name, sizeof name);
+    if (strlen(name) == n && strncmp(var, name, n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+extern char **environ;
+
+/* A SHOAL_ variable that names no key is a misspelled override, most
+ * likely: said once per variable through the log. */
+static void env_warn_unknown(const shoal_config *cfg) {
+  for (char **e = environ; e != NULL && *e != NULL; e++) {
+    const char *eq = strchr(*e, '=');
+    size_t n = eq != NULL ? (size_t)(eq - *e) : strlen(*e);
+    if (n > 6 && strncmp(*e, "SHOAL_", 6) == 0 && !env_known(*e, n))
+      shoal__log(cfg->log, cfg->log_user, SHOAL_LOG_WARN,
+                 "environment %.*s names no configuration key; it is "
+                 "ignored (a key's variable is SHOAL_ and the key "
+                 "upper-cased, '.' as '_')",
+                 (int)n, *e);
+  }
+}
+
 int shoal_config_apply_env(shoal_config *cfg, char *err, size_t len) {
   shoal_config tmp;
   char name[96], msg[224];
@@ -545,6 +635,7 @@ int shoal_config_apply_env(shoal_config *cfg, char *err, size_t len) {
     say(err, len, "shoal_config_apply_env: NULL argument");
     return SHOAL_EINVAL;
   }
+  env_warn_unknown(cfg);
   copy_in(&tmp, cfg);
   for (size_t i = 0; i < NKEYS; i++) {
     const char *v;

@@ -360,6 +360,138 @@ static void environment(void **state) {
   unlink(path);
 }
 
+/* The host's half of a shared file: what it was given, in order. */
+typedef struct host_keys {
+  char seen[8][96];
+  int lines[8];
+  int n;
+  int refuse_line; /* refuses the key on this line; 0: none */
+} host_keys;
+
+static int take_other(void *user, const char *section, const char *key,
+                      const char *value, int line) {
+  host_keys *h = user;
+  if (line == h->refuse_line)
+    return -1;
+  if (h->n < 8) {
+    snprintf(h->seen[h->n], sizeof h->seen[h->n], "%s|%s|%s", section, key,
+             value);
+    h->lines[h->n++] = line;
+  }
+  return 0;
+}
+
+/* One file for a game server and shoal: shoal takes its sections, the
+ * host gets the rest; a misspelling in shoal's sections is still an
+ * error; from a string as from a file. */
+static void mixed_file(void **state) {
+  static const char text[] =
+      "# worldserver.conf\n"
+      "DataDir = \".\"\n"
+      "Rate.XP.Kill = 2\n"
+      "SessionMgr.UpdateBatchSize = 48\n"
+      "SessionMgr.RateLimit.Chat = 5\n"
+      "[World]\n"
+      "Port = 8085\n"
+      "[Actors]\n"
+      "BatchSize = 8\n";
+  shoal_config c;
+  host_keys h;
+  char err[256] = "";
+  (void)state;
+  /* without a callback, the host's keys are errors as before */
+  shoal_config_defaults(&c);
+  assert_int_equal(shoal_config_load_string(&c, text, "world.conf", NULL,
+                                            NULL, err, sizeof err),
+                   SHOAL_EFORMAT);
+  assert_string_equal(err, "world.conf:2: DataDir: unknown key");
+  assert_int_equal(c.batch_size, 64);
+  memset(&h, 0, sizeof h);
+  assert_int_equal(shoal_config_load_string(&c, text, "world.conf",
+                                            take_other, &h, err, sizeof err),
+                   SHOAL_OK);
+  assert_int_equal(c.batch_size, 48);
+  assert_int_equal(c.rate_limit[SHOAL_CAT_CHAT], 5);
+  assert_int_equal(c.actors.batch_size, 8);
+  assert_int_equal(h.n, 3);
+  assert_string_equal(h.seen[0], "|DataDir|\".\"");
+  assert_int_equal(h.lines[0], 2);
+  assert_string_equal(h.seen[1], "|Rate.XP.Kill|2");
+  assert_string_equal(h.seen[2], "World|Port|8085");
+  assert_int_equal(h.lines[2], 7);
+  /* the same from a file */
+  shoal_config_defaults(&c);
+  memset(&h, 0, sizeof h);
+  write_file(text);
+  assert_int_equal(shoal_config_load_mixed(&c, path, take_other, &h, err,
+                                           sizeof err),
+                   SHOAL_OK);
+  assert_int_equal(c.batch_size, 48);
+  assert_int_equal(h.n, 3);
+  /* a misspelling in shoal's section: an error, the host or not */
+  shoal_config_defaults(&c);
+  memset(&h, 0, sizeof h);
+  assert_int_equal(shoal_config_load_string(
+                       &c, "Foo = 1\nSessionMgr.UpdateBatchSise = 3\n", NULL,
+                       take_other, &h, err, sizeof err),
+                   SHOAL_EFORMAT);
+  assert_string_equal(err,
+                      "<string>:2: SessionMgr.UpdateBatchSise: unknown key");
+  /* the host refuses a line: the load fails there, shoal's part untouched */
+  memset(&h, 0, sizeof h);
+  h.refuse_line = 3;
+  assert_int_equal(shoal_config_load_string(&c, text, "world.conf",
+                                            take_other, &h, err, sizeof err),
+                   SHOAL_EFORMAT);
+  assert_string_equal(err, "world.conf:3: Rate.XP.Kill: refused by the host");
+  assert_int_equal(c.batch_size, 64);
+  assert_int_equal(shoal_config_load_string(NULL, text, NULL, NULL, NULL, err,
+                                            sizeof err),
+                   SHOAL_EINVAL);
+  unlink(path);
+}
+
+typedef struct warns {
+  int n;
+  char last[256];
+} warns;
+
+static void count_warns(void *user, shoal_log_level level, const char *msg) {
+  warns *w = user;
+  if (level == SHOAL_LOG_WARN) {
+    w->n++;
+    snprintf(w->last, sizeof w->last, "%s", msg);
+  }
+}
+
+/* A SHOAL_ variable that names no key is warned of, once per call; the
+ * keys' own and the tools' are not. */
+static void env_unknown(void **state) {
+  shoal_config c;
+  warns w = {0, ""};
+  char err[256] = "";
+  int before;
+  (void)state;
+  shoal_config_defaults(&c);
+  c.log = count_warns;
+  c.log_user = &w;
+  setenv("SHOAL_SESSIONMGR_UPDATEBATCHSIZE", "100", 1);
+  setenv("SHOAL_DEBUG_YIELD", "0", 1);
+  assert_int_equal(shoal_config_apply_env(&c, err, sizeof err), SHOAL_OK);
+  before = w.n; /* the caller's environment may hold others */
+  assert_int_equal(c.batch_size, 100);
+  setenv("SHOAL_SESSIONMGR_UPDATEBATCHSISE", "7", 1);
+  w.n = 0;
+  assert_int_equal(shoal_config_apply_env(&c, err, sizeof err), SHOAL_OK);
+  assert_int_equal(w.n, before + 1);
+  assert_non_null(strstr(w.last, "SHOAL_SESSIONMGR_UPDATEBATCHSISE names no "
+                                 "configuration key"));
+  assert_int_equal(c.batch_size, 100);
+  unsetenv("SHOAL_SESSIONMGR_UPDATEBATCHSISE");
+  unsetenv("SHOAL_SESSIONMGR_UPDATEBATCHSIZE");
+  unsetenv("SHOAL_DEBUG_YIELD");
+}
+
 static int noop(void *h, uint32_t id, void *user, uint32_t diff) {
   (void)h;
   (void)id;
@@ -398,6 +530,8 @@ int main(void) {
     cmocka_unit_test(bad_input),
     cmocka_unit_test(file_edges),
     cmocka_unit_test(environment),
+    cmocka_unit_test(mixed_file),
+    cmocka_unit_test(env_unknown),
     cmocka_unit_test(manager_takes_it),
   };
   return test_run("config", tests, SHOAL_ARRAY_LEN(tests));
