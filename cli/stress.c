@@ -330,7 +330,8 @@ static int world_build(world *w, const st_args *a, shoal_config *cfg,
   return CLI_OK;
 }
 
-/* The bots, one session each, spread over the maps. What they add is
+/* The bots, one session each, spread over the maps, in groups of five.
+ * What they add is
  * measured over the runtime, the empty manager and the actors. */
 static int population_build(world *w, st_result *r) {
   const st_args *a = w->h->a;
@@ -345,7 +346,10 @@ static int population_build(world *w, st_result *r) {
       return CLI_FAIL;
     }
     if ((rc = shoal_session_create(w->h->mgr, id, b)) != SHOAL_OK ||
-        (rc = shoal_session_set_map(w->h->mgr, id, id % MAPS)) != SHOAL_OK) {
+        (rc = shoal_session_set_map(w->h->mgr, id, id % MAPS)) != SHOAL_OK ||
+        (rc = shoal_session_set_group(w->h->mgr, id,
+                                      (id - 1) / GROUP_SIZE + 1)) !=
+            SHOAL_OK) {
       fprintf(stderr, "%s: session %u: %s\n", ST_PROG, id,
               w->log.last_error[0] ? w->log.last_error : shoal_strerror(rc));
       st_bot_free(b);
@@ -441,6 +445,8 @@ static void run_figures(world *w, st_result *r, double wall) {
   r->simd = m.simd;
   (void)shoal_packet_stats_get(w->h->mgr, &ps, 0);
   r->packets_per_s = ps.packets_per_s;
+  r->payload_bytes_per_s =
+      (double)atomic_load(&w->h->payload_bytes) / (wall > 0 ? wall : 1);
   r->deferred_max = ps.deferred_max;
   r->wait_p99_ns = ps.wait_p99_ns;
   for (unsigned k = 0; k < r->workers && k < ST_WORKERS_SHOWN; k++) {
@@ -552,9 +558,11 @@ static void messaging_why(st_result *r) {
  * packet accounted for, the economy balanced, each session's order kept,
  * every hibernated bot woken intact, every request answered. */
 static void check_invariants(world *w, st_result *r,
-                             const shoal_hib_stats *hs) {
+                             const shoal_hib_stats *hs,
+                             const shoal_config *cfg) {
   host *h = w->h;
   shoal_packet_stats ps;
+  uint64_t drops = 0;
   (void)shoal_packet_stats_get(h->mgr, &ps, 0);
   r->hibernations = hs->hibernations;
   r->wakes = hs->wakes;
@@ -586,9 +594,43 @@ static void check_invariants(world *w, st_result *r,
   r->quest_expected = h->quest_expected;
   r->quest_delivered = atomic_load(&h->quest_delivered);
 
+  r->payloads_taken = ps.payloads_taken;
+  r->payloads_freed = ps.payloads_freed;
+  r->payload_bad = atomic_load(&h->payload_bad);
+  r->largest_packet = atomic_load(&h->largest);
+  r->broadcasts = ps.broadcasts;
+  r->deliveries = ps.deliveries;
+  r->heard = atomic_load(&h->heard);
+  for (int k = 0; k < 5; k++)
+    drops += r->drops[k] = atomic_load(&h->drops[k]);
+  r->rate_limited = ps.rate_limited;
+  r->limit_strays = atomic_load(&h->limit_strays);
+
+  /* Every drop is a rate limit's: the bots are never released with
+   * packets in flight, and every opcode has a handler. */
   r->packets_ok = r->sent == r->handled + r->pending + r->rejected +
                                  r->dropped &&
-                  r->dropped == 0 && r->pending == 0;
+                  r->pending == 0 && r->dropped == drops &&
+                  r->dropped == r->drops[SHOAL_DROP_RATE_LIMITED] &&
+                  r->rate_limited == r->dropped;
+  r->payloads_ok = r->payloads_taken == r->payloads_freed &&
+                   ps.payload_bytes == 0 && r->payload_bad == 0 &&
+                   r->heard == r->deliveries &&
+                   atomic_load(&h->deliveries) == r->deliveries;
+  r->limits_ok =
+      r->limit_strays == 0 &&
+      st_flood_held(h, cfg,
+                    (uint64_t)atomic_load(&h->tick) * w->diff_ms,
+                    r->limits_why, sizeof r->limits_why) &&
+      /* a flood of 10× for two seconds or more meets the limits */
+      (h->a->sessions < 2 || r->ticks < 2u * h->a->tps ||
+       r->rate_limited > 0);
+  if (r->limits_ok == 0 && r->limits_why[0] == '\0')
+    snprintf(r->limits_why, sizeof r->limits_why,
+             r->limit_strays != 0 ? "%llu packets of other bots limited"
+                                  : "the flood was never limited (%llu)",
+             (unsigned long long)(r->limit_strays != 0 ? r->limit_strays
+                                                        : r->rate_limited));
   r->economy_ok =
       r->gold_after + r->gold_to_auction ==
           r->gold_before + r->gold_minted &&
@@ -610,7 +652,8 @@ static void check_invariants(world *w, st_result *r,
   messaging_why(r);
   r->budget_ok = r->tick_p99 <= (double)h->a->budget_ms;
   r->pass = r->packets_ok && r->economy_ok && r->order_ok &&
-            r->hibernation_ok && r->messaging_ok && r->budget_ok;
+            r->hibernation_ok && r->messaging_ok && r->budget_ok &&
+            r->payloads_ok && r->limits_ok;
 }
 
 static void world_free(world *w) {
@@ -641,7 +684,7 @@ static int run(const st_args *a, shoal_config *cfg, st_result *r) {
   run_figures(&w, r, wall);
   if ((rc = settle(&w)) != CLI_OK || (rc = memory_round(&w, r, &hs)) != CLI_OK)
     return rc;
-  check_invariants(&w, r, &hs);
+  check_invariants(&w, r, &hs, cfg);
   world_free(&w);
   return CLI_OK;
 }
@@ -658,6 +701,7 @@ int cmd_stress(int argc, char **argv) {
   if ((rc = st_parse_args(argc, argv, &a)) != 0)
     return rc < 0 ? cli_finish_output(ST_PROG, CLI_OK) : rc;
   shoal_config_defaults(&cfg);
+  st_rate_defaults(&cfg); /* a --config file may set others */
   if (a.config != NULL &&
       shoal_config_load(&cfg, a.config, err, sizeof err) != SHOAL_OK)
     return cli_usage_error(ST_PROG, "%s", err);

@@ -69,6 +69,15 @@ typedef struct st_result {
   uint64_t deferred_max;
   double drain_p99_ms, drain_max_ms;
   uint64_t wait_p99_ns;
+  /* payloads, broadcasts, drops and rate limits */
+  uint64_t payloads_taken, payloads_freed, payload_bad;
+  uint32_t largest_packet;
+  double payload_bytes_per_s;
+  uint64_t broadcasts, deliveries, heard;
+  uint64_t drops[5];       /* by shoal_drop_reason, as the hook heard */
+  uint64_t rate_limited;   /* shoal's count */
+  uint64_t limit_strays;   /* rate-limited packets not the flooder's */
+  char limits_why[200];    /* why the flooder got past; "" when not */
   /* messaging */
   uint64_t auction_requests, auction_replies, auction_unanswered;
   uint64_t auction_full; /* of unanswered: refused by a full inbox */
@@ -94,7 +103,7 @@ typedef struct st_result {
                                 what /proc can tell */
   double record_bytes_per_session; /* shoal's own count of the records */
   int packets_ok, economy_ok, order_ok, hibernation_ok, messaging_ok,
-      budget_ok;
+      budget_ok, payloads_ok, limits_ok;
   int pass;
   int trace_failed; /* --trace could not be written (said on stderr) */
   const char *simd;

@@ -4,7 +4,11 @@
  * classified into INPLACE and MAIN; an auction house answers price
  * requests by request-reply through a broker actor, a quest topic fans
  * completions out to two subscribers; trades move gold between pairs of
- * bots; a share of the bots goes idle, hibernates and wakes again. */
+ * bots; chat lines of 20 … 255 bytes, say/yell broadcast to the bot's map
+ * and mail of 500 … 4000 bytes to another bot carry payloads past the
+ * inline bytes, checked byte for byte; one bot floods (FLOODER) and the
+ * manager's rate limits hold it; a share of the bots goes idle,
+ * hibernates and wakes again. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +39,15 @@ static const kind kinds[K_COUNT] = {
    * packet */
   [K_AUCTION] = {"auction", 0x10A, SHOAL_PACKET_MAIN, SHOAL_CAT_AUCTION,
                  0.05},
+  /* a say, broadcast to the bot's group, and a yell, to its map: each bot
+   * that hears one gets this packet (category other: a server's event,
+   * not the client's chat, so that the chat limit does not apply to what
+   * a bot hears; and rare, since a bot that hears is not idle) */
+  [K_SAY] = {"say heard", 0x10B, SHOAL_PACKET_INPLACE, SHOAL_CAT_OTHER,
+             0.02},
+  [K_YELL] = {"yell heard", 0x10D, SHOAL_PACKET_INPLACE, SHOAL_CAT_OTHER,
+              0.0002},
+  [K_MAIL] = {"mail", 0x10C, SHOAL_PACKET_MAIN, SHOAL_CAT_MAIL, 0.005},
 };
 
 #define ID_BROKER 1
@@ -119,7 +132,7 @@ bot *st_bot_new(host *h, uint32_t id, uint64_t seed) {
   b->k.items = START_ITEMS;
   for (int k = 0; k < K_COUNT; k++) /* each bot at its own phase */
     b->k.acc[k] = rng_unit(&b->k.rng);
-  if (rng_next(&b->k.rng) % 100 < h->a->idle_pct) {
+  if (rng_next(&b->k.rng) % 100 < h->a->idle_pct && id != FLOODER) {
     /* idles for 4 … 8 s after 1 … 4 s of play, then again */
     uint32_t tps = h->a->tps;
     b->k.idle_from = tps * (1 + (uint32_t)(rng_next(&b->k.rng) % 4));
@@ -143,6 +156,85 @@ static int send_self(host *h, bot *b, int k, int32_t gold, int32_t items) {
   payload p = {b->k.id, ++b->k.out_seq, gold, items};
   return shoal_session_send(h->mgr, b->k.id, kinds[k].opcode, 0, &p,
                             sizeof p);
+}
+
+/* A body of len bytes (≥ sizeof(payload)): the header, then bytes that
+ * depend on the sender, the number and their place. */
+#define BODY_MAX 4000u
+static void body_fill(unsigned char *buf, const payload *p, size_t len) {
+  memcpy(buf, p, sizeof *p);
+  for (size_t i = sizeof *p; i < len; i++)
+    buf[i] = (unsigned char)(i * 31u + p->seq + p->from);
+}
+
+static int body_ok(const shoal_packet *pk) {
+  const unsigned char *b = pk->data;
+  payload p;
+  if (pk->len < sizeof p || pk->len > BODY_MAX)
+    return 0;
+  memcpy(&p, b, sizeof p);
+  for (size_t i = sizeof p; i < pk->len; i++)
+    if (b[i] != (unsigned char)(i * 31u + p.seq + p.from))
+      return 0;
+  return 1;
+}
+
+static void sent_body(host *h, size_t len) {
+  uint32_t big = atomic_load_explicit(&h->largest, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->payload_bytes, len, memory_order_relaxed);
+  while (len > big && !atomic_compare_exchange_weak(&h->largest, &big,
+                                                    (uint32_t)len))
+    ;
+}
+
+/* A length in lo … hi. */
+static size_t body_len(bot *b, size_t lo, size_t hi) {
+  return lo + (size_t)(rng_next(&b->k.rng) % (hi - lo + 1));
+}
+
+/* A chat line of 20 … 255 bytes into the bot's own session (ordered). */
+static void chat(host *h, bot *b) {
+  unsigned char buf[255];
+  payload p = {b->k.id, ++b->k.out_seq, 0, 0};
+  size_t len = body_len(b, 20, 255);
+  body_fill(buf, &p, len);
+  if (shoal_session_send(h->mgr, b->k.id, kinds[K_CHAT].opcode, 0, buf,
+                         len) == SHOAL_OK)
+    sent_body(h, len);
+}
+
+/* A say (k K_SAY: to every awake bot of its group) or a yell (K_YELL:
+ * of its map), but itself. */
+static void say(host *h, bot *b, int k) {
+  unsigned char buf[200];
+  payload p = {b->k.id, 0, 0, 0};
+  size_t len = body_len(b, 40, 200);
+  shoal_audience to = {k == K_SAY ? SHOAL_TO_GROUP : SHOAL_TO_MAP,
+                       k == K_SAY ? (b->k.id - 1) / GROUP_SIZE + 1
+                                  : b->k.id % MAPS,
+                       NULL, 0, b->k.id, SHOAL_TO_AWAKE};
+  long n;
+  p.seq = (uint32_t)rng_next(&b->k.rng);
+  body_fill(buf, &p, len);
+  if ((n = shoal_mgr_broadcast(h->mgr, &to, kinds[k].opcode, 0, buf, len)) >=
+      0) {
+    atomic_fetch_add(&h->said, 1);
+    atomic_fetch_add(&h->deliveries, (uint64_t)n);
+    sent_body(h, len);
+  }
+}
+
+/* Mail of 500 … 4000 bytes to another bot. */
+static void mail(host *h, bot *b) {
+  unsigned char buf[BODY_MAX];
+  payload p = {b->k.id, 0, 0, 0};
+  uint32_t to = 1 + (uint32_t)(rng_next(&b->k.rng) % h->a->sessions);
+  size_t len = body_len(b, 500, BODY_MAX);
+  p.seq = (uint32_t)rng_next(&b->k.rng);
+  body_fill(buf, &p, len);
+  if (shoal_session_send(h->mgr, to, kinds[K_MAIL].opcode, 0, buf, len) ==
+      SHOAL_OK)
+    sent_body(h, len);
 }
 
 static void trade(host *h, bot *b) {
@@ -203,7 +295,8 @@ static int on_update(void *h_, uint32_t id, void *user, uint32_t diff_ms) {
   if (atomic_load_explicit(&h->quiet, memory_order_relaxed))
     return 0; /* the run is over: nothing more happens */
   for (int k = 0; k < K_COUNT; k++) {
-    b->k.acc[k] += kinds[k].per_s * h->dt_s * (0.5 + rng_unit(&b->k.rng));
+    double x = b->k.id == FLOODER && h->a->sessions > 1 ? FLOOD_X : 1.0;
+    b->k.acc[k] += kinds[k].per_s * x * h->dt_s * (0.5 + rng_unit(&b->k.rng));
     while (b->k.acc[k] >= 1.0) {
       b->k.acc[k] -= 1.0;
       sent++;
@@ -211,6 +304,12 @@ static int on_update(void *h_, uint32_t id, void *user, uint32_t diff_ms) {
         trade(h, b);
       else if (k == K_AUCTION)
         ask_price(h, b);
+      else if (k == K_CHAT)
+        chat(h, b);
+      else if (k == K_SAY || k == K_YELL)
+        say(h, b, k);
+      else if (k == K_MAIL)
+        mail(h, b);
       else
         (void)send_self(h, b, k, 0, 0);
     }
@@ -260,6 +359,8 @@ static void check_order(host *h, bot *b, const shoal_packet *p,
   memcpy(out, p->data, sizeof *out);
   if (out->from != b->k.id)
     return;
+  if (b->k.id == FLOODER && p->opcode >= 0x100 && p->opcode < 0x100 + K_COUNT)
+    atomic_fetch_add(&h->flood_handled[p->opcode - 0x100], 1);
   if (out->seq <= b->k.in_seq)
     atomic_fetch_add(&h->order_violations, 1);
   b->k.in_seq = out->seq;
@@ -274,6 +375,43 @@ static int on_ordered(void *h_, uint32_t session, void *user,
   (void)session;
   check_order(h_, user, p, &v);
   return 0;
+}
+
+/* A chat line: in order, its body intact. */
+static int on_chat(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  host *h = h_;
+  payload v;
+  (void)session;
+  check_order(h, user, p, &v);
+  if (!body_ok(p))
+    atomic_fetch_add(&h->payload_bad, 1);
+  return 0;
+}
+
+/* A say heard, or a mail received: its body intact. */
+static int on_body(void *h_, uint32_t session, void *user,
+                   const shoal_packet *p) {
+  host *h = h_;
+  (void)session;
+  (void)user;
+  if (!body_ok(p))
+    atomic_fetch_add(&h->payload_bad, 1);
+  if (p->opcode != kinds[K_MAIL].opcode)
+    atomic_fetch_add(&h->heard, 1);
+  return 0;
+}
+
+/* Every packet shoal drops, by reason; a rate-limited one must be the
+ * flooder's. */
+static void on_drop(void *h_, uint32_t id, const shoal_packet *p,
+                    shoal_drop_reason reason) {
+  host *h = h_;
+  (void)p;
+  if ((unsigned)reason < 5)
+    atomic_fetch_add(&h->drops[reason], 1);
+  if (reason == SHOAL_DROP_RATE_LIMITED && id != FLOODER)
+    atomic_fetch_add(&h->limit_strays, 1);
 }
 
 static int on_loot(void *h_, uint32_t session, void *user,
@@ -443,6 +581,7 @@ int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
       (rc = shoal_mgr_set_hibernation_ms(h->mgr, 2000)) != SHOAL_OK ||
       (rc = shoal_mgr_set_hibernation_hysteresis_ms(h->mgr, 1000)) !=
           SHOAL_OK ||
+      (rc = shoal_mgr_set_drop_hook(h->mgr, on_drop)) != SHOAL_OK ||
       (rc = shoal_actors_create(&h->actors, rt, &cfg->actors)) !=
           SHOAL_OK ||
       (rc = actors_start(h)) != SHOAL_OK) {
@@ -457,6 +596,8 @@ int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
     if (k == K_QUEST) fn = on_quest;
     if (k == K_TRADE) fn = on_trade;
     if (k == K_AUCTION) fn = on_auction;
+    if (k == K_CHAT) fn = on_chat;
+    if (k == K_SAY || k == K_YELL || k == K_MAIL) fn = on_body;
     if ((rc = shoal_mgr_register_opcode(h->mgr, kinds[k].opcode, kinds[k].cls,
                                         kinds[k].cat, fn, kinds[k].name)) !=
         SHOAL_OK) {
@@ -465,4 +606,33 @@ int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
     }
   }
   return CLI_OK;
+}
+
+void st_rate_defaults(shoal_config *cfg) {
+  cfg->rate_limit[SHOAL_CAT_SPELL] = 8;
+  cfg->rate_limit[SHOAL_CAT_MOVEMENT] = 8;
+  cfg->rate_limit[SHOAL_CAT_CHAT] = 2;
+}
+
+int st_flood_held(host *h, const shoal_config *cfg, uint64_t ms,
+                  char *why, size_t len) {
+  int held = 1;
+  why[0] = '\0';
+  for (int k = 0; k < K_COUNT; k++) {
+    uint64_t rate = cfg->rate_limit[kinds[k].cat], depth, bound, got;
+    if (rate == 0)
+      continue;
+    depth = rate * cfg->rate_burst_ms / 1000;
+    /* a bucket full at the start, then one packet per 1/rate s */
+    bound = (depth > 0 ? depth : 1) + rate * ms / 1000 + 1;
+    got = atomic_load(&h->flood_handled[k]);
+    if (got > bound) {
+      size_t n = strlen(why);
+      snprintf(why + n, len - n, "%s%s: %llu handled, at most %llu allowed",
+               n ? "; " : "", kinds[k].name, (unsigned long long)got,
+               (unsigned long long)bound);
+      held = 0;
+    }
+  }
+  return held;
 }

@@ -14,10 +14,16 @@
 /* What a bot sends, per bot per second, and how the server classifies it. */
 enum {
   K_SPELL, K_MOVE, K_COMBAT, K_LOOT, K_QUEST, K_GOSSIP, K_CHAT, K_ITEM,
-  K_GROUP, K_TRADE, K_AUCTION, K_COUNT
+  K_GROUP, K_TRADE, K_AUCTION, K_SAY, K_YELL, K_MAIL, K_COUNT
 };
 
+/* The flooding client: this bot sends FLOOD_X times every rate, and the
+ * manager's rate limits (stress.c's defaults) must hold it. */
+#define FLOODER 1u
+#define FLOOD_X 10.0
+
 #define MAPS 4
+#define GROUP_SIZE 5 /* bots (id − 1) / 5 share group (id − 1) / 5 + 1 */
 #define START_GOLD 10000
 #define START_ITEMS 20
 
@@ -67,6 +73,15 @@ typedef struct host {
       items_used;
   uint64_t quest_published, quest_expected;
   _Atomic uint64_t alloc_failures;
+  /* payloads past a fixed header: chat, say (broadcast) and mail */
+  _Atomic uint64_t payload_bad;      /* a body that did not read back */
+  _Atomic uint64_t payload_bytes;    /* sent, accepted */
+  _Atomic uint32_t largest;          /* the longest payload accepted */
+  _Atomic uint64_t said, deliveries; /* broadcasts, and their deliveries */
+  _Atomic uint64_t heard;            /* their packets handled */
+  _Atomic uint64_t drops[5];         /* by shoal_drop_reason (drop hook) */
+  _Atomic uint64_t limit_strays;     /* rate-limited, not the flooder's */
+  _Atomic uint64_t flood_handled[K_COUNT]; /* the flooder's, by kind */
 } host;
 
 /* Seconds of CLOCK_MONOTONIC. */
@@ -81,5 +96,13 @@ void st_bot_free(bot *b);
  * log. CLI_OK or CLI_FAIL (reported). The main thread. */
 int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
                   const cli_log *log);
+/* The rate limits `shoal stress` runs with unless its configuration says
+ * otherwise: spell and movement 8/s, chat 2/s (a bot sends 2, 2 and
+ * 0.2). */
+void st_rate_defaults(shoal_config *cfg);
+/* Whether the flooder's packets of each limited category stayed within
+ * their rate over ms of manager time: 1 yes. */
+int st_flood_held(host *h, const shoal_config *cfg, uint64_t ms,
+                  char *why, size_t len);
 
 #endif /* SHOAL_CLI_STRESS_BOTS_H */

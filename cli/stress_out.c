@@ -59,7 +59,26 @@ void st_print_table(FILE *f, const st_result *r, int color) {
     if (r->by_category[c] != 0)
       fprintf(f, " %s %.0f", shoal_packet_category_name(c),
               (double)r->by_category[c] / secs);
-  fprintf(f, "\n  deferred queue      deepest %llu; drain p99 %.3f ms, max "
+  fprintf(f, "\npayloads              taken %llu = freed %llu; largest %u B; "
+          "%.1f KiB/s; broadcasts %llu, deliveries %llu, heard %llu; %llu "
+          "bodies damaged  [%s]\n",
+          (unsigned long long)r->payloads_taken,
+          (unsigned long long)r->payloads_freed, r->largest_packet,
+          r->payload_bytes_per_s / 1024.0,
+          (unsigned long long)r->broadcasts,
+          (unsigned long long)r->deliveries, (unsigned long long)r->heard,
+          (unsigned long long)r->payload_bad, ok(r->payloads_ok));
+  fprintf(f, "drops and limits      dropped: released %llu, destroyed %llu, no "
+          "handler %llu, rate-limited %llu (the flooding bot %u: %llu of "
+          "others')  [%s]\n",
+          (unsigned long long)r->drops[SHOAL_DROP_RELEASED],
+          (unsigned long long)r->drops[SHOAL_DROP_DESTROYED],
+          (unsigned long long)r->drops[SHOAL_DROP_NO_HANDLER],
+          (unsigned long long)r->drops[SHOAL_DROP_RATE_LIMITED], 1u,
+          (unsigned long long)r->limit_strays, ok(r->limits_ok));
+  if (r->limits_why[0] != '\0')
+    fprintf(f, "  why                 %s\n", r->limits_why);
+  fprintf(f, "  deferred queue      deepest %llu; drain p99 %.3f ms, max "
           "%.3f ms; send to handler p99 %.2f ms\n",
           (unsigned long long)r->deferred_max, r->drain_p99_ms,
           r->drain_max_ms, (double)r->wait_p99_ns / 1e6);
@@ -108,7 +127,8 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           "invariants %s\n", on, r->pass ? "PASS" : "FAIL", off, r->tick_p99,
           r->budget_ok ? "within" : "over", a->budget_ms,
           r->packets_ok && r->economy_ok && r->order_ok &&
-                  r->hibernation_ok && r->messaging_ok
+                  r->hibernation_ok && r->messaging_ok && r->payloads_ok &&
+                  r->limits_ok
               ? "hold"
               : "broken");
 }
@@ -156,6 +176,25 @@ int st_write_json(const char *path, const st_result *r) {
   json_object_end(&j);
   json_uint(&j, "deferred_max", r->deferred_max);
   json_double(&j, "drain_p99_ms", r->drain_p99_ms, 4);
+  json_object_begin(&j, "dropped_by_reason");
+  json_uint(&j, "released", r->drops[SHOAL_DROP_RELEASED]);
+  json_uint(&j, "destroyed", r->drops[SHOAL_DROP_DESTROYED]);
+  json_uint(&j, "no_handler", r->drops[SHOAL_DROP_NO_HANDLER]);
+  json_uint(&j, "rate_limited", r->drops[SHOAL_DROP_RATE_LIMITED]);
+  json_object_end(&j);
+  json_uint(&j, "rate_limited", r->rate_limited);
+  json_uint(&j, "rate_limited_not_flooder", r->limit_strays);
+  json_string(&j, "limits_why", r->limits_why);
+  json_object_end(&j);
+  json_object_begin(&j, "payloads");
+  json_uint(&j, "taken", r->payloads_taken);
+  json_uint(&j, "freed", r->payloads_freed);
+  json_uint(&j, "largest_bytes", r->largest_packet);
+  json_double(&j, "bytes_per_s", r->payload_bytes_per_s, 1);
+  json_uint(&j, "broadcasts", r->broadcasts);
+  json_uint(&j, "deliveries", r->deliveries);
+  json_uint(&j, "heard", r->heard);
+  json_uint(&j, "damaged", r->payload_bad);
   json_object_end(&j);
   json_object_begin(&j, "economy");
   json_int(&j, "gold_before", r->gold_before);
@@ -203,6 +242,8 @@ int st_write_json(const char *path, const st_result *r) {
   json_bool(&j, "order", r->order_ok);
   json_bool(&j, "hibernation", r->hibernation_ok);
   json_bool(&j, "messaging", r->messaging_ok);
+  json_bool(&j, "payloads", r->payloads_ok);
+  json_bool(&j, "limits", r->limits_ok);
   json_object_end(&j);
   json_array_begin(&j, "workers", 0);
   for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++) {
@@ -269,6 +310,31 @@ int st_write_prometheus(const char *path, const st_result *r) {
     fprintf(f, "shoal_stress_packets_handled_total{category=\"%s\"} %llu\n",
             shoal_packet_category_name(c),
             (unsigned long long)r->by_category[c]);
+  fprintf(f, "# HELP shoal_stress_packets_dropped_total Packets dropped, by "
+          "reason.\n# TYPE shoal_stress_packets_dropped_total counter\n"
+          "shoal_stress_packets_dropped_total{reason=\"released\"} %llu\n"
+          "shoal_stress_packets_dropped_total{reason=\"destroyed\"} %llu\n"
+          "shoal_stress_packets_dropped_total{reason=\"no_handler\"} %llu\n"
+          "shoal_stress_packets_dropped_total{reason=\"rate_limited\"} "
+          "%llu\n",
+          (unsigned long long)r->drops[SHOAL_DROP_RELEASED],
+          (unsigned long long)r->drops[SHOAL_DROP_DESTROYED],
+          (unsigned long long)r->drops[SHOAL_DROP_NO_HANDLER],
+          (unsigned long long)r->drops[SHOAL_DROP_RATE_LIMITED]);
+  fprintf(f, "# HELP shoal_stress_payloads_total Payloads past the inline "
+          "bytes.\n# TYPE shoal_stress_payloads_total counter\n"
+          "shoal_stress_payloads_total{event=\"taken\"} %llu\n"
+          "shoal_stress_payloads_total{event=\"freed\"} %llu\n",
+          (unsigned long long)r->payloads_taken,
+          (unsigned long long)r->payloads_freed);
+  prom(f, "shoal_stress_payload_bytes_per_second", "gauge",
+       "Payload bytes the bots sent per second.", "", r->payload_bytes_per_s);
+  prom(f, "shoal_stress_largest_packet_bytes", "gauge",
+       "The longest payload sent.", "", (double)r->largest_packet);
+  prom(f, "shoal_stress_broadcasts_total", "counter",
+       "Say/yell broadcasts to a map.", "", (double)r->broadcasts);
+  prom(f, "shoal_stress_broadcast_deliveries_total", "counter",
+       "Packets the broadcasts delivered.", "", (double)r->deliveries);
   prom(f, "shoal_stress_order_violations_total", "counter",
        "Packets handled out of their session's order.", "",
        (double)r->order_violations);
@@ -407,6 +473,18 @@ int st_write_html(const char *path, const st_result *r) {
           "%llu, rejected %llu</td></tr>\n", (unsigned long long)r->sent,
           (unsigned long long)r->handled, (unsigned long long)r->pending,
           (unsigned long long)r->rejected);
+  fprintf(f, "<tr><th>payloads</th><td>taken %llu, freed %llu; largest %u "
+          "B; %.1f KiB/s; broadcasts %llu, deliveries %llu</td></tr>\n"
+          "<tr><th>dropped</th><td>released %llu, destroyed %llu, no handler "
+          "%llu, rate-limited %llu</td></tr>\n",
+          (unsigned long long)r->payloads_taken,
+          (unsigned long long)r->payloads_freed, r->largest_packet,
+          r->payload_bytes_per_s / 1024.0, (unsigned long long)r->broadcasts,
+          (unsigned long long)r->deliveries,
+          (unsigned long long)r->drops[SHOAL_DROP_RELEASED],
+          (unsigned long long)r->drops[SHOAL_DROP_DESTROYED],
+          (unsigned long long)r->drops[SHOAL_DROP_NO_HANDLER],
+          (unsigned long long)r->drops[SHOAL_DROP_RATE_LIMITED]);
   fprintf(f, "<tr><th>economy</th><td>gold %lld → %lld, items %lld → %lld"
           "</td></tr>\n", (long long)r->gold_before, (long long)r->gold_after,
           (long long)r->items_before, (long long)r->items_after);

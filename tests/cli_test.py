@@ -266,7 +266,18 @@ def _():
         assert j["tick_ms"][key] > 0, key
     p = j["packets"]
     assert p["sent"] > 1000, p
-    eq(p["sent"], p["handled"] + p["pending"] + p["rejected"], "packets accounted for")
+    eq(p["sent"], p["handled"] + p["pending"] + p["rejected"] + p["dropped"], "packets accounted for")
+    eq(p["dropped"], p["dropped_by_reason"]["rate_limited"], "only the rate limits drop")
+    eq(p["rate_limited_not_flooder"], 0, "only the flooder is limited")
+    eq(p["limits_why"], "", "limits' why")
+    pl = j["payloads"]
+    eq(pl["taken"], pl["freed"], "every payload freed")
+    assert pl["taken"] > 0 and pl["largest_bytes"] > 96, pl
+    eq(pl["heard"], pl["deliveries"], "every broadcast delivery handled")
+    assert pl["broadcasts"] > 0 and pl["bytes_per_s"] > 0, pl
+    eq(pl["damaged"], 0, "payload bodies intact")
+    eq(j["checks"]["payloads"], True, "payloads check")
+    eq(j["checks"]["limits"], True, "limits check")
     eq(p["inplace"] + p["main"], p["handled"], "classes are run totals")
     eq(sum(p["by_category"].values()), p["handled"], "categories are run totals")
     m = j["messaging"]
@@ -294,6 +305,8 @@ def _():
         prom = f.read()
     assert 'shoal_stress_tick_seconds{quantile="0.99"}' in prom, prom[:300]
     assert "shoal_stress_pass 1" in prom, prom[:300]
+    assert 'shoal_stress_payloads_total{event="freed"}' in prom, prom[:300]
+    assert 'shoal_stress_packets_dropped_total{reason="rate_limited"}' in prom, prom[:300]
     with open(paths["html"]) as f:
         html = f.read()
     assert html.count("<svg") == 5 and "<path class=\"data\" d=\"M" in html, html[:300]
