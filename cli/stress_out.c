@@ -135,6 +135,45 @@ void st_print_table(FILE *f, const st_result *r, int color) {
 
 /* ---- JSON --------------------------------------------------------------- */
 
+/* The packets' and payloads' objects. */
+static void json_packets(json_writer *jw, const st_result *r) {
+  json_object_begin(jw, "packets");
+  json_uint(jw, "sent", r->sent);
+  json_uint(jw, "handled", r->handled);
+  json_uint(jw, "pending", r->pending);
+  json_uint(jw, "rejected", r->rejected);
+  json_uint(jw, "dropped", r->dropped);
+  json_double(jw, "per_s", r->packets_per_s, 1);
+  json_uint(jw, "inplace", r->by_class[0]);
+  json_uint(jw, "main", r->by_class[1]);
+  json_object_begin(jw, "by_category");
+  for (int c = 0; c < SHOAL_CAT_COUNT; c++)
+    json_uint(jw, shoal_packet_category_name(c), r->by_category[c]);
+  json_object_end(jw);
+  json_uint(jw, "deferred_max", r->deferred_max);
+  json_double(jw, "drain_p99_ms", r->drain_p99_ms, 4);
+  json_object_begin(jw, "dropped_by_reason");
+  json_uint(jw, "released", r->drops[SHOAL_DROP_RELEASED]);
+  json_uint(jw, "destroyed", r->drops[SHOAL_DROP_DESTROYED]);
+  json_uint(jw, "no_handler", r->drops[SHOAL_DROP_NO_HANDLER]);
+  json_uint(jw, "rate_limited", r->drops[SHOAL_DROP_RATE_LIMITED]);
+  json_object_end(jw);
+  json_uint(jw, "rate_limited", r->rate_limited);
+  json_uint(jw, "rate_limited_not_flooder", r->limit_strays);
+  json_string(jw, "limits_why", r->limits_why);
+  json_object_end(jw);
+  json_object_begin(jw, "payloads");
+  json_uint(jw, "taken", r->payloads_taken);
+  json_uint(jw, "freed", r->payloads_freed);
+  json_uint(jw, "largest_bytes", r->largest_packet);
+  json_double(jw, "bytes_per_s", r->payload_bytes_per_s, 1);
+  json_uint(jw, "broadcasts", r->broadcasts);
+  json_uint(jw, "deliveries", r->deliveries);
+  json_uint(jw, "heard", r->heard);
+  json_uint(jw, "damaged", r->payload_bad);
+  json_object_end(jw);
+}
+
 int st_write_json(const char *path, const st_result *r) {
   FILE *f = fopen(path, "w");
   json_writer j;
@@ -161,41 +200,7 @@ int st_write_json(const char *path, const st_result *r) {
   json_double(&j, "overhead_ns_per_session", r->overhead_ns_per_session, 1);
   json_uint(&j, "overhead_samples", r->overhead_samples);
   json_double(&j, "cpu_us_per_session", r->cpu_us_per_session, 3);
-  json_object_begin(&j, "packets");
-  json_uint(&j, "sent", r->sent);
-  json_uint(&j, "handled", r->handled);
-  json_uint(&j, "pending", r->pending);
-  json_uint(&j, "rejected", r->rejected);
-  json_uint(&j, "dropped", r->dropped);
-  json_double(&j, "per_s", r->packets_per_s, 1);
-  json_uint(&j, "inplace", r->by_class[0]);
-  json_uint(&j, "main", r->by_class[1]);
-  json_object_begin(&j, "by_category");
-  for (int c = 0; c < SHOAL_CAT_COUNT; c++)
-    json_uint(&j, shoal_packet_category_name(c), r->by_category[c]);
-  json_object_end(&j);
-  json_uint(&j, "deferred_max", r->deferred_max);
-  json_double(&j, "drain_p99_ms", r->drain_p99_ms, 4);
-  json_object_begin(&j, "dropped_by_reason");
-  json_uint(&j, "released", r->drops[SHOAL_DROP_RELEASED]);
-  json_uint(&j, "destroyed", r->drops[SHOAL_DROP_DESTROYED]);
-  json_uint(&j, "no_handler", r->drops[SHOAL_DROP_NO_HANDLER]);
-  json_uint(&j, "rate_limited", r->drops[SHOAL_DROP_RATE_LIMITED]);
-  json_object_end(&j);
-  json_uint(&j, "rate_limited", r->rate_limited);
-  json_uint(&j, "rate_limited_not_flooder", r->limit_strays);
-  json_string(&j, "limits_why", r->limits_why);
-  json_object_end(&j);
-  json_object_begin(&j, "payloads");
-  json_uint(&j, "taken", r->payloads_taken);
-  json_uint(&j, "freed", r->payloads_freed);
-  json_uint(&j, "largest_bytes", r->largest_packet);
-  json_double(&j, "bytes_per_s", r->payload_bytes_per_s, 1);
-  json_uint(&j, "broadcasts", r->broadcasts);
-  json_uint(&j, "deliveries", r->deliveries);
-  json_uint(&j, "heard", r->heard);
-  json_uint(&j, "damaged", r->payload_bad);
-  json_object_end(&j);
+  json_packets(&j, r);
   json_object_begin(&j, "economy");
   json_int(&j, "gold_before", r->gold_before);
   json_int(&j, "gold_after", r->gold_after);
