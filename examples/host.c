@@ -2,9 +2,14 @@
  * per second, a network thread that reads framed packets from a socket and
  * sends them to sessions from outside the runtime, main-thread handlers run
  * each tick, idle sessions hibernated and woken, and a clean shutdown on
- * SIGINT / SIGTERM or after --ticks. At the end it checks that every packet
- * is accounted for, each session's packets ran in order and no gold was
- * made or lost; exit status 0 when all holds, 1 when not, 2 on bad flags.
+ * SIGINT / SIGTERM or after --ticks. Chat lines longer than a packet's
+ * inline bytes are handed to shoal with their buffers (send_owned) and
+ * heard by the map (a broadcast); players log out and in again while
+ * packets are in flight to them, asleep or awake (their state saved from
+ * on_release, or from the hibernated bytes). At the end it checks that
+ * every packet is accounted for, every chat buffer freed once, each
+ * session's packets ran in order and no gold was made or lost; exit
+ * status 0 when all holds, 1 when not, 2 on bad flags.
  *
  * Build outside the tree with:
  *   cc -std=c11 -pthread host.c $(pkg-config --cflags --libs shoal) */
@@ -23,11 +28,13 @@
 #include <shoal.h>
 
 enum { TPS = 20, TICK_MS = 1000 / TPS, START_GOLD = 100, WORLD_GOLD = 1000000 };
+enum { MAPS = 4, FRAME_MAX = 4096, CHAT_MIN = 100, CHAT_MAX = 400 };
 
-/* The opcodes of this little game and where they may run. */
-enum { OP_MOVE = 1, OP_CAST = 2, OP_LOOT = 3 };
+/* The opcodes of this little game and where they may run; OP_HEAR is what
+ * a chat line's broadcast delivers to the others of the map. */
+enum { OP_MOVE = 1, OP_CAST = 2, OP_LOOT = 3, OP_CHAT = 4, OP_HEAR = 5 };
 
-/* On the wire: a header, then len payload bytes (≤ SHOAL_PACKET_PAYLOAD_MAX). */
+/* On the wire: a header, then len payload bytes (at most FRAME_MAX). */
 typedef struct frame_head {
   uint32_t session;
   uint16_t opcode;
@@ -65,6 +72,14 @@ typedef struct host {
   atomic_int clients_stop;
   uint64_t frames, bad_frames, unknown_session, backpressure;
   uint64_t client_frames;
+  /* chat: buffers handed to shoal, and given back (any thread) */
+  _Atomic uint64_t chat_buffers, chat_freed, chat_bad;
+  _Atomic uint64_t said, heard;   /* broadcasts and what they delivered */
+  _Atomic uint64_t drops[8];      /* by shoal_drop_reason */
+  _Atomic uint64_t hear_dropped;  /* heard lines dropped at a logout */
+  /* logouts: each logged-out player's gold, kept until it logs in */
+  int64_t *saved_gold;            /* [sessions + 1]; main thread */
+  uint64_t logouts, asleep_logouts;
 } host;
 
 static volatile sig_atomic_t g_stop;
@@ -97,7 +112,7 @@ static uint64_t rng(uint64_t *s) { /* splitmix64 */
 
 static int check_order(host *h, player *p, const shoal_packet *pk,
                        move_msg *m) {
-  if (pk->len != sizeof *m)
+  if (pk->len < sizeof *m || (pk->opcode != OP_CHAT && pk->len != sizeof *m))
     return -1;
   memcpy(m, pk->data, sizeof *m);
   if (m->seq <= p->last_seq)
@@ -145,6 +160,67 @@ static int on_loot(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
   return 0;
 }
 
+/* A chat line's text: bytes that depend on its sequence number. */
+static unsigned char chat_byte(uint32_t seq, size_t i) {
+  return (unsigned char)('a' + (seq + i) % 26);
+}
+
+static int text_ok(const shoal_packet *pk, uint32_t seq) {
+  const unsigned char *b = pk->data;
+  for (size_t i = sizeof(move_msg); i < pk->len; i++)
+    if (b[i] != chat_byte(seq, i))
+      return 0;
+  return 1;
+}
+
+/* INPLACE: a chat line (in its buffer, past the inline bytes), checked and
+ * said to the awake players of the speaker's map: one broadcast, its text
+ * shared by every packet it delivers. */
+static int on_chat(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
+  host *h = hp;
+  move_msg m;
+  shoal_audience to = {SHOAL_TO_MAP, id % MAPS, NULL, 0, id, SHOAL_TO_AWAKE};
+  long n;
+  if (check_order(h, user, pk, &m) < 0 || !text_ok(pk, m.seq)) {
+    atomic_fetch_add(&h->chat_bad, 1);
+    return -1;
+  }
+  if ((n = shoal_mgr_broadcast(h->mgr, &to, OP_HEAR, 0, pk->data, pk->len)) >=
+      0)
+    atomic_fetch_add(&h->said, 1);
+  return 0;
+}
+
+static int on_hear(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
+  host *h = hp;
+  move_msg m;
+  (void)id;
+  (void)user;
+  memcpy(&m, pk->data, sizeof m);
+  if (!text_ok(pk, m.seq))
+    atomic_fetch_add(&h->chat_bad, 1);
+  atomic_fetch_add(&h->heard, 1);
+  return 0;
+}
+
+/* Every packet shoal drops after taking it: logouts drop what was on its
+ * way to the player. Any thread (the releasing one here: the main). */
+static void on_drop(void *hp, uint32_t id, const shoal_packet *pk,
+                    shoal_drop_reason reason) {
+  host *h = hp;
+  (void)id;
+  atomic_fetch_add(&h->drops[reason & 7], 1);
+  if (pk->opcode == OP_HEAR)
+    atomic_fetch_add(&h->hear_dropped, 1);
+}
+
+/* A chat buffer handed over with send_owned comes back here once. */
+static void free_chat(void *hp, void *data) {
+  host *h = hp;
+  free(data);
+  atomic_fetch_add(&h->chat_freed, 1);
+}
+
 /* ---- session callbacks ---------------------------------------------------- */
 
 /* On a worker (or the main thread inside shoal_mgr_update), never for one
@@ -160,10 +236,27 @@ static int on_update(void *hp, uint32_t id, void *user, uint32_t diff_ms) {
   return work;
 }
 
+/* A logout (or the shutdown): the player's gold is saved. NULL when it was
+ * hibernated: on_hib_release saved it from its bytes just before. */
 static void on_release(void *hp, uint32_t id, void *user) {
-  (void)hp;
-  (void)id;
-  free(user); /* NULL when it left while hibernated */
+  host *h = hp;
+  player *p = user;
+  if (p != NULL && id <= h->sessions)
+    h->saved_gold[id] += p->gold;
+  free(p);
+}
+
+static void on_hib_release(void *hp, uint32_t id, const void *blob,
+                           size_t len) {
+  host *h = hp;
+  player p;
+  if (blob == NULL || len != sizeof p || id > h->sessions) {
+    atomic_fetch_add(&h->wake_failures, 1); /* state lost: counted */
+    return;
+  }
+  memcpy(&p, blob, sizeof p);
+  h->saved_gold[id] += p.gold;
+  h->asleep_logouts++;
 }
 
 static long on_hibernate(void *hp, uint32_t id, void *user,
@@ -227,7 +320,9 @@ static void *clients_main(void *arg) {
       struct {
         frame_head fh;
         move_msg m;
+        unsigned char text[CHAT_MAX];
       } f;
+      size_t len = sizeof f.m;
       uint64_t r = rng(&s);
       uint32_t id = 1 + (uint32_t)(r % active);
       if (i == burst) { /* the idle quarter's packet */
@@ -235,16 +330,25 @@ static void *clients_main(void *arg) {
           break;
         id = active + 1 + (uint32_t)(r % (h->sessions - active));
       }
-      f.fh.opcode = (uint16_t)(r >> 32) % 10 < 6 ? OP_MOVE
-                    : (r >> 32) % 10 < 9      ? OP_CAST
-                                               : OP_LOOT;
-      f.fh.len = sizeof f.m;
+      f.fh.opcode = (r >> 32) % 20 < 11  ? OP_MOVE
+                    : (r >> 32) % 20 < 17 ? OP_CAST
+                    : (r >> 32) % 20 < 19 ? OP_LOOT
+                                          : OP_CHAT;
       if ((r >> 40) % 1000 == 0)
         id = h->sessions + 1 + (uint32_t)(r % 1000); /* no such session */
       f.fh.session = id;
       f.m.seq = id <= h->sessions ? ++seq[id] : 1;
       f.m.amount = 1 + (uint32_t)((r >> 48) % 5);
-      if (write_all(h->sock[0], &f, sizeof f) < 0)
+      if (i == burst && f.fh.opcode == OP_CHAT)
+        f.fh.opcode = OP_MOVE; /* the idle quarter does not chat */
+      if (f.fh.opcode == OP_CHAT) {
+        len = sizeof f.m + CHAT_MIN - sizeof f.m +
+              (size_t)((r >> 20) % (CHAT_MAX - CHAT_MIN + 1));
+        for (size_t k = sizeof f.m; k < len; k++)
+          f.text[k - sizeof f.m] = chat_byte(f.m.seq, k);
+      }
+      f.fh.len = (uint16_t)len;
+      if (write_all(h->sock[0], &f, sizeof f.fh + len) < 0)
         goto out;
       h->client_frames++;
     }
@@ -278,22 +382,36 @@ static int read_all(int fd, void *buf, size_t len) {
 }
 
 /* The network thread: outside the runtime, it blocks on its socket and
- * hands each frame to shoal_session_send, which copies it into the
- * session's inbox without blocking. */
+ * hands each frame to shoal without blocking: a short one copied
+ * (shoal_session_send), a long one read into a buffer of its own whose
+ * ownership passes to shoal (shoal_session_send_owned: free_chat gives it
+ * back once, whatever becomes of the packet). */
 static void *net_main(void *arg) {
   host *h = arg;
   frame_head fh;
-  unsigned char payload[SHOAL_PACKET_PAYLOAD_MAX];
+  unsigned char small[SHOAL_PACKET_INLINE_MAX];
   while (read_all(h->sock[1], &fh, sizeof fh) == 0) {
+    unsigned char *buf = small;
     int rc;
-    if (fh.len > sizeof payload) { /* a framing error ends the connection */
+    if (fh.len > FRAME_MAX) { /* a framing error ends the connection */
       h->bad_frames++;
       break;
     }
-    if (read_all(h->sock[1], payload, fh.len) < 0)
+    if (fh.len > sizeof small && (buf = malloc(fh.len)) == NULL)
       break;
+    if (read_all(h->sock[1], buf, fh.len) < 0) {
+      if (buf != small)
+        free(buf);
+      break;
+    }
     h->frames++;
-    rc = shoal_session_send(h->mgr, fh.session, fh.opcode, 0, payload, fh.len);
+    if (buf != small) {
+      atomic_fetch_add(&h->chat_buffers, 1);
+      rc = shoal_session_send_owned(h->mgr, fh.session, fh.opcode, 0, buf,
+                                    fh.len, free_chat, h);
+    } else {
+      rc = shoal_session_send(h->mgr, fh.session, fh.opcode, 0, buf, fh.len);
+    }
     if (rc == SHOAL_ENOENT)
       h->unknown_session++;
     else if (rc == SHOAL_EAGAIN)
@@ -302,6 +420,56 @@ static void *net_main(void *arg) {
       h->bad_frames++;
   }
   return NULL;
+}
+
+/* ---- logins and logouts ---------------------------------------------------- */
+
+/* Player id logs in with the gold saved for it, on map id % MAPS; the
+ * mostly idle last quarter on a map of its own, where nobody chats, so
+ * that they sleep (a player who hears a line is not idle). The main
+ * thread. */
+static int login(host *h, uint32_t id) {
+  player *p = calloc(1, sizeof *p);
+  int rc;
+  if (p == NULL)
+    return SHOAL_ENOMEM;
+  p->id = id;
+  p->gold = h->saved_gold[id];
+  if ((rc = shoal_session_create(h->mgr, id, p)) != SHOAL_OK ||
+      (rc = shoal_session_set_map(
+           h->mgr, id, id > h->sessions - h->sessions / 4 ? MAPS : id % MAPS)) !=
+          SHOAL_OK) {
+    fprintf(stderr, "host: session %u: %s\n", id, shoal_strerror(rc));
+    if (shoal_session_get(h->mgr, id, NULL) != SHOAL_OK)
+      free(p);
+    return rc;
+  }
+  h->saved_gold[id] = 0;
+  return SHOAL_OK;
+}
+
+static int logged_out(const uint32_t *away, size_t n, uint32_t id) {
+  for (size_t k = 0; k < n; k++)
+    if (away[k] == id)
+      return 1;
+  return 0;
+}
+
+/* Those who left last time log in again; two others leave now, awake or
+ * asleep, with whatever the network thread has sent them meanwhile (their
+ * packets are dropped, their chat buffers freed, the drop hook told). */
+static void logouts(host *h, uint64_t *s, uint32_t *away, size_t *n) {
+  for (size_t k = 0; k < *n; k++)
+    (void)login(h, away[k]);
+  *n = 0;
+  for (int k = 0; k < 2; k++) {
+    uint32_t id = 1 + (uint32_t)(rng(s) % h->sessions);
+    if (logged_out(away, *n, id) ||
+        shoal_session_release(h->mgr, id) != SHOAL_OK)
+      continue;
+    away[(*n)++] = id;
+    h->logouts++;
+  }
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -331,7 +499,7 @@ int main(int argc, char **argv) {
   host h;
   shoal_config cfg;
   shoal_mgr_callbacks cb = {on_update, on_release, &h};
-  shoal_hib_callbacks hib = {on_hibernate, on_wake, NULL};
+  shoal_hib_callbacks hib = {on_hibernate, on_wake, on_hib_release};
   shoal_packet_stats ps;
   shoal_hib_stats hs;
   pthread_t net, clients;
@@ -339,6 +507,9 @@ int main(int argc, char **argv) {
   struct timespec next;
   const char *config = NULL;
   unsigned ticks = 100, workers = 0, ran = 0, drained_ticks = 0;
+  uint32_t away[4];
+  size_t naway = 0;
+  uint64_t out_rng = 7;
   uint64_t worst_ns = 0;
   int64_t gold = 0;
   char err[256];
@@ -394,6 +565,11 @@ int main(int argc, char **argv) {
                                 SHOAL_CAT_SPELL, on_cast, "world state") ||
       shoal_mgr_register_opcode(h.mgr, OP_LOOT, SHOAL_PACKET_MAIN,
                                 SHOAL_CAT_LOOT, on_loot, "world gold") ||
+      shoal_mgr_register_opcode(h.mgr, OP_CHAT, SHOAL_PACKET_INPLACE,
+                                SHOAL_CAT_CHAT, on_chat, "said to the map") ||
+      shoal_mgr_register_opcode(h.mgr, OP_HEAR, SHOAL_PACKET_INPLACE,
+                                SHOAL_CAT_CHAT, on_hear, "a line heard") ||
+      shoal_mgr_set_drop_hook(h.mgr, on_drop) ||
       shoal_mgr_set_hibernation(h.mgr, &hib) ||
       /* Seconds instead of the configured minutes, so that a short run
        * shows sessions going to sleep and waking. */
@@ -404,17 +580,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   h.world_gold = WORLD_GOLD;
+  if ((h.saved_gold = calloc(h.sessions + 1, sizeof *h.saved_gold)) == NULL) {
+    shoal_mgr_destroy(h.mgr);
+    return 1;
+  }
   for (uint32_t id = 1; id <= h.sessions; id++) {
-    player *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    h.saved_gold[id] = START_GOLD;
+    if (login(&h, id) != SHOAL_OK)
       break;
-    p->id = id;
-    p->gold = START_GOLD;
-    if ((rc = shoal_session_create(h.mgr, id, p)) != SHOAL_OK) {
-      fprintf(stderr, "host: session %u: %s\n", id, shoal_strerror(rc));
-      free(p);
-      break;
-    }
   }
 
   memset(&sa, 0, sizeof sa);
@@ -444,6 +617,8 @@ int main(int argc, char **argv) {
   clock_gettime(CLOCK_MONOTONIC, &next);
   for (; ran < ticks && !g_stop; ran++) {
     uint64_t t0 = now_ns(), dt;
+    if (ran % 10 == 5) /* players leave with packets on their way */
+      logouts(&h, &out_rng, away, &naway);
     if ((rc = shoal_mgr_update(h.mgr, TICK_MS)) != SHOAL_OK)
       fprintf(stderr, "host: update: %s\n", shoal_strerror(rc));
     (void)shoal_mgr_drain_deferred(h.mgr, 0, NULL);
@@ -479,9 +654,10 @@ int main(int argc, char **argv) {
   gold = h.world_gold;
   for (uint32_t id = 1; id <= h.sessions; id++) {
     shoal_session_info si;
+    gold += h.saved_gold[id]; /* logged out: its saved gold */
     if (shoal_session_get(h.mgr, id, &si) == SHOAL_OK && si.user != NULL)
       gold += ((player *)si.user)->gold;
-    else
+    else if (h.saved_gold[id] == 0 && !logged_out(away, naway, id))
       atomic_fetch_add(&h.wake_failures, 1);
   }
 
@@ -500,6 +676,17 @@ int main(int argc, char **argv) {
          (unsigned long long)ps.failed, (unsigned long long)ps.rejected,
          (unsigned long long)ps.dropped, (unsigned long long)ps.pending,
          (unsigned long long)h.world_casts);
+  printf("chat: %llu lines past the inline bytes handed over; %llu said "
+         "to the map, %llu heard (%llu dropped at logouts); %llu damaged\n",
+         (unsigned long long)atomic_load(&h.chat_buffers),
+         (unsigned long long)atomic_load(&h.said),
+         (unsigned long long)atomic_load(&h.heard),
+         (unsigned long long)atomic_load(&h.hear_dropped),
+         (unsigned long long)atomic_load(&h.chat_bad));
+  printf("logouts: %llu (%llu of sleeping players, saved from their bytes); "
+         "packets dropped by them %llu\n",
+         (unsigned long long)h.logouts, (unsigned long long)h.asleep_logouts,
+         (unsigned long long)atomic_load(&h.drops[SHOAL_DROP_RELEASED]));
   printf("hibernation: %llu hibernations, %llu wakes, %llu wake failures\n",
          (unsigned long long)hs.hibernations, (unsigned long long)hs.wakes,
          (unsigned long long)atomic_load(&h.wake_failures));
@@ -508,6 +695,10 @@ int main(int argc, char **argv) {
          (long long)gold, (unsigned long long)atomic_load(&h.order_violations));
 
   ok = ps.pending == 0 && ps.sent == ps.handled + ps.rejected + ps.dropped &&
+       ps.dropped == atomic_load(&h.drops[SHOAL_DROP_RELEASED]) &&
+       ps.payloads_taken == ps.payloads_freed && ps.payload_bytes == 0 &&
+       atomic_load(&h.chat_bad) == 0 &&
+       atomic_load(&h.heard) + atomic_load(&h.hear_dropped) == ps.deliveries &&
        ps.failed == 0 && ps.rejected == h.backpressure &&
        h.frames == h.client_frames && h.bad_frames == 0 &&
        gold == (int64_t)WORLD_GOLD + (int64_t)h.sessions * START_GOLD &&
@@ -519,6 +710,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "host: destroy: %s\n", shoal_strerror(rc));
     ok = 0;
   }
+  /* every chat buffer handed over came back exactly once */
+  printf("chat buffers: %llu handed to shoal, %llu freed\n",
+         (unsigned long long)atomic_load(&h.chat_buffers),
+         (unsigned long long)atomic_load(&h.chat_freed));
+  ok = ok && atomic_load(&h.chat_buffers) == atomic_load(&h.chat_freed);
+  free(h.saved_gold);
   printf("%s\n", ok ? "OK" : "FAILED");
   return ok ? 0 : 1;
 }
