@@ -132,11 +132,11 @@ static void *send_thread(void *arg) {
   return NULL;
 }
 
-/* Sends from a thread outside the runtime: 32 bytes (inline; case send),
- * 200 and 2000 (a buffer of the manager's: send200, send2000); and 32
+/* Sends from a thread outside the runtime: 16 bytes (inline; case send),
+ * 200 and 2000 (a buffer of the manager's: send200, send2000); and 16
  * with 200000 in flight (send_burst). */
 static void run_send(const bench_args *a, shoal_runtime *rt) {
-  static const size_t lens[] = {32, 200, 2000, 32};
+  static const size_t lens[] = {16, 200, 2000, 16};
   shoal_mgr *mgr = mgr_new(rt, nop_update, NULL, 50);
   int reps = a->quick ? 5 : 15;
   double *v = malloc((size_t)reps * sizeof *v);
