@@ -162,6 +162,44 @@ static void run_send(const bench_args *a, shoal_runtime *rt) {
   shoal_mgr_destroy(mgr);
 }
 
+/* The copy a send of len bytes makes, alone: len bytes into one of a
+ * tick's worth of buffers in turn (the working set of send200/send2000),
+ * ns per copy; the baseline "the cost of the copy" for those cases. */
+static void run_copy(const bench_args *a) {
+  static const size_t lens[] = {200, 2000};
+  static unsigned char src[2000] = {1, 2, 3};
+  int reps = a->quick ? 5 : 15;
+  double *v = malloc((size_t)reps * sizeof *v);
+  for (size_t k = 0; k < 2; k++) {
+    char name[16];
+    size_t stride = lens[k] <= 256 ? 256 : 2048; /* its size class */
+    unsigned char *bufs = malloc(TICK_PACKETS * stride);
+    snprintf(name, sizeof name, "copy%zu", lens[k]);
+    if (!bench_want(a, name) || bufs == NULL) {
+      free(bufs);
+      continue;
+    }
+    memset(bufs, 0, TICK_PACKETS * stride);
+    for (int r = 0; r < reps; r++) {
+      double t0, t = 0;
+      for (int round = 0; round < 5; round++) {
+        t0 = bench_now();
+        for (uint32_t i = 0; i < TICK_PACKETS; i++) {
+          src[0] = (unsigned char)i;
+          memcpy(bufs + (size_t)i * stride, src, lens[k]);
+        }
+        __asm__ volatile("" : : "r"(bufs) : "memory");
+        t += bench_now() - t0;
+      }
+      v[r] = t * 1e9 / (5.0 * TICK_PACKETS);
+    }
+    bench_row(name, "memcpy", 1, "ns_per_packet", bench_quantile(v, reps, 0.5),
+              "ns");
+    free(bufs);
+  }
+  free(v);
+}
+
 /* ---- broadcast ---------------------------------------------------------- */
 
 /* One broadcast to a map of 100 sessions from the main thread, a tick's
@@ -312,6 +350,7 @@ int main(int argc, char **argv) {
   if (bench_want(&a, "classify"))
     run_classify(&a, rt);
   run_send(&a, rt);
+  run_copy(&a);
   run_broadcast(&a, rt);
   if (bench_want(&a, "drain"))
     run_drain(&a, rt);

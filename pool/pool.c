@@ -59,6 +59,28 @@ static int pop(shoal__pool *p, unsigned n, uint32_t *index) {
   }
 }
 
+/* Pops up to want elements of node n's stack with one CAS (the tag makes
+ * it fail when the stack changed while the links were read); how many. */
+static uint32_t pop_many(shoal__pool *p, unsigned n, uint32_t want,
+                         uint32_t *out) {
+  _Atomic uint64_t *head = &p->nodes[n].head;
+  /* acquire: pairs with the push's release, for the links we read next. */
+  uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+  for (;;) {
+    uint32_t cur = (uint32_t)(h & LOW32), k = 0;
+    while (cur != 0 && k < want) {
+      out[k++] = cur - 1;
+      cur = atomic_load_explicit(link_of(p, cur - 1), memory_order_relaxed);
+    }
+    if (k == 0)
+      return 0;
+    if (atomic_compare_exchange_weak_explicit(
+            head, &h, ((h >> 32) + 1) << 32 | cur, memory_order_acquire,
+            memory_order_acquire))
+      return k;
+  }
+}
+
 static int any_free(shoal__pool *p) {
   for (unsigned n = 0; n < p->nnodes; n++)
     if ((atomic_load_explicit(&p->nodes[n].head, memory_order_relaxed) &
@@ -201,8 +223,52 @@ void shoal__pool_destroy(shoal__pool *p) {
   atomic_store_explicit(&p->dir, NULL, memory_order_relaxed);
 }
 
+static void high_water(shoal__pool *p, uint64_t used) {
+  uint64_t hw = atomic_load_explicit(&p->high_water, memory_order_relaxed);
+  while (used > hw && !atomic_compare_exchange_weak_explicit(
+                          &p->high_water, &hw, used, memory_order_relaxed,
+                          memory_order_relaxed))
+    ;
+}
+
+/* Element i handed out: its slab no longer trimmed, its key 0. */
+static void take(shoal__pool *p, uint32_t i) {
+  shoal__slab *sl = slab_of(p, i);
+  unsigned char *e = shoal__pool_at(p, i);
+  if (atomic_load_explicit(&sl->trimmed, memory_order_relaxed))
+    atomic_store_explicit(&sl->trimmed, 0, memory_order_relaxed);
+  /* The key may be read by lookups that still name this element. */
+  atomic_store_explicit((_Atomic uint32_t *)(void *)e, 0,
+                        memory_order_relaxed);
+  if (!p->owner_resets)
+    memset(e + sizeof(uint32_t), 0, p->stride - sizeof(uint32_t));
+}
+
+uint32_t shoal__pool_get_many(shoal__pool *p, unsigned node, uint32_t want,
+                              uint32_t *out) {
+  uint64_t used, max = atomic_load_explicit(&p->max, memory_order_relaxed);
+  uint32_t got = 0, room;
+  if (node >= p->nnodes)
+    node = 0;
+  used = atomic_fetch_add_explicit(&p->in_use, want, memory_order_relaxed);
+  if (used >= max) {
+    atomic_fetch_sub_explicit(&p->in_use, want, memory_order_relaxed);
+    return 0;
+  }
+  room = used + want > max ? (uint32_t)(max - used) : want;
+  for (unsigned k = 0; k < p->nnodes && got == 0; k++)
+    got = pop_many(p, (node + k) % p->nnodes, room, out);
+  /* what the stacks did not have, or is past max, is not held */
+  if (got < want)
+    atomic_fetch_sub_explicit(&p->in_use, want - got, memory_order_relaxed);
+  high_water(p, used + got);
+  for (uint32_t k = 0; k < got; k++)
+    take(p, out[k]);
+  return got;
+}
+
 int shoal__pool_get(shoal__pool *p, unsigned node, uint32_t *index) {
-  uint64_t used, hw;
+  uint64_t used;
   uint32_t i = 0;
   int rc;
   if (node >= p->nnodes)
@@ -243,23 +309,8 @@ int shoal__pool_get(shoal__pool *p, unsigned node, uint32_t *index) {
     shoal__cpu_relax();
   }
 got:
-  hw = atomic_load_explicit(&p->high_water, memory_order_relaxed);
-  used++;
-  while (used > hw && !atomic_compare_exchange_weak_explicit(
-                          &p->high_water, &hw, used, memory_order_relaxed,
-                          memory_order_relaxed))
-    ;
-  {
-    shoal__slab *sl = slab_of(p, i);
-    unsigned char *e = shoal__pool_at(p, i);
-    if (atomic_load_explicit(&sl->trimmed, memory_order_relaxed))
-      atomic_store_explicit(&sl->trimmed, 0, memory_order_relaxed);
-    /* The key may be read by lookups that still name this element. */
-    atomic_store_explicit((_Atomic uint32_t *)(void *)e, 0,
-                          memory_order_relaxed);
-    if (!p->owner_resets)
-      memset(e + sizeof(uint32_t), 0, p->stride - sizeof(uint32_t));
-  }
+  high_water(p, used + 1);
+  take(p, i);
   *index = i;
   return SHOAL_OK;
 }

@@ -18,7 +18,8 @@
  * Synchronization table:
  *
  *   call                          caller        concurrent with
- *   shoal__pool_get, _put         any thread    get, put, growth, stats
+ *   shoal__pool_get, _get_many,   any thread    get, put, growth, stats
+ *   _put
  *   shoal__pool_at                any thread    anything (an index from get)
  *   shoal__pool_stats, _set_max   any thread    anything
  *   shoal__pool_init, _destroy    one thread, no other thread touching it
@@ -113,6 +114,11 @@ void shoal__pool_destroy(shoal__pool *p);
  * `node` when every list is empty. SHOAL_ELIMIT at the limit, SHOAL_ENOMEM
  * when a slab cannot be allocated; *index is set on success only. */
 int shoal__pool_get(shoal__pool *p, unsigned node, uint32_t *index);
+/* Up to want zeroed elements into out[0 … returned) from one free list
+ * with one CAS, none grown: 0 when the lists are empty or the limit is
+ * reached (shoal__pool_get then grows or answers). Any thread. */
+uint32_t shoal__pool_get_many(shoal__pool *p, unsigned node, uint32_t want,
+                              uint32_t *out);
 /* Returns an element to its slab's node. */
 void shoal__pool_put(shoal__pool *p, uint32_t index);
 

@@ -13,9 +13,11 @@
 #include <string.h>
 
 #include "runtime/common.h"
+#include "runtime/os.h"
 #include "sessions/mgr.h"
 
 #define LATER_STACK 128u
+#define STASH 64u /* packets taken from the pool at once */
 #define SKIP 1 /* one's own result: not delivered, not counted */
 
 typedef struct bcast {
@@ -27,18 +29,46 @@ typedef struct bcast {
   int shared;
   shoal__pkt_ext x; /* the shared buffer */
   uint64_t delivered, rejected, invalid;
+  uint64_t now;     /* the packets' sent_ns: one stamp for all */
+  size_t left;      /* members still to visit: the stash's want */
+  uint32_t stash[STASH]; /* packets taken, not yet made */
+  uint32_t nstash, at;
   uint32_t *later; /* members to reach once the stripe is let go */
   size_t nlater, cap;
   uint32_t stack[LATER_STACK];
 } bcast;
 
-static shoal__pkt *make(bcast *b, int *rc) {
-  shoal__pkt *p =
-      shoal__pk_new(b->mgr, b->opcode, b->flags, b->shared ? NULL : b->data,
-                    b->shared ? 0 : b->len, NULL, NULL, rc);
-  if (p != NULL && b->shared) {
+/* The next member's packet: from the stash, filled from the pool several
+ * at a time (one CAS); NULL when the pool is spent. */
+static shoal__pkt *make(bcast *b) {
+  shoal__packets *pk = &b->mgr->pk;
+  shoal__pkt *p;
+  uint32_t pi;
+  int rc;
+  if (b->at == b->nstash) {
+    uint32_t want = b->left < STASH ? (uint32_t)b->left : STASH;
+    b->at = 0;
+    b->nstash = shoal__pool_get_many(&pk->pool, 0, want > 0 ? want : 1,
+                                     b->stash);
+    if (b->nstash == 0) { /* empty lists: one get, which may grow them */
+      if ((rc = shoal__pool_get(&pk->pool, 0, &pi)) != SHOAL_OK)
+        return NULL;
+      b->stash[b->nstash++] = pi;
+    }
+  }
+  pi = b->stash[b->at++];
+  p = shoal__pool_at(&pk->pool, pi);
+  p->index = pi;
+  p->opcode = b->opcode;
+  p->flags = b->flags;
+  p->sent_ns = b->now;
+  if (b->shared) {
     *shoal__pkt_ext_of(p) = b->x;
     p->len = b->len | SHOAL__PKT_EXT;
+  } else {
+    p->len = b->len;
+    if (b->len > 0)
+      memcpy(p->data, b->data, b->len);
   }
   return p;
 }
@@ -77,9 +107,11 @@ static void later(bcast *b, uint32_t id) {
 static void one(bcast *b, uint32_t id, int locked) {
   int awake = (b->to->flags & SHOAL_TO_AWAKE) != 0, rc;
   shoal__pkt *p;
+  if (b->left > 0)
+    b->left--;
   if (id == b->to->except)
     return;
-  p = make(b, &rc);
+  p = make(b);
   if (!locked) {
     counted(b, p, id != 0 ? shoal__pk_deliver(b->mgr, id, p, awake)
                           : SHOAL_ENOENT);
@@ -120,24 +152,34 @@ long shoal_mgr_broadcast(shoal_mgr *mgr, const shoal_audience *to,
   b.len = (uint32_t)len;
   b.later = b.stack;
   b.cap = LATER_STACK;
+  b.now = shoal__fast_ns();
   if (len > SHOAL_PACKET_INLINE_MAX) {
     if ((rc = shoal__payload_share(mgr, data, len, &b.x)) != SHOAL_OK)
       return rc;
     b.shared = 1;
   }
   if (to->kind == SHOAL_TO_IDS) {
+    b.left = to->n;
     for (size_t k = 0; k < to->n; k++)
       one(&b, to->ids[k], 0);
   } else {
     shoal__members *m = &mgr->members[to->kind];
     const shoal__mlist *l = shoal__members_lock(m, to->key);
+    b.left = l != NULL ? l->n : 0;
     for (uint32_t k = 0; l != NULL && k < l->n; k++)
       one(&b, l->ids[k], 1);
     shoal__members_unlock(m, to->key);
+    b.left = b.nlater;
     for (size_t k = 0; k < b.nlater; k++)
       one(&b, b.later[k], 0);
     if (b.later != b.stack)
       shoal__free(b.later);
+  }
+  if (b.at < b.nstash) { /* taken, not needed: back with one CAS */
+    shoal__pool_chain c = {0, 0, 0};
+    while (b.at < b.nstash)
+      shoal__pool_chain_add(&pk->pool, &c, b.stash[b.at++]);
+    shoal__pool_put_chain(&pk->pool, &c);
   }
   if (b.shared)
     shoal__payload_unshare(mgr, &b.x, b.len, b.delivered);

@@ -64,6 +64,26 @@ static void limit_and_growth(void **state) {
   shoal__pool_put(&p, idx[150]);
   assert_int_equal(shoal__pool_get(&p, 0, &extra), SHOAL_OK);
   assert_int_equal(((unsigned char *)shoal__pool_at(&p, extra))[0], 0);
+  /* several at once: distinct, zeroed, never past the limit */
+  {
+    uint32_t many[8];
+    shoal__pool_put(&p, extra);
+    for (int i = 151; i < 154; i++)
+      shoal__pool_put(&p, idx[i]);
+    /* 96 in use of 100: four more at most */
+    assert_int_equal(shoal__pool_get_many(&p, 0, 8, many), 4);
+    for (int k = 0; k < 4; k++) {
+      assert_int_equal(((unsigned char *)shoal__pool_at(&p, many[k]))[0], 0);
+      for (int j = 0; j < k; j++)
+        assert_int_not_equal(many[j], many[k]);
+    }
+    assert_int_equal(shoal__pool_get_many(&p, 0, 8, many), 0);
+    shoal__pool_stats_get(&p, &st);
+    assert_int_equal(st.in_use, 100);
+    for (int k = 0; k < 3; k++)
+      idx[151 + k] = many[k]; /* held as before */
+    extra = many[3];
+  }
   assert_int_equal(shoal__pool_set_max(&p, 0), SHOAL_EINVAL);
   assert_int_equal(shoal__pool_set_max(&p, 300), SHOAL_OK);
   for (int i = 0; i < 200; i++)
@@ -114,25 +134,44 @@ typedef struct targ {
   int id;
 } targ;
 
-/* One get for thread id: the element joins held[], or the limit is
- * counted. */
-static void take(shared *s, int id, uint32_t *held, int *n) {
-  uint32_t i;
+static void own(shared *s, int id, uint32_t i, uint32_t *held, int *n) {
   int expect = 0;
-  int rc = shoal__pool_get(&s->p, (unsigned)id % 2, &i);
+  if (i >= MAX + 100 ||
+      !atomic_compare_exchange_strong(&s->owner[i], &expect, id + 1)) {
+    atomic_fetch_add(&s->twice, 1);
+    return;
+  }
+  *(int *)shoal__pool_at(&s->p, i) = id; /* the element is ours */
+  held[(*n)++] = i;
+  atomic_fetch_add(&s->gets, 1);
+}
+
+/* One get for thread id: the element joins held[], or the limit is
+ * counted. With many_ok, odd threads take several at once (get_many)
+ * when they have room, so that multi-pops race single pops and pushes. */
+static void take(shared *s, int id, uint32_t *held, int *n, int many_ok) {
+  uint32_t i, many[8], want = (uint32_t)(HOLD - *n) < 8 ? (uint32_t)(HOLD - *n)
+                                                         : 8;
+  int expect = 0;
+  int rc;
+  if (many_ok && id % 2 == 1 && want > 1) {
+    uint32_t got = shoal__pool_get_many(&s->p, (unsigned)id % 2, want, many);
+    for (uint32_t k = 0; k < got; k++)
+      own(s, id, many[k], held, n);
+    if (got > 0)
+      return;
+  }
+  rc = shoal__pool_get(&s->p, (unsigned)id % 2, &i);
   if (rc == SHOAL_ELIMIT) {
     atomic_fetch_add(&s->limits, 1);
     return;
   }
-  if (rc != SHOAL_OK || i >= MAX + 100) {
+  if (rc != SHOAL_OK) {
     atomic_fetch_add(&s->twice, 1);
     return;
   }
-  if (!atomic_compare_exchange_strong(&s->owner[i], &expect, id + 1))
-    atomic_fetch_add(&s->twice, 1);
-  *(int *)shoal__pool_at(&s->p, i) = id; /* the element is ours */
-  held[(*n)++] = i;
-  atomic_fetch_add(&s->gets, 1);
+  (void)expect;
+  own(s, id, i, held, n);
 }
 
 static void *churn(void *arg) {
@@ -146,14 +185,14 @@ static void *churn(void *arg) {
    * asked while nothing is put back passes 512 whatever the scheduling, so
    * the limit is met at least 8 * 96 - 512 times. */
   for (int r = 0; r < HOLD; r++)
-    take(s, t->id, held, &n);
+    take(s, t->id, held, &n, 0);
   pthread_barrier_wait(&s->start);
   for (int r = 0; r < ROUNDS; r++) {
     seed = seed * 1103515245u + 12345u;
     if (((seed >> 8) & 63) == 0)
       sched_yield(); /* let the other threads in while we hold some */
     if (n < HOLD && ((seed >> 16) & 3) != 0) {
-      take(s, t->id, held, &n);
+      take(s, t->id, held, &n, 1);
     } else if (n > 0) {
       uint32_t i = held[--n];
       int expect = t->id + 1;
