@@ -54,6 +54,11 @@ static int pop(shoal__pool *p, unsigned n, uint32_t *index) {
             head, &h, ((h >> 32) + 1) << 32 | next, memory_order_acquire,
             memory_order_acquire)) {
       *index = top - 1;
+      /* The next get most likely takes `next`: its line is asked for
+       * writing now (it was last touched on the core that put it back),
+       * so that the transfer overlaps this element's use. */
+      if (next != 0)
+        __builtin_prefetch(shoal__pool_at(p, next - 1), 1, 3);
       return 1;
     }
   }
