@@ -799,14 +799,22 @@ static void concurrent(void **state) {
     assert_int_equal(pthread_create(&th[i], NULL, sender_main, &c[i]), 0);
   }
   assert_int_equal(pthread_create(&ch, NULL, churn_main, &c[0]), 0);
-  /* Ticks until the senders have done their share too (on a loaded
-   * machine they may start late): progress, not time, ends the run. */
-  for (int t = 0; t < 1500 / SCALE ||
-                  atomic_load(&c[0].sent_ok) + atomic_load(&c[1].sent_ok) +
-                          atomic_load(&c[2].sent_ok) < 3000 / SCALE;
+  /* Ticks until the senders have done their share too, and a sleeping
+   * session has been woken (on a loaded machine the senders may start
+   * late, or run in a burst before anyone sleeps): progress, not time,
+   * ends the run. */
+  for (int t = 0, woken = 0;
+       t < 1500 / SCALE || !woken ||
+       atomic_load(&c[0].sent_ok) + atomic_load(&c[1].sent_ok) +
+               atomic_load(&c[2].sent_ok) <
+           3000 / SCALE;
        t++) {
     assert_int_equal(shoal_mgr_update(h->mgr, 5), SHOAL_OK);
     (void)shoal_mgr_drain_deferred(h->mgr, 0, NULL);
+    if (t % 100 == 99) {
+      assert_int_equal(shoal_hib_stats_get(h->mgr, &st, 0), SHOAL_OK);
+      woken = st.wakes > 0;
+    }
     if (t >= 1500 / SCALE)
       usleep(1000);
   }

@@ -46,12 +46,13 @@ static void fill(unsigned char *b, size_t len) {
     b[i] = pattern(i, len);
 }
 
+static _Atomic uint32_t fail_id; /* its update fails: quarantined */
+
 static int upd(void *hp, uint32_t id, void *user, uint32_t diff) {
   (void)hp;
-  (void)id;
   (void)user;
   (void)diff;
-  return 0;
+  return id == atomic_load(&fail_id) ? -1 : 0;
 }
 
 static int handler(void *hp, uint32_t id, void *user, const shoal_packet *p) {
@@ -308,6 +309,45 @@ static void budget(void **state) {
   assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
 }
 
+/* A quarantined session keeps its packets: cleared, they run and their
+ * payloads come back; released while quarantined, they are dropped and
+ * come back. Once each. */
+static void quarantine_ends(void **state) {
+  shoal_mgr *mgr = make(64, 64);
+  shoal_session_info info;
+  shoal_packet_stats st;
+  (void)state;
+  for (uint32_t id = 1; id <= 2; id++)
+    assert_int_equal(shoal_session_create(mgr, id, NULL), SHOAL_OK);
+  atomic_store(&fail_id, 1);
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK);
+  atomic_store(&fail_id, 2);
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK);
+  atomic_store(&fail_id, 0);
+  for (uint32_t id = 1; id <= 2; id++) {
+    assert_int_equal(shoal_session_get(mgr, id, &info), SHOAL_OK);
+    assert_int_equal(info.state, SHOAL_SESSION_QUARANTINED);
+    for (int k = 0; k < 3; k++)
+      assert_int_equal(shoal_session_send_owned(mgr, id, OP_IN, 0,
+                                                owned(500), 500, free_owned,
+                                                &H),
+                       SHOAL_OK);
+  }
+  assert_int_equal(shoal_mgr_update(mgr, 1), SHOAL_OK);
+  assert_int_equal(atomic_load(&H.freed_owned), 0); /* kept */
+  assert_int_equal(shoal_session_clear_quarantine(mgr, 1), SHOAL_OK);
+  settle(mgr);
+  assert_int_equal(atomic_load(&H.handled), 3);
+  assert_int_equal(atomic_load(&H.freed_owned), 3);
+  assert_int_equal(shoal_session_release(mgr, 2), SHOAL_OK);
+  assert_int_equal(atomic_load(&H.freed_owned), 6);
+  stats(mgr, &st);
+  assert_int_equal(st.payloads_taken, st.payloads_freed);
+  assert_int_equal(st.dropped, 3);
+  assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
+  assert_int_equal(atomic_load(&H.freed_owned), 6);
+}
+
 static _Atomic uint64_t sends; /* by the senders, so far */
 
 typedef struct sender {
@@ -500,6 +540,7 @@ int main(void) {
       cmocka_unit_test(sizes),
       cmocka_unit_test(every_end),
       cmocka_unit_test(budget),
+      cmocka_unit_test(quarantine_ends),
       cmocka_unit_test(racing_releases),
       cmocka_unit_test(drop_hook),
       cmocka_unit_test(drain_budget_and_alarm),
