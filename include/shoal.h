@@ -1129,8 +1129,9 @@ SHOAL_API int shoal_session_set_group(shoal_mgr *mgr, uint32_t id,
                                       uint32_t group);
 
 /* A map or a group, or a list of ids: who a broadcast reaches and whose
- * sessions a listing names. Map and group 0 are values like any other: a
- * session is on map 0 and in group 0 until set otherwise. */
+ * sessions a listing names. A session is on map 0 and in group 0 until set
+ * otherwise; map 0 is a map like any other, group 0 is no group (a
+ * broadcast or listing of it is SHOAL_EINVAL). */
 typedef enum shoal_audience_kind {
   SHOAL_TO_MAP = 0,
   SHOAL_TO_GROUP = 1,
@@ -1141,9 +1142,9 @@ typedef enum shoal_audience_kind {
  * (SHOAL_TO_GROUP), active and hibernated, as one snapshot: fills
  * ids[0 … min(cap, n)) in no particular order and returns n, the
  * members at that moment (call again with more room when n > cap).
- * SHOAL_EINVAL (NULL mgr, another kind, NULL ids with cap > 0). Any
- * thread, also handlers and callbacks: it holds only the key's stripe of
- * the member lists, never the manager. */
+ * SHOAL_EINVAL (NULL mgr, another kind, group 0, NULL ids with cap > 0).
+ * Any thread, also handlers and callbacks: it holds only the key's stripe
+ * of the member lists, never the manager. */
 SHOAL_API long shoal_mgr_members(shoal_mgr *mgr, shoal_audience_kind kind,
                                  uint32_t key, uint32_t *ids, size_t cap);
 
@@ -1351,8 +1352,8 @@ typedef struct shoal_audience {
  * that is given back after the last one ends. A map's or group's members
  * are taken as they are when the call begins (shoal_mgr_members); a
  * session that leaves meanwhile may miss it. Returns the deliveries
- * (≥ 0). Errors: SHOAL_EINVAL (NULL mgr or to, another kind, NULL ids
- * with n > 0, len past MaxPacketBytes, NULL data with len > 0),
+ * (≥ 0). Errors: SHOAL_EINVAL (NULL mgr or to, another kind, group 0,
+ * NULL ids with n > 0, len past MaxPacketBytes, NULL data with len > 0),
  * SHOAL_EAGAIN (the PayloadBudgetMB is spent), SHOAL_ENOMEM. Any thread,
  * also handlers and callbacks. */
 SHOAL_API long shoal_mgr_broadcast(shoal_mgr *mgr, const shoal_audience *to,

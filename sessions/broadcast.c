@@ -140,6 +140,7 @@ long shoal_mgr_broadcast(shoal_mgr *mgr, const shoal_audience *to,
   int rc;
   if (mgr == NULL || to == NULL || (unsigned)to->kind > SHOAL_TO_IDS ||
       (to->kind == SHOAL_TO_IDS && to->ids == NULL && to->n > 0) ||
+      (to->kind == SHOAL_TO_GROUP && to->key == 0) ||
       len > mgr->cfg.max_packet_bytes || (data == NULL && len > 0))
     return SHOAL_EINVAL;
   pk = &mgr->pk;
@@ -200,7 +201,7 @@ long shoal_mgr_members(shoal_mgr *mgr, shoal_audience_kind kind, uint32_t key,
   const shoal__mlist *l;
   uint32_t n;
   if (mgr == NULL || (unsigned)kind > SHOAL_TO_GROUP ||
-      (ids == NULL && cap > 0))
+      (kind == SHOAL_TO_GROUP && key == 0) || (ids == NULL && cap > 0))
     return SHOAL_EINVAL;
   l = shoal__members_lock(&mgr->members[kind], key);
   n = l != NULL ? l->n : 0;

@@ -15,14 +15,27 @@ static shoal__mstripe *stripe_of(shoal__members *m, uint32_t key) {
 _Static_assert(SHOAL__MSTRIPES == 64, "stripe_of takes the top 6 bits");
 
 int shoal__members_init(shoal__members *m) {
+  pthread_rwlockattr_t a;
+  int rc = SHOAL_OK;
   memset(m, 0, sizeof *m);
+  if (pthread_rwlockattr_init(&a) != 0)
+    return SHOAL_ENOMEM;
+#ifdef __GLIBC__
+  /* Writers first: broadcasts to a busy map come one after another, and a
+   * member's release (holding the manager's lock) must not wait behind an
+   * endless stream of them. No reader takes a stripe twice. */
+  (void)pthread_rwlockattr_setkind_np(
+      &a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
   for (unsigned k = 0; k < SHOAL__MSTRIPES; k++)
-    if (pthread_rwlock_init(&m->s[k].lock, NULL) != 0) {
+    if (pthread_rwlock_init(&m->s[k].lock, &a) != 0) {
       while (k-- > 0)
         pthread_rwlock_destroy(&m->s[k].lock);
-      return SHOAL_ENOMEM;
+      rc = SHOAL_ENOMEM;
+      break;
     }
-  return SHOAL_OK;
+  pthread_rwlockattr_destroy(&a);
+  return rc;
 }
 
 void shoal__members_destroy(shoal__members *m) {

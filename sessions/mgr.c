@@ -245,20 +245,25 @@ uint32_t *shoal__mgr_pos(shoal_mgr *mgr, uint32_t id, int which) {
 
 /* id leaves list `which` of key from pos; the member moved into pos is
  * told. Under mu. */
+/* Group 0 is no group: it has no list (most sessions are in none, and
+ * their creates and releases skip a list each). Map 0 is a map. */
+static int listed(int which, uint32_t key) {
+  return which == 0 || key != 0;
+}
+
 static void leave(shoal_mgr *mgr, int which, uint32_t key, uint32_t pos) {
-  uint32_t moved = shoal__members_remove(&mgr->members[which], key, pos);
+  uint32_t moved;
+  if (!listed(which, key))
+    return;
+  moved = shoal__members_remove(&mgr->members[which], key, pos);
   if (moved != 0)
     *shoal__mgr_pos(mgr, moved, which) = pos;
 }
 
-/* id (in the registry) joins map 0 and group 0: SHOAL_ENOMEM with
- * nothing changed. Under mu. */
+/* id (in the registry) joins map 0: SHOAL_ENOMEM. Under mu. */
 static int join(shoal_mgr *mgr, uint32_t id, uint32_t pos[2]) {
-  int rc = shoal__members_add(&mgr->members[0], 0, id, &pos[0]);
-  if (rc == SHOAL_OK &&
-      (rc = shoal__members_add(&mgr->members[1], 0, id, &pos[1])) != SHOAL_OK)
-    leave(mgr, 0, 0, pos[0]);
-  return rc;
+  pos[1] = 0;
+  return shoal__members_add(&mgr->members[0], 0, id, &pos[0]);
 }
 
 /* A session moves from list `which` of key `from` to `to` (its position
@@ -269,8 +274,9 @@ static int move_to(shoal_mgr *mgr, int which, uint32_t from, uint32_t to,
   int rc;
   if (from == to)
     return SHOAL_OK;
-  if ((rc = shoal__members_add(&mgr->members[which], to, id, &at)) !=
-      SHOAL_OK)
+  if (listed(which, to) &&
+      (rc = shoal__members_add(&mgr->members[which], to, id, &at)) !=
+          SHOAL_OK)
     return rc;
   leave(mgr, which, from, *pos);
   *pos = at;

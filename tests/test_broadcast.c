@@ -173,7 +173,9 @@ static void lists(void **state) {
   for (uint32_t id = 1; id <= 30; id++)
     assert_int_equal(shoal_session_create(H.mgr, id, NULL), SHOAL_OK);
   assert_int_equal(shoal_mgr_members(H.mgr, SHOAL_TO_MAP, 0, NULL, 0), 30);
-  assert_int_equal(shoal_mgr_members(H.mgr, SHOAL_TO_GROUP, 0, ids, 4), 30);
+  /* group 0 is no group */
+  assert_int_equal(shoal_mgr_members(H.mgr, SHOAL_TO_GROUP, 0, ids, 4),
+                   SHOAL_EINVAL);
   for (uint32_t id = 1; id <= 20; id++) {
     uint32_t map = id <= 10 ? 7 : 8;
     assert_int_equal(shoal_session_set_map(H.mgr, id, map), SHOAL_OK);
@@ -185,6 +187,9 @@ static void lists(void **state) {
   assert_int_equal(member_set(SHOAL_TO_MAP, 8), map8);
   assert_int_equal(member_set(SHOAL_TO_GROUP, 99),
                    (UINT64_C(1) << 3) | (UINT64_C(1) << 12));
+  assert_int_equal(shoal_session_set_group(H.mgr, 3, 0), SHOAL_OK);
+  assert_int_equal(member_set(SHOAL_TO_GROUP, 99), UINT64_C(1) << 12);
+  assert_int_equal(shoal_session_set_group(H.mgr, 3, 99), SHOAL_OK);
   /* every session asleep but 1 … 5, kept busy */
   for (int k = 0; k < 3; k++) {
     for (uint32_t id = 1; id <= 5; id++)
@@ -251,6 +256,11 @@ static void reaches_members(void **state) {
   assert_int_equal(shoal_mgr_broadcast(H.mgr, &to, OP, 0, buf, 65537),
                    SHOAL_EINVAL);
   assert_int_equal(shoal_mgr_broadcast(H.mgr, &to, OP, 0, buf, 10), 0);
+  to.kind = SHOAL_TO_GROUP;
+  to.key = 0; /* no group */
+  assert_int_equal(shoal_mgr_broadcast(H.mgr, &to, OP, 0, buf, 10),
+                   SHOAL_EINVAL);
+  to = (shoal_audience){SHOAL_TO_MAP, 7, NULL, 0, 2, 0};
   for (uint32_t id = 1; id <= 20; id++) {
     assert_int_equal(shoal_session_create(H.mgr, id, NULL), SHOAL_OK);
     if (id % 2 == 0) {
