@@ -39,6 +39,10 @@ static void push_chain(shoal__pool *p, unsigned n, uint32_t first,
   }
 }
 
+/* The most of the next element a pop asks for: a payload buffer of 2 KiB
+ * and its head. */
+#define PREFETCH_MAX 2112u
+
 static int pop(shoal__pool *p, unsigned n, uint32_t *index) {
   _Atomic uint64_t *head = &p->nodes[n].head;
   /* acquire: pairs with the push's release, for the link we read next. */
@@ -54,11 +58,15 @@ static int pop(shoal__pool *p, unsigned n, uint32_t *index) {
             head, &h, ((h >> 32) + 1) << 32 | next, memory_order_acquire,
             memory_order_acquire)) {
       *index = top - 1;
-      /* The next get most likely takes `next`: its line is asked for
-       * writing now (it was last touched on the core that put it back),
-       * so that the transfer overlaps this element's use. */
-      if (next != 0)
-        __builtin_prefetch(shoal__pool_at(p, next - 1), 1, 3);
+      /* The next get most likely takes `next`: its lines are asked for
+       * writing now (they were last touched on the core that put it
+       * back), so that the transfer overlaps this element's use. */
+      if (next != 0) {
+        const char *e = shoal__pool_at(p, next - 1);
+        size_t len = p->stride < PREFETCH_MAX ? p->stride : PREFETCH_MAX;
+        for (size_t b = 0; b < len; b += SHOAL__CACHE_LINE)
+          __builtin_prefetch(e + b, 1, 3);
+      }
       return 1;
     }
   }
