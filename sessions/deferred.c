@@ -80,7 +80,7 @@ void shoal__deferred_tick_end(shoal_mgr *mgr) {
 }
 
 void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
-  shoal__pool_chain done = {0, 0, 0};
+  shoal__ends done = SHOAL__ENDS_INIT;
   shoal__pkt *p = s->d_head;
   if (p != NULL)
     ring_remove(mgr, s->self);
@@ -91,7 +91,7 @@ void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
                     atomic_load_explicit(&s->id, memory_order_relaxed));
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
-  shoal__pool_put_chain(&mgr->pk.pool, &done);
+  shoal__ends_flush(mgr, &done);
   uint32_t nd = atomic_load_explicit(&s->ndeferred, memory_order_relaxed);
   mgr->pk.mu_dropped += nd;
   mgr->pk.deferred_now -= nd;
@@ -115,7 +115,7 @@ typedef struct drain_arg {
 static void drain(shoal_mgr *mgr, void *arg_) {
   drain_arg *a = arg_;
   shoal__cols *c = shoal__mgr_cols(mgr);
-  shoal__pool_chain done = {0, 0, 0};
+  shoal__ends done = SHOAL__ENDS_INIT;
   const uint32_t cap = mgr->cfg.deferred_per_session;
   const shoal_mgr *prev = shoal__cb_enter(mgr);
   uint32_t stalled = 0, call = ++mgr->pk.drain_no;
@@ -173,7 +173,7 @@ static void drain(shoal_mgr *mgr, void *arg_) {
   }
   shoal__cb_leave(prev);
   shoal__beat(&mgr->main_beat, SHOAL__CB_NONE, 0);
-  shoal__pool_put_chain(&mgr->pk.pool, &done);
+  shoal__ends_flush(mgr, &done);
   mgr->pk.deferred_now -= (uint64_t)ran;
   if (mgr->pk.deferred_now < mgr->cfg.deferred_warn / 2)
     mgr->pk.alarm_on = 0;

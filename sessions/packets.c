@@ -442,7 +442,7 @@ static void drop_told(shoal_mgr *mgr, uint32_t id, const shoal__pkt *p,
   mgr->pk.drop_hook(mgr->cb.host, id, &pk, reason);
 }
 
-void shoal__pkt_drop(shoal_mgr *mgr, shoal__pool_chain *done, shoal__pkt *p,
+void shoal__pkt_drop(shoal_mgr *mgr, shoal__ends *done, shoal__pkt *p,
                      uint32_t id) {
   if (mgr->pk.drop_hook != NULL)
     drop_told(mgr, id, p,
@@ -481,7 +481,7 @@ void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
 }
 
 uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
-                        uint32_t id, void *user, shoal__pool_chain *done) {
+                        uint32_t id, void *user, shoal__ends *done) {
   shoal__mgr_sample *smp = &mgr->samples[wi];
   const int defer = mgr->cfg.defer_packets;
   const int strict = mgr->cfg.strict_packet_order;
@@ -541,7 +541,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
 /* Drops what s's inbox holds now; the count it has left (reserved packets
  * still on their way). Its one consumer, under mu. */
 static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
-  shoal__pool_chain done = {0, 0, 0};
+  shoal__ends done = SHOAL__ENDS_INIT;
   uint32_t n = 0;
   shoal__pkt *p;
   uint64_t w;
@@ -550,7 +550,7 @@ static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
     shoal__pkt_drop(mgr, &done, p, id);
     n++;
   }
-  shoal__pool_put_chain(&mgr->pk.pool, &done);
+  shoal__ends_flush(mgr, &done);
   mgr->pk.mu_dropped += n;
   w = atomic_fetch_sub_explicit(&s->in_word, n, memory_order_acq_rel);
   return SHOAL__IN_COUNT(w) - n;
@@ -577,14 +577,14 @@ static shoal__pkt *held_first(shoal_mgr *mgr, const shoal__out *o) {
 }
 
 void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
-  shoal__pool_chain done = {0, 0, 0};
+  shoal__ends done = SHOAL__ENDS_INIT;
   for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
     shoal__node *next =
         atomic_load_explicit(&p->link.next, memory_order_relaxed);
     shoal__pkt_drop(mgr, &done, p, o->id);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
-  shoal__pool_put_chain(&mgr->pk.pool, &done);
+  shoal__ends_flush(mgr, &done);
   mgr->pk.mu_dropped += o->nheld;
   o->held_head = o->held_tail = 0;
   o->nheld = 0;

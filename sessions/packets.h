@@ -19,6 +19,7 @@
 
 typedef struct shoal__session shoal__session;
 typedef struct shoal__out shoal__out;
+typedef struct shoal__ends shoal__ends;
 
 /* A packet: an element of the manager's packet pool. It travels through
  * its session's inbox, then maybe its deferred queue, linked through
@@ -193,7 +194,7 @@ void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
 /* During the tick, for a due session on worker wi: its inbox's packets;
  * returns how many it took. */
 uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
-                        uint32_t id, void *user, shoal__pool_chain *done);
+                        uint32_t id, void *user, shoal__ends *done);
 /* Runs p's handler for session id (the watchdog's beat `kind` on `beat`)
  * and counts it in k, its wait in `wait`; counts a drop when it has none
  * (unregistered, no default). The worker updating the session, or the
@@ -247,18 +248,37 @@ static inline const void *shoal__pkt_bytes(const shoal__pkt *p) {
   return (p->len & SHOAL__PKT_EXT) ? shoal__pkt_ext_of(p)->bytes : p->data;
 }
 
+/* What the packets one thread ends give back, gathered and returned at
+ * once by shoal__ends_flush: the packets' chain, the payload buffers'
+ * chains by class (one CAS each per flush, not one per packet, on a
+ * stack head the senders pop from), and the payload figures to take
+ * off. Start from SHOAL__ENDS_INIT. */
+struct shoal__ends {
+  shoal__pool_chain pkts;
+  shoal__pool_chain bufs[SHOAL__PAYLOAD_CLASSES];
+  uint32_t classes; /* bit k: bufs[k] holds some */
+  uint64_t mem, bytes, freed;
+};
+#define SHOAL__ENDS_INIT {{0, 0, 0}, {{0, 0, 0}}, 0, 0, 0, 0}
+_Static_assert(SHOAL__PAYLOAD_CLASSES <= 32, "classes fit the bits");
+
+/* payload.c: p's payload (an ext one) given back into e. */
+void shoal__payload_end(shoal_mgr *mgr, shoal__ends *e, shoal__pkt *p);
+/* Returns what e gathered, and empties it. */
+void shoal__ends_flush(shoal_mgr *mgr, shoal__ends *e);
+
 /* A packet ends (handled, dropped): its payload given back, the packet
- * onto the chain that returns it to the pool. */
+ * onto the chain that returns it to the pool, both at the next flush. */
 static inline void shoal__pkt_end(shoal_mgr *mgr, shoal__pool *pool,
-                                  shoal__pool_chain *done, shoal__pkt *p) {
+                                  shoal__ends *e, shoal__pkt *p) {
   if (p->len & SHOAL__PKT_EXT)
-    shoal__payload_free(mgr, p);
-  shoal__pool_chain_add(pool, done, p->index);
+    shoal__payload_end(mgr, e, p);
+  shoal__pool_chain_add(pool, &e->pkts, p->index);
 }
 
 /* A packet dropped at a release or at destroy (reason from mgr): the
  * drop hook told, then its end. Under mu. */
-void shoal__pkt_drop(shoal_mgr *mgr, shoal__pool_chain *done, shoal__pkt *p,
+void shoal__pkt_drop(shoal_mgr *mgr, shoal__ends *e, shoal__pkt *p,
                      uint32_t id);
 
 /* opstats.c. Figures by opcode, rate limits. */

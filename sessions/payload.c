@@ -142,27 +142,30 @@ int shoal__payload_share(shoal_mgr *mgr, const void *data, size_t len,
   return SHOAL_OK;
 }
 
-/* The buffer's last holder gives it back. */
-static void buf_give(shoal__packets *pk, const shoal__pkt_ext *x,
-                     uint32_t len) {
+/* The buffer's last holder gives it back into e. */
+static void buf_give(shoal__packets *pk, shoal__ends *e,
+                     const shoal__pkt_ext *x, uint32_t len) {
   unsigned k = x->cls & ~SHOAL__EXT_SHARED;
-  shoal__pool_put(&pk->bufs[k], x->buf);
-  atomic_fetch_sub_explicit(&pk->pl_mem, class_bytes(k), memory_order_relaxed);
-  atomic_fetch_sub_explicit(&pk->pl_bytes, len, memory_order_relaxed);
-  atomic_fetch_add_explicit(&pk->pl_freed, 1, memory_order_relaxed);
+  shoal__pool_chain_add(&pk->bufs[k], &e->bufs[k], x->buf);
+  e->classes |= 1u << k;
+  e->mem += class_bytes(k);
+  e->bytes += len;
+  e->freed++;
 }
 
 /* Takes n off x's holders; the one that reaches 0 gives it back.
  * acq_rel: every holder's reads of the bytes come before the give. */
-static void unhold(shoal__packets *pk, const shoal__pkt_ext *x, uint64_t n,
-                   uint32_t len) {
+static void unhold(shoal__packets *pk, shoal__ends *e, const shoal__pkt_ext *x,
+                   uint64_t n, uint32_t len) {
   if (atomic_fetch_sub_explicit(holders(x), n, memory_order_acq_rel) == n)
-    buf_give(pk, x, len);
+    buf_give(pk, e, x, len);
 }
 
 void shoal__payload_unshare(shoal_mgr *mgr, const shoal__pkt_ext *x,
                             uint32_t len, uint64_t given) {
-  unhold(&mgr->pk, x, SHARE_BIAS - given, len);
+  shoal__ends e = SHOAL__ENDS_INIT;
+  unhold(&mgr->pk, &e, x, SHARE_BIAS - given, len);
+  shoal__ends_flush(mgr, &e);
 }
 
 void shoal__payload_own(shoal_mgr *mgr, shoal__pkt *p, void *data, size_t len,
@@ -177,20 +180,41 @@ void shoal__payload_own(shoal_mgr *mgr, shoal__pkt *p, void *data, size_t len,
   taken(&mgr->pk, len);
 }
 
-void shoal__payload_free(shoal_mgr *mgr, shoal__pkt *p) {
-  shoal__packets *pk = &mgr->pk;
+void shoal__payload_end(shoal_mgr *mgr, shoal__ends *e, shoal__pkt *p) {
   shoal__pkt_ext *x = shoal__pkt_ext_of(p);
   uint32_t len = p->len & ~SHOAL__PKT_EXT;
   p->len = len; /* given back: never twice */
-  if (x->cls & SHOAL__EXT_SHARED) {
-    unhold(pk, x, 1, len);
-    return;
+  if (x->free_fn != NULL) {
+    x->free_fn(x->free_arg, x->bytes);
+    e->bytes += len;
+    e->freed++;
+  } else if (x->cls & SHOAL__EXT_SHARED) {
+    unhold(&mgr->pk, e, x, 1, len);
+  } else {
+    buf_give(&mgr->pk, e, x, len);
   }
-  if (x->free_fn == NULL) {
-    buf_give(pk, x, len);
-    return;
+}
+
+void shoal__ends_flush(shoal_mgr *mgr, shoal__ends *e) {
+  shoal__packets *pk = &mgr->pk;
+  shoal__pool_put_chain(&pk->pool, &e->pkts);
+  for (uint32_t c = e->classes; c != 0; c &= c - 1) {
+    unsigned k = (unsigned)__builtin_ctz(c);
+    shoal__pool_put_chain(&pk->bufs[k], &e->bufs[k]);
   }
-  x->free_fn(x->free_arg, x->bytes);
-  atomic_fetch_sub_explicit(&pk->pl_bytes, len, memory_order_relaxed);
-  atomic_fetch_add_explicit(&pk->pl_freed, 1, memory_order_relaxed);
+  /* the buffers are back before their budget is */
+  if (e->mem != 0)
+    atomic_fetch_sub_explicit(&pk->pl_mem, e->mem, memory_order_relaxed);
+  if (e->freed != 0) {
+    atomic_fetch_sub_explicit(&pk->pl_bytes, e->bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pk->pl_freed, e->freed, memory_order_relaxed);
+  }
+  e->classes = 0;
+  e->mem = e->bytes = e->freed = 0;
+}
+
+void shoal__payload_free(shoal_mgr *mgr, shoal__pkt *p) {
+  shoal__ends e = SHOAL__ENDS_INIT;
+  shoal__payload_end(mgr, &e, p);
+  shoal__ends_flush(mgr, &e);
 }

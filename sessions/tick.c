@@ -46,7 +46,7 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
                       int timed, chunk_time *ct) {
   shoal__cols *c = t->c;
   const shoal_mgr_callbacks *cb = &t->mgr->cb;
-  shoal__pool_chain done = {0, 0, 0};
+  shoal__ends done = SHOAL__ENDS_INIT;
   _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
   for (uint32_t i = b; i < e; i++) {
     uint32_t sched = atomic_load_explicit(&c->sched[i], memory_order_relaxed);
@@ -84,7 +84,7 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
     }
   }
   shoal__beat(beat, SHOAL__CB_NONE, 0);
-  shoal__pool_put_chain(&t->mgr->pk.pool, &done);
+  shoal__ends_flush(t->mgr, &done);
 }
 
 /* Lazy binary splitting inside a batch (Tzannes, Caragea, Barua and
