@@ -63,7 +63,7 @@ typedef struct st_result {
   double cpu_us_per_session; /* the process's CPU per session per tick */
   /* packets */
   uint64_t sent, handled, pending, rejected, dropped, failed;
-  uint64_t by_class[2];
+  uint64_t by_class[3];
   uint64_t by_category[SHOAL_CAT_COUNT];
   double packets_per_s;
   uint64_t deferred_max;

@@ -1195,7 +1195,9 @@ SHOAL_API int shoal_session_clear_quarantine(shoal_mgr *mgr, uint32_t id);
 
 typedef enum shoal_packet_class {
   SHOAL_PACKET_INPLACE = 0, /* safe on a worker, during the update */
-  SHOAL_PACKET_MAIN = 1     /* deferred to the host's main thread */
+  SHOAL_PACKET_MAIN = 1,    /* deferred to the host's main thread */
+  SHOAL_PACKET_MAP = 2      /* run in the update's map phase, serialized
+                               with everything else of its session's map */
 } shoal_packet_class;
 
 /* shoal_packet_category: above, with the configuration. */
@@ -1233,6 +1235,32 @@ SHOAL_API int shoal_mgr_register_opcode(shoal_mgr *mgr, uint16_t opcode,
  * they are dropped and counted. Same threads and errors as above. */
 SHOAL_API int shoal_mgr_set_default_handler(shoal_mgr *mgr,
                                             shoal_packet_fn handler);
+
+/* The map phase. shoal_mgr_update runs, in order: (1) every due
+ * session's update with its INPLACE packets, on the workers; (2) the map
+ * phase: for each map with work, the MAP packets its sessions took in (1),
+ * each session's in its send order, then the host's map update (below);
+ * maps in parallel on the workers and the calling thread, one map on one
+ * thread at a time; (3) it returns, MAIN packets waiting for the drain. A
+ * MAP handler therefore never runs at the same time as another handler or
+ * update of its map, nor as any session's update; different maps run at
+ * once. A session's map is the one it is on when its packet is taken. A
+ * session's packets keep their send order across classes: once one of its
+ * MAP packets waits for the map phase, its later INPLACE packets of that
+ * update run after it, in the map phase; behind a deferred packet (strict
+ * order) a MAP packet is deferred too and runs in the drain, on the main
+ * thread, where nothing else runs. One map is one thread's work: a map of
+ * most of the sessions is serial by nature (docs/maps.md). */
+/* The host's map update: map's turn in the map phase, after its MAP
+ * packets; diff_ms as the update's. Called for every map with a session
+ * (asleep ones count) and every map with MAP packets in this update, on a
+ * worker or the updating thread. It may call the any-thread calls. */
+typedef void (*shoal_map_update_fn)(void *host, uint32_t map,
+                                    uint32_t diff_ms);
+/* Sets it (NULL: none; the map phase still runs MAP packets). Errors:
+ * SHOAL_EINVAL, SHOAL_ESTATE from a callback. Any thread; waits for a
+ * running tick or drain. */
+SHOAL_API int shoal_mgr_set_map_update(shoal_mgr *mgr, shoal_map_update_fn fn);
 
 /* Why shoal dropped a packet it had accepted. */
 typedef enum shoal_drop_reason {
@@ -1395,7 +1423,8 @@ typedef struct shoal_packet_stats {
   uint64_t drain_calls;       /* in the window */
   uint64_t drained;           /* packets those calls ran */
   uint64_t drained_last;      /* the latest call's */
-  uint64_t by_class[2];       /* handled in the window, by class */
+  uint64_t by_class[3];       /* handled in the window, by class
+                                 (shoal_packet_class) */
   uint64_t by_category[SHOAL_CAT_COUNT];
   double packets_per_s;       /* handled per second of the window */
   uint64_t wait_p50_ns;       /* send to handler, from a log-linear */

@@ -145,6 +145,11 @@ typedef struct shoal__mgr_sample {
   shoal__pkt_counts pk;
   shoal__hist *wait;     /* send to handler */
   _Atomic uint64_t beat; /* the watchdog's view (shoal__beat) */
+  /* MAP packets this worker took in this tick, by map (maps.c) */
+  struct shoal__mapq *mq;
+  uint32_t mq_cap, mq_n;
+  uint32_t *mq_used;     /* the entries in use, in first-use order */
+  shoal__pkt *spill_head, *spill_tail; /* when mq was full */
 } shoal__mgr_sample;
 
 /* The watchdog's heartbeat (watchdog.c). Before each host callback the
@@ -291,6 +296,12 @@ struct shoal_mgr {
    * groups. Changed under mu; read by broadcasts and listings. */
   shoal__members members[2];
 
+  /* The map phase (maps.c): the host's map update, and the jobs of the
+   * phase (holder only). */
+  shoal_map_update_fn map_update; /* under mu with no hold running */
+  struct shoal__mapjob *mjobs;
+  uint32_t mjobs_cap;
+
   /* Packets (packets.h). */
   shoal__packets pk;
 
@@ -362,6 +373,20 @@ static inline void shoal__cb_leave(const shoal_mgr *prev) {
 /* The place of id (active or hibernated) in member list `which` (0: its
  * map's, 1: its group's). Under mu. */
 uint32_t *shoal__mgr_pos(shoal_mgr *mgr, uint32_t id, int which);
+
+/* maps.c: the map phase of the tick. */
+/* The workers' map queues. shoal__maps_destroy drops nothing: the
+ * queues are empty between ticks. */
+int shoal__maps_init(shoal_mgr *mgr);
+void shoal__maps_destroy(shoal_mgr *mgr);
+/* p, taken from session s's inbox by worker wi, waits for map `map`'s
+ * turn in this tick's map phase. */
+void shoal__maps_queue(shoal_mgr *mgr, unsigned wi, uint32_t map,
+                       shoal__session *s, shoal__pkt *p);
+/* The map phase: every map's queued packets in order, then the host's map
+ * update, maps in parallel, one map on one thread. The updating thread,
+ * holding the manager, after the session phase. */
+void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms);
 
 /* tick.c: the tick, and the hold protocol every call that holds the
  * manager goes through. */

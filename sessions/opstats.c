@@ -159,8 +159,7 @@ long shoal_mgr_opcode_stats(shoal_mgr *mgr, shoal_opcode_stats *out,
     }
     all[k].opcode = op;
     all[k].registered = k != 0;
-    all[k].cls = (c & SHOAL__OP_MAIN) ? SHOAL_PACKET_MAIN
-                                      : SHOAL_PACKET_INPLACE;
+    all[k].cls = (shoal_packet_class)shoal__op_class_index(c);
     all[k].category = (shoal_packet_category)(c & SHOAL__OP_CATEGORY);
     all[k].handled = g.handled;
     all[k].failed = g.failed;

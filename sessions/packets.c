@@ -87,7 +87,7 @@ int shoal__pk_init(shoal_mgr *mgr) {
   mgr->pk.op_class = shoal__malloc(65536);
   mgr->pk.ops = shoal__calloc(65536, sizeof *mgr->pk.ops);
   if (mgr->pk.op_class == NULL || mgr->pk.ops == NULL ||
-      shoal__ops_init(mgr) != SHOAL_OK)
+      shoal__ops_init(mgr) != SHOAL_OK || shoal__maps_init(mgr) != SHOAL_OK)
     goto fail;
   /* Unregistered: MAIN, category other (shoal.h). */
   memset(mgr->pk.op_class, SHOAL__OP_MAIN | SHOAL_CAT_OTHER, 65536);
@@ -104,6 +104,7 @@ fail:
 void shoal__pk_destroy(shoal_mgr *mgr) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
   shoal__ops_destroy(mgr);
+  shoal__maps_destroy(mgr);
   for (unsigned op = 0; mgr->pk.ops != NULL && op < 65536; op++)
     shoal__free(mgr->pk.ops[op].reason);
   shoal__free(mgr->pk.ops);
@@ -160,12 +161,13 @@ int shoal_mgr_register_opcode(shoal_mgr *mgr, uint16_t opcode,
                               shoal_packet_fn handler, const char *reason) {
   reg_arg a;
   int rc;
-  if (mgr == NULL || handler == NULL ||
-      (cls != SHOAL_PACKET_INPLACE && cls != SHOAL_PACKET_MAIN) ||
+  if (mgr == NULL || handler == NULL || (unsigned)cls > SHOAL_PACKET_MAP ||
       (unsigned)category >= SHOAL_CAT_COUNT)
     return SHOAL_EINVAL;
   a.opcode = opcode;
-  a.cls = (uint8_t)((cls == SHOAL_PACKET_MAIN ? SHOAL__OP_MAIN : 0) |
+  a.cls = (uint8_t)((cls == SHOAL_PACKET_MAIN  ? SHOAL__OP_MAIN
+                     : cls == SHOAL_PACKET_MAP ? SHOAL__OP_MAP
+                                               : 0) |
                     SHOAL__OP_REGISTERED | (unsigned)category);
   a.fn = handler;
   a.reason = NULL;
@@ -193,6 +195,19 @@ int shoal_mgr_set_drop_hook(shoal_mgr *mgr, shoal_drop_fn hook) {
   return SHOAL_OK;
 }
 
+int shoal_mgr_set_map_update(shoal_mgr *mgr, shoal_map_update_fn fn) {
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  /* Read by the map phase without a lock, as the opcode table is. */
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  mgr->map_update = fn;
+  pthread_mutex_unlock(&mgr->mu);
+  return SHOAL_OK;
+}
+
 int shoal_mgr_set_default_handler(shoal_mgr *mgr, shoal_packet_fn handler) {
   reg_arg a = {0, 0, handler, NULL};
   if (mgr == NULL)
@@ -211,7 +226,7 @@ int shoal_mgr_opcode_info(shoal_mgr *mgr, uint16_t opcode,
   shoal__mgr_wait_tick(mgr);
   c = mgr->pk.op_class[opcode];
   out->registered = (c & SHOAL__OP_REGISTERED) != 0;
-  out->cls = (c & SHOAL__OP_MAIN) ? SHOAL_PACKET_MAIN : SHOAL_PACKET_INPLACE;
+  out->cls = (shoal_packet_class)shoal__op_class_index(c);
   out->category = (shoal_packet_category)(c & SHOAL__OP_CATEGORY);
   out->reason = out->registered
                     ? mgr->pk.ops[opcode].reason
@@ -422,7 +437,7 @@ static shoal__pkt *inbox_pop(shoal__session *s) {
 static void count_handled(shoal__pkt_counts *k, uint8_t cls, int rc) {
   k->handled++;
   k->failed += rc < 0;
-  k->by_class[(cls & SHOAL__OP_MAIN) != 0]++;
+  k->by_class[shoal__op_class_index(cls)]++;
   k->by_category[cls & SHOAL__OP_CATEGORY]++;
 }
 
@@ -487,6 +502,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
   const int strict = mgr->cfg.strict_packet_order;
   uint32_t limit = mgr->cfg.packets_per_update, taken = 0;
   uint64_t now = shoal__fast_ns(), now_us = mgr->clock_ms * 1000;
+  int map_pending = 0; /* a MAP packet of s waits for the map phase */
   shoal__pkt *p;
   while (taken < limit && (p = inbox_pop(s)) != NULL) {
     uint8_t cls = shoal__pk_classify(&mgr->pk, p->opcode);
@@ -523,6 +539,20 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
           &s->ndeferred,
           atomic_load_explicit(&s->ndeferred, memory_order_relaxed) + 1,
           memory_order_relaxed);
+      continue;
+    }
+    if ((cls & SHOAL__OP_MAP) || (strict && map_pending)) {
+      /* To its map's turn in this tick's map phase; what s sends after
+       * it follows it there (strict order). */
+      shoal__cols *c = shoal__mgr_cols(mgr);
+      map_pending = 1;
+      smp->pk.mapped++;
+      shoal__maps_queue(
+          mgr, wi,
+          atomic_load_explicit(
+              &c->map[atomic_load_explicit(&s->slot, memory_order_relaxed)],
+              memory_order_relaxed),
+          s, p);
       continue;
     }
     shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait, &smp->beat,
@@ -623,8 +653,9 @@ static void add_counts(shoal__pkt_counts *to, shoal__pkt_counts *from) {
   to->deferred += from->deferred;
   to->dropped += from->dropped;
   to->limited += from->limited;
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < 3; k++)
     to->by_class[k] += from->by_class[k];
+  to->mapped += from->mapped;
   for (int k = 0; k < SHOAL_CAT_COUNT; k++) {
     to->by_category[k] += from->by_category[k];
     to->limited_by_category[k] += from->limited_by_category[k];

@@ -99,17 +99,24 @@ typedef struct shoal__opfigs {
 #define SHOAL__RATE_SLOTS 8u
 #define SHOAL__RATE_NONE 0xffu
 
-/* op_class bits: MAIN << 7 | registered << 6 | category. */
+/* op_class bits: MAIN << 7 | registered << 6 | MAP << 5 | category. */
 #define SHOAL__OP_MAIN 0x80u
 #define SHOAL__OP_REGISTERED 0x40u
+#define SHOAL__OP_MAP 0x20u
 #define SHOAL__OP_CATEGORY 0x1fu
+
+/* The class index (shoal_packet_class) of op_class bits. */
+static inline unsigned shoal__op_class_index(uint8_t cls) {
+  return (cls & 0x80u) ? 1u : (cls & 0x20u) ? 2u : 0u;
+}
 
 /* Packet counters, one set per worker and one for the drain. Written by
  * their owner during a tick (or drain), read under mu between them. */
 typedef struct shoal__pkt_counts {
   uint64_t handled, failed, inplace_on_main, deferred, dropped;
   uint64_t limited;           /* rate-limited (in dropped too) */
-  uint64_t by_class[2];
+  uint64_t by_class[3];
+  uint64_t mapped;            /* queued for the map phase */
   uint64_t by_category[SHOAL_CAT_COUNT];
   uint64_t limited_by_category[SHOAL_CAT_COUNT];
 } shoal__pkt_counts;

@@ -422,6 +422,7 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
     }
     rc = shoal_runtime_run(mgr->rt, tick_nodes, &t);
   }
+  shoal__maps_phase(mgr, diff_ms); /* every session update has returned */
   if (mgr->hooks != NULL) {
     mgr->hooks->hib_phase(mgr); /* between ticks, still holding */
     shoal__defrag_tick(mgr);
