@@ -72,11 +72,11 @@ static int upd(void *hp, uint32_t id, void *user, uint32_t diff) {
   (void)diff;
   atomic_fetch_add(&h->in_update, 1);
   /* each session sends three numbered packets per update, their classes
-   * by the number and the session, so that every order of classes meets
-   * in one take */
+   * mixed by a hash of the number and the session, so that every order of
+   * classes meets in one take */
   for (int j = 0; id <= SESS && !atomic_load(&quiet) && j < 3; j++) {
     uint32_t n = atomic_fetch_add(&h->seq[id], 1) + 1;
-    uint32_t k = (n / (1 + id % 4) + id) % 3;
+    uint32_t k = (uint32_t)(((uint64_t)(n * 2654435761u ^ id) * 40503u) >> 7) % 3;
     uint16_t op = k == 0 ? OP_IN : k == 1 ? OP_MAP : OP_MAIN;
     (void)shoal_session_send(h->mgr, id, op, 0, &n, sizeof n);
   }
