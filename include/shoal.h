@@ -1251,6 +1251,21 @@ SHOAL_API int shoal_mgr_set_default_handler(shoal_mgr *mgr,
  * order) a MAP packet is deferred too and runs in the drain, on the main
  * thread, where nothing else runs. One map is one thread's work: a map of
  * most of the sessions is serial by nature (docs/maps.md). */
+/* One map's figures in the map phase, since creation or the last reset. */
+typedef struct shoal_map_stats {
+  uint32_t map;
+  uint32_t sessions;          /* on it now, asleep ones too */
+  uint64_t map_packets;       /* run in its turns */
+  uint64_t turns;             /* map phases it had work in */
+  uint64_t phase_ns;          /* its turns' time, its packets and update */
+} shoal_map_stats;
+/* The maps' figures, the most phase time first: fills out[0 … min(cap,
+ * n)) and returns n; reset 1 starts them over. Errors: SHOAL_EINVAL,
+ * SHOAL_ENOMEM, SHOAL_ESTATE from a callback. Any thread; waits for a
+ * running tick. */
+SHOAL_API long shoal_mgr_map_stats(shoal_mgr *mgr, shoal_map_stats *out,
+                                   size_t cap, int reset);
+
 /* The host's map update: map's turn in the map phase, after its MAP
  * packets; diff_ms as the update's. Called for every map with a session
  * (asleep ones count) and every map with MAP packets in this update, on a
@@ -1449,6 +1464,9 @@ typedef struct shoal_packet_stats {
   uint64_t rate_limited;      /* dropped past their category's rate (in
                                  dropped too), since creation */
   uint64_t rate_limited_by_category[SHOAL_CAT_COUNT]; /* in the window */
+  uint64_t mapped;            /* taken to a map phase (MAP packets, and
+                                 those of a session that followed one),
+                                 since creation */
 } shoal_packet_stats;
 
 /* Fills *out; reset 1 starts a new window. Waits for a running tick or
@@ -1685,6 +1703,14 @@ typedef struct shoal_mgr_metrics {
   double window_s;
   uint64_t watchdog_stalls;   /* callbacks reported past WatchdogMs, total */
   uint64_t over_budget;       /* callbacks past CallbackBudgetMs, total */
+  /* The update's wall time in the window, by phase (shares of the whole,
+   * 0 … 1): the session updates, the map phase; the rest is the wakes,
+   * hibernation and bookkeeping. */
+  double session_phase_share;
+  double map_phase_share;
+  double biggest_map_share;   /* the map that took the most of the map
+                                 phase's work (its jobs' time) over all the
+                                 maps' work: near 1, one map is the phase */
 } shoal_mgr_metrics;
 
 /* Fills *out; with reset 1 starts a new window (the per-session counters

@@ -11,6 +11,7 @@
  * and the holder's after it (the parallel_for's join orders the two); the
  * jobs are the holder's until the phase's parallel_for hands each to one
  * thread. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/common.h"
@@ -26,11 +27,18 @@ typedef struct shoal__mapq {
   shoal__pkt *head, *tail;
 } shoal__mapq;
 
-/* A map's turn in the phase. */
+/* A map's turn in the phase, and what it took. */
 typedef struct shoal__mapjob {
   uint32_t map;
   shoal__pkt *head, *tail;
+  uint64_t n, ns;
 } shoal__mapjob;
+
+/* A map's figures since creation or the last reset (shoal_map_stats). */
+typedef struct shoal__mapfig {
+  uint32_t map, used;
+  uint64_t packets, turns, ns;
+} shoal__mapfig;
 
 static uint32_t home(uint32_t map, uint32_t cap) {
   return (uint32_t)(((uint64_t)map * UINT64_C(0x9E3779B97F4A7C15)) >> 32) &
@@ -72,6 +80,9 @@ void shoal__maps_destroy(shoal_mgr *mgr) {
   }
   shoal__free(mgr->mjobs);
   mgr->mjobs = NULL;
+  shoal__free(mgr->mfigs);
+  mgr->mfigs = NULL;
+  mgr->mfigs_cap = mgr->mfigs_n = 0;
 }
 
 static void chain_add(shoal__pkt **head, shoal__pkt **tail, shoal__pkt *p) {
@@ -138,7 +149,7 @@ static shoal__mapjob *job_of(phase *ph, uint32_t map) {
     ph->full = 1;
     return NULL;
   }
-  ph->jobs[ph->njobs] = (shoal__mapjob){map, NULL, NULL};
+  ph->jobs[ph->njobs] = (shoal__mapjob){map, NULL, NULL, 0, 0};
   ph->index[i] = ++ph->njobs;
   return &ph->jobs[ph->njobs - 1];
 }
@@ -148,14 +159,15 @@ static void add_map(void *arg, const shoal__mlist *l) {
 }
 
 /* Runs the chain from p on worker wi (or the drain's figures: wi ==
- * workers), ending each packet into e. */
-static void run_chain(phase *ph, unsigned wi, shoal__pkt *p, shoal__ends *e) {
+ * workers), ending each packet into e; how many. */
+static uint64_t run_chain(phase *ph, unsigned wi, shoal__pkt *p,
+                          shoal__ends *e) {
   shoal_mgr *mgr = ph->mgr;
   unsigned nw = shoal_runtime_workers(mgr->rt);
   shoal__pkt_counts *k = wi < nw ? &mgr->samples[wi].pk : &mgr->pk.main;
   shoal__hist *wait = wi < nw ? mgr->samples[wi].wait : &mgr->pk.main_wait;
   _Atomic uint64_t *beat = wi < nw ? &mgr->samples[wi].beat : &mgr->main_beat;
-  uint64_t now = shoal__fast_ns();
+  uint64_t now = shoal__fast_ns(), n = 0;
   while (p != NULL) {
     shoal__node *next = atomic_load_explicit(&p->link.next,
                                              memory_order_relaxed);
@@ -170,8 +182,10 @@ static void run_chain(phase *ph, unsigned wi, shoal__pkt *p, shoal__ends *e) {
                   &mgr->pk.figs[wi]);
     shoal__pkt_end(mgr, &mgr->pk.pool, e, p);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
+    n++;
   }
   shoal__beat(beat, SHOAL__CB_NONE, 0);
+  return n;
 }
 
 static void job_range(void *arg, size_t b, size_t end) {
@@ -182,12 +196,49 @@ static void job_range(void *arg, size_t b, size_t end) {
   shoal_map_update_fn fn = ph->updates ? mgr->map_update : NULL;
   shoal__ends e = SHOAL__ENDS_INIT;
   for (size_t k = b; k < end; k++) {
-    run_chain(ph, wi, ph->jobs[k].head, &e);
+    shoal__mapjob *j = &ph->jobs[k];
+    uint64_t t0 = shoal__fast_ns();
+    j->n = run_chain(ph, wi, j->head, &e);
     if (fn != NULL)
-      fn(mgr->cb.host, ph->jobs[k].map, ph->diff_ms);
+      fn(mgr->cb.host, j->map, ph->diff_ms);
+    j->ns = shoal__fast_ns() - t0;
   }
   shoal__ends_flush(mgr, &e);
   shoal__cb_leave(prev);
+}
+
+/* The figures of map (made when new, the table grown to keep its load
+ * under a half); NULL when memory is short (the turn is not counted). */
+static shoal__mapfig *fig_of(shoal_mgr *mgr, uint32_t map) {
+  uint32_t i;
+  if (2 * (mgr->mfigs_n + 1) > mgr->mfigs_cap) {
+    uint32_t cap = mgr->mfigs_cap ? 2 * mgr->mfigs_cap : 64;
+    shoal__mapfig *t = shoal__calloc(cap, sizeof *t), *old = mgr->mfigs;
+    if (t == NULL)
+      return NULL;
+    for (uint32_t k = 0; k < mgr->mfigs_cap; k++)
+      if (old[k].used) {
+        for (i = home(old[k].map, cap); t[i].used; i = (i + 1) & (cap - 1))
+          ;
+        t[i] = old[k];
+      }
+    /* the readers take mu and wait for the tick: none reads it now */
+    pthread_mutex_lock(&mgr->mu);
+    mgr->mfigs = t;
+    mgr->mfigs_cap = cap;
+    pthread_mutex_unlock(&mgr->mu);
+    shoal__free(old);
+  }
+  for (i = home(map, mgr->mfigs_cap);; i = (i + 1) & (mgr->mfigs_cap - 1)) {
+    shoal__mapfig *f = &mgr->mfigs[i];
+    if (f->used && f->map == map)
+      return f;
+    if (!f->used) {
+      *f = (shoal__mapfig){map, 1, 0, 0, 0};
+      mgr->mfigs_n++;
+      return f;
+    }
+  }
 }
 
 /* Room for n jobs (and their index) in the manager's buffer. */
@@ -268,12 +319,20 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
     shoal__members_each(&mgr->members[0], add_map, &ph);
   if (ph.njobs > 0)
     (void)shoal_parallel_for(mgr->rt, 0, ph.njobs, 1, job_range, &ph);
+  for (uint32_t k = 0; k < ph.njobs; k++) {
+    shoal__mapfig *f = fig_of(mgr, ph.jobs[k].map);
+    if (f != NULL) {
+      f->packets += ph.jobs[k].n;
+      f->turns++;
+      f->ns += ph.jobs[k].ns;
+    }
+  }
   /* The spills, after every map's job, on one thread: nothing of any map
    * runs beside them. */
   for (unsigned w = 0; w < nw; w++) {
     shoal__mgr_sample *smp = &mgr->samples[w];
     if (smp->spill_head != NULL) {
-      shoal__mapjob one = {0, smp->spill_head, smp->spill_tail};
+      shoal__mapjob one = {0, smp->spill_head, smp->spill_tail, 0, 0};
       phase single = ph;
       single.jobs = &one;
       single.njobs = 1;
@@ -292,4 +351,58 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
     if (n > smp->mq_cap / 4)
       (void)mq_alloc(smp, smp->mq_cap * 4); /* kept as is if it fails */
   }
+}
+
+/* ---- figures ------------------------------------------------------------ */
+
+static int most_time_first(const void *a, const void *b) {
+  const shoal_map_stats *x = a, *y = b;
+  if (x->phase_ns != y->phase_ns)
+    return x->phase_ns > y->phase_ns ? -1 : 1;
+  return x->map < y->map ? -1 : x->map > y->map;
+}
+
+long shoal_mgr_map_stats(shoal_mgr *mgr, shoal_map_stats *out, size_t cap,
+                         int reset) {
+  shoal_map_stats *all;
+  uint32_t n = 0;
+  if (mgr == NULL || (out == NULL && cap > 0))
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  pthread_mutex_lock(&mgr->mu);
+  shoal__mgr_wait_tick(mgr);
+  if ((all = shoal__malloc((mgr->mfigs_n + 1) * sizeof *all)) == NULL) {
+    pthread_mutex_unlock(&mgr->mu);
+    return SHOAL_ENOMEM;
+  }
+  for (uint32_t k = 0; k < mgr->mfigs_cap; k++) {
+    shoal__mapfig *f = &mgr->mfigs[k];
+    const shoal__mlist *l;
+    if (!f->used)
+      continue;
+    l = shoal__members_lock(&mgr->members[0], f->map);
+    all[n] = (shoal_map_stats){f->map, l != NULL ? l->n : 0, f->packets,
+                               f->turns, f->ns};
+    shoal__members_unlock(&mgr->members[0], f->map);
+    n++;
+    if (reset)
+      f->packets = f->turns = f->ns = 0;
+  }
+  pthread_mutex_unlock(&mgr->mu);
+  qsort(all, n, sizeof *all, most_time_first);
+  memcpy(out, all, (n < cap ? n : cap) * sizeof *all);
+  shoal__free(all);
+  return (long)n;
+}
+
+double shoal__maps_biggest_share(shoal_mgr *mgr) {
+  uint64_t most = 0, sum = 0;
+  for (uint32_t k = 0; k < mgr->mfigs_cap; k++)
+    if (mgr->mfigs[k].used) {
+      sum += mgr->mfigs[k].ns;
+      if (mgr->mfigs[k].ns > most)
+        most = mgr->mfigs[k].ns;
+    }
+  return sum > 0 ? (double)most / (double)sum : 0;
 }

@@ -56,6 +56,12 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   out->quarantines = atomic_load_explicit(&mgr->quarantines,
                                           memory_order_relaxed);
   out->ticks = mgr->w_ticks;
+  if (mgr->w_main_ns > 0) {
+    out->session_phase_share =
+        (double)mgr->w_session_ns / (double)mgr->w_main_ns;
+    out->map_phase_share = (double)mgr->w_map_ns / (double)mgr->w_main_ns;
+  }
+  out->biggest_map_share = shoal__maps_biggest_share(mgr);
   out->batches = mgr->w_batches;
   out->updates = mgr->sum(c->updates, mgr->nact, reset);
   out->activity = mgr->sum(c->activity, mgr->nact, reset);
@@ -106,6 +112,7 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   if (reset) {
     memset(&mgr->hist, 0, sizeof mgr->hist);
     mgr->w_ticks = mgr->w_batches = mgr->w_main_ns = 0;
+    mgr->w_session_ns = mgr->w_map_ns = 0;
     mgr->w_start_ns = now;
     mgr->w_cpu0_ns = shoal__mgr_runtime_cpu(mgr);
     atomic_store_explicit(&mgr->quarantines, 0, memory_order_relaxed);

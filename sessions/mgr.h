@@ -301,6 +301,10 @@ struct shoal_mgr {
   shoal_map_update_fn map_update; /* under mu with no hold running */
   struct shoal__mapjob *mjobs;
   uint32_t mjobs_cap;
+  struct shoal__mapfig *mfigs;    /* per map: open addressing, the holder
+                                     writes, mu readers between ticks */
+  uint32_t mfigs_cap, mfigs_n;
+  uint64_t w_session_ns, w_map_ns; /* the window's phases (under mu) */
 
   /* Packets (packets.h). */
   shoal__packets pk;
@@ -387,6 +391,9 @@ void shoal__maps_queue(shoal_mgr *mgr, unsigned wi, uint32_t map,
  * update, maps in parallel, one map on one thread. The updating thread,
  * holding the manager, after the session phase. */
 void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms);
+/* The map with the most phase time's share of all maps' (0 … 1). Under
+ * mu with no tick running. */
+double shoal__maps_biggest_share(shoal_mgr *mgr);
 
 /* tick.c: the tick, and the hold protocol every call that holds the
  * manager goes through. */

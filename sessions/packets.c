@@ -739,6 +739,7 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
   memcpy(out->by_class, k.by_class, sizeof out->by_class);
   memcpy(out->by_category, k.by_category, sizeof out->by_category);
   out->rate_limited = mgr->pk.limited_total + k.limited;
+  out->mapped = mgr->pk.mapped_total + k.mapped;
   memcpy(out->rate_limited_by_category, k.limited_by_category,
          sizeof out->rate_limited_by_category);
   out->window_s = (double)(now - mgr->pk.window_ns) * 1e-9;
@@ -753,6 +754,7 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
     mgr->pk.dropped_total += k.dropped;
     mgr->pk.iom_total += k.inplace_on_main;
     mgr->pk.limited_total += k.limited;
+    mgr->pk.mapped_total += k.mapped;
     memset(&mgr->pk.main, 0, sizeof mgr->pk.main);
     memset(&mgr->pk.main_wait, 0, sizeof mgr->pk.main_wait);
     for (unsigned w = 0; w < nw; w++) {

@@ -165,6 +165,7 @@ typedef struct shoal__packets {
   uint32_t nslots, slot_cap;
   shoal__opfigs *figs;        /* [workers + 1] */
   uint64_t limited_total;     /* of the windows before this one */
+  uint64_t mapped_total;
   /* Rate limits, fixed at creation: per category its slot in a session's
    * times or SHOAL__RATE_NONE; per slot the interval between packets and
    * the tolerance of the bucket, µs. */

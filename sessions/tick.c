@@ -378,7 +378,7 @@ int shoal__mgr_hold(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *), void *arg) {
 
 int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
   shoal__tick t;
-  uint64_t t0, dt;
+  uint64_t t0, ts, t1, t2, dt;
   uint32_t done, nb, early = 0;
   int rc;
   if (mgr == NULL)
@@ -411,6 +411,7 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
     t.bs = batch_for(t.end, shoal_runtime_workers(mgr->rt));
   pthread_mutex_unlock(&mgr->mu);
 
+  ts = shoal__now_ns();
   if (mgr->nodes == 1) {
     nb = (uint32_t)batches_of(&t);
     rc = shoal_parallel_for(mgr->rt, 0, nb, 1, tick_range, &t);
@@ -422,7 +423,9 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
     }
     rc = shoal_runtime_run(mgr->rt, tick_nodes, &t);
   }
+  t1 = shoal__now_ns();
   shoal__maps_phase(mgr, diff_ms); /* every session update has returned */
+  t2 = shoal__now_ns();
   if (mgr->hooks != NULL) {
     mgr->hooks->hib_phase(mgr); /* between ticks, still holding */
     shoal__defrag_tick(mgr);
@@ -435,6 +438,8 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
   mgr->w_ticks++;
   mgr->w_batches += nb;
   mgr->w_main_ns += dt;
+  mgr->w_session_ns += t1 - ts;
+  mgr->w_map_ns += t2 - t1;
   hold_finish(mgr, done);
   return rc;
 }

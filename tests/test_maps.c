@@ -214,6 +214,30 @@ static void serialized(void **state) {
   assert_true(atomic_load(&H.handled[1]) > 0);
   /* one update per map per tick: every map has sessions */
   assert_int_equal(atomic_load(&H.map_updates), (TICKS + 3) * (uint64_t)MAPS);
+  /* the figures: every map's turns, its sessions, the packets its turns
+   * ran, all of those taken to the phase */
+  {
+    shoal_map_stats ms[MAPS + 1];
+    shoal_mgr_metrics m;
+    uint64_t ran = 0, sessions = 0;
+    assert_int_equal(shoal_mgr_map_stats(mgr, ms, MAPS + 1, 0), MAPS);
+    for (uint32_t k = 0; k < MAPS; k++) {
+      assert_int_equal(ms[k].turns, TICKS + 3);
+      assert_true(k == 0 || ms[k].phase_ns <= ms[k - 1].phase_ns);
+      ran += ms[k].map_packets;
+      sessions += ms[k].sessions;
+    }
+    assert_int_equal(sessions, SESS);
+    assert_int_equal(ran, st.mapped);
+    assert_true(st.mapped > 0);
+    assert_int_equal(shoal_mgr_metrics_get(mgr, &m, 0), SHOAL_OK);
+    assert_true(m.map_phase_share > 0 && m.session_phase_share > 0 &&
+                m.map_phase_share + m.session_phase_share <= 1.0);
+    assert_true(m.biggest_map_share > 0 && m.biggest_map_share <= 1.0);
+    assert_int_equal(shoal_mgr_map_stats(mgr, ms, 1, 1), MAPS);
+    assert_int_equal(shoal_mgr_map_stats(mgr, ms, MAPS + 1, 0), MAPS);
+    assert_int_equal(ms[0].map_packets + ms[0].turns, 0);
+  }
   assert_int_equal(shoal_mgr_destroy(mgr), SHOAL_OK);
 }
 
