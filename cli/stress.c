@@ -36,6 +36,7 @@ static void usage(FILE *f) {
     "  --work-us US      a bot's AI work per update, in microseconds (5)\n"
     "  --idle-share PCT  bots that go idle and hibernate, percent (10)\n"
     "  --state-kib KIB   a bot's host state, KiB (64)\n"
+    "  --maps N          the world's maps (8)\n"
     "  --pace realtime|max  realtime: a tick every 1/tps s; max: back to\n"
     "                    back, to find the headroom (realtime)\n"
     "  --config FILE     a host's key = value configuration file\n"
@@ -69,7 +70,8 @@ static const num_opt num_opts[] = {
   {'d', "--duration", 1, 86400},    {'b', "--budget-ms", 1, 60000},
   {'w', "--workers", 0, SHOAL_WORKERS_MAX}, {'B', "--batch", 0, 256},
   {'S', "--seed", 0, ~0ul},         {'u', "--work-us", 0, 1000000},
-  {'i', "--idle-share", 0, 100},    {'k', "--state-kib", 0, 65536}};
+  {'i', "--idle-share", 0, 100},    {'k', "--state-kib", 0, 65536},
+  {'m', "--maps", 1, 65536}};
 
 static const num_opt *num_opt_of(int c) {
   for (size_t i = 0; i < sizeof num_opts / sizeof num_opts[0]; i++)
@@ -89,6 +91,7 @@ static void num_set(st_args *a, int c, unsigned long v) {
   case 'S': a->seed = v; break;
   case 'u': a->work_us = (unsigned)v; break;
   case 'i': a->idle_pct = (unsigned)v; break;
+  case 'm': a->maps = (unsigned)v; break;
   default: a->state_kib = (unsigned)v; break;
   }
 }
@@ -106,6 +109,7 @@ int st_parse_args(int argc, char **argv, st_args *a) {
     {"work-us", required_argument, NULL, 'u'},
     {"idle-share", required_argument, NULL, 'i'},
     {"state-kib", required_argument, NULL, 'k'},
+    {"maps", required_argument, NULL, 'm'},
     {"pace", required_argument, NULL, 'p'},
     {"config", required_argument, NULL, 'c'},
     {"json", required_argument, NULL, 'j'},
@@ -125,13 +129,14 @@ int st_parse_args(int argc, char **argv, st_args *a) {
   a->work_us = 5;
   a->idle_pct = 10;
   a->state_kib = 64;
+  a->maps = 8;
   opterr = 0;
   optind = 0; /* 0: glibc resets all of getopt's state */
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     const char *opt = argv[optind - 1];
     switch (c) {
     case 's': case 't': case 'd': case 'b': case 'w': case 'B': case 'S':
-    case 'u': case 'i': case 'k': {
+    case 'u': case 'i': case 'k': case 'm': {
       const num_opt *o = num_opt_of(c);
       if (parse_num(o->name, optarg, o->lo, o->hi, &v))
         return CLI_USAGE;
@@ -296,6 +301,8 @@ static int world_build(world *w, const st_args *a, shoal_config *cfg,
   h.cache_len = (size_t)a->state_kib * 1024;
   h.iters = st_calibrate(a->work_us);
   h.kept_hash = calloc((size_t)a->sessions + 1, sizeof *h.kept_hash);
+  h.maps = calloc(a->maps, sizeof *h.maps);
+  h.map_of = calloc((size_t)a->sessions + 1, sizeof *h.map_of);
   h.wake_at = calloc((size_t)a->sessions + 1, sizeof *h.wake_at);
   r->tick_ms = calloc(w->ticks, sizeof *r->tick_ms);
   r->seconds = calloc(w->sec_cap, sizeof *r->seconds);
@@ -303,7 +310,8 @@ static int world_build(world *w, const st_args *a, shoal_config *cfg,
   w->l.drain_ms = calloc(w->l.drain_cap, sizeof *w->l.drain_ms);
   w->l.h = &h;
   w->l.r = r;
-  if (h.kept_hash == NULL || h.wake_at == NULL || r->tick_ms == NULL ||
+  if (h.kept_hash == NULL || h.wake_at == NULL || h.maps == NULL ||
+      h.map_of == NULL || r->tick_ms == NULL ||
       r->seconds == NULL || w->l.drain_ms == NULL) {
     fprintf(stderr, "%s: out of memory\n", ST_PROG);
     return CLI_FAIL;
@@ -345,8 +353,10 @@ static int population_build(world *w, st_result *r) {
       fprintf(stderr, "%s: out of memory at session %u\n", ST_PROG, id);
       return CLI_FAIL;
     }
+    w->h->map_of[id] = id % a->maps;
     if ((rc = shoal_session_create(w->h->mgr, id, b)) != SHOAL_OK ||
-        (rc = shoal_session_set_map(w->h->mgr, id, id % MAPS)) != SHOAL_OK ||
+        (rc = shoal_session_set_map(w->h->mgr, id, id % a->maps)) !=
+            SHOAL_OK ||
         (rc = shoal_session_set_group(w->h->mgr, id,
                                       (id - 1) / GROUP_SIZE + 1)) !=
             SHOAL_OK) {
@@ -360,12 +370,30 @@ static int population_build(world *w, st_result *r) {
   return CLI_OK;
 }
 
+/* A few bots teleport to another map (about one in 2000 a second): their
+ * later packets go to the new map. Between ticks. */
+static void teleports(world *w, uint64_t t) {
+  const st_args *a = w->h->a;
+  uint32_t n = a->sessions / 2000 + 1;
+  if (a->maps < 2)
+    return;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t id = 1 + (uint32_t)((t * 7919u + k * 104729u) % a->sessions);
+    uint32_t to = (w->h->map_of[id] + 1 + k) % a->maps;
+    if (shoal_session_set_map(w->h->mgr, id, to) == SHOAL_OK) {
+      w->h->map_of[id] = to;
+      w->h->teleports++;
+    }
+  }
+}
+
 /* After each second of ticks: the bots whose idle time is over are woken
- * (the hibernation pass runs inside the update, never beside this), and
- * the second's figures kept. */
+ * (the hibernation pass runs inside the update, never beside this), a few
+ * teleport, and the second's figures kept. */
 static void second_done(world *w, st_result *r, uint64_t t) {
   const st_args *a = w->h->a;
   shoal_hib_stats hs;
+  teleports(w, t);
   for (uint32_t id = 1; id <= a->sessions; id++)
     if (w->h->wake_at[id] != 0 && w->h->wake_at[id] <= t + 1) {
       w->h->wake_at[id] = 0;
@@ -443,6 +471,8 @@ static void run_figures(world *w, st_result *r, double wall) {
   r->overhead_samples = m.overhead_samples;
   r->host_ns_per_session = m.host_ns_per_update;
   r->simd = m.simd;
+  r->map_phase_share = m.map_phase_share;
+  r->biggest_map_share = m.biggest_map_share;
   (void)shoal_packet_stats_get(w->h->mgr, &ps, 0);
   r->packets_per_s = ps.packets_per_s;
   r->payload_bytes_per_s =
@@ -519,7 +549,7 @@ static int memory_round(world *w, st_result *r, shoal_hib_stats *hs) {
       hs->hibernated > 0 ? (double)hs->record_bytes / (double)hs->hibernated
                          : 0;
   (void)shoal_mgr_set_hibernation_ms(mgr, 1ull << 40);
-  for (uint32_t map = 0; map < MAPS; map++)
+  for (uint32_t map = 0; map < a->maps; map++)
     (void)shoal_mgr_wake_map(mgr, map);
   if (one_tick(&w->l, w->diff_ms) < 0)
     return CLI_FAIL;
@@ -579,9 +609,19 @@ static void check_invariants(world *w, st_result *r,
   memcpy(r->by_category, ps.by_category, sizeof r->by_category);
   r->gold_after = sum_field(h, 1);
   r->items_after = sum_field(h, 0);
-  r->gold_minted = h->gold_minted;
+  for (uint32_t m = 0; m < h->a->maps; m++) {
+    r->gold_minted += h->maps[m].gold_minted;
+    r->items_minted += h->maps[m].items_minted;
+    r->map_spells += h->maps[m].spells;
+    r->map_combats += h->maps[m].combats;
+    r->map_loots += h->maps[m].loots;
+  }
+  r->map_owner_violations = atomic_load(&h->map_owner_violations);
+  r->teleports = h->teleports;
+  r->drained = ps.drained;
+  r->main_share = ps.handled > 0 ? (double)ps.drained / (double)ps.handled
+                                 : 0;
   r->gold_to_auction = h->gold_to_auction;
-  r->items_minted = h->items_minted;
   r->items_from_auction = h->items_from_auction;
   r->items_used = h->items_used;
   r->trades = atomic_load(&h->trades);
@@ -651,9 +691,15 @@ static void check_invariants(world *w, st_result *r,
                     r->quest_delivered == r->quest_expected;
   messaging_why(r);
   r->budget_ok = r->tick_p99 <= (double)h->a->budget_ms;
+  /* the maps' own counts against shoal's: every MAP packet handled once,
+   * and never two threads in a map */
+  r->maps_ok = r->map_owner_violations == 0 &&
+               r->map_spells == ps.by_category[SHOAL_CAT_SPELL] &&
+               r->map_combats == ps.by_category[SHOAL_CAT_COMBAT] &&
+               r->map_loots == ps.by_category[SHOAL_CAT_LOOT];
   r->pass = r->packets_ok && r->economy_ok && r->order_ok &&
             r->hibernation_ok && r->messaging_ok && r->budget_ok &&
-            r->payloads_ok && r->limits_ok;
+            r->payloads_ok && r->limits_ok && r->maps_ok;
 }
 
 static void world_free(world *w) {
@@ -662,6 +708,8 @@ static void world_free(world *w) {
   (void)shoal_mgr_destroy(w->h->mgr);
   shoal_runtime_destroy(w->rt);
   free(w->h->kept_hash);
+  free(w->h->maps);
+  free(w->h->map_of);
   free(w->h->wake_at);
   free(w->l.drain_ms);
 }

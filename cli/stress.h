@@ -22,6 +22,7 @@ typedef struct st_args {
   unsigned work_us;      /* --work-us: AI work per bot update (5) */
   unsigned idle_pct;     /* --idle-share: bots that go idle, % (10) */
   unsigned state_kib;    /* --state-kib: a bot's host state (64) */
+  unsigned maps;         /* --maps: the world's maps (8) */
   int pace_max;          /* --pace max */
   const char *config;    /* --config FILE */
   const char *json;      /* --json FILE */
@@ -78,6 +79,13 @@ typedef struct st_result {
   uint64_t rate_limited;   /* shoal's count */
   uint64_t limit_strays;   /* rate-limited packets not the flooder's */
   char limits_why[200];    /* why the flooder got past; "" when not */
+  /* maps */
+  uint64_t map_owner_violations;  /* a map entered while someone was in it */
+  uint64_t map_spells, map_combats, map_loots; /* the maps' own counts */
+  uint64_t teleports;
+  double main_share;              /* handled on the main thread / handled */
+  double map_phase_share, biggest_map_share;
+  uint64_t drained;               /* packets the drains ran */
   /* messaging */
   uint64_t auction_requests, auction_replies, auction_unanswered;
   uint64_t auction_full; /* of unanswered: refused by a full inbox */
@@ -103,7 +111,7 @@ typedef struct st_result {
                                 what /proc can tell */
   double record_bytes_per_session; /* shoal's own count of the records */
   int packets_ok, economy_ok, order_ok, hibernation_ok, messaging_ok,
-      budget_ok, payloads_ok, limits_ok;
+      budget_ok, payloads_ok, limits_ok, maps_ok;
   int pass;
   int trace_failed; /* --trace could not be written (said on stderr) */
   const char *simd;

@@ -24,11 +24,11 @@ typedef struct kind {
 } kind;
 
 static const kind kinds[K_COUNT] = {
-  [K_SPELL] = {"spell cast", 0x100, SHOAL_PACKET_MAIN, SHOAL_CAT_SPELL, 2.0},
+  [K_SPELL] = {"spell cast", 0x100, SHOAL_PACKET_MAP, SHOAL_CAT_SPELL, 2.0},
   [K_MOVE] = {"movement", 0x101, SHOAL_PACKET_INPLACE, SHOAL_CAT_MOVEMENT, 2.0},
-  [K_COMBAT] = {"combat state", 0x102, SHOAL_PACKET_MAIN, SHOAL_CAT_COMBAT,
+  [K_COMBAT] = {"combat state", 0x102, SHOAL_PACKET_MAP, SHOAL_CAT_COMBAT,
                 0.5},
-  [K_LOOT] = {"loot", 0x103, SHOAL_PACKET_MAIN, SHOAL_CAT_LOOT, 0.3},
+  [K_LOOT] = {"loot", 0x103, SHOAL_PACKET_MAP, SHOAL_CAT_LOOT, 0.3},
   [K_QUEST] = {"quest", 0x104, SHOAL_PACKET_MAIN, SHOAL_CAT_QUEST, 0.05},
   [K_GOSSIP] = {"gossip", 0x105, SHOAL_PACKET_INPLACE, SHOAL_CAT_GOSSIP, 0.1},
   [K_CHAT] = {"chat", 0x106, SHOAL_PACKET_INPLACE, SHOAL_CAT_CHAT, 0.2},
@@ -211,7 +211,7 @@ static void say(host *h, bot *b, int k) {
   size_t len = body_len(b, 40, 200);
   shoal_audience to = {k == K_SAY ? SHOAL_TO_GROUP : SHOAL_TO_MAP,
                        k == K_SAY ? (b->k.id - 1) / GROUP_SIZE + 1
-                                  : b->k.id % MAPS,
+                                  : h->map_of[b->k.id],
                        NULL, 0, b->k.id, SHOAL_TO_AWAKE};
   long n;
   p.seq = (uint32_t)rng_next(&b->k.rng);
@@ -414,18 +414,60 @@ static void on_drop(void *h_, uint32_t id, const shoal_packet *p,
     atomic_fetch_add(&h->limit_strays, 1);
 }
 
+/* A map entered by the thread that runs its turn: nobody else may be
+ * in it (the map phase's guarantee, checked). */
+static map_state *map_enter(host *h, uint32_t map) {
+  map_state *m = &h->maps[map % h->a->maps];
+  uint32_t none = 0;
+  if (!atomic_compare_exchange_strong_explicit(&m->owner, &none, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    atomic_fetch_add(&h->map_owner_violations, 1);
+  return m;
+}
+
+static void map_leave(map_state *m) {
+  atomic_store_explicit(&m->owner, 0, memory_order_release);
+}
+
+/* Spells and combat (MAP): the map's state, unsynchronized. */
+static int on_map_packet(void *h_, uint32_t session, void *user,
+                         const shoal_packet *p) {
+  host *h = h_;
+  payload v;
+  map_state *m = map_enter(h, h->map_of[session]);
+  check_order(h, user, p, &v);
+  if (p->opcode == kinds[K_SPELL].opcode)
+    m->spells++;
+  else
+    m->combats++;
+  map_leave(m);
+  return 0;
+}
+
+/* Loot (MAP): gold and an item out of the map's loot. */
 static int on_loot(void *h_, uint32_t session, void *user,
                    const shoal_packet *p) {
   host *h = h_;
   bot *b = user;
   payload v;
-  (void)session;
+  map_state *m = map_enter(h, h->map_of[session]);
   check_order(h, b, p, &v);
   b->k.gold += 7;
   b->k.items += 1;
-  h->gold_minted += 7;
-  h->items_minted += 1;
+  m->gold_minted += 7;
+  m->items_minted += 1;
+  m->loots++;
+  map_leave(m);
   return 0;
+}
+
+static void on_map_update(void *h_, uint32_t map, uint32_t diff_ms) {
+  host *h = h_;
+  map_state *m = map_enter(h, map);
+  (void)diff_ms;
+  m->updates++;
+  map_leave(m);
 }
 
 static int on_item(void *h_, uint32_t session, void *user,
@@ -582,6 +624,7 @@ int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
       (rc = shoal_mgr_set_hibernation_hysteresis_ms(h->mgr, 1000)) !=
           SHOAL_OK ||
       (rc = shoal_mgr_set_drop_hook(h->mgr, on_drop)) != SHOAL_OK ||
+      (rc = shoal_mgr_set_map_update(h->mgr, on_map_update)) != SHOAL_OK ||
       (rc = shoal_actors_create(&h->actors, rt, &cfg->actors)) !=
           SHOAL_OK ||
       (rc = actors_start(h)) != SHOAL_OK) {
@@ -592,6 +635,7 @@ int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
   for (int k = 0; k < K_COUNT; k++) {
     shoal_packet_fn fn = on_ordered;
     if (k == K_LOOT) fn = on_loot;
+    if (k == K_SPELL || k == K_COMBAT) fn = on_map_packet;
     if (k == K_ITEM) fn = on_item;
     if (k == K_QUEST) fn = on_quest;
     if (k == K_TRADE) fn = on_trade;

@@ -22,7 +22,6 @@ enum {
 #define FLOODER 1u
 #define FLOOD_X 10.0
 
-#define MAPS 4
 #define GROUP_SIZE 5 /* bots (id − 1) / 5 share group (id − 1) / 5 + 1 */
 #define START_GOLD 10000
 #define START_ITEMS 20
@@ -43,8 +42,23 @@ typedef struct bot {
   unsigned char *cache; /* AI state the bot rebuilds after a wake */
 } bot;
 
+/* A map's state: plain fields, touched only by its MAP handlers and its
+ * map update (the map phase serializes them), and an owner word that
+ * checks it. */
+typedef struct map_state {
+  _Atomic uint32_t owner; /* 1 while someone is in the map */
+  uint64_t spells, combats, loots, updates;
+  int64_t gold_minted, items_minted;
+  char pad[64];
+} map_state;
+
 typedef struct host {
   const st_args *a;
+  map_state *maps;             /* [a->maps] */
+  uint32_t *map_of;            /* per id: its map (main thread between
+                                  ticks; read by its handlers) */
+  _Atomic uint64_t map_owner_violations;
+  uint64_t teleports;
   shoal_mgr *mgr;
   shoal_actors *actors;
   shoal_topic *quests;
@@ -69,8 +83,7 @@ typedef struct host {
   _Atomic uint64_t auction_outstanding;
   _Atomic uint64_t quest_delivered;
   /* main-thread counters (MAIN handlers run only there) */
-  int64_t gold_minted, gold_to_auction, items_minted, items_from_auction,
-      items_used;
+  int64_t gold_to_auction, items_from_auction, items_used;
   uint64_t quest_published, quest_expected;
   _Atomic uint64_t alloc_failures;
   /* payloads past a fixed header: chat, say (broadcast) and mail */

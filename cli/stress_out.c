@@ -51,9 +51,10 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           (unsigned long long)r->sent, (unsigned long long)r->handled,
           (unsigned long long)r->pending, (unsigned long long)r->rejected,
           (unsigned long long)r->dropped, ok(r->packets_ok));
-  fprintf(f, "  per second          %.0f handled: INPLACE %.0f, MAIN %.0f\n",
+  fprintf(f, "  per second          %.0f handled: INPLACE %.0f, MAP %.0f, MAIN "
+          "%.0f\n",
           r->packets_per_s, (double)r->by_class[0] / secs,
-          (double)r->by_class[1] / secs);
+          (double)r->by_class[2] / secs, (double)r->by_class[1] / secs);
   fprintf(f, "  by category /s     ");
   for (int c = 0; c < SHOAL_CAT_COUNT; c++)
     if (r->by_category[c] != 0)
@@ -82,6 +83,13 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           "%.3f ms; send to handler p99 %.2f ms\n",
           (unsigned long long)r->deferred_max, r->drain_p99_ms,
           r->drain_max_ms, (double)r->wait_p99_ns / 1e6);
+  fprintf(f, "maps                  %u maps, %llu teleports; the main thread "
+          "ran %.1f %% of the packets handled; the map phase %.1f %% of the "
+          "update, the busiest map %.1f %% of it; %llu owner violations  "
+          "[%s]\n",
+          r->a->maps, (unsigned long long)r->teleports, 100.0 * r->main_share,
+          100.0 * r->map_phase_share, 100.0 * r->biggest_map_share,
+          (unsigned long long)r->map_owner_violations, ok(r->maps_ok));
   fprintf(f, "messaging             auction requests %llu, replies %llu, "
           "answers delivered %llu; quest completions %llu, delivered %llu "
           "of %llu  [%s]\n",
@@ -128,7 +136,7 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           r->budget_ok ? "within" : "over", a->budget_ms,
           r->packets_ok && r->economy_ok && r->order_ok &&
                   r->hibernation_ok && r->messaging_ok && r->payloads_ok &&
-                  r->limits_ok
+                  r->limits_ok && r->maps_ok
               ? "hold"
               : "broken");
 }
@@ -145,7 +153,10 @@ static void json_packets(json_writer *jw, const st_result *r) {
   json_uint(jw, "dropped", r->dropped);
   json_double(jw, "per_s", r->packets_per_s, 1);
   json_uint(jw, "inplace", r->by_class[0]);
+  json_uint(jw, "map", r->by_class[2]);
   json_uint(jw, "main", r->by_class[1]);
+  json_uint(jw, "drained", r->drained);
+  json_double(jw, "main_thread_share", r->main_share, 4);
   json_object_begin(jw, "by_category");
   for (int c = 0; c < SHOAL_CAT_COUNT; c++)
     json_uint(jw, shoal_packet_category_name(c), r->by_category[c]);
@@ -201,6 +212,16 @@ int st_write_json(const char *path, const st_result *r) {
   json_uint(&j, "overhead_samples", r->overhead_samples);
   json_double(&j, "cpu_us_per_session", r->cpu_us_per_session, 3);
   json_packets(&j, r);
+  json_object_begin(&j, "maps");
+  json_uint(&j, "maps", r->a->maps);
+  json_uint(&j, "teleports", r->teleports);
+  json_uint(&j, "owner_violations", r->map_owner_violations);
+  json_uint(&j, "spells", r->map_spells);
+  json_uint(&j, "combats", r->map_combats);
+  json_uint(&j, "loots", r->map_loots);
+  json_double(&j, "map_phase_share", r->map_phase_share, 4);
+  json_double(&j, "biggest_map_share", r->biggest_map_share, 4);
+  json_object_end(&j);
   json_object_begin(&j, "economy");
   json_int(&j, "gold_before", r->gold_before);
   json_int(&j, "gold_after", r->gold_after);
@@ -249,6 +270,7 @@ int st_write_json(const char *path, const st_result *r) {
   json_bool(&j, "messaging", r->messaging_ok);
   json_bool(&j, "payloads", r->payloads_ok);
   json_bool(&j, "limits", r->limits_ok);
+  json_bool(&j, "maps", r->maps_ok);
   json_object_end(&j);
   json_array_begin(&j, "workers", 0);
   for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++) {
@@ -340,6 +362,12 @@ int st_write_prometheus(const char *path, const st_result *r) {
        "Say/yell broadcasts to a map.", "", (double)r->broadcasts);
   prom(f, "shoal_stress_broadcast_deliveries_total", "counter",
        "Packets the broadcasts delivered.", "", (double)r->deliveries);
+  prom(f, "shoal_stress_main_thread_share", "gauge",
+       "Packets handled on the main thread over all handled.", "",
+       r->main_share);
+  prom(f, "shoal_stress_map_owner_violations_total", "counter",
+       "A map entered while another thread was in it.", "",
+       (double)r->map_owner_violations);
   prom(f, "shoal_stress_order_violations_total", "counter",
        "Packets handled out of their session's order.", "",
        (double)r->order_violations);
@@ -490,6 +518,10 @@ int st_write_html(const char *path, const st_result *r) {
           (unsigned long long)r->drops[SHOAL_DROP_DESTROYED],
           (unsigned long long)r->drops[SHOAL_DROP_NO_HANDLER],
           (unsigned long long)r->drops[SHOAL_DROP_RATE_LIMITED]);
+  fprintf(f, "<tr><th>maps</th><td>%u maps; main thread %.1f %% of packets; "
+          "map phase %.1f %% of the update; %llu owner violations</td></tr>\n",
+          r->a->maps, 100.0 * r->main_share, 100.0 * r->map_phase_share,
+          (unsigned long long)r->map_owner_violations);
   fprintf(f, "<tr><th>economy</th><td>gold %lld → %lld, items %lld → %lld"
           "</td></tr>\n", (long long)r->gold_before, (long long)r->gold_after,
           (long long)r->items_before, (long long)r->items_after);

@@ -278,7 +278,14 @@ def _():
     eq(pl["damaged"], 0, "payload bodies intact")
     eq(j["checks"]["payloads"], True, "payloads check")
     eq(j["checks"]["limits"], True, "limits check")
-    eq(p["inplace"] + p["main"], p["handled"], "classes are run totals")
+    eq(p["inplace"] + p["map"] + p["main"], p["handled"], "classes are run totals")
+    assert p["map"] > 0 and p["main_thread_share"] <= 0.20, p
+    mp = j["maps"]
+    eq(mp["maps"], 8, "maps")
+    eq(mp["owner_violations"], 0, "map owner violations")
+    eq(mp["spells"], p["by_category"]["spell"], "the maps' spells")
+    eq(mp["loots"], p["by_category"]["loot"], "the maps' loots")
+    eq(j["checks"]["maps"], True, "maps check")
     eq(sum(p["by_category"].values()), p["handled"], "categories are run totals")
     m = j["messaging"]
     eq(m["auction_replies"] - m["auction_unanswered"] > 0, True, "answers delivered")
@@ -433,6 +440,7 @@ smallcfg = os.path.join(tmp.name, "small.conf")
 with open(smallcfg, "w") as f:
     f.write("SessionMgr.PoolPreallocate = 50\nSessionMgr.MaxConcurrentSessions = 100\n")
 bad("stress: zero sessions", ["stress", "--sessions", "0"], "--sessions wants a whole number in 1")
+bad("stress: zero maps", ["stress", "--maps", "0"], "--maps wants a whole number in 1")
 bad("stress: sessions above the configured maximum", ["stress", "--sessions", "200", "--config", smallcfg],
     "--sessions 200 is above SessionMgr.MaxConcurrentSessions (100)")
 bad("stress: sessions above the default maximum", ["stress", "--sessions", "6000"],
