@@ -1,7 +1,9 @@
 /* host.c — a small game-server host embedding shoal: a main loop at 20 ticks
  * per second, a network thread that reads framed packets from a socket and
- * sends them to sessions from outside the runtime, main-thread handlers run
- * each tick, idle sessions hibernated and woken, and a clean shutdown on
+ * sends them to sessions from outside the runtime, spell casts on each
+ * map's own state in the update's map phase (maps in parallel, each map
+ * on one thread, with its map update), main-thread handlers run each
+ * tick, idle sessions hibernated and woken, and a clean shutdown on
  * SIGINT / SIGTERM or after --ticks. Chat lines longer than a packet's
  * inline bytes are handed to shoal with their buffers (send_owned) and
  * heard by the map (a broadcast); players log out and in again while
@@ -64,7 +66,13 @@ typedef struct host {
   unsigned sessions;
   /* The world: touched by main-thread handlers only, so it needs no lock. */
   int64_t world_gold;
-  uint64_t world_casts;
+  /* Each map's state: touched only by its MAP handlers and its map
+   * update, which the map phase serializes; the owner word checks it. */
+  struct world_map {
+    _Atomic uint32_t owner;
+    uint64_t casts, updates;
+  } maps[MAPS + 1];
+  _Atomic uint64_t map_overlaps;
   _Atomic uint64_t order_violations; /* any handler's thread */
   _Atomic uint64_t wake_failures;
   /* the network side */
@@ -133,17 +141,49 @@ static int on_move(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
   return 0;
 }
 
-/* MAIN: run by shoal_mgr_drain_deferred on the main thread, with the world. */
+/* The map player id is on: the mostly idle last quarter on a map of its
+ * own, where nobody chats (see login). */
+static uint32_t map_of(const host *h, uint32_t id) {
+  return id > h->sessions - h->sessions / 4 ? MAPS : id % MAPS;
+}
+
+static struct world_map *map_enter(host *h, uint32_t map) {
+  uint32_t none = 0;
+  if (!atomic_compare_exchange_strong(&h->maps[map].owner, &none, 1))
+    atomic_fetch_add(&h->map_overlaps, 1); /* cannot happen: checked */
+  return &h->maps[map];
+}
+
+static void map_leave(struct world_map *m) {
+  atomic_store(&m->owner, 0);
+}
+
+/* MAP: runs in the update's map phase, on the thread that has the
+ * player's map: the map's state needs no lock. */
 static int on_cast(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
   host *h = hp;
   player *p = user;
   move_msg m;
-  (void)id;
+  struct world_map *wm;
   if (check_order(h, p, pk, &m) < 0)
     return -1;
+  wm = map_enter(h, map_of(h, id));
   p->casts++;
-  h->world_casts++;
+  wm->casts++;
+  map_leave(wm);
   return 0;
+}
+
+/* The map's own update, after its MAP packets, in the same turn. */
+static void on_map_update(void *hp, uint32_t map, uint32_t diff_ms) {
+  host *h = hp;
+  struct world_map *wm;
+  (void)diff_ms;
+  if (map > MAPS)
+    return;
+  wm = map_enter(h, map);
+  wm->updates++;
+  map_leave(wm);
 }
 
 static int on_loot(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
@@ -436,9 +476,7 @@ static int login(host *h, uint32_t id) {
   p->id = id;
   p->gold = h->saved_gold[id];
   if ((rc = shoal_session_create(h->mgr, id, p)) != SHOAL_OK ||
-      (rc = shoal_session_set_map(
-           h->mgr, id, id > h->sessions - h->sessions / 4 ? MAPS : id % MAPS)) !=
-          SHOAL_OK) {
+      (rc = shoal_session_set_map(h->mgr, id, map_of(h, id))) != SHOAL_OK) {
     fprintf(stderr, "host: session %u: %s\n", id, shoal_strerror(rc));
     if (shoal_session_get(h->mgr, id, NULL) != SHOAL_OK)
       free(p);
@@ -512,6 +550,7 @@ int main(int argc, char **argv) {
   uint64_t out_rng = 7;
   uint64_t worst_ns = 0;
   int64_t gold = 0;
+  uint64_t casts = 0, map_updates = 0;
   char err[256];
   int rc, ok;
 
@@ -561,8 +600,9 @@ int main(int argc, char **argv) {
   }
   if (shoal_mgr_register_opcode(h.mgr, OP_MOVE, SHOAL_PACKET_INPLACE,
                                 SHOAL_CAT_MOVEMENT, on_move, "own state") ||
-      shoal_mgr_register_opcode(h.mgr, OP_CAST, SHOAL_PACKET_MAIN,
-                                SHOAL_CAT_SPELL, on_cast, "world state") ||
+      shoal_mgr_register_opcode(h.mgr, OP_CAST, SHOAL_PACKET_MAP,
+                                SHOAL_CAT_SPELL, on_cast, "map state") ||
+      shoal_mgr_set_map_update(h.mgr, on_map_update) ||
       shoal_mgr_register_opcode(h.mgr, OP_LOOT, SHOAL_PACKET_MAIN,
                                 SHOAL_CAT_LOOT, on_loot, "world gold") ||
       shoal_mgr_register_opcode(h.mgr, OP_CHAT, SHOAL_PACKET_INPLACE,
@@ -670,12 +710,19 @@ int main(int argc, char **argv) {
          (unsigned long long)h.frames, (unsigned long long)h.unknown_session,
          (unsigned long long)h.backpressure,
          (unsigned long long)h.bad_frames);
+  for (uint32_t m = 0; m <= MAPS; m++) {
+    casts += h.maps[m].casts;
+    map_updates += h.maps[m].updates;
+  }
   printf("packets: sent %llu, handled %llu (failed %llu), rejected %llu, "
-         "dropped %llu, pending %llu; %llu casts on the main thread\n",
+         "dropped %llu, pending %llu\n",
          (unsigned long long)ps.sent, (unsigned long long)ps.handled,
          (unsigned long long)ps.failed, (unsigned long long)ps.rejected,
-         (unsigned long long)ps.dropped, (unsigned long long)ps.pending,
-         (unsigned long long)h.world_casts);
+         (unsigned long long)ps.dropped, (unsigned long long)ps.pending);
+  printf("maps: %llu casts on the maps' state, %llu map updates, %llu "
+         "overlaps\n",
+         (unsigned long long)casts, (unsigned long long)map_updates,
+         (unsigned long long)atomic_load(&h.map_overlaps));
   printf("chat: %llu lines past the inline bytes handed over; %llu said "
          "to the map, %llu heard (%llu dropped at logouts); %llu damaged\n",
          (unsigned long long)atomic_load(&h.chat_buffers),
@@ -695,6 +742,7 @@ int main(int argc, char **argv) {
          (long long)gold, (unsigned long long)atomic_load(&h.order_violations));
 
   ok = ps.pending == 0 && ps.sent == ps.handled + ps.rejected + ps.dropped &&
+       atomic_load(&h.map_overlaps) == 0 && map_updates > 0 &&
        ps.dropped == atomic_load(&h.drops[SHOAL_DROP_RELEASED]) &&
        ps.payloads_taken == ps.payloads_freed && ps.payload_bytes == 0 &&
        atomic_load(&h.chat_bad) == 0 &&
