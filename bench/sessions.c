@@ -1,7 +1,8 @@
 /* sessions.c — the sessions suite: the 5000-session tick through the
  * session manager (the host's per-session callback doing W ns of work)
  * beside a serial loop doing the same work; creating 1000 and 5000
- * sessions; shoal's own memory per session and the linear fit's R².
+ * sessions; shoal's own memory per session and the linear fit's R²; the
+ * map phase beside the same packets on the main thread.
  * oneTBB's rows come from sessions_tbb.cpp. */
 #include <math.h>
 
@@ -236,6 +237,100 @@ static void run_churn(const bench_args *a, shoal_runtime *rt) {
   shoal_mgr_destroy(mgr);
 }
 
+/* ---- the map phase ------------------------------------------------------ */
+
+/* 5000 sessions on 8 maps; each update sends one packet to its own
+ * session, whose handler does W ns of work: as MAP packets (the map
+ * phase, maps in parallel) beside the same packets as MAIN (the main
+ * thread's drain), and as INPLACE (on the workers, no serialization: the
+ * floor the map phase's cost is taken against). */
+typedef struct map_bench {
+  uint64_t iters;
+  uint16_t op;
+  shoal_mgr *mgr;
+} map_bench;
+
+static int map_send_update(void *host, uint32_t id, void *user,
+                           uint32_t diff) {
+  map_bench *mb = host;
+  (void)user;
+  (void)diff;
+  (void)shoal_session_send(mb->mgr, id, mb->op, 0, NULL, 0);
+  return 0;
+}
+
+static int map_work(void *host, uint32_t id, void *user,
+                    const shoal_packet *p) {
+  map_bench *mb = host;
+  volatile uint64_t sink = bench_spin_iters(mb->iters, id);
+  (void)user;
+  (void)p;
+  (void)sink;
+  return 0;
+}
+
+/* The median of update + drain over the ticks, ms; *phase_ns the map
+ * phase's wall time per packet (its share of the updates' time). */
+static double map_ticks(map_bench *mb, shoal_runtime *rt,
+                        shoal_packet_class cls, int quick, double *phase_ns) {
+  enum { MAPS = 8 };
+  shoal_mgr_callbacks cb = {map_send_update, NULL, mb};
+  shoal_config cfg;
+  int n = quick ? 40 : 200;
+  double *v = malloc((size_t)n * sizeof *v), med, upd = 0;
+  shoal_mgr_metrics m;
+  shoal_config_defaults(&cfg);
+  cfg.max_sessions = TICK_SESSIONS;
+  cfg.pool_preallocate = TICK_SESSIONS;
+  if (shoal_mgr_create(&mb->mgr, rt, &cfg, &cb) != SHOAL_OK) {
+    fprintf(stderr, "bench_sessions: cannot create a manager\n");
+    exit(1);
+  }
+  mb->op = 1;
+  shoal_mgr_register_opcode(mb->mgr, 1, cls, SHOAL_CAT_SPELL, map_work, NULL);
+  for (uint32_t id = 1; id <= TICK_SESSIONS; id++) {
+    shoal_session_create(mb->mgr, id, NULL);
+    shoal_session_set_map(mb->mgr, id, id % MAPS);
+  }
+  for (int k = -5; k < n; k++) {
+    double t0 = bench_now(), t1;
+    if (k == 0)
+      shoal_mgr_metrics_get(mb->mgr, &m, 1); /* the window from here */
+    shoal_mgr_update(mb->mgr, 50);
+    t1 = bench_now();
+    shoal_mgr_drain_deferred(mb->mgr, 0, NULL);
+    if (k >= 0) {
+      v[k] = (bench_now() - t0) * 1e3;
+      upd += t1 - t0;
+    }
+  }
+  shoal_mgr_metrics_get(mb->mgr, &m, 0);
+  if (phase_ns != NULL)
+    *phase_ns = m.map_phase_share * upd * 1e9 / ((double)n * TICK_SESSIONS);
+  med = bench_quantile(v, (size_t)n, 0.5);
+  free(v);
+  shoal_mgr_destroy(mb->mgr);
+  return med;
+}
+
+static void run_map_phase(const bench_args *a, shoal_runtime *rt,
+                          double ipn) {
+  unsigned nw = shoal_runtime_workers(rt);
+  map_bench mb;
+  double phase = 0;
+  if (!bench_want(a, "map_phase_w1000"))
+    return;
+  mb.iters = (uint64_t)(1000 * ipn);
+  bench_row("map_phase_w1000", "shoal_map", nw, "tick_p50_ms",
+            map_ticks(&mb, rt, SHOAL_PACKET_MAP, a->quick, NULL), "ms");
+  bench_row("map_phase_w1000", "shoal_main", 1, "tick_p50_ms",
+            map_ticks(&mb, rt, SHOAL_PACKET_MAIN, a->quick, NULL), "ms");
+  mb.iters = 0;
+  (void)map_ticks(&mb, rt, SHOAL_PACKET_MAP, a->quick, &phase);
+  bench_row("map_phase_w0", "shoal_map", nw, "phase_ns_per_packet", phase,
+            "ns");
+}
+
 int main(int argc, char **argv) {
   bench_args a = bench_parse(argc, argv);
   double ipn = bench_calibrate();
@@ -244,6 +339,7 @@ int main(int argc, char **argv) {
   run_create(&a, rt);
   run_memory(&a, rt);
   run_churn(&a, rt);
+  run_map_phase(&a, rt, ipn);
   shoal_runtime_destroy(rt);
   return 0;
 }
