@@ -1474,6 +1474,49 @@ typedef struct shoal_packet_stats {
 SHOAL_API int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out,
                                      int reset);
 
+/* --- Timers ------------------------------------------------------------- */
+
+/* A timer delivers a packet to a session after delay_ms of manager time
+ * (the sum of the updates' diff_ms), then every interval_ms when it is not
+ * 0: the update whose clock reaches it puts the packet in the session's
+ * inbox before its session updates, where it runs as any packet of its
+ * opcode (a hibernated session is woken, as by a send). A timer belongs to
+ * its session as it is when started: released, the session's timers never
+ * fire (a session created again with the id does not get them); they are
+ * dropped when their time comes and counted as gone. Timers run on a
+ * hierarchical timing wheel: start and cancel are O(1), with no malloc on
+ * a warm manager. A periodic timer fires once per interval of manager
+ * time however long an update's diff_ms: an interval of 10 ms and an
+ * update of 1000 ms give 100 packets in that update (docs/timers.md). */
+typedef uint64_t shoal_timer_id; /* 0: none */
+#define SHOAL_TIMER_DATA_MAX 48            /* a timer's payload, copied */
+#define SHOAL_TIMER_DELAY_MAX (UINT64_C(1) << 40) /* ms */
+
+/* Starts a timer for session id; *out (may be NULL) its handle. Errors:
+ * SHOAL_EINVAL (NULL mgr, id 0, len past SHOAL_TIMER_DATA_MAX, NULL data
+ * with len > 0, a delay or interval past SHOAL_TIMER_DELAY_MAX),
+ * SHOAL_ENOENT (no such session), SHOAL_ENOMEM. Any thread, also handlers
+ * and callbacks; lock-free for an active session. */
+SHOAL_API int shoal_timer_start(shoal_mgr *mgr, uint32_t id,
+                                uint64_t delay_ms, uint64_t interval_ms,
+                                uint16_t opcode, uint16_t flags,
+                                const void *data, size_t len,
+                                shoal_timer_id *out);
+/* Cancels it: it fires no more. SHOAL_ENOENT when it already fired (a
+ * one-shot), was cancelled, or its session was found gone; SHOAL_EINVAL
+ * for NULL mgr or handle 0. Any thread; one CAS. */
+SHOAL_API int shoal_timer_cancel(shoal_mgr *mgr, shoal_timer_id timer);
+
+typedef struct shoal_timer_stats {
+  uint64_t started;   /* shoal_timer_start calls that succeeded */
+  uint64_t fired;     /* packets the timers delivered (sent, or refused by
+                         a full inbox as a send is) */
+  uint64_t cancelled; /* shoal_timer_cancel calls that succeeded */
+  uint64_t gone;      /* timers dropped because their session was released */
+} shoal_timer_stats;
+/* Since creation. SHOAL_EINVAL. Any thread. */
+SHOAL_API int shoal_timer_stats_get(shoal_mgr *mgr, shoal_timer_stats *out);
+
 /* --- Hibernation --------------------------------------------------------- */
 
 /* A session is idle when its last activity — a packet taken, an update

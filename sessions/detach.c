@@ -36,6 +36,7 @@ int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
   o->group = atomic_load_explicit(&c->group[slot], memory_order_relaxed);
   o->pos[0] = s->pos[0];
   o->pos[1] = s->pos[1];
+  o->epoch = atomic_load_explicit(&s->epoch, memory_order_relaxed);
   o->interval = atomic_load_explicit(&s->interval, memory_order_relaxed);
   o->node = (uint16_t)atomic_load_explicit(&s->node, memory_order_relaxed);
   o->flags = 0;
@@ -79,6 +80,7 @@ void shoal__mgr_attach(shoal_mgr *mgr, shoal__out *o, uint32_t index,
   memset(s->tat, 0, sizeof s->tat);
   s->pos[0] = o->pos[0];
   s->pos[1] = o->pos[1];
+  atomic_store_explicit(&s->epoch, o->epoch, memory_order_relaxed);
   c->rec[slot] = index;
   c->sess[slot] = s;
   c->ids[slot] = o->id;

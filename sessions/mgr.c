@@ -130,6 +130,8 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
   memset(mgr->samples, 0, shoal_runtime_workers(rt) * sizeof *mgr->samples);
   if ((rc = shoal__pk_init(mgr)) != SHOAL_OK)
     goto fail_samples;
+  if ((rc = shoal__timers_init(mgr)) != SHOAL_OK)
+    goto fail_samples;
   rc = SHOAL_ENOMEM;
   atomic_init(&mgr->cols, shoal__cols_new(c.max_sessions, NULL, 0));
   mgr->cols_hw = c.max_sessions + 1;
@@ -164,6 +166,7 @@ fail_members:
 fail_cols:
   shoal__cols_free(atomic_load(&mgr->cols));
 fail_samples:
+  shoal__timers_destroy(mgr);
   shoal__pk_destroy(mgr);
   shoal__free(mgr->samples);
 fail_reg:
@@ -216,6 +219,7 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
   shoal__cols_free(shoal__mgr_cols(mgr));
   shoal__members_destroy(&mgr->members[0]);
   shoal__members_destroy(&mgr->members[1]);
+  shoal__timers_destroy(mgr);
   shoal__pk_destroy(mgr);
   shoal__free(mgr->samples);
   shoal__free(mgr->parts);
@@ -339,6 +343,9 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   c->updates[slot] = 0;
   c->activity[slot] = 0;
   c->last_active[slot] = mgr->clock_ms;
+  if (++mgr->epoch_next == 0)
+    mgr->epoch_next = 1;
+  atomic_store_explicit(&s->epoch, mgr->epoch_next, memory_order_relaxed);
   /* Published last: a find that sees the id sees a filled record (the
    * registry's insert is a release under the shard's mutex). */
   atomic_store_explicit(&s->id, id, memory_order_relaxed);

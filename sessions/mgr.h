@@ -99,6 +99,8 @@ struct shoal__session {
                                 again until that moves; 0: never */
   uint32_t pos[2];           /* in its map's and its group's member
                                 lists (members.h); under mu */
+  _Atomic uint32_t epoch;    /* its incarnation: given at create, kept
+                                through hibernation (timers.c) */
   uint64_t tat[SHOAL__RATE_SLOTS]; /* rate limits: per limited category
                                 the manager time (µs) its bucket is
                                 full again (packets.h); its updater */
@@ -123,7 +125,23 @@ struct shoal__out {
                                     before this tick (low 32 bits) */
   uint32_t pos[2];               /* in the member lists, as an active
                                     session's */
+  uint32_t epoch;                /* as an active session's */
 };
+
+/* The timers (timers.c): their pool, the queue of those started since
+ * the last update (Vyukov's MPSC: any thread pushes, the update pops), the
+ * wheel (the updating thread only) and the figures. */
+typedef struct shoal__timers {
+  shoal__pool pool;
+  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__node *) q_head;
+  shoal__node *q_tail;
+  shoal__node q_stub;
+  uint32_t wheel[4][64]; /* slot lists: index + 1 */
+  uint64_t cur;          /* the wheel's time: manager ms */
+  uint64_t armed;        /* in the wheel */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t started, fired, cancelled,
+      gone;
+} shoal__timers;
 
 #define SHOAL__OUT_ASKED 1u /* on the wake list */
 #define SHOAL__OUT_WAKING                                                      \
@@ -306,6 +324,10 @@ struct shoal_mgr {
   uint32_t mfigs_cap, mfigs_n;
   uint64_t w_session_ns, w_map_ns; /* the window's phases (under mu) */
 
+  /* Timers (timers.c), and the next session incarnation (under mu). */
+  shoal__timers tm;
+  uint32_t epoch_next;
+
   /* Packets (packets.h). */
   shoal__packets pk;
 
@@ -394,6 +416,13 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms);
 /* The map with the most phase time's share of all maps' (0 … 1). Under
  * mu with no tick running. */
 double shoal__maps_biggest_share(shoal_mgr *mgr);
+
+/* timers.c */
+int shoal__timers_init(shoal_mgr *mgr);
+void shoal__timers_destroy(shoal_mgr *mgr);
+/* Takes the timers started meanwhile and fires those due up to now. The
+ * updating thread, holding the manager, without mu. */
+void shoal__timers_tick(shoal_mgr *mgr, uint64_t now);
 
 /* tick.c: the tick, and the hold protocol every call that holds the
  * manager goes through. */

@@ -281,9 +281,7 @@ static int reserve(shoal_mgr *mgr, shoal__session *s, uint32_t id,
   }
 }
 
-/* p for id, hibernated at registry value v: held until its wake, which it
- * asks for. Under mu. */
-static int hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
+int shoal__pk_hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
   shoal__out *o =
       mgr->hooks != NULL ? mgr->hooks->out(mgr, v & ~SHOAL__REG_OUT) : NULL;
   if (o == NULL || o->id != id)
@@ -356,7 +354,7 @@ int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
     pthread_mutex_lock(&mgr->mu);
     j = shoal__registry_find(&mgr->reg, id);
     if (j >= 0 && (j & SHOAL__REG_OUT)) {
-      rc = awake ? SHOAL_ESTATE : hold(mgr, id, (uint32_t)j, p);
+      rc = awake ? SHOAL_ESTATE : shoal__pk_hold(mgr, id, (uint32_t)j, p);
       pthread_mutex_unlock(&mgr->mu);
       return rc;
     }

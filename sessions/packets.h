@@ -223,6 +223,9 @@ shoal__pkt *shoal__pk_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
  * session's now), SHOAL_EAGAIN (full, or p NULL), SHOAL_ENOENT. May take
  * mu. Any thread. */
 int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake);
+/* p for id, hibernated at registry value v: held until its wake, which
+ * it asks for. SHOAL_OK, SHOAL_EAGAIN, SHOAL_ENOENT. Under mu. */
+int shoal__pk_hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p);
 /* The same for an active id only, with no lock: SHOAL_ESTATE when it is
  * hibernated, SHOAL_ENOENT when it is unknown or its record changed
  * (then shoal__pk_deliver says more). */

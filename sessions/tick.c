@@ -411,6 +411,7 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
     t.bs = batch_for(t.end, shoal_runtime_workers(mgr->rt));
   pthread_mutex_unlock(&mgr->mu);
 
+  shoal__timers_tick(mgr, t.clock); /* their packets join this tick */
   ts = shoal__now_ns();
   if (mgr->nodes == 1) {
     nb = (uint32_t)batches_of(&t);
