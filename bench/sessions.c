@@ -331,6 +331,150 @@ static void run_map_phase(const bench_args *a, shoal_runtime *rt,
             "ns");
 }
 
+/* ---- timers ------------------------------------------------------------- */
+
+/* The baseline: a binary min-heap of (expires, timer) with each timer's
+ * place kept, so that a cancel removes it in O(log n). */
+typedef struct heap_ent {
+  uint64_t expires;
+  uint32_t timer;
+} heap_ent;
+
+typedef struct heap {
+  heap_ent *e;
+  uint32_t *at; /* timer → place + 1 */
+  size_t n;
+} heap;
+
+static void heap_swap(heap *h, size_t a, size_t b) {
+  heap_ent t = h->e[a];
+  h->e[a] = h->e[b];
+  h->e[b] = t;
+  h->at[h->e[a].timer] = (uint32_t)a + 1;
+  h->at[h->e[b].timer] = (uint32_t)b + 1;
+}
+
+static void heap_up(heap *h, size_t i) {
+  while (i > 0 && h->e[(i - 1) / 2].expires > h->e[i].expires) {
+    heap_swap(h, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static void heap_down(heap *h, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < h->n && h->e[l].expires < h->e[m].expires)
+      m = l;
+    if (r < h->n && h->e[r].expires < h->e[m].expires)
+      m = r;
+    if (m == i)
+      return;
+    heap_swap(h, i, m);
+    i = m;
+  }
+}
+
+static void heap_push(heap *h, uint64_t expires, uint32_t timer) {
+  h->e[h->n] = (heap_ent){expires, timer};
+  h->at[timer] = (uint32_t)h->n + 1;
+  heap_up(h, h->n++);
+}
+
+static void heap_remove(heap *h, size_t i) {
+  h->at[h->e[i].timer] = 0;
+  if (--h->n != i) {
+    h->e[i] = h->e[h->n];
+    h->at[h->e[i].timer] = (uint32_t)i + 1;
+    heap_down(h, i);
+    heap_up(h, i);
+  }
+}
+
+static int timer_nop(void *host, uint32_t id, void *user,
+                     const shoal_packet *p) {
+  (void)host;
+  (void)id;
+  (void)user;
+  (void)p;
+  return 0;
+}
+
+/* N timers on 100 sessions, delays 1 … 1000 ms: start each, cancel every
+ * other one, then run the clock until the rest fired (each firing puts a
+ * packet in its session's inbox, handled by a handler doing nothing);
+ * beside a binary heap doing the push, the remove and the pop. */
+static void run_timers(const bench_args *a, shoal_runtime *rt) {
+  enum { SESS = 100 };
+  uint32_t n = a->quick ? 100000 : 1000000;
+  shoal_mgr_callbacks cb = {nop_update, NULL, NULL};
+  shoal_config cfg;
+  shoal_mgr *mgr = NULL;
+  shoal_timer_id *ids = malloc(n * sizeof *ids);
+  uint64_t x = 88172645463325252ull, *delay = malloc(n * sizeof *delay);
+  heap h = {malloc(n * sizeof(heap_ent)), calloc(n, sizeof(uint32_t)), 0};
+  double t0, t_start, t_cancel, t_fire, h_push, h_remove, h_pop;
+  shoal_timer_stats st;
+  if (!bench_want(a, "timers"))
+    goto out;
+  for (uint32_t i = 0; i < n; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    delay[i] = 1 + x % 1000;
+  }
+  shoal_config_defaults(&cfg);
+  cfg.inbox_size = 65536;
+  cfg.packets_per_update = 65536;
+  cfg.max_queued_packets = 1u << 22;
+  if (shoal_mgr_create(&mgr, rt, &cfg, &cb) != SHOAL_OK)
+    goto out;
+  shoal_mgr_register_opcode(mgr, 1, SHOAL_PACKET_INPLACE, SHOAL_CAT_OTHER,
+                            timer_nop, NULL);
+  for (uint32_t id = 1; id <= SESS; id++)
+    shoal_session_create(mgr, id, NULL);
+  t0 = bench_now();
+  for (uint32_t i = 0; i < n; i++)
+    shoal_timer_start(mgr, 1 + i % SESS, delay[i], 0, 1, 0, NULL, 0, &ids[i]);
+  t_start = bench_now() - t0;
+  t0 = bench_now();
+  for (uint32_t i = 0; i < n; i += 2)
+    shoal_timer_cancel(mgr, ids[i]);
+  t_cancel = bench_now() - t0;
+  t0 = bench_now();
+  for (int k = 0; k < 1001; k++)
+    shoal_mgr_update(mgr, 1);
+  t_fire = bench_now() - t0;
+  shoal_timer_stats_get(mgr, &st);
+  if (st.fired != n / 2)
+    fprintf(stderr, "bench_sessions: %llu timers fired of %u\n",
+            (unsigned long long)st.fired, n / 2);
+  shoal_mgr_destroy(mgr);
+  /* the heap: the same timers, the same cancels, popped in order */
+  t0 = bench_now();
+  for (uint32_t i = 0; i < n; i++)
+    heap_push(&h, delay[i], i);
+  h_push = bench_now() - t0;
+  t0 = bench_now();
+  for (uint32_t i = 0; i < n; i += 2)
+    heap_remove(&h, h.at[i] - 1);
+  h_remove = bench_now() - t0;
+  t0 = bench_now();
+  while (h.n > 0)
+    heap_remove(&h, 0);
+  h_pop = bench_now() - t0;
+  bench_row("timers", "shoal", 1, "start_ns", t_start * 1e9 / n, "ns");
+  bench_row("timers", "shoal", 1, "cancel_ns", t_cancel * 2e9 / n, "ns");
+  bench_row("timers", "shoal", shoal_runtime_workers(rt),
+            "fire_and_handle_ns", t_fire * 2e9 / n, "ns");
+  bench_row("timers", "heap", 1, "start_ns", h_push * 1e9 / n, "ns");
+  bench_row("timers", "heap", 1, "cancel_ns", h_remove * 2e9 / n, "ns");
+  bench_row("timers", "heap", 1, "fire_ns", h_pop * 2e9 / n, "ns");
+out:
+  free(ids);
+  free(delay);
+  free(h.e);
+  free(h.at);
+}
+
 int main(int argc, char **argv) {
   bench_args a = bench_parse(argc, argv);
   double ipn = bench_calibrate();
@@ -340,6 +484,7 @@ int main(int argc, char **argv) {
   run_memory(&a, rt);
   run_churn(&a, rt);
   run_map_phase(&a, rt, ipn);
+  run_timers(&a, rt);
   shoal_runtime_destroy(rt);
   return 0;
 }
