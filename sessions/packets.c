@@ -132,13 +132,20 @@ typedef struct reg_arg {
   char *reason;
 } reg_arg;
 
-/* Under mu with no hold running: ticks and drains read the table
- * without a lock, and mu orders these writes before the next one. */
-static int table_write(shoal_mgr *mgr, const reg_arg *a, int default_fn) {
+/* Takes mu once no hold runs, for a write that ticks and drains read
+ * without a lock (the opcode table, the hooks): mu orders it before the
+ * next hold. SHOAL_OK with mu held, or SHOAL_ESTATE from a callback. */
+static int write_begin(shoal_mgr *mgr) {
   if (shoal__mgr_in_callback(mgr))
     return SHOAL_ESTATE;
   pthread_mutex_lock(&mgr->mu);
   shoal__mgr_wait_tick(mgr);
+  return SHOAL_OK;
+}
+
+static int table_write(shoal_mgr *mgr, const reg_arg *a, int default_fn) {
+  if (write_begin(mgr) != SHOAL_OK)
+    return SHOAL_ESTATE;
   if (!default_fn && shoal__ops_register(mgr, a->opcode) != SHOAL_OK) {
     pthread_mutex_unlock(&mgr->mu);
     return SHOAL_ENOMEM;
@@ -185,11 +192,8 @@ int shoal_mgr_register_opcode(shoal_mgr *mgr, uint16_t opcode,
 int shoal_mgr_set_drop_hook(shoal_mgr *mgr, shoal_drop_fn hook) {
   if (mgr == NULL)
     return SHOAL_EINVAL;
-  if (shoal__mgr_in_callback(mgr))
+  if (write_begin(mgr) != SHOAL_OK)
     return SHOAL_ESTATE;
-  /* Read without a lock by ticks and drains, as the opcode table is. */
-  pthread_mutex_lock(&mgr->mu);
-  shoal__mgr_wait_tick(mgr);
   mgr->pk.drop_hook = hook;
   pthread_mutex_unlock(&mgr->mu);
   return SHOAL_OK;
@@ -198,11 +202,8 @@ int shoal_mgr_set_drop_hook(shoal_mgr *mgr, shoal_drop_fn hook) {
 int shoal_mgr_set_map_update(shoal_mgr *mgr, shoal_map_update_fn fn) {
   if (mgr == NULL)
     return SHOAL_EINVAL;
-  if (shoal__mgr_in_callback(mgr))
+  if (write_begin(mgr) != SHOAL_OK)
     return SHOAL_ESTATE;
-  /* Read by the map phase without a lock, as the opcode table is. */
-  pthread_mutex_lock(&mgr->mu);
-  shoal__mgr_wait_tick(mgr);
   mgr->map_update = fn;
   pthread_mutex_unlock(&mgr->mu);
   return SHOAL_OK;

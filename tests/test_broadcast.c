@@ -37,14 +37,6 @@ typedef struct host {
 
 static host H;
 
-static int upd(void *hp, uint32_t id, void *user, uint32_t diff) {
-  (void)hp;
-  (void)id;
-  (void)user;
-  (void)diff;
-  return 0;
-}
-
 static int handler(void *hp, uint32_t id, void *user, const shoal_packet *p) {
   host *h = hp;
   msg m;
@@ -73,26 +65,10 @@ static int handler(void *hp, uint32_t id, void *user, const shoal_packet *p) {
   return 0;
 }
 
-static long hib_save(void *hp, uint32_t id, void *user, shoal_hib_writer *w) {
-  (void)hp;
-  (void)user;
-  return shoal_hib_write(w, &id, sizeof id) == SHOAL_OK ? 0 : -1;
-}
-
-static int hib_wake(void *hp, uint32_t id, const void *blob, size_t len,
-                    void **user) {
-  (void)hp;
-  (void)id;
-  (void)blob;
-  (void)len;
-  *user = NULL;
-  return 0;
-}
-
 static shoal_mgr *make(void) {
   shoal_config cfg;
-  shoal_mgr_callbacks cb = {upd, NULL, &H};
-  shoal_hib_callbacks hc = {hib_save, hib_wake, NULL};
+  shoal_mgr_callbacks cb = {test_nop_update, NULL, &H};
+  shoal_hib_callbacks hc = {test_hib_keep_id, test_hib_wake_null, NULL};
   memset(&H, 0, sizeof H);
   shoal_config_defaults(&cfg);
   cfg.worker_threads = 3; /* more than the cores CI has */

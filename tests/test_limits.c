@@ -25,14 +25,6 @@ typedef struct host {
 
 static host H;
 
-static int upd(void *hp, uint32_t id, void *user, uint32_t diff) {
-  (void)hp;
-  (void)id;
-  (void)user;
-  (void)diff;
-  return 0;
-}
-
 static int handler(void *hp, uint32_t id, void *user, const shoal_packet *p) {
   host *h = hp;
   (void)user;
@@ -50,7 +42,7 @@ static void on_drop(void *hp, uint32_t id, const shoal_packet *p,
 
 static shoal_mgr *make(unsigned chat_rate) {
   shoal_config cfg;
-  shoal_mgr_callbacks cb = {upd, NULL, &H};
+  shoal_mgr_callbacks cb = {test_nop_update, NULL, &H};
   shoal_mgr *mgr = NULL;
   memset(&H, 0, sizeof H);
   shoal_config_defaults(&cfg);
@@ -123,7 +115,7 @@ static void rate_limit(void **state) {
 /* More than eight limited categories: the configuration is refused. */
 static void too_many_limits(void **state) {
   shoal_config cfg;
-  shoal_mgr_callbacks cb = {upd, NULL, &H};
+  shoal_mgr_callbacks cb = {test_nop_update, NULL, &H};
   shoal_mgr *mgr = NULL;
   char err[160];
   (void)state;

@@ -76,22 +76,6 @@ static void free_owned(void *arg, void *data) {
   atomic_fetch_add(&h->freed_owned, 1);
 }
 
-static long hib_save(void *hp, uint32_t id, void *user, shoal_hib_writer *w) {
-  (void)hp;
-  (void)user;
-  return shoal_hib_write(w, &id, sizeof id) == SHOAL_OK ? 0 : -1;
-}
-
-static int hib_wake(void *hp, uint32_t id, const void *blob, size_t len,
-                    void **user) {
-  (void)hp;
-  (void)id;
-  (void)blob;
-  (void)len;
-  *user = NULL;
-  return 0;
-}
-
 static int slow(void *hp, uint32_t id, void *user, const shoal_packet *p) {
   struct timespec ts = {0, 2000000}; /* 2 ms */
   (void)id;
@@ -108,7 +92,7 @@ static unsigned warn_depth; /* DeferredDepthWarn for the next make */
 static shoal_mgr *make(unsigned budget_mb, unsigned inbox) {
   shoal_config cfg;
   shoal_mgr_callbacks cb = {upd, NULL, &H};
-  shoal_hib_callbacks hc = {hib_save, hib_wake, NULL};
+  shoal_hib_callbacks hc = {test_hib_keep_id, test_hib_wake_null, NULL};
   memset(&H, 0, sizeof H);
   shoal_config_defaults(&cfg);
   cfg.worker_threads = 3; /* more than the cores CI has */

@@ -31,6 +31,36 @@ static inline void test_quiet_log(void *user, shoal_log_level level,
   (void)msg;
 }
 
+/* An update callback that does nothing and reports no work. */
+static inline int test_nop_update(void *host, uint32_t id, void *user,
+                                  uint32_t diff) {
+  (void)host;
+  (void)id;
+  (void)user;
+  (void)diff;
+  return 0;
+}
+
+/* Hibernation callbacks for sessions with no state of their own: the
+ * record keeps the id; a wake gives the session user NULL. */
+static inline long test_hib_keep_id(void *host, uint32_t id, void *user,
+                                    shoal_hib_writer *w) {
+  (void)host;
+  (void)user;
+  return shoal_hib_write(w, &id, sizeof id) == SHOAL_OK ? 0 : -1;
+}
+
+static inline int test_hib_wake_null(void *host, uint32_t id,
+                                     const void *blob, size_t len,
+                                     void **user) {
+  (void)host;
+  (void)id;
+  (void)blob;
+  (void)len;
+  *user = NULL;
+  return 0;
+}
+
 static inline int test_run(const char *group, const struct CMUnitTest *tests,
                            size_t n) {
   cmocka_set_message_output(CM_OUTPUT_TAP);
