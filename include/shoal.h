@@ -570,6 +570,9 @@ SHOAL_API int shoal_runtime_trace_write(const shoal_runtime *rt,
 #define SHOAL_MSG_REQUEST 0x1 /* set by request: answer with a reply */
 #define SHOAL_MSG_REPLY   0x2 /* set by reply */
 #define SHOAL_MSG_PTR     0x4 /* payload.ptr points to `size` bytes */
+#define SHOAL_MSG_TIMEOUT 0x8 /* with SHOAL_MSG_REPLY: no reply came in time;
+                                 the request as sent (its pointer payload's
+                                 value only: the addressee owns it) */
 
 /* A fixed-size envelope (56 bytes), copied into the recipient's mailbox.
  * All fields public. Pointer payloads (SHOAL_MSG_PTR): once a send
@@ -619,6 +622,10 @@ typedef struct shoal_actors_config {
                             scheduling (20); 0 disables */
   unsigned host_waiters; /* shoal_call / shoal_call_many at once, 0 … 2^20
                             (64) */
+  unsigned max_requests; /* requests with a timeout waiting at once
+                            (shoal_actor_request_timeout), 0 … 2^20;
+                            their records are allocated at creation
+                            (4096) */
   shoal_log_fn log;      /* may be NULL */
   void *log_user;
   size_t struct_size;    /* sizeof(shoal_actors_config), set by defaults */
@@ -633,13 +640,17 @@ SHOAL_API void shoal_actors_config_defaults(shoal_actors_config *cfg);
 SHOAL_API int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
                                   const shoal_actors_config *cfg);
 /* Unregisters every actor, waits until each has finished its last turn
- * (and its stop callback), and frees the system. SHOAL_ESTATE from inside
- * a handler. The thread that calls shoal_actors_tick, once no other thread
+ * (and its stop callback), and frees the system. Requests with a timeout
+ * still waiting are dropped (counted). SHOAL_ESTATE from inside a handler,
+ * or while a session manager is attached (shoal_mgr_attach_actors): destroy
+ * or detach it first. The thread that calls shoal_actors_tick, once no other thread
  * calls into `sys`. NULL is ignored. */
 SHOAL_API int shoal_actors_destroy(shoal_actors *sys);
 
 /* Starts a new tick for max_per_tick: actors that reached their limit are
- * scheduled again. The host's main thread (one thread). */
+ * scheduled again; and fires the timeouts of actor requests that are due
+ * (shoal_actor_request_timeout): a host that uses them calls this every
+ * tick. The host's main thread (one thread). */
 SHOAL_API void shoal_actors_tick(shoal_actors *sys);
 
 typedef void (*shoal_actor_fn)(shoal_actor *self, void *state,
@@ -703,10 +714,23 @@ SHOAL_API int shoal_actor_try_send(shoal_actor *self, uint64_t to,
  * SHOAL_MSG_REPLY and the same corr (written to *corr; may be NULL). */
 SHOAL_API int shoal_actor_request(shoal_actor *self, uint64_t to,
                                   const shoal_msg *m, uint32_t *corr);
+/* A request with a timeout: the requesting actor receives exactly one of
+ * the reply (SHOAL_MSG_REPLY) and, when none came within timeout_ms
+ * (not 0) of the monotonic clock, a timeout message
+ * (SHOAL_MSG_REPLY | SHOAL_MSG_TIMEOUT: the request as sent, `from` the
+ * addressee), under the same corr. Timeouts fire in shoal_actors_tick, so
+ * late by up to one of its periods. The addressee sees a reply address in
+ * `from`, not an actor id: it answers with shoal_actor_reply. A reply
+ * after the timeout is dropped and counted (late_replies). Errors: those
+ * of the send, SHOAL_EINVAL (timeout 0), SHOAL_EAGAIN (max_requests
+ * waiting). From a handler. */
+SHOAL_API int shoal_actor_request_timeout(shoal_actor *self, uint64_t to,
+                                          const shoal_msg *m,
+                                          unsigned timeout_ms, uint32_t *corr);
 /* Answers a request `req` (a handler's message with SHOAL_MSG_REQUEST)
- * with *m: to the requesting actor, or to the waiting shoal_call. A
- * reply to a call that has timed out is dropped and counted
- * (late_replies). From a handler. */
+ * with *m: to the requesting actor or session, or to the waiting
+ * shoal_call. A reply to a call or request that has timed out is dropped
+ * and counted (late_replies). From a handler. */
 SHOAL_API int shoal_actor_reply(shoal_actor *self, const shoal_msg *req,
                                 const shoal_msg *m);
 /* Scatter: the same request to each of n actors under one corr; *sent
@@ -801,8 +825,16 @@ typedef struct shoal_actor_stats {
 typedef struct shoal_actors_stats {
   uint64_t registered;       /* actors now */
   uint64_t routing_failures; /* sends to an id nobody has */
-  uint64_t late_replies;     /* replies to calls that had timed out */
+  uint64_t late_replies;     /* replies to calls and requests that had
+                                timed out */
   uint64_t deferred;         /* turns put off by max_per_tick */
+  /* Actor requests with a timeout, since creation: requests = replies +
+   * timeouts + dropped + those waiting. */
+  uint64_t requests;         /* shoal_actor_request_timeout accepted */
+  uint64_t replies;          /* replies passed to their requester */
+  uint64_t timeouts;         /* timeout messages passed to it */
+  uint64_t requests_dropped; /* answers its mailbox refused, or waiting
+                                at destroy */
 } shoal_actors_stats;
 
 /* Errors: SHOAL_EINVAL, SHOAL_ENOENT. Any thread; figures may lag a turn. */
@@ -1507,15 +1539,84 @@ SHOAL_API int shoal_timer_start(shoal_mgr *mgr, uint32_t id,
  * for NULL mgr or handle 0. Any thread; one CAS. */
 SHOAL_API int shoal_timer_cancel(shoal_mgr *mgr, shoal_timer_id timer);
 
+/* A map task: runs in map's turn of the map phase (after its MAP packets,
+ * before the host's map update), on a worker or the updating thread,
+ * serialized with everything else of that map. It may call the
+ * any-thread calls. */
+typedef void (*shoal_map_task_fn)(void *host, uint32_t map, void *arg);
+/* Starts a timer that runs fn(host, map, arg) in map's turn of the update
+ * whose clock reaches delay_ms, then every interval_ms when not 0 (once
+ * per interval, as a session timer); *out its handle, cancelled with
+ * shoal_timer_cancel. A map needs no session to have a turn for its
+ * tasks. Errors: SHOAL_EINVAL (NULL mgr or fn, a delay or interval past
+ * SHOAL_TIMER_DELAY_MAX), SHOAL_ENOMEM. Any thread, also handlers and
+ * callbacks. */
+SHOAL_API int shoal_map_timer_start(shoal_mgr *mgr, uint32_t map,
+                                    uint64_t delay_ms, uint64_t interval_ms,
+                                    shoal_map_task_fn fn, void *arg,
+                                    shoal_timer_id *out);
+
 typedef struct shoal_timer_stats {
-  uint64_t started;   /* shoal_timer_start calls that succeeded */
+  uint64_t started;   /* shoal_timer_start and shoal_map_timer_start calls
+                         that succeeded */
   uint64_t fired;     /* packets the timers delivered (sent, or refused by
-                         a full inbox as a send is) */
+                         a full inbox as a send is), and map tasks due */
   uint64_t cancelled; /* shoal_timer_cancel calls that succeeded */
   uint64_t gone;      /* timers dropped because their session was released */
 } shoal_timer_stats;
 /* Since creation. SHOAL_EINVAL. Any thread. */
 SHOAL_API int shoal_timer_stats_get(shoal_mgr *mgr, shoal_timer_stats *out);
+
+/* --- Session requests ---------------------------------------------------
+ * A session asks an actor and gets the answer in its own inbox: no broker
+ * actor, no blocking, no callback on a foreign thread. The request goes
+ * to the actor as a message with SHOAL_MSG_REQUEST; the actor answers with
+ * shoal_actor_reply, and the reply comes to the session as a packet of
+ * the opcode the session chose (its class, category and handler as
+ * registered), whose data is the reply's shoal_msg (56 bytes, flags
+ * SHOAL_MSG_REPLY). When no reply came within timeout_ms of manager time,
+ * the same opcode comes instead with the request as sent (flags
+ * SHOAL_MSG_REPLY | SHOAL_MSG_TIMEOUT, `from` the actor), in the update
+ * whose clock reaches it. Exactly one of the two comes; a reply after the
+ * timeout is dropped and counted (late). An answer that finds the session
+ * released (or its inbox full) is counted as dropped: requests = replies
+ * + timeouts + dropped + pending. A session released and created again
+ * never gets the old one's answers. Answers carry the actor's 16 inline
+ * bytes, or a pointer (SHOAL_MSG_PTR) that the session's handler then
+ * owns; a dropped answer's pointer is not freed by shoal: reference-count
+ * such payloads (docs/requests.md). */
+
+/* Attaches the actor system whose actors session requests go to (NULL:
+ * detaches; replies then come late). One system per manager; the system
+ * must not be destroyed while attached (shoal_actors_destroy answers
+ * SHOAL_ESTATE), and the manager detaches at destroy. Errors:
+ * SHOAL_EINVAL, SHOAL_ELIMIT (15 managers attached to sys), SHOAL_ESTATE
+ * from a callback. Any thread, not while requests are being sent. */
+SHOAL_API int shoal_mgr_attach_actors(shoal_mgr *mgr, shoal_actors *sys);
+/* Sends *m as a request from session id to actor `to`; *corr (may be NULL)
+ * the correlation its answer carries. timeout_ms: 1 …
+ * SHOAL_TIMER_DELAY_MAX of manager time. Errors: SHOAL_EINVAL, SHOAL_ESTATE
+ * (no actor system attached), SHOAL_ENOENT (no such session, or no such
+ * actor), SHOAL_EAGAIN / SHOAL_ELIMIT (the actor's mailbox is full, by its
+ * policy, or too many requests wait), SHOAL_ENOMEM. Any thread, also
+ * handlers and callbacks: lock-free for an active session. */
+SHOAL_API int shoal_session_request(shoal_mgr *mgr, uint32_t id, uint64_t to,
+                                    const shoal_msg *m, uint16_t reply_opcode,
+                                    uint64_t timeout_ms, uint32_t *corr);
+
+typedef struct shoal_request_stats {
+  uint64_t requests; /* accepted, since creation */
+  uint64_t replies;  /* replies put in their session's inbox */
+  uint64_t timeouts; /* timeouts put there */
+  uint64_t dropped;  /* answers that found the session released, or its
+                        inbox full */
+  uint64_t pending;  /* waiting for an answer now */
+  uint64_t late;     /* replies after their timeout (or drop): dropped,
+                        not in the sum */
+} shoal_request_stats;
+/* SHOAL_EINVAL. Any thread. */
+SHOAL_API int shoal_request_stats_get(shoal_mgr *mgr,
+                                      shoal_request_stats *out);
 
 /* --- Hibernation --------------------------------------------------------- */
 

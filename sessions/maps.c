@@ -30,6 +30,7 @@ typedef struct shoal__mapq {
 /* A map's turn in the phase, and what it took. */
 typedef struct shoal__mapjob {
   uint32_t map;
+  uint32_t task, task_tail; /* its map tasks due: tm.due index + 1 */
   shoal__pkt *head, *tail;
   uint64_t n, ns;
 } shoal__mapjob;
@@ -133,6 +134,7 @@ typedef struct phase {
   uint32_t icap;
   int full;        /* a job could not be added: the rest run serially */
   int updates;     /* call the host's map update after each job */
+  uint32_t spill_task, spill_task_tail; /* tasks with no job */
 } phase;
 
 /* The job of map (made when new); NULL when there is no room. */
@@ -149,7 +151,7 @@ static shoal__mapjob *job_of(phase *ph, uint32_t map) {
     ph->full = 1;
     return NULL;
   }
-  ph->jobs[ph->njobs] = (shoal__mapjob){map, NULL, NULL, 0, 0};
+  ph->jobs[ph->njobs] = (shoal__mapjob){map, 0, 0, NULL, NULL, 0, 0};
   ph->index[i] = ++ph->njobs;
   return &ph->jobs[ph->njobs - 1];
 }
@@ -188,6 +190,15 @@ static uint64_t run_chain(phase *ph, unsigned wi, shoal__pkt *p,
   return n;
 }
 
+/* The map tasks of a chain from task k (tm.due index + 1), in order. */
+static void run_tasks(shoal_mgr *mgr, uint32_t k) {
+  while (k != 0) {
+    shoal__maptask *d = &mgr->tm.due[k - 1];
+    d->fn(mgr->cb.host, d->map, d->arg);
+    k = d->next;
+  }
+}
+
 static void job_range(void *arg, size_t b, size_t end) {
   phase *ph = arg;
   shoal_mgr *mgr = ph->mgr;
@@ -199,6 +210,7 @@ static void job_range(void *arg, size_t b, size_t end) {
     shoal__mapjob *j = &ph->jobs[k];
     uint64_t t0 = shoal__fast_ns();
     j->n = run_chain(ph, wi, j->head, &e);
+    run_tasks(mgr, j->task);
     if (fn != NULL)
       fn(mgr->cb.host, j->map, ph->diff_ms);
     j->ns = shoal__fast_ns() - t0;
@@ -263,6 +275,23 @@ static int jobs_room(shoal_mgr *mgr, phase *ph, uint32_t n) {
   return SHOAL_OK;
 }
 
+/* The map tasks due in this update, each to its map's job (in the order
+ * they fell due), or to the spill chain when no job can be had. */
+static void tasks_to_jobs(shoal_mgr *mgr, phase *ph) {
+  shoal__timers *tm = &mgr->tm;
+  for (uint32_t k = 0; k < tm->ndue; k++) {
+    shoal__mapjob *j = ph->jobs != NULL ? job_of(ph, tm->due[k].map) : NULL;
+    uint32_t *head = j != NULL ? &j->task : &ph->spill_task;
+    uint32_t *tail = j != NULL ? &j->task_tail : &ph->spill_task_tail;
+    tm->due[k].next = 0;
+    if (*tail != 0)
+      tm->due[*tail - 1].next = k + 1;
+    else
+      *head = k + 1;
+    *tail = k + 1;
+  }
+}
+
 void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
   phase ph;
@@ -283,6 +312,7 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
     want += mgr->members[0].keys;
     pthread_mutex_unlock(&mgr->mu);
   }
+  want += mgr->tm.ndue;
   if (want == 0 && !spill)
     return;
   if (jobs_room(mgr, &ph, (uint32_t)(want < 64 ? 64 : want + want / 4)) !=
@@ -315,6 +345,7 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
       j->tail = q->tail;
     }
   }
+  tasks_to_jobs(mgr, &ph);
   if (ph.updates && ph.jobs != NULL)
     shoal__members_each(&mgr->members[0], add_map, &ph);
   if (ph.njobs > 0)
@@ -332,7 +363,7 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
   for (unsigned w = 0; w < nw; w++) {
     shoal__mgr_sample *smp = &mgr->samples[w];
     if (smp->spill_head != NULL) {
-      shoal__mapjob one = {0, smp->spill_head, smp->spill_tail, 0, 0};
+      shoal__mapjob one = {0, 0, 0, smp->spill_head, smp->spill_tail, 0, 0};
       phase single = ph;
       single.jobs = &one;
       single.njobs = 1;
@@ -341,6 +372,12 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
       smp->spill_head = smp->spill_tail = NULL;
     }
   }
+  if (ph.spill_task != 0) { /* tasks whose map found no room: alone */
+    const shoal_mgr *prev = shoal__cb_enter(mgr);
+    run_tasks(mgr, ph.spill_task);
+    shoal__cb_leave(prev);
+  }
+  mgr->tm.ndue = 0;
   /* The tables for the next tick: emptied, and grown where they filled. */
   for (unsigned w = 0; w < nw; w++) {
     shoal__mgr_sample *smp = &mgr->samples[w];

@@ -42,6 +42,7 @@
 
 #include "pool/pool.h"
 #include "runtime/sched/inbox.h"
+#include "runtime/sched/wheel.h"
 #include "sessions/cols.h"
 #include "sessions/hist.h"
 #include "sessions/members.h"
@@ -128,19 +129,29 @@ struct shoal__out {
   uint32_t epoch;                /* as an active session's */
 };
 
-/* The timers (timers.c): their pool, the queue of those started since
- * the last update (Vyukov's MPSC: any thread pushes, the update pops), the
- * wheel (the updating thread only) and the figures. */
+/* A map task due in this update's map phase (timers.c fills, maps.c
+ * runs): its map, its job's next task (index + 1), what it runs. */
+typedef struct shoal__maptask {
+  uint32_t map, next;
+  shoal_map_task_fn fn;
+  void *arg;
+} shoal__maptask;
+
+/* The timers (timers.c): their pool, the wheel (any thread arms, the
+ * updating thread ticks), the figures, the actor system requests go to,
+ * and the map tasks due in this update (the updating thread's). */
 typedef struct shoal__timers {
   shoal__pool pool;
-  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__node *) q_head;
-  shoal__node *q_tail;
-  shoal__node q_stub;
-  uint32_t wheel[4][64]; /* slot lists: index + 1 */
-  uint64_t cur;          /* the wheel's time: manager ms */
-  uint64_t armed;        /* in the wheel */
+  shoal__wheel wheel;
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t started, fired, cancelled,
       gone;
+  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal_actors *) sys;
+  unsigned sink;             /* its number in sys */
+  pthread_mutex_t attach_mu; /* attach and detach, one at a time */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t rq_started, rq_refused,
+      rq_replies, rq_timeouts, rq_dropped, rq_late;
+  shoal__maptask *due;
+  uint32_t ndue, due_cap;
 } shoal__timers;
 
 #define SHOAL__OUT_ASKED 1u /* on the wake list */
@@ -420,6 +431,9 @@ double shoal__maps_biggest_share(shoal_mgr *mgr);
 /* timers.c */
 int shoal__timers_init(shoal_mgr *mgr);
 void shoal__timers_destroy(shoal_mgr *mgr);
+/* Detaches the actor system (shoal_mgr_attach_actors): returns once no
+ * reply runs into the manager. */
+void shoal__requests_detach(shoal_mgr *mgr);
 /* Takes the timers started meanwhile and fires those due up to now. The
  * updating thread, holding the manager, without mu. */
 void shoal__timers_tick(shoal_mgr *mgr, uint64_t now);

@@ -1,18 +1,21 @@
-/* timers.c — packets delivered to a session after a delay or every
- * interval of manager time (shoal.h, "Timers"; docs/timers.md), on a
- * hierarchical timing wheel (Varghese and Lauck, "Hashed and Hierarchical
- * Timing Wheels", SOSP 1987, scheme 7; the Linux kernel's timer wheel is
- * the model): 4 levels of 64 slots of 1, 64, 4096 and 262 144 ms, so a
- * start and a cancel are O(1) and an update visits one level-0 slot per
- * millisecond of its diff_ms and a higher slot each time a lower level
- * wraps (its timers cascade down).
+/* timers.c — what the manager's clock drives (shoal.h, "Timers" and
+ * "Session requests"; docs/timers.md, docs/requests.md): packets to a
+ * session after a delay or every interval of manager time, tasks to a
+ * map's turn in the map phase, and the timeouts of the sessions' requests
+ * to actors, all on one hierarchical timing wheel (runtime/sched/wheel.h:
+ * 4 levels of 64 slots of 1, 64, 4096 and 262 144 ms; start and cancel
+ * O(1)) that each update advances by its diff_ms.
  *
  * A timer is an element of the manager's timer pool (no malloc per timer
- * on a warm manager). Any thread starts one: it is filled and pushed on a
- * lock-free queue (Vyukov's MPSC) that the update drains into the wheel;
- * any thread cancels one with a CAS on its state word (generation << 2 |
- * state), which the wheel reads when the timer's slot comes up. Only the
- * updating thread, holding the manager, touches the wheel.
+ * on a warm manager). Any thread starts one (a lock-free push the update
+ * takes) and cancels one (a CAS on its state word); only the updating
+ * thread, holding the manager, touches the wheel.
+ *
+ * A session request is a one-shot timer whose handle travels as the
+ * request's reply address (an actor system's sink, attached with
+ * shoal_mgr_attach_actors): the reply claims the timer with one CAS, the
+ * timeout fires it, so exactly one answer goes to the session's inbox as
+ * a packet of the opcode it chose.
  *
  * A timer is bound to its session's incarnation (an epoch given at
  * create and kept across hibernation): a session released, and the same
@@ -20,30 +23,33 @@
  * dropped when their time comes and counted as gone. */
 #include <string.h>
 
+#include "runtime/actors/sink.h"
 #include "runtime/common.h"
 #include "runtime/os.h"
 #include "sessions/mgr.h"
 
-#define LEVELS 4u
-#define SLOT_BITS 6u
-#define SLOTS (1u << SLOT_BITS)
 #define DATA_MAX SHOAL_TIMER_DATA_MAX
 #define PER_SLAB 1024u
 #define TAKE_MAX 65536u /* timers an update takes from the start queue */
 
-enum { T_ARMED = 1, T_CANCELLED = 2 };
+/* What a timer delivers: a packet to its session, a request's timeout
+ * (requests.c), or a task to its map's turn (maps.c). */
+enum { K_PACKET = 0, K_REQUEST = 1, K_TASK = 2 };
 
 typedef struct shoal__timer {
   _Atomic uint32_t key;   /* the pool's */
-  _Atomic uint32_t state; /* gen << 2 | T_* */
-  shoal__node link;       /* the start queue */
-  uint32_t index, gen;
-  uint32_t next;          /* its slot's list: index + 1 */
-  uint32_t id, epoch;     /* the session */
-  uint64_t expires, interval;
   uint16_t opcode, flags;
-  uint8_t len;
-  unsigned char data[DATA_MAX];
+  uint8_t kind, len;
+  shoal__wentry w;
+  uint32_t id, epoch;     /* the session; K_TASK: id is the map */
+  union {
+    unsigned char data[DATA_MAX];
+    shoal_msg req;        /* K_REQUEST: the request as sent */
+    struct {
+      shoal_map_task_fn fn;
+      void *arg;
+    } task;
+  } u;
 } shoal__timer;
 
 _Static_assert(sizeof(shoal__timer) <= 128, "a timer is two cache lines");
@@ -52,24 +58,44 @@ static shoal__timer *timer_at(shoal__timers *tm, uint32_t i) {
   return shoal__pool_at(&tm->pool, i);
 }
 
+static shoal__timer *timer_of(shoal__wentry *e) {
+  return (shoal__timer *)(void *)((char *)e - offsetof(shoal__timer, w));
+}
+
+static shoal__wentry *wheel_at(void *ctx, uint32_t i) {
+  return &timer_at(&((shoal_mgr *)ctx)->tm, i)->w;
+}
+
+static int wheel_fire(void *ctx, shoal__wentry *e);
+
+static void wheel_done(void *ctx, shoal__wentry *e) {
+  shoal__pool_put(&((shoal_mgr *)ctx)->tm.pool, e->index);
+}
+
+static const shoal__wheel_ops ops = {wheel_at, wheel_fire, wheel_done};
+
 int shoal__timers_init(shoal_mgr *mgr) {
   shoal__timers *tm = &mgr->tm;
   int rc = shoal__pool_init(&tm->pool, sizeof(shoal__timer), PER_SLAB, 0,
-                            UINT32_MAX - 1, 1, NULL);
+                            SHOAL__WHEEL_INDEX_MAX, 1, NULL);
   if (rc != SHOAL_OK)
     return rc;
   tm->pool.owner_resets = 1; /* the generation outlives a timer */
-  atomic_store_explicit(&tm->q_head, &tm->q_stub, memory_order_relaxed);
-  tm->q_tail = &tm->q_stub;
-  atomic_store_explicit(&tm->q_stub.next, NULL, memory_order_relaxed);
-  tm->cur = 0;
+  shoal__wheel_init(&tm->wheel, &ops, mgr);
+  pthread_mutex_init(&tm->attach_mu, NULL);
   return SHOAL_OK;
 }
 
 void shoal__timers_destroy(shoal_mgr *mgr) {
-  if (mgr->tm.pool.per_slab != 0)
-    shoal__pool_destroy(&mgr->tm.pool);
+  if (mgr->tm.pool.per_slab == 0)
+    return; /* never made */
+  shoal__requests_detach(mgr);
+  pthread_mutex_destroy(&mgr->tm.attach_mu);
+  shoal__pool_destroy(&mgr->tm.pool);
   mgr->tm.pool.per_slab = 0;
+  shoal__free(mgr->tm.due);
+  mgr->tm.due = NULL;
+  mgr->tm.ndue = mgr->tm.due_cap = 0;
 }
 
 /* The epoch of session id now, or 0 when there is none. Any thread: an
@@ -102,12 +128,24 @@ static uint32_t epoch_of(shoal_mgr *mgr, uint32_t id) {
   return e;
 }
 
+/* A timer of the pool, its fields but the wheel's blank. */
+static int timer_new(shoal__timers *tm, shoal__timer **out) {
+  uint32_t i;
+  int rc = shoal__pool_get(&tm->pool, 0, &i);
+  if (rc != SHOAL_OK)
+    return rc;
+  *out = timer_at(tm, i);
+  (*out)->w.index = i;
+  return SHOAL_OK;
+}
+
 int shoal_timer_start(shoal_mgr *mgr, uint32_t id, uint64_t delay_ms,
                       uint64_t interval_ms, uint16_t opcode, uint16_t flags,
                       const void *data, size_t len, shoal_timer_id *out) {
   shoal__timers *tm;
   shoal__timer *t;
-  uint32_t i, epoch;
+  uint32_t epoch;
+  uint64_t h;
   int rc;
   if (out != NULL)
     *out = 0;
@@ -117,108 +155,99 @@ int shoal_timer_start(shoal_mgr *mgr, uint32_t id, uint64_t delay_ms,
   tm = &mgr->tm;
   if ((epoch = epoch_of(mgr, id)) == 0)
     return SHOAL_ENOENT;
-  if ((rc = shoal__pool_get(&tm->pool, 0, &i)) != SHOAL_OK)
+  if ((rc = timer_new(tm, &t)) != SHOAL_OK)
     return rc;
-  t = timer_at(tm, i);
-  t->index = i;
-  t->gen = (t->gen + 1) & 0x3fffffffu;
-  t->next = 0;
+  t->kind = K_PACKET;
   t->id = id;
   t->epoch = epoch;
-  t->expires = delay_ms; /* made absolute when the update takes it */
-  t->interval = interval_ms;
   t->opcode = opcode;
   t->flags = flags;
   t->len = (uint8_t)len;
   if (len > 0)
-    memcpy(t->data, data, len);
-  atomic_store_explicit(&t->state, t->gen << 2 | T_ARMED,
-                        memory_order_relaxed);
-  if (out != NULL)
-    *out = (uint64_t)t->gen << 32 | (i + 1);
+    memcpy(t->u.data, data, len);
   atomic_fetch_add_explicit(&tm->started, 1, memory_order_relaxed);
-  /* release (the push's exchange): the fields above before the update
-   * can take it */
-  shoal__mpsc_push(&tm->q_head, &t->link);
+  h = shoal__wheel_arm(&tm->wheel, &t->w, delay_ms, interval_ms);
+  if (out != NULL)
+    *out = h;
   return SHOAL_OK;
+}
+
+int shoal_map_timer_start(shoal_mgr *mgr, uint32_t map, uint64_t delay_ms,
+                          uint64_t interval_ms, shoal_map_task_fn fn,
+                          void *arg, shoal_timer_id *out) {
+  shoal__timers *tm;
+  shoal__timer *t;
+  uint64_t h;
+  int rc;
+  if (out != NULL)
+    *out = 0;
+  if (mgr == NULL || fn == NULL || delay_ms > SHOAL_TIMER_DELAY_MAX ||
+      interval_ms > SHOAL_TIMER_DELAY_MAX)
+    return SHOAL_EINVAL;
+  tm = &mgr->tm;
+  if ((rc = timer_new(tm, &t)) != SHOAL_OK)
+    return rc;
+  t->kind = K_TASK;
+  t->id = map;
+  t->u.task.fn = fn;
+  t->u.task.arg = arg;
+  atomic_fetch_add_explicit(&tm->started, 1, memory_order_relaxed);
+  h = shoal__wheel_arm(&tm->wheel, &t->w, delay_ms, interval_ms);
+  if (out != NULL)
+    *out = h;
+  return SHOAL_OK;
+}
+
+/* The timer a handle names, when the pool ever handed it out. */
+static shoal__timer *timer_named(shoal__timers *tm, uint64_t handle) {
+  uint32_t i = (uint32_t)handle;
+  shoal__pool_stats ps;
+  if (i == 0)
+    return NULL;
+  shoal__pool_stats_get(&tm->pool, &ps);
+  return i - 1 < ps.allocated ? timer_at(tm, i - 1) : NULL;
 }
 
 int shoal_timer_cancel(shoal_mgr *mgr, shoal_timer_id timer) {
-  shoal__timers *tm;
-  uint32_t i = (uint32_t)timer, gen = (uint32_t)(timer >> 32), want;
   shoal__timer *t;
-  shoal__pool_stats ps;
-  if (mgr == NULL || i == 0)
+  if (mgr == NULL || (uint32_t)timer == 0)
     return SHOAL_EINVAL;
-  tm = &mgr->tm;
-  shoal__pool_stats_get(&tm->pool, &ps);
-  if (i - 1 >= ps.allocated)
+  if ((t = timer_named(&mgr->tm, timer)) == NULL)
     return SHOAL_ENOENT; /* never handed out */
-  t = timer_at(tm, i - 1);
-  want = gen << 2 | T_ARMED;
-  /* relaxed: the wheel only reads the state to drop the timer */
-  if (!atomic_compare_exchange_strong_explicit(&t->state, &want,
-                                               gen << 2 | T_CANCELLED,
-                                               memory_order_relaxed,
-                                               memory_order_relaxed))
+  if (!shoal__wheel_cancel(&t->w, (uint32_t)(timer >> 32)))
     return SHOAL_ENOENT; /* fired (once), cancelled, or another timer's */
-  atomic_fetch_add_explicit(&tm->cancelled, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&mgr->tm.cancelled, 1, memory_order_relaxed);
   return SHOAL_OK;
 }
 
-/* ---- the wheel (the updating thread) ------------------------------------ */
+/* ---- delivery (the updating thread, or a replying one) ------------------ */
 
-/* Puts t in the slot for its expiry, seen from tm->cur. */
-static void wheel_put(shoal__timers *tm, shoal__timer *t) {
-  uint64_t when = t->expires > tm->cur ? t->expires : tm->cur + 1;
-  uint64_t delta = when - tm->cur;
-  unsigned lv = 0;
-  uint32_t slot;
-  while (lv + 1 < LEVELS && delta >= (UINT64_C(1) << (SLOT_BITS * (lv + 1))))
-    lv++;
-  if (lv == LEVELS - 1 &&
-      delta >= (UINT64_C(1) << (SLOT_BITS * LEVELS)))
-    when = tm->cur + (UINT64_C(1) << (SLOT_BITS * LEVELS)) - 1; /* again
-                                                        when it comes */
-  slot = (uint32_t)(when >> (SLOT_BITS * lv)) & (SLOTS - 1);
-  t->next = tm->wheel[lv][slot];
-  tm->wheel[lv][slot] = t->index + 1;
-}
-
-static void timer_free(shoal__timers *tm, shoal__timer *t) {
-  atomic_store_explicit(&t->state, 0, memory_order_relaxed);
-  tm->armed--;
-  shoal__pool_put(&tm->pool, t->index);
-}
-
-/* The session's packet for t; 0 when it went out (or was refused, as a
- * send is), 1 when the session is gone. */
-static int fire(shoal_mgr *mgr, shoal__timer *t) {
-  shoal__pkt *p;
-  int64_t v;
-  int rc;
-  p = shoal__pk_new(mgr, t->opcode, t->flags, t->data, t->len, NULL, NULL,
-                    &rc);
-  v = shoal__registry_find(&mgr->reg, t->id);
-  rc = SHOAL_ENOENT;
-  if (v >= 0 && !(v & SHOAL__REG_OUT)) {
+/* Puts packet p in the inbox of session id of incarnation epoch (waking
+ * it when asleep). 0 when it went in; SHOAL_ENOENT when that session is
+ * gone; else refused as a send is. p is given back unless it went in. */
+static int deliver(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
+                   shoal__pkt *p) {
+  int64_t v = shoal__registry_find(&mgr->reg, id);
+  int rc = SHOAL_ENOENT;
+  if (p == NULL)
+    rc = SHOAL_EAGAIN; /* no packet to be had: refused, as a send is */
+  else if (v >= 0 && !(v & SHOAL__REG_OUT)) {
     shoal__session *s = shoal__mgr_rec(mgr, (uint32_t)v);
-    if (atomic_load_explicit(&s->epoch, memory_order_acquire) == t->epoch)
-      rc = shoal__pk_deliver_fast(mgr, t->id, p);
+    if (atomic_load_explicit(&s->epoch, memory_order_acquire) == epoch)
+      rc = shoal__pk_deliver_fast(mgr, id, p);
   }
-  if (rc == SHOAL_ENOENT || rc == SHOAL_ESTATE) {
+  if (p != NULL && (rc == SHOAL_ENOENT || rc == SHOAL_ESTATE)) {
     /* asleep, gone, or moving: again under mu */
     shoal__out *o;
     pthread_mutex_lock(&mgr->mu);
-    o = shoal__mgr_out(mgr, t->id);
-    v = shoal__registry_find(&mgr->reg, t->id);
-    if (o != NULL && o->epoch == t->epoch)
-      rc = shoal__pk_hold(mgr, t->id, (uint32_t)v, p);
+    o = shoal__mgr_out(mgr, id);
+    v = shoal__registry_find(&mgr->reg, id);
+    if (o != NULL && o->epoch == epoch)
+      rc = shoal__pk_hold(mgr, id, (uint32_t)v, p);
     else if (o == NULL && v >= 0 &&
-             atomic_load_explicit(
-                 &shoal__mgr_rec(mgr, (uint32_t)v)->epoch,
-                 memory_order_relaxed) == t->epoch)
-      rc = shoal__pk_deliver_fast(mgr, t->id, p);
+             atomic_load_explicit(&shoal__mgr_rec(mgr, (uint32_t)v)->epoch,
+                                  memory_order_relaxed) == epoch)
+      rc = shoal__pk_deliver_fast(mgr, id, p);
     else
       rc = SHOAL_ENOENT;
     pthread_mutex_unlock(&mgr->mu);
@@ -230,84 +259,71 @@ static int fire(shoal_mgr *mgr, shoal__timer *t) {
   }
   if (rc != SHOAL_OK && p != NULL)
     shoal__pool_put(&mgr->pk.pool, p->index);
-  return rc == SHOAL_ENOENT;
+  return rc;
 }
 
-/* The timers of one slot: due ones fire, the others go lower (cascade). */
-static void slot_run(shoal_mgr *mgr, uint32_t *head) {
+/* A request's answer, *m, as a packet of opcode to the session; counted
+ * as a reply or timeout when it went in, else as dropped. */
+static void answer(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
+                   uint16_t opcode, const shoal_msg *m,
+                   _Atomic uint64_t *ok) {
+  int rc;
+  shoal__pkt *p = shoal__pk_new(mgr, opcode, 0, m, sizeof *m, NULL, NULL, &rc);
+  if (deliver(mgr, id, epoch, p) == SHOAL_OK)
+    atomic_fetch_add_explicit(ok, 1, memory_order_relaxed);
+  else
+    atomic_fetch_add_explicit(&mgr->tm.rq_dropped, 1, memory_order_relaxed);
+}
+
+/* A map task due: queued for this update's map phase. */
+static void task_due(shoal_mgr *mgr, shoal__timer *t) {
   shoal__timers *tm = &mgr->tm;
-  uint32_t list = *head;
-  *head = 0;
-  while (list != 0) {
-    shoal__timer *t = timer_at(tm, list - 1);
-    uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
-    list = t->next;
-    if ((st & 3u) != T_ARMED) { /* cancelled: its memory back now */
-      timer_free(tm, t);
-      continue;
+  if (tm->ndue == tm->due_cap) {
+    uint32_t cap = tm->due_cap ? 2 * tm->due_cap : 64;
+    shoal__maptask *d = shoal__realloc(tm->due, cap * sizeof *d);
+    if (d == NULL) { /* runs now, on the updating thread, alone */
+      const shoal_mgr *prev = shoal__cb_enter(mgr);
+      t->u.task.fn(mgr->cb.host, t->id, t->u.task.arg);
+      shoal__cb_leave(prev);
+      return;
     }
-    if (t->expires > tm->cur) {
-      wheel_put(tm, t);
-      continue;
-    }
-    if (t->interval == 0) {
-      /* a one-shot is claimed before it fires: a cancel after this fails */
-      uint32_t want = st;
-      if (!atomic_compare_exchange_strong_explicit(
-              &t->state, &want, 0, memory_order_relaxed,
-              memory_order_relaxed)) {
-        timer_free(tm, t); /* cancelled just now */
-        continue;
-      }
-    }
-    /* the wheel moves a millisecond at a time: one firing per slot */
-    if (fire(mgr, t)) {
-      atomic_fetch_add_explicit(&tm->gone, 1, memory_order_relaxed);
-      timer_free(tm, t);
-      continue;
-    }
-    atomic_fetch_add_explicit(&tm->fired, 1, memory_order_relaxed);
-    /* a periodic one still armed (a cancel meanwhile wins) goes back */
-    if (t->interval != 0 &&
-        atomic_load_explicit(&t->state, memory_order_relaxed) == st) {
-      t->expires += t->interval;
-      wheel_put(tm, t);
-      continue;
-    }
-    timer_free(tm, t);
+    tm->due = d;
+    tm->due_cap = cap;
   }
+  tm->due[tm->ndue++] =
+      (shoal__maptask){t->id, 0, t->u.task.fn, t->u.task.arg};
+}
+
+static int wheel_fire(void *ctx, shoal__wentry *e) {
+  shoal_mgr *mgr = ctx;
+  shoal__timers *tm = &mgr->tm;
+  shoal__timer *t = timer_of(e);
+  int rc;
+  if (t->kind == K_REQUEST) {
+    shoal_msg c = t->u.req;
+    c.from = c.to; /* the addressee that did not answer */
+    c.flags = SHOAL_MSG_REPLY | SHOAL_MSG_TIMEOUT;
+    answer(mgr, t->id, t->epoch, t->opcode, &c, &tm->rq_timeouts);
+    return 0;
+  }
+  atomic_fetch_add_explicit(&tm->fired, 1, memory_order_relaxed);
+  if (t->kind == K_TASK) {
+    task_due(mgr, t);
+    return 0;
+  }
+  rc = deliver(mgr, t->id, t->epoch,
+               shoal__pk_new(mgr, t->opcode, t->flags, t->u.data, t->len,
+                             NULL, NULL, &rc));
+  if (rc == SHOAL_ENOENT) {
+    atomic_fetch_sub_explicit(&tm->fired, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&tm->gone, 1, memory_order_relaxed);
+    return 1;
+  }
+  return 0;
 }
 
 void shoal__timers_tick(shoal_mgr *mgr, uint64_t now) {
-  shoal__timers *tm = &mgr->tm;
-  shoal__node *n;
-  /* the timers started since the last update, at most TAKE_MAX of them
-   * (threads that start timers without pause must not hold the update) */
-  for (uint32_t k = 0;
-       k < TAKE_MAX &&
-       (n = shoal__mpsc_pop(&tm->q_head, &tm->q_tail, &tm->q_stub)) != NULL;
-       k++) {
-    shoal__timer *t =
-        (shoal__timer *)(void *)((char *)n - offsetof(shoal__timer, link));
-    t->expires += tm->cur; /* its delay, from the clock it was seen at */
-    tm->armed++;
-    wheel_put(tm, t);
-  }
-  while (tm->cur < now) {
-    if (tm->armed == 0) {
-      tm->cur = now;
-      break;
-    }
-    tm->cur++;
-    for (unsigned lv = 1; lv < LEVELS; lv++) {
-      uint64_t span = UINT64_C(1) << (SLOT_BITS * lv);
-      if ((tm->cur & (span - 1)) != 0)
-        break;
-      slot_run(mgr, &tm->wheel[lv][(tm->cur >> (SLOT_BITS * lv)) &
-                                   (SLOTS - 1)]);
-    }
-    slot_run(mgr, &tm->wheel[0][tm->cur & (SLOTS - 1)]);
-  }
+  shoal__wheel_tick(&mgr->tm.wheel, now, TAKE_MAX);
 }
 
 int shoal_timer_stats_get(shoal_mgr *mgr, shoal_timer_stats *out) {
@@ -320,5 +336,134 @@ int shoal_timer_stats_get(shoal_mgr *mgr, shoal_timer_stats *out) {
   out->fired = atomic_load_explicit(&tm->fired, memory_order_relaxed);
   out->cancelled = atomic_load_explicit(&tm->cancelled, memory_order_relaxed);
   out->gone = atomic_load_explicit(&tm->gone, memory_order_relaxed);
+  return SHOAL_OK;
+}
+
+/* ---- session requests --------------------------------------------------- */
+
+/* A reply to one of this manager's requests (the actor system's sink): it
+ * claims the request's timer, so that its timeout never fires. On the
+ * replying thread. */
+static int sink(void *ctx, uint64_t tag, shoal_msg *m) {
+  shoal_mgr *mgr = ctx;
+  shoal__timers *tm = &mgr->tm;
+  uint64_t h = shoal__wheel_untag(tag);
+  uint32_t gen = (uint32_t)(h >> 32), id, epoch;
+  uint16_t opcode;
+  shoal__timer *t = timer_named(tm, h);
+  if (t == NULL || !shoal__wheel_claim(&t->w, gen)) {
+    atomic_fetch_add_explicit(&tm->rq_late, 1, memory_order_relaxed);
+    return SHOAL_OK; /* timed out (or dropped) first: counted */
+  }
+  if (t->kind != K_REQUEST) { /* not a request's address */
+    shoal__wheel_unclaim(&t->w, gen, 1);
+    return SHOAL_ENOENT;
+  }
+  id = t->id;
+  epoch = t->epoch;
+  opcode = t->opcode;
+  shoal__wheel_unclaim(&t->w, gen, 0);
+  answer(mgr, id, epoch, opcode, m, &tm->rq_replies);
+  return SHOAL_OK;
+}
+
+int shoal_mgr_attach_actors(shoal_mgr *mgr, shoal_actors *sys) {
+  shoal__timers *tm;
+  unsigned k = 0;
+  int rc = SHOAL_OK;
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  if (shoal__mgr_in_callback(mgr))
+    return SHOAL_ESTATE;
+  tm = &mgr->tm;
+  pthread_mutex_lock(&tm->attach_mu);
+  if (atomic_load_explicit(&tm->sys, memory_order_relaxed) != sys) {
+    if (sys != NULL && (rc = shoal__sink_add(sys, sink, mgr, &k)) != SHOAL_OK)
+      goto out;
+    shoal__requests_detach(mgr);
+    tm->sink = k;
+    /* release: the sink before a request that finds sys */
+    atomic_store_explicit(&tm->sys, sys, memory_order_release);
+  }
+out:
+  pthread_mutex_unlock(&tm->attach_mu);
+  return rc;
+}
+
+void shoal__requests_detach(shoal_mgr *mgr) {
+  shoal__timers *tm = &mgr->tm;
+  shoal_actors *sys = atomic_exchange_explicit(&tm->sys, NULL,
+                                               memory_order_acq_rel);
+  if (sys != NULL)
+    shoal__sink_remove(sys, tm->sink);
+}
+
+int shoal_session_request(shoal_mgr *mgr, uint32_t id, uint64_t to,
+                          const shoal_msg *m, uint16_t reply_opcode,
+                          uint64_t timeout_ms, uint32_t *corr) {
+  shoal__timers *tm;
+  shoal__timer *t;
+  shoal_actors *sys;
+  shoal_msg c;
+  uint32_t epoch;
+  uint64_t h;
+  int rc;
+  if (mgr == NULL || m == NULL || id == 0 || timeout_ms == 0 ||
+      timeout_ms > SHOAL_TIMER_DELAY_MAX)
+    return SHOAL_EINVAL;
+  tm = &mgr->tm;
+  /* acquire: pairs with attach's release */
+  if ((sys = atomic_load_explicit(&tm->sys, memory_order_acquire)) == NULL)
+    return SHOAL_ESTATE;
+  if ((epoch = epoch_of(mgr, id)) == 0)
+    return SHOAL_ENOENT;
+  if ((rc = timer_new(tm, &t)) != SHOAL_OK)
+    return rc == SHOAL_ELIMIT ? SHOAL_EAGAIN : rc;
+  t->kind = K_REQUEST;
+  t->id = id;
+  t->epoch = epoch;
+  t->opcode = reply_opcode;
+  c = *m;
+  c.flags = (uint8_t)((c.flags & ~(SHOAL_MSG_REPLY | SHOAL_MSG_TIMEOUT)) |
+                      SHOAL_MSG_REQUEST);
+  c.to = to;
+  c.time_ns = shoal__fast_ns();
+  /* the corr is the handle's tag: unique among the requests waiting */
+  h = (uint64_t)((t->w.gen + 1) & 0x3fffffffu) << 32 | (t->w.index + 1);
+  c.corr = (uint32_t)shoal__wheel_tag(h);
+  t->u.req = c;
+  atomic_fetch_add_explicit(&tm->rq_started, 1, memory_order_relaxed);
+  /* armed before it is sent: a reply always finds it */
+  h = shoal__wheel_arm(&tm->wheel, &t->w, timeout_ms, 0);
+  c.from = shoal__sink_address(tm->sink, shoal__wheel_tag(h));
+  if ((rc = shoal__send(sys, to, &c)) != SHOAL_OK) {
+    if (shoal__wheel_cancel(&t->w, (uint32_t)(h >> 32))) {
+      atomic_fetch_add_explicit(&tm->rq_refused, 1, memory_order_relaxed);
+      return rc;
+    }
+    /* its timeout fired meanwhile (an update ran): that answers it */
+  }
+  if (corr != NULL)
+    *corr = c.corr;
+  return SHOAL_OK;
+}
+
+int shoal_request_stats_get(shoal_mgr *mgr, shoal_request_stats *out) {
+  shoal__timers *tm;
+  uint64_t answered;
+  if (mgr == NULL || out == NULL)
+    return SHOAL_EINVAL;
+  tm = &mgr->tm;
+  memset(out, 0, sizeof *out);
+  out->replies = atomic_load_explicit(&tm->rq_replies, memory_order_relaxed);
+  out->timeouts = atomic_load_explicit(&tm->rq_timeouts, memory_order_relaxed);
+  out->dropped = atomic_load_explicit(&tm->rq_dropped, memory_order_relaxed);
+  out->late = atomic_load_explicit(&tm->rq_late, memory_order_relaxed);
+  /* the answers first: a request is counted before it can be answered */
+  out->requests =
+      atomic_load_explicit(&tm->rq_started, memory_order_relaxed) -
+      atomic_load_explicit(&tm->rq_refused, memory_order_relaxed);
+  answered = out->replies + out->timeouts + out->dropped;
+  out->pending = out->requests > answered ? out->requests - answered : 0;
   return SHOAL_OK;
 }

@@ -29,6 +29,7 @@ void shoal_actors_config_defaults(shoal_actors_config *cfg) {
   cfg->batch_size = 64;
   cfg->linger_us = 20;
   cfg->host_waiters = 64;
+  cfg->max_requests = 4096;
   cfg->struct_size = sizeof *cfg;
 }
 
@@ -343,6 +344,24 @@ int shoal_actor_request(shoal_actor *self, uint64_t to, const shoal_msg *m,
   return rc;
 }
 
+int shoal_actor_request_timeout(shoal_actor *self, uint64_t to,
+                                const shoal_msg *m, unsigned timeout_ms,
+                                uint32_t *corr) {
+  uint32_t k;
+  int rc;
+  if (self == NULL || m == NULL || timeout_ms == 0)
+    return SHOAL_EINVAL;
+  if (self->sys->areqs == NULL)
+    return SHOAL_EAGAIN; /* max_requests 0 */
+  k = next_corr(self);
+  rc = shoal__actor_request_timeout(
+      self->sys, atomic_load_explicit(&self->id, memory_order_relaxed), k, to,
+      m, timeout_ms);
+  if (rc == SHOAL_OK && corr != NULL)
+    *corr = k;
+  return rc;
+}
+
 int shoal_actor_scatter(shoal_actor *self, const uint64_t *to, unsigned n,
                         const shoal_msg *m, uint32_t *corr, unsigned *sent) {
   shoal_msg c;
@@ -378,6 +397,8 @@ int shoal_actor_reply(shoal_actor *self, const shoal_msg *req,
   c.flags = (uint8_t)((c.flags & ~SHOAL_MSG_REQUEST) | SHOAL_MSG_REPLY);
   c.corr = req->corr;
   c.to = req->from;
+  if (req->from & SHOAL__SINK_BIT)
+    return shoal__sink_deliver(self->sys, &c);
   if (req->from & SHOAL__HOST_BIT)
     return shoal__deliver_reply(self->sys, &c);
   return shoal__send(self->sys, req->from, &c);
@@ -542,6 +563,7 @@ static void system_free(shoal_actors *sys) {
     shoal__free(sys->retired[i]);
   shoal__free(sys->retired);
   shoal__waiters_destroy(sys);
+  shoal__requests_destroy(sys);
   shoal__mpmc_destroy(&sys->free_slots);
   shoal__free(sys->recs);
   shoal__idtable_destroy(&sys->table);
@@ -552,7 +574,8 @@ static void system_free(shoal_actors *sys) {
 int shoal__actors_config_check(const shoal_actors_config *c) {
   if (c->max_actors < 1 || c->max_actors > (1u << 20) || c->queue_size < 1 ||
       c->queue_size > (1u << 20) || c->batch_size < 1 ||
-      c->batch_size > 65536 || c->host_waiters > (1u << 20))
+      c->batch_size > 65536 || c->host_waiters > (1u << 20) ||
+      c->max_requests > (1u << 20))
     return SHOAL_EINVAL;
   return SHOAL_OK;
 }
@@ -591,6 +614,8 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
     rc = shoal__mpmc_init(&sys->free_slots, sys->cfg.max_actors);
   if (rc == SHOAL_OK)
     rc = shoal__waiters_init(sys);
+  if (rc == SHOAL_OK)
+    rc = shoal__requests_init(sys);
   if (rc != SHOAL_OK) {
     system_free(sys);
     return rc;
@@ -616,6 +641,7 @@ void shoal_actors_tick(shoal_actors *sys) {
   if (sys == NULL)
     return;
   atomic_fetch_add_explicit(&sys->tick, 1, memory_order_relaxed);
+  shoal__requests_tick(sys);
   while ((t = shoal__task_of(shoal__inbox_pop(&sys->deferred))) != NULL)
     schedule((shoal_actor *)(void *)t, 0);
 }
@@ -631,6 +657,8 @@ int shoal_actors_destroy(shoal_actors *sys) {
     return SHOAL_OK;
   if (tls_actor != NULL && tls_actor->sys == sys)
     return SHOAL_ESTATE;
+  if (shoal__sinks_busy(sys))
+    return SHOAL_ESTATE; /* a session manager is still attached */
   atomic_store_explicit(&sys->closing, 1, memory_order_release);
   for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
     uint64_t id = atomic_load_explicit(&sys->recs[i].id, memory_order_relaxed);
@@ -695,6 +723,11 @@ int shoal_actors_stats_get(shoal_actors *sys, shoal_actors_stats *out) {
   out->late_replies =
       atomic_load_explicit(&sys->late_replies, memory_order_relaxed);
   out->deferred = atomic_load_explicit(&sys->deferrals, memory_order_relaxed);
+  out->requests = atomic_load_explicit(&sys->requests, memory_order_relaxed);
+  out->replies = atomic_load_explicit(&sys->replies, memory_order_relaxed);
+  out->timeouts = atomic_load_explicit(&sys->timeouts, memory_order_relaxed);
+  out->requests_dropped =
+      atomic_load_explicit(&sys->req_dropped, memory_order_relaxed);
   return SHOAL_OK;
 }
 

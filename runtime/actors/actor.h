@@ -7,10 +7,12 @@
 #include <pthread.h>
 
 #include "runtime/actors/mpsc.h"
+#include "runtime/actors/sink.h"
 #include "runtime/idtable.h"
 #include "runtime/os.h"
 #include "runtime/sched/mpmc.h"
 #include "runtime/sched/sched.h"
+#include "runtime/sched/wheel.h"
 
 _Static_assert(sizeof(shoal_msg) == 56, "an envelope and its sequence fill "
                                         "one cache line");
@@ -55,9 +57,31 @@ typedef struct shoal__waiter {
   unsigned cap;
 } shoal__waiter;
 
-/* A reply address of a waiter: the top bit, then seq, then the slot. */
+/* A reply address of a waiter: the top bit, then seq (42 bits), then the
+ * slot. A sink's: the top bit, the sink bit, the sink (4 bits), its tag
+ * (58 bits). Sink 0 is the system's own requests with a timeout. */
 #define SHOAL__HOST_BIT (UINT64_C(1) << 63)
+#define SHOAL__SINK_BIT (UINT64_C(1) << 62)
 #define SHOAL__WAITER_BITS 20
+#define SHOAL__SINKS 16u
+
+/* A sink (request.c): fn is NULL while free or removed; a delivery
+ * announces itself in inflight before it reads fn (a Dekker pair with
+ * remove, as the waiters'). */
+typedef struct shoal__sink {
+  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__sink_fn) fn;
+  void *ctx;
+  _Atomic uint32_t inflight;
+} shoal__sink;
+
+/* An actor's request with a timeout, waiting (request.c): the record of
+ * its timer in the system's wheel, the requester, and the request as sent
+ * (the timeout message is made of it). */
+typedef struct shoal__areq {
+  shoal__wentry w;
+  uint64_t requester;
+  shoal_msg req;
+} shoal__areq;
 
 struct shoal_actors {
   shoal_actors_config cfg;
@@ -74,6 +98,16 @@ struct shoal_actors {
   size_t nretired, cap_retired;
   shoal__waiter *waiters;
   shoal__mpmc free_waiters; /* waiter indices + 1 */
+  /* Reply sinks, and the actors' requests with a timeout (request.c):
+   * their records, the free ones (index + 1), the wheel that
+   * shoal_actors_tick runs, in ms since creation. */
+  shoal__sink sinks[SHOAL__SINKS];
+  shoal__areq *areqs;
+  shoal__mpmc free_areqs;
+  shoal__wheel wheel;
+  uint64_t t0_ns;
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t requests, replies,
+      timeouts, req_dropped;
   /* Actors that reached max_per_tick, for the next tick. */
   shoal__inbox deferred;
   shoal__node deferred_stub;
@@ -94,10 +128,25 @@ int shoal__router_remove(shoal_actors *sys, uint64_t id);
  * gen and schedules a when it was idle. `quiet`: a worker defers the
  * runtime's wake-up to the caller (a publish signals once). */
 int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet);
-/* Looks id up and pushes; counts a routing failure. */
-int shoal__send(shoal_actors *sys, uint64_t to, shoal_msg *m);
+/* shoal__send (sink.h): looks id up and pushes; counts a routing
+ * failure. */
 /* The actor whose handler the calling thread runs, or NULL. */
 shoal_actor *shoal__actor_current(void);
+
+/* request.c */
+int shoal__requests_init(shoal_actors *sys);
+/* Fires the requests' timeouts due by now. The ticking thread. */
+void shoal__requests_tick(shoal_actors *sys);
+/* Drops the waiting requests (counted) and frees the records. */
+void shoal__requests_destroy(shoal_actors *sys);
+/* shoal_actor_request_timeout's work once checked. */
+int shoal__actor_request_timeout(shoal_actors *sys, uint64_t self_id,
+                                 uint32_t corr, uint64_t to,
+                                 const shoal_msg *m, unsigned timeout_ms);
+/* A reply to a sink address. */
+int shoal__sink_deliver(shoal_actors *sys, shoal_msg *m);
+/* 1 while a sink other than the system's own is added. */
+int shoal__sinks_busy(shoal_actors *sys);
 
 /* reply.c */
 int shoal__deliver_reply(shoal_actors *sys, shoal_msg *m);

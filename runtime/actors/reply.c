@@ -35,7 +35,7 @@ void shoal__waiters_destroy(shoal_actors *sys) {
   sys->waiters = NULL;
 }
 
-#define SEQ_MASK ((UINT64_C(1) << (63 - SHOAL__WAITER_BITS)) - 1)
+#define SEQ_MASK ((UINT64_C(1) << (62 - SHOAL__WAITER_BITS)) - 1)
 
 static uint64_t address(unsigned slot, uint64_t seq) {
   return SHOAL__HOST_BIT | ((seq & SEQ_MASK) << SHOAL__WAITER_BITS) | slot;
