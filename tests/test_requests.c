@@ -30,6 +30,7 @@
 enum { T_ASK = 1, T_FLUSH = 2, T_GO = 3 };
 
 typedef struct host {
+  shoal_runtime *rt; /* the manager's and the actors' */
   shoal_mgr *mgr;
   shoal_actors *sys;
   int odd_silent;                  /* ECHO ignores odd values */
@@ -129,15 +130,19 @@ static void add_actor(uint64_t id, shoal_actor_fn fn) {
 static void make(void) {
   shoal_config cfg;
   shoal_actors_config ac;
+  shoal_runtime_config rc;
   shoal_mgr_callbacks cb = {test_nop_update, NULL, &H};
   memset(&H, 0, sizeof H);
+  shoal_runtime_config_defaults(&rc);
+  rc.workers = 4; /* more than the machine's cores */
+  rc.log = test_quiet_log;
+  assert_int_equal(shoal_runtime_create(&H.rt, &rc), SHOAL_OK);
   shoal_config_defaults(&cfg);
-  cfg.worker_threads = 4; /* more than the machine's cores */
   cfg.max_sessions = NS;
   cfg.pool_preallocate = 64;
   cfg.inbox_size = 4096;
   cfg.log = test_quiet_log;
-  assert_int_equal(shoal_mgr_create(&H.mgr, NULL, &cfg, &cb), SHOAL_OK);
+  assert_int_equal(shoal_mgr_create(&H.mgr, H.rt, &cfg, &cb), SHOAL_OK);
   assert_int_equal(shoal_mgr_register_opcode(H.mgr, OP_ANS,
                                              SHOAL_PACKET_INPLACE,
                                              SHOAL_CAT_OTHER, answer, NULL),
@@ -145,8 +150,7 @@ static void make(void) {
   assert_int_equal(shoal_mgr_set_drop_hook(H.mgr, drop_hook), SHOAL_OK);
   shoal_actors_config_defaults(&ac);
   ac.log = test_quiet_log;
-  assert_int_equal(shoal_actors_create(&H.sys, shoal_mgr_runtime(H.mgr), &ac),
-                   SHOAL_OK);
+  assert_int_equal(shoal_actors_create(&H.sys, H.rt, &ac), SHOAL_OK);
   add_actor(ECHO, echo);
   add_actor(HOLDER, holder);
 }
@@ -156,6 +160,7 @@ static void unmake(void) {
   assert_int_equal(shoal_actors_destroy(H.sys), SHOAL_ESTATE);
   assert_int_equal(shoal_mgr_destroy(H.mgr), SHOAL_OK);
   assert_int_equal(shoal_actors_destroy(H.sys), SHOAL_OK);
+  assert_int_equal(shoal_runtime_destroy(H.rt), SHOAL_OK);
 }
 
 /* Until actor id has handled n messages (5 s at most). */
@@ -388,6 +393,7 @@ static void actor_timeouts(void **state) {
   assert_int_equal(st.requests_dropped, 0);
   assert_int_equal(shoal_mgr_destroy(H.mgr), SHOAL_OK); /* never attached */
   assert_int_equal(shoal_actors_destroy(H.sys), SHOAL_OK);
+  assert_int_equal(shoal_runtime_destroy(H.rt), SHOAL_OK);
 }
 
 /* ---- map tasks ---------------------------------------------------------- */
@@ -446,6 +452,7 @@ static void map_tasks(void **state) {
   assert_int_equal(ts.cancelled, 2);
   assert_int_equal(shoal_mgr_destroy(H.mgr), SHOAL_OK);
   assert_int_equal(shoal_actors_destroy(H.sys), SHOAL_OK);
+  assert_int_equal(shoal_runtime_destroy(H.rt), SHOAL_OK);
 }
 
 int main(void) {

@@ -30,7 +30,10 @@ void shoal__wheel_init(shoal__wheel *w, const shoal__wheel_ops *ops,
 
 static uint64_t arm(shoal__wheel *w, shoal__wentry *e, uint64_t t,
                     uint32_t at, uint64_t interval) {
+  uint64_t handle;
   e->gen = (e->gen + 1) & GEN_MASK;
+  /* taken now: once pushed, e may fire and be reused at once */
+  handle = (uint64_t)e->gen << 32 | (e->index + 1);
   e->next = 0;
   e->at = at;
   e->expires = t; /* a delay: made a time when the tick takes it */
@@ -40,7 +43,7 @@ static uint64_t arm(shoal__wheel *w, shoal__wentry *e, uint64_t t,
   /* release (the push's exchange): the fields above before the tick can
    * take it */
   shoal__mpsc_push(&w->q_head, &e->link);
-  return (uint64_t)e->gen << 32 | (e->index + 1);
+  return handle;
 }
 
 uint64_t shoal__wheel_arm(shoal__wheel *w, shoal__wentry *e, uint64_t delay,
