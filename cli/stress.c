@@ -503,6 +503,15 @@ static void run_figures(world *w, st_result *r, double wall) {
   }
 }
 
+/* No quest running and no buff left on a map. Between ticks. */
+static int timers_settled(host *h) {
+  for (uint32_t m = 0; m < h->a->maps; m++)
+    if (h->maps[m].buffs_active != 0)
+      return 0;
+  return h->quest_timers ==
+         atomic_load(&h->quest_done) + h->quest_abandoned;
+}
+
 /* The end: traffic stops; what is in flight lands. */
 static int settle(world *w) {
   host *h = w->h;
@@ -513,7 +522,8 @@ static int settle(world *w) {
       return CLI_FAIL;
     (void)shoal_packet_stats_get(h->mgr, &ps, 0);
     if (ps.pending == 0 && atomic_load(&h->auction_outstanding) == 0 &&
-        h->quest_expected == atomic_load(&h->quest_delivered) && i >= 2)
+        h->quest_expected == atomic_load(&h->quest_delivered) &&
+        timers_settled(h) && i >= 2)
       break;
     if (h->a->pace_max == 0 || i > 100)
       sleep_until(st_now_s() + 0.01); /* let the actors finish */
@@ -557,25 +567,62 @@ static int memory_round(world *w, st_result *r, shoal_hib_stats *hs) {
   return CLI_OK;
 }
 
+/* The timers' books: quests (session timers) and buffs (map tasks)
+ * against shoal's figures. Every timer started ended one way: fired
+ * (a quest handled, a buff expired) or cancelled (a quest abandoned);
+ * none was gone (no bot is released during the run). */
+static void timers_books(host *h, st_result *r) {
+  r->quest_timers = h->quest_timers;
+  r->quest_done = atomic_load(&h->quest_done);
+  r->quest_abandoned = h->quest_abandoned;
+  r->quest_stale = atomic_load(&h->quest_stale);
+  r->buff_failures = atomic_load(&h->buff_failures);
+  for (uint32_t m = 0; m < h->a->maps; m++) {
+    r->buffs_applied += h->maps[m].buffs_applied;
+    r->buffs_expired += h->maps[m].buffs_expired;
+    r->buffs_active += h->maps[m].buffs_active;
+  }
+  (void)shoal_timer_stats_get(h->mgr, &r->ts);
+  r->timers_ok = r->quest_stale == 0 && r->buff_failures == 0 &&
+                 r->buffs_active == 0 &&
+                 r->buffs_applied == r->buffs_expired &&
+                 r->quest_timers == r->quest_done + r->quest_abandoned &&
+                 r->ts.started == r->quest_timers + r->buffs_applied &&
+                 r->ts.fired == r->quest_done + r->buffs_expired &&
+                 r->ts.cancelled == r->quest_abandoned && r->ts.gone == 0;
+}
+
 /* What broke messaging, in words for the table and the JSON. */
 static void messaging_why(st_result *r) {
   size_t n = 0, cap = sizeof r->messaging_why;
   char *b = r->messaging_why;
   b[0] = '\0';
-  if (r->auction_replies != r->auction_requests)
-    n += (size_t)snprintf(b + n, cap - n, "%llu auction requests never "
-                          "replied to; ",
-                          (unsigned long long)(r->auction_requests -
-                                               r->auction_replies));
-  if (r->auction_full != 0 && n < cap)
+  if (r->rq.requests != r->auction_requests || r->rq.pending != 0)
+    n += (size_t)snprintf(b + n, cap - n, "%llu of %llu auction requests "
+                          "unanswered; ",
+                          (unsigned long long)r->rq.pending,
+                          (unsigned long long)r->rq.requests);
+  if (r->rq.replies + r->rq.timeouts !=
+          r->auction_replies + r->auction_timeouts + r->auction_dropped &&
+      n < cap)
+    n += (size_t)snprintf(b + n, cap - n, "answers in %llu, handled %llu; ",
+                          (unsigned long long)(r->rq.replies +
+                                               r->rq.timeouts),
+                          (unsigned long long)(r->auction_replies +
+                                               r->auction_timeouts +
+                                               r->auction_dropped));
+  if ((r->rq.timeouts != r->auction_ignored || r->rq.late != 0) && n < cap)
+    n += (size_t)snprintf(b + n, cap - n, "%llu timeouts for %llu asks "
+                          "ignored, %llu late replies; ",
+                          (unsigned long long)r->rq.timeouts,
+                          (unsigned long long)r->auction_ignored,
+                          (unsigned long long)r->rq.late);
+  /* no bot is released in the run: an answer dropped found its inbox
+   * full */
+  if (r->rq.dropped != 0 && n < cap)
     n += (size_t)snprintf(b + n, cap - n, "%llu answers refused by the "
                           "bot's full inbox (SessionMgr.InboxSize %u); ",
-                          (unsigned long long)r->auction_full,
-                          r->inbox_size);
-  if (r->auction_unanswered > r->auction_full && n < cap)
-    n += (size_t)snprintf(b + n, cap - n, "%llu answers lost; ",
-                          (unsigned long long)(r->auction_unanswered -
-                                               r->auction_full));
+                          (unsigned long long)r->rq.dropped, r->inbox_size);
   if (r->quest_delivered != r->quest_expected && n < cap)
     n += (size_t)snprintf(b + n, cap - n, "%llu quest deliveries missing; ",
                           (unsigned long long)(r->quest_expected -
@@ -627,9 +674,12 @@ static void check_invariants(world *w, st_result *r,
   r->trades = atomic_load(&h->trades);
   r->order_violations = atomic_load(&h->order_violations);
   r->auction_requests = atomic_load(&h->auction_requests);
-  r->auction_replies = atomic_load(&h->auction_replies);
-  r->auction_unanswered = atomic_load(&h->auction_unanswered);
-  r->auction_full = atomic_load(&h->auction_full);
+  r->auction_replies = h->auction_replies;
+  r->auction_timeouts = h->auction_timeouts;
+  r->auction_ignored = atomic_load(&h->auction_ignored);
+  r->auction_dropped = atomic_load(&h->auction_dropped);
+  (void)shoal_request_stats_get(h->mgr, &r->rq);
+  timers_books(h, r);
   r->quest_published = h->quest_published;
   r->quest_expected = h->quest_expected;
   r->quest_delivered = atomic_load(&h->quest_delivered);
@@ -686,8 +736,15 @@ static void check_invariants(world *w, st_result *r,
                       hs->hibernated == 0 &&
                       atomic_load(&h->alloc_failures) == 0 &&
                       (h->a->sessions < 2 || r->hibernated_max > 0);
-  r->messaging_ok = r->auction_replies == r->auction_requests &&
-                    r->auction_unanswered == 0 &&
+  /* every request answered once, a timeout exactly for each ask the
+   * house ignored, and every answer that went in handled */
+  r->messaging_ok = r->rq.requests == r->auction_requests &&
+                    r->rq.pending == 0 && r->rq.dropped == 0 &&
+                    r->rq.late == 0 &&
+                    r->rq.timeouts == r->auction_ignored &&
+                    r->rq.replies + r->rq.timeouts ==
+                        r->auction_replies + r->auction_timeouts +
+                            r->auction_dropped &&
                     r->quest_delivered == r->quest_expected;
   messaging_why(r);
   r->budget_ok = r->tick_p99 <= (double)h->a->budget_ms;
@@ -699,13 +756,13 @@ static void check_invariants(world *w, st_result *r,
                r->map_loots == ps.by_category[SHOAL_CAT_LOOT];
   r->pass = r->packets_ok && r->economy_ok && r->order_ok &&
             r->hibernation_ok && r->messaging_ok && r->budget_ok &&
-            r->payloads_ok && r->limits_ok && r->maps_ok;
+            r->payloads_ok && r->limits_ok && r->maps_ok && r->timers_ok;
 }
 
 static void world_free(world *w) {
   shoal_topic_destroy(w->h->quests);
+  (void)shoal_mgr_destroy(w->h->mgr); /* detaches from the actors */
   (void)shoal_actors_destroy(w->h->actors);
-  (void)shoal_mgr_destroy(w->h->mgr);
   shoal_runtime_destroy(w->rt);
   free(w->h->kept_hash);
   free(w->h->maps);

@@ -87,9 +87,16 @@ typedef struct st_result {
   double map_phase_share, biggest_map_share;
   uint64_t drained;               /* packets the drains ran */
   /* messaging */
-  uint64_t auction_requests, auction_replies, auction_unanswered;
-  uint64_t auction_full; /* of unanswered: refused by a full inbox */
-  char messaging_why[160]; /* why messaging failed; "" when it did not */
+  /* auction price requests (session request-reply): the host's books,
+   * then shoal's (shoal_request_stats) */
+  uint64_t auction_requests, auction_replies, auction_timeouts,
+      auction_ignored, auction_dropped;
+  shoal_request_stats rq;
+  char messaging_why[200]; /* why messaging failed; "" when it did not */
+  /* timers: quests (session timers) and buffs (map tasks) */
+  uint64_t quest_timers, quest_done, quest_abandoned, quest_stale;
+  uint64_t buffs_applied, buffs_expired, buffs_active, buff_failures;
+  shoal_timer_stats ts;
   uint64_t quest_published, quest_delivered, quest_expected;
   /* economy */
   int64_t gold_before, gold_after, items_before, items_after;
@@ -111,7 +118,7 @@ typedef struct st_result {
                                 what /proc can tell */
   double record_bytes_per_session; /* shoal's own count of the records */
   int packets_ok, economy_ok, order_ok, hibernation_ok, messaging_ok,
-      budget_ok, payloads_ok, limits_ok, maps_ok;
+      budget_ok, payloads_ok, limits_ok, maps_ok, timers_ok;
   int pass;
   int trace_failed; /* --trace could not be written (said on stderr) */
   const char *simd;

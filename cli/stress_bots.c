@@ -1,9 +1,12 @@
 /* stress_bots.c — the bot population of `shoal stress`, built on the
  * public API only, as a host builds it: each bot's update runs its AI (a
  * fixed amount of CPU work) and sends the packets a large bot server sees,
- * classified into INPLACE and MAIN; an auction house answers price
- * requests by request-reply through a broker actor, a quest topic fans
- * completions out to two subscribers; trades move gold between pairs of
+ * classified into INPLACE, MAP and MAIN; spells, combat and loot change
+ * their map's own state in the map phase, and a spell's buff expires by a
+ * map task on a timer; an auction house answers the bots' price requests
+ * by session request-reply (with a timeout); a quest runs on a timer of
+ * the bot's and a quest topic fans completions out to two subscribers;
+ * trades move gold between pairs of
  * bots; chat lines of 20 … 255 bytes, say/yell broadcast to the bot's map
  * and mail of 500 … 4000 bytes to another bot carry payloads past the
  * inline bytes, checked byte for byte; one bot floods (FLOODER) and the
@@ -50,7 +53,6 @@ static const kind kinds[K_COUNT] = {
   [K_MAIL] = {"mail", 0x10C, SHOAL_PACKET_MAIN, SHOAL_CAT_MAIL, 0.005},
 };
 
-#define ID_BROKER 1
 #define ID_AUCTION 2
 #define ID_QUESTS 3
 #define ID_ACHIEVE 4
@@ -260,15 +262,19 @@ static void trade(host *h, bot *b) {
   }
 }
 
+/* A price request to the auction house: its answer (or timeout) comes
+ * back to the bot's session as a K_AUCTION packet. */
 static void ask_price(host *h, bot *b) {
   shoal_msg m;
   memset(&m, 0, sizeof m);
   m.type = MSG_PRICE_ASK;
-  m.size = 8;
+  m.size = 16;
   m.payload.u64[0] = b->k.id;
   m.payload.u64[1] = rng_next(&b->k.rng) % 1000;
   atomic_fetch_add(&h->auction_outstanding, 1);
-  if (shoal_try_send(h->actors, ID_BROKER, &m) == SHOAL_OK)
+  if (shoal_session_request(h->mgr, b->k.id, ID_AUCTION, &m,
+                            kinds[K_AUCTION].opcode, AUCTION_TIMEOUT_MS,
+                            NULL) == SHOAL_OK)
     atomic_fetch_add(&h->auction_requests, 1);
   else
     atomic_fetch_sub(&h->auction_outstanding, 1);
@@ -407,9 +413,12 @@ static int on_body(void *h_, uint32_t session, void *user,
 static void on_drop(void *h_, uint32_t id, const shoal_packet *p,
                     shoal_drop_reason reason) {
   host *h = h_;
-  (void)p;
   if ((unsigned)reason < 5)
     atomic_fetch_add(&h->drops[reason], 1);
+  if (p->opcode == kinds[K_AUCTION].opcode) {
+    atomic_fetch_add(&h->auction_dropped, 1);
+    atomic_fetch_sub(&h->auction_outstanding, 1);
+  }
   if (reason == SHOAL_DROP_RATE_LIMITED && id != FLOODER)
     atomic_fetch_add(&h->limit_strays, 1);
 }
@@ -430,17 +439,36 @@ static void map_leave(map_state *m) {
   atomic_store_explicit(&m->owner, 0, memory_order_release);
 }
 
+/* A buff's end (a map task): in its map's turn. */
+static void buff_expire(void *h_, uint32_t map, void *arg) {
+  map_state *m = map_enter(h_, map);
+  (void)arg;
+  m->buffs_active--;
+  m->buffs_expired++;
+  map_leave(m);
+}
+
 /* Spells and combat (MAP): the map's state, unsynchronized. */
 static int on_map_packet(void *h_, uint32_t session, void *user,
                          const shoal_packet *p) {
   host *h = h_;
   payload v;
-  map_state *m = map_enter(h, h->map_of[session]);
+  uint32_t map = h->map_of[session];
+  map_state *m = map_enter(h, map);
   check_order(h, user, p, &v);
-  if (p->opcode == kinds[K_SPELL].opcode)
+  if (p->opcode == kinds[K_SPELL].opcode) {
     m->spells++;
-  else
+    /* its buff on the map, until a map task ends it */
+    if (shoal_map_timer_start(h->mgr, map, BUFF_MS, 0, buff_expire, NULL,
+                              NULL) == SHOAL_OK) {
+      m->buffs_applied++;
+      m->buffs_active++;
+    } else {
+      atomic_fetch_add(&h->buff_failures, 1);
+    }
+  } else {
     m->combats++;
+  }
   map_leave(m);
   return 0;
 }
@@ -484,6 +512,21 @@ static int on_item(void *h_, uint32_t session, void *user,
   return 0;
 }
 
+/* A new quest: the one running is abandoned (its timer cancelled), and
+ * the new one is due in QUEST_MS. The main thread (a MAIN handler). */
+static void quest_start(host *h, bot *b, uint32_t session) {
+  uint32_t no = b->k.quest_no + 1;
+  if (b->k.quest_timer != 0 &&
+      shoal_timer_cancel(h->mgr, b->k.quest_timer) == SHOAL_OK)
+    h->quest_abandoned++;
+  b->k.quest_timer = 0;
+  if (shoal_timer_start(h->mgr, session, QUEST_MS, 0, OP_QUEST_DUE, 0, &no,
+                        sizeof no, &b->k.quest_timer) == SHOAL_OK) {
+    b->k.quest_no = no;
+    h->quest_timers++;
+  }
+}
+
 static int on_quest(void *h_, uint32_t session, void *user,
                     const shoal_packet *p) {
   host *h = h_;
@@ -499,6 +542,22 @@ static int on_quest(void *h_, uint32_t session, void *user,
     h->quest_published++;
     h->quest_expected += 2;
   }
+  quest_start(h, user, session);
+  return 0;
+}
+
+/* A quest's timer came: the quest running, or a stale one (counted). */
+static int on_quest_due(void *h_, uint32_t session, void *user,
+                        const shoal_packet *p) {
+  host *h = h_;
+  bot *b = user;
+  uint32_t no;
+  (void)session;
+  memcpy(&no, p->data, sizeof no);
+  if (p->len != sizeof no || no != b->k.quest_no || b->k.quest_timer == 0)
+    atomic_fetch_add(&h->quest_stale, 1);
+  b->k.quest_timer = 0;
+  atomic_fetch_add(&h->quest_done, 1);
   return 0;
 }
 
@@ -517,20 +576,27 @@ static int on_trade(void *h_, uint32_t session, void *user,
   return 0;
 }
 
-/* The auction house's answer: buy one item at that price when the bot can
- * afford it. */
+/* The auction house's answer (a session request's reply: the price in
+ * the reply's second word): buy one item at that price when the bot can
+ * afford it; or its timeout. */
 static int on_auction(void *h_, uint32_t session, void *user,
                       const shoal_packet *p) {
   host *h = h_;
   bot *b = user;
-  payload v;
+  shoal_msg m;
   (void)session;
-  memcpy(&v, p->data, sizeof v);
-  if (b->k.gold >= v.gold) {
-    b->k.gold -= v.gold;
-    b->k.items += 1;
-    h->gold_to_auction += v.gold;
-    h->items_from_auction += 1;
+  memcpy(&m, p->data, sizeof m);
+  if (m.flags & SHOAL_MSG_TIMEOUT) {
+    h->auction_timeouts++;
+  } else {
+    int32_t price = (int32_t)m.payload.u64[1];
+    h->auction_replies++;
+    if (b->k.gold >= price) {
+      b->k.gold -= price;
+      b->k.items += 1;
+      h->gold_to_auction += price;
+      h->items_from_auction += 1;
+    }
   }
   atomic_fetch_sub(&h->auction_outstanding, 1);
   return 0;
@@ -538,33 +604,15 @@ static int on_auction(void *h_, uint32_t session, void *user,
 
 /* ---- actors ------------------------------------------------------------- */
 
-/* The broker asks the auction house on a bot's behalf and sends the answer
- * to the bot's session as a packet. */
-static void broker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+/* The auction house: a price for each ask, but one in 100 it ignores
+ * (busy): that request times out. */
+static void auction_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   host *h = state;
-  if (m->flags & SHOAL_MSG_REPLY) {
-    payload v = {0, 0, (int32_t)m->payload.u64[1], 0};
-    uint32_t bot_id = (uint32_t)m->payload.u64[0];
-    int rc;
-    atomic_fetch_add(&h->auction_replies, 1);
-    if ((rc = shoal_session_send(h->mgr, bot_id, kinds[K_AUCTION].opcode, 0,
-                                 &v, sizeof v)) != SHOAL_OK) {
-      if (rc == SHOAL_EAGAIN)
-        atomic_fetch_add(&h->auction_full, 1);
-      atomic_fetch_add(&h->auction_unanswered, 1);
-      atomic_fetch_sub(&h->auction_outstanding, 1);
-    }
+  shoal_msg r;
+  if (m->payload.u64[1] % 100 == 7) {
+    atomic_fetch_add(&h->auction_ignored, 1);
     return;
   }
-  if (shoal_actor_request(self, ID_AUCTION, m, NULL) != SHOAL_OK) {
-    atomic_fetch_add(&h->auction_unanswered, 1);
-    atomic_fetch_sub(&h->auction_outstanding, 1);
-  }
-}
-
-static void auction_fn(shoal_actor *self, void *state, const shoal_msg *m) {
-  shoal_msg r;
-  (void)state;
   r = *m;
   r.payload.u64[1] = 50 + m->payload.u64[1] % 200; /* the price */
   (void)shoal_actor_reply(self, m, &r);
@@ -577,13 +625,6 @@ static void quest_sub_fn(shoal_actor *self, void *state, const shoal_msg *m) {
     atomic_fetch_add(&h->quest_delivered, 1);
 }
 
-static void broker_drop(void *state, const shoal_msg *m) {
-  host *h = state;
-  (void)m;
-  atomic_fetch_add(&h->auction_unanswered, 1);
-  atomic_fetch_sub(&h->auction_outstanding, 1);
-}
-
 static int actors_start(host *h) {
   shoal_actor_opts o;
   int rc;
@@ -591,8 +632,7 @@ static int actors_start(host *h) {
     uint64_t id;
     shoal_actor_fn fn;
     const char *name;
-  } list[] = {{ID_BROKER, broker_fn, "auction broker"},
-              {ID_AUCTION, auction_fn, "auction house"},
+  } list[] = {{ID_AUCTION, auction_fn, "auction house"},
               {ID_QUESTS, quest_sub_fn, "quest tracker"},
               {ID_ACHIEVE, quest_sub_fn, "achievements"}};
   for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
@@ -601,8 +641,6 @@ static int actors_start(host *h) {
     o.state = h;
     o.name = list[i].name;
     o.queue_size = 1u << 16;
-    if (list[i].id == ID_BROKER)
-      o.drop = broker_drop;
     if ((rc = shoal_actor_register(h->actors, list[i].id, &o)) != SHOAL_OK)
       return rc;
   }
@@ -627,7 +665,12 @@ int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
       (rc = shoal_mgr_set_map_update(h->mgr, on_map_update)) != SHOAL_OK ||
       (rc = shoal_actors_create(&h->actors, rt, &cfg->actors)) !=
           SHOAL_OK ||
-      (rc = actors_start(h)) != SHOAL_OK) {
+      (rc = actors_start(h)) != SHOAL_OK ||
+      (rc = shoal_mgr_attach_actors(h->mgr, h->actors)) != SHOAL_OK ||
+      (rc = shoal_mgr_register_opcode(h->mgr, OP_QUEST_DUE,
+                                      SHOAL_PACKET_INPLACE, SHOAL_CAT_QUEST,
+                                      on_quest_due, "quest due")) !=
+          SHOAL_OK) {
     fprintf(stderr, "%s: cannot set up the manager: %s\n", ST_PROG,
             log->last_error[0] ? log->last_error : shoal_strerror(rc));
     return CLI_FAIL;

@@ -17,6 +17,16 @@ enum {
   K_GROUP, K_TRADE, K_AUCTION, K_SAY, K_YELL, K_MAIL, K_COUNT
 };
 
+/* Timers and requests of the world, in manager time: an auction price
+ * request times out after AUCTION_TIMEOUT_MS (the house ignores one ask in
+ * 100: those time out); a quest accepted is due after QUEST_MS (a new
+ * quest abandons the one running: its timer is cancelled); a spell's buff
+ * on its map expires after BUFF_MS (a map task). */
+#define AUCTION_TIMEOUT_MS 1000
+#define QUEST_MS 3000
+#define BUFF_MS 1500
+#define OP_QUEST_DUE 0x120 /* INPLACE: a quest's timer */
+
 /* The flooding client: this bot sends FLOOD_X times every rate, and the
  * manager's rate limits (stress.c's defaults) must hold it. */
 #define FLOODER 1u
@@ -35,6 +45,8 @@ typedef struct bot_kept {
   uint64_t rng;
   uint64_t updates;
   double acc[K_COUNT];
+  shoal_timer_id quest_timer; /* the quest running; 0: none */
+  uint32_t quest_no;          /* its number (the timer's packet says it) */
 } bot_kept;
 
 typedef struct bot {
@@ -49,6 +61,7 @@ typedef struct map_state {
   _Atomic uint32_t owner; /* 1 while someone is in the map */
   uint64_t spells, combats, loots, updates;
   int64_t gold_minted, items_minted;
+  uint64_t buffs_applied, buffs_expired, buffs_active; /* spells' buffs */
   char pad[64];
 } map_state;
 
@@ -77,14 +90,20 @@ typedef struct host {
   _Atomic uint64_t trade_gold_in_flight;
   _Atomic int64_t trade_items_in_flight;
   _Atomic uint64_t trades;
-  _Atomic uint64_t auction_requests, auction_replies, auction_unanswered;
-  _Atomic uint64_t auction_full; /* of unanswered: the answer refused by
-                                    the bot's full inbox (SHOAL_EAGAIN) */
-  _Atomic uint64_t auction_outstanding;
+  /* auction price requests (session request-reply): accepted; answers
+   * not yet handled (or dropped); the house's ignored asks */
+  _Atomic uint64_t auction_requests, auction_outstanding, auction_ignored;
+  _Atomic uint64_t auction_dropped;  /* answers the drop hook heard of */
+  _Atomic uint64_t buff_failures;    /* buff timers refused */
+  _Atomic uint64_t quest_done;       /* quest timers handled */
+  _Atomic uint64_t quest_stale;      /* a timer packet not of the quest
+                                        running (must stay 0) */
   _Atomic uint64_t quest_delivered;
   /* main-thread counters (MAIN handlers run only there) */
   int64_t gold_to_auction, items_from_auction, items_used;
   uint64_t quest_published, quest_expected;
+  uint64_t auction_replies, auction_timeouts; /* answers handled */
+  uint64_t quest_timers, quest_abandoned;     /* started, cancelled */
   _Atomic uint64_t alloc_failures;
   /* payloads past a fixed header: chat, say (broadcast) and mail */
   _Atomic uint64_t payload_bad;      /* a body that did not read back */
@@ -105,7 +124,7 @@ uint64_t st_calibrate(unsigned work_us);
 bot *st_bot_new(host *h, uint32_t id, uint64_t seed);
 void st_bot_free(bot *b);
 /* The manager on rt with the bots' callbacks and hibernation, the actors
- * (broker, auction house, quest topic) and the opcodes; messages through
+ * (auction house, quest topic) and the opcodes; messages through
  * log. CLI_OK or CLI_FAIL (reported). The main thread. */
 int st_bots_start(host *h, shoal_runtime *rt, shoal_config *cfg,
                   const cli_log *log);

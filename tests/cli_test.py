@@ -288,8 +288,19 @@ def _():
     eq(j["checks"]["maps"], True, "maps check")
     eq(sum(p["by_category"].values()), p["handled"], "categories are run totals")
     m = j["messaging"]
-    eq(m["auction_replies"] - m["auction_unanswered"] > 0, True, "answers delivered")
+    rq = m["requests"]
+    assert m["auction_replies"] > 0, m
+    eq(rq["requests"], m["auction_requests"], "requests")
+    eq(rq["pending"] + rq["dropped"] + rq["late"], 0, "requests unanswered")
+    eq(rq["replies"] + rq["timeouts"], rq["requests"], "every request answered once")
+    eq(rq["timeouts"], m["auction_ignored"], "a timeout for each ask ignored")
     eq(m["why"], "", "messaging's why")
+    t = j["timers"]
+    eq(j["checks"]["timers"], True, "timers check")
+    eq(t["started"], t["quests_started"] + t["buffs_applied"], "timers started")
+    eq(t["fired"], t["quests_due"] + t["buffs_expired"], "timers fired")
+    eq(t["cancelled"], t["quests_abandoned"], "timers cancelled")
+    assert t["buffs_applied"] > 0 and t["quests_started"] > 0, t
     e = j["economy"]
     for key in ("gold_before", "gold_after", "items_before", "items_after"):
         assert key in e, key
@@ -400,10 +411,10 @@ def _():
     rc, out, err = run(*STRESS, "--config", small, "--json", out_json)
     with open(out_json) as f:
         m = json.load(f)["messaging"]
-    if m["auction_unanswered"] > 0:  # a full inbox refused an answer
+    if m["requests"]["dropped"] > 0:  # a full inbox refused an answer
         eq(rc, 1, "status")
         assert "full inbox (SessionMgr.InboxSize 1)" in out, out[-800:]
-        assert "full inbox" in m["why"] and m["auction_refused_full_inbox"] > 0, m
+        assert "full inbox" in m["why"], m
     rc, out, err = run(*STRESS, "--config", loose, "--json", out_json)
     eq(rc, 0, "status with StrictPacketOrder = 0 (%s)" % out[-600:])
     assert "reorders (allowed: StrictPacketOrder = 0)  [ok]" in out, out[-800:]
