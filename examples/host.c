@@ -70,7 +70,7 @@ typedef struct host {
    * update, which the map phase serializes; the owner word checks it. */
   struct world_map {
     _Atomic uint32_t owner;
-    uint64_t casts, updates;
+    uint64_t casts, updates, respawns;
   } maps[MAPS + 1];
   _Atomic uint64_t map_overlaps;
   _Atomic uint64_t order_violations; /* any handler's thread */
@@ -183,6 +183,16 @@ static void on_map_update(void *hp, uint32_t map, uint32_t diff_ms) {
     return;
   wm = map_enter(h, map);
   wm->updates++;
+  map_leave(wm);
+}
+
+/* A map task on a timer (every RESPAWN_MS of manager time): in the map's
+ * turn, so it touches the map's state as its packets do. */
+enum { RESPAWN_MS = 1000 };
+static void on_respawn(void *hp, uint32_t map, void *arg) {
+  struct world_map *wm = map_enter(hp, map);
+  (void)arg;
+  wm->respawns++;
   map_leave(wm);
 }
 
@@ -550,7 +560,7 @@ int main(int argc, char **argv) {
   uint64_t out_rng = 7;
   uint64_t worst_ns = 0;
   int64_t gold = 0;
-  uint64_t casts = 0, map_updates = 0;
+  uint64_t casts = 0, map_updates = 0, respawns = 0, respawns_due;
   char err[256];
   int rc, ok;
 
@@ -619,6 +629,13 @@ int main(int argc, char **argv) {
     shoal_mgr_destroy(h.mgr);
     return 1;
   }
+  for (uint32_t m = 0; m <= MAPS; m++) /* every map respawns each second */
+    if (shoal_map_timer_start(h.mgr, m, RESPAWN_MS, RESPAWN_MS, on_respawn,
+                              NULL, NULL) != SHOAL_OK) {
+      fprintf(stderr, "host: a map's timer failed\n");
+      shoal_mgr_destroy(h.mgr);
+      return 1;
+    }
   h.world_gold = WORLD_GOLD;
   if ((h.saved_gold = calloc(h.sessions + 1, sizeof *h.saved_gold)) == NULL) {
     shoal_mgr_destroy(h.mgr);
@@ -710,9 +727,13 @@ int main(int argc, char **argv) {
          (unsigned long long)h.frames, (unsigned long long)h.unknown_session,
          (unsigned long long)h.backpressure,
          (unsigned long long)h.bad_frames);
+  /* a periodic timer fires once per interval of manager time */
+  respawns_due = (uint64_t)(MAPS + 1) *
+                 (((uint64_t)ran + drained_ticks + 1) * TICK_MS / RESPAWN_MS);
   for (uint32_t m = 0; m <= MAPS; m++) {
     casts += h.maps[m].casts;
     map_updates += h.maps[m].updates;
+    respawns += h.maps[m].respawns;
   }
   printf("packets: sent %llu, handled %llu (failed %llu), rejected %llu, "
          "dropped %llu, pending %llu\n",
@@ -720,8 +741,9 @@ int main(int argc, char **argv) {
          (unsigned long long)ps.failed, (unsigned long long)ps.rejected,
          (unsigned long long)ps.dropped, (unsigned long long)ps.pending);
   printf("maps: %llu casts on the maps' state, %llu map updates, %llu "
-         "overlaps\n",
+         "respawns on timers (%llu due), %llu overlaps\n",
          (unsigned long long)casts, (unsigned long long)map_updates,
+         (unsigned long long)respawns, (unsigned long long)respawns_due,
          (unsigned long long)atomic_load(&h.map_overlaps));
   printf("chat: %llu lines past the inline bytes handed over; %llu said "
          "to the map, %llu heard (%llu dropped at logouts); %llu damaged\n",
@@ -743,6 +765,7 @@ int main(int argc, char **argv) {
 
   ok = ps.pending == 0 && ps.sent == ps.handled + ps.rejected + ps.dropped &&
        atomic_load(&h.map_overlaps) == 0 && map_updates > 0 &&
+       respawns == respawns_due &&
        ps.dropped == atomic_load(&h.drops[SHOAL_DROP_RELEASED]) &&
        ps.payloads_taken == ps.payloads_freed && ps.payload_bytes == 0 &&
        atomic_load(&h.chat_bad) == 0 &&
