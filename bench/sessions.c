@@ -2,7 +2,9 @@
  * session manager (the host's per-session callback doing W ns of work)
  * beside a serial loop doing the same work; creating 1000 and 5000
  * sessions; shoal's own memory per session and the linear fit's R²; the
- * map phase beside the same packets on the main thread.
+ * map phase beside the same packets on the main thread; timers beside a
+ * binary heap; a session's request to an actor and its reply, by session
+ * request-reply beside a broker actor.
  * oneTBB's rows come from sessions_tbb.cpp. */
 #include <math.h>
 
@@ -413,7 +415,7 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
   shoal_timer_id *ids = malloc(n * sizeof *ids);
   uint64_t x = 88172645463325252ull, *delay = malloc(n * sizeof *delay);
   heap h = {malloc(n * sizeof(heap_ent)), calloc(n, sizeof(uint32_t)), 0};
-  double t0, t_start, t_cancel, t_fire, h_push, h_remove, h_pop;
+  double t0, t_start, t_cancel, t_fire, t_empty, h_push, h_remove, h_pop;
   shoal_timer_stats st;
   if (!bench_want(a, "timers"))
     goto out;
@@ -447,6 +449,11 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
   if (st.fired != n / 2)
     fprintf(stderr, "bench_sessions: %llu timers fired of %u\n",
             (unsigned long long)st.fired, n / 2);
+  /* the same updates with no timer: what the updates cost by themselves */
+  t0 = bench_now();
+  for (int k = 0; k < 1001; k++)
+    shoal_mgr_update(mgr, 1);
+  t_empty = bench_now() - t0;
   shoal_mgr_destroy(mgr);
   /* the heap: the same timers, the same cancels, popped in order */
   t0 = bench_now();
@@ -465,6 +472,10 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
   bench_row("timers", "shoal", 1, "cancel_ns", t_cancel * 2e9 / n, "ns");
   bench_row("timers", "shoal", shoal_runtime_workers(rt),
             "fire_and_handle_ns", t_fire * 2e9 / n, "ns");
+  /* less the 1001 updates' own cost: the wheel, the packet made and put
+   * in its inbox, and its handler's run */
+  bench_row("timers", "shoal", shoal_runtime_workers(rt), "fire_ns",
+            (t_fire - t_empty) * 2e9 / n, "ns");
   bench_row("timers", "heap", 1, "start_ns", h_push * 1e9 / n, "ns");
   bench_row("timers", "heap", 1, "cancel_ns", h_remove * 2e9 / n, "ns");
   bench_row("timers", "heap", 1, "fire_ns", h_pop * 2e9 / n, "ns");
@@ -473,6 +484,165 @@ out:
   free(delay);
   free(h.e);
   free(h.at);
+}
+
+/* ---- session request-reply ---------------------------------------------- */
+
+enum { RQ_BROKER = 1, RQ_ECHO = 2, RQ_ECHOES = 8, RQ_OP = 9 };
+
+typedef struct rq_bench {
+  shoal_mgr *mgr;
+  shoal_actors *sys;
+  int broker;               /* ask through the broker actor */
+  _Atomic uint32_t asking;  /* the sessions' updates ask this tick: all
+                               (UINT32_MAX), or this one id */
+  _Atomic uint64_t got, failed;
+  double *rtt;              /* [n] ns: request sent → reply in the inbox */
+} rq_bench;
+
+static int rq_update(void *host, uint32_t id, void *user, uint32_t diff) {
+  rq_bench *b = host;
+  shoal_msg m;
+  (void)user;
+  (void)diff;
+  uint32_t who = atomic_load_explicit(&b->asking, memory_order_relaxed);
+  if (who != UINT32_MAX && who != id)
+    return 0;
+  memset(&m, 0, sizeof m);
+  m.payload.u64[0] = id;
+  if ((b->broker ? shoal_try_send(b->sys, RQ_BROKER, &m)
+                 : shoal_session_request(b->mgr, id, RQ_ECHO + id % RQ_ECHOES,
+                                         &m, RQ_OP, 10000, NULL)) !=
+      SHOAL_OK)
+    atomic_fetch_add(&b->failed, 1);
+  return 1;
+}
+
+/* The reply: its trip from the request's send (stamped by the actor
+ * that took it from the session) to the inbox (the packet's send). */
+static int rq_reply(void *host, uint32_t id, void *user,
+                    const shoal_packet *p) {
+  rq_bench *b = host;
+  shoal_msg m;
+  uint64_t k;
+  (void)id;
+  (void)user;
+  memcpy(&m, p->data, sizeof m);
+  k = atomic_fetch_add(&b->got, 1);
+  b->rtt[k] = (double)(p->sent_ns - m.payload.u64[1]);
+  return 0;
+}
+
+static void rq_echo(shoal_actor *self, void *state, const shoal_msg *m) {
+  shoal_msg r = *m;
+  (void)state;
+  if (r.payload.u64[1] == 0)
+    r.payload.u64[1] = m->time_ns; /* the session's send */
+  (void)shoal_actor_reply(self, m, &r);
+}
+
+/* The seeds' way: the session's message to a broker, which asks the
+ * actor and sends the answer to the session as a packet. */
+static void rq_broker(shoal_actor *self, void *state, const shoal_msg *m) {
+  rq_bench *b = state;
+  if (m->flags & SHOAL_MSG_REPLY) {
+    if (shoal_session_send(b->mgr, (uint32_t)m->payload.u64[0], RQ_OP, 0, m,
+                           sizeof *m) != SHOAL_OK)
+      atomic_fetch_add(&b->failed, 1);
+    return;
+  }
+  {
+    shoal_msg q = *m;
+    q.payload.u64[1] = m->time_ns; /* the session's send */
+    if (shoal_actor_request(self, RQ_ECHO + q.payload.u64[0] % RQ_ECHOES, &q,
+                            NULL) != SHOAL_OK)
+      atomic_fetch_add(&b->failed, 1);
+  }
+}
+
+/* Until `want` replies came (10 s at most). */
+static void rq_wait(rq_bench *b, uint64_t want, double t0) {
+  while (atomic_load(&b->got) + atomic_load(&b->failed) < want &&
+         bench_now() - t0 < 10)
+    shoal_mgr_update(b->mgr, 1);
+}
+
+/* Two rows sets: one session asks in a tick and the next updates run
+ * until its reply is handled, 1000 times (the round trip alone: p50,
+ * p99); then n sessions ask in one tick (replies from 8 actors), best of
+ * 5: the wall time per request from the asking tick's start to the last
+ * reply handled. */
+static void rq_run(const bench_args *a, shoal_runtime *rt, int broker) {
+  uint32_t n = a->quick ? 2000 : 5000, reps = 1000;
+  shoal_mgr_callbacks cb;
+  shoal_config cfg;
+  shoal_actors_config ac;
+  shoal_actor_opts o;
+  rq_bench b;
+  double t0, wall = 1e30;
+  const char *impl = broker ? "broker_actor" : "shoal";
+  unsigned nw = shoal_runtime_workers(rt);
+  memset(&b, 0, sizeof b);
+  b.broker = broker;
+  b.rtt = malloc(n * sizeof *b.rtt);
+  cb = (shoal_mgr_callbacks){rq_update, NULL, &b};
+  shoal_config_defaults(&cfg);
+  cfg.max_sessions = n;
+  shoal_actors_config_defaults(&ac);
+  ac.queue_size = 1u << 16;
+  if (b.rtt == NULL || shoal_mgr_create(&b.mgr, rt, &cfg, &cb) != SHOAL_OK ||
+      shoal_actors_create(&b.sys, rt, &ac) != SHOAL_OK)
+    goto out;
+  shoal_mgr_register_opcode(b.mgr, RQ_OP, SHOAL_PACKET_INPLACE,
+                            SHOAL_CAT_OTHER, rq_reply, NULL);
+  shoal_mgr_attach_actors(b.mgr, b.sys);
+  shoal_actor_opts_defaults(&o);
+  o.handler = rq_echo;
+  for (uint64_t e = 0; e < RQ_ECHOES; e++)
+    shoal_actor_register(b.sys, RQ_ECHO + e, &o);
+  o.handler = rq_broker;
+  o.state = &b;
+  shoal_actor_register(b.sys, RQ_BROKER, &o);
+  for (uint32_t id = 1; id <= n; id++)
+    shoal_session_create(b.mgr, id, NULL);
+  for (uint32_t r = 0; r < reps; r++) { /* one at a time */
+    atomic_store(&b.asking, 1 + r % n);
+    shoal_mgr_update(b.mgr, 1);
+    atomic_store(&b.asking, 0);
+    rq_wait(&b, r + 1, bench_now());
+  }
+  bench_row("request_reply", impl, nw, "rtt_p50_ns",
+            bench_quantile(b.rtt, reps, 0.50), "ns");
+  bench_row("request_reply", impl, nw, "rtt_p99_ns",
+            bench_quantile(b.rtt, reps, 0.99), "ns");
+  for (int rep = 0; rep < 5; rep++) { /* n at once */
+    atomic_store(&b.got, 0);
+    atomic_store(&b.asking, UINT32_MAX);
+    t0 = bench_now();
+    shoal_mgr_update(b.mgr, 1);
+    atomic_store(&b.asking, 0);
+    rq_wait(&b, n, t0);
+    if (bench_now() - t0 < wall)
+      wall = bench_now() - t0;
+  }
+  if (atomic_load(&b.failed) != 0)
+    fprintf(stderr, "bench_sessions: %llu requests failed (%s)\n",
+            (unsigned long long)atomic_load(&b.failed), impl);
+  bench_row("request_reply", impl, nw, "per_request_ns", wall * 1e9 / n,
+            "ns");
+out:
+  if (b.mgr != NULL)
+    shoal_mgr_destroy(b.mgr);
+  if (b.sys != NULL)
+    shoal_actors_destroy(b.sys);
+  free(b.rtt);
+}
+
+static void run_request_reply(const bench_args *a, shoal_runtime *rt) {
+  if (!bench_want(a, "request_reply"))
+    return;
+  rq_run(a, rt, 0);
+  rq_run(a, rt, 1);
 }
 
 int main(int argc, char **argv) {
@@ -485,6 +655,7 @@ int main(int argc, char **argv) {
   run_churn(&a, rt);
   run_map_phase(&a, rt, ipn);
   run_timers(&a, rt);
+  run_request_reply(&a, rt);
   shoal_runtime_destroy(rt);
   return 0;
 }
