@@ -405,7 +405,8 @@ static int timer_nop(void *host, uint32_t id, void *user,
 /* N timers on 100 sessions, delays 1 … 1000 ms: start each, cancel every
  * other one, then run the clock until the rest fired (each firing puts a
  * packet in its session's inbox, handled by a handler doing nothing);
- * beside a binary heap doing the push, the remove and the pop. */
+ * beside a binary heap doing the push, the remove and the pop. Both warm:
+ * their memory touched by a first round. */
 static void run_timers(const bench_args *a, shoal_runtime *rt) {
   enum { SESS = 100 };
   uint32_t n = a->quick ? 100000 : 1000000;
@@ -433,6 +434,16 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
                             timer_nop, NULL);
   for (uint32_t id = 1; id <= SESS; id++)
     shoal_session_create(mgr, id, NULL);
+  /* steady state: the pool's pages touched once (started, cancelled,
+   * given back by the wheel), as on a server that has run a while; the
+   * heap's arrays likewise */
+  for (uint32_t i = 0; i < n; i++)
+    shoal_timer_start(mgr, 1, 1, 0, 1, 0, NULL, 0, &ids[i]);
+  for (uint32_t i = 0; i < n; i++)
+    shoal_timer_cancel(mgr, ids[i]);
+  for (uint32_t k = 0; k <= n / 65536; k++) /* an update takes 65536 */
+    shoal_mgr_update(mgr, 2);
+  memset(h.e, 0, n * sizeof(heap_ent));
   t0 = bench_now();
   for (uint32_t i = 0; i < n; i++)
     shoal_timer_start(mgr, 1 + i % SESS, delay[i], 0, 1, 0, NULL, 0, &ids[i]);
@@ -441,18 +452,18 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
   for (uint32_t i = 0; i < n; i += 2)
     shoal_timer_cancel(mgr, ids[i]);
   t_cancel = bench_now() - t0;
-  t0 = bench_now();
-  for (int k = 0; k < 1001; k++)
-    shoal_mgr_update(mgr, 1);
+  t0 = bench_now(); /* a server's ticks: 50 ms each */
+  for (uint32_t k = 0; k < 21 + n / 65536; k++)
+    shoal_mgr_update(mgr, 50);
   t_fire = bench_now() - t0;
   shoal_timer_stats_get(mgr, &st);
   if (st.fired != n / 2)
-    fprintf(stderr, "bench_sessions: %llu timers fired of %u\n",
-            (unsigned long long)st.fired, n / 2);
+    fprintf(stderr, "bench_sessions: %llu timers fired of %u (%llu gone)\n",
+            (unsigned long long)st.fired, n / 2, (unsigned long long)st.gone);
   /* the same updates with no timer: what the updates cost by themselves */
   t0 = bench_now();
-  for (int k = 0; k < 1001; k++)
-    shoal_mgr_update(mgr, 1);
+  for (uint32_t k = 0; k < 21 + n / 65536; k++)
+    shoal_mgr_update(mgr, 50);
   t_empty = bench_now() - t0;
   shoal_mgr_destroy(mgr);
   /* the heap: the same timers, the same cancels, popped in order */
@@ -472,8 +483,8 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
   bench_row("timers", "shoal", 1, "cancel_ns", t_cancel * 2e9 / n, "ns");
   bench_row("timers", "shoal", shoal_runtime_workers(rt),
             "fire_and_handle_ns", t_fire * 2e9 / n, "ns");
-  /* less the 1001 updates' own cost: the wheel, the packet made and put
-   * in its inbox, and its handler's run */
+  /* less the updates' own cost: the wheel, the packet made and put in
+   * its inbox, and its handler's run */
   bench_row("timers", "shoal", shoal_runtime_workers(rt), "fire_ns",
             (t_fire - t_empty) * 2e9 / n, "ns");
   bench_row("timers", "heap", 1, "start_ns", h_push * 1e9 / n, "ns");
