@@ -402,6 +402,12 @@ static int timer_nop(void *host, uint32_t id, void *user,
   return 0;
 }
 
+static void task_nop(void *host, uint32_t map, void *arg) {
+  (void)host;
+  (void)map;
+  (void)arg;
+}
+
 /* N timers on 100 sessions, delays 1 … 1000 ms: start each, cancel every
  * other one, then run the clock until the rest fired (each firing puts a
  * packet in its session's inbox, handled by a handler doing nothing);
@@ -416,7 +422,8 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
   shoal_timer_id *ids = malloc(n * sizeof *ids);
   uint64_t x = 88172645463325252ull, *delay = malloc(n * sizeof *delay);
   heap h = {malloc(n * sizeof(heap_ent)), calloc(n, sizeof(uint32_t)), 0};
-  double t0, t_start, t_cancel, t_fire, t_empty, h_push, h_remove, h_pop;
+  double t0, t_start, t_cancel, t_fire, t_empty, t_gone, t_task, h_push,
+      h_remove, h_pop;
   shoal_timer_stats st;
   if (!bench_want(a, "timers"))
     goto out;
@@ -465,6 +472,23 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
   for (uint32_t k = 0; k < 21 + n / 65536; k++)
     shoal_mgr_update(mgr, 50);
   t_empty = bench_now() - t0;
+  /* the wheel alone: timers of sessions released before they fire (each
+   * looked up, found gone and given back; no packet) */
+  for (uint32_t i = 0; i < n / 2; i++)
+    shoal_timer_start(mgr, 1 + i % SESS, delay[i], 0, 1, 0, NULL, 0, NULL);
+  for (uint32_t id = 1; id <= SESS; id++)
+    shoal_session_release(mgr, id);
+  t0 = bench_now();
+  for (uint32_t k = 0; k < 21 + n / 65536; k++)
+    shoal_mgr_update(mgr, 50);
+  t_gone = bench_now() - t0;
+  /* the wheel with the lightest target: a map task doing nothing */
+  for (uint32_t i = 0; i < n / 2; i++)
+    shoal_map_timer_start(mgr, 1, delay[i], 0, task_nop, NULL, NULL);
+  t0 = bench_now();
+  for (uint32_t k = 0; k < 21 + n / 65536; k++)
+    shoal_mgr_update(mgr, 50);
+  t_task = bench_now() - t0;
   shoal_mgr_destroy(mgr);
   /* the heap: the same timers, the same cancels, popped in order */
   t0 = bench_now();
@@ -487,6 +511,10 @@ static void run_timers(const bench_args *a, shoal_runtime *rt) {
    * its inbox, and its handler's run */
   bench_row("timers", "shoal", shoal_runtime_workers(rt), "fire_ns",
             (t_fire - t_empty) * 2e9 / n, "ns");
+  bench_row("timers", "shoal", 1, "fire_session_gone_ns",
+            (t_gone - t_empty) * 2e9 / n, "ns");
+  bench_row("timers", "shoal", 1, "fire_map_task_ns",
+            (t_task - t_empty) * 2e9 / n, "ns");
   bench_row("timers", "heap", 1, "start_ns", h_push * 1e9 / n, "ns");
   bench_row("timers", "heap", 1, "cancel_ns", h_remove * 2e9 / n, "ns");
   bench_row("timers", "heap", 1, "fire_ns", h_pop * 2e9 / n, "ns");

@@ -222,34 +222,40 @@ int shoal_timer_cancel(shoal_mgr *mgr, shoal_timer_id timer) {
 
 /* ---- delivery (the updating thread, or a replying one) ------------------ */
 
-/* Puts packet p in the inbox of session id of incarnation epoch (waking
- * it when asleep). 0 when it went in; SHOAL_ENOENT when that session is
- * gone; else refused as a send is. p is given back unless it went in. */
+/* A packet of opcode, flags and len bytes of data into the inbox of
+ * session id of incarnation epoch (waking it when asleep). 0 when it went
+ * in; SHOAL_ENOENT when that session is gone (no packet made then); else
+ * refused as a send is. */
 static int deliver(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
-                   shoal__pkt *p) {
+                   uint16_t opcode, uint16_t flags, const void *data,
+                   size_t len) {
   int64_t v = shoal__registry_find(&mgr->reg, id);
+  shoal__pkt *p = NULL;
   int rc = SHOAL_ENOENT;
-  if (p == NULL)
-    rc = SHOAL_EAGAIN; /* no packet to be had: refused, as a send is */
-  else if (v >= 0 && !(v & SHOAL__REG_OUT)) {
+  if (v >= 0 && !(v & SHOAL__REG_OUT)) {
     shoal__session *s = shoal__mgr_rec(mgr, (uint32_t)v);
-    if (atomic_load_explicit(&s->epoch, memory_order_acquire) == epoch)
-      rc = shoal__pk_deliver_fast(mgr, id, p);
+    if (atomic_load_explicit(&s->epoch, memory_order_acquire) == epoch) {
+      p = shoal__pk_new(mgr, opcode, flags, data, len, NULL, NULL, &rc);
+      rc = p != NULL ? shoal__pk_deliver_fast(mgr, id, p) : rc;
+    }
   }
-  if (p != NULL && (rc == SHOAL_ENOENT || rc == SHOAL_ESTATE)) {
+  if (rc == SHOAL_ENOENT || rc == SHOAL_ESTATE) {
     /* asleep, gone, or moving: again under mu */
     shoal__out *o;
     pthread_mutex_lock(&mgr->mu);
     o = shoal__mgr_out(mgr, id);
     v = shoal__registry_find(&mgr->reg, id);
-    if (o != NULL && o->epoch == epoch)
-      rc = shoal__pk_hold(mgr, id, (uint32_t)v, p);
-    else if (o == NULL && v >= 0 &&
-             atomic_load_explicit(&shoal__mgr_rec(mgr, (uint32_t)v)->epoch,
-                                  memory_order_relaxed) == epoch)
-      rc = shoal__pk_deliver_fast(mgr, id, p);
-    else
-      rc = SHOAL_ENOENT;
+    rc = SHOAL_ENOENT;
+    if ((o != NULL && o->epoch == epoch) ||
+        (o == NULL && v >= 0 &&
+         atomic_load_explicit(&shoal__mgr_rec(mgr, (uint32_t)v)->epoch,
+                              memory_order_relaxed) == epoch)) {
+      if (p == NULL)
+        p = shoal__pk_new(mgr, opcode, flags, data, len, NULL, NULL, &rc);
+      if (p != NULL)
+        rc = o != NULL ? shoal__pk_hold(mgr, id, (uint32_t)v, p)
+                       : shoal__pk_deliver_fast(mgr, id, p);
+    }
     pthread_mutex_unlock(&mgr->mu);
   }
   if (rc != SHOAL_ENOENT) {
@@ -267,9 +273,7 @@ static int deliver(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
 static void answer(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
                    uint16_t opcode, const shoal_msg *m,
                    _Atomic uint64_t *ok) {
-  int rc;
-  shoal__pkt *p = shoal__pk_new(mgr, opcode, 0, m, sizeof *m, NULL, NULL, &rc);
-  if (deliver(mgr, id, epoch, p) == SHOAL_OK)
+  if (deliver(mgr, id, epoch, opcode, 0, m, sizeof *m) == SHOAL_OK)
     atomic_fetch_add_explicit(ok, 1, memory_order_relaxed);
   else
     atomic_fetch_add_explicit(&mgr->tm.rq_dropped, 1, memory_order_relaxed);
@@ -311,9 +315,8 @@ static int wheel_fire(void *ctx, shoal__wentry *e) {
     task_due(mgr, t);
     return 0;
   }
-  rc = deliver(mgr, t->id, t->epoch,
-               shoal__pk_new(mgr, t->opcode, t->flags, t->u.data, t->len,
-                             NULL, NULL, &rc));
+  rc = deliver(mgr, t->id, t->epoch, t->opcode, t->flags, t->u.data,
+               t->len);
   if (rc == SHOAL_ENOENT) {
     atomic_fetch_sub_explicit(&tm->fired, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&tm->gone, 1, memory_order_relaxed);

@@ -2,6 +2,7 @@
  * lock-free queue, cancelling by CAS, and the tick that fires what is due
  * and cascades the rest down a level. */
 #include <stddef.h>
+#include <string.h>
 
 #include "runtime/sched/wheel.h"
 
@@ -19,9 +20,9 @@ void shoal__wheel_init(shoal__wheel *w, const shoal__wheel_ops *ops,
   atomic_store_explicit(&w->q_head, &w->q_stub, memory_order_relaxed);
   w->q_tail = &w->q_stub;
   atomic_store_explicit(&w->q_stub.next, NULL, memory_order_relaxed);
-  for (unsigned lv = 0; lv < LEVELS; lv++)
-    for (unsigned s = 0; s < SLOTS; s++)
-      w->slot[lv][s] = 0;
+  memset(w->slot, 0, sizeof w->slot);
+  memset(&w->spare, 0, sizeof w->spare);
+  w->overflow = 0;
   w->cur = 0;
   w->armed = 0;
   w->ops = ops;
@@ -34,7 +35,6 @@ static uint64_t arm(shoal__wheel *w, shoal__wentry *e, uint64_t t,
   e->gen = (e->gen + 1) & GEN_MASK;
   /* taken now: once pushed, e may fire and be reused at once */
   handle = (uint64_t)e->gen << 32 | (e->index + 1);
-  e->next = 0;
   e->at = at;
   e->expires = t; /* a delay: made a time when the tick takes it */
   e->interval = interval;
@@ -81,6 +81,20 @@ void shoal__wheel_unclaim(shoal__wentry *e, uint32_t gen, int restore) {
                         memory_order_release);
 }
 
+/* Appends index i to slot sl, growing it; 0 when memory is short. */
+static int slot_add(shoal__wslot *sl, uint32_t i) {
+  if (sl->n == sl->cap) {
+    uint32_t cap = sl->cap ? 2 * sl->cap : 16;
+    uint32_t *v = shoal__realloc(sl->v, (size_t)cap * sizeof *v);
+    if (v == NULL)
+      return 0;
+    sl->v = v;
+    sl->cap = cap;
+  }
+  sl->v[sl->n++] = i;
+  return 1;
+}
+
 /* Puts e in the slot for its expiry, seen from w->cur. */
 static void put(shoal__wheel *w, shoal__wentry *e) {
   uint64_t when = e->expires > w->cur ? e->expires : w->cur + 1;
@@ -93,8 +107,11 @@ static void put(shoal__wheel *w, shoal__wentry *e) {
     when = w->cur + (UINT64_C(1) << (SLOT_BITS * LEVELS)) - 1; /* again
                                                         when it comes */
   s = (uint32_t)(when >> (SLOT_BITS * lv)) & (SLOTS - 1);
-  e->next = w->slot[lv][s];
-  w->slot[lv][s] = e->index + 1;
+  if (!slot_add(&w->slot[lv][s], e->index)) {
+    /* no memory for the slot: tried again at the next tick */
+    e->next = w->overflow;
+    w->overflow = e->index + 1;
+  }
 }
 
 static void over(shoal__wheel *w, shoal__wentry *e) {
@@ -103,48 +120,74 @@ static void over(shoal__wheel *w, shoal__wentry *e) {
   w->ops->done(w->ctx, e);
 }
 
-/* The entries of one slot: due ones fire, the others go lower. */
-static void slot_run(shoal__wheel *w, uint32_t *head) {
-  uint32_t list = *head;
-  *head = 0;
-  while (list != 0) {
-    shoal__wentry *e = w->ops->at(w->ctx, list - 1);
-    /* acquire: pairs with unclaim's release */
-    uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
-    list = e->next;
-    if ((st & 3u) == W_CLAIMED) { /* its claimer is still on it */
-      e->expires = w->cur + 1;
-      put(w, e);
-      continue;
-    }
-    if ((st & 3u) != W_ARMED) { /* cancelled: its storage back now */
-      over(w, e);
-      continue;
-    }
-    if (e->expires > w->cur) {
-      put(w, e);
-      continue;
-    }
-    if (e->interval == 0) {
-      /* a one-shot is claimed before it fires: a cancel after this fails */
-      uint32_t want = st;
-      if (!atomic_compare_exchange_strong_explicit(&e->state, &want, 0,
-                                                   memory_order_relaxed,
-                                                   memory_order_relaxed)) {
-        over(w, e); /* cancelled just now */
-        continue;
-      }
-    }
-    /* the wheel moves one unit at a time: one firing per slot */
-    if (w->ops->fire(w->ctx, e) == 0 && e->interval != 0 &&
-        atomic_load_explicit(&e->state, memory_order_relaxed) == st) {
-      /* a periodic one still armed (a cancel meanwhile wins) goes back */
-      e->expires += e->interval;
-      put(w, e);
-      continue;
-    }
-    over(w, e);
+/* Prefetches this many entries ahead of the one a slot's run is on. */
+#define AHEAD 8u
+
+static void prefetch(const void *p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p, 1, 3);
+#else
+  (void)p;
+#endif
+}
+
+/* One entry of a slot being run: fired when due, else put lower. */
+static void entry_run(shoal__wheel *w, shoal__wentry *e) {
+  /* acquire: pairs with unclaim's release */
+  uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
+  if ((st & 3u) == W_CLAIMED) { /* its claimer is still on it */
+    e->expires = w->cur + 1;
+    put(w, e);
+    return;
   }
+  if ((st & 3u) != W_ARMED) { /* cancelled: its storage back now */
+    over(w, e);
+    return;
+  }
+  if (e->expires > w->cur) {
+    put(w, e);
+    return;
+  }
+  if (e->interval == 0) {
+    /* a one-shot is claimed before it fires: a cancel after this fails */
+    uint32_t want = st;
+    if (!atomic_compare_exchange_strong_explicit(&e->state, &want, 0,
+                                                 memory_order_relaxed,
+                                                 memory_order_relaxed)) {
+      over(w, e); /* cancelled just now */
+      return;
+    }
+  }
+  /* the wheel moves one unit at a time: one firing per slot */
+  if (w->ops->fire(w->ctx, e) == 0 && e->interval != 0 &&
+      atomic_load_explicit(&e->state, memory_order_relaxed) == st) {
+    /* a periodic one still armed (a cancel meanwhile wins) goes back */
+    e->expires += e->interval;
+    put(w, e);
+    return;
+  }
+  over(w, e);
+}
+
+/* The entries of one slot: due ones fire, the others go lower. The slot
+ * is swapped with the spare first, so that what is put meanwhile lands
+ * in an empty array. */
+static void slot_run(shoal__wheel *w, shoal__wslot *sl) {
+  shoal__wslot run = *sl;
+  uint32_t n = run.n;
+  if (n == 0)
+    return;
+  *sl = w->spare;
+  sl->n = 0;
+  for (uint32_t k = 0; k < AHEAD && k < n; k++)
+    prefetch(w->ops->at(w->ctx, run.v[k]));
+  for (uint32_t k = 0; k < n; k++) {
+    if (k + AHEAD < n)
+      prefetch(w->ops->at(w->ctx, run.v[k + AHEAD]));
+    entry_run(w, w->ops->at(w->ctx, run.v[k]));
+  }
+  run.n = 0;
+  w->spare = run; /* its memory serves the next slot run */
 }
 
 void shoal__wheel_tick(shoal__wheel *w, uint64_t now, uint32_t take_max) {
@@ -161,6 +204,15 @@ void shoal__wheel_tick(shoal__wheel *w, uint64_t now, uint32_t take_max) {
       e->expires += w->cur; /* its delay, from the time it was seen at */
     w->armed++;
     put(w, e);
+  }
+  if (w->overflow != 0) { /* what memory kept out of the slots last time */
+    uint32_t list = w->overflow;
+    w->overflow = 0;
+    while (list != 0) {
+      shoal__wentry *e = w->ops->at(w->ctx, list - 1);
+      list = e->next;
+      entry_run(w, e);
+    }
   }
   while (w->cur < now) {
     if (w->armed == 0) {
@@ -180,6 +232,11 @@ void shoal__wheel_tick(shoal__wheel *w, uint64_t now, uint32_t take_max) {
 
 void shoal__wheel_clear(shoal__wheel *w) {
   shoal__node *n;
+  while (w->overflow != 0) {
+    shoal__wentry *e = w->ops->at(w->ctx, w->overflow - 1);
+    w->overflow = e->next;
+    over(w, e);
+  }
   while ((n = shoal__mpsc_pop(&w->q_head, &w->q_tail, &w->q_stub)) != NULL) {
     shoal__wentry *e =
         (shoal__wentry *)(void *)((char *)n - offsetof(shoal__wentry, link));
@@ -188,12 +245,12 @@ void shoal__wheel_clear(shoal__wheel *w) {
   }
   for (unsigned lv = 0; lv < LEVELS; lv++)
     for (unsigned s = 0; s < SLOTS; s++) {
-      uint32_t list = w->slot[lv][s];
-      w->slot[lv][s] = 0;
-      while (list != 0) {
-        shoal__wentry *e = w->ops->at(w->ctx, list - 1);
-        list = e->next;
-        over(w, e);
-      }
+      shoal__wslot *sl = &w->slot[lv][s];
+      for (uint32_t k = 0; k < sl->n; k++)
+        over(w, w->ops->at(w->ctx, sl->v[k]));
+      shoal__free(sl->v);
+      memset(sl, 0, sizeof *sl);
     }
+  shoal__free(w->spare.v);
+  memset(&w->spare, 0, sizeof w->spare);
 }

@@ -8,8 +8,11 @@
  * request timeouts (runtime/actors/reply.c).
  *
  * The entries are the owner's: it embeds a shoal__wentry in its records,
- * which live in its own storage, named by index (ops->at). Nothing is
- * allocated here.
+ * which live in its own storage, named by index (ops->at). A slot is an
+ * array of indices rather than a list through the entries, so that a tick
+ * walking it prefetches the entries ahead instead of chasing one cache
+ * miss after another; the arrays grow (on the ticking thread) and keep
+ * their size, so a warm wheel allocates nothing.
  *
  * Synchronization table:
  *
@@ -43,8 +46,8 @@ typedef struct shoal__wentry {
                              CLAIMED (3); 0 idle */
   uint32_t gen;           /* its latest arming (30 bits): kept across reuse */
   uint32_t index;         /* in the owner's storage: set by the owner */
-  uint32_t next;          /* its slot's list: index + 1 */
   uint32_t at;            /* 1: expires is a time, not a delay */
+  uint32_t next;          /* the overflow list: index + 1 */
   shoal__node link;       /* the arm queue */
   uint64_t expires, interval;
 } shoal__wentry;
@@ -59,11 +62,20 @@ typedef struct shoal__wheel_ops {
   void (*done)(void *ctx, shoal__wentry *e);
 } shoal__wheel_ops;
 
+/* A slot: the indices of its entries. */
+typedef struct shoal__wslot {
+  uint32_t *v;
+  uint32_t n, cap;
+} shoal__wslot;
+
 typedef struct shoal__wheel {
   alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__node *) q_head;
   shoal__node *q_tail;
   shoal__node q_stub;
-  uint32_t slot[SHOAL__WHEEL_LEVELS][SHOAL__WHEEL_SLOTS]; /* index + 1 */
+  shoal__wslot slot[SHOAL__WHEEL_LEVELS][SHOAL__WHEEL_SLOTS];
+  shoal__wslot spare; /* what a slot being run is swapped with */
+  uint32_t overflow;  /* entries no slot could take (memory was short),
+                         put again at the next tick: index + 1 */
   uint64_t cur;   /* the wheel's time */
   uint64_t armed; /* entries in the slots */
   const shoal__wheel_ops *ops;
@@ -106,8 +118,8 @@ static inline uint64_t shoal__wheel_untag(uint64_t tag) {
 /* Takes what was armed meanwhile (at most take_max) and fires what is due
  * up to now. The owner. */
 void shoal__wheel_tick(shoal__wheel *w, uint64_t now, uint32_t take_max);
-/* Every entry still queued or in the slots goes to done. The owner, once
- * no arm can run. */
+/* Every entry still queued or in the slots goes to done, and the slots'
+ * memory is freed. The owner, once no arm can run. */
 void shoal__wheel_clear(shoal__wheel *w);
 
 #endif /* SHOAL_SCHED_WHEEL_H */
