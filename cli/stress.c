@@ -631,6 +631,41 @@ static void messaging_why(st_result *r) {
     b[n - 2] = '\0'; /* the last "; " */
 }
 
+/* The packets', payloads' and limits' checks. */
+static void packet_checks(world *w, st_result *r,
+                          const shoal_packet_stats *pps,
+                          const shoal_config *cfg) {
+  host *h = w->h;
+  uint64_t drops = 0;
+  for (int k = 0; k < 5; k++)
+    drops += r->drops[k];
+  /* Every drop is a rate limit's: the bots are never released with
+   * packets in flight, and every opcode has a handler. */
+  r->packets_ok = r->sent == r->handled + r->pending + r->rejected +
+                                 r->dropped &&
+                  r->pending == 0 && r->dropped == drops &&
+                  r->dropped == r->drops[SHOAL_DROP_RATE_LIMITED] &&
+                  r->rate_limited == r->dropped;
+  r->payloads_ok = r->payloads_taken == r->payloads_freed &&
+                   pps->payload_bytes == 0 && r->payload_bad == 0 &&
+                   r->heard == r->deliveries &&
+                   atomic_load(&h->deliveries) == r->deliveries;
+  r->limits_ok =
+      r->limit_strays == 0 &&
+      st_flood_held(h, cfg,
+                    (uint64_t)atomic_load(&h->tick) * w->diff_ms,
+                    r->limits_why, sizeof r->limits_why) &&
+      /* a flood of 10× for two seconds or more meets the limits */
+      (h->a->sessions < 2 || r->ticks < 2u * h->a->tps ||
+       r->rate_limited > 0);
+  if (r->limits_ok == 0 && r->limits_why[0] == '\0')
+    snprintf(r->limits_why, sizeof r->limits_why,
+             r->limit_strays != 0 ? "%llu packets of other bots limited"
+                                  : "the flood was never limited (%llu)",
+             (unsigned long long)(r->limit_strays != 0 ? r->limit_strays
+                                                        : r->rate_limited));
+}
+
 /* The invariants, from the host's own books and shoal's figures: every
  * packet accounted for, the economy balanced, each session's order kept,
  * every hibernated bot woken intact, every request answered. */
@@ -696,31 +731,7 @@ static void check_invariants(world *w, st_result *r,
   r->rate_limited = ps.rate_limited;
   r->limit_strays = atomic_load(&h->limit_strays);
 
-  /* Every drop is a rate limit's: the bots are never released with
-   * packets in flight, and every opcode has a handler. */
-  r->packets_ok = r->sent == r->handled + r->pending + r->rejected +
-                                 r->dropped &&
-                  r->pending == 0 && r->dropped == drops &&
-                  r->dropped == r->drops[SHOAL_DROP_RATE_LIMITED] &&
-                  r->rate_limited == r->dropped;
-  r->payloads_ok = r->payloads_taken == r->payloads_freed &&
-                   ps.payload_bytes == 0 && r->payload_bad == 0 &&
-                   r->heard == r->deliveries &&
-                   atomic_load(&h->deliveries) == r->deliveries;
-  r->limits_ok =
-      r->limit_strays == 0 &&
-      st_flood_held(h, cfg,
-                    (uint64_t)atomic_load(&h->tick) * w->diff_ms,
-                    r->limits_why, sizeof r->limits_why) &&
-      /* a flood of 10× for two seconds or more meets the limits */
-      (h->a->sessions < 2 || r->ticks < 2u * h->a->tps ||
-       r->rate_limited > 0);
-  if (r->limits_ok == 0 && r->limits_why[0] == '\0')
-    snprintf(r->limits_why, sizeof r->limits_why,
-             r->limit_strays != 0 ? "%llu packets of other bots limited"
-                                  : "the flood was never limited (%llu)",
-             (unsigned long long)(r->limit_strays != 0 ? r->limit_strays
-                                                        : r->rate_limited));
+  packet_checks(w, r, &ps, cfg);
   r->economy_ok =
       r->gold_after + r->gold_to_auction ==
           r->gold_before + r->gold_minted &&

@@ -13,6 +13,34 @@ static const char *ok(int v) {
 
 /* The hibernated sessions' resident memory, or what shoal counts of their
  * records when /proc cannot resolve it (never "0 B"). */
+/* The messaging and timers lines of the table. */
+static void print_requests(FILE *f, const st_result *r) {
+  fprintf(f, "messaging             auction requests %llu: replies %llu, "
+          "timeouts %llu (asks ignored %llu), dropped %llu, late %llu; "
+          "quest completions %llu, delivered %llu of %llu  [%s]\n",
+          (unsigned long long)r->auction_requests,
+          (unsigned long long)r->rq.replies,
+          (unsigned long long)r->rq.timeouts,
+          (unsigned long long)r->auction_ignored,
+          (unsigned long long)r->rq.dropped, (unsigned long long)r->rq.late,
+          (unsigned long long)r->quest_published,
+          (unsigned long long)r->quest_delivered,
+          (unsigned long long)r->quest_expected, ok(r->messaging_ok));
+  if (r->messaging_why[0] != '\0')
+    fprintf(f, "  why                 %s\n", r->messaging_why);
+  fprintf(f, "timers                quests %llu started, %llu due, %llu "
+          "abandoned; buffs %llu applied, %llu expired (map tasks); shoal: "
+          "%llu started, %llu fired, %llu cancelled, %llu gone  [%s]\n",
+          (unsigned long long)r->quest_timers,
+          (unsigned long long)r->quest_done,
+          (unsigned long long)r->quest_abandoned,
+          (unsigned long long)r->buffs_applied,
+          (unsigned long long)r->buffs_expired,
+          (unsigned long long)r->ts.started, (unsigned long long)r->ts.fired,
+          (unsigned long long)r->ts.cancelled, (unsigned long long)r->ts.gone,
+          ok(r->timers_ok));
+}
+
 static void hib_memory(const st_result *r, char *buf, size_t len) {
   if (r->hibernated_unresolved)
     snprintf(buf, len, "hibernated below the measurement's resolution "
@@ -90,30 +118,7 @@ void st_print_table(FILE *f, const st_result *r, int color) {
           r->a->maps, (unsigned long long)r->teleports, 100.0 * r->main_share,
           100.0 * r->map_phase_share, 100.0 * r->biggest_map_share,
           (unsigned long long)r->map_owner_violations, ok(r->maps_ok));
-  fprintf(f, "messaging             auction requests %llu: replies %llu, "
-          "timeouts %llu (asks ignored %llu), dropped %llu, late %llu; "
-          "quest completions %llu, delivered %llu of %llu  [%s]\n",
-          (unsigned long long)r->auction_requests,
-          (unsigned long long)r->rq.replies,
-          (unsigned long long)r->rq.timeouts,
-          (unsigned long long)r->auction_ignored,
-          (unsigned long long)r->rq.dropped, (unsigned long long)r->rq.late,
-          (unsigned long long)r->quest_published,
-          (unsigned long long)r->quest_delivered,
-          (unsigned long long)r->quest_expected, ok(r->messaging_ok));
-  if (r->messaging_why[0] != '\0')
-    fprintf(f, "  why                 %s\n", r->messaging_why);
-  fprintf(f, "timers                quests %llu started, %llu due, %llu "
-          "abandoned; buffs %llu applied, %llu expired (map tasks); shoal: "
-          "%llu started, %llu fired, %llu cancelled, %llu gone  [%s]\n",
-          (unsigned long long)r->quest_timers,
-          (unsigned long long)r->quest_done,
-          (unsigned long long)r->quest_abandoned,
-          (unsigned long long)r->buffs_applied,
-          (unsigned long long)r->buffs_expired,
-          (unsigned long long)r->ts.started, (unsigned long long)r->ts.fired,
-          (unsigned long long)r->ts.cancelled, (unsigned long long)r->ts.gone,
-          ok(r->timers_ok));
+  print_requests(f, r);
   fprintf(f, "economy               gold %lld -> %lld (+%lld looted, -%lld "
           "to the auction house), items %lld -> %lld; %llu trades  [%s]\n",
           (long long)r->gold_before, (long long)r->gold_after,
@@ -155,6 +160,40 @@ void st_print_table(FILE *f, const st_result *r, int color) {
 }
 
 /* ---- JSON --------------------------------------------------------------- */
+
+/* The JSON's messaging and timers objects. */
+static void json_requests(json_writer *jw, const st_result *r) {
+  json_object_begin(jw, "messaging");
+  json_uint(jw, "auction_requests", r->auction_requests);
+  json_uint(jw, "auction_replies", r->auction_replies);
+  json_uint(jw, "auction_timeouts", r->auction_timeouts);
+  json_uint(jw, "auction_ignored", r->auction_ignored);
+  json_uint(jw, "auction_dropped", r->auction_dropped);
+  json_object_begin(jw, "requests");
+  json_uint(jw, "requests", r->rq.requests);
+  json_uint(jw, "replies", r->rq.replies);
+  json_uint(jw, "timeouts", r->rq.timeouts);
+  json_uint(jw, "dropped", r->rq.dropped);
+  json_uint(jw, "pending", r->rq.pending);
+  json_uint(jw, "late", r->rq.late);
+  json_object_end(jw);
+  json_uint(jw, "quest_published", r->quest_published);
+  json_uint(jw, "quest_expected", r->quest_expected);
+  json_uint(jw, "quest_delivered", r->quest_delivered);
+  json_string(jw, "why", r->messaging_why);
+  json_object_end(jw);
+  json_object_begin(jw, "timers");
+  json_uint(jw, "quests_started", r->quest_timers);
+  json_uint(jw, "quests_due", r->quest_done);
+  json_uint(jw, "quests_abandoned", r->quest_abandoned);
+  json_uint(jw, "buffs_applied", r->buffs_applied);
+  json_uint(jw, "buffs_expired", r->buffs_expired);
+  json_uint(jw, "started", r->ts.started);
+  json_uint(jw, "fired", r->ts.fired);
+  json_uint(jw, "cancelled", r->ts.cancelled);
+  json_uint(jw, "gone", r->ts.gone);
+  json_object_end(jw);
+}
 
 /* The packets' and payloads' objects. */
 static void json_packets(json_writer *jw, const st_result *r) {
@@ -247,36 +286,7 @@ int st_write_json(const char *path, const st_result *r) {
   json_int(&j, "items_used", r->items_used);
   json_uint(&j, "trades", r->trades);
   json_object_end(&j);
-  json_object_begin(&j, "messaging");
-  json_uint(&j, "auction_requests", r->auction_requests);
-  json_uint(&j, "auction_replies", r->auction_replies);
-  json_uint(&j, "auction_timeouts", r->auction_timeouts);
-  json_uint(&j, "auction_ignored", r->auction_ignored);
-  json_uint(&j, "auction_dropped", r->auction_dropped);
-  json_object_begin(&j, "requests");
-  json_uint(&j, "requests", r->rq.requests);
-  json_uint(&j, "replies", r->rq.replies);
-  json_uint(&j, "timeouts", r->rq.timeouts);
-  json_uint(&j, "dropped", r->rq.dropped);
-  json_uint(&j, "pending", r->rq.pending);
-  json_uint(&j, "late", r->rq.late);
-  json_object_end(&j);
-  json_uint(&j, "quest_published", r->quest_published);
-  json_uint(&j, "quest_expected", r->quest_expected);
-  json_uint(&j, "quest_delivered", r->quest_delivered);
-  json_string(&j, "why", r->messaging_why);
-  json_object_end(&j);
-  json_object_begin(&j, "timers");
-  json_uint(&j, "quests_started", r->quest_timers);
-  json_uint(&j, "quests_due", r->quest_done);
-  json_uint(&j, "quests_abandoned", r->quest_abandoned);
-  json_uint(&j, "buffs_applied", r->buffs_applied);
-  json_uint(&j, "buffs_expired", r->buffs_expired);
-  json_uint(&j, "started", r->ts.started);
-  json_uint(&j, "fired", r->ts.fired);
-  json_uint(&j, "cancelled", r->ts.cancelled);
-  json_uint(&j, "gone", r->ts.gone);
-  json_object_end(&j);
+  json_requests(&j, r);
   json_uint(&j, "order_violations", r->order_violations);
   json_bool(&j, "strict_packet_order", r->strict_order);
   json_uint(&j, "hibernated_max", r->hibernated_max);
