@@ -91,6 +91,7 @@ void shoal__timers_destroy(shoal_mgr *mgr) {
     return; /* never made */
   shoal__requests_detach(mgr);
   pthread_mutex_destroy(&mgr->tm.attach_mu);
+  shoal__wheel_clear(&mgr->tm.wheel); /* the slots' memory */
   shoal__pool_destroy(&mgr->tm.pool);
   mgr->tm.pool.per_slab = 0;
   shoal__free(mgr->tm.due);
