@@ -340,6 +340,31 @@ static void prom(FILE *f, const char *name, const char *type,
           type, name, labels, v);
 }
 
+/* The auction's session requests and the world's timers, by outcome. */
+static void prom_requests(FILE *f, const st_result *r) {
+  fprintf(f, "# HELP shoal_stress_requests_total Session requests to the "
+          "auction house, by outcome.\n"
+          "# TYPE shoal_stress_requests_total counter\n"
+          "shoal_stress_requests_total{outcome=\"requested\"} %llu\n"
+          "shoal_stress_requests_total{outcome=\"replied\"} %llu\n"
+          "shoal_stress_requests_total{outcome=\"timed_out\"} %llu\n"
+          "shoal_stress_requests_total{outcome=\"dropped\"} %llu\n"
+          "shoal_stress_requests_total{outcome=\"late\"} %llu\n",
+          (unsigned long long)r->rq.requests,
+          (unsigned long long)r->rq.replies,
+          (unsigned long long)r->rq.timeouts,
+          (unsigned long long)r->rq.dropped, (unsigned long long)r->rq.late);
+  fprintf(f, "# HELP shoal_stress_timers_total Timers (quests, buffs), by "
+          "event.\n# TYPE shoal_stress_timers_total counter\n"
+          "shoal_stress_timers_total{event=\"started\"} %llu\n"
+          "shoal_stress_timers_total{event=\"fired\"} %llu\n"
+          "shoal_stress_timers_total{event=\"cancelled\"} %llu\n"
+          "shoal_stress_timers_total{event=\"gone\"} %llu\n",
+          (unsigned long long)r->ts.started, (unsigned long long)r->ts.fired,
+          (unsigned long long)r->ts.cancelled,
+          (unsigned long long)r->ts.gone);
+}
+
 int st_write_prometheus(const char *path, const st_result *r) {
   FILE *f = fopen(path, "w");
   int bad;
@@ -412,6 +437,7 @@ int st_write_prometheus(const char *path, const st_result *r) {
   prom(f, "shoal_stress_map_owner_violations_total", "counter",
        "A map entered while another thread was in it.", "",
        (double)r->map_owner_violations);
+  prom_requests(f, r);
   prom(f, "shoal_stress_order_violations_total", "counter",
        "Packets handled out of their session's order.", "",
        (double)r->order_violations);
