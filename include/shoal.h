@@ -137,6 +137,13 @@ typedef struct shoal_topo_opts {
   const char *xml_path;  /* a file written by lstopo or hwloc's XML export */
   shoal_log_fn log;      /* may be NULL */
   void *log_user;
+  /* This machine: 0 (default) keeps only the PUs the process may run on —
+   * those its cgroup allows (hwloc's allowed set) and its CPU binding
+   * (taskset, sched_setaffinity) holds — as if the others were not there;
+   * the excluded ones are listed (shoal_topo_excluded_at). 1 keeps the
+   * whole machine (hwloc's --whole-system), the excluded PUs marked not
+   * allowed; a plan never uses them either way. */
+  int whole_system;
   size_t struct_size;    /* sizeof(shoal_topo_opts), set by the defaults */
 } shoal_topo_opts;
 
@@ -177,6 +184,8 @@ typedef struct shoal_topo_pu {
   unsigned cache;     /* logical index of its cache domain (see below) */
   unsigned numa;      /* logical index of its NUMA node */
   unsigned package;   /* logical index of its package */
+  unsigned allowed;   /* 1: the process may run there (always, unless
+                         whole_system kept an excluded PU) */
 } shoal_topo_pu;
 
 /* A cache domain is the largest cache above a core that is shared by more
@@ -219,11 +228,35 @@ SHOAL_API const shoal_topo_numa *shoal_topo_numa_at(const shoal_topo *t,
 /* Distinct caches (one entry per level and type), smallest level first. */
 SHOAL_API const shoal_topo_cache *shoal_topo_cache_at(const shoal_topo *t,
                                                       unsigned i);
-/* Relative distance between two NUMA nodes (logical indices) as hwloc
- * reports it (10 = local, as in ACPI SLIT); 0 when the machine gives none
- * or an index is out of range. */
+/* Relative latency between two NUMA nodes (logical indices) from hwloc's
+ * latency matrix (NUMALatency: 10 = local, as in ACPI SLIT); 0 when the
+ * machine gives none or an index is out of range. A bandwidth matrix is
+ * never taken for it. */
 SHOAL_API unsigned shoal_topo_numa_distance(const shoal_topo *t, unsigned a,
                                             unsigned b);
+/* The bandwidth hwloc reports from node a to node b (its NUMABandwidth
+ * matrix, MB/s), shown in reports, never used to order anything; 0 when
+ * there is none. */
+SHOAL_API uint64_t shoal_topo_numa_bandwidth(const shoal_topo *t, unsigned a,
+                                             unsigned b);
+
+/* Why a PU of this machine is left out of the topology (or marked not
+ * allowed with whole_system). */
+typedef enum shoal_excluded_reason {
+  SHOAL_EXCLUDED_CGROUP = 1, /* outside the set the OS allows the process
+                                (its cgroup's cpuset) */
+  SHOAL_EXCLUDED_BINDING = 2 /* outside the process's CPU binding
+                                (taskset, sched_setaffinity) */
+} shoal_excluded_reason;
+/* The PUs of this machine the process may not run on, in OS index order:
+ * how many, and the i-th's OS index and reason (SHOAL_EINVAL out of
+ * range). Any thread. */
+SHOAL_API unsigned shoal_topo_excluded_count(const shoal_topo *t);
+SHOAL_API int shoal_topo_excluded_at(const shoal_topo *t, unsigned i,
+                                     unsigned *os_index,
+                                     shoal_excluded_reason *why);
+/* "cgroup" or "binding"; NULL otherwise. Any thread. */
+SHOAL_API const char *shoal_excluded_reason_name(shoal_excluded_reason why);
 
 /* Writes the topology as an hwloc tree, one object per line, into a
  * caller-supplied callback (the CLI prints it). Any thread. */
@@ -239,15 +272,25 @@ SHOAL_API int shoal_topo_tree(const shoal_topo *t, shoal_topo_line_fn fn,
 /* The most workers a runtime or plan accepts; 0 means one per core. */
 #define SHOAL_WORKERS_MAX 1024
 
-/* How near a victim is to the thief, nearest first. */
+/* What a thief and a victim share, nearest first: the smallest object of
+ * hwloc's tree holding both their PUs (their deepest common ancestor, the
+ * NUMA node counted where its PUs put it). */
 typedef enum shoal_near {
-  SHOAL_NEAR_CORE = 0,    /* SMT sibling: same core */
-  SHOAL_NEAR_CACHE = 1,   /* same cache domain */
-  SHOAL_NEAR_NUMA = 2,    /* same NUMA node */
-  SHOAL_NEAR_PACKAGE = 3, /* same package, another NUMA node */
-  SHOAL_NEAR_REMOTE = 4,  /* another package, or a worker not bound to a PU */
-  SHOAL_NEAR_LEVELS = 5
+  SHOAL_NEAR_CORE = 0,    /* SMT siblings: one core */
+  SHOAL_NEAR_CACHE = 1,   /* a cache (victim_cache says its level) */
+  SHOAL_NEAR_NUMA = 2,    /* a NUMA node */
+  SHOAL_NEAR_DIE = 3,     /* a die */
+  SHOAL_NEAR_PACKAGE = 4, /* a package */
+  SHOAL_NEAR_GROUP = 5,   /* a group (hwloc's: a cluster of cores or dies,
+                             a set of nodes) */
+  SHOAL_NEAR_REMOTE = 6,  /* only the machine */
+  SHOAL_NEAR_UNBOUND = 7, /* one of the two is not bound to a PU */
+  SHOAL_NEAR_LEVELS = 8
 } shoal_near;
+
+/* The most distinct levels one worker's victims fall into; farther ones
+ * share the last. */
+#define SHOAL_PLAN_LEVELS_MAX 16
 
 /* Read-only, valid until shoal_plan_destroy. */
 typedef struct shoal_plan_worker {
@@ -258,19 +301,35 @@ typedef struct shoal_plan_worker {
   unsigned numa_logical;
   unsigned nvictims;     /* every other worker, nearest first */
   const unsigned *victims;
-  const unsigned char *victim_near; /* shoal_near of each victim */
+  const unsigned char *victim_near;  /* shoal_near of each victim */
+  const unsigned char *victim_cache; /* the shared cache's level (2, 3, …)
+                                        for SHOAL_NEAR_CACHE; else 0 */
+  const unsigned char *victim_level; /* its level in this worker's order,
+                                        0 … SHOAL_PLAN_LEVELS_MAX − 1:
+                                        victims of one level are equally
+                                        near (the scheduler picks among
+                                        them at random) */
 } shoal_plan_worker;
 
 /* An immutable plan: which PU each worker is bound to, which NUMA node it
  * allocates from, and the order in which it looks for work to steal. A pure
  * function of the topology and the worker count.
  *
- * Placement: with `workers` <= cores, one worker per core in logical order
- * (a cache domain fills before the next); beyond that the SMT siblings in
- * the same order; workers beyond the number of PUs are left unbound and
- * given NUMA nodes in turn. Victims are sorted by shoal_near, then by NUMA
- * distance, then by rotation from the thief (worker w looks at w+1 first),
- * so that thieves of one level do not all start at the same victim.
+ * Placement: only on the PUs the process may run on (shoal_topo_pu's
+ * allowed); with `workers` <= those cores, one worker per core in logical
+ * order (a cache domain fills before the next); beyond that the SMT
+ * siblings in the same order; workers beyond those PUs are left unbound
+ * and given NUMA nodes in turn. workers 0: one per allowed core, at most
+ * SHOAL_WORKERS_MAX (shoal_plan_capped says when cores were left out).
+ *
+ * Victims, nearest first: what the two share in the tree (shoal_near,
+ * and within it the smaller object first); across NUMA nodes, the latency
+ * matrix's order where the machine gives one (never a bandwidth matrix),
+ * the tree's where not; unbound workers last. Within a level the victims
+ * are rotated so that the thieves of one domain start at different
+ * victims: a thief's first victim of a level is its own rank among the
+ * workers nearer to it than that level (shoal_plan_collisions counts the
+ * first victims that several thieves still share).
  *
  * Errors: SHOAL_EINVAL (NULL, workers > SHOAL_WORKERS_MAX), SHOAL_ENOMEM.
  * Any thread. */
@@ -281,9 +340,18 @@ SHOAL_API void shoal_plan_destroy(shoal_plan *p);
 SHOAL_API unsigned shoal_plan_worker_count(const shoal_plan *p);
 SHOAL_API const shoal_plan_worker *shoal_plan_worker_at(const shoal_plan *p,
                                                         unsigned w);
-/* The name of a shoal_near level ("core", "cache", "numa", "package",
- * "remote"). Any thread. */
+/* The name of a shoal_near level ("core", "cache", "numa", "die",
+ * "package", "group", "remote", "unbound"); "unknown" out of range. Any
+ * thread. */
 SHOAL_API const char *shoal_near_name(shoal_near near);
+/* How many of the allowed cores got no worker because the default count
+ * stops at SHOAL_WORKERS_MAX (0 when none, or when workers were given). */
+SHOAL_API unsigned shoal_plan_capped(const shoal_plan *p);
+/* First-victim collisions: over every level and every victim, the
+ * thieves whose first victim of that level it is, past the first one. 0
+ * on a symmetric machine; a measure of how evenly the thieves of a domain
+ * spread over the next. */
+SHOAL_API unsigned shoal_plan_collisions(const shoal_plan *p);
 
 /* ------------------------------------------------------------------------ */
 /* Core-to-core latency                                                     */

@@ -71,7 +71,8 @@ struct shoal_worker {
   unsigned index;
   unsigned nvictims;
   const unsigned *victims;               /* the plan's order, nearest first */
-  unsigned level_end[SHOAL_NEAR_LEVELS]; /* victims of level l end here */
+  unsigned level_end[SHOAL_PLAN_LEVELS_MAX]; /* victims of level l end
+                                               here */
   unsigned *order;                       /* one steal round's order */
   uint64_t rng;
   int wanting;          /* counted in rt->wanted */

@@ -127,25 +127,138 @@ static int collect_caches(shoal_topo *t, hwloc_topology_t hw) {
   return SHOAL_OK;
 }
 
-static void collect_distances(shoal_topo *t, hwloc_topology_t hw) {
+/* One NUMA matrix of kind `kind` (hwloc's distances API), into *out as
+ * nnuma * nnuma values by logical index; nothing when there is none. */
+static void numa_matrix(shoal_topo *t, hwloc_topology_t hw, unsigned long kind,
+                        void **out, int wide) {
   struct hwloc_distances_s *d = NULL;
   unsigned nr = 1;
-  if (t->nnuma < 2)
-    return;
-  if (hwloc_distances_get_by_type(hw, HWLOC_OBJ_NUMANODE, &nr, &d, 0, 0) != 0 ||
+  if (hwloc_distances_get_by_type(hw, HWLOC_OBJ_NUMANODE, &nr, &d, kind,
+                                  0) != 0 ||
       nr == 0)
     return;
   if (d->nbobjs == t->nnuma) {
-    t->distance = shoal__calloc((size_t)t->nnuma * t->nnuma, sizeof(unsigned));
-    if (t->distance != NULL) {
+    size_t n = (size_t)t->nnuma * t->nnuma;
+    void *m = shoal__calloc(n, wide ? sizeof(uint64_t) : sizeof(unsigned));
+    if (m != NULL) {
       for (unsigned i = 0; i < d->nbobjs; i++)
         for (unsigned j = 0; j < d->nbobjs; j++) {
-          unsigned a = d->objs[i]->logical_index, b = d->objs[j]->logical_index;
-          t->distance[a * t->nnuma + b] = (unsigned)d->values[i * d->nbobjs + j];
+          size_t k = (size_t)d->objs[i]->logical_index * t->nnuma +
+                     d->objs[j]->logical_index;
+          uint64_t v = d->values[i * d->nbobjs + j];
+          if (wide)
+            ((uint64_t *)m)[k] = v;
+          else
+            ((unsigned *)m)[k] = v > UINT_MAX ? UINT_MAX : (unsigned)v;
         }
+      *out = m;
     }
   }
   hwloc_distances_release(hw, d);
+}
+
+/* Latency orders; bandwidth is only shown. hwloc's kind filter returns
+ * the matrices that say they mean latency (NUMALatency, from the OS's
+ * SLIT or the user), whatever their order in the topology. */
+static void collect_distances(shoal_topo *t, hwloc_topology_t hw) {
+  void *m = NULL;
+  if (t->nnuma < 2)
+    return;
+  numa_matrix(t, hw, HWLOC_DISTANCES_KIND_MEANS_LATENCY, &m, 0);
+  t->distance = m;
+  m = NULL;
+  numa_matrix(t, hw, HWLOC_DISTANCES_KIND_MEANS_BANDWIDTH, &m, 1);
+  t->bandwidth = m;
+}
+
+/* ---- domains: what the plan's nearness is made of ----------------------- */
+
+static unsigned weight_of(hwloc_const_cpuset_t set) {
+  int w = set != NULL ? hwloc_bitmap_weight(set) : 0;
+  return w > 0 ? (unsigned)w : 0;
+}
+
+/* The shoal_near of an object holding PUs, or -1 for one that does not
+ * count (a PU, Misc). */
+static int near_of(hwloc_obj_t o) {
+  if (hwloc_obj_type_is_cache(o->type))
+    return SHOAL_NEAR_CACHE;
+  switch (o->type) {
+  case HWLOC_OBJ_CORE: return SHOAL_NEAR_CORE;
+  case HWLOC_OBJ_NUMANODE: return SHOAL_NEAR_NUMA;
+  case HWLOC_OBJ_DIE: return SHOAL_NEAR_DIE;
+  case HWLOC_OBJ_PACKAGE: return SHOAL_NEAR_PACKAGE;
+  case HWLOC_OBJ_GROUP: return SHOAL_NEAR_GROUP;
+  case HWLOC_OBJ_MACHINE: return SHOAL_NEAR_REMOTE;
+  default: return -1;
+  }
+}
+
+/* The domain id of o (made on first sight; o->userdata keeps it). */
+static unsigned domain_id(shoal_topo *t, hwloc_obj_t o, unsigned cap) {
+  if (o->userdata == NULL && t->ndomains < cap) {
+    shoal__domain *d = &t->domains[t->ndomains];
+    d->near = (unsigned char)near_of(o);
+    d->cache_level = hwloc_obj_type_is_cache(o->type)
+                         ? (unsigned char)o->attr->cache.depth
+                         : 0;
+    d->weight = weight_of(o->cpuset);
+    o->userdata = (void *)(uintptr_t)(++t->ndomains);
+  }
+  return o->userdata != NULL ? (unsigned)(uintptr_t)o->userdata - 1 : 0;
+}
+
+/* PU i's chain: its ancestors and its NUMA node, by PUs held and then by
+ * shoal_near (an object of the same PUs as a smaller one adds nothing;
+ * of two with the same PUs, the nearer kind names them: an L3 that is a
+ * NUMA node is a cache). */
+static void chain_of(shoal_topo *t, hwloc_obj_t pu, hwloc_obj_t numa,
+                     unsigned i, unsigned cap) {
+  hwloc_obj_t c[SHOAL__CHAIN_MAX + 1];
+  unsigned n = 0, *out = &t->chain[(size_t)i * SHOAL__CHAIN_MAX], k = 0;
+  for (hwloc_obj_t o = pu->parent; o != NULL && n < SHOAL__CHAIN_MAX;
+       o = o->parent)
+    if (near_of(o) >= 0)
+      c[n++] = o;
+  if (numa != NULL && n < SHOAL__CHAIN_MAX)
+    c[n++] = numa;
+  for (unsigned a = 1; a < n; a++) { /* insertion: few entries */
+    hwloc_obj_t x = c[a];
+    unsigned b = a;
+    while (b > 0 && (weight_of(c[b - 1]->cpuset) > weight_of(x->cpuset) ||
+                     (weight_of(c[b - 1]->cpuset) == weight_of(x->cpuset) &&
+                      near_of(c[b - 1]) > near_of(x)))) {
+      c[b] = c[b - 1];
+      b--;
+    }
+    c[b] = x;
+  }
+  for (unsigned a = 0; a < n; a++) {
+    if (a > 0 && weight_of(c[a]->cpuset) == weight_of(c[a - 1]->cpuset))
+      continue;
+    out[k++] = domain_id(t, c[a], cap);
+  }
+  t->chain_len[i] = (unsigned char)k;
+}
+
+static int collect_chains(shoal_topo *t, hwloc_topology_t hw) {
+  unsigned cap = 0;
+  for (int depth = 0; depth < hwloc_topology_get_depth(hw); depth++)
+    cap += (unsigned)hwloc_get_nbobjs_by_depth(hw, (unsigned)depth);
+  cap += t->nnuma;
+  t->domains = shoal__calloc(cap, sizeof *t->domains);
+  t->chain = shoal__calloc((size_t)t->npu * SHOAL__CHAIN_MAX,
+                           sizeof *t->chain);
+  t->chain_len = shoal__calloc(t->npu, 1);
+  if (t->domains == NULL || t->chain == NULL || t->chain_len == NULL)
+    return SHOAL_ENOMEM;
+  for (unsigned i = 0; i < t->npu; i++) {
+    hwloc_obj_t pu = hwloc_get_obj_by_type(hw, HWLOC_OBJ_PU, i);
+    hwloc_obj_t numa =
+        hwloc_get_obj_by_type(hw, HWLOC_OBJ_NUMANODE, t->pus[i].numa);
+    chain_of(t, pu, numa, i, cap);
+  }
+  return SHOAL_OK;
 }
 
 static unsigned package_of(hwloc_topology_t hw, hwloc_obj_t o) {
@@ -203,6 +316,7 @@ static int snapshot(shoal_topo *t, hwloc_topology_t hw) {
       .cache = id_of(&domains, cache_domain_of(hw, pu, core)),
       .numa = numa,
       .package = package_of(hw, pu),
+      .allowed = 1,
     };
   }
   t->ncore = cores.n;
@@ -210,6 +324,8 @@ static int snapshot(shoal_topo *t, hwloc_topology_t hw) {
   rc = collect_caches(t, hw);
   if (rc == SHOAL_OK)
     collect_distances(t, hw);
+  if (rc == SHOAL_OK)
+    rc = collect_chains(t, hw);
 out:
   shoal__free(cores.objs);
   shoal__free(domains.objs);
@@ -365,6 +481,69 @@ static int configure_source(hwloc_topology_t hw, shoal_topo *t,
   return t->source_text != NULL ? SHOAL_OK : SHOAL_ENOMEM;
 }
 
+/* The PUs this process may run on: those the OS allows it (the cgroup's
+ * cpuset: hwloc's allowed set) that its CPU binding holds (the process's,
+ * or the calling thread's where the process's cannot be read). The
+ * others are listed with their reason; unless whole_system, the topology
+ * is restricted to the rest, as hwloc would show it. */
+static int narrow(shoal_topo *t, hwloc_topology_t hw,
+                  const shoal_topo_opts *o) {
+  hwloc_const_cpuset_t all = hwloc_topology_get_topology_cpuset(hw);
+  hwloc_bitmap_t usable = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(hw));
+  hwloc_bitmap_t bind = hwloc_bitmap_alloc();
+  unsigned n = 0, cap = weight_of(all);
+  int id, rc = SHOAL_OK;
+  if (usable == NULL || bind == NULL) {
+    rc = SHOAL_ENOMEM;
+    goto out;
+  }
+  if (hwloc_get_cpubind(hw, bind, HWLOC_CPUBIND_PROCESS) != 0 &&
+      hwloc_get_cpubind(hw, bind, HWLOC_CPUBIND_THREAD) != 0)
+    hwloc_bitmap_copy(bind, all); /* no binding known: none */
+  t->excluded_os = shoal__calloc(cap + 1, sizeof *t->excluded_os);
+  t->excluded_why = shoal__calloc(cap + 1, 1);
+  if (t->excluded_os == NULL || t->excluded_why == NULL) {
+    rc = SHOAL_ENOMEM;
+    goto out;
+  }
+  hwloc_bitmap_foreach_begin(id, all) {
+    if (n < cap && !hwloc_bitmap_isset(usable, (unsigned)id)) {
+      t->excluded_os[n] = (unsigned)id;
+      t->excluded_why[n++] = SHOAL_EXCLUDED_CGROUP;
+    } else if (n < cap && !hwloc_bitmap_isset(bind, (unsigned)id)) {
+      t->excluded_os[n] = (unsigned)id;
+      t->excluded_why[n++] = SHOAL_EXCLUDED_BINDING;
+    }
+  }
+  hwloc_bitmap_foreach_end();
+  hwloc_bitmap_and(usable, usable, bind);
+  if (hwloc_bitmap_iszero(usable)) { /* nothing left: keep the machine */
+    shoal__log(o->log, o->log_user, SHOAL_LOG_WARN,
+               "the process's CPU binding and allowed set share no PU; "
+               "planning over the whole machine");
+    n = 0;
+  }
+  t->nexcluded = n;
+  if (n > 0 && !o->whole_system && hwloc_topology_restrict(hw, usable, 0) != 0) {
+    shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
+               "hwloc could not restrict the topology to the process's "
+               "PUs: %s", strerror(errno));
+    rc = SHOAL_ETOPO;
+  }
+out:
+  hwloc_bitmap_free(usable);
+  hwloc_bitmap_free(bind);
+  return rc;
+}
+
+/* whole_system: the excluded PUs stay, marked not allowed. */
+static void mark_excluded(shoal_topo *t) {
+  for (unsigned i = 0; i < t->npu; i++)
+    for (unsigned k = 0; k < t->nexcluded; k++)
+      if (t->pus[i].os_index == t->excluded_os[k])
+        t->pus[i].allowed = 0;
+}
+
 int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
   shoal_topo_opts o;
   hwloc_topology_t hw = NULL;
@@ -394,6 +573,10 @@ int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
   /* I-caches are dropped by default; the cache report wants them. */
   hwloc_topology_set_icache_types_filter(hw, HWLOC_TYPE_FILTER_KEEP_ALL);
   rc = configure_source(hw, t, &o, &xml_buf);
+  /* This machine whole, so that what the process may not use can be
+   * told apart and named (narrow, below). */
+  if (rc == SHOAL_OK && t->kind == SHOAL_TOPO_NATIVE)
+    hwloc_topology_set_flags(hw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   /* hwloc's own XML reader (used without libxml2) accepts any file in
    * set_xml and fails here; libxml2's fails above. Same report either way. */
   if (rc == SHOAL_OK && hwloc_topology_load(hw) != 0) {
@@ -411,8 +594,13 @@ int shoal_topo_load(shoal_topo **out, const shoal_topo_opts *opts) {
   t->hw = hw;
   if (rc == SHOAL_OK) {
     t->this_system = hwloc_topology_is_thissystem(hw);
-    rc = snapshot(t, hw);
+    if (t->kind == SHOAL_TOPO_NATIVE && t->this_system)
+      rc = narrow(t, hw, &o);
   }
+  if (rc == SHOAL_OK)
+    rc = snapshot(t, hw);
+  if (rc == SHOAL_OK && o.whole_system && t->nexcluded > 0)
+    mark_excluded(t);
   if (rc != SHOAL_OK) {
     shoal_topo_destroy(t);
     return rc;
@@ -431,6 +619,12 @@ void shoal_topo_destroy(shoal_topo *t) {
   shoal__free(t->numas);
   shoal__free(t->caches);
   shoal__free(t->distance);
+  shoal__free(t->bandwidth);
+  shoal__free(t->excluded_os);
+  shoal__free(t->excluded_why);
+  shoal__free(t->domains);
+  shoal__free(t->chain);
+  shoal__free(t->chain_len);
   shoal__free(t);
 }
 
@@ -468,6 +662,32 @@ unsigned shoal_topo_numa_distance(const shoal_topo *t, unsigned a, unsigned b) {
   if (t == NULL || t->distance == NULL || a >= t->nnuma || b >= t->nnuma)
     return 0;
   return t->distance[a * t->nnuma + b];
+}
+
+uint64_t shoal_topo_numa_bandwidth(const shoal_topo *t, unsigned a,
+                                   unsigned b) {
+  if (t == NULL || t->bandwidth == NULL || a >= t->nnuma || b >= t->nnuma)
+    return 0;
+  return t->bandwidth[a * t->nnuma + b];
+}
+
+unsigned shoal_topo_excluded_count(const shoal_topo *t) {
+  return t != NULL ? t->nexcluded : 0;
+}
+
+int shoal_topo_excluded_at(const shoal_topo *t, unsigned i,
+                           unsigned *os_index, shoal_excluded_reason *why) {
+  if (t == NULL || i >= t->nexcluded || os_index == NULL || why == NULL)
+    return SHOAL_EINVAL;
+  *os_index = t->excluded_os[i];
+  *why = (shoal_excluded_reason)t->excluded_why[i];
+  return SHOAL_OK;
+}
+
+const char *shoal_excluded_reason_name(shoal_excluded_reason why) {
+  return why == SHOAL_EXCLUDED_CGROUP    ? "cgroup"
+         : why == SHOAL_EXCLUDED_BINDING ? "binding"
+                                         : NULL;
 }
 
 /* ---- the tree ---------------------------------------------------------- */

@@ -5,6 +5,18 @@
 
 #include "runtime/common.h"
 
+/* An object of the tree that holds PUs, as the plan sees it: what it is
+ * (a shoal_near), its cache level (caches), and how many PUs it holds. */
+typedef struct shoal__domain {
+  unsigned char near;
+  unsigned char cache_level;
+  unsigned weight;
+} shoal__domain;
+
+/* The most domains above one PU: core, caches, NUMA node, die, package,
+ * groups, machine. */
+#define SHOAL__CHAIN_MAX 16u
+
 struct shoal_topo {
   void *hw;               /* hwloc_topology_t, kept for binding and the tree */
   shoal_topo_kind kind;
@@ -14,7 +26,18 @@ struct shoal_topo {
   shoal_topo_pu *pus;     /* logical order */
   shoal_topo_numa *numas; /* logical order */
   shoal_topo_cache *caches;
-  unsigned *distance;     /* nnuma * nnuma, or NULL */
+  unsigned *distance;     /* nnuma * nnuma latencies, or NULL */
+  uint64_t *bandwidth;    /* nnuma * nnuma, or NULL */
+  /* PUs the process may not run on: OS index and shoal_excluded_reason */
+  unsigned nexcluded;
+  unsigned *excluded_os;
+  unsigned char *excluded_why;
+  /* Each PU's domains, smallest first (ids into domains; an object of the
+   * same PUs as a smaller one is left out), for the plan's nearness. */
+  shoal__domain *domains;
+  unsigned ndomains;
+  unsigned *chain;        /* npu * SHOAL__CHAIN_MAX */
+  unsigned char *chain_len;
 };
 
 /* Binds the calling thread to one PU (OS index). SHOAL_ENOTSUP when `t` is
