@@ -128,7 +128,8 @@ static void print_cpu(const topo_report *r) {
   printf("  brand       %s\n", c->brand[0] ? c->brand : "(none)");
   printf("  family %d, model %d, stepping %d\n", c->family, c->model, c->stepping);
   printf("  codename    %s\n", c->codename[0] ? c->codename
-                                : "unknown (not in libcpuid's tables)");
+                                : "unknown (libcpuid does not know this "
+                                  "part)");
   printf("  hypervisor  %s\n", c->hypervisor[0] ? c->hypervisor : "none");
   printf("  SIMD        ");
   if (c->features == 0)

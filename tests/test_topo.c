@@ -4,7 +4,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libcpuid.h>
+
+#include "runtime/topo/topo.h"
 #include "test_util.h"
+
+static const char *cpuid_version_for_test(void) {
+  return cpuid_lib_version();
+}
 
 typedef struct log_capture {
   int calls;
@@ -231,6 +238,74 @@ static void xml_checked(void **state) {
   }
 }
 
+/* Trees hwloc would read wrong, each refused with its reason and offset:
+ * a PU index past any CPU (hwloc gave it a node it is not under), two PUs
+ * with one index (two workers bound to one CPU), a PU whose cpuset is
+ * another CPU, no NUMA node (hwloc printed its own "aborting" line), a
+ * distance matrix short of values; and a directory. */
+static void damaged_trees(void **state) {
+  static const struct {
+    const char *file, *why;
+  } bad[] = {
+    {"pu-huge.xml", "PU os_index 4294967294 past 1048575"},
+    {"pu-duplicate.xml", "a second PU with os_index 0"},
+    {"pu-cpuset.xml", "is not CPU 3 alone"},
+    {"no-numa.xml", "no NUMA node"},
+    {"distances-short.xml", "4 indexes and 15 values (16 wanted)"},
+  };
+  char path[1024];
+  shoal_topo *t = NULL;
+  (void)state;
+  for (size_t i = 0; i < SHOAL_ARRAY_LEN(bad); i++) {
+    log_capture cap = {0};
+    test_fixture_path(path, sizeof path, bad[i].file);
+    assert_int_equal(load(&t, NULL, path, &cap), SHOAL_EFORMAT);
+    assert_null(t);
+    if (strstr(cap.msg, bad[i].why) == NULL || strstr(cap.msg, "byte ") == NULL)
+      fail_msg("%s: '%s'", bad[i].file, cap.msg);
+  }
+  {
+    log_capture cap = {0};
+    test_fixture_path(path, sizeof path, "");
+    assert_int_equal(load(&t, NULL, path, &cap), SHOAL_EIO);
+    assert_non_null(strstr(cap.msg, "Is a directory"));
+  }
+}
+
+/* This machine as the process may use it: without a binding narrower
+ * than the machine, nothing is excluded; whole_system changes nothing
+ * then. (Under taskset: tests/test_affinity.c.) */
+static void allowed_pus(void **state) {
+  shoal_topo *t = NULL;
+  shoal_topo_opts o;
+  unsigned os;
+  shoal_excluded_reason why;
+  (void)state;
+  shoal_topo_opts_defaults(&o);
+  o.whole_system = 1;
+  assert_int_equal(shoal_topo_load(&t, &o), SHOAL_OK);
+  for (unsigned i = 0; i < shoal_topo_pu_count(t); i++) {
+    const shoal_topo_pu *pu = shoal_topo_pu_at(t, i);
+    int listed = 0;
+    for (unsigned k = 0; k < shoal_topo_excluded_count(t); k++) {
+      assert_int_equal(shoal_topo_excluded_at(t, k, &os, &why), SHOAL_OK);
+      assert_non_null(shoal_excluded_reason_name(why));
+      listed |= os == pu->os_index;
+    }
+    assert_int_equal(pu->allowed, !listed);
+  }
+  assert_int_equal(shoal_topo_excluded_at(t, shoal_topo_excluded_count(t),
+                                          &os, &why),
+                   SHOAL_EINVAL);
+  shoal_topo_destroy(t);
+  assert_int_equal(load(&t, "core:2 pu:1", NULL, &(log_capture){0}),
+                   SHOAL_OK);
+  assert_int_equal(shoal_topo_excluded_count(t), 0);
+  assert_int_equal(shoal_topo_pu_at(t, 1)->allowed, 1);
+  shoal_topo_destroy(t);
+  assert_null(shoal_excluded_reason_name((shoal_excluded_reason)0));
+}
+
 static void environment(void **state) {
   shoal_topo *t = NULL;
   char path[1024];
@@ -291,7 +366,9 @@ static void native(void **state) {
   assert_true(shoal_topo_pu_count(t) >= 1);
   assert_true(shoal_topo_core_count(t) >= 1);
   assert_true(shoal_topo_core_count(t) <= shoal_topo_pu_count(t));
-  assert_int_equal(shoal_topo_pu_count(t), (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+  /* the PUs the process may use, and those it may not, are the machine */
+  assert_int_equal(shoal_topo_pu_count(t) + shoal_topo_excluded_count(t),
+                   (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
   shoal_topo_destroy(t);
 }
 
@@ -314,6 +391,17 @@ static void cpu(void **state) {
 #endif
   assert_string_equal(shoal_cpu_feature_name(SHOAL_CPU_AVX512VL), "avx512vl");
   assert_null(shoal_cpu_feature_name(3));
+  /* libcpuid 0.6.2's names for parts it matched on another model's entry
+   * are not kept: Emerald Rapids (0xCF, not in its table) and a Rocket
+   * Lake-based Xeon (0xA7: its entries are Core parts) */
+  if (strcmp(cpuid_version_for_test(), "0.6.2") == 0) {
+    assert_int_equal(shoal__intel6_name_fits(6, 0xCF, "Xeon (Conroe/2M)"), 0);
+    assert_int_equal(shoal__intel6_name_fits(6, 0xA7, "Xeon (Wolfdale)"), 0);
+  }
+  assert_int_equal(shoal__intel6_name_fits(6, 0xA7, "Rocket Lake (Core i7)"),
+                   1);
+  assert_int_equal(shoal__intel6_name_fits(6, 15, "Xeon (Conroe/2M)"), 1);
+  assert_int_equal(shoal__intel6_name_fits(15, 0xA7, "Xeon (Wolfdale)"), 1);
 }
 
 static void latency(void **state) {
@@ -353,6 +441,8 @@ int main(void) {
     cmocka_unit_test(xml_with_distances),
     cmocka_unit_test(bad_sources),
     cmocka_unit_test(xml_checked),
+    cmocka_unit_test(damaged_trees),
+    cmocka_unit_test(allowed_pus),
     cmocka_unit_test(environment),
     cmocka_unit_test(tree),
     cmocka_unit_test(native),

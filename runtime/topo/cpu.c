@@ -6,6 +6,7 @@
 #include <libcpuid.h>
 
 #include "runtime/common.h"
+#include "runtime/topo/topo.h"
 
 static const char *const feature_names[] = {
   "sse4.2", "avx2", "avx512f", "avx512bw", "avx512vl",
@@ -46,10 +47,67 @@ static const char *hypervisor_name(hypervisor_vendor_t h) {
   }
 }
 
+/* libcpuid 0.6.2's Intel table (its recog_intel.c) for family 6 models
+ * past 15: per full model (extended part included), the names of the
+ * parts its entries give. Its match scores brand words and the base model
+ * too, so a part whose entries do not fit its brand, or whose model is
+ * not listed at all, gets another model's name: 0.6.2 calls an Emerald
+ * Rapids Xeon (model 0xCF) "Xeon (Conroe/2M)" and a Rocket Lake-based
+ * Xeon (model 0xA7) "Xeon (Wolfdale)". */
+static const struct {
+  int model;
+  const char *names; /* '|'-separated: one must be in the codename */
+} intel6[] = {
+  {22, "Conroe-L|More than quad-core|Unknown Core"},
+  {23, "Penryn|Wolfdale|Yorkfield|Harpertown|More than quad-core|"
+       "Unknown Core"},
+  {26, "Bloomfield|Gainestown"}, {30, "Lynnfield"},
+  {37, "Arrandale|Clarkdale|Lynnfield|Unknown Core"},
+  {42, "Sandy Bridge"}, {44, "Gulftown|Westmere"}, {45, "Sandy Bridge-E"},
+  {58, "Ivy Bridge"}, {60, "Haswell"}, {61, "Broadwell-U"},
+  {62, "Ivy Bridge-E"}, {63, "Haswell-E"}, {69, "Haswell"}, {70, "Haswell"},
+  {71, "Broadwell"}, {78, "Skylake"}, {79, "Broadwell-E"}, {85, "Skylake"},
+  {94, "Skylake"}, {102, "Cannon Lake"}, {108, "Ice Lake"},
+  {122, "Gemini Lake"}, {126, "Ice Lake"}, {138, "Lakefield"},
+  {140, "Tiger Lake"},
+  {142, "Coffee Lake|Comet Lake|Kaby Lake|Whiskey Lake"},
+  {150, "Elkhart Lake"}, {151, "Alder Lake"}, {154, "Alder Lake"},
+  {156, "Jasper Lake"}, {158, "Coffee Lake|Kaby Lake"}, {165, "Comet Lake"},
+  {167, "Rocket Lake"}, {183, "Raptor Lake"},
+};
+
+/* 1 when the codename libcpuid gave a family-6 Intel part past model 15
+ * is one of its model's names. Applies to libcpuid 0.6.2 and earlier:
+ * later releases know more models and match more strictly. */
+int shoal__intel6_name_fits(int family, int model, const char *codename) {
+  const char *v = cpuid_lib_version();
+  if (family != 6 || model < 16 || strlen(v) != 5 || strncmp(v, "0.", 2) != 0 ||
+      strcmp(v, "0.6.2") > 0)
+    return 1;
+  for (size_t i = 0; i < SHOAL__ARRAY_SIZE(intel6); i++) {
+    const char *n = intel6[i].names;
+    if (intel6[i].model != model)
+      continue;
+    while (*n != '\0') {
+      size_t len = strcspn(n, "|");
+      char word[32];
+      if (len < sizeof word) {
+        memcpy(word, n, len);
+        word[len] = '\0';
+        if (strstr(codename, word) != NULL)
+          return 1;
+      }
+      n += len + (n[len] == '|');
+    }
+    return 0;
+  }
+  return 0; /* a model the table does not list: matched on another's */
+}
+
 /* libcpuid picks the nearest entry of its tables even for a CPU newer than
  * them (0.6.2 calls a family-0x1A EPYC "Athlon X2 (Kuma)"), so a codename
- * counts as known only for the AMD families its tables cover; Intel's are
- * matched by family and model and kept. */
+ * counts as known only for the AMD families its tables cover, and for
+ * Intel's family 6 only for the models its table lists. */
 static int codename_known(const struct cpu_id_t *id) {
   static const int amd_families[] = {0x0F, 0x10, 0x11, 0x12, 0x14,
                                      0x15, 0x16, 0x17, 0x18, 0x19};
@@ -62,7 +120,8 @@ static int codename_known(const struct cpu_id_t *id) {
         return 1;
     return 0;
   }
-  return 1;
+  return id->vendor != VENDOR_INTEL ||
+         shoal__intel6_name_fits(id->family, id->ext_model, id->cpu_codename);
 }
 
 /* XCR0: which register states the OS saves (Intel SDM vol. 1, 13.3). AVX

@@ -386,6 +386,7 @@ static int read_xml(const char *path, const shoal_topo_opts *o, char **out,
                "cannot read topology file '%s': %s", path, strerror(errno));
     return SHOAL_EIO;
   }
+  errno = 0;
   for (;;) {
     size_t got;
     if (cap - n < 2) {
@@ -408,8 +409,10 @@ static int read_xml(const char *path, const shoal_topo_opts *o, char **out,
     n += got;
     if (got == 0) {
       if (ferror(f)) {
+        /* a directory opens, then reads as EISDIR */
         shoal__log(o->log, o->log_user, SHOAL_LOG_ERROR,
-                   "cannot read topology file '%s'", path);
+                   "cannot read topology file '%s': %s", path,
+                   strerror(errno != 0 ? errno : EIO));
         rc = SHOAL_EIO;
       }
       break;

@@ -61,4 +61,9 @@ int shoal__topo_membind_area(const shoal_topo *t, unsigned numa_os,
 int shoal__topo_xml_check(const char *buf, size_t len, char *why,
                           size_t cap);
 
+/* cpu.c: 1 when codename, as libcpuid 0.6.2 (or earlier) names an Intel
+ * part of this family and full model, is one of that model's names; 0
+ * when libcpuid matched it on another model's entry. Any thread. */
+int shoal__intel6_name_fits(int family, int model, const char *codename);
+
 #endif /* SHOAL_TOPO_H */

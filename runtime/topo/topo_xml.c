@@ -3,6 +3,7 @@
  * readers, and no object that hwloc 2.9 would crash on. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,10 +27,18 @@
  * writes the four sets together, and hwloc since has required them
  * (open-mpi/hwloc pull request 783). tests/fuzz/known keeps the input. */
 
+/* The largest PU OS index accepted: Linux's CPU numbers stay far below. */
+#define PU_OS_MAX ((1u << 20) - 1)
+
 typedef struct scan {
   const char *p, *end, *start;
   char *why;
   size_t cap;
+  /* What the tree says, checked as it goes: the NUMA nodes seen, the
+   * PUs' OS indices (one bit each), the distance matrix being read. */
+  unsigned numa_nodes;
+  unsigned char *pu_seen; /* (PU_OS_MAX + 1) / 8 bytes, made on first PU */
+  unsigned long dist_n, dist_idx, dist_vals;
 } scan;
 
 static int refuse(scan *s, const char *fmt, ...) {
@@ -250,14 +259,93 @@ static int doctype(scan *s) {
   return refuse(s, "unterminated DOCTYPE");
 }
 
+/* The one bit a PU's cpuset holds, or -1 when it holds none or several.
+ * The exporter writes 32-bit hex words, most significant first. */
+static long single_bit(const char *v, size_t n) {
+  long bit = -1;
+  size_t words = 1, w = 0;
+  for (size_t i = 0; i < n; i++)
+    words += v[i] == ',';
+  for (size_t i = 0; i < n;) {
+    unsigned long x;
+    char *end;
+    if (i + 1 < n && v[i] == '0' && v[i + 1] == 'x')
+      i += 2;
+    x = strtoul(v + i, &end, 16);
+    if (x != 0) {
+      if (bit >= 0 || (x & (x - 1)) != 0)
+        return -1;
+      bit = (long)((words - 1 - w) * 32 + (size_t)__builtin_ctzl(x));
+    }
+    i = (size_t)(end - v);
+    while (i < n && v[i] != ',')
+      i++;
+    i++;
+    w++;
+  }
+  return bit;
+}
+
+/* A PU: an OS index hwloc can use, its cpuset that index alone, and no
+ * other PU with it (hwloc would bind two workers to one CPU). */
+static int pu_check(scan *s, const char *os, size_t os_n, const char *cpuset,
+                    size_t cpuset_n) {
+  unsigned long idx;
+  char *end;
+  if (os == NULL)
+    return refuse(s, "a PU without an os_index");
+  idx = strtoul(os, &end, 10);
+  if (end != os + os_n || os_n == 0 || os_n > 10)
+    return refuse(s, "PU os_index '%.*s' is not a number", (int)os_n, os);
+  if (idx > PU_OS_MAX)
+    return refuse(s, "PU os_index %lu past %u", idx, PU_OS_MAX);
+  if (cpuset != NULL && single_bit(cpuset, cpuset_n) != (long)idx)
+    return refuse(s, "PU P#%lu whose cpuset '%.*s' is not CPU %lu alone", idx,
+                  (int)cpuset_n, cpuset, idx);
+  if (s->pu_seen == NULL &&
+      (s->pu_seen = shoal__calloc((PU_OS_MAX + 1) / 8, 1)) == NULL)
+    return refuse(s, "out of memory");
+  if (s->pu_seen[idx / 8] & (1u << (idx % 8)))
+    return refuse(s, "a second PU with os_index %lu", idx);
+  s->pu_seen[idx / 8] |= (unsigned char)(1u << (idx % 8));
+  return SHOAL_OK;
+}
+
+/* The numbers of an indexes or u64values element's text, counted. */
+static void count_numbers(scan *s, int tag, const char *p, const char *end) {
+  unsigned long k = 0;
+  while (p < end) {
+    while (p < end && is_space(*p))
+      p++;
+    if (p < end)
+      k++;
+    while (p < end && !is_space(*p))
+      p++;
+  }
+  if (tag == T_INDEXES)
+    s->dist_idx += k;
+  else if (tag == T_U64VALUES)
+    s->dist_vals += k;
+}
+
+/* A distance matrix as it closes: its indexes and values fill it. */
+static int matrix_check(scan *s) {
+  if (s->dist_idx != s->dist_n || s->dist_vals != s->dist_n * s->dist_n)
+    return refuse(s, "a distance matrix of %lu objects with %lu indexes and "
+                  "%lu values (%lu wanted)", s->dist_n, s->dist_idx,
+                  s->dist_vals, s->dist_n * s->dist_n);
+  return SHOAL_OK;
+}
+
 /* A start tag from its name, where the tags in `allowed` may open: one of
  * hwloc's, attributes in the exporter's form. *id is its tag, *closed set
  * when it closes itself (<info … />). */
 static int start_tag(scan *s, unsigned allowed, int *id, int *closed) {
   const char *tag = s->p;
   size_t tag_n = name_len(s, 1);
-  const char *type = "", *value;
-  size_t type_n = 0;
+  const char *type = "", *value, *os = NULL, *cpuset = NULL;
+  size_t type_n = 0, os_n = 0, cpuset_n = 0;
+  unsigned long nbobjs = 0;
   unsigned sets = 0;
   int t;
   if (tag_n == 0)
@@ -315,12 +403,33 @@ static int start_tag(scan *s, unsigned allowed, int *id, int *closed) {
     if (is_word("type", name, n)) {
       type = value;
       type_n = (size_t)(s->p - value);
+    } else if (is_word("os_index", name, n)) {
+      os = value;
+      os_n = (size_t)(s->p - value);
+    } else if (is_word("cpuset", name, n)) {
+      cpuset = value;
+      cpuset_n = (size_t)(s->p - value);
+    } else if (is_word("nbobjs", name, n)) {
+      nbobjs = strtoul(value, NULL, 10);
     }
     s->p++;
     bit = set_bit(name, n);
     if (bit & sets)
       return refuse(s, "%.*s given twice", (int)n, name);
     sets |= bit;
+  }
+  if (t == T_DISTANCES2 || t == T_DISTANCES2HETERO) {
+    if (nbobjs == 0 || nbobjs > 65536)
+      return refuse(s, "a distance matrix of %lu objects", nbobjs);
+    s->dist_n = nbobjs;
+    s->dist_idx = s->dist_vals = 0;
+  }
+  if (t == T_OBJECT && is_word("NUMANode", type, type_n))
+    s->numa_nodes++;
+  if (t == T_OBJECT && is_word("PU", type, type_n)) {
+    int rc = pu_check(s, os, os_n, cpuset, cpuset_n);
+    if (rc != SHOAL_OK)
+      return rc;
   }
   if (t == T_OBJECT && sets == 0 && !no_sets(type, type_n))
     return refuse(s, "object of type '%.*s' without cpuset and nodeset",
@@ -338,78 +447,83 @@ static int start_tag(scan *s, unsigned allowed, int *id, int *closed) {
   return SHOAL_OK;
 }
 
-int shoal__topo_xml_check(const char *buf, size_t len, char *why,
-                          size_t cap) {
-  scan s = {buf, buf + len, buf, why, cap};
+/* The document, element by element. */
+static int check(scan *sp) {
+  const char *buf = sp->start;
+  size_t len = (size_t)(sp->end - sp->start);
   const char *first; /* after a byte order mark */
   int stack[DEPTH_MAX], depth = 0, seen_root = 0;
-  if (cap > 0)
-    why[0] = '\0';
   if (memchr(buf, '\0', len) != NULL) {
-    s.p = memchr(buf, '\0', len);
-    return refuse(&s, "NUL byte (not UTF-8 text)");
+    sp->p = memchr(buf, '\0', len);
+    return refuse(sp, "NUL byte (not UTF-8 text)");
   }
-  if (starts(&s, "\xEF\xBB\xBF"))
-    s.p += 3;
-  first = s.p;
-  while (s.p < s.end) {
-    const char *lt = memchr(s.p, '<', (size_t)(s.end - s.p));
+  if (starts(sp, "\xEF\xBB\xBF"))
+    sp->p += 3;
+  first = sp->p;
+  while (sp->p < sp->end) {
+    const char *lt = memchr(sp->p, '<', (size_t)(sp->end - sp->p));
     int rc = SHOAL_OK;
     /* Text: inside the elements that hold some, or white space. */
     if (depth == 0 || !tags[stack[depth - 1]].text) {
-      skip_space(&s);
-      if (s.p < (lt != NULL ? lt : s.end))
-        return refuse(&s, "text %s", depth == 0 ? "outside the topology"
+      skip_space(sp);
+      if (sp->p < (lt != NULL ? lt : sp->end))
+        return refuse(sp, "text %s", depth == 0 ? "outside the topology"
                                                 : "where hwloc's format has "
                                                   "none");
     }
+    if (depth > 0 && tags[stack[depth - 1]].text)
+      count_numbers(sp, stack[depth - 1], sp->p, lt != NULL ? lt : sp->end);
     if (lt == NULL)
       break;
-    s.p = lt;
-    if (starts(&s, "<?xml") && s.p == first) {
-      s.p += 5;
-      rc = declaration(&s);
-    } else if (starts(&s, "<!--")) {
-      const char *q = s.p + 4;
-      while (q + 2 < s.end && memcmp(q, "-->", 3) != 0)
+    sp->p = lt;
+    if (starts(sp, "<?xml") && sp->p == first) {
+      sp->p += 5;
+      rc = declaration(sp);
+    } else if (starts(sp, "<!--")) {
+      const char *q = sp->p + 4;
+      while (q + 2 < sp->end && memcmp(q, "-->", 3) != 0)
         q++;
-      if (q + 2 >= s.end)
-        return refuse(&s, "unterminated comment");
-      s.p = q + 3;
-    } else if (starts(&s, "<!DOCTYPE") && !seen_root) {
-      s.p += 9;
-      rc = doctype(&s);
-    } else if (starts(&s, "<!") || starts(&s, "<?")) {
-      return refuse(&s, "markup other than tags, comments, one XML "
+      if (q + 2 >= sp->end)
+        return refuse(sp, "unterminated comment");
+      sp->p = q + 3;
+    } else if (starts(sp, "<!DOCTYPE") && !seen_root) {
+      sp->p += 9;
+      rc = doctype(sp);
+    } else if (starts(sp, "<!") || starts(sp, "<?")) {
+      return refuse(sp, "markup other than tags, comments, one XML "
                         "declaration and one DOCTYPE");
-    } else if (starts(&s, "</")) {
+    } else if (starts(sp, "</")) {
       const char *name;
       size_t n;
-      s.p += 2;
-      name = s.p;
-      n = name_len(&s, 1);
+      sp->p += 2;
+      name = sp->p;
+      n = name_len(sp, 1);
       if (depth == 0 || tag_of(name, n) != stack[depth - 1])
-        return refuse(&s, "</%.*s> closes no open element", (int)n, name);
-      s.p += n;
-      skip_space(&s);
-      if (!starts(&s, ">"))
-        return refuse(&s, "malformed closing tag");
-      s.p++;
+        return refuse(sp, "</%.*s> closes no open element", (int)n, name);
+      sp->p += n;
+      skip_space(sp);
+      if (!starts(sp, ">"))
+        return refuse(sp, "malformed closing tag");
+      sp->p++;
       depth--;
+      if ((stack[depth] == T_DISTANCES2 ||
+           stack[depth] == T_DISTANCES2HETERO) &&
+          (rc = matrix_check(sp)) != SHOAL_OK)
+        return rc;
     } else {
       unsigned allowed = depth > 0 ? tags[stack[depth - 1]].children
                          : seen_root ? 0u
                                      : ROOTS;
       int id = 0, closed = 0;
-      s.p++;
+      sp->p++;
       if (depth == 0 && seen_root)
-        return refuse(&s, "a second root element");
-      if ((rc = start_tag(&s, allowed, &id, &closed)) != SHOAL_OK)
+        return refuse(sp, "a second root element");
+      if ((rc = start_tag(sp, allowed, &id, &closed)) != SHOAL_OK)
         return rc;
       seen_root = 1;
       if (!closed) {
         if (depth == DEPTH_MAX)
-          return refuse(&s, "elements nested deeper than %d", DEPTH_MAX);
+          return refuse(sp, "elements nested deeper than %d", DEPTH_MAX);
         stack[depth++] = id;
       }
     }
@@ -417,8 +531,21 @@ int shoal__topo_xml_check(const char *buf, size_t len, char *why,
       return rc;
   }
   if (depth > 0)
-    return refuse(&s, "<%s> not closed", tags[stack[depth - 1]].name);
+    return refuse(sp, "<%s> not closed", tags[stack[depth - 1]].name);
   if (!seen_root)
-    return refuse(&s, "no <topology> element");
+    return refuse(sp, "no <topology> element");
   return SHOAL_OK;
+}
+
+int shoal__topo_xml_check(const char *buf, size_t len, char *why,
+                          size_t cap) {
+  scan s = {buf, buf + len, buf, why, cap, 0, NULL, 0, 0, 0};
+  int rc;
+  if (cap > 0)
+    why[0] = '\0';
+  rc = check(&s);
+  if (rc == SHOAL_OK && s.numa_nodes == 0)
+    rc = refuse(&s, "no NUMA node (hwloc requires one)");
+  shoal__free(s.pu_seen);
+  return rc;
 }
