@@ -42,6 +42,7 @@ int cli_bad_option(const char *prog, int optopt_, const char *arg);
 typedef struct topo_args {
   int json;
   int latency;
+  int whole_system;
   unsigned workers;
   const char *synthetic;
   const char *xml;
@@ -49,6 +50,14 @@ typedef struct topo_args {
 /* Parses them: 0 go on, -1 --help was printed, else an exit status (a
  * line on stderr said why). Also the fuzzer's entry (tests/fuzz). */
 int topo_parse_args(int argc, char **argv, topo_args *a);
+
+/* topo_plan.c: the plan's text rows and JSON object, and the helpers. */
+struct json_writer;
+void topo_ranges(char *buf, size_t cap, unsigned *v, unsigned n);
+const char *topo_victim_label(const shoal_plan_worker *pw, unsigned i,
+                              char *buf, size_t cap);
+void topo_print_plan(const shoal_plan *plan, unsigned asked);
+void topo_json_plan(struct json_writer *j, const shoal_plan *plan);
 
 int cmd_topo(int argc, char **argv);
 int cmd_stress(int argc, char **argv);

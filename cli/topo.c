@@ -9,7 +9,7 @@
 #include "json.h"
 
 #define PROG "shoal topo"
-#define TOPO_SCHEMA_VERSION 1
+#define TOPO_SCHEMA_VERSION 2
 /* A level's mean round trip may exceed the next level's by this much before
  * the steal order is said to disagree: single medians carry that noise. */
 #define LATENCY_TOLERANCE 1.10
@@ -24,6 +24,7 @@ typedef struct topo_report {
   unsigned *pu_os;
   double *matrix;
   unsigned disagreements;
+  int whole_system;
 } topo_report;
 
 static void usage(FILE *f) {
@@ -38,6 +39,8 @@ static void usage(FILE *f) {
     "  --synthetic DESC     plan for an hwloc synthetic machine,\n"
     "                       e.g. 'pack:2 numa:2 core:4 pu:2'\n"
     "  --xml FILE           plan for a machine exported by lstopo as XML\n"
+    "  --whole-system       show the PUs this process may not run on too\n"
+    "                       (marked; the plan never uses them)\n"
     "  --latency            measure core-to-core round trips on this machine\n"
     "                       and check the steal order against them\n"
     "  -h, --help           this text\n"
@@ -54,6 +57,7 @@ int topo_parse_args(int argc, char **argv, topo_args *a) {
     {"workers", required_argument, NULL, 'w'},
     {"synthetic", required_argument, NULL, 's'},
     {"xml", required_argument, NULL, 'x'},
+    {"whole-system", no_argument, NULL, 'W'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -75,6 +79,7 @@ int topo_parse_args(int argc, char **argv, topo_args *a) {
       break;
     case 's': a->synthetic = optarg; break;
     case 'x': a->xml = optarg; break;
+    case 'W': a->whole_system = 1; break;
     case 'h': usage(stdout); return -1;
     case ':':
       return cli_usage_error(PROG, "option '%s' needs a value",
@@ -159,29 +164,58 @@ static void print_caches(const shoal_topo *t) {
   }
 }
 
-static void print_plan(const topo_report *r, const topo_args *a) {
-  unsigned n = shoal_plan_worker_count(r->plan);
-  printf("\nPlan: %u worker%s%s\n", n, n == 1 ? "" : "s",
-         a->workers == 0 ? " (one per core)" : "");
-  printf("  %-6s %-8s %-5s %s\n", "worker", "PU (P#)", "NUMA",
-         "steal order, nearest first");
-  for (unsigned w = 0; w < n; w++) {
-    const shoal_plan_worker *pw = shoal_plan_worker_at(r->plan, w);
-    int last = -1;
-    printf("  %-6u ", pw->worker);
-    if (pw->pu_os_index >= 0)
-      printf("%-8d ", pw->pu_os_index);
-    else
-      printf("%-8s ", "unbound");
-    printf("%-5u", pw->numa_os_index);
-    for (unsigned i = 0; i < pw->nvictims; i++) {
-      if (pw->victim_near[i] != last) {
-        last = pw->victim_near[i];
-        printf("  %s:", shoal_near_name((shoal_near)last));
-      }
-      printf(" %u", pw->victims[i]);
+/* The PUs the process may not run on, by reason, as ranges. */
+static void print_excluded(const shoal_topo *t, int whole) {
+  unsigned n = shoal_topo_excluded_count(t), *v = malloc((n + 1) * sizeof *v);
+  char buf[4096];
+  if (n == 0 || v == NULL) {
+    free(v);
+    return;
+  }
+  for (int why = SHOAL_EXCLUDED_CGROUP; why <= SHOAL_EXCLUDED_BINDING; why++) {
+    unsigned k = 0, os;
+    shoal_excluded_reason r;
+    for (unsigned i = 0; i < n; i++)
+      if (shoal_topo_excluded_at(t, i, &os, &r) == SHOAL_OK &&
+          (int)r == why)
+        v[k++] = os;
+    if (k == 0)
+      continue;
+    topo_ranges(buf, sizeof buf, v, k);
+    printf("%s P#%s: %s%s\n", whole ? "Not used:" : "Excluded:", buf,
+           why == SHOAL_EXCLUDED_CGROUP
+               ? "outside the set the OS allows this process (cgroup cpuset)"
+               : "outside this process's CPU binding (taskset, "
+                 "sched_setaffinity)",
+           whole ? "" : " (--whole-system shows them)");
+  }
+  free(v);
+}
+
+/* The latency matrix (the one that orders), and a bandwidth one when the
+ * machine has it (shown only). */
+static void print_distances(const shoal_topo *t) {
+  unsigned nn = shoal_topo_numa_count(t);
+  if (shoal_topo_numa_distance(t, 0, 0) != 0) {
+    printf("\nNUMA latency (hwloc's NUMALatency, 10 = local): orders the "
+           "nodes\n");
+    for (unsigned i = 0; i < nn; i++) {
+      printf("  ");
+      for (unsigned j = 0; j < nn; j++)
+        printf(" %4u", shoal_topo_numa_distance(t, i, j));
+      printf("\n");
     }
-    printf("\n");
+  }
+  if (shoal_topo_numa_bandwidth(t, 0, 0) != 0) {
+    printf("\nNUMA bandwidth (hwloc's NUMABandwidth, MB/s): shown, never "
+           "used to order\n");
+    for (unsigned i = 0; i < nn; i++) {
+      printf("  ");
+      for (unsigned j = 0; j < nn; j++)
+        printf(" %10llu",
+               (unsigned long long)shoal_topo_numa_bandwidth(t, i, j));
+      printf("\n");
+    }
   }
 }
 
@@ -205,18 +239,10 @@ static void print_text(const topo_report *r, const topo_args *a) {
          shoal_topo_cache_domain_count(t) == 1 ? "" : "s",
          shoal_topo_core_count(t), shoal_topo_core_count(t) == 1 ? "" : "s",
          shoal_topo_pu_count(t), shoal_topo_pu_count(t) == 1 ? "" : "s");
+  print_excluded(t, a->whole_system);
   shoal_topo_tree(t, tree_line, NULL);
-  if (shoal_topo_numa_distance(t, 0, 0) != 0) {
-    unsigned nn = shoal_topo_numa_count(t);
-    printf("\nNUMA distances (hwloc, 10 = local)\n");
-    for (unsigned i = 0; i < nn; i++) {
-      printf("  ");
-      for (unsigned j = 0; j < nn; j++)
-        printf("%4u", shoal_topo_numa_distance(t, i, j));
-      printf("\n");
-    }
-  }
-  print_plan(r, a);
+  print_distances(t);
+  topo_print_plan(r->plan, a->workers);
 }
 
 /* ---- latency ------------------------------------------------------------ */
@@ -390,6 +416,18 @@ static void json_topology(json_writer *j, const shoal_topo *t) {
     }
     json_array_end(j);
   }
+  if (shoal_topo_numa_bandwidth(t, 0, 0) == 0) {
+    json_null(j, "numa_bandwidth");
+  } else {
+    json_array_begin(j, "numa_bandwidth", 0);
+    for (unsigned a = 0; a < nn; a++) {
+      json_array_begin(j, NULL, 1);
+      for (unsigned b = 0; b < nn; b++)
+        json_uint(j, NULL, shoal_topo_numa_bandwidth(t, a, b));
+      json_array_end(j);
+    }
+    json_array_end(j);
+  }
   json_array_begin(j, "pus", 0);
   for (unsigned i = 0; i < shoal_topo_pu_count(t); i++) {
     const shoal_topo_pu *p = shoal_topo_pu_at(t, i);
@@ -400,40 +438,22 @@ static void json_topology(json_writer *j, const shoal_topo *t) {
     json_uint(j, "cache_domain", p->cache);
     json_uint(j, "numa_node", shoal_topo_numa_at(t, p->numa)->os_index);
     json_uint(j, "package", p->package);
+    json_bool(j, "allowed", (int)p->allowed);
     json_object_end(j);
   }
   json_array_end(j);
-}
-
-static void json_plan(json_writer *j, const topo_report *r) {
-  unsigned n = shoal_plan_worker_count(r->plan);
-  json_object_begin(j, "plan");
-  json_uint(j, "worker_count", n);
-  json_array_begin(j, "workers", 0);
-  for (unsigned w = 0; w < n; w++) {
-    const shoal_plan_worker *pw = shoal_plan_worker_at(r->plan, w);
+  json_array_begin(j, "excluded_pus", 0);
+  for (unsigned i = 0; i < shoal_topo_excluded_count(t); i++) {
+    unsigned os;
+    shoal_excluded_reason why;
+    if (shoal_topo_excluded_at(t, i, &os, &why) != SHOAL_OK)
+      continue;
     json_object_begin(j, NULL);
-    json_uint(j, "worker", pw->worker);
-    if (pw->pu_os_index >= 0) {
-      json_int(j, "pu_os_index", pw->pu_os_index);
-      json_int(j, "pu_logical", pw->pu_logical);
-    } else {
-      json_null(j, "pu_os_index");
-      json_null(j, "pu_logical");
-    }
-    json_uint(j, "numa_node", pw->numa_os_index);
-    json_array_begin(j, "victims", 1);
-    for (unsigned i = 0; i < pw->nvictims; i++)
-      json_uint(j, NULL, pw->victims[i]);
-    json_array_end(j);
-    json_array_begin(j, "victim_levels", 1);
-    for (unsigned i = 0; i < pw->nvictims; i++)
-      json_string(j, NULL, shoal_near_name((shoal_near)pw->victim_near[i]));
-    json_array_end(j);
+    json_uint(j, "os_index", os);
+    json_string(j, "reason", shoal_excluded_reason_name(why));
     json_object_end(j);
   }
   json_array_end(j);
-  json_object_end(j);
 }
 
 static void json_latency(json_writer *j, const topo_report *r) {
@@ -468,10 +488,11 @@ static void print_json(const topo_report *r) {
   json_string(&j, "kind", kind_name(shoal_topo_source(t)));
   json_string(&j, "description", shoal_topo_source_text(t));
   json_bool(&j, "this_system", shoal_topo_is_this_system(t));
+  json_bool(&j, "whole_system", r->whole_system);
   json_object_end(&j);
   json_cpu(&j, r);
   json_topology(&j, t);
-  json_plan(&j, r);
+  topo_json_plan(&j, r->plan);
   if (r->matrix != NULL)
     json_latency(&j, r);
   json_object_end(&j);
@@ -495,6 +516,8 @@ int cmd_topo(int argc, char **argv) {
   shoal_topo_opts_defaults(&to);
   to.synthetic = a.synthetic;
   to.xml_path = a.xml;
+  to.whole_system = a.whole_system;
+  r.whole_system = a.whole_system;
   to.log = cli_log_fn;
   to.log_user = &log;
   rc = shoal_topo_load(&r.t, &to);

@@ -710,6 +710,7 @@ static void human_bytes(char *buf, size_t cap, uint64_t b) {
 }
 
 typedef struct tree_ctx {
+  const shoal_topo *t;
   hwloc_topology_t hw;
   shoal_topo_line_fn fn;
   void *user;
@@ -740,8 +741,11 @@ static void tree_walk(tree_ctx *c, hwloc_obj_t o, unsigned depth) {
       human_bytes(size, sizeof size, o->attr->cache.size);
       snprintf(line, sizeof line, "%s L#%u (%s)", type, o->logical_index, size);
     } else if (o->os_index != HWLOC_UNKNOWN_INDEX) {
-      snprintf(line, sizeof line, "%s L#%u P#%u", type, o->logical_index,
-               o->os_index);
+      int excluded = 0;
+      for (unsigned k = 0; o->type == HWLOC_OBJ_PU && k < c->t->nexcluded; k++)
+        excluded |= c->t->excluded_os[k] == o->os_index;
+      snprintf(line, sizeof line, "%s L#%u P#%u%s", type, o->logical_index,
+               o->os_index, excluded ? " (not allowed to this process)" : "");
     } else {
       snprintf(line, sizeof line, "%s L#%u", type, o->logical_index);
     }
@@ -758,7 +762,7 @@ int shoal_topo_tree(const shoal_topo *t, shoal_topo_line_fn fn, void *user) {
   tree_ctx c;
   if (t == NULL || fn == NULL)
     return SHOAL_EINVAL;
-  c = (tree_ctx){.hw = t->hw, .fn = fn, .user = user};
+  c = (tree_ctx){.t = t, .hw = t->hw, .fn = fn, .user = user};
   tree_walk(&c, hwloc_get_root_obj(c.hw), 0);
   return SHOAL_OK;
 }
