@@ -4,15 +4,15 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "json.h"
 
 #define PROG "shoal topo"
 #define TOPO_SCHEMA_VERSION 2
-/* A level's mean round trip may exceed the next level's by this much before
- * the steal order is said to disagree: single medians carry that noise. */
-#define LATENCY_TOLERANCE 1.10
+/* Pairs past which --latency shows its progress (on a terminal). */
+#define LATENCY_PROGRESS_PAIRS 64
 
 typedef struct topo_report {
   shoal_topo *t;
@@ -22,8 +22,12 @@ typedef struct topo_report {
   /* --latency */
   unsigned npu;
   unsigned *pu_os;
-  double *matrix;
+  shoal_latency_pair *pairs; /* [npu * npu], row throws */
+  unsigned measured;         /* directions measured */
+  int checkable;             /* some worker has two levels to compare */
   unsigned disagreements;
+  double spread_median, spread_worst; /* of the pairs' runs */
+  unsigned worst_a, worst_b;
   int whole_system;
 } topo_report;
 
@@ -254,53 +258,122 @@ static int pu_slot(const topo_report *r, int pu_os) {
   return -1;
 }
 
-/* For each worker, the mean round trip to its victims of each nearness
- * level must not fall as the level gets farther. Returns how many
- * (worker, level pair) checks fail, printing each when `out` is set. */
-static unsigned check_steal_order(const topo_report *r, FILE *out,
-                                  json_writer *j) {
+/* One level of a worker's victims, as measured from its PU: the means of
+ * the pairs' min and max round trips. */
+typedef struct level_ns {
+  double lo, hi;
+  unsigned n, level, victim; /* victim: its first, to name the level */
+} level_ns;
+
+/* Worker w's measured levels into lv (at most SHOAL_PLAN_LEVELS_MAX);
+ * how many. */
+static unsigned worker_levels(const topo_report *r, unsigned w,
+                              level_ns *lv) {
+  const shoal_plan_worker *pw = shoal_plan_worker_at(r->plan, w);
+  int me = pu_slot(r, pw->pu_os_index);
+  unsigned n = 0;
+  if (me < 0)
+    return 0;
+  for (unsigned i = 0; i < pw->nvictims; i++) {
+    const shoal_plan_worker *pv =
+        shoal_plan_worker_at(r->plan, pw->victims[i]);
+    int them = pu_slot(r, pv->pu_os_index);
+    const shoal_latency_pair *pr;
+    if (them < 0 || them == me)
+      continue;
+    pr = &r->pairs[(unsigned)me * r->npu + (unsigned)them];
+    if (pr->runs == 0)
+      continue;
+    if (n == 0 || lv[n - 1].level != pw->victim_level[i])
+      lv[n++] = (level_ns){0, 0, 0, pw->victim_level[i], i};
+    lv[n - 1].lo += pr->min_ns;
+    lv[n - 1].hi += pr->max_ns;
+    lv[n - 1].n++;
+  }
+  for (unsigned k = 0; k < n; k++) {
+    lv[k].lo /= lv[k].n;
+    lv[k].hi /= lv[k].n;
+  }
+  return n;
+}
+
+/* For each worker, a nearer level must not answer more slowly than a
+ * farther one beyond the noise the runs showed: a disagreement is a
+ * nearer level whose fastest runs are slower than the farther level's
+ * slowest. Returns how many (worker, level pair) checks fail, printing
+ * each when `out` is set; r->checkable says whether any worker had two
+ * levels to compare. */
+static unsigned check_steal_order(topo_report *r, FILE *out, json_writer *j) {
   unsigned bad = 0, n = shoal_plan_worker_count(r->plan);
+  char la[16], lb[16];
+  r->checkable = 0;
   for (unsigned w = 0; w < n; w++) {
     const shoal_plan_worker *pw = shoal_plan_worker_at(r->plan, w);
-    double sum[SHOAL_NEAR_LEVELS] = {0};
-    unsigned cnt[SHOAL_NEAR_LEVELS] = {0};
-    int me = pu_slot(r, pw->pu_os_index), prev = -1;
-    if (me < 0)
-      continue;
-    for (unsigned i = 0; i < pw->nvictims; i++) {
-      const shoal_plan_worker *pv = shoal_plan_worker_at(r->plan, pw->victims[i]);
-      int them = pu_slot(r, pv->pu_os_index);
-      if (them < 0 || them == me)
+    level_ns lv[SHOAL_PLAN_LEVELS_MAX];
+    unsigned k = worker_levels(r, w, lv);
+    if (k >= 2)
+      r->checkable = 1;
+    for (unsigned a = 0; a + 1 < k; a++) {
+      if (lv[a].lo <= lv[a + 1].hi)
         continue;
-      sum[pw->victim_near[i]] += r->matrix[(unsigned)me * r->npu + (unsigned)them];
-      cnt[pw->victim_near[i]]++;
-    }
-    for (int l = 0; l < SHOAL_NEAR_LEVELS; l++) {
-      if (cnt[l] == 0)
-        continue;
-      if (prev >= 0) {
-        double near_ns = sum[prev] / cnt[prev], far_ns = sum[l] / cnt[l];
-        if (near_ns > far_ns * LATENCY_TOLERANCE) {
-          bad++;
-          if (out != NULL)
-            fprintf(out, "  worker %u: %s victims %.0f ns, but %s victims "
-                    "%.0f ns\n", w, shoal_near_name((shoal_near)prev), near_ns,
-                    shoal_near_name((shoal_near)l), far_ns);
-          if (j != NULL) {
-            json_object_begin(j, NULL);
-            json_uint(j, "worker", w);
-            json_string(j, "nearer_level", shoal_near_name((shoal_near)prev));
-            json_double(j, "nearer_ns", near_ns, 1);
-            json_string(j, "farther_level", shoal_near_name((shoal_near)l));
-            json_double(j, "farther_ns", far_ns, 1);
-            json_object_end(j);
-          }
-        }
+      bad++;
+      topo_victim_label(pw, lv[a].victim, la, sizeof la);
+      topo_victim_label(pw, lv[a + 1].victim, lb, sizeof lb);
+      if (out != NULL)
+        fprintf(out, "  worker %u: %s victims %.0f-%.0f ns, but %s victims "
+                "%.0f-%.0f ns\n", w, la, lv[a].lo, lv[a].hi, lb,
+                lv[a + 1].lo, lv[a + 1].hi);
+      if (j != NULL) {
+        json_object_begin(j, NULL);
+        json_uint(j, "worker", w);
+        json_string(j, "nearer_level", la);
+        json_double(j, "nearer_min_ns", lv[a].lo, 1);
+        json_string(j, "farther_level", lb);
+        json_double(j, "farther_max_ns", lv[a + 1].hi, 1);
+        json_object_end(j);
       }
-      prev = l;
     }
   }
   return bad;
+}
+
+static int spread_cmp(const void *pa, const void *pb) {
+  double a = *(const double *)pa, b = *(const double *)pb;
+  return a < b ? -1 : a > b;
+}
+
+/* The pairs' spreads, (max − min) / median of their runs: the median
+ * pair's and the worst (which pair). */
+static void spreads(topo_report *r) {
+  double *v = malloc(((size_t)r->npu * r->npu + 1) * sizeof *v);
+  unsigned k = 0;
+  r->spread_worst = r->spread_median = 0;
+  for (unsigned a = 0; v != NULL && a < r->npu; a++)
+    for (unsigned b = 0; b < r->npu; b++) {
+      const shoal_latency_pair *p = &r->pairs[a * r->npu + b];
+      double sp;
+      if (p->runs == 0 || p->median_ns <= 0)
+        continue;
+      sp = (p->max_ns - p->min_ns) / p->median_ns;
+      v[k++] = sp;
+      if (sp >= r->spread_worst) {
+        r->spread_worst = sp;
+        r->worst_a = r->pu_os[a];
+        r->worst_b = r->pu_os[b];
+      }
+    }
+  if (k > 0) {
+    qsort(v, k, sizeof *v, spread_cmp);
+    r->spread_median = v[k / 2];
+  }
+  r->measured = k;
+  free(v);
+}
+
+static void progress(void *user, unsigned done, unsigned total) {
+  (void)user;
+  fprintf(stderr, "\rshoal topo: measured %u of %u pair directions%s", done,
+          total, done == total ? "\n" : "");
 }
 
 static int measure_latency(topo_report *r, cli_log *log) {
@@ -308,22 +381,28 @@ static int measure_latency(topo_report *r, cli_log *log) {
   int rc;
   r->npu = shoal_topo_pu_count(r->t);
   r->pu_os = calloc(r->npu, sizeof *r->pu_os);
-  r->matrix = calloc((size_t)r->npu * r->npu, sizeof *r->matrix);
-  if (r->pu_os == NULL || r->matrix == NULL)
+  r->pairs = calloc((size_t)r->npu * r->npu, sizeof *r->pairs);
+  if (r->pu_os == NULL || r->pairs == NULL)
     return SHOAL_ENOMEM;
   for (unsigned i = 0; i < r->npu; i++)
     r->pu_os[i] = shoal_topo_pu_at(r->t, i)->os_index;
   shoal_latency_opts_defaults(&o);
   o.log = cli_log_fn;
   o.log_user = log;
-  rc = shoal_latency_measure(r->t, r->pu_os, r->npu, r->matrix, &o);
-  if (rc == SHOAL_OK)
+  if (r->npu * (r->npu - 1) >= LATENCY_PROGRESS_PAIRS && isatty(2))
+    o.progress = progress;
+  rc = shoal_latency_measure_pairs(r->t, r->pu_os, r->npu, r->pairs, &o);
+  if (rc == SHOAL_OK) {
+    spreads(r);
     r->disagreements = check_steal_order(r, NULL, NULL);
+  }
   return rc;
 }
 
-static void print_latency(const topo_report *r) {
-  printf("\nCore-to-core round trip, ns (median; rows and columns are PU P#)\n");
+static void print_latency(topo_report *r) {
+  unsigned total = r->npu * (r->npu - 1);
+  printf("\nCore-to-core round trip, ns (the median of each direction's "
+         "runs; the row's PU throws, the column's answers; P#)\n");
   printf("  %6s", "");
   for (unsigned j = 0; j < r->npu; j++)
     printf(" %6u", r->pu_os[j]);
@@ -331,16 +410,27 @@ static void print_latency(const topo_report *r) {
   for (unsigned i = 0; i < r->npu; i++) {
     printf("  %6u", r->pu_os[i]);
     for (unsigned j = 0; j < r->npu; j++) {
-      if (i == j)
+      const shoal_latency_pair *p = &r->pairs[i * r->npu + j];
+      if (i == j || p->runs == 0)
         printf(" %6s", "-");
       else
-        printf(" %6.0f", r->matrix[i * r->npu + j]);
+        printf(" %6.0f", p->median_ns);
     }
     printf("\n");
   }
-  if (r->disagreements == 0) {
+  printf("Spread of a direction's runs, (max - min) / median: median "
+         "%.1f %%, worst %.1f %% (P#%u -> P#%u)\n",
+         100.0 * r->spread_median, 100.0 * r->spread_worst, r->worst_a,
+         r->worst_b);
+  if (r->measured < total)
+    printf("Measured %u of %u pair directions: the time budget ran out\n",
+           r->measured, total);
+  if (!r->checkable) {
+    printf("Steal order: not checkable: no worker has victims at two "
+           "levels to compare\n");
+  } else if (r->disagreements == 0) {
     printf("Steal order agrees: for every worker, nearer victims answer at "
-           "least as fast as farther ones.\n");
+           "least as fast as farther ones, within the runs' spread.\n");
   } else {
     printf("Steal order disagrees in %u place%s:\n", r->disagreements,
            r->disagreements == 1 ? "" : "s");
@@ -456,28 +546,49 @@ static void json_topology(json_writer *j, const shoal_topo *t) {
   json_array_end(j);
 }
 
-static void json_latency(json_writer *j, const topo_report *r) {
+/* A matrix of one field of the pairs (null where unmeasured). */
+static void json_pairs(json_writer *j, const topo_report *r, const char *key,
+                       int field) {
+  json_array_begin(j, key, 0);
+  for (unsigned a = 0; a < r->npu; a++) {
+    json_array_begin(j, NULL, 1);
+    for (unsigned b = 0; b < r->npu; b++) {
+      const shoal_latency_pair *p = &r->pairs[a * r->npu + b];
+      double v = field == 0 ? p->min_ns : field == 1 ? p->median_ns
+                                                    : p->max_ns;
+      if (a != b && p->runs == 0)
+        json_null(j, NULL);
+      else
+        json_double(j, NULL, v, 1);
+    }
+    json_array_end(j);
+  }
+  json_array_end(j);
+}
+
+static void json_latency(json_writer *j, topo_report *r) {
   json_object_begin(j, "latency");
   json_array_begin(j, "pus", 1);
   for (unsigned i = 0; i < r->npu; i++)
     json_uint(j, NULL, r->pu_os[i]);
   json_array_end(j);
-  json_array_begin(j, "round_trip_ns", 0);
-  for (unsigned a = 0; a < r->npu; a++) {
-    json_array_begin(j, NULL, 1);
-    for (unsigned b = 0; b < r->npu; b++)
-      json_double(j, NULL, r->matrix[a * r->npu + b], 1);
-    json_array_end(j);
-  }
-  json_array_end(j);
-  json_bool(j, "steal_order_agrees", r->disagreements == 0);
+  json_pairs(j, r, "round_trip_ns", 1);
+  json_pairs(j, r, "min_ns", 0);
+  json_pairs(j, r, "max_ns", 2);
+  json_uint(j, "directions_measured", r->measured);
+  json_uint(j, "directions_total", r->npu * (r->npu - 1));
+  json_double(j, "spread_median", r->spread_median, 4);
+  json_double(j, "spread_worst", r->spread_worst, 4);
+  json_string(j, "steal_order", !r->checkable ? "not checkable"
+                                : r->disagreements == 0 ? "agrees"
+                                                        : "disagrees");
   json_array_begin(j, "disagreements", 0);
   check_steal_order(r, NULL, j);
   json_array_end(j);
   json_object_end(j);
 }
 
-static void print_json(const topo_report *r) {
+static void print_json(topo_report *r) {
   json_writer j;
   const shoal_topo *t = r->t;
   json_init(&j, stdout);
@@ -493,7 +604,7 @@ static void print_json(const topo_report *r) {
   json_cpu(&j, r);
   json_topology(&j, t);
   topo_json_plan(&j, r->plan);
-  if (r->matrix != NULL)
+  if (r->pairs != NULL)
     json_latency(&j, r);
   json_object_end(&j);
   json_finish(&j);
@@ -549,13 +660,13 @@ int cmd_topo(int argc, char **argv) {
     print_json(&r);
   } else {
     print_text(&r, &a);
-    if (r.matrix != NULL)
+    if (r.pairs != NULL)
       print_latency(&r);
   }
   status = cli_finish_output(PROG, status);
 out:
   free(r.pu_os);
-  free(r.matrix);
+  free(r.pairs);
   shoal_plan_destroy(r.plan);
   shoal_topo_destroy(r.t);
   return status;

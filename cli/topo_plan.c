@@ -13,11 +13,21 @@ static int uint_cmp(const void *pa, const void *pb) {
   return a < b ? -1 : a > b;
 }
 
-/* v[0 … n) (sorted here, repeats dropped) as "0-3, 8, 10-12" into buf. */
+/* v[0 … n) (sorted here, repeats dropped) as "0-3, 8, 10-12" into buf;
+ * an even stride of four or more as "0-46 by 2" (SMT siblings' PUs). */
 void topo_ranges(char *buf, size_t cap, unsigned *v, unsigned n) {
   size_t len = 0;
   buf[0] = '\0';
   qsort(v, n, sizeof *v, uint_cmp);
+  if (n >= 4 && v[1] - v[0] > 1) {
+    unsigned step = v[1] - v[0], k = 2;
+    while (k < n && v[k] - v[k - 1] == step)
+      k++;
+    if (k == n) {
+      snprintf(buf, cap, "%u-%u by %u", v[0], v[n - 1], step);
+      return;
+    }
+  }
   for (unsigned i = 0; i < n && len < cap;) {
     unsigned j = i;
     while (j + 1 < n && (v[j + 1] == v[j] || v[j + 1] == v[j] + 1))

@@ -357,10 +357,25 @@ SHOAL_API unsigned shoal_plan_collisions(const shoal_plan *p);
 /* Core-to-core latency                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* Called after each measured pair: how many of the total are done. */
+typedef void (*shoal_latency_progress_fn)(void *user, unsigned done,
+                                          unsigned total);
+
 /* All fields public; fill with shoal_latency_opts_defaults first. */
 typedef struct shoal_latency_opts {
   unsigned round_trips;  /* round trips per sample (default 200) */
-  unsigned samples;      /* samples per pair; the median is kept (15) */
+  unsigned samples;      /* samples per run; a run's figure is their
+                            median (15) */
+  unsigned max_runs;     /* runs per direction of a pair (5): they repeat
+                            until their spread is within `spread`, at least
+                            3 of them */
+  double spread;         /* (max − min) / median of a pair's runs that ends
+                            its runs early (0.10) */
+  unsigned budget_ms;    /* the whole measurement's time (60000): the pairs
+                            it does not reach are left unmeasured (runs 0);
+                            0: no limit */
+  shoal_latency_progress_fn progress; /* may be NULL */
+  void *progress_user;
   shoal_log_fn log;
   void *log_user;
   size_t struct_size;
@@ -368,12 +383,26 @@ typedef struct shoal_latency_opts {
 
 SHOAL_API void shoal_latency_opts_defaults(shoal_latency_opts *opts);
 
-/* Measures the cache-line round trip between every pair of the `n` PUs
- * (OS indices) with two threads bound to them, ping-ponging a counter.
- * matrix_ns[i*n+j] receives the median round trip in nanoseconds (0 on the
- * diagonal). Errors: SHOAL_EINVAL (bad arguments, a PU not in `t`),
- * SHOAL_ENOTSUP (`t` is not this machine), SHOAL_EPIN (the OS refused a
- * binding), SHOAL_ENOMEM. Blocks the caller; any thread outside a runtime. */
+/* One direction of a pair: the thread on the first PU throws and times,
+ * the one on the second answers. */
+typedef struct shoal_latency_pair {
+  double min_ns, median_ns, max_ns; /* over the runs; 0 when unmeasured */
+  unsigned runs;                    /* 0: not measured (budget spent, or
+                                       the diagonal) */
+} shoal_latency_pair;
+
+/* Measures the cache-line round trip between every ordered pair of the
+ * `n` PUs (OS indices) with two threads bound to them, ping-ponging a
+ * counter: pairs[i*n+j] is PU i throwing to PU j. Errors: SHOAL_EINVAL
+ * (bad arguments, a PU not in `t`), SHOAL_ENOTSUP (`t` is not this
+ * machine), SHOAL_EPIN (the OS refused a binding), SHOAL_ENOMEM. Blocks
+ * the caller; any thread outside a runtime. */
+SHOAL_API int shoal_latency_measure_pairs(const shoal_topo *t,
+                                          const unsigned *pu_os, unsigned n,
+                                          shoal_latency_pair *pairs,
+                                          const shoal_latency_opts *opts);
+/* The same, as a matrix of medians: matrix_ns[i*n+j] (0 on the diagonal
+ * and for pairs not measured). */
 SHOAL_API int shoal_latency_measure(const shoal_topo *t,
                                     const unsigned *pu_os, unsigned n,
                                     double *matrix_ns,

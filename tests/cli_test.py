@@ -45,23 +45,30 @@ def worker(doc, w):
 @case("synthetic JSON has the schema's keys and the exact plan")
 def _():
     d = topo_json("--synthetic", SYN)
-    eq(d["schema_version"], 1, "schema_version")
+    eq(d["schema_version"], 2, "schema_version")
     for k in ("cpu", "caches", "numa_nodes", "pus", "plan", "source"):
         assert k in d, "missing key %s" % k
     for k in ("vendor", "brand", "family", "model", "stepping", "codename", "features"):
         assert k in d["cpu"], "missing cpu.%s" % k
-    eq(d["source"], {"kind": "synthetic", "description": SYN, "this_system": False}, "source")
+    eq(d["source"], {"kind": "synthetic", "description": SYN, "this_system": False,
+                     "whole_system": False}, "source")
+    eq(d["excluded_pus"], [], "nothing excluded")
+    eq(d["numa_bandwidth"], None, "no bandwidth matrix")
     eq(len(d["pus"]), 32, "PUs")
     eq(len(d["numa_nodes"]), 4, "NUMA nodes")
     eq([n["os_index"] for n in d["numa_nodes"]], [0, 1, 2, 3], "node OS indices")
     eq(d["pus"][9], {"logical": 9, "os_index": 9, "core": 4, "cache_domain": 4,
-                     "numa_node": 1, "package": 0}, "PU 9")
+                     "numa_node": 1, "package": 0, "allowed": True}, "PU 9")
     eq(d["plan"]["worker_count"], 16, "workers")
     w5 = worker(d, 5)
     eq(w5["pu_os_index"], 10, "worker 5 PU")
     eq(w5["numa_node"], 1, "worker 5 node")
-    eq(w5["victims"], [6, 7, 4, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15], "worker 5 victims")
+    # rank 1 in its node: each level's second victim first
+    eq(w5["victims"], [6, 7, 4, 1, 2, 3, 0, 13, 14, 15, 8, 9, 10, 11, 12], "worker 5 victims")
     eq(w5["victim_levels"], ["numa"] * 3 + ["package"] * 4 + ["remote"] * 8, "worker 5 levels")
+    eq(w5["victim_ranks"], [0] * 3 + [1] * 4 + [2] * 8, "worker 5 ranks")
+    eq(d["plan"]["first_victim_collisions"], 0, "collisions")
+    eq(d["plan"]["capped_cores"], 0, "capped cores")
     assert "latency" not in d, "latency without --latency"
 
 
@@ -74,8 +81,19 @@ def _():
     assert "Topology: 2 packages, 4 NUMA nodes" in out, "summary line"
     assert "NUMANode L#3 P#3" in out, "tree"
     assert "Plan: 16 workers (one per core)" in out, "plan header"
-    line = [l for l in out.splitlines() if l.strip().startswith("5 ")][0]
-    assert "numa: 6 7 4  package: 0 1 2 3  remote: 8 9 10 11 12 13 14 15" in line, line
+    # workers that read alike share a row; levels as ranges
+    line = [l for l in out.splitlines() if l.strip().startswith("4-7 ")][0]
+    assert "8-14 by 2" in line and "numa: 4-7  package: 0-3  remote: 8-15" in line, line
+    assert "First-victim collisions: 0" in out, out[-300:]
+    assert max(len(l) for l in out.splitlines()) < 200, "a line past 200 characters"
+    rc, out, err = run("topo", "--synthetic", "l3:1 l2:4 core:4 pu:1")
+    assert "l2: 0-3  l3: 4-15" in out, out[-600:]
+    rc, out, err = run("topo", "--synthetic", "pack:8 numa:2 core:24 pu:2")
+    eq(rc, 0, "status")
+    assert len(out) < 40000, "a 768-PU report of %d bytes" % len(out)
+    assert max(len(l) for l in out.splitlines()) < 120, "a line past 120 characters"
+    rc, out, err = run("topo", "--synthetic", "core:2048 pu:1")
+    assert "Plan: 1024 workers (one per core, at most 1024: 1024 cores get none)" in out, out[-400:]
 
 
 @case("--workers sets the plan's size, SMT siblings after cores")
@@ -87,6 +105,8 @@ def _():
     eq(worker(d, 0)["victim_levels"], ["core", "numa"], "worker 0 levels")
     d = topo_json("--synthetic", "core:2 pu:1", "--workers", "3")
     eq(worker(d, 2)["pu_os_index"], None, "unbound worker")
+    eq(worker(d, 2)["victim_levels"], ["unbound", "unbound"], "unbound labels")
+    eq(worker(d, 0)["victim_levels"], ["numa", "unbound"], "unbound last")
 
 
 @case("--workers 0 means one per core")
@@ -101,6 +121,13 @@ def _():
     eq(d["source"]["kind"], "xml", "kind")
     eq(d["numa_distances"], [[10, 16, 22, 28], [16, 10, 22, 28],
                              [22, 22, 10, 16], [28, 28, 16, 10]], "distances")
+    d2 = topo_json("--xml", os.path.join(TOPOS, "numa-bw-lat.xml"))
+    eq(d2["numa_distances"][0], [10, 20, 12, 30], "latency, though bandwidth comes first")
+    eq(d2["numa_bandwidth"][0], [90000, 30000, 60000, 10000], "bandwidth, shown")
+    eq(worker(d2, 0)["victims"], [1, 4, 5, 2, 3, 6, 7], "latency order")
+    rc, out, err = run("topo", "--xml", os.path.join(TOPOS, "numa-bw-lat.xml"))
+    assert "NUMA bandwidth (hwloc's NUMABandwidth, MB/s): shown, never used" in out, out
+    assert "NUMA latency (hwloc's NUMALatency, 10 = local)" in out, out
     eq(len(d["pus"]), 10, "PUs")
     eq(d["plan"]["worker_count"], 5, "workers")
     eq(worker(d, 0)["victims"], [1, 2, 3, 4], "worker 0 victims")
@@ -127,7 +154,8 @@ def _():
     d = topo_json()
     eq(d["source"]["kind"], "native", "kind")
     eq(d["source"]["this_system"], True, "this_system")
-    eq(len(d["pus"]), os.cpu_count(), "PUs")
+    eq(len(d["pus"]) + len(d["excluded_pus"]), os.cpu_count(), "PUs")
+    eq(len(d["pus"]), len(os.sched_getaffinity(0)), "PUs this process may use")
     cores = len({p["core"] for p in d["pus"]})
     eq(d["plan"]["worker_count"], cores, "one worker per core")
     if os.uname().machine == "x86_64":
@@ -154,15 +182,43 @@ def _():
     for i in range(n):
         eq(lat["round_trip_ns"][i][i], 0.0, "diagonal")
         for j in range(n):
-            eq(lat["round_trip_ns"][i][j], lat["round_trip_ns"][j][i], "symmetry")
-            if i != j:
-                assert lat["round_trip_ns"][i][j] > 0, "positive"
-    assert isinstance(lat["steal_order_agrees"], bool)
-    eq(lat["steal_order_agrees"], not lat["disagreements"], "agreement matches the list")
+            if i != j:  # each direction on its own
+                assert lat["min_ns"][i][j] <= lat["round_trip_ns"][i][j] <= lat["max_ns"][i][j], (i, j)
+                assert lat["min_ns"][i][j] > 0, "positive"
+    eq(lat["directions_measured"], n * (n - 1), "every direction")
+    assert 0 <= lat["spread_median"] <= lat["spread_worst"], lat
+    levels = {r for w in d["plan"]["workers"] for r in w["victim_ranks"]}
+    if len(levels) < 2:  # one level: nothing to compare
+        eq(lat["steal_order"], "not checkable", "verdict")
+    else:
+        assert lat["steal_order"] in ("agrees", "disagrees"), lat["steal_order"]
+    eq(lat["steal_order"] == "disagrees", bool(lat["disagreements"]), "verdict matches the list")
     rc, out, err = run("topo", "--latency")
     eq(rc, 0, "status")
     assert "Core-to-core round trip" in out, "matrix header"
-    assert "Steal order agrees" in out or "Steal order disagrees" in out, "verdict"
+    assert "Spread of a direction's runs" in out, "spread"
+    assert ("Steal order: not checkable" in out if len(levels) < 2
+            else ("Steal order agrees" in out or "Steal order disagrees" in out)), out[-400:]
+
+
+@case("under taskset: one CPU, one worker, the rest excluded with the reason")
+def _():
+    if shutil.which("taskset") is None or os.cpu_count() < 2:
+        raise Skip("no taskset, or one CPU")
+    p = subprocess.run(["taskset", "-c", "0", SHOAL, "topo", "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    eq(p.returncode, 0, "status")
+    d = json.loads(p.stdout)
+    eq([w["pu_os_index"] for w in d["plan"]["workers"]], [0], "one worker on PU 0")
+    eq({e["reason"] for e in d["excluded_pus"]}, {"binding"}, "reason")
+    eq(len(d["pus"]), 1, "PUs shown")
+    p = subprocess.run(["taskset", "-c", "0", SHOAL, "topo", "--whole-system"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    out = p.stdout.decode()
+    assert "Not used: P#" in out and "(not allowed to this process)" in out, out
+    p = subprocess.run(["taskset", "-c", "0", SHOAL, "topo"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    assert "Excluded: P#" in p.stdout.decode(), p.stdout.decode()
 
 
 @case("--help and --version")
@@ -209,6 +265,12 @@ bad("invalid XML", ["topo", "--xml", garbage], "is not an hwloc XML topology")
 bad("truncated XML", ["topo", "--xml", os.path.join(TOPOS, "invalid.xml")], "is not an hwloc XML topology")
 if os.geteuid() != 0:  # root reads the file anyway
     bad("unreadable XML", ["topo", "--xml", unreadable], "cannot read topology file")
+for name, why in (("pu-huge", "PU os_index 4294967294 past"),
+                  ("pu-duplicate", "a second PU with os_index 0"),
+                  ("no-numa", "no NUMA node"),
+                  ("distances-short", "indexes and 15 values")):
+    bad("damaged XML: " + name, ["topo", "--xml", os.path.join(TOPOS, name + ".xml")], why)
+bad("XML path is a directory", ["topo", "--xml", TOPOS], "Is a directory")
 bad("workers not a number", ["topo", "--workers", "abc"], "--workers wants a whole number")
 bad("workers negative", ["topo", "--workers", "-1"], "not '-1'")
 bad("workers above the limit", ["topo", "--workers", "1025"], "from 0 to 1024")

@@ -404,6 +404,12 @@ static void cpu(void **state) {
   assert_int_equal(shoal__intel6_name_fits(15, 0xA7, "Xeon (Wolfdale)"), 1);
 }
 
+static void count_progress(void *user, unsigned done, unsigned total) {
+  unsigned *calls = user;
+  assert_true(done <= total);
+  (*calls)++;
+}
+
 static void latency(void **state) {
   shoal_topo *t = NULL, *syn = NULL;
   shoal_latency_opts o;
@@ -417,10 +423,30 @@ static void latency(void **state) {
   pus[0] = shoal_topo_pu_at(t, 0)->os_index;
   pus[1] = shoal_topo_pu_at(t, shoal_topo_pu_count(t) - 1)->os_index;
   if (shoal_topo_pu_count(t) >= 2) {
+    shoal_latency_pair pr[4];
+    unsigned calls = 0;
     assert_int_equal(shoal_latency_measure(t, pus, 2, m, &o), SHOAL_OK);
     assert_true(m[0] == 0.0 && m[3] == 0.0);
-    assert_true(m[1] > 0.0);
-    assert_true(m[1] == m[2]);
+    assert_true(m[1] > 0.0 && m[2] > 0.0); /* each direction measured */
+    o.progress = count_progress;
+    o.progress_user = &calls;
+    assert_int_equal(shoal_latency_measure_pairs(t, pus, 2, pr, &o), SHOAL_OK);
+    assert_int_equal(calls, 2);
+    for (unsigned k = 1; k <= 2; k++) {
+      assert_true(pr[k].runs >= 3 && pr[k].runs <= o.max_runs);
+      assert_true(pr[k].min_ns <= pr[k].median_ns);
+      assert_true(pr[k].median_ns <= pr[k].max_ns);
+    }
+    assert_int_equal(pr[0].runs, 0); /* the diagonal */
+    /* a budget already spent: nothing measured, nothing wrong */
+    o.budget_ms = 1;
+    o.max_runs = 1000;
+    o.spread = 0;
+    assert_int_equal(shoal_latency_measure_pairs(t, pus, 2, pr, &o), SHOAL_OK);
+    o.budget_ms = 60000;
+    o.max_runs = 5;
+    o.spread = 0.10;
+    o.progress = NULL;
   }
   pus[1] = 100000; /* not a PU of this machine */
   assert_int_equal(shoal_latency_measure(t, pus, 2, m, &o), SHOAL_EINVAL);

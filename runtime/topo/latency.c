@@ -1,10 +1,13 @@
 /* latency.c — core-to-core cache-line round trips: two threads bound to two
  * PUs pass a counter back and forth on one line; the median of several
- * timed samples is the pair's figure. Backs `shoal topo --latency`. */
+ * timed samples is a run's figure, and runs repeat (each direction of a
+ * pair apart) until they agree within the spread asked, inside a time
+ * budget. Backs `shoal topo --latency`. */
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "runtime/topo/topo.h"
@@ -14,6 +17,11 @@ void shoal_latency_opts_defaults(shoal_latency_opts *opts) {
     return;
   opts->round_trips = 200;
   opts->samples = 15;
+  opts->max_runs = 5;
+  opts->spread = 0.10;
+  opts->budget_ms = 60000;
+  opts->progress = NULL;
+  opts->progress_user = NULL;
   opts->log = NULL;
   opts->log_user = NULL;
   opts->struct_size = sizeof *opts;
@@ -143,19 +151,49 @@ static int measure_pair(const shoal_topo *t, unsigned a, unsigned b,
   return job.rc;
 }
 
-int shoal_latency_measure(const shoal_topo *t, const unsigned *pu_os,
-                          unsigned n, double *matrix_ns,
-                          const shoal_latency_opts *opts) {
+/* One direction of a pair: runs until their spread is small (3 at
+ * least, max_runs at most). */
+static int measure_direction(const shoal_topo *t, unsigned a, unsigned b,
+                             const shoal_latency_opts *o, double *samples,
+                             double *runs, shoal_latency_pair *out) {
+  unsigned k = 0;
+  int rc = SHOAL_OK;
+  while (k < o->max_runs) {
+    if ((rc = measure_pair(t, a, b, o, samples, &runs[k])) != SHOAL_OK)
+      return rc;
+    k++;
+    if (k >= 3 || k == o->max_runs) {
+      double lo = runs[0], hi = runs[0], mid;
+      for (unsigned i = 1; i < k; i++) {
+        lo = runs[i] < lo ? runs[i] : lo;
+        hi = runs[i] > hi ? runs[i] : hi;
+      }
+      qsort(runs, k, sizeof *runs, dbl_cmp);
+      mid = runs[k / 2];
+      *out = (shoal_latency_pair){lo, mid, hi, k};
+      if (mid > 0 && (hi - lo) / mid <= o->spread)
+        break;
+    }
+  }
+  return rc;
+}
+
+int shoal_latency_measure_pairs(const shoal_topo *t, const unsigned *pu_os,
+                                unsigned n, shoal_latency_pair *pairs,
+                                const shoal_latency_opts *opts) {
   shoal_latency_opts o;
-  double *samples;
+  double *samples, *runs;
+  uint64_t deadline;
+  unsigned done = 0, total = n * (n - 1);
   int rc = SHOAL_OK;
 
-  if (t == NULL || pu_os == NULL || matrix_ns == NULL || n == 0)
+  if (t == NULL || pu_os == NULL || pairs == NULL || n == 0)
     return SHOAL_EINVAL;
   shoal_latency_opts_defaults(&o);
   if (opts != NULL)
     shoal__copy_opts(&o, sizeof o, opts, opts->struct_size);
-  if (o.round_trips == 0 || o.samples == 0)
+  if (o.round_trips == 0 || o.samples == 0 || o.max_runs == 0 ||
+      !(o.spread >= 0))
     return SHOAL_EINVAL;
   if (!t->this_system) {
     shoal__log(o.log, o.log_user, SHOAL_LOG_ERROR,
@@ -170,20 +208,45 @@ int shoal_latency_measure(const shoal_topo *t, const unsigned *pu_os,
       return SHOAL_EINVAL;
   }
   samples = shoal__calloc(o.samples, sizeof *samples);
-  if (samples == NULL)
+  runs = shoal__calloc(o.max_runs, sizeof *runs);
+  if (samples == NULL || runs == NULL) {
+    shoal__free(samples);
+    shoal__free(runs);
     return SHOAL_ENOMEM;
-  for (unsigned i = 0; i < n && rc == SHOAL_OK; i++) {
-    matrix_ns[i * n + i] = 0.0;
-    for (unsigned j = i + 1; j < n && rc == SHOAL_OK; j++) {
-      double v = 0.0;
-      rc = measure_pair(t, pu_os[i], pu_os[j], &o, samples, &v);
+  }
+  memset(pairs, 0, (size_t)n * n * sizeof *pairs);
+  deadline = o.budget_ms != 0 ? now_ns() + (uint64_t)o.budget_ms * 1000000u
+                              : UINT64_MAX;
+  for (unsigned i = 0; i < n && rc == SHOAL_OK; i++)
+    for (unsigned j = 0; j < n && rc == SHOAL_OK; j++) {
+      if (i == j || now_ns() >= deadline)
+        continue;
+      rc = measure_direction(t, pu_os[i], pu_os[j], &o, samples, runs,
+                             &pairs[(size_t)i * n + j]);
       if (rc == SHOAL_EPIN)
         shoal__log(o.log, o.log_user, SHOAL_LOG_ERROR,
                    "the OS refused to bind a thread to PU %u or %u",
                    pu_os[i], pu_os[j]);
-      matrix_ns[i * n + j] = matrix_ns[j * n + i] = v;
+      if (o.progress != NULL)
+        o.progress(o.progress_user, ++done, total);
     }
-  }
   shoal__free(samples);
+  shoal__free(runs);
+  return rc;
+}
+
+int shoal_latency_measure(const shoal_topo *t, const unsigned *pu_os,
+                          unsigned n, double *matrix_ns,
+                          const shoal_latency_opts *opts) {
+  shoal_latency_pair *pairs;
+  int rc;
+  if (t == NULL || pu_os == NULL || matrix_ns == NULL || n == 0)
+    return SHOAL_EINVAL;
+  if ((pairs = shoal__calloc((size_t)n * n, sizeof *pairs)) == NULL)
+    return SHOAL_ENOMEM;
+  rc = shoal_latency_measure_pairs(t, pu_os, n, pairs, opts);
+  for (size_t k = 0; k < (size_t)n * n; k++)
+    matrix_ns[k] = pairs[k].median_ns;
+  shoal__free(pairs);
   return rc;
 }
