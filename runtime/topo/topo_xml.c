@@ -506,10 +506,8 @@ static int check(scan *sp) {
         return refuse(sp, "malformed closing tag");
       sp->p++;
       depth--;
-      if ((stack[depth] == T_DISTANCES2 ||
-           stack[depth] == T_DISTANCES2HETERO) &&
-          (rc = matrix_check(sp)) != SHOAL_OK)
-        return rc;
+      if (stack[depth] == T_DISTANCES2 && (rc = matrix_check(sp)) != SHOAL_OK)
+        return rc; /* (a heterogeneous one's indexes name types too) */
     } else {
       unsigned allowed = depth > 0 ? tags[stack[depth - 1]].children
                          : seen_root ? 0u
