@@ -132,12 +132,17 @@ static void prefetch(const void *p) {
 }
 
 /* One entry of a slot being run: fired when due, else put lower. */
+/* An entry its claimer is still reading: looked at again next unit. */
+static void later(shoal__wheel *w, shoal__wentry *e) {
+  e->expires = w->cur + 1;
+  put(w, e);
+}
+
 static void entry_run(shoal__wheel *w, shoal__wentry *e) {
   /* acquire: pairs with unclaim's release */
   uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
-  if ((st & 3u) == W_CLAIMED) { /* its claimer is still on it */
-    e->expires = w->cur + 1;
-    put(w, e);
+  if ((st & 3u) == W_CLAIMED) {
+    later(w, e);
     return;
   }
   if ((st & 3u) != W_ARMED) { /* cancelled: its storage back now */
@@ -149,22 +154,32 @@ static void entry_run(shoal__wheel *w, shoal__wentry *e) {
     return;
   }
   if (e->interval == 0) {
-    /* a one-shot is claimed before it fires: a cancel after this fails */
+    /* a one-shot is taken before it fires: a cancel or claim after this
+     * fails; one that came first wins */
     uint32_t want = st;
     if (!atomic_compare_exchange_strong_explicit(&e->state, &want, 0,
                                                  memory_order_relaxed,
                                                  memory_order_relaxed)) {
-      over(w, e); /* cancelled just now */
+      if ((want & 3u) == W_CLAIMED)
+        later(w, e); /* claimed just now: its claimer reads it */
+      else
+        over(w, e); /* cancelled just now */
       return;
     }
   }
   /* the wheel moves one unit at a time: one firing per slot */
-  if (w->ops->fire(w->ctx, e) == 0 && e->interval != 0 &&
-      atomic_load_explicit(&e->state, memory_order_relaxed) == st) {
-    /* a periodic one still armed (a cancel meanwhile wins) goes back */
-    e->expires += e->interval;
-    put(w, e);
-    return;
+  if (w->ops->fire(w->ctx, e) == 0 && e->interval != 0) {
+    /* acquire: as above */
+    uint32_t now = atomic_load_explicit(&e->state, memory_order_acquire);
+    if (now == st) { /* still armed (a cancel meanwhile wins): again */
+      e->expires += e->interval;
+      put(w, e);
+      return;
+    }
+    if ((now & 3u) == W_CLAIMED) {
+      later(w, e);
+      return;
+    }
   }
   over(w, e);
 }
