@@ -57,10 +57,11 @@ void st_print_table(FILE *f, const st_result *r, int color) {
   const char *off = color ? "\033[0m" : "";
   double secs = r->wall_s > 0 ? r->wall_s : 1;
   fprintf(f, "shoal stress: %u sessions, %u ticks/s for %u s (%s), budget "
-          "%u ms, %u workers, SIMD %s\n\n",
+          "%u ms, %u worker%s, SIMD %s\n\n",
           a->sessions, a->tps, a->duration_s,
           a->pace_max ? "ticks back to back" : "real time", a->budget_ms,
-          r->workers, r->simd != NULL ? r->simd : "?");
+          r->workers, r->workers == 1 ? "" : "s",
+          r->simd != NULL ? r->simd : "?");
   fprintf(f, "ticks                 %llu in %.1f s\n",
           (unsigned long long)r->ticks, r->wall_s);
   fprintf(f, "tick time             p50 %.2f  p99 %.2f  p99.9 %.2f  max "
