@@ -139,7 +139,10 @@ typedef struct shoal_topo_opts {
   void *log_user;
   /* This machine: 0 (default) keeps only the PUs the process may run on —
    * those its cgroup allows (hwloc's allowed set) and its CPU binding
-   * (taskset, sched_setaffinity) holds — as if the others were not there;
+   * holds (taskset, sched_setaffinity: as it was when the library was
+   * loaded, so that a thread the host pinned since, or
+   * shoal_runtime_bind_host's, narrows nothing) — as if the others were
+   * not there;
    * the excluded ones are listed (shoal_topo_excluded_at). 1 keeps the
    * whole machine (hwloc's --whole-system), the excluded PUs marked not
    * allowed; a plan never uses them either way. */

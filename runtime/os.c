@@ -1,5 +1,6 @@
 /* os.c — the platform calls (os.h): futex, clocks, timer slack, resident
- * memory and page discards, and the debug build's random yields. */
+ * memory and page discards, the process's CPU binding at load, and the
+ * debug build's random yields. */
 #include "runtime/os.h"
 
 #include <stdio.h>
@@ -12,12 +13,31 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The binding at load: read once, by the loader's thread, before any
+ * other thread of the library can run; read-only after. */
+static cpu_set_t initial_cpus;
+static int initial_known;
+
+__attribute__((constructor)) static void initial_cpus_read(void) {
+  CPU_ZERO(&initial_cpus);
+  initial_known = sched_getaffinity(0, sizeof initial_cpus, &initial_cpus) == 0;
+}
+
+int shoal__os_initial_cpu(unsigned cpu) {
+  if (!initial_known || cpu >= CPU_SETSIZE)
+    return 1;
+  return CPU_ISSET(cpu, &initial_cpus) ? 1 : 0;
+}
+
+int shoal__os_initial_cpus_known(void) { return initial_known; }
 
 void shoal__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
                        uint64_t timeout_ns) {

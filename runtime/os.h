@@ -61,4 +61,13 @@ uint64_t shoal__rss_bytes(void);
  * memory). Returns the bytes given back. */
 size_t shoal__pages_discard(void *p, size_t n);
 
+/* The CPUs the process was bound to when the library was loaded (before
+ * the host's own code pinned any thread, as OpenMP reads its mask at
+ * start): 1 when cpu was in that set, or when it is not known (0 when not
+ * in it). Later pinning of threads — the host's, shoal_runtime_bind_host's
+ * — does not narrow it. Any thread. */
+int shoal__os_initial_cpu(unsigned cpu);
+/* 1 when the set above is known. */
+int shoal__os_initial_cpus_known(void);
+
 #endif /* SHOAL_OS_H */

@@ -3,7 +3,8 @@
  * under `taskset -c 0`), the topology holds those PUs only and names the
  * others with their reason, the default plan has one worker per core of
  * them and binds none elsewhere, and a running runtime's threads (workers
- * bound and unbound) stay inside the set, read from /proc. */
+ * bound and unbound) stay inside the set, read from /proc; a thread pinned
+ * since the process started narrows nothing. */
 #include <dirent.h>
 #include <sched.h>
 #include <stdio.h>
@@ -121,10 +122,33 @@ static void worker_threads(void **state) {
   assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
 }
 
+/* A thread pinned since the process started (the host's main thread, as
+ * shoal_runtime_bind_host pins it) does not narrow later plans: a second
+ * runtime of the process still gets every core it may use. */
+static void pinned_host_thread(void **state) {
+  cpu_set_t a = affinity(), one;
+  shoal_topo *t = NULL;
+  int first = -1;
+  (void)state;
+  for (int c = 0; c < CPU_SETSIZE && first < 0; c++)
+    if (CPU_ISSET(c, &a))
+      first = c;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+  assert_int_equal(shoal_topo_load(&t, NULL), SHOAL_OK);
+  assert_int_equal(shoal_topo_pu_count(t), (unsigned)CPU_COUNT(&a));
+  assert_int_equal(shoal_topo_excluded_count(t) + CPU_COUNT(&a),
+                   (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+  shoal_topo_destroy(t);
+  assert_int_equal(sched_setaffinity(0, sizeof a, &a), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(topology_and_plan),
     cmocka_unit_test(worker_threads),
+    cmocka_unit_test(pinned_host_thread),
   };
   return test_run("affinity", tests, SHOAL_ARRAY_LEN(tests));
 }

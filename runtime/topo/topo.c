@@ -10,6 +10,7 @@
 
 #include <hwloc.h>
 
+#include "runtime/os.h"
 #include "runtime/topo/topo.h"
 
 void shoal_topo_opts_defaults(shoal_topo_opts *opts) {
@@ -485,8 +486,9 @@ static int configure_source(hwloc_topology_t hw, shoal_topo *t,
 }
 
 /* The PUs this process may run on: those the OS allows it (the cgroup's
- * cpuset: hwloc's allowed set) that its CPU binding holds (the process's,
- * or the calling thread's where the process's cannot be read). The
+ * cpuset: hwloc's allowed set) that its CPU binding holds (as it was when
+ * the library was loaded; hwloc's reading of the process's or the calling
+ * thread's where that is not known). The
  * others are listed with their reason; unless whole_system, the topology
  * is restricted to the rest, as hwloc would show it. */
 static int narrow(shoal_topo *t, hwloc_topology_t hw,
@@ -500,9 +502,19 @@ static int narrow(shoal_topo *t, hwloc_topology_t hw,
     rc = SHOAL_ENOMEM;
     goto out;
   }
-  if (hwloc_get_cpubind(hw, bind, HWLOC_CPUBIND_PROCESS) != 0 &&
-      hwloc_get_cpubind(hw, bind, HWLOC_CPUBIND_THREAD) != 0)
+  if (shoal__os_initial_cpus_known()) {
+    /* the binding the process started with: a thread pinned since (the
+     * host's main thread, shoal_runtime_bind_host) does not narrow it */
+    hwloc_bitmap_zero(bind);
+    hwloc_bitmap_foreach_begin(id, all) {
+      if (shoal__os_initial_cpu((unsigned)id))
+        hwloc_bitmap_set(bind, (unsigned)id);
+    }
+    hwloc_bitmap_foreach_end();
+  } else if (hwloc_get_cpubind(hw, bind, HWLOC_CPUBIND_PROCESS) != 0 &&
+             hwloc_get_cpubind(hw, bind, HWLOC_CPUBIND_THREAD) != 0) {
     hwloc_bitmap_copy(bind, all); /* no binding known: none */
+  }
   t->excluded_os = shoal__calloc(cap + 1, sizeof *t->excluded_os);
   t->excluded_why = shoal__calloc(cap + 1, 1);
   if (t->excluded_os == NULL || t->excluded_why == NULL) {
