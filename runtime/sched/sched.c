@@ -34,7 +34,7 @@ static uint64_t rng_next(uint64_t *s) {
 unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,
                             unsigned *out) {
   unsigned begin = 0;
-  for (unsigned l = 0; l < SHOAL_PLAN_LEVELS_MAX; l++) {
+  for (unsigned l = 0; l < w->nlevels; l++) {
     unsigned end = w->level_end[l], len = end - begin;
     if (len != 0) {
       /* Randomized within a level, so that the thieves of one cache or
@@ -627,6 +627,7 @@ static int worker_new(shoal_runtime *rt, unsigned i, shoal_worker **out) {
   for (unsigned k = 0; k < pw->nvictims; k++)
     while (l < pw->victim_level[k])
       w->level_end[l++] = k;
+  w->nlevels = pw->nvictims > 0 ? pw->victim_level[pw->nvictims - 1] + 1u : 0;
   while (l < SHOAL_PLAN_LEVELS_MAX)
     w->level_end[l++] = pw->nvictims;
   w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);

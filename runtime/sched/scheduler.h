@@ -73,6 +73,7 @@ struct shoal_worker {
   const unsigned *victims;               /* the plan's order, nearest first */
   unsigned level_end[SHOAL_PLAN_LEVELS_MAX]; /* victims of level l end
                                                here */
+  unsigned nlevels;                          /* levels with victims */
   unsigned *order;                       /* one steal round's order */
   uint64_t rng;
   int wanting;          /* counted in rt->wanted */
