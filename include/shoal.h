@@ -239,7 +239,7 @@ SHOAL_API unsigned shoal_topo_numa_distance(const shoal_topo *t, unsigned a,
                                             unsigned b);
 /* The bandwidth hwloc reports from node a to node b (its NUMABandwidth
  * matrix, MB/s), shown in reports, never used to order anything; 0 when
- * there is none. */
+ * there is none. Any thread. */
 SHOAL_API uint64_t shoal_topo_numa_bandwidth(const shoal_topo *t, unsigned a,
                                              unsigned b);
 
@@ -348,12 +348,13 @@ SHOAL_API const shoal_plan_worker *shoal_plan_worker_at(const shoal_plan *p,
  * thread. */
 SHOAL_API const char *shoal_near_name(shoal_near near);
 /* How many of the allowed cores got no worker because the default count
- * stops at SHOAL_WORKERS_MAX (0 when none, or when workers were given). */
+ * stops at SHOAL_WORKERS_MAX (0 when none, or when workers were given).
+ * Any thread. */
 SHOAL_API unsigned shoal_plan_capped(const shoal_plan *p);
 /* First-victim collisions: over every level and every victim, the
  * thieves whose first victim of that level it is, past the first one. 0
  * on a symmetric machine; a measure of how evenly the thieves of a domain
- * spread over the next. */
+ * spread over the next. Any thread. */
 SHOAL_API unsigned shoal_plan_collisions(const shoal_plan *p);
 
 /* ------------------------------------------------------------------------ */

@@ -17,9 +17,7 @@ enum { W_ARMED = 1, W_CANCELLED = 2, W_CLAIMED = 3 };
 
 void shoal__wheel_init(shoal__wheel *w, const shoal__wheel_ops *ops,
                        void *ctx) {
-  atomic_store_explicit(&w->q_head, &w->q_stub, memory_order_relaxed);
-  w->q_tail = &w->q_stub;
-  atomic_store_explicit(&w->q_stub.next, NULL, memory_order_relaxed);
+  shoal__inbox_init(&w->q, &w->q_stub);
   memset(w->slot, 0, sizeof w->slot);
   memset(&w->spare, 0, sizeof w->spare);
   w->overflow = 0;
@@ -42,7 +40,7 @@ static uint64_t arm(shoal__wheel *w, shoal__wentry *e, uint64_t t,
                         memory_order_relaxed);
   /* release (the push's exchange): the fields above before the tick can
    * take it */
-  shoal__mpsc_push(&w->q_head, &e->link);
+  shoal__inbox_push(&w->q, &e->link);
   return handle;
 }
 
@@ -211,7 +209,7 @@ void shoal__wheel_tick(shoal__wheel *w, uint64_t now, uint32_t take_max) {
    * arm without pause must not hold the tick) */
   for (uint32_t k = 0;
        k < take_max &&
-       (n = shoal__mpsc_pop(&w->q_head, &w->q_tail, &w->q_stub)) != NULL;
+       (n = shoal__inbox_pop(&w->q)) != NULL;
        k++) {
     shoal__wentry *e =
         (shoal__wentry *)(void *)((char *)n - offsetof(shoal__wentry, link));
@@ -252,7 +250,7 @@ void shoal__wheel_clear(shoal__wheel *w) {
     w->overflow = e->next;
     over(w, e);
   }
-  while ((n = shoal__mpsc_pop(&w->q_head, &w->q_tail, &w->q_stub)) != NULL) {
+  while ((n = shoal__inbox_pop(&w->q)) != NULL) {
     shoal__wentry *e =
         (shoal__wentry *)(void *)((char *)n - offsetof(shoal__wentry, link));
     w->armed++;

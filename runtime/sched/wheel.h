@@ -23,7 +23,7 @@
  *   shoal__wheel_clear   the owner, no arm running    cancels
  *   shoal__wheel_init    one thread, nobody else touching it
  *
- * An armed entry is pushed on a lock-free queue (Vyukov's MPSC, inbox.h)
+ * An armed entry is pushed on a lock-free queue (inbox.h's Vyukov MPSC)
  * that the tick drains into the slots; only the ticking thread touches
  * the slots. A cancel is one CAS on the entry's state word (gen << 2 |
  * state), which the tick reads when the entry's slot comes up. Internal. */
@@ -69,9 +69,8 @@ typedef struct shoal__wslot {
 } shoal__wslot;
 
 typedef struct shoal__wheel {
-  alignas(SHOAL__FALSE_SHARING) _Atomic(shoal__node *) q_head;
-  shoal__node *q_tail;
-  shoal__node q_stub;
+  shoal__inbox q;     /* what was armed since the last tick */
+  shoal__node q_stub; /* q's permanent node */
   shoal__wslot slot[SHOAL__WHEEL_LEVELS][SHOAL__WHEEL_SLOTS];
   shoal__wslot spare; /* what a slot being run is swapped with */
   uint32_t overflow;  /* entries no slot could take (memory was short),
