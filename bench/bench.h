@@ -166,6 +166,22 @@ BENCH_KERNEL long bench_queens_serial(int n, unsigned cols, unsigned d1, unsigne
   return r;
 }
 
+/* The number of calls of the serial search from this node (the task
+ * version spawns every call but the root's). */
+BENCH_KERNEL long bench_queens_nodes(int n, unsigned cols, unsigned d1,
+                                     unsigned d2) {
+  unsigned all = (1u << n) - 1, free_ = all & ~(cols | d1 | d2);
+  long r = 1;
+  if (cols == all)
+    return 1;
+  while (free_ != 0) {
+    unsigned bit = free_ & -free_;
+    free_ ^= bit;
+    r += bench_queens_nodes(n, cols | bit, (d1 | bit) << 1, (d2 | bit) >> 1);
+  }
+  return r;
+}
+
 /* ---- unbalanced tree search --------------------------------------------
  * A binomial tree in the manner of UTS (Olivier et al., LCPC 2006, tree
  * T3): the root has UTS_B0 children, every other node has UTS_M children

@@ -41,48 +41,46 @@ static shoal_runtime *runtime_new(unsigned workers) {
 
 /* ---- fib ---------------------------------------------------------------- */
 
-typedef struct fib_frame {
-  shoal_task t;
+typedef struct fib_args {
   int n;
   long r;
-} fib_frame;
+} fib_args;
 
 BENCH_KERNEL long fib(shoal_worker *w, int n);
-static void fib_task(shoal_worker *w, shoal_task *t) {
-  fib_frame *f = (fib_frame *)t;
-  f->r = fib(w, f->n);
+static void fib_task(shoal_worker *w, void *args) {
+  fib_args *a = args;
+  a->r = fib(w, a->n);
 }
 BENCH_KERNEL long fib(shoal_worker *w, int n) {
-  fib_frame f;
+  fib_args *a;
   long b;
   if (n < 2)
     return n;
-  f.n = n - 1;
-  shoal_spawn(w, &f.t, fib_task);
-  b = fib(w, n - 2);
-  if (shoal_sync_take(w, &f.t))
-    f.r = fib(w, n - 1);
-  return f.r + b;
+  a = shoal_args(w);
+  a->n = n - 1;
+  b = fib(shoal_spawn(w, fib_task), n - 2);
+  if (shoal_sync_take(w))
+    return fib(w, n - 1) + b;
+  return a->r + b;
 }
 
 /* ---- nqueens ------------------------------------------------------------ */
 
-typedef struct queens_frame {
-  shoal_task t;
+typedef struct queens_args {
   int n;
   unsigned cols, d1, d2;
   long r;
-} queens_frame;
+} queens_args;
 
 static long queens(shoal_worker *w, int n, unsigned cols, unsigned d1,
                    unsigned d2);
-static void queens_task(shoal_worker *w, shoal_task *t) {
-  queens_frame *f = (queens_frame *)t;
-  f->r = queens(w, f->n, f->cols, f->d1, f->d2);
+static void queens_task(shoal_worker *w, void *args) {
+  queens_args *a = args;
+  a->r = queens(w, a->n, a->cols, a->d1, a->d2);
 }
 static long queens(shoal_worker *w, int n, unsigned cols, unsigned d1,
                    unsigned d2) {
-  queens_frame f[32];
+  shoal_worker *h[32];
   unsigned all = (1u << n) - 1, free_ = all & ~(cols | d1 | d2);
   int k = 0;
   long r = 0;
@@ -90,44 +88,52 @@ static long queens(shoal_worker *w, int n, unsigned cols, unsigned d1,
     return 1;
   while (free_ != 0) {
     unsigned bit = free_ & -free_;
+    queens_args *a = shoal_args(w);
     free_ ^= bit;
-    f[k].n = n;
-    f[k].cols = cols | bit;
-    f[k].d1 = (d1 | bit) << 1;
-    f[k].d2 = (d2 | bit) >> 1;
-    shoal_spawn(w, &f[k].t, queens_task);
-    k++;
+    a->n = n;
+    a->cols = cols | bit;
+    a->d1 = (d1 | bit) << 1;
+    a->d2 = (d2 | bit) >> 1;
+    h[k++] = w;
+    w = shoal_spawn(w, queens_task);
   }
   while (k-- > 0) {
-    shoal_sync(w, &f[k].t);
-    r += f[k].r;
+    queens_args *a = shoal_args(h[k]);
+    if (shoal_sync_take(h[k]))
+      r += queens(h[k], a->n, a->cols, a->d1, a->d2);
+    else
+      r += a->r;
   }
   return r;
 }
 
 /* ---- uts ---------------------------------------------------------------- */
 
-typedef struct uts_frame {
-  shoal_task t;
+typedef struct uts_args {
   uint64_t id;
   long r;
-} uts_frame;
+} uts_args;
 
 static long uts(shoal_worker *w, uint64_t id);
-static void uts_task(shoal_worker *w, shoal_task *t) {
-  uts_frame *f = (uts_frame *)t;
-  f->r = uts(w, f->id);
+static void uts_task(shoal_worker *w, void *args) {
+  uts_args *a = args;
+  a->r = uts(w, a->id);
 }
 static long uts_children(shoal_worker *w, uint64_t id, unsigned k) {
-  uts_frame f[UTS_M];
+  shoal_worker *h[UTS_M];
   long n = 0;
   for (unsigned i = 0; i < k; i++) {
-    f[i].id = bench_uts_child(id, i);
-    shoal_spawn(w, &f[i].t, uts_task);
+    uts_args *a = shoal_args(w);
+    a->id = bench_uts_child(id, i);
+    h[i] = w;
+    w = shoal_spawn(w, uts_task);
   }
   while (k-- > 0) {
-    shoal_sync(w, &f[k].t);
-    n += f[k].r;
+    uts_args *a = shoal_args(h[k]);
+    if (shoal_sync_take(h[k]))
+      n += uts(h[k], a->id);
+    else
+      n += a->r;
   }
   return n;
 }
@@ -138,27 +144,29 @@ static long uts(shoal_worker *w, uint64_t id) {
 /* The root's UTS_B0 children, split in halves so that they spread. */
 #define UTS_B0 2000
 #define UTS_SEED 19
-typedef struct uts_root_frame {
-  shoal_task t;
+typedef struct uts_root_args {
   unsigned b, e;
   long r;
-} uts_root_frame;
+} uts_root_args;
 static long uts_root_range(shoal_worker *w, unsigned b, unsigned e);
-static void uts_root_task(shoal_worker *w, shoal_task *t) {
-  uts_root_frame *f = (uts_root_frame *)t;
-  f->r = uts_root_range(w, f->b, f->e);
+static void uts_root_task(shoal_worker *w, void *args) {
+  uts_root_args *a = args;
+  a->r = uts_root_range(w, a->b, a->e);
 }
 static long uts_root_range(shoal_worker *w, unsigned b, unsigned e) {
-  uts_root_frame f;
+  uts_root_args *a;
+  unsigned mid;
   long n;
   if (e - b == 1)
     return uts(w, bench_uts_child(UTS_SEED, b));
-  f.b = b + (e - b) / 2;
-  f.e = e;
-  shoal_spawn(w, &f.t, uts_root_task);
-  n = uts_root_range(w, b, f.b);
-  shoal_sync(w, &f.t);
-  return n + f.r;
+  mid = b + (e - b) / 2;
+  a = shoal_args(w);
+  a->b = mid;
+  a->e = e;
+  n = uts_root_range(shoal_spawn(w, uts_root_task), b, mid);
+  if (shoal_sync_take(w))
+    return n + uts_root_range(w, mid, e);
+  return n + a->r;
 }
 static long uts_serial_root(void) {
   long n = 1;
@@ -201,15 +209,23 @@ static void rec_shoal(void *arg) {
   shoal_runtime_run(r->rt, rec_root, r);
 }
 
-static uint64_t spawns_of(shoal_runtime *rt) {
-  uint64_t s = 0;
-  usleep(100000); /* workers publish their counters when idle */
-  for (unsigned i = 0; i < shoal_runtime_workers(rt); i++) {
-    shoal_worker_stats st;
-    shoal_worker_stats_get(rt, i, &st);
-    s += st.tasks;
+/* The spawns of one run, counted from the program's shape (the workers'
+ * task counters see only the frames that left their spawner's array). */
+static double spawns_of(const rec_run *r) {
+  if (r->c->kind == 0) { /* fib(n) spawns fib(n+1) - 1 frames */
+    long a = 0, b = 1;
+    for (int i = 0; i < r->n + 1; i++) {
+      long t = a + b;
+      a = b;
+      b = t;
+    }
+    return (double)(a - 1);
   }
-  return s;
+  if (r->c->kind == 1) /* every node but the root */
+    return (double)(bench_queens_nodes(r->n, 0, 0, 0) - 1);
+  /* every node but the root and the root's children, plus the halving of
+   * the root's UTS_B0 children (UTS_B0 - 1): nodes - 2 */
+  return (double)(r->result - 2);
 }
 
 static void run_rec(const bench_args *a, shoal_runtime *rt1,
@@ -219,7 +235,6 @@ static void run_rec(const bench_args *a, shoal_runtime *rt1,
     rec_run r = {c, a->quick ? c->quick_n : c->n, 0, 0, NULL};
     const char *name = bench_rec_name(c, a->quick);
     long want;
-    uint64_t before;
     double t;
     if (!bench_want(a, c->name) && !bench_want(a, name))
       continue;
@@ -227,10 +242,7 @@ static void run_rec(const bench_args *a, shoal_runtime *rt1,
     want = r.result;
     bench_row(name, "serial", 1, "median_s", t, "s");
     r.rt = rt1;
-    before = spawns_of(rt1);
-    rec_shoal(&r); /* counts the spawns of one run */
-    bench_row(name, "serial", 1, "spawns", (double)(spawns_of(rt1) - before),
-              "tasks");
+    bench_row(name, "serial", 1, "spawns", spawns_of(&r), "tasks");
     bench_row(name, "shoal", 1, "median_s",
               bench_median(c->reps, rec_shoal, &r), "s");
     if (r.result != want)

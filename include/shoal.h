@@ -424,7 +424,8 @@ SHOAL_API int shoal_latency_measure(const shoal_topo *t,
  * calling thread joins its team). Worker 0 is not pinned unless the host
  * calls shoal_runtime_bind_host. */
 typedef struct shoal_runtime shoal_runtime;
-/* The worker a task runs on; valid only inside that task. */
+/* A task's handle on the worker it runs on (see Fork-join below); valid
+ * only inside that task. */
 typedef struct shoal_worker shoal_worker;
 
 /* All fields public; fill with shoal_runtime_config_defaults first. */
@@ -489,104 +490,146 @@ SHOAL_API unsigned shoal_worker_index(const shoal_worker *w);
 SHOAL_API shoal_runtime *shoal_worker_runtime(const shoal_worker *w);
 
 /* --- Fork-join ----------------------------------------------------------
- * A task frame lives in the spawner's own storage, normally its stack:
- * embed a shoal_task as the first member of a struct that carries the
- * arguments and the result, spawn it, do other work, then sync it.
+ * A task's `shoal_worker *w` is its handle on the worker it runs on: that
+ * worker, and the place in the worker's frame array where its next spawn
+ * goes. A frame is written straight into that array (Lace's task frames,
+ * van Dijk and van de Pol, Euro-Par 2014): fill the argument room that
+ * shoal_args(w) gives (SHOAL_FRAME_ARGS bytes, 8-byte aligned), spawn, and
+ * carry on with the handle spawn returns; sync through the handle the
+ * frame was spawned with.
  *
- *   typedef struct { shoal_task t; int n; long r; } fib_frame;
- *   static void fib_task(shoal_worker *w, shoal_task *t) {
- *     fib_frame *f = (fib_frame *)t; f->r = fib(w, f->n);
+ *   typedef struct { int n; long r; } fib_args;
+ *   static void fib_task(shoal_worker *w, void *args) {
+ *     fib_args *a = args; a->r = fib(w, a->n);
  *   }
  *   long fib(shoal_worker *w, int n) {
+ *     fib_args *a;
+ *     long b;
  *     if (n < 2) return n;
- *     fib_frame f; f.n = n - 1;
- *     shoal_spawn(w, &f.t, fib_task);
- *     long b = fib(w, n - 2);
- *     shoal_sync(w, &f.t);
- *     return f.r + b;
+ *     a = shoal_args(w);
+ *     a->n = n - 1;
+ *     b = fib(shoal_spawn(w, fib_task), n - 2);
+ *     if (shoal_sync_take(w))     // nobody took it: run it here, directly
+ *       return fib(w, n - 1) + b; // (the frame is ours again: w is free)
+ *     return a->r + b;            // it ran elsewhere: its results
  *   }
  *
- * Rules (Cilk's): a task syncs what it spawned, the most recent first, and
- * before it returns; a frame is not touched between spawn and sync. No call
- * allocates. spawn may run the child at once when memory for the deque's
- * growth runs out (sync then returns at once). Both are called only inside
- * a task, with the `w` that task received. */
-typedef struct shoal_task shoal_task;
-typedef void (*shoal_task_fn)(shoal_worker *w, shoal_task *t);
-struct shoal_task {
-  shoal_task_fn fn_;     /* private */
-  uintptr_t private_[3]; /* private */
-};
+ * Rules (Cilk's, and Lace's): a task syncs what it spawned, the most
+ * recent first, and before it returns; it passes on the handle that its
+ * latest spawn returned (a handle it spawned through stays busy until that
+ * frame's sync); it fills a frame's arguments just before its spawn; it
+ * syncs only handles it spawned through (a sync cannot tell a free slot
+ * from a frame nobody took, and would run what the slot last held). A
+ * frame's arguments and results stay in place until its sync. Calls into
+ * the runtime that take no handle (a nested shoal_parallel_for or
+ * shoal_runtime_run, shoal_group_wait) may be made with frames out: what
+ * runs meanwhile uses frames of its own. No call
+ * allocates, except that a worker's frame array grows by blocks of
+ * SHOAL__FRAMES_BLOCK bytes when a task nests deeper than it ever has; when
+ * no memory is left for that the runtime logs an error and aborts, as a
+ * thread whose stack cannot grow would. All are called only inside a task,
+ * with a handle of that task. */
+#define SHOAL_FRAME_ARGS 40
+typedef void (*shoal_task_fn)(shoal_worker *w, void *args);
 
-SHOAL_API void shoal_spawn_call(shoal_worker *w, shoal_task *t,
-                                shoal_task_fn fn);
-SHOAL_API void shoal_sync_call(shoal_worker *w, shoal_task *t);
-/* sync for callers that run the child themselves, the way Lace's SYNC
- * does: returns 1 when nobody has run t and the caller must now do the
- * child's work (directly, without the indirect call through fn), 0 when t
- * has run elsewhere and its results are in the frame. Exactly one of the
- * two happens:
- *
- *   if (shoal_sync_take(w, &f.t)) f.r = fib(w, n - 1);
- */
-SHOAL_API int shoal_sync_take_call(shoal_worker *w, shoal_task *t);
+/* Out-of-line forms of the inline calls below (for bindings). */
+SHOAL_API void *shoal_args_call(shoal_worker *w);
+SHOAL_API shoal_worker *shoal_spawn_call(shoal_worker *w, shoal_task_fn fn);
+/* sync for callers that run the child themselves, as Lace's SYNC does:
+ * returns 1 when nobody has run the frame spawned through w and the caller
+ * must now do its work (w is the caller's again: read the arguments it
+ * needs first), 0 when it has run elsewhere and its results are in
+ * shoal_args(w). Exactly one of the two happens. */
+SHOAL_API int shoal_sync_take_call(shoal_worker *w);
+/* sync that runs the child itself when nobody took it: fn(w', args) on a
+ * handle past the frame, so that the arguments stay where they are. */
+SHOAL_API void shoal_sync_call(shoal_worker *w);
 
 #if !defined(__cplusplus) && defined(__STDC_VERSION__) &&                    \
     __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__) &&          \
     !defined(SHOAL_NO_INLINE)
 #include <stdatomic.h>
-/* private: the owner-only head of every worker, read by the inline fast
- * paths below. Frames spawned while no worker looks for work stay on this
- * private stack (no fence, no atomic write); when one does, they move to
- * the worker's Chase-Lev deque where thieves can take them. */
-struct shoal__worker_head {
-  shoal_task **stack;             /* private frames, oldest first; every
-                                     frame in the deque is older */
-  uint32_t top;                   /* frames on the stack */
-  uint32_t cap;
-  const _Atomic uint32_t *wanted; /* workers looking for work or parked */
-  uint64_t spawned;
+/* private: one slot of a worker's frame array (a cache line), and the
+ * head of each of the array's blocks, read by the inline fast paths. A
+ * frame stays private (no fence, no atomic read-modify-write) until some
+ * worker looks for work; then its owner's next spawn moves every private
+ * frame, oldest first, to its Chase-Lev deque where thieves take them. */
+struct shoal__frame {
+  shoal_task_fn fn;
+  _Atomic uint32_t state; /* SHOAL__FRAME_PRIVATE, _TAKEN, or the library's */
+  uint32_t kind;
+  void *_Atomic thief;
+  uint64_t args[SHOAL_FRAME_ARGS / 8];
 };
-SHOAL_API void shoal__spawn_slow(shoal_worker *w, shoal_task *t);
-SHOAL_API int shoal__sync_take_slow(shoal_worker *w, shoal_task *t);
+struct shoal__frames_head {
+  const _Atomic uint32_t *wanted; /* workers looking for work or parked */
+};
+#define SHOAL__FRAMES_BLOCK 16384
+enum {
+  SHOAL__FRAME_PRIVATE = 0, /* or free: every sync leaves its frame so */
+  SHOAL__FRAME_TAKEN = 3    /* run in place by its sync */
+};
+SHOAL_API shoal_worker *shoal__spawn_slow(shoal_worker *w);
+SHOAL_API int shoal__sync_take_slow(shoal_worker *w);
+SHOAL_API shoal_worker *shoal__next_slow(shoal_worker *w);
 
-static inline void shoal_spawn(shoal_worker *w, shoal_task *t,
-                               shoal_task_fn fn) {
-  struct shoal__worker_head *h = (struct shoal__worker_head *)(void *)w;
-  t->fn_ = fn;
-  h->spawned++;
+static inline void *shoal_args(shoal_worker *w) {
+  return ((struct shoal__frame *)(void *)w)->args;
+}
+
+/* The handle one frame past w. */
+static inline shoal_worker *shoal__next(shoal_worker *w) {
+  struct shoal__frame *f = (struct shoal__frame *)(void *)w + 1;
+  if (((uintptr_t)f & (SHOAL__FRAMES_BLOCK - 1)) != 0)
+    return (shoal_worker *)(void *)f;
+  return shoal__next_slow(w);
+}
+
+static inline shoal_worker *shoal_spawn(shoal_worker *w, shoal_task_fn fn) {
+  struct shoal__frame *f = (struct shoal__frame *)(void *)w;
+  const struct shoal__frames_head *h =
+      (const struct shoal__frames_head *)(uintptr_t)((uintptr_t)w &
+                                                     ~(uintptr_t)(
+                                                         SHOAL__FRAMES_BLOCK -
+                                                         1));
+  f->fn = fn; /* state is PRIVATE already: its last sync left it so */
   if (atomic_load_explicit(h->wanted, memory_order_relaxed) == 0 &&
-      h->top < h->cap) {
-    h->stack[h->top++] = t;
-    return;
-  }
-  shoal__spawn_slow(w, t);
+      ((uintptr_t)(f + 1) & (SHOAL__FRAMES_BLOCK - 1)) != 0)
+    return (shoal_worker *)(void *)(f + 1);
+  return shoal__spawn_slow(w);
 }
 
-static inline int shoal_sync_take(shoal_worker *w, shoal_task *t) {
-  struct shoal__worker_head *h = (struct shoal__worker_head *)(void *)w;
-  if (h->top > 0) { /* t is on the private stack: nobody else can have it */
-    h->top--;
+static inline int shoal_sync_take(shoal_worker *w) {
+  struct shoal__frame *f = (struct shoal__frame *)(void *)w;
+  /* Still private: nobody else can have it. */
+  if (atomic_load_explicit(&f->state, memory_order_relaxed) ==
+      SHOAL__FRAME_PRIVATE)
     return 1;
-  }
-  return shoal__sync_take_slow(w, t);
+  return shoal__sync_take_slow(w);
 }
 
-static inline void shoal_sync(shoal_worker *w, shoal_task *t) {
-  if (shoal_sync_take(w, t))
-    t->fn_(w, t);
+static inline void shoal_sync(shoal_worker *w) {
+  struct shoal__frame *f = (struct shoal__frame *)(void *)w;
+  if (atomic_load_explicit(&f->state, memory_order_relaxed) ==
+          SHOAL__FRAME_PRIVATE ||
+      shoal__sync_take_slow(w)) {
+    /* TAKEN while it runs: the frame is still in use (its arguments), not
+     * private (nobody may publish it). */
+    atomic_store_explicit(&f->state, SHOAL__FRAME_TAKEN, memory_order_relaxed);
+    f->fn(shoal__next(w), f->args);
+    atomic_store_explicit(&f->state, SHOAL__FRAME_PRIVATE,
+                          memory_order_relaxed);
+  }
 }
 #else
-static inline int shoal_sync_take(shoal_worker *w, shoal_task *t) {
-  return shoal_sync_take_call(w, t);
+static inline void *shoal_args(shoal_worker *w) { return shoal_args_call(w); }
+static inline shoal_worker *shoal_spawn(shoal_worker *w, shoal_task_fn fn) {
+  return shoal_spawn_call(w, fn);
 }
-static inline void shoal_spawn(shoal_worker *w, shoal_task *t,
-                               shoal_task_fn fn) {
-  shoal_spawn_call(w, t, fn);
+static inline int shoal_sync_take(shoal_worker *w) {
+  return shoal_sync_take_call(w);
 }
-static inline void shoal_sync(shoal_worker *w, shoal_task *t) {
-  shoal_sync_call(w, t);
-}
+static inline void shoal_sync(shoal_worker *w) { shoal_sync_call(w); }
 #endif
 
 /* --- parallel_for --------------------------------------------------------

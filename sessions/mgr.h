@@ -42,6 +42,7 @@
 
 #include "pool/pool.h"
 #include "runtime/sched/inbox.h"
+#include "runtime/sched/sched.h"
 #include "runtime/sched/wheel.h"
 #include "sessions/cols.h"
 #include "sessions/hist.h"
@@ -228,7 +229,7 @@ enum {
   SHOAL__PART_DONE = 3
 };
 typedef struct shoal__part {
-  shoal_task task; /* first: the runtime's record */
+  shoal__task task; /* first: the runtime's record */
   struct shoal_mgr *mgr;
   shoal__tick t;
   int home; /* the worker it is handed to; -1: none */

@@ -96,18 +96,18 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
  * where a whole batch left on one worker would keep the others idle. */
 #define SPLIT_CHUNK 8u
 
-typedef struct span_frame {
-  shoal_task task;
+typedef struct span_args {
   const shoal__tick *t;
   uint32_t b, e;
   int timed;
-} span_frame;
+} span_args;
+_Static_assert(sizeof(span_args) <= SHOAL_FRAME_ARGS, "span's frame");
 
 static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed);
 
-static void span_task(shoal_worker *w, shoal_task *task) {
-  span_frame *f = (span_frame *)task;
+static void span_task(shoal_worker *w, void *args) {
+  span_args *f = args;
   const shoal_mgr *prev = shoal__cb_enter(f->t->mgr);
   span(w, f->t, f->b, f->e, f->timed);
   shoal__cb_leave(prev);
@@ -136,16 +136,16 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
     b = stop;
     split = e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w);
     if (split) {
-      span_frame f;
-      f.t = t;
-      f.b = b + (e - b) / 2;
-      f.e = e;
-      f.timed = timed;
-      shoal_spawn(w, &f.task, span_task);
+      span_args *f = shoal_args(w);
+      uint32_t mid = b + (e - b) / 2;
+      f->t = t;
+      f->b = mid;
+      f->e = e;
+      f->timed = timed;
       if (timed) /* the halves time themselves; a sync's wait is not ours */
         own += chunk_own(t, shoal__fast_ns() - c0, &ct);
-      span(w, t, b, f.b, timed);
-      shoal_sync(w, &f.task);
+      span(shoal_spawn(w, span_task), t, b, mid, timed);
+      shoal_sync(w);
     } else if (timed) {
       own += chunk_own(t, shoal__fast_ns() - c0, &ct);
     }
@@ -200,7 +200,7 @@ static void part_claim(shoal__part *p) {
 }
 
 /* The task handed to a worker of the part's node. */
-static void part_task(shoal_worker *w, shoal_task *task) {
+static void part_task(shoal_worker *w, shoal__task *task) {
   shoal__part *p = (shoal__part *)(void *)task;
   shoal_runtime *rt = p->mgr->rt;
   (void)w;

@@ -162,7 +162,7 @@ static void flush(shoal_actor *a, uint64_t n, uint64_t *hsum, uint64_t hmax) {
     atomic_store_explicit(&a->handler_max_ns, hmax, memory_order_relaxed);
 }
 
-static void turn(shoal_worker *w, shoal_task *t) {
+static void turn(shoal_worker *w, shoal__task *t) {
   shoal_actor *a = (shoal_actor *)(void *)t;
   shoal_actors *sys = a->sys;
   uint64_t gen = a->gen, seen = 0, n = 0, flushed = 0;

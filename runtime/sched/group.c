@@ -18,8 +18,9 @@ int shoal_group_init(shoal_group *pg, shoal_runtime *rt) {
   return SHOAL_OK;
 }
 
-static void closure_run(shoal_worker *w, shoal_task *t) {
-  shoal__closure *c = (shoal__closure *)t;
+static void closure_run(shoal_worker *at, shoal__task *t) {
+  shoal__closure *c = (shoal__closure *)(void *)t;
+  shoal__worker *w = shoal__worker_of(at);
   shoal_closure_fn fn = c->fn;
   void *ctx = c->ctx;
   shoal__group *g = c->group;
@@ -52,13 +53,13 @@ static int room_or_host_free(void *arg) {
 int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
                         int block) {
   shoal_runtime *rt;
-  shoal_worker *w;
+  shoal__worker *w;
   shoal__closure *c;
   void *rec;
   if (g == NULL || fn == NULL || g->rt == NULL)
     return SHOAL_EINVAL;
   rt = g->rt;
-  w = shoal__current(rt);
+  w = shoal__self(rt);
   for (;;) {
     /* Tasks may still submit while destroy drains what is left. */
     if (w == NULL && atomic_load_explicit(&rt->stopping, memory_order_acquire))
@@ -70,16 +71,19 @@ int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
     if (w != NULL) {
       /* A worker makes room by running work. */
       shoal__task *t = shoal__steal_round(w);
-      if (t != NULL)
-        shoal__run_taken(w, t);
-      else
+      if (t != NULL) {
+        shoal__level l;
+        shoal_worker *at = shoal__level_enter(w, &l);
+        shoal__run_taken_at(w, at, t);
+        shoal__level_leave(w, &l);
+      } else
         shoal__cpu_relax();
     } else if (shoal__host_try_enter(rt)) {
       /* Outside the runtime: join as worker 0 and run work until there is
        * room (with one worker, nobody else would). */
       shoal__task *t;
       while (!pool_has_room(rt) && (t = shoal__find_work(rt->w[0])) != NULL)
-        shoal__run_taken(rt->w[0], t);
+        shoal__run_taken_at(rt->w[0], rt->w[0]->base, t);
       shoal__host_leave(rt);
     } else {
       shoal__ext_wait(rt, room_or_host_free, rt);
@@ -94,7 +98,11 @@ int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
   atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
   if (w != NULL) {
     if (shoal__deque_push_owner(&w->dq, &c->task) != SHOAL_OK) {
-      closure_run(w, (shoal_task *)&c->task); /* no memory: run it now */
+      /* No memory: run it now, on a level of its own (the caller's
+       * handle is not known here). */
+      shoal__level l;
+      closure_run(shoal__level_enter(w, &l), &c->task);
+      shoal__level_leave(w, &l);
       return SHOAL_OK;
     }
   } else {

@@ -8,14 +8,19 @@
 
 #include "runtime/sched/scheduler.h"
 
-static _Thread_local shoal_worker *tls_worker;
+static _Thread_local shoal__worker *tls_worker;
 
-shoal_worker *shoal__current(const shoal_runtime *rt) {
-  shoal_worker *w = tls_worker;
+shoal__worker *shoal__self(const shoal_runtime *rt) {
+  shoal__worker *w = tls_worker;
   return w != NULL && w->rt == rt ? w : NULL;
 }
 
-shoal_worker *shoal__current_any(void) { return tls_worker; }
+shoal__worker *shoal__self_any(void) { return tls_worker; }
+
+shoal_worker *shoal__current(const shoal_runtime *rt) {
+  shoal__worker *w = shoal__self(rt);
+  return w != NULL ? w->frontier : NULL;
+}
 
 /* xorshift64* (Vigna 2016): victim rotation only, never security. */
 static uint64_t rng_next(uint64_t *s) {
@@ -31,7 +36,7 @@ static uint64_t rng_next(uint64_t *s) {
 /* Stealing                                                                 */
 /* ------------------------------------------------------------------------ */
 
-unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,
+unsigned shoal__round_order(const shoal__worker *w, uint64_t *rng,
                             unsigned *out) {
   unsigned begin = 0;
   for (unsigned l = 0; l < w->nlevels; l++) {
@@ -48,7 +53,7 @@ unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,
   return w->nvictims;
 }
 
-shoal__task *shoal__steal_round(shoal_worker *w) {
+shoal__task *shoal__steal_round(shoal__worker *w) {
   shoal_runtime *rt = w->rt;
   unsigned n = shoal__round_order(w, &w->rng, w->order);
   for (unsigned i = 0; i < n; i++) {
@@ -84,7 +89,7 @@ static int work_visible(shoal_runtime *rt) {
 /* The next task of w's inbox. Pinned tasks run here, in the order they
  * came; tasks that may run anywhere behind the first one move to w's
  * deque (a bounded number at a time) where idle workers can steal them. */
-static shoal__task *inbox_take(shoal_worker *w) {
+static shoal__task *inbox_take(shoal__worker *w) {
   shoal__task *t, *first = NULL;
   unsigned moved = 0;
   if ((t = w->held) != NULL) {
@@ -116,17 +121,18 @@ static shoal__task *inbox_take(shoal_worker *w) {
   return first;
 }
 
-static int inbox_visible(shoal_worker *w) {
+static int inbox_visible(shoal__worker *w) {
   return w->held != NULL || shoal__inbox_nonempty(&w->inbox);
 }
 
-int shoal__has_local_work(shoal_worker *w) {
+int shoal__has_local_work(shoal_worker *c) {
+  shoal__worker *w = shoal__worker_of(c);
   return shoal__deque_size_hint(&w->dq) != 0 || inbox_visible(w) ||
          atomic_load_explicit(&w->rt->inject.tail, memory_order_relaxed) !=
              atomic_load_explicit(&w->rt->inject.head, memory_order_relaxed);
 }
 
-shoal__task *shoal__find_work(shoal_worker *w) {
+shoal__task *shoal__find_work(shoal__worker *w) {
   shoal__task *t = shoal__deque_take_owner(&w->dq);
   void *x;
   if (t != NULL)
@@ -141,22 +147,26 @@ shoal__task *shoal__find_work(shoal_worker *w) {
 /* Runs a task that came out of a deque or the injection queue. A frame
  * taken by a thief follows the state protocol that its spawner's sync
  * waits on. */
-void shoal__run_taken(shoal_worker *w, shoal__task *t) {
+void shoal__run_taken_at(shoal__worker *w, shoal_worker *at, shoal__task *t) {
   uint64_t t0 = w->spans != NULL ? shoal__now_ns() : 0;
   uint32_t kind = t->kind;
+  shoal_worker *saved = w->frontier;
+  w->frontier = at;
   if (kind != SHOAL__KIND_FRAME) {
-    t->fn(w, (shoal_task *)t);
+    t->fn(at, t);
   } else {
+    struct shoal__frame *f = (struct shoal__frame *)(void *)t;
     uint32_t old;
-    atomic_store_explicit(&t->thief, w, memory_order_relaxed);
-    t->fn(w, (shoal_task *)t);
+    atomic_store_explicit(&f->thief, w, memory_order_relaxed);
+    f->fn(at, f->args);
     /* release: the frame's results before DONE; pairs with the acquire
-     * loads of state in sync. After this the frame may be gone. */
-    old = atomic_exchange_explicit(&t->state, SHOAL__TASK_DONE,
+     * loads of state in sync. After this the frame may be reused. */
+    old = atomic_exchange_explicit(&f->state, SHOAL__TASK_DONE,
                                    memory_order_acq_rel);
     if (old & SHOAL__TASK_WAITER)
-      shoal__futex_wake(&t->state, INT_MAX);
+      shoal__futex_wake(&f->state, INT_MAX);
   }
+  w->frontier = saved;
   if (w->spans != NULL)
     shoal__span_add(
         w, kind != SHOAL__KIND_FRAME ? SHOAL__SPAN_CLOSURE : SHOAL__SPAN_TASK,
@@ -167,7 +177,7 @@ void shoal__run_taken(shoal_worker *w, shoal__task *t) {
 /* Parking                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static void unpark(shoal_worker *w) {
+static void unpark(shoal__worker *w) {
   /* release: pairs with the acquire load in park's loop. */
   atomic_store_explicit(&w->park, SHOAL__PARK_AWAKE, memory_order_release);
   shoal__futex_wake(&w->park, 1);
@@ -218,12 +228,12 @@ static void count_flag(int *flag, _Atomic uint32_t *count, int on,
     atomic_fetch_sub_explicit(count, 1, order);
 }
 
-void shoal__set_wanting(shoal_worker *w, int on) {
+void shoal__set_wanting(shoal__worker *w, int on) {
   /* relaxed: a hint for spawn; a late view only delays publication. */
   count_flag(&w->wanting, &w->rt->wanted, on, memory_order_relaxed);
 }
 
-static void set_searching(shoal_worker *w, int on) {
+static void set_searching(shoal__worker *w, int on) {
   /* seq_cst: read by shoal__signal_work after its Dekker fence. */
   count_flag(&w->searching, &w->rt->searching, on, memory_order_seq_cst);
 }
@@ -249,7 +259,7 @@ typedef struct idle_exit {
   uint64_t deadline; /* leave then too (shoal__now_ns); 0 never */
 } idle_exit;
 
-static int should_leave(shoal_worker *w, const idle_exit *ex) {
+static int should_leave(shoal__worker *w, const idle_exit *ex) {
   if (ex->deadline != 0 && shoal__now_ns() >= ex->deadline)
     return 1;
   if (ex->done != NULL)
@@ -258,7 +268,7 @@ static int should_leave(shoal_worker *w, const idle_exit *ex) {
 }
 
 /* Sleeps until woken, or until the anticipation deadline. */
-static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
+static void park(shoal__worker *w, const idle_exit *ex, uint64_t wake_at) {
   shoal_runtime *rt = w->rt;
   uint64_t bit = (uint64_t)1 << (w->index & 63);
   atomic_store_explicit(&w->park, SHOAL__PARK_ASLEEP, memory_order_relaxed);
@@ -298,7 +308,7 @@ static void park(shoal_worker *w, const idle_exit *ex, uint64_t wake_at) {
 /* The idle path: look for work for a bounded time (at most half the
  * workers at once, as Go's scheduler throttles spinning Ms), then park.
  * Returns a task, or NULL when the exit condition holds. */
-static shoal__task *idle(shoal_worker *w, const idle_exit *ex) {
+static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
   shoal_runtime *rt = w->rt;
   uint64_t spin_ns = (uint64_t)rt->cfg.spin_us * 1000u;
   uint64_t lead = (uint64_t)rt->cfg.anticipate_us * 1000u;
@@ -359,11 +369,12 @@ static shoal__task *idle(shoal_worker *w, const idle_exit *ex) {
   return NULL;
 }
 
-void shoal__work_until(shoal_worker *w, int (*done)(void *), void *arg) {
-  (void)shoal__work_until_deadline(w, done, arg, 0);
+void shoal__work_until(shoal_worker *c, int (*done)(void *), void *arg) {
+  (void)shoal__work_until_deadline(shoal__worker_of(c), c, done, arg, 0);
 }
 
-int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *), void *arg,
+int shoal__work_until_deadline(shoal__worker *w, shoal_worker *at,
+                               int (*done)(void *), void *arg,
                                uint64_t deadline_ns) {
   idle_exit ex = {done, arg, deadline_ns};
   int held = 0;
@@ -385,7 +396,7 @@ int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *), void *arg,
         break;  /* stopping */
       continue; /* the checks above say why idle returned */
     }
-    shoal__run_taken(w, t);
+    shoal__run_taken_at(w, at, t);
   }
   if (done != NULL && --w->group_waits == 0)
     atomic_fetch_and_explicit(&w->rt->wait_bits[w->index >> 6], ~bit,
@@ -458,17 +469,25 @@ static int cond_or_host_free(void *p) {
 
 int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
                       uint64_t deadline_ns) {
-  shoal_worker *w = shoal__current(rt);
+  shoal__worker *w = shoal__self(rt);
   wait_arg a = {rt, cond, arg};
   if (w != NULL)
-    return shoal__work_until_deadline(w, cond, arg, deadline_ns);
+  {
+    /* From a task, whose frames' end is not known here. */
+    shoal__level l;
+    shoal_worker *at = shoal__level_enter(w, &l);
+    int held = shoal__work_until_deadline(w, at, cond, arg, deadline_ns);
+    shoal__level_leave(w, &l);
+    return held;
+  }
   for (;;) {
     if (cond(arg))
       return 1;
     if (deadline_ns != 0 && shoal__now_ns() >= deadline_ns)
       return 0;
     if (shoal__host_try_enter(rt)) {
-      int held = shoal__work_until_deadline(rt->w[0], cond, arg, deadline_ns);
+      int held = shoal__work_until_deadline(rt->w[0], rt->w[0]->base, cond,
+                                            arg, deadline_ns);
       shoal__host_leave(rt);
       if (held)
         return 1;
@@ -507,7 +526,7 @@ static unsigned pick_target(shoal_runtime *rt, int *claimed) {
 }
 
 void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet) {
-  shoal_worker *w = shoal__current(rt);
+  shoal__worker *w = shoal__self(rt);
   int claimed = 0;
   unsigned target;
   if (home == SHOAL__ANY && w != NULL) {
@@ -537,7 +556,7 @@ void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet) {
 
 int shoal__host_try_enter(shoal_runtime *rt) {
   uint32_t free_ = 0;
-  shoal_worker *w = rt->w[0];
+  shoal__worker *w = rt->w[0];
   /* acquire: pairs with the release in shoal__host_leave, so that the
    * previous holder's use of worker 0 happens before ours. */
   if (!atomic_compare_exchange_strong_explicit(
@@ -550,12 +569,12 @@ int shoal__host_try_enter(shoal_runtime *rt) {
 }
 
 void shoal__host_leave(shoal_runtime *rt) {
-  shoal_worker *w = rt->w[0];
+  shoal__worker *w = rt->w[0];
   shoal__task *t;
   /* Closures the host pushed on worker 0's deque run before it leaves:
    * nobody may be left to run them. */
   while ((t = shoal__deque_take_owner(&w->dq)) != NULL)
-    shoal__run_taken(w, t);
+    shoal__run_taken_at(w, w->base, t);
   if (w->busy_since != 0) {
     w->local[SHOAL__ST_BUSY] += shoal__now_ns() - w->busy_since;
     w->busy_since = 0;
@@ -582,11 +601,11 @@ void shoal_runtime_config_defaults(shoal_runtime_config *cfg) {
   cfg->struct_size = sizeof *cfg;
 }
 
-static void worker_free(shoal_worker *w) {
+static void worker_free(shoal__worker *w) {
   if (w == NULL)
     return;
   shoal__deque_destroy(&w->dq);
-  shoal__free(w->head.stack);
+  shoal__frames_free(w);
   shoal__free(w->order);
   shoal__free(w->spans);
   shoal__free(w);
@@ -594,9 +613,9 @@ static void worker_free(shoal_worker *w) {
 
 /* Allocates worker i; called by the worker's own thread after binding, so
  * that its memory is first touched on its NUMA node. */
-static int worker_new(shoal_runtime *rt, unsigned i, shoal_worker **out) {
+static int worker_new(shoal_runtime *rt, unsigned i, shoal__worker **out) {
   const shoal_plan_worker *pw = shoal_plan_worker_at(rt->plan, i);
-  shoal_worker *w = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *w);
+  shoal__worker *w = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *w);
   unsigned l = 0;
   *out = NULL;
   if (w == NULL)
@@ -607,15 +626,13 @@ static int worker_new(shoal_runtime *rt, unsigned i, shoal_worker **out) {
     shoal__free(w);
     return SHOAL_ENOMEM;
   }
-  w->head.cap = 1024;
-  w->head.stack = shoal__malloc(w->head.cap * sizeof(shoal_task *));
-  w->head.wanted = &rt->wanted;
+  w->rt = rt;
   w->order = shoal__malloc((pw->nvictims + 1) * sizeof(unsigned));
   if (rt->cfg.trace_events != 0) {
     w->span_cap = rt->cfg.trace_events;
     w->spans = shoal__malloc((size_t)w->span_cap * sizeof(shoal__span));
   }
-  if (w->head.stack == NULL || w->order == NULL ||
+  if (shoal__frames_init(w) != SHOAL_OK || w->order == NULL ||
       (rt->cfg.trace_events != 0 && w->spans == NULL)) {
     worker_free(w);
     return SHOAL_ENOMEM;
@@ -667,7 +684,7 @@ typedef struct start_arg {
 static void *worker_main(void *arg) {
   shoal_runtime *rt = ((start_arg *)arg)->rt;
   unsigned i = ((start_arg *)arg)->index;
-  shoal_worker *w = NULL;
+  shoal__worker *w = NULL;
   int rc, go;
   shoal__free(arg);
   shoal__set_timer_slack(1000); /* anticipation deadlines to ~1 µs */
@@ -686,7 +703,7 @@ static void *worker_main(void *arg) {
   if (go < 0 || w == NULL)
     return NULL;
   tls_worker = w;
-  shoal__work_until(w, NULL, NULL);
+  (void)shoal__work_until_deadline(w, w->base, NULL, NULL, 0);
   shoal__stats_flush(w);
   tls_worker = NULL;
   return NULL;
@@ -863,16 +880,16 @@ int shoal_runtime_destroy(shoal_runtime *rt) {
   for (int more = 1; more;) {
     more = 0;
     while ((t = shoal__find_work(rt->w[0])) != NULL)
-      shoal__run_taken(rt->w[0], t);
+      shoal__run_taken_at(rt->w[0], rt->w[0]->base, t);
     /* The other workers have left: their inboxes are ours now. */
     for (unsigned i = 1; i < rt->n; i++) {
-      shoal_worker *o = rt->w[i];
+      shoal__worker *o = rt->w[i];
       while ((t = o->held) != NULL ||
              (t = shoal__task_of(shoal__inbox_pop(&o->inbox))) != NULL) {
         if (t == o->held)
           o->held = shoal__task_of(
               atomic_load_explicit(&t->link.next, memory_order_relaxed));
-        shoal__run_taken(rt->w[0], t);
+        shoal__run_taken_at(rt->w[0], rt->w[0]->base, t);
         more = 1;
       }
     }

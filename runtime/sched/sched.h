@@ -22,16 +22,21 @@ enum {
   SHOAL__KIND_PINNED = 3
 };
 
-/* shoal_task as the library sees it. state is the scheduler's (its
- * SHOAL__TASK_* in scheduler.h); kind, fn and link are set by whoever
- * hands the task over. */
-typedef struct shoal__task {
-  shoal_task_fn fn;
+/* A task record a layer above embeds and hands to the runtime (a
+ * closure, an actor's turn, a handed-off part): fn(w, t) runs once, with w
+ * a handle of the running worker (shoal.h's fork-join handle, so that fn
+ * may spawn). state is the scheduler's; kind, fn and link are set by
+ * whoever hands the task over. Its first fields are laid out as a frame's
+ * (struct shoal__frame), so that the deques hold both. */
+typedef struct shoal__task shoal__task;
+typedef void (*shoal__task_fn)(shoal_worker *w, shoal__task *t);
+struct shoal__task {
+  shoal__task_fn fn;
   _Atomic uint32_t state;
   uint32_t kind;
-  _Atomic(shoal_worker *) thief; /* who runs it: where sync leapfrogs */
-  shoal__node link; /* in an inbox, or a worker's list of held tasks */
-} shoal__task;
+  void *_Atomic thief; /* unused by records */
+  shoal__node link;    /* in an inbox, or a worker's list of held tasks */
+};
 
 static inline shoal__task *shoal__task_of(shoal__node *n) {
   return n != NULL ? (shoal__task *)(void *)((char *)n -
@@ -39,21 +44,23 @@ static inline shoal__task *shoal__task_of(shoal__node *n) {
                    : NULL;
 }
 
-_Static_assert(sizeof(shoal__task) == sizeof(shoal_task),
-               "shoal_task reserves the frame's private fields");
-_Static_assert(offsetof(shoal__task, fn) == offsetof(shoal_task, fn_),
-               "the inline spawn writes fn where the library reads it");
+_Static_assert(offsetof(shoal__task, state) ==
+                       offsetof(struct shoal__frame, state) &&
+                   offsetof(shoal__task, kind) ==
+                       offsetof(struct shoal__frame, kind),
+               "records and frames share the fields run_taken reads first");
 
-/* The worker of `rt` the calling thread is, or NULL. Any thread. */
+/* A handle of the worker of `rt` the calling thread is (its first free
+ * frame: what a task that holds no handle of its own may spawn through),
+ * or NULL. Any thread. */
 shoal_worker *shoal__current(const shoal_runtime *rt);
-/* The worker the calling thread is, of any runtime, or NULL. */
-shoal_worker *shoal__current_any(void);
 
 /* 1 when some worker of w's runtime looks for work or is parked: the
  * moment to split what w holds (shoal.h's inline spawn reads the same
  * word). The owner of w. */
 static inline int shoal__worker_wanted(const shoal_worker *w) {
-  const struct shoal__worker_head *h = (const void *)w;
+  const struct shoal__frames_head *h =
+      (const void *)((uintptr_t)w & ~(uintptr_t)(SHOAL__FRAMES_BLOCK - 1));
   return atomic_load_explicit(h->wanted, memory_order_relaxed) != 0;
 }
 
@@ -67,8 +74,8 @@ static inline int shoal__worker_wanted(const shoal_worker *w) {
 enum { SHOAL__ANY = -1, SHOAL__ELSEWHERE = -2 };
 void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet);
 /* fn(w, t) run once as a closure by worker `worker` (its inbox): for a
- * record a layer above keeps in a shoal_task of its own. Any thread. */
-void shoal__handoff(shoal_runtime *rt, shoal_task *t, shoal_task_fn fn,
+ * record a layer above keeps in a shoal__task of its own. Any thread. */
+void shoal__handoff(shoal_runtime *rt, shoal__task *t, shoal__task_fn fn,
                     unsigned worker);
 /* Wakes a worker for work pushed quietly. Any thread. */
 void shoal__signal_work(shoal_runtime *rt);

@@ -16,15 +16,37 @@
 #include "runtime/sched/sched.h"
 #include "runtime/topo/topo.h"
 
-/* shoal__task.state, once the frame has left the private stack: PENDING
- * in a deque, STOLEN while a thief runs it (WAITER set when the spawner
- * sleeps on it), DONE. */
+typedef struct shoal__worker shoal__worker;
+
+/* A frame's state (struct shoal__frame in shoal.h): FREE and PRIVATE are
+ * the owner's; once published it is PENDING in a deque (a thief that
+ * takes it sets thief), WAITER is or-ed in when the spawner sleeps on it,
+ * DONE when it has run. A record's state (closures) is not used. */
 enum {
-  SHOAL__TASK_PENDING = 0,
-  SHOAL__TASK_STOLEN = 1,
-  SHOAL__TASK_DONE = 2,
-  SHOAL__TASK_WAITER = 4
+  SHOAL__TASK_PENDING = 2,
+  SHOAL__TASK_DONE = 4,
+  SHOAL__TASK_WAITER = 8
 };
+
+/* The head of each block of a worker's frame array: slot 0 of the block,
+ * which is SHOAL__FRAMES_BLOCK bytes aligned to its size, so that a handle
+ * finds its worker by masking. Blocks are chained in the order frames
+ * use them and kept until the worker is freed. */
+typedef struct shoal__block {
+  struct shoal__frames_head h; /* first: shoal.h's inline spawn reads it */
+  struct shoal__worker *w;
+  struct shoal__block *next, *prev;
+  struct shoal__block *deeper; /* a level's first block: the next level's */
+} shoal__block;
+
+/* What a level replaces (frames.c). */
+typedef struct shoal__level {
+  shoal__block *level;
+} shoal__level;
+_Static_assert(sizeof(shoal__block) <= sizeof(struct shoal__frame),
+               "a block's head fits its slot 0");
+_Static_assert(sizeof(struct shoal__frame) == 64, "a frame is a cache line");
+#define SHOAL__BLOCK_FRAMES (SHOAL__FRAMES_BLOCK / sizeof(struct shoal__frame))
 
 /* A group as the library sees it (shoal_group reserves the room). */
 typedef struct shoal__group {
@@ -64,10 +86,17 @@ enum {
 
 enum { SHOAL__PARK_AWAKE = 0, SHOAL__PARK_ASLEEP = 1 };
 
-struct shoal_worker {
+struct shoal__worker {
   /* --- owner-only half (Lace's private worker half) --- */
-  struct shoal__worker_head head; /* first: the inline fast paths read it */
   shoal_runtime *rt;
+  shoal__block *frames;   /* the frame array's first block (level 0) */
+  shoal__block *level;    /* the first block of the level in use */
+  shoal_worker *base;     /* level 0's first frame: where an idle worker
+                             starts */
+  shoal_worker *frontier; /* the handle the library gave the innermost call
+                             into a layer above that took none (kept around
+                             each such call) */
+
   unsigned index;
   unsigned nvictims;
   const unsigned *victims;               /* the plan's order, nearest first */
@@ -80,8 +109,8 @@ struct shoal_worker {
   unsigned group_waits; /* nesting of shoal_group_wait on this worker */
   int searching;        /* counted in rt->searching */
   uint64_t busy_since;
-  uint64_t local[SHOAL__ST_COUNT]; /* SHOAL__ST_TASKS counts closures;
-                                      head.spawned frames */
+  uint64_t local[SHOAL__ST_COUNT]; /* SHOAL__ST_TASKS counts closures
+                                      and published frames */
   shoal__task *held;               /* pinned tasks taken from the inbox, FIFO */
   shoal__task *held_last;
   shoal__node inbox_stub;          /* the inbox's stub node (Vyukov's
@@ -103,7 +132,7 @@ struct shoal_runtime {
   shoal_runtime_config cfg;
   unsigned n;
   unsigned nwords; /* words of idle_bits in use */
-  shoal_worker **w;
+  shoal__worker **w;
   shoal_topo *own_topo;
   const shoal_topo *topo;
   shoal_plan *plan;
@@ -123,7 +152,7 @@ struct shoal_runtime {
   alignas(
       SHOAL__FALSE_SHARING) _Atomic uint64_t idle_bits[SHOAL_WORKERS_MAX / 64];
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t host; /* worker 0 held */
-  shoal_worker *host_saved; /* the holder's own worker of another runtime */
+  shoal__worker *host_saved; /* the holder's own worker of another runtime */
   /* Workers inside shoal_group_wait: a finished group wakes them. */
   alignas(
       SHOAL__FALSE_SHARING) _Atomic uint64_t wait_bits[SHOAL_WORKERS_MAX / 64];
@@ -156,11 +185,22 @@ static inline void shoal__dekker(shoal_runtime *rt) {
 }
 
 /* sched.c (and the calls of sched.h) */
-shoal__task *shoal__steal_round(shoal_worker *w);
+/* The worker of `rt` (of any runtime) the calling thread is, or NULL. */
+shoal__worker *shoal__self(const shoal_runtime *rt);
+shoal__worker *shoal__self_any(void);
+shoal__task *shoal__steal_round(shoal__worker *w);
+/* The worker a handle belongs to. */
+static inline shoal__worker *shoal__worker_of(const shoal_worker *c) {
+  return ((const shoal__block *)((uintptr_t)c &
+                                 ~(uintptr_t)(SHOAL__FRAMES_BLOCK - 1)))
+      ->w;
+}
 /* Own deque, then the injection queue, then a steal round. */
-shoal__task *shoal__find_work(shoal_worker *w);
-void shoal__run_taken(shoal_worker *w, shoal__task *t);
-void shoal__set_wanting(shoal_worker *w, int on);
+shoal__task *shoal__find_work(shoal__worker *w);
+/* Runs t on w through handle `at` (a free frame: what t may spawn
+ * through). */
+void shoal__run_taken_at(shoal__worker *w, shoal_worker *at, shoal__task *t);
+void shoal__set_wanting(shoal__worker *w, int on);
 /* Waits on the event count until cond(arg) holds; the caller is no worker. */
 void shoal__ext_wait(shoal_runtime *rt, int (*cond)(void *), void *arg);
 /* The same with a deadline (shoal__now_ns; 0 none): 1 when cond held. */
@@ -170,23 +210,30 @@ int shoal__host_try_enter(shoal_runtime *rt);
 void shoal__host_leave(shoal_runtime *rt);
 /* shoal__work_until with a deadline (0 none): 1 when done held, 0 on the
  * deadline. */
-int shoal__work_until_deadline(shoal_worker *w, int (*done)(void *), void *arg,
+int shoal__work_until_deadline(shoal__worker *w, shoal_worker *at,
+                               int (*done)(void *), void *arg,
                                uint64_t deadline_ns);
 /* One steal round's victim order, drawn with *rng: fills out[0 …
  * nvictims). Reads only what is fixed at start-up (tests call it). */
-unsigned shoal__round_order(const shoal_worker *w, uint64_t *rng,
+unsigned shoal__round_order(const shoal__worker *w, uint64_t *rng,
                             unsigned *out);
 
-/* task.c */
-void shoal__publish(shoal_worker *w);
+/* frames.c */
+int shoal__frames_init(shoal__worker *w);
+void shoal__frames_free(shoal__worker *w);
+/* Starts a level of frames for work that runs while a task holding
+ * frames of the current level waits (its handle unknown here); returns
+ * the level's first frame. The owner; leave restores. */
+shoal_worker *shoal__level_enter(shoal__worker *w, shoal__level *saved);
+void shoal__level_leave(shoal__worker *w, const shoal__level *saved);
 
 /* group.c */
 int shoal__group_submit(shoal__group *g, shoal_closure_fn fn, void *ctx,
                         int block);
 
 /* stats.c */
-void shoal__stats_flush(shoal_worker *w);
-static inline void shoal__span_add(shoal_worker *w, uint32_t kind,
+void shoal__stats_flush(shoal__worker *w);
+static inline void shoal__span_add(shoal__worker *w, uint32_t kind,
                                    uint64_t begin_ns, uint64_t end_ns) {
   uint32_t n = atomic_load_explicit(&w->nspans, memory_order_relaxed);
   if (n >= w->span_cap) {

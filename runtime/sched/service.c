@@ -5,9 +5,8 @@
 #include "runtime/alloc.h"
 #include "runtime/sched/scheduler.h"
 
-void shoal__handoff(shoal_runtime *rt, shoal_task *t, shoal_task_fn fn,
+void shoal__handoff(shoal_runtime *rt, shoal__task *task, shoal__task_fn fn,
                     unsigned worker) {
-  shoal__task *task = (shoal__task *)(void *)t;
   task->fn = fn;
   task->kind = SHOAL__KIND_CLOSURE;
   shoal__submit(rt, task, (int)worker, 0);
@@ -40,11 +39,11 @@ int shoal_runtime_bind_host(shoal_runtime *rt) {
 }
 
 unsigned shoal_worker_index(const shoal_worker *w) {
-  return w != NULL ? w->index : 0;
+  return w != NULL ? shoal__worker_of(w)->index : 0;
 }
 
 shoal_runtime *shoal_worker_runtime(const shoal_worker *w) {
-  return w != NULL ? w->rt : NULL;
+  return w != NULL ? shoal__worker_of(w)->rt : NULL;
 }
 
 typedef struct each_job {
@@ -58,9 +57,9 @@ typedef struct each_task {
   each_job *job;
 } each_task;
 
-static void each_run(shoal_worker *w, shoal_task *t) {
+static void each_run(shoal_worker *w, shoal__task *t) {
   each_job *j = ((each_task *)(void *)t)->job;
-  shoal_runtime *rt = w->rt;
+  shoal_runtime *rt = shoal_worker_runtime(w);
   j->fn(j->arg);
   /* release: fn's effects before the count; pairs with each_done. Once
    * the count is 0 the caller may return: j (on its stack) and t (freed
@@ -75,7 +74,7 @@ static int each_done(void *p) {
 }
 
 int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg) {
-  shoal_worker *me = shoal__current(rt);
+  shoal__worker *me = shoal__self(rt);
   each_job j;
   each_task *ts;
   unsigned k = 0;

@@ -4,9 +4,9 @@
 
 #include "runtime/sched/scheduler.h"
 
-void shoal__stats_flush(shoal_worker *w) {
+void shoal__stats_flush(shoal__worker *w) {
   for (unsigned k = 0; k < SHOAL__ST_COUNT; k++) {
-    uint64_t v = w->local[k] + (k == SHOAL__ST_TASKS ? w->head.spawned : 0);
+    uint64_t v = w->local[k];
     /* Single writer: a relaxed store; readers may see a slightly old
      * value, never a torn one. */
     atomic_store_explicit(&w->stats[k], v, memory_order_relaxed);
@@ -15,7 +15,7 @@ void shoal__stats_flush(shoal_worker *w) {
 
 int shoal_worker_stats_get(const shoal_runtime *rt, unsigned worker,
                            shoal_worker_stats *out) {
-  shoal_worker *w;
+  shoal__worker *w;
   if (rt == NULL || out == NULL || worker >= rt->n)
     return SHOAL_EINVAL;
   w = rt->w[worker];
@@ -55,7 +55,7 @@ int shoal_runtime_trace_write(const shoal_runtime *rt, const char *path) {
   }
   fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", f);
   for (unsigned i = 0; i < rt->n; i++) {
-    shoal_worker *w = rt->w[i];
+    shoal__worker *w = rt->w[i];
     /* acquire: pairs with the release in shoal__span_add. */
     uint32_t n = atomic_load_explicit(&w->nspans, memory_order_acquire);
     fprintf(f,

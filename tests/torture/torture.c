@@ -446,27 +446,26 @@ static void *sp_consumer(void *arg) {
 
 static shoal_runtime *RT;
 
-typedef struct fib_frame {
-  shoal_task t;
+typedef struct fib_args {
   int n;
   long r;
-} fib_frame;
+} fib_args;
 
 static long fib(shoal_worker *w, int n);
-static void fib_task(shoal_worker *w, shoal_task *t) {
-  fib_frame *f = (fib_frame *)t;
+static void fib_task(shoal_worker *w, void *args) {
+  fib_args *f = args;
   f->r = fib(w, f->n);
 }
 static long fib(shoal_worker *w, int n) {
-  fib_frame f;
+  fib_args *f;
   long b;
   if (n < 2)
     return n;
-  f.n = n - 1;
-  shoal_spawn(w, &f.t, fib_task);
-  b = fib(w, n - 2);
-  shoal_sync(w, &f.t);
-  return f.r + b;
+  f = shoal_args(w);
+  f->n = n - 1;
+  b = fib(shoal_spawn(w, fib_task), n - 2);
+  shoal_sync(w);
+  return f->r + b;
 }
 
 typedef struct fib_call {
