@@ -674,7 +674,8 @@ SHOAL_API int shoal_group_wait(shoal_group *g);
  * out of work, after each task it took from elsewhere, and when it parks,
  * so they may lag while it is busy. */
 typedef struct shoal_worker_stats {
-  uint64_t tasks;         /* frames spawned and closures run */
+  uint64_t tasks;         /* frames published (taken from the spawner's
+                             array for others to steal) and closures run */
   uint64_t steals;        /* tasks taken from another worker's deque */
   uint64_t failed_steals; /* attempts that found nothing or lost a race */
   uint64_t parks;         /* times it went to sleep */

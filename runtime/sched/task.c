@@ -42,11 +42,12 @@ static void pfor_leaf(shoal_worker *w, const pfor *p, size_t b, size_t e) {
   wk->frontier = saved;
 }
 
+/* Over batches [b, e) of the range (batch k is [begin + k*grain, …)):
+ * halving counts of batches needs no division. Every batch but the last
+ * is full. */
 static void pfor_rec(shoal_worker *w, const pfor *p, size_t b, size_t e) {
-  while (e - b > p->grain) {
-    /* Split on a multiple of the grain: every batch but the last is full. */
-    size_t chunks = (e - b) / p->grain + ((e - b) % p->grain != 0);
-    size_t mid = b + chunks / 2 * p->grain;
+  while (e - b > 1) {
+    size_t mid = b + (e - b) / 2;
     pfor_args *a = shoal_args(w);
     a->p = p;
     a->begin = mid;
@@ -56,12 +57,15 @@ static void pfor_rec(shoal_worker *w, const pfor *p, size_t b, size_t e) {
       return; /* the upper half ran elsewhere */
     b = mid;  /* taken back: run the upper half here, in place */
   }
-  pfor_leaf(w, p, b, e);
+  {
+    size_t lo = p->begin + b * p->grain;
+    pfor_leaf(w, p, lo, p->end - lo > p->grain ? lo + p->grain : p->end);
+  }
 }
 
 static void pfor_root(shoal_worker *w, void *arg) {
   const pfor *p = arg;
-  pfor_rec(w, p, p->begin, p->end);
+  pfor_rec(w, p, 0, (p->end - p->begin + p->grain - 1) / p->grain);
 }
 
 int shoal_parallel_for(shoal_runtime *rt, size_t begin, size_t end,
