@@ -166,6 +166,35 @@ shoal_worker *shoal__spawn_slow(shoal_worker *c) {
   return next;
 }
 
+/* Runs a task that came out of a deque or the injection queue. A frame
+ * taken by a thief follows the state protocol that its spawner's sync
+ * waits on. */
+void shoal__run_taken_at(shoal__worker *w, shoal_worker *at, shoal__task *t) {
+  uint64_t t0 = w->spans != NULL ? shoal__now_ns() : 0;
+  uint32_t kind = t->kind;
+  shoal_worker *saved = w->frontier;
+  w->frontier = at;
+  if (kind != SHOAL__KIND_FRAME) {
+    t->fn(at, t);
+  } else {
+    struct shoal__frame *f = (struct shoal__frame *)(void *)t;
+    uint32_t old;
+    atomic_store_explicit(&f->thief, w, memory_order_relaxed);
+    f->fn(at, f->args);
+    /* release: the frame's results before DONE; pairs with the acquire
+     * loads of state in sync. After this the frame may be reused. */
+    old = atomic_exchange_explicit(&f->state, SHOAL__TASK_DONE,
+                                   memory_order_acq_rel);
+    if (old & SHOAL__TASK_WAITER)
+      shoal__futex_wake(&f->state, INT_MAX);
+  }
+  w->frontier = saved;
+  if (w->spans != NULL)
+    shoal__span_add(
+        w, kind != SHOAL__KIND_FRAME ? SHOAL__SPAN_CLOSURE : SHOAL__SPAN_TASK,
+        t0, shoal__now_ns());
+}
+
 static void wait_stolen(shoal__worker *w, struct shoal__frame *t,
                         shoal_worker *at) {
   unsigned rounds = 0;

@@ -144,35 +144,6 @@ shoal__task *shoal__find_work(shoal__worker *w) {
   return shoal__steal_round(w);
 }
 
-/* Runs a task that came out of a deque or the injection queue. A frame
- * taken by a thief follows the state protocol that its spawner's sync
- * waits on. */
-void shoal__run_taken_at(shoal__worker *w, shoal_worker *at, shoal__task *t) {
-  uint64_t t0 = w->spans != NULL ? shoal__now_ns() : 0;
-  uint32_t kind = t->kind;
-  shoal_worker *saved = w->frontier;
-  w->frontier = at;
-  if (kind != SHOAL__KIND_FRAME) {
-    t->fn(at, t);
-  } else {
-    struct shoal__frame *f = (struct shoal__frame *)(void *)t;
-    uint32_t old;
-    atomic_store_explicit(&f->thief, w, memory_order_relaxed);
-    f->fn(at, f->args);
-    /* release: the frame's results before DONE; pairs with the acquire
-     * loads of state in sync. After this the frame may be reused. */
-    old = atomic_exchange_explicit(&f->state, SHOAL__TASK_DONE,
-                                   memory_order_acq_rel);
-    if (old & SHOAL__TASK_WAITER)
-      shoal__futex_wake(&f->state, INT_MAX);
-  }
-  w->frontier = saved;
-  if (w->spans != NULL)
-    shoal__span_add(
-        w, kind != SHOAL__KIND_FRAME ? SHOAL__SPAN_CLOSURE : SHOAL__SPAN_TASK,
-        t0, shoal__now_ns());
-}
-
 /* ------------------------------------------------------------------------ */
 /* Parking                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -572,8 +543,10 @@ void shoal__host_leave(shoal_runtime *rt) {
   shoal__worker *w = rt->w[0];
   shoal__task *t;
   /* Closures the host pushed on worker 0's deque run before it leaves:
-   * nobody may be left to run them. */
-  while ((t = shoal__deque_take_owner(&w->dq)) != NULL)
+   * nobody may be left to run them. (An empty deque is seen without a
+   * take's writes to `bottom`, a line the searching workers read.) */
+  while (shoal__deque_size_hint(&w->dq) != 0 &&
+         (t = shoal__deque_take_owner(&w->dq)) != NULL)
     shoal__run_taken_at(w, w->base, t);
   if (w->busy_since != 0) {
     w->local[SHOAL__ST_BUSY] += shoal__now_ns() - w->busy_since;
