@@ -340,10 +340,6 @@ static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
   return NULL;
 }
 
-void shoal__work_until(shoal_worker *c, int (*done)(void *), void *arg) {
-  (void)shoal__work_until_deadline(shoal__worker_of(c), c, done, arg, 0);
-}
-
 int shoal__work_until_deadline(shoal__worker *w, shoal_worker *at,
                                int (*done)(void *), void *arg,
                                uint64_t deadline_ns) {

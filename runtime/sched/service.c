@@ -12,6 +12,10 @@ void shoal__handoff(shoal_runtime *rt, shoal__task *task, shoal__task_fn fn,
   shoal__submit(rt, task, (int)worker, 0);
 }
 
+void shoal__work_until(shoal_worker *c, int (*done)(void *), void *arg) {
+  (void)shoal__work_until_deadline(shoal__worker_of(c), c, done, arg, 0);
+}
+
 int shoal__runtime_stopping(const shoal_runtime *rt) {
   return atomic_load_explicit(&rt->stopping, memory_order_relaxed) != 0;
 }
