@@ -2,7 +2,8 @@
  * array's blocks, grown on demand and found from any handle by masking;
  * the publication of private frames to the Chase-Lev deque when some
  * worker looks for work; sync of a published frame (taken back, or waited
- * for by leapfrogging); the frontier a task without a handle starts at.
+ * for by leapfrogging); the levels of frames for calls without a handle;
+ * running a taken task.
  *
  * Frames are written straight into the array by the inline spawn (Lace's
  * task frames, van Dijk and van de Pol, "Lace: non-blocking split deque
@@ -46,7 +47,7 @@ static shoal__block *block_new(shoal__worker *w, shoal__block *prev) {
       shoal__aligned_alloc(SHOAL__FRAMES_BLOCK, SHOAL__FRAMES_BLOCK);
   if (b == NULL)
     return NULL;
-  memset(b, 0, SHOAL__FRAMES_BLOCK); /* every frame FREE */
+  memset(b, 0, SHOAL__FRAMES_BLOCK); /* every frame PRIVATE (0): free */
   b->h.wanted = &w->rt->wanted;
   b->w = w;
   b->prev = prev;

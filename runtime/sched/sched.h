@@ -50,9 +50,10 @@ _Static_assert(offsetof(shoal__task, state) ==
                        offsetof(struct shoal__frame, kind),
                "records and frames share the fields run_taken reads first");
 
-/* A handle of the worker of `rt` the calling thread is (its first free
- * frame: what a task that holds no handle of its own may spawn through),
- * or NULL. Any thread. */
+/* A handle of the worker of `rt` the calling thread is, or NULL: the
+ * handle the library gave the innermost body that took none (a
+ * parallel_for body, a closure), which that body may spawn through as long
+ * as it holds no frames spawned otherwise. Any thread. */
 shoal_worker *shoal__current(const shoal_runtime *rt);
 
 /* 1 when some worker of w's runtime looks for work or is parked: the

@@ -18,8 +18,8 @@
 
 typedef struct shoal__worker shoal__worker;
 
-/* A frame's state (struct shoal__frame in shoal.h): FREE and PRIVATE are
- * the owner's; once published it is PENDING in a deque (a thief that
+/* A frame's state (struct shoal__frame in shoal.h): PRIVATE (also a free
+ * slot) and TAKEN are the owner's; once published it is PENDING in a deque (a thief that
  * takes it sets thief), WAITER is or-ed in when the spawner sleeps on it,
  * DONE when it has run. A record's state (closures) is not used. */
 enum {

@@ -26,8 +26,8 @@ static void pfor_task(shoal_worker *w, void *args) {
   pfor_rec(w, a->p, a->begin, a->end);
 }
 
-/* Calls the body with w recorded as the worker's frontier: a body that
- * enters the runtime again (nested parallel_for) starts there. */
+/* Calls the body with w recorded as the worker's frontier, the handle
+ * shoal__current gives a body that takes none (the session tick's). */
 static void pfor_leaf(shoal_worker *w, const pfor *p, size_t b, size_t e) {
   shoal__worker *wk = shoal__worker_of(w);
   shoal_worker *saved = wk->frontier;
