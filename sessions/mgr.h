@@ -203,6 +203,19 @@ static inline void shoal__beat(_Atomic uint64_t *b, unsigned kind,
                         (((v >> 35) + 1) << 35) | ((uint64_t)kind << 32) | id,
                         memory_order_relaxed);
 }
+/* The same with the count kept by the caller (a loop over a batch):
+ * *seq from shoal__beat_seq, read again after anything else beat on the
+ * word. It spares the loop a load of the word it has just stored. */
+#define SHOAL__BEAT_ONE ((uint64_t)1 << 35)
+static inline uint64_t shoal__beat_seq(_Atomic uint64_t *b) {
+  return atomic_load_explicit(b, memory_order_relaxed) & ~(SHOAL__BEAT_ONE - 1);
+}
+static inline void shoal__beat_next(_Atomic uint64_t *b, uint64_t *seq,
+                                    unsigned kind, uint32_t id) {
+  *seq += SHOAL__BEAT_ONE;
+  atomic_store_explicit(b, *seq | ((uint64_t)kind << 32) | id,
+                        memory_order_relaxed);
+}
 
 /* What one tick, or one node's part of it, covers: the batches of slots
  * [base, end), cut at base + k * bs. */

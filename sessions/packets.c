@@ -41,6 +41,7 @@
  * (the zombie list), never corrupts it. */
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "runtime/common.h"
 #include "runtime/os.h"
 #include "runtime/sched/sched.h"
@@ -48,6 +49,7 @@
 
 #define PKT_PER_SLAB 4096u
 #define PKT_PREALLOC 4096u
+#define MAIL_BYTES (SHOAL__SESSIONS_MAX / 8)
 
 _Static_assert(sizeof(shoal__pkt) == 128, "a packet is two cache lines");
 
@@ -86,7 +88,11 @@ int shoal__pk_init(shoal_mgr *mgr) {
   }
   mgr->pk.op_class = shoal__malloc(65536);
   mgr->pk.ops = shoal__calloc(65536, sizeof *mgr->pk.ops);
+  /* a bit per possible record: pages untouched until a session of theirs
+   * gets mail */
+  mgr->pk.mail = shoal__pages_alloc(MAIL_BYTES, 4096);
   if (mgr->pk.op_class == NULL || mgr->pk.ops == NULL ||
+      mgr->pk.mail == NULL ||
       shoal__ops_init(mgr) != SHOAL_OK || shoal__maps_init(mgr) != SHOAL_OK)
     goto fail;
   /* Unregistered: MAIN, category other (shoal.h). */
@@ -109,6 +115,9 @@ void shoal__pk_destroy(shoal_mgr *mgr) {
     shoal__free(mgr->pk.ops[op].reason);
   shoal__free(mgr->pk.ops);
   shoal__free(mgr->pk.op_class);
+  if (mgr->pk.mail != NULL)
+    shoal__pages_free(mgr->pk.mail, MAIL_BYTES);
+  mgr->pk.mail = NULL;
   mgr->pk.ops = NULL;
   mgr->pk.op_class = NULL;
   for (unsigned w = 0; mgr->samples != NULL && w < nw; w++) {
@@ -259,11 +268,22 @@ void shoal__pk_close(shoal__session *s) {
   atomic_fetch_or_explicit(&s->in_word, SHOAL__IN_CLOSED, memory_order_acq_rel);
 }
 
-/* Reserves a place for p in s's inbox: SHOAL_OK, SHOAL_EAGAIN (full, or
- * no packet), or SHOAL_ENOENT when the record is closed or no longer id's
+/* p into the inbox of s, record `index`, its place reserved; `first`: the
+ * reservation took the count from 0, so the session's mail bit goes up
+ * after the push. The index comes from the caller: once pushed, the
+ * packet may be taken and the record released and reused. */
+static void inbox_push(shoal_mgr *mgr, shoal__session *s, uint32_t index,
+                       shoal__pkt *p, int first) {
+  shoal__mpsc_push(&s->in_head, &p->link);
+  if (first)
+    shoal__pk_mail_set(&mgr->pk, index);
+}
+
+/* Reserves a place for p in s's inbox (*first: whether the count was 0):
+ * SHOAL_OK, SHOAL_EAGAIN (full, or no packet), or SHOAL_ENOENT when the record is closed or no longer id's
  * (released, hibernated or reused since the find). */
 static int reserve(shoal_mgr *mgr, shoal__session *s, uint32_t id,
-                   const shoal__pkt *p) {
+                   const shoal__pkt *p, int *first) {
   /* acquire: pairs with the release in pk_open, so the id read next is
    * this generation's or later. */
   uint64_t w = atomic_load_explicit(&s->in_word, memory_order_acquire);
@@ -277,8 +297,11 @@ static int reserve(shoal_mgr *mgr, shoal__session *s, uint32_t id,
      * so the id checked above is this session's. A hibernation closes the
      * inbox with a CAS on the same word, only while it is empty. */
     if (atomic_compare_exchange_weak_explicit(
-            &s->in_word, &w, w + 1, memory_order_acq_rel, memory_order_acquire))
+            &s->in_word, &w, w + 1, memory_order_acq_rel,
+            memory_order_acquire)) {
+      *first = SHOAL__IN_COUNT(w) == 0;
       return SHOAL_OK;
+    }
   }
 }
 
@@ -331,23 +354,24 @@ shoal__pkt *shoal__pk_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
 int shoal__pk_deliver_fast(shoal_mgr *mgr, uint32_t id, shoal__pkt *p) {
   int64_t i = shoal__registry_find(&mgr->reg, id);
   shoal__session *s;
-  int rc;
+  int rc, first;
   if (i < 0)
     return SHOAL_ENOENT;
   if (i & SHOAL__REG_OUT)
     return SHOAL_ESTATE;
   s = shoal__mgr_rec(mgr, (uint32_t)i);
-  if ((rc = reserve(mgr, s, id, p)) == SHOAL_OK)
-    shoal__mpsc_push(&s->in_head, &p->link);
+  if ((rc = reserve(mgr, s, id, p, &first)) == SHOAL_OK)
+    inbox_push(mgr, s, (uint32_t)i, p, first);
   return rc;
 }
 
 int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
   int64_t i = shoal__registry_find(&mgr->reg, id), j;
-  int rc;
+  int rc, first = 0;
   for (;;) {
     if (i >= 0 && !(i & SHOAL__REG_OUT) &&
-        (rc = reserve(mgr, shoal__mgr_rec(mgr, (uint32_t)i), id, p)) !=
+        (rc = reserve(mgr, shoal__mgr_rec(mgr, (uint32_t)i), id, p,
+                      &first)) !=
             SHOAL_ENOENT)
       break;
     /* Hibernated, unknown, or changed since the find: again under mu,
@@ -365,7 +389,7 @@ int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
     i = j; /* woken into another record */
   }
   if (rc == SHOAL_OK)
-    shoal__mpsc_push(&shoal__mgr_rec(mgr, (uint32_t)i)->in_head, &p->link);
+    inbox_push(mgr, shoal__mgr_rec(mgr, (uint32_t)i), (uint32_t)i, p, first);
   return rc;
 }
 
@@ -503,6 +527,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
   uint64_t now = shoal__fast_ns(), now_us = mgr->clock_ms * 1000;
   int map_pending = 0; /* a MAP packet of s waits for the map phase */
   shoal__pkt *p;
+  uint64_t left;
   while (taken < limit && (p = inbox_pop(s)) != NULL) {
     uint8_t cls = shoal__pk_classify(&mgr->pk, p->opcode);
     taken++;
@@ -558,8 +583,12 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
                   SHOAL__CB_PACKET, &mgr->pk.figs[wi]);
     shoal__pkt_end(mgr, &mgr->pk.pool, done, p);
   }
-  if (taken != 0)
-    atomic_fetch_sub_explicit(&s->in_word, taken, memory_order_relaxed);
+  left = taken != 0
+             ? atomic_fetch_sub_explicit(&s->in_word, taken,
+                                         memory_order_relaxed)
+             : atomic_load_explicit(&s->in_word, memory_order_relaxed);
+  if (SHOAL__IN_COUNT(left) != taken)
+    shoal__pk_mail_set(&mgr->pk, s->self); /* some still to come */
   return taken;
 }
 
@@ -624,7 +653,7 @@ void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {
     shoal__node *next =
         atomic_load_explicit(&p->link.next, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->in_word, 1, memory_order_relaxed);
-    shoal__mpsc_push(&s->in_head, &p->link);
+    inbox_push(mgr, s, s->self, p, 1);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   o->held_head = o->held_tail = 0;

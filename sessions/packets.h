@@ -124,6 +124,7 @@ typedef struct shoal__pkt_counts {
 /* The manager's packet fields (the manager's `pk`). */
 typedef struct shoal__packets {
   shoal__pool pool;           /* the packets */
+  _Atomic uint64_t *mail;     /* the mail bits (shoal__pk_mail_*) */
   uint8_t *op_class;          /* per opcode: the class bits above */
   shoal__opcode *ops;         /* per opcode: handler, reason */
   shoal_packet_fn default_handler;
@@ -199,8 +200,36 @@ void shoal__pk_zombies(shoal_mgr *mgr);
  * order into s's new inbox before the registry names s. Under mu. */
 void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o);
 void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
-/* During the tick, for a due session on worker wi: its inbox's packets;
- * returns how many it took. */
+/* The mail bits, one per session record (pool index): a session's bit is
+ * set by the send that brings its inbox's count from 0 to 1 (after its
+ * push) and by a take that leaves packets behind, and cleared by the
+ * session's updater before it takes. So a bit is set whenever the count is
+ * not 0 (a stale one only costs a look), and the tick reads these dense
+ * words instead of every record's inbox word: a session without mail
+ * costs no load of its record. */
+static inline int shoal__pk_mail_take(shoal__packets *pk, uint32_t rec) {
+  _Atomic uint64_t *w = &pk->mail[rec >> 6];
+  uint64_t bit = (uint64_t)1 << (rec & 63);
+  if (!(atomic_load_explicit(w, memory_order_relaxed) & bit))
+    return 0;
+  /* acquire: pairs with the release of the send's set, so its count and
+   * push are seen by the take that follows. */
+  atomic_fetch_and_explicit(w, ~bit, memory_order_acquire);
+  return 1;
+}
+static inline void shoal__pk_mail_set(shoal__packets *pk, uint32_t rec) {
+  _Atomic uint64_t *w = &pk->mail[rec >> 6];
+  uint64_t bit = (uint64_t)1 << (rec & 63);
+  /* An RMW, never a load first: a bit seen set may be cleared by a take
+   * that missed this push. release: the reservation and push before it
+   * (the acquire in shoal__pk_mail_take). */
+  atomic_fetch_or_explicit(w, bit, memory_order_release);
+}
+
+/* During the tick, for a due session on worker wi whose mail bit it took:
+ * its inbox's packets; returns how many it took. Sets the bit again when
+ * the inbox still counts packets (past packets_per_update, or reserved
+ * and not yet pushed). */
 uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
                         uint32_t id, void *user, shoal__ends *done);
 /* Runs p's handler for session id (the watchdog's beat `kind` on `beat`)

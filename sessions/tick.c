@@ -41,50 +41,71 @@ typedef struct chunk_time {
 } chunk_time;
 
 /* One batch. The sampled variant times each host callback with the TSC;
- * the plain one carries no clock at all. */
-static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
-                      int timed, chunk_time *ct) {
+ * the plain one carries no clock at all. The columns and the callback are
+ * read into locals once: the host's callback is opaque, and every value
+ * reached through memory would be loaded again after each call. */
+static inline __attribute__((always_inline)) void
+run_batch_as(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
+             const int timed, chunk_time *ct, shoal__ends *done) {
+  shoal_mgr *mgr = t->mgr;
   shoal__cols *c = t->c;
-  const shoal_mgr_callbacks *cb = &t->mgr->cb;
-  shoal__ends done = SHOAL__ENDS_INIT;
-  _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
+  _Atomic uint32_t *sched_col = c->sched;
+  _Atomic(void *) *user_col = c->user;
+  const uint32_t *rec = c->rec, *ids = c->ids;
+  uint64_t *last_ms = c->last_ms, *updates = c->updates;
+  int (*update)(void *, uint32_t, void *, uint32_t) = mgr->cb.update;
+  void *host = mgr->cb.host;
+  const uint64_t tick = t->tick, clock = t->clock;
+  const uint64_t stamp = mgr->stamp_ns;
+  _Atomic uint64_t *beat = &mgr->samples[wi].beat;
+  uint64_t seq = shoal__beat_seq(beat);
   for (uint32_t i = b; i < e; i++) {
-    uint32_t sched = atomic_load_explicit(&c->sched[i], memory_order_relaxed);
-    shoal__session *s = c->sess[i];
+    uint32_t sched = atomic_load_explicit(&sched_col[i], memory_order_relaxed);
     void *user;
-    uint32_t diff;
+    uint32_t diff, id;
     uint64_t t0 = 0;
     int rc;
-    if (!due(sched, t->tick))
+    if (!due(sched, tick))
       continue;
-    user = atomic_load_explicit(&c->user[i], memory_order_relaxed);
-    /* Packets first (DESIGN.md, "The data path of one tick"). */
-    if (SHOAL__IN_COUNT(
-            atomic_load_explicit(&s->in_word, memory_order_relaxed)) != 0 &&
-        shoal__pk_take(t->mgr, wi, s, c->ids[i], user, &done) != 0)
-      c->last_active[i] = t->clock;
-    diff = (uint32_t)(t->clock - c->last_ms[i]);
-    c->last_ms[i] = t->clock;
+    user = atomic_load_explicit(&user_col[i], memory_order_relaxed);
+    id = ids[i];
+    /* Packets first (DESIGN.md, "The data path of one tick"); the mail
+     * bits say which records to look at. */
+    if (shoal__pk_mail_take(&mgr->pk, rec[i])) {
+      if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done) != 0)
+        c->last_active[i] = clock;
+      seq = shoal__beat_seq(beat); /* its handlers beat too */
+    }
+    diff = (uint32_t)(clock - last_ms[i]);
+    last_ms[i] = clock;
     if (timed)
       t0 = shoal__fast_ns();
-    shoal__beat(beat, SHOAL__CB_UPDATE, c->ids[i]);
-    rc = cb->update(cb->host, c->ids[i], user, diff);
+    shoal__beat_next(beat, &seq, SHOAL__CB_UPDATE, id);
+    rc = update(host, id, user, diff);
     if (timed) {
       uint64_t d = shoal__fast_ns() - t0;
-      ct->host += d > t->mgr->stamp_ns ? d - t->mgr->stamp_ns : 0;
+      ct->host += d > stamp ? d - stamp : 0;
       ct->raw += d;
       ct->n++;
     }
-    c->updates[i]++;
-    if (rc > 0) {
-      c->activity[i] += (unsigned)rc;
-      c->last_active[i] = t->clock;
-    } else if (rc < 0) {
-      quarantine(t->mgr, c, i, rc);
+    updates[i]++;
+    if (__builtin_expect(rc != 0, 0)) {
+      if (rc > 0) {
+        c->activity[i] += (unsigned)rc;
+        c->last_active[i] = clock;
+      } else {
+        quarantine(mgr, c, i, rc);
+      }
     }
   }
-  shoal__beat(beat, SHOAL__CB_NONE, 0);
-  shoal__ends_flush(t->mgr, &done);
+}
+
+static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
+                      int timed, chunk_time *ct, shoal__ends *done) {
+  if (timed)
+    run_batch_as(t, wi, b, e, 1, ct, done);
+  else
+    run_batch_as(t, wi, b, e, 0, ct, done);
 }
 
 /* Lazy binary splitting inside a batch (Tzannes, Caragea, Barua and
@@ -127,16 +148,21 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
   chunk_time all = {0, 0, 0};
   uint64_t own = 0;
   unsigned wi = shoal_worker_index(w);
+  _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
+  /* the packets that end in this span, given back at its end */
+  shoal__ends done = SHOAL__ENDS_INIT;
   while (b < e) {
     uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
     chunk_time ct = {0, 0, 0};
     uint64_t c0 = timed ? shoal__fast_ns() : 0;
     int split;
-    run_batch(t, wi, b, stop, timed, &ct);
+    run_batch(t, wi, b, stop, timed, &ct, &done);
     b = stop;
     split = e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w);
     if (split) {
       span_args *f = shoal_args(w);
+      /* out of the batch while the halves run: no callback of ours */
+      shoal__beat(beat, SHOAL__CB_NONE, 0);
       uint32_t mid = b + (e - b) / 2;
       f->t = t;
       f->b = mid;
@@ -154,6 +180,8 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
     if (split)
       break;
   }
+  shoal__beat(beat, SHOAL__CB_NONE, 0);
+  shoal__ends_flush(t->mgr, &done);
   if (timed && all.n > 0) {
     shoal__mgr_sample *smp = &t->mgr->samples[wi];
     atomic_fetch_add_explicit(&smp->host_ns, all.host, memory_order_relaxed);

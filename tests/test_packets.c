@@ -4,7 +4,8 @@
  * (every accepted packet handled exactly once, sent == handled + pending +
  * rejected, per-sender order), the drain's caps, strict and loose order,
  * fairness against a flooding session, MAIN handlers only ever on the
- * main thread outside the tick, and deferral switched off. */
+ * main thread outside the tick, deferral switched off, and packets left
+ * for later ticks (the per-update limit, sessions not due). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -682,6 +683,39 @@ static void no_deferral(void **state) {
   host_free(h);
 }
 
+/* A tick looks only at sessions whose mail bit is up (packets.h). What
+ * one update leaves behind (past MaxPacketsPerUpdate), and what waits for
+ * a session that is not due, must be taken by later ticks with no send in
+ * between to raise the bit again. */
+static void leftovers(void **state) {
+  shoal_config cfg = cfg_of(256);
+  host *h;
+  (void)state;
+  cfg.packets_per_update = 3;
+  h = host_new(3, &cfg);
+  assert_int_equal(shoal_mgr_register_opcode(h->mgr, 7, SHOAL_PACKET_INPLACE,
+                                             SHOAL_CAT_MOVEMENT, where, NULL),
+                   SHOAL_OK);
+  for (uint32_t id = 1; id <= 40; id++) {
+    assert_int_equal(shoal_session_create(h->mgr, id, NULL), SHOAL_OK);
+    if (id > 20) /* every fourth tick */
+      assert_int_equal(shoal_session_set_interval(h->mgr, id, 4), SHOAL_OK);
+  }
+  for (uint32_t id = 1; id <= 40; id++)
+    for (int i = 0; i < 10; i++)
+      assert_int_equal(shoal_session_send(h->mgr, id, 7, 0, NULL, 0),
+                       SHOAL_OK);
+  /* ceil(10 / 3) = 4 updates: 4 ticks for the first 20, 16 for the rest */
+  for (int t = 0; t < 4; t++)
+    update(h);
+  assert_true(atomic_load(&h->handled) >= 200);
+  for (int t = 4; t < 16; t++)
+    update(h);
+  assert_int_equal(atomic_load(&h->handled), 400);
+  assert_int_equal(atomic_load(&h->bad_payload), 0);
+  host_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(classifier),
@@ -693,6 +727,7 @@ int main(void) {
     cmocka_unit_test(order_modes),
     cmocka_unit_test(fairness),
     cmocka_unit_test(no_deferral),
+    cmocka_unit_test(leftovers),
   };
   return test_run("packets", tests, SHOAL_ARRAY_LEN(tests));
 }
