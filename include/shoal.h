@@ -1974,8 +1974,9 @@ typedef struct shoal_mgr_metrics {
                                  timed batches (one in 32) */
   double shoal_ns_per_update; /* shoal's own time per session update in the
                                  same batches: the batch's whole time less
-                                 the host's callbacks (packets taken,
-                                 scheduling checks, bookkeeping, splitting);
+                                 the host's callbacks, update and packet
+                                 handlers (packets taken, scheduling
+                                 checks, bookkeeping, splitting);
                                  the tick's fork-join and idle time are not
                                  in it (see tick_p50_ns) */
   uint64_t pool_bytes;        /* session slabs */

@@ -167,7 +167,7 @@ static void drain(shoal_mgr *mgr, void *arg_) {
                   atomic_load_explicit(&c->user[slot], memory_order_relaxed),
                   p, now, &mgr->pk.main, &mgr->pk.main_wait,
                   &mgr->main_beat, SHOAL__CB_DEFERRED,
-                  &mgr->pk.figs[shoal_runtime_workers(mgr->rt)]);
+                  &mgr->pk.figs[shoal_runtime_workers(mgr->rt)], NULL);
     shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
     ran++;
   }

@@ -181,7 +181,7 @@ static uint64_t run_chain(phase *ph, unsigned wi, shoal__pkt *p,
                   atomic_load_explicit(&ph->c->user[slot],
                                        memory_order_relaxed),
                   p, now, k, wait, beat, SHOAL__CB_PACKET,
-                  &mgr->pk.figs[wi]);
+                  &mgr->pk.figs[wi], NULL);
     shoal__pkt_end(mgr, &mgr->pk.pool, e, p);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
     n++;

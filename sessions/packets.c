@@ -491,7 +491,7 @@ void shoal__pkt_drop(shoal_mgr *mgr, shoal__ends *done, shoal__pkt *p,
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
                    shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind,
-                   shoal__opfigs *f) {
+                   shoal__opfigs *f, uint64_t *host_ns) {
   const shoal__opcode *op = &mgr->pk.ops[p->opcode];
   int reg = (cls & SHOAL__OP_REGISTERED) != 0;
   shoal_packet_fn fn = reg ? op->fn : mgr->pk.default_handler;
@@ -506,10 +506,14 @@ void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
   }
   view(p, &pk);
   shoal__beat(beat, kind, id);
-  if (shoal__ops_sampled(f)) {
-    uint64_t t0 = shoal__fast_ns();
+  if (shoal__ops_sampled(f) || host_ns != NULL) {
+    uint64_t t0 = shoal__fast_ns(), d;
     rc = fn(mgr->cb.host, id, user, &pk);
-    shoal__ops_time(f, slot, shoal__fast_ns() - t0);
+    d = shoal__fast_ns() - t0;
+    if ((f->sample & 15u) == 0)
+      shoal__ops_time(f, slot, d);
+    if (host_ns != NULL)
+      *host_ns += d;
   } else {
     rc = fn(mgr->cb.host, id, user, &pk);
   }
@@ -519,7 +523,8 @@ void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
 }
 
 uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
-                        uint32_t id, void *user, shoal__ends *done) {
+                        uint32_t id, void *user, shoal__ends *done,
+                        uint64_t *host_ns) {
   shoal__mgr_sample *smp = &mgr->samples[wi];
   const int defer = mgr->cfg.defer_packets;
   const int strict = mgr->cfg.strict_packet_order;
@@ -580,7 +585,7 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
       continue;
     }
     shoal__pk_run(mgr, cls, id, user, p, now, &smp->pk, smp->wait, &smp->beat,
-                  SHOAL__CB_PACKET, &mgr->pk.figs[wi]);
+                  SHOAL__CB_PACKET, &mgr->pk.figs[wi], host_ns);
     shoal__pkt_end(mgr, &mgr->pk.pool, done, p);
   }
   left = taken != 0

@@ -217,6 +217,13 @@ static inline int shoal__pk_mail_take(shoal__packets *pk, uint32_t rec) {
   atomic_fetch_and_explicit(w, ~bit, memory_order_acquire);
   return 1;
 }
+static inline int shoal__pk_mail_peek(const shoal__packets *pk,
+                                      uint32_t rec) {
+  return (int)((atomic_load_explicit(&pk->mail[rec >> 6],
+                                     memory_order_relaxed) >>
+                (rec & 63)) &
+               1);
+}
 static inline void shoal__pk_mail_set(shoal__packets *pk, uint32_t rec) {
   _Atomic uint64_t *w = &pk->mail[rec >> 6];
   uint64_t bit = (uint64_t)1 << (rec & 63);
@@ -231,15 +238,17 @@ static inline void shoal__pk_mail_set(shoal__packets *pk, uint32_t rec) {
  * the inbox still counts packets (past packets_per_update, or reserved
  * and not yet pushed). */
 uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
-                        uint32_t id, void *user, shoal__ends *done);
+                        uint32_t id, void *user, shoal__ends *done,
+                        uint64_t *host_ns);
 /* Runs p's handler for session id (the watchdog's beat `kind` on `beat`)
  * and counts it in k, its wait in `wait`; counts a drop when it has none
- * (unregistered, no default). The worker updating the session, or the
- * drain holding the manager. */
+ * (unregistered, no default). host_ns not NULL: the handler is timed and
+ * its time added there (a timed batch's host time). The worker updating
+ * the session, or the drain holding the manager. */
 void shoal__pk_run(shoal_mgr *mgr, uint8_t cls, uint32_t id, void *user,
                    const shoal__pkt *p, uint64_t now, shoal__pkt_counts *k,
                    shoal__hist *wait, _Atomic uint64_t *beat, unsigned kind,
-                   shoal__opfigs *f);
+                   shoal__opfigs *f, uint64_t *host_ns);
 /* A packet from the pool with its payload: inline, copied into a buffer,
  * or the host's (fn not NULL). NULL when the pool or the budget is spent
  * (*rc SHOAL_ELIMIT or SHOAL_EAGAIN), or memory (SHOAL_ENOMEM). Any

@@ -38,7 +38,28 @@ static inline int due(uint32_t sched, uint64_t tick) {
  * less its own cost), their raw sum, and how many ran. */
 typedef struct chunk_time {
   uint64_t host, raw, n;
+  uint64_t pk; /* the host's packet handlers, as stamped */
 } chunk_time;
+
+/* The inboxes ahead of session i with mail (bits 1 and 2 of `ahead`),
+ * so that their lines, written by the senders' cores, travel while i's
+ * update runs: the record two sessions on, and the first packet of the
+ * next one, whose record came a session ago. */
+static void prefetch_inboxes(const shoal__cols *c, uint32_t i,
+                             uint32_t ahead) {
+  if (ahead & 4) {
+    __builtin_prefetch(c->sess[i + 2]);
+    __builtin_prefetch((char *)c->sess[i + 2] + 64);
+  }
+  if (ahead & 2) {
+    shoal__node *n = atomic_load_explicit(&c->sess[i + 1]->in_stub.next,
+                                          memory_order_relaxed);
+    if (n != NULL) {
+      __builtin_prefetch(n);
+      __builtin_prefetch((char *)n + 64);
+    }
+  }
+}
 
 /* One batch. The sampled variant times each host callback with the TSC;
  * the plain one carries no clock at all. The columns and the callback are
@@ -59,23 +80,32 @@ run_batch_as(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
   const uint64_t stamp = mgr->stamp_ns;
   _Atomic uint64_t *beat = &mgr->samples[wi].beat;
   uint64_t seq = shoal__beat_seq(beat);
-  for (uint32_t i = b; i < e; i++) {
+  /* bit k: session i + k had mail when looked at, two sessions ahead */
+  uint32_t ahead = 0;
+  for (uint32_t k = b; k < e && k < b + 2; k++)
+    ahead |= (uint32_t)shoal__pk_mail_peek(&mgr->pk, rec[k]) << (k - b);
+  for (uint32_t i = b; i < e; i++, ahead >>= 1) {
     uint32_t sched = atomic_load_explicit(&sched_col[i], memory_order_relaxed);
     void *user;
     uint32_t diff, id;
     uint64_t t0 = 0;
     int rc;
+    if (i + 2 < e)
+      ahead |= (uint32_t)shoal__pk_mail_peek(&mgr->pk, rec[i + 2]) << 2;
     if (!due(sched, tick))
       continue;
     user = atomic_load_explicit(&user_col[i], memory_order_relaxed);
     id = ids[i];
     /* Packets first (DESIGN.md, "The data path of one tick"); the mail
      * bits say which records to look at. */
-    if (shoal__pk_mail_take(&mgr->pk, rec[i])) {
-      if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done) != 0)
+    if ((ahead & 1) && shoal__pk_mail_take(&mgr->pk, rec[i])) {
+      if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done,
+                         timed ? &ct->pk : NULL) != 0)
         c->last_active[i] = clock;
       seq = shoal__beat_seq(beat); /* its handlers beat too */
     }
+    if (__builtin_expect(ahead & 6, 0))
+      prefetch_inboxes(c, i, ahead);
     diff = (uint32_t)(clock - last_ms[i]);
     last_ms[i] = clock;
     if (timed)
@@ -135,17 +165,19 @@ static void span_task(shoal_worker *w, void *args) {
 }
 
 /* shoal's own time in a timed chunk: its whole time less the host's
- * callbacks as stamped, less what the stamps themselves cost (one pair
- * inside each callback's figure, one outside it, and the chunk's pair). */
+ * callbacks as stamped (updates and packet handlers), less what the
+ * update stamps themselves cost (one pair inside each callback's figure,
+ * one outside it, and the chunk's pair). A packet handler's stamps stay
+ * in shoal's figure. */
 static uint64_t chunk_own(const shoal__tick *t, uint64_t whole,
                           const chunk_time *ct) {
-  uint64_t stamps = (ct->n + 1) * t->mgr->stamp_ns;
-  return whole > ct->raw + stamps ? whole - ct->raw - stamps : 0;
+  uint64_t stamps = (ct->n + 1) * t->mgr->stamp_ns, host = ct->raw + ct->pk;
+  return whole > host + stamps ? whole - host - stamps : 0;
 }
 
 static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed) {
-  chunk_time all = {0, 0, 0};
+  chunk_time all = {0, 0, 0, 0};
   uint64_t own = 0;
   unsigned wi = shoal_worker_index(w);
   _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
@@ -153,7 +185,7 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
   shoal__ends done = SHOAL__ENDS_INIT;
   while (b < e) {
     uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
-    chunk_time ct = {0, 0, 0};
+    chunk_time ct = {0, 0, 0, 0};
     uint64_t c0 = timed ? shoal__fast_ns() : 0;
     int split;
     run_batch(t, wi, b, stop, timed, &ct, &done);
