@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""check.py MODEL - verifies the Promela model of the worker parking
-protocol with spin: an exhaustive search of each configuration below must
-end with no error and a complete search, and the deliberately broken
-variant (BROKEN=1: no re-check after the idle bit) must be caught. Prints
-TAP, with the states searched; skipped with a message where spin or a C
-compiler is missing (.ci/run installs Debian's spin)."""
+"""check.py MODEL - verifies a Promela model with spin: park.pml (the
+worker parking protocol) or mail.pml (the sessions' mail bits). An
+exhaustive search of each configuration below must end with no error and
+a complete search, and the model's deliberately broken variant (BROKEN=1)
+must be caught. Prints TAP, with the states searched; skipped with a
+message where spin or a C compiler is missing (.ci/run installs Debian's
+spin)."""
 import os
 import re
 import shutil
@@ -14,15 +15,26 @@ import tempfile
 import time
 
 MODEL = os.path.abspath(sys.argv[1])
-# (defines, must it hold?) — sizes chosen so that each search is exhaustive
-# within CI's memory and a minute of time.
-CONFIGS = [
-    ("N=2 EXTERNAL=2 SPAWNS=1", True),
-    ("N=2 EXTERNAL=1 SPAWNS=2", True),
-    ("N=2 EXTERNAL=3 SPAWNS=0", True),
-    ("N=3 EXTERNAL=1 SPAWNS=1 OWN_WAKES=0", True),
-    ("N=2 EXTERNAL=2 SPAWNS=1 BROKEN=1", False),
-]
+# Per model: (defines, must it hold?) — sizes chosen so that each search
+# is exhaustive within CI's memory and a minute of time — the property's
+# name, and what pan prints when the broken variant is caught.
+MODELS = {
+    "park.pml": ([
+        ("N=2 EXTERNAL=2 SPAWNS=1", True),
+        ("N=2 EXTERNAL=1 SPAWNS=2", True),
+        ("N=2 EXTERNAL=3 SPAWNS=0", True),
+        ("N=3 EXTERNAL=1 SPAWNS=1 OWN_WAKES=0", True),
+        ("N=2 EXTERNAL=2 SPAWNS=1 BROKEN=1", False),
+    ], "no lost wake-up", "invalid end state"),
+    "mail.pml": ([
+        ("S=2 K=2 LIMIT=1", True),
+        ("S=3 K=2 LIMIT=2", True),
+        ("S=2 K=3 LIMIT=1", True),
+        ("S=2 K=2 LIMIT=1 BROKEN=1", False),
+    ], "no stranded packet", "assertion violated"),
+}
+BASE = os.path.basename(MODEL)
+CONFIGS, PROPERTY, CAUGHT = MODELS[BASE]
 
 spin = shutil.which("spin")
 cc = shutil.which("cc") or shutil.which("gcc")
@@ -33,8 +45,8 @@ if spin is None or cc is None:
 
 results = []
 for defines, holds in CONFIGS:
-    name = "park.pml %s: %s" % (defines, "no lost wake-up" if holds else
-                                "the broken variant is caught")
+    name = "%s %s: %s" % (BASE, defines, PROPERTY if holds else
+                          "the broken variant is caught")
     with tempfile.TemporaryDirectory() as d:
         args = ["-D" + x for x in defines.split()]
         t0 = time.monotonic()
@@ -62,7 +74,7 @@ for defines, holds in CONFIGS:
             ok = m.group(1) == "0" and "Search not completed" not in out
             results.append((ok, name, why if ok else out[-1500:]))
         else:
-            ok = m.group(1) != "0" and "invalid end state" in out
+            ok = m.group(1) != "0" and CAUGHT in out
             results.append((ok, name, why if ok else out[-1500:]))
 
 print("1..%d" % len(results))
