@@ -59,6 +59,22 @@ const char *topo_victim_label(const shoal_plan_worker *pw, unsigned i,
 void topo_print_plan(const shoal_plan *plan, unsigned asked);
 void topo_json_plan(struct json_writer *j, const shoal_plan *plan);
 
+/* listen.c: the metrics of a manager (and its actors, may be NULL) served
+ * over HTTP. _bind takes the socket on "HOST:PORT" (HOST defaults to
+ * 127.0.0.1; port 0: the system picks one) and says the address on
+ * stderr: 0, or -1 with the reason said as bad input. _serve answers from then on (0, or -1 when
+ * its thread cannot start) until _stop, which closes the socket, frees
+ * the listener (NULL: nothing) and returns how many scrapes were
+ * answered. */
+typedef struct cli_listener cli_listener;
+int cli_listen_bind(cli_listener **out, const char *prog, const char *spec);
+int cli_listen_serve(cli_listener *l, shoal_mgr *mgr, shoal_actors *actors);
+unsigned long cli_listen_stop(cli_listener *l);
+/* shoal_metrics_prometheus into *buf (malloc'd, *cap bytes; both may start
+ * NULL and 0), grown until the text fits: its length, or -1. */
+long cli_prom_text(shoal_mgr *mgr, shoal_actors *actors, char **buf,
+                   size_t *cap);
+
 int cmd_topo(int argc, char **argv);
 int cmd_stress(int argc, char **argv);
 

@@ -44,6 +44,9 @@ static void usage(FILE *f) {
     "  --html FILE       the report as one self-contained page with charts\n"
     "  --trace FILE      per-worker batch spans, Chrome trace-event JSON\n"
     "  --prometheus FILE the final metrics, Prometheus text format\n"
+    "  --listen HOST:PORT  serve the metrics live over HTTP at /metrics\n"
+    "                    during the run (HOST: 127.0.0.1 when left out;\n"
+    "                    port 0: any free one, printed on stderr)\n"
     "\n"
     "Exit status: 0 PASS, 1 FAIL, 2 bad input.\n");
 }
@@ -116,6 +119,7 @@ int st_parse_args(int argc, char **argv, st_args *a) {
     {"html", required_argument, NULL, 'H'},
     {"trace", required_argument, NULL, 'T'},
     {"prometheus", required_argument, NULL, 'P'},
+    {"listen", required_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
   unsigned long v;
@@ -155,6 +159,7 @@ int st_parse_args(int argc, char **argv, st_args *a) {
     case 'H': a->html = optarg; break;
     case 'T': a->trace = optarg; break;
     case 'P': a->prometheus = optarg; break;
+    case 'L': a->listen = optarg; break;
     case 'h': usage(stdout); return -1;
     case ':':
       return cli_usage_error(ST_PROG, "option '%s' needs a value", opt);
@@ -784,7 +789,8 @@ static void world_free(world *w) {
 
 /* The run, step by step: build the world and the population, run the
  * ticks, let the traffic settle, the memory round, the invariants. */
-static int run(const st_args *a, shoal_config *cfg, st_result *r) {
+static int run(const st_args *a, shoal_config *cfg, st_result *r,
+               cli_listener *lis) {
   world w;
   shoal_hib_stats hs;
   double wall;
@@ -795,12 +801,24 @@ static int run(const st_args *a, shoal_config *cfg, st_result *r) {
   if ((rc = world_build(&w, a, cfg, r)) != CLI_OK ||
       (rc = population_build(&w, r)) != CLI_OK)
     return rc;
+  if (lis != NULL && cli_listen_serve(lis, w.h->mgr, w.h->actors) != 0) {
+    world_free(&w);
+    return cli_usage_error(ST_PROG, "--listen: cannot start its thread");
+  }
   if ((wall = run_ticks(&w, r)) < 0)
     return CLI_FAIL;
   run_figures(&w, r, wall);
   if ((rc = settle(&w)) != CLI_OK || (rc = memory_round(&w, r, &hs)) != CLI_OK)
     return rc;
   check_invariants(&w, r, &hs, cfg);
+  r->scrapes = cli_listen_stop(lis); /* before the manager goes */
+  if (a->prometheus != NULL) { /* the library's exposition, at the end */
+    size_t cap = 0;
+    if (cli_prom_text(w.h->mgr, w.h->actors, &r->prom_lib, &cap) < 0) {
+      free(r->prom_lib); /* the file keeps the run's own figures only */
+      r->prom_lib = NULL;
+    }
+  }
   world_free(&w);
   return CLI_OK;
 }
@@ -813,6 +831,7 @@ int cmd_stress(int argc, char **argv) {
   int rc;
   FILE *probe;
   const char *outs[4];
+  cli_listener *lis = NULL;
 
   if ((rc = st_parse_args(argc, argv, &a)) != 0)
     return rc < 0 ? cli_finish_output(ST_PROG, CLI_OK) : rc;
@@ -846,10 +865,18 @@ int cmd_stress(int argc, char **argv) {
     fclose(probe);
   }
 
+  if (a.listen != NULL && cli_listen_bind(&lis, ST_PROG, a.listen) != 0)
+    return CLI_USAGE;
+
   memset(&r, 0, sizeof r);
   r.a = &a;
-  if ((rc = run(&a, &cfg, &r)) != CLI_OK)
+  rc = run(&a, &cfg, &r, lis);
+  if (rc != CLI_OK) {
+    /* the run's early failures keep the world (the process ends); the
+     * listener answers no more */
+    (void)cli_listen_stop(lis);
     return rc;
+  }
   st_print_table(stdout, &r, isatty(1) && getenv("NO_COLOR") == NULL);
   if (a.json != NULL && st_write_json(a.json, &r) != 0)
     rc = cli_usage_error(ST_PROG, "cannot write %s", a.json);
@@ -861,6 +888,7 @@ int cmd_stress(int argc, char **argv) {
     rc = CLI_USAGE; /* said when it was written */
   free(r.tick_ms);
   free(r.seconds);
+  free(r.prom_lib);
   if (rc != CLI_OK)
     return rc;
   return cli_finish_output(ST_PROG, r.pass ? CLI_OK : CLI_FAIL);

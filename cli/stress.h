@@ -29,6 +29,7 @@ typedef struct st_args {
   const char *trace;     /* --trace FILE */
   const char *prometheus;/* --prometheus FILE */
   const char *html;      /* --html FILE */
+  const char *listen;    /* --listen HOST:PORT */
 } st_args;
 
 /* Parses `shoal stress`'s options: 0 go on, -1 --help was printed, else an
@@ -125,6 +126,10 @@ typedef struct st_result {
   st_worker workers_st[ST_WORKERS_SHOWN];
   st_second *seconds;
   size_t nseconds;
+  /* shoal_metrics_prometheus at the run's end (--prometheus), NUL-ended;
+   * and the scrapes --listen answered */
+  char *prom_lib;
+  unsigned long scrapes;
 } st_result;
 
 /* stress_out.c */

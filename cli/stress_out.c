@@ -460,6 +460,8 @@ int st_write_prometheus(const char *path, const st_result *r) {
   for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++)
     fprintf(f, "shoal_stress_worker_utilization{worker=\"%u\"} %.6f\n", w,
             r->workers_st[w].utilization);
+  if (r->prom_lib != NULL) /* the library's own, as a host would serve */
+    fputs(r->prom_lib, f);
   bad = ferror(f);
   return fclose(f) != 0 || bad ? -1 : 0;
 }

@@ -49,7 +49,8 @@ SHOAL_API const char *shoal_version(void);
   XX(ENOTSUP,  -10, "not supported here")                                   \
   XX(ETIMEDOUT, -11, "timed out")                                           \
   XX(ESTATE,   -12, "operation not valid in the current state")           \
-  XX(EEXIST,   -13, "already exists")
+  XX(EEXIST,   -13, "already exists")                                       \
+  XX(ENOSPC,   -14, "buffer too small")
 
 typedef enum shoal_err {
   SHOAL_OK = 0,
@@ -2029,6 +2030,30 @@ typedef struct shoal_session_activity {
  * outside callbacks. */
 SHOAL_API int shoal_mgr_top(shoal_mgr *mgr, shoal_session_activity *out,
                             size_t k, size_t *count);
+
+/* --- Metrics for Prometheus -------------------------------------------- */
+
+/* Renders the manager's metrics, its runtime's per worker and, when actors
+ * is not NULL, the actor system's, in Prometheus' text exposition format
+ * (version 0.0.4), for a host to serve on its own HTTP endpoint with the
+ * content type "text/plain; version=0.0.4". Names carry the prefix
+ * `shoal_` and their unit (`_seconds`, `_bytes`, `_total` for counters);
+ * the tick time is a histogram (`shoal_tick_duration_seconds`); maps,
+ * workers and actors are labels. The names, types and units are listed in
+ * docs/embedding.md ("Metrics for Prometheus"). Counters count since the
+ * manager's creation and never go back, whatever windows the host resets
+ * through the other metric calls (except the per-map figures, which
+ * shoal_mgr_map_stats with reset 1 starts over, as Prometheus allows a
+ * counter to).
+ *
+ * Writes at most cap − 1 bytes and a NUL into buf; *len (when not NULL)
+ * receives the whole text's length, so a call with too small a buffer
+ * says how much to ask for. Errors: SHOAL_EINVAL (mgr NULL, buf NULL with
+ * cap > 0), SHOAL_ENOSPC (the text did not fit: buf holds an empty
+ * string), SHOAL_ESTATE from inside a callback. Any thread; waits for a
+ * running tick or drain, as the metric calls it is built from. */
+SHOAL_API int shoal_metrics_prometheus(shoal_mgr *mgr, shoal_actors *actors,
+                                       char *buf, size_t cap, size_t *len);
 
 #ifdef __cplusplus
 }

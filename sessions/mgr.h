@@ -217,6 +217,15 @@ static inline void shoal__beat_next(_Atomic uint64_t *b, uint64_t *seq,
                         memory_order_relaxed);
 }
 
+/* The tick-time histogram's upper bounds for Prometheus, in µs; a last
+ * bucket (+Inf) follows them (prom.c). */
+#define SHOAL__PROM_TICK_LE                                                    \
+  100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,        \
+      500000, 1000000
+#define SHOAL__PROM_TICK_BUCKETS 14
+/* Counts a tick of ns in the histogram above. Under mu. */
+void shoal__prom_tick(struct shoal_mgr *mgr, uint64_t ns);
+
 /* What one tick, or one node's part of it, covers: the batches of slots
  * [base, end), cut at base + k * bs. */
 typedef struct shoal__tick {
@@ -326,6 +335,12 @@ struct shoal_mgr {
   _Atomic int updating;
   _Atomic uint64_t quarantined; /* now */
   _Atomic uint64_t quarantines; /* in the window */
+
+  /* Tick times since creation for shoal_metrics_prometheus (prom.c):
+   * counts per bucket of SHOAL__PROM_TICK_LE (the last: +Inf), their sum.
+   * Under mu. */
+  uint64_t prom_ticks[SHOAL__PROM_TICK_BUCKETS];
+  uint64_t prom_tick_sum_ns;
 
   /* The window (under mu). */
   shoal__hist hist;

@@ -496,6 +496,7 @@ int shoal_mgr_update(shoal_mgr *mgr, uint32_t diff_ms) {
   done = hold_end_locked(mgr, early);
   dt = shoal__now_ns() - t0;
   shoal__hist_add(&mgr->hist, dt);
+  shoal__prom_tick(mgr, dt);
   mgr->w_ticks++;
   mgr->w_batches += nb;
   mgr->w_main_ns += dt;
