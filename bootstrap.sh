@@ -8,7 +8,7 @@ SHOAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHOAL_PACKAGES=(
   gcc g++ pkg-config meson ninja-build python3
   libhwloc-dev libcpuid-dev libmimalloc-dev libcmocka-dev libinih-dev
-  liblz4-dev libudev-dev
+  liblz4-dev libudev-dev libjansson-dev
 )
 # More packages a caller wants, e.g. SHOAL_EXTRA_PACKAGES=chromium (.ci/run:
 # the HTML report's browser check).

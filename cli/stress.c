@@ -48,7 +48,13 @@ static void usage(FILE *f) {
     "                    during the run (HOST: 127.0.0.1 when left out;\n"
     "                    port 0: any free one, printed on stderr)\n"
     "\n"
-    "Exit status: 0 PASS, 1 FAIL, 2 bad input.\n");
+    "  --compare A.json B.json  runs nothing: prints two reports side by\n"
+    "                    side with each figure's change, and the\n"
+    "                    regressions from A to B\n"
+    "  --tolerance PCT   a change counts as a regression past PCT %% (10)\n"
+    "\n"
+    "Exit status: 0 PASS, 1 FAIL, 2 bad input; with --compare: 0 no\n"
+    "regression, 1 some, 2 bad input.\n");
 }
 
 static int parse_num(const char *opt, const char *v, unsigned long lo,
@@ -120,6 +126,8 @@ int st_parse_args(int argc, char **argv, st_args *a) {
     {"trace", required_argument, NULL, 'T'},
     {"prometheus", required_argument, NULL, 'P'},
     {"listen", required_argument, NULL, 'L'},
+    {"compare", required_argument, NULL, 'C'},
+    {"tolerance", required_argument, NULL, 'O'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
   unsigned long v;
@@ -134,10 +142,12 @@ int st_parse_args(int argc, char **argv, st_args *a) {
   a->idle_pct = 10;
   a->state_kib = 64;
   a->maps = 8;
+  a->tolerance = 10;
   opterr = 0;
   optind = 0; /* 0: glibc resets all of getopt's state */
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     const char *opt = argv[optind - 1];
+    a->run_opts += c != 'C' && c != 'O' && c != 'h' && c != ':' && c != '?';
     switch (c) {
     case 's': case 't': case 'd': case 'b': case 'w': case 'B': case 'S':
     case 'u': case 'i': case 'k': case 'm': {
@@ -160,12 +170,28 @@ int st_parse_args(int argc, char **argv, st_args *a) {
     case 'T': a->trace = optarg; break;
     case 'P': a->prometheus = optarg; break;
     case 'L': a->listen = optarg; break;
+    case 'C': a->compare[0] = optarg; break;
+    case 'O':
+      if (parse_num("--tolerance", optarg, 0, 1000, &v))
+        return CLI_USAGE;
+      a->tolerance = (unsigned)v;
+      break;
     case 'h': usage(stdout); return -1;
     case ':':
       return cli_usage_error(ST_PROG, "option '%s' needs a value", opt);
     default:
       return cli_bad_option(ST_PROG, optopt, opt);
     }
+  }
+  if (a->compare[0] != NULL) {
+    /* the second report is the one argument left */
+    if (optind >= argc)
+      return cli_usage_error(ST_PROG, "--compare wants two reports: "
+                             "--compare A.json B.json");
+    a->compare[1] = argv[optind++];
+    if (a->run_opts != 0)
+      return cli_usage_error(ST_PROG, "--compare runs nothing: it takes only "
+                             "--tolerance");
   }
   if (optind < argc)
     return cli_usage_error(ST_PROG, "unexpected argument '%s' (see '%s "
@@ -835,6 +861,8 @@ int cmd_stress(int argc, char **argv) {
 
   if ((rc = st_parse_args(argc, argv, &a)) != 0)
     return rc < 0 ? cli_finish_output(ST_PROG, CLI_OK) : rc;
+  if (a.compare[0] != NULL)
+    return st_compare(a.compare[0], a.compare[1], a.tolerance);
   shoal_config_defaults(&cfg);
   st_rate_defaults(&cfg); /* a --config file may set others */
   if (a.config != NULL &&

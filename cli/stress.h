@@ -30,6 +30,9 @@ typedef struct st_args {
   const char *prometheus;/* --prometheus FILE */
   const char *html;      /* --html FILE */
   const char *listen;    /* --listen HOST:PORT */
+  const char *compare[2];/* --compare A.json B.json: no run */
+  unsigned tolerance;    /* --tolerance PCT (10) */
+  unsigned run_opts;     /* options of a run seen (not with --compare) */
 } st_args;
 
 /* Parses `shoal stress`'s options: 0 go on, -1 --help was printed, else an
@@ -137,5 +140,9 @@ void st_print_table(FILE *f, const st_result *r, int color);
 int st_write_json(const char *path, const st_result *r);
 int st_write_prometheus(const char *path, const st_result *r);
 int st_write_html(const char *path, const st_result *r);
+
+/* compare.c: `--compare`: two reports side by side; the exit status
+ * (0 no regression beyond tol percent, 1 some, 2 bad input). */
+int st_compare(const char *a, const char *b, double tol);
 
 #endif

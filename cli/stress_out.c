@@ -317,7 +317,7 @@ int st_write_json(const char *path, const st_result *r) {
   json_bool(&j, "maps", r->maps_ok);
   json_bool(&j, "timers", r->timers_ok);
   json_object_end(&j);
-  json_array_begin(&j, "workers", 0);
+  json_array_begin(&j, "per_worker", 0);
   for (unsigned w = 0; w < r->workers && w < ST_WORKERS_SHOWN; w++) {
     json_object_begin(&j, NULL);
     json_double(&j, "utilization", r->workers_st[w].utilization, 4);

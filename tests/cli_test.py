@@ -3,7 +3,9 @@
 for synthetic, XML and native topologies, and every bad input (status 2 and
 one line on stderr); a short `shoal stress` run with its reports, whose
 HTML page is drawn in headless Chromium when it is installed (.ci/run
-installs it; skipped otherwise). Prints TAP for meson."""
+installs it; skipped otherwise), and `--compare` of its JSON against
+itself and against worse, older and failed versions of it. Prints TAP for
+meson."""
 import html as html_lib
 import json
 import os
@@ -242,6 +244,7 @@ def bad(name, args, needle, env=None):
 
 tmp = tempfile.TemporaryDirectory()
 stress_html = []  # the short run's report, for the browser check
+stress_json = []  # and its JSON, for --compare
 garbage = os.path.join(tmp.name, "garbage.xml")
 with open(garbage, "w") as f:
     f.write("this is not xml\n")
@@ -391,6 +394,7 @@ def _():
         html = f.read()
     assert html.count("<svg") == 5 and "<path class=\"data\" d=\"M" in html, html[:300]
     stress_html.append(paths["html"])
+    stress_json.append(paths["json"])
     with open(paths["trace"]) as f:
         trace = json.load(f)
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
@@ -486,6 +490,63 @@ def _():
     eq(j["checks"]["order"], True, "order check")
 
 
+def compare(a, b, *extra):
+    rc, out, err = run("stress", "--compare", a, b, *extra)
+    return rc, out, err
+
+
+def report(doc, name):
+    path = os.path.join(tmp.name, name)
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return path
+
+
+@case("stress --compare: a report against itself, a worse one, an older one, a failed one")
+def _():
+    if not stress_json:
+        raise Skip("the short run did not write its JSON")
+    a = stress_json[0]
+    rc, out, err = compare(a, a)
+    eq(rc, 0, "itself: status (stderr: %s)" % err.strip())
+    assert "no regression beyond 10 %" in out and "REGRESSION" not in out, out
+    assert re.search(r"tick p99 \(ms\) +[\d.]+ +[\d.]+ +=", out), out
+    with open(a) as f:
+        doc = json.load(f)
+    worse = json.loads(json.dumps(doc))
+    worse["tick_ms"]["p99"] = doc["tick_ms"]["p99"] * 2 + 1
+    worse["overhead_ns_per_session"] = doc["overhead_ns_per_session"] * 0.5
+    b = report(worse, "worse.json")
+    rc, out, err = compare(a, b)
+    eq(rc, 1, "worse: status (stderr: %s)" % err.strip())
+    assert re.search(r"tick p99 \(ms\) .*\+\d+\.\d % +REGRESSION", out), out
+    assert re.search(r"shoal overhead \(ns/update\) .*-50\.0 % +better", out), out
+    assert "1 regression beyond 10 %: tick p99 (ms)" in out, out
+    rc, out, err = compare(a, b, "--tolerance", "1000")
+    eq(rc, 0, "worse within a wide tolerance: status")
+    # an older report: fields it did not have are shown, not compared
+    old = json.loads(json.dumps(doc))
+    del old["headroom_ms"], old["rss"], old["checks"]["timers"]
+    c = report(old, "old.json")
+    rc, out, err = compare(c, a)
+    eq(rc, 0, "older: status (stderr: %s)" % err.strip())
+    assert re.search(r"headroom \(ms\) +- +[\d.]+ +not in A", out), out
+    assert re.search(r"check timers +- +holds", out), out
+    failed = json.loads(json.dumps(doc))
+    failed["verdict"] = "FAIL"
+    failed["checks"]["order"] = False
+    d = report(failed, "failed.json")
+    rc, out, err = compare(a, d)
+    eq(rc, 1, "failed: status")
+    assert "2 regressions beyond 10 %: verdict, check order" in out, out
+    # setups that differ are said
+    other = json.loads(json.dumps(doc))
+    other["sessions"] = doc["sessions"] + 1
+    rc, out, err = compare(a, report(other, "other.json"))
+    assert re.search(r"sessions +\d+ +\d+ +differs", out), out
+    assert "the runs' setups differ" in out, out
+
+
 @case("stress: every output that fails to be written gives status 2")
 def _():
     if not os.path.exists("/dev/full"):
@@ -512,6 +573,22 @@ with open(badcfg, "w") as f:
 smallcfg = os.path.join(tmp.name, "small.conf")
 with open(smallcfg, "w") as f:
     f.write("SessionMgr.PoolPreallocate = 50\nSessionMgr.MaxConcurrentSessions = 100\n")
+notjson = os.path.join(tmp.name, "not.json")
+with open(notjson, "w") as f:
+    f.write('{"verdict": "PASS", ')
+notreport = os.path.join(tmp.name, "notreport.json")
+with open(notreport, "w") as f:
+    f.write('{"sessions": 5}')
+bad("stress --compare: a missing file", ["stress", "--compare", os.path.join(tmp.name, "none.json"), notreport],
+    "unable to open")
+bad("stress --compare: malformed JSON", ["stress", "--compare", notjson, notreport], "not.json:1:")
+bad("stress --compare: not a report", ["stress", "--compare", notreport, notreport],
+    "is not a shoal stress report (no verdict)")
+bad("stress --compare: one report", ["stress", "--compare", notreport], "--compare wants two reports")
+bad("stress --compare: with a run's options", ["stress", "--sessions", "10", "--compare", notreport, notreport],
+    "--compare runs nothing")
+bad("stress --compare: a bad tolerance", ["stress", "--compare", notreport, notreport, "--tolerance", "-1"],
+    "--tolerance wants a whole number in 0")
 bad("stress: zero sessions", ["stress", "--sessions", "0"], "--sessions wants a whole number in 1")
 bad("stress: zero maps", ["stress", "--maps", "0"], "--maps wants a whole number in 1")
 bad("stress: sessions above the configured maximum", ["stress", "--sessions", "200", "--config", smallcfg],
