@@ -48,13 +48,20 @@ static void usage(FILE *f) {
     "                    during the run (HOST: 127.0.0.1 when left out;\n"
     "                    port 0: any free one, printed on stderr)\n"
     "\n"
+    "  --find-max        search for the most sessions this machine holds\n"
+    "                    inside the budget: short runs, doubling, then\n"
+    "                    bisecting (up to --sessions when given)\n"
+    "  --step-seconds S  each step's simulated play (5)\n"
+    "  --max-seconds S   the whole search's bound (120)\n"
+    "\n"
     "  --compare A.json B.json  runs nothing: prints two reports side by\n"
     "                    side with each figure's change, and the\n"
     "                    regressions from A to B\n"
     "  --tolerance PCT   a change counts as a regression past PCT %% (10)\n"
     "\n"
-    "Exit status: 0 PASS, 1 FAIL, 2 bad input; with --compare: 0 no\n"
-    "regression, 1 some, 2 bad input.\n");
+    "Exit status: 0 PASS, 1 FAIL, 2 bad input; with --find-max: 0 a\n"
+    "capacity found, 1 even the smallest step failed; with --compare: 0 no\n"
+    "regression, 1 some.\n");
 }
 
 static int parse_num(const char *opt, const char *v, unsigned long lo,
@@ -127,6 +134,9 @@ int st_parse_args(int argc, char **argv, st_args *a) {
     {"prometheus", required_argument, NULL, 'P'},
     {"listen", required_argument, NULL, 'L'},
     {"compare", required_argument, NULL, 'C'},
+    {"find-max", no_argument, NULL, 'F'},
+    {"step-seconds", required_argument, NULL, 'E'},
+    {"max-seconds", required_argument, NULL, 'X'},
     {"tolerance", required_argument, NULL, 'O'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -143,6 +153,8 @@ int st_parse_args(int argc, char **argv, st_args *a) {
   a->state_kib = 64;
   a->maps = 8;
   a->tolerance = 10;
+  a->step_s = 5;
+  a->max_s = 120;
   opterr = 0;
   optind = 0; /* 0: glibc resets all of getopt's state */
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -155,6 +167,8 @@ int st_parse_args(int argc, char **argv, st_args *a) {
       if (parse_num(o->name, optarg, o->lo, o->hi, &v))
         return CLI_USAGE;
       num_set(a, c, v);
+      a->sessions_set |= c == 's';
+      a->duration_set |= c == 'd';
       break;
     }
     case 'p':
@@ -171,6 +185,17 @@ int st_parse_args(int argc, char **argv, st_args *a) {
     case 'P': a->prometheus = optarg; break;
     case 'L': a->listen = optarg; break;
     case 'C': a->compare[0] = optarg; break;
+    case 'F': a->find_max = 1; break;
+    case 'E': case 'X':
+      if (parse_num(c == 'E' ? "--step-seconds" : "--max-seconds", optarg,
+                    c == 'E' ? 1 : 10, c == 'E' ? 3600 : 86400, &v))
+        return CLI_USAGE;
+      if (c == 'E')
+        a->step_s = (unsigned)v;
+      else
+        a->max_s = (unsigned)v;
+      a->step_s_set = 1;
+      break;
     case 'O':
       if (parse_num("--tolerance", optarg, 0, 1000, &v))
         return CLI_USAGE;
@@ -196,6 +221,13 @@ int st_parse_args(int argc, char **argv, st_args *a) {
   if (optind < argc)
     return cli_usage_error(ST_PROG, "unexpected argument '%s' (see '%s "
                            "--help')", argv[optind], ST_PROG);
+  if (a->find_max && (a->duration_set || a->listen != NULL ||
+                      a->trace != NULL))
+    return cli_usage_error(ST_PROG, "--find-max runs many short runs: "
+                           "--duration, --listen and --trace are for one");
+  if (!a->find_max && a->step_s_set)
+    return cli_usage_error(ST_PROG, "--step-seconds and --max-seconds go "
+                           "with --find-max");
   return 0;
 }
 
@@ -815,8 +847,8 @@ static void world_free(world *w) {
 
 /* The run, step by step: build the world and the population, run the
  * ticks, let the traffic settle, the memory round, the invariants. */
-static int run(const st_args *a, shoal_config *cfg, st_result *r,
-               cli_listener *lis) {
+int st_run(const st_args *a, shoal_config *cfg, st_result *r,
+           cli_listener *lis) {
   world w;
   shoal_hib_stats hs;
   double wall;
@@ -873,6 +905,10 @@ int cmd_stress(int argc, char **argv) {
   if ((uint64_t)a.tps * a.duration_s > 10000000u)
     return cli_usage_error(ST_PROG, "--tps × --duration is above 10 000 000 "
                            "ticks");
+  if (a.find_max && !a.sessions_set)
+    a.sessions = ST_FIND_CEILING; /* the search's own ceiling */
+  if (a.find_max && a.sessions > cfg.max_sessions)
+    cfg.max_sessions = a.sessions; /* the search may go as far */
   if (a.sessions > cfg.max_sessions)
     return cli_usage_error(ST_PROG,
                            "--sessions %u is above SessionMgr."
@@ -896,28 +932,39 @@ int cmd_stress(int argc, char **argv) {
   if (a.listen != NULL && cli_listen_bind(&lis, ST_PROG, a.listen) != 0)
     return CLI_USAGE;
 
+  if (a.find_max)
+    return st_find_max(&a, &cfg);
+
   memset(&r, 0, sizeof r);
   r.a = &a;
-  rc = run(&a, &cfg, &r, lis);
+  rc = st_run(&a, &cfg, &r, lis);
   if (rc != CLI_OK) {
     /* the run's early failures keep the world (the process ends); the
      * listener answers no more */
     (void)cli_listen_stop(lis);
     return rc;
   }
-  st_print_table(stdout, &r, isatty(1) && getenv("NO_COLOR") == NULL);
-  if (a.json != NULL && st_write_json(a.json, &r) != 0)
-    rc = cli_usage_error(ST_PROG, "cannot write %s", a.json);
-  if (a.prometheus != NULL && st_write_prometheus(a.prometheus, &r) != 0)
-    rc = cli_usage_error(ST_PROG, "cannot write %s", a.prometheus);
-  if (a.html != NULL && st_write_html(a.html, &r) != 0)
-    rc = cli_usage_error(ST_PROG, "cannot write %s", a.html);
-  if (r.trace_failed)
+  return st_outputs(&a, &r);
+}
+
+int st_outputs(const st_args *a, st_result *r) {
+  int rc = CLI_OK;
+  st_print_table(stdout, r, isatty(1) && getenv("NO_COLOR") == NULL);
+  if (a->json != NULL && st_write_json(a->json, r) != 0)
+    rc = cli_usage_error(ST_PROG, "cannot write %s", a->json);
+  if (a->prometheus != NULL && st_write_prometheus(a->prometheus, r) != 0)
+    rc = cli_usage_error(ST_PROG, "cannot write %s", a->prometheus);
+  if (a->html != NULL && st_write_html(a->html, r) != 0)
+    rc = cli_usage_error(ST_PROG, "cannot write %s", a->html);
+  if (r->trace_failed)
     rc = CLI_USAGE; /* said when it was written */
-  free(r.tick_ms);
-  free(r.seconds);
-  free(r.prom_lib);
+  free(r->tick_ms);
+  free(r->seconds);
+  free(r->prom_lib);
   if (rc != CLI_OK)
     return rc;
-  return cli_finish_output(ST_PROG, r.pass ? CLI_OK : CLI_FAIL);
+  if (r->capacity != NULL)
+    return cli_finish_output(ST_PROG,
+                             r->capacity->sessions > 0 ? CLI_OK : CLI_FAIL);
+  return cli_finish_output(ST_PROG, r->pass ? CLI_OK : CLI_FAIL);
 }

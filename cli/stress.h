@@ -30,6 +30,12 @@ typedef struct st_args {
   const char *prometheus;/* --prometheus FILE */
   const char *html;      /* --html FILE */
   const char *listen;    /* --listen HOST:PORT */
+  int find_max;          /* --find-max: the capacity search */
+  unsigned step_s;       /* --step-seconds (5) */
+  unsigned max_s;        /* --max-seconds (120) */
+  int sessions_set;      /* --sessions was given */
+  int duration_set;      /* --duration was given */
+  int step_s_set;        /* --step-seconds or --max-seconds was given */
   const char *compare[2];/* --compare A.json B.json: no run */
   unsigned tolerance;    /* --tolerance PCT (10) */
   unsigned run_opts;     /* options of a run seen (not with --compare) */
@@ -51,6 +57,40 @@ typedef struct st_worker {
   double utilization;    /* busy over wall time, 0 … 1 */
   uint64_t tasks, steals, parks;
 } st_worker;
+
+/* One step of the capacity search: a short real run of `sessions`. */
+typedef struct st_step {
+  unsigned sessions;
+  double tick_p50, tick_p99;      /* ms */
+  double utilization;             /* the workers' mean, 0 … 1 */
+  double drain_p99_ms;            /* the main thread's drain */
+  double map_phase_share, biggest_map_share;
+  double cpu_us_per_session;
+  double rss_per_session;         /* resident bytes per active session */
+  int pass;
+  char why[96];                   /* what failed; "" on PASS */
+} st_step;
+
+#define ST_STEPS_MAX 64
+#define ST_FIND_CEILING 1000000u /* --find-max without --sessions */
+
+/* What --find-max found: the largest passing step, what limits it, and
+ * every step (sorted by sessions for the curve). */
+typedef struct st_capacity {
+  unsigned sessions;      /* 0: even the smallest step failed */
+  const char *limit;      /* "worker CPU", "the main thread's drain",
+                             "the biggest map's phase", "memory" */
+  int converged;          /* within 5 % (or 25 sessions); 0: the time
+                             bound ended it first */
+  unsigned ceiling;       /* the most it would try (--sessions, or what
+                             memory allows) */
+  int memory_bound;       /* the ceiling is memory's */
+  const char *ceiling_by; /* "the memory available", "--sessions", "the
+                             search's own limit" */
+  double elapsed_s;
+  unsigned nsteps;
+  st_step steps[ST_STEPS_MAX];
+} st_capacity;
 
 /* Everything the reports print. */
 typedef struct st_result {
@@ -133,6 +173,7 @@ typedef struct st_result {
    * and the scrapes --listen answered */
   char *prom_lib;
   unsigned long scrapes;
+  const st_capacity *capacity; /* --find-max: the search; NULL otherwise */
 } st_result;
 
 /* stress_out.c */
@@ -140,6 +181,16 @@ void st_print_table(FILE *f, const st_result *r, int color);
 int st_write_json(const char *path, const st_result *r);
 int st_write_prometheus(const char *path, const st_result *r);
 int st_write_html(const char *path, const st_result *r);
+
+/* stress.c: one run of a->sessions for a->duration_s (CLI_OK, or the
+ * status of a run that could not finish); the reports of a finished run
+ * printed and written, r's buffers freed (the exit status). */
+struct cli_listener;
+int st_run(const st_args *a, shoal_config *cfg, st_result *r,
+           struct cli_listener *lis);
+int st_outputs(const st_args *a, st_result *r);
+/* stress_find.c: `--find-max` (the exit status). */
+int st_find_max(const st_args *a, shoal_config *cfg);
 
 /* compare.c: `--compare`: two reports side by side; the exit status
  * (0 no regression beyond tol percent, 1 some, 2 bad input). */

@@ -50,6 +50,8 @@ static void hib_memory(const st_result *r, char *buf, size_t len) {
              r->hibernated_bytes_per_session, r->record_bytes_per_session);
 }
 
+static void print_capacity(FILE *f, const st_result *r);
+
 void st_print_table(FILE *f, const st_result *r, int color) {
   const st_args *a = r->a;
   char hib[128];
@@ -158,6 +160,64 @@ void st_print_table(FILE *f, const st_result *r, int color) {
                   r->limits_ok && r->maps_ok && r->timers_ok
               ? "hold"
               : "broken");
+  if (r->capacity != NULL)
+    print_capacity(f, r);
+}
+
+/* The capacity search's curve and finding (--find-max). */
+static void print_capacity(FILE *f, const st_result *r) {
+  const st_capacity *c = r->capacity;
+  fprintf(f, "\ncapacity search: %u steps in %.0f s, %s\n", c->nsteps,
+          c->elapsed_s,
+          c->sessions == 0 ? "the smallest step failed"
+          : c->converged   ? "converged to 5 %"
+                           : "stopped by --max-seconds before converging");
+  fprintf(f, "  sessions   tick p50   tick p99  workers busy  drain p99  "
+          "verdict\n");
+  for (unsigned k = 0; k < c->nsteps; k++) {
+    const st_step *s = &c->steps[k];
+    fprintf(f, "  %8u %8.2f ms %8.2f ms  %10.0f %%  %6.2f ms  %s%s%s\n",
+            s->sessions, s->tick_p50, s->tick_p99, 100.0 * s->utilization,
+            s->drain_p99_ms, s->pass ? "PASS" : "FAIL",
+            s->pass ? "" : " — ", s->why);
+  }
+  if (c->sessions > 0)
+    fprintf(f, "capacity: %u sessions inside the %u ms budget, limited by "
+            "%s (the search's ceiling: %u sessions, set by %s)\n",
+            c->sessions, r->a->budget_ms, c->limit, c->ceiling,
+            c->ceiling_by);
+  else
+    fprintf(f, "capacity: none — even the smallest step (%u sessions) "
+            "failed\n", c->nsteps > 0 ? c->steps[0].sessions : 0);
+}
+
+static void json_capacity(json_writer *j, const st_capacity *c) {
+  json_object_begin(j, "capacity");
+  json_uint(j, "sessions", c->sessions);
+  json_string(j, "limit", c->limit);
+  json_bool(j, "converged", c->converged);
+  json_uint(j, "ceiling", c->ceiling);
+  json_bool(j, "memory_bound", c->memory_bound);
+  json_string(j, "ceiling_by", c->ceiling_by);
+  json_double(j, "elapsed_s", c->elapsed_s, 1);
+  json_array_begin(j, "steps", 0);
+  for (unsigned k = 0; k < c->nsteps; k++) {
+    const st_step *s = &c->steps[k];
+    json_object_begin(j, NULL);
+    json_uint(j, "sessions", s->sessions);
+    json_double(j, "tick_p50_ms", s->tick_p50, 3);
+    json_double(j, "tick_p99_ms", s->tick_p99, 3);
+    json_double(j, "utilization", s->utilization, 4);
+    json_double(j, "drain_p99_ms", s->drain_p99_ms, 3);
+    json_double(j, "map_phase_share", s->map_phase_share, 4);
+    json_double(j, "cpu_us_per_session", s->cpu_us_per_session, 3);
+    json_double(j, "rss_bytes_per_session", s->rss_per_session, 0);
+    json_bool(j, "pass", s->pass);
+    json_string(j, "why", s->why);
+    json_object_end(j);
+  }
+  json_array_end(j);
+  json_object_end(j);
 }
 
 /* ---- JSON --------------------------------------------------------------- */
@@ -327,6 +387,8 @@ int st_write_json(const char *path, const st_result *r) {
     json_object_end(&j);
   }
   json_array_end(&j);
+  if (r->capacity != NULL)
+    json_capacity(&j, r->capacity);
   json_object_end(&j);
   json_finish(&j);
   bad = ferror(f);

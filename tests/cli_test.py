@@ -547,6 +547,52 @@ def _():
     assert "the runs' setups differ" in out, out
 
 
+FIND = ["stress", "--find-max", "--pace", "max", "--step-seconds", "1", "--state-kib", "4"]
+
+
+@case("stress --find-max: a small budget gives a capacity, its curve and its limit")
+def _():
+    path = os.path.join(tmp.name, "find.json")
+    # 100 µs of work per bot against 100 ms: about 2000 bots on 2 free
+    # cores, fewer when other tests take one; 250 pass either way
+    rc, out, err = run(*FIND, "--budget-ms", "100", "--work-us", "100", "--max-seconds", "60",
+                       "--json", path)
+    eq(rc, 0, "status (stdout: %s, stderr: %s)" % (out[-800:], err[-800:]))
+    with open(path) as f:
+        j = json.load(f)
+    c = j["capacity"]
+    steps = c["steps"]
+    eq([s["sessions"] for s in steps], sorted(s["sessions"] for s in steps), "steps sorted")
+    assert len(steps) >= 3, steps
+    assert 250 <= c["sessions"] < c["ceiling"], c
+    passed = [s for s in steps if s["pass"]]
+    failed = [s for s in steps if not s["pass"]]
+    assert failed, "no step failed under a 100 ms budget: %s" % steps
+    eq(max(s["sessions"] for s in passed), c["sessions"], "the capacity is the largest pass")
+    assert min(s["sessions"] for s in failed) > c["sessions"], steps
+    # monotonic enough to bisect: the tick grows with the population
+    assert steps[-1]["tick_p99_ms"] > steps[0]["tick_p99_ms"], steps
+    for s in failed:
+        assert s["why"] != "", s
+    eq(j["sessions"], c["sessions"], "the report is the capacity step's")
+    eq(j["verdict"], "PASS", "the capacity step passed")
+    assert c["limit"] in ("worker CPU", "the main thread's drain", "the biggest map's phase",
+                          "memory"), c["limit"]
+    assert "capacity search: " in out and "capacity: %d sessions" % c["sessions"] in out, out[-600:]
+    assert "step 1: 250 sessions" in err, err[:400]
+
+
+@case("stress --find-max: a budget nothing meets gives status 1; a ceiling reached is said")
+def _():
+    rc, out, err = run(*FIND, "--budget-ms", "1", "--work-us", "400", "--max-seconds", "30")
+    eq(rc, 1, "status (stderr: %s)" % err[-400:])
+    assert "capacity: none — even the smallest step (250 sessions) failed" in out, out[-400:]
+    rc, out, err = run(*FIND, "--sessions", "300", "--budget-ms", "200", "--max-seconds", "60")
+    eq(rc, 0, "status (stderr: %s)" % err[-400:])
+    assert "capacity: 300 sessions" in out and "set by --sessions" in out, out[-400:]
+    assert "the ceiling asked for (--sessions)" in out, out[-400:]
+
+
 @case("stress: every output that fails to be written gives status 2")
 def _():
     if not os.path.exists("/dev/full"):
@@ -589,6 +635,16 @@ bad("stress --compare: with a run's options", ["stress", "--sessions", "10", "--
     "--compare runs nothing")
 bad("stress --compare: a bad tolerance", ["stress", "--compare", notreport, notreport, "--tolerance", "-1"],
     "--tolerance wants a whole number in 0")
+bad("stress --find-max: with --duration", ["stress", "--find-max", "--duration", "5"],
+    "--find-max runs many short runs")
+bad("stress --find-max: with --trace", ["stress", "--find-max", "--trace", "t.json"],
+    "--find-max runs many short runs")
+bad("stress --find-max: a step of 0 s", ["stress", "--find-max", "--step-seconds", "0"],
+    "--step-seconds wants a whole number in 1")
+bad("stress --find-max: a bound under 10 s", ["stress", "--find-max", "--max-seconds", "5"],
+    "--max-seconds wants a whole number in 10")
+bad("stress: --step-seconds without --find-max", ["stress", "--step-seconds", "3"],
+    "--step-seconds and --max-seconds go with --find-max")
 bad("stress: zero sessions", ["stress", "--sessions", "0"], "--sessions wants a whole number in 1")
 bad("stress: zero maps", ["stress", "--maps", "0"], "--maps wants a whole number in 1")
 bad("stress: sessions above the configured maximum", ["stress", "--sessions", "200", "--config", smallcfg],
