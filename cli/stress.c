@@ -282,6 +282,7 @@ typedef struct loop {
   host *h;
   st_result *r;
   double *drain_ms;
+  uint32_t *drain_n;     /* packets each drain ran: the queue's depth */
   size_t ndrain, drain_cap;
 } loop;
 
@@ -302,8 +303,10 @@ static double one_tick(loop *l, uint32_t diff_ms) {
     return -1;
   }
   t2 = st_now_s();
-  if (l->ndrain < l->drain_cap)
+  if (l->ndrain < l->drain_cap) {
+    l->drain_n[l->ndrain] = (uint32_t)n;
     l->drain_ms[l->ndrain++] = (t2 - t1) * 1e3;
+  }
   shoal_actors_tick(h->actors);
   atomic_fetch_add_explicit(&h->tick, 1, memory_order_relaxed);
   return (st_now_s() - t0) * 1e3;
@@ -344,6 +347,11 @@ typedef struct world {
   size_t sec_cap;
   double cpu0;
   shoal_worker_stats w0[ST_WORKERS_SHOWN];
+  /* the cumulative figures at the last second's end, for its deltas */
+  uint64_t prev_class[3], prev_hib, prev_wakes;
+  uint64_t prev_busy[ST_SERIES_WORKERS];
+  double prev_busy_sum, prev_wall, t_start;
+  size_t prev_drain;
 } world;
 
 /* The host's tables, the runtime, the manager with hibernation, the
@@ -371,11 +379,13 @@ static int world_build(world *w, const st_args *a, shoal_config *cfg,
   r->seconds = calloc(w->sec_cap, sizeof *r->seconds);
   w->l.drain_cap = w->ticks + 1024;
   w->l.drain_ms = calloc(w->l.drain_cap, sizeof *w->l.drain_ms);
+  w->l.drain_n = calloc(w->l.drain_cap, sizeof *w->l.drain_n);
   w->l.h = &h;
   w->l.r = r;
   if (h.kept_hash == NULL || h.wake_at == NULL || h.maps == NULL ||
       h.map_of == NULL || r->tick_ms == NULL ||
-      r->seconds == NULL || w->l.drain_ms == NULL) {
+      r->seconds == NULL || w->l.drain_ms == NULL ||
+      w->l.drain_n == NULL) {
     fprintf(stderr, "%s: out of memory\n", ST_PROG);
     return CLI_FAIL;
   }
@@ -450,6 +460,49 @@ static void teleports(world *w, uint64_t t) {
   }
 }
 
+/* The second's packets by class, deferred queue, drains and workers: the
+ * deltas of the cumulative figures (nothing resets their window during
+ * the run). */
+static void second_flow(world *w, st_result *r, st_second *s) {
+  shoal_packet_stats ps;
+  double busy_sum = 0, now = st_now_s();
+  double dt = w->prev_wall > 0 ? now - w->prev_wall : now - w->t_start;
+  unsigned nw = r->workers < ST_WORKERS_SHOWN ? r->workers
+                                               : ST_WORKERS_SHOWN;
+  w->prev_wall = now;
+  if (dt <= 0)
+    dt = 1e-9;
+  if (shoal_packet_stats_get(w->h->mgr, &ps, 0) == SHOAL_OK) {
+    for (int k = 0; k < 3; k++) {
+      s->handled[k] = (double)(ps.by_class[k] - w->prev_class[k]);
+      w->prev_class[k] = ps.by_class[k];
+    }
+  }
+  for (size_t i = w->prev_drain; i < w->l.ndrain; i++) {
+    if (w->l.drain_ms[i] > s->drain_max_ms)
+      s->drain_max_ms = w->l.drain_ms[i];
+    if (w->l.drain_n[i] > s->deferred_max)
+      s->deferred_max = w->l.drain_n[i];
+  }
+  w->prev_drain = w->l.ndrain;
+  for (unsigned k = 0; k < nw; k++) {
+    shoal_worker_stats ws;
+    shoal_worker_stats_get(w->rt, k, &ws);
+    busy_sum += (double)ws.busy_ns;
+    if (k < ST_SERIES_WORKERS) {
+      uint64_t prev = w->prev_busy[k] ? w->prev_busy[k] : w->w0[k].busy_ns;
+      s->util[k] = (double)(ws.busy_ns - prev) * 1e-9 / dt;
+      w->prev_busy[k] = ws.busy_ns;
+    }
+  }
+  if (w->prev_busy_sum == 0)
+    for (unsigned k = 0; k < nw; k++)
+      w->prev_busy_sum += (double)w->w0[k].busy_ns;
+  s->util_mean = nw > 0 ? (busy_sum - w->prev_busy_sum) * 1e-9 / dt / nw
+                         : 0;
+  w->prev_busy_sum = busy_sum;
+}
+
 /* After each second of ticks: the bots whose idle time is over are woken
  * (the hibernation pass runs inside the update, never beside this), a few
  * teleport, and the second's figures kept. */
@@ -467,13 +520,21 @@ static void second_done(world *w, st_result *r, uint64_t t) {
     size_t from = t + 1 - a->tps;
     s->t_s = (double)(t + 1) / a->tps;
     s->rss = rss_now();
+    s->tick_p50_ms = quantile(r->tick_ms + from, a->tps, 0.50);
     s->tick_p99_ms = quantile(r->tick_ms + from, a->tps, 0.99);
-    if (shoal_hib_stats_get(w->h->mgr, &hs, 0) == SHOAL_OK)
+    s->tick_max_ms = quantile(r->tick_ms + from, a->tps, 1.0);
+    if (shoal_hib_stats_get(w->h->mgr, &hs, 0) == SHOAL_OK) {
       s->hibernated = hs.hibernated;
+      s->hibernations = (double)(hs.hibernations - w->prev_hib);
+      s->wakes = (double)(hs.wakes - w->prev_wakes);
+      w->prev_hib = hs.hibernations;
+      w->prev_wakes = hs.wakes;
+    }
     s->active = a->sessions - s->hibernated;
     if (s->hibernated > r->hibernated_max)
       r->hibernated_max = s->hibernated;
     r->hibernated_run_max = r->hibernated_max;
+    second_flow(w, r, s);
   }
 }
 
@@ -492,7 +553,7 @@ static double run_ticks(world *w, st_result *r) {
   for (unsigned k = 0; k < r->workers && k < ST_WORKERS_SHOWN; k++)
     shoal_worker_stats_get(w->rt, k, &w->w0[k]);
   w->cpu0 = cpu_s();
-  t_start = t_next = st_now_s();
+  t_start = t_next = w->t_start = st_now_s();
   for (uint64_t t = 0; t < w->ticks; t++) {
     double ms = one_tick(&w->l, w->diff_ms);
     if (ms < 0)
@@ -536,6 +597,10 @@ static void run_figures(world *w, st_result *r, double wall) {
   r->simd = m.simd;
   r->map_phase_share = m.map_phase_share;
   r->biggest_map_share = m.biggest_map_share;
+  r->session_phase_share = m.session_phase_share;
+  if ((rc = (int)shoal_mgr_map_stats(w->h->mgr, r->maps, ST_MAPS_SHOWN, 0)) >
+      0)
+    r->nmaps = rc < ST_MAPS_SHOWN ? (unsigned)rc : ST_MAPS_SHOWN;
   (void)shoal_packet_stats_get(w->h->mgr, &ps, 0);
   r->packets_per_s = ps.packets_per_s;
   r->payload_bytes_per_s =
@@ -843,6 +908,7 @@ static void world_free(world *w) {
   free(w->h->map_of);
   free(w->h->wake_at);
   free(w->l.drain_ms);
+  free(w->l.drain_n);
 }
 
 /* The run, step by step: build the world and the population, run the

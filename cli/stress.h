@@ -45,12 +45,23 @@ typedef struct st_args {
  * exit status (a line on stderr said why). Also the fuzzer's entry. */
 int st_parse_args(int argc, char **argv, st_args *a);
 
+#define ST_SERIES_WORKERS 16 /* workers with a line of their own */
+#define ST_MAPS_SHOWN 64       /* maps with a bar of their own */
+
 /* A sample per simulated second, for the charts. */
 typedef struct st_second {
   double t_s;
   uint64_t rss;
   uint64_t active, hibernated;
-  double tick_p99_ms;
+  double tick_p50_ms, tick_p99_ms, tick_max_ms; /* the second's ticks */
+  double drain_max_ms;     /* the main thread's longest drain in it */
+  uint64_t deferred_max;   /* the most one drain in it ran: the deferred
+                              queue's depth */
+  double handled[3];       /* packets handled in it, by class (INPLACE,
+                              MAP, MAIN: shoal_packet_class) */
+  double hibernations, wakes; /* in it */
+  double util_mean;        /* the workers' busy share in it */
+  double util[ST_SERIES_WORKERS];
 } st_second;
 
 typedef struct st_worker {
@@ -174,6 +185,9 @@ typedef struct st_result {
   char *prom_lib;
   unsigned long scrapes;
   const st_capacity *capacity; /* --find-max: the search; NULL otherwise */
+  double session_phase_share;  /* of the updates' wall time */
+  shoal_map_stats maps[ST_MAPS_SHOWN]; /* the most phase time first */
+  unsigned nmaps;
 } st_result;
 
 /* stress_out.c */

@@ -392,7 +392,7 @@ def _():
     assert 'shoal_stress_packets_dropped_total{reason="rate_limited"}' in prom, prom[:300]
     with open(paths["html"]) as f:
         html = f.read()
-    assert html.count("<svg") == 5 and "<path class=\"data\" d=\"M" in html, html[:300]
+    assert html.count('<svg class="chart"') == 13 and '<path class="data s0" d="M' in html, html[:300]
     stress_html.append(paths["html"])
     stress_json.append(paths["json"])
     with open(paths["trace"]) as f:
@@ -406,22 +406,33 @@ def _():
 CHART_PROBE = """<script>
 (function () {
   var out = [];
+  function inside(b, p, slack) {
+    return b.x >= p.x - slack && b.y >= p.y - slack &&
+           b.x + b.width <= p.x + p.width + slack &&
+           b.y + b.height <= p.y + p.height + slack;
+  }
   document.querySelectorAll('svg.chart').forEach(function (svg) {
-    var box = svg.getBoundingClientRect(), marks = 0, area = 0, length = 0;
-    svg.querySelectorAll('path.data, rect.bar').forEach(function (el) {
+    var box = svg.getBoundingClientRect(), plot = svg.querySelector('rect.plot'),
+        p = plot ? plot.getBBox() : null, marks = 0, area = 0, length = 0,
+        outside = 0;
+    svg.querySelectorAll('path.data, rect.bar, circle.point').forEach(function (el) {
       var b = el.getBBox();
       marks++;
-      area += b.width * b.height;
-      length += el.getTotalLength();
+      if (el.tagName === 'rect') area += b.width * b.height;
+      if (el.tagName === 'path') length += el.getTotalLength();
+      if (el.tagName === 'circle') area += 1;
+      if (!p || !inside(b, p, el.tagName === 'circle' ? 4 : 1.5)) outside++;
     });
     out.push({caption: svg.parentNode.querySelector('figcaption').textContent,
-              kind: svg.querySelector('path.data') ? 'line' : 'bars',
               width: box.width, height: box.height, marks: marks,
-              area: area, length: length});
+              area: area, length: length, outside: outside, plot: !!plot,
+              ticks: svg.querySelectorAll('text.tick').length,
+              legend: svg.querySelectorAll('text.legend, text.unit').length});
   });
   var pre = document.createElement('pre');
   pre.id = 'shoal-charts';
-  pre.textContent = JSON.stringify(out);
+  pre.textContent = JSON.stringify({charts: out,
+                                    width: document.documentElement.scrollWidth});
   document.body.appendChild(pre);
 })();
 </script>"""
@@ -435,35 +446,57 @@ def chromium():
     return None
 
 
-@case("stress: the HTML report's five charts draw in headless Chromium")
-def _():
-    browser = chromium()
-    if browser is None:
-        raise Skip("chromium is not installed (.ci/run installs Debian's chromium)")
-    assert stress_html, "the short stress run wrote no HTML"
-    with open(stress_html[0]) as f:
+def draw(browser, page_path, shot=None):
+    """The charts as Chromium lays them out at 1280 px, and a screenshot of
+    the whole page when shot names a file."""
+    with open(page_path) as f:
         page = f.read()
     assert page.count("</body>") == 1, "no </body> in the report"
     probe = os.path.join(tmp.name, "probe.html")
     with open(probe, "w") as f:
         f.write(page.replace("</body>", CHART_PROBE + "</body>"))
     e = dict(os.environ, HOME=tmp.name)  # its profile goes there
-    p = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
-                        "--no-first-run", "--virtual-time-budget=5000",
-                        "--user-data-dir=" + os.path.join(tmp.name, "chromium"),
-                        "--dump-dom", "file://" + probe],
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+              "--hide-scrollbars", "--virtual-time-budget=5000",
+              "--user-data-dir=" + os.path.join(tmp.name, "chromium")]
+    p = subprocess.run(common + ["--window-size=1280,900", "--dump-dom", "file://" + probe],
                        capture_output=True, text=True, env=e, timeout=180)
     eq(p.returncode, 0, "chromium status (stderr: %s)" % p.stderr[-600:])
     m = re.search(r'<pre id="shoal-charts">(.*?)</pre>', p.stdout, re.S)
     assert m, "the probe did not run: %s" % p.stdout[-400:]
-    charts = json.loads(html_lib.unescape(m.group(1)))
-    eq(len(charts), 5, "charts laid out")
-    for c in charts:
+    doc = json.loads(html_lib.unescape(m.group(1)))
+    if shot is not None:
+        p = subprocess.run(common + ["--window-size=1280,%d" % (360 * len(doc["charts"]) + 700),
+                                     "--screenshot=" + shot, "file://" + page_path],
+                           capture_output=True, text=True, env=e, timeout=180)
+        eq(p.returncode, 0, "chromium screenshot (stderr: %s)" % p.stderr[-600:])
+        assert os.path.getsize(shot) > 10000, "an empty screenshot"
+    return doc
+
+
+def check_charts(doc, want):
+    eq(len(doc["charts"]), want, "charts laid out")
+    assert doc["width"] <= 1280, "the page is wider than 1280 px: %s" % doc["width"]
+    for c in doc["charts"]:
         what = "%s: %r" % (c["caption"], c)
-        assert c["width"] > 100 and c["height"] > 100, what
+        assert c["plot"], "no plot area: " + what
+        assert c["width"] > 300 and c["height"] > 60, what
         assert c["marks"] > 0, what
-        # a line has length; bars have area (one tick at least, one busy worker)
-        assert c["length"] > 0 if c["kind"] == "line" else c["area"] > 0, what
+        eq(c["outside"], 0, "marks outside their axes: " + what)
+        assert c["ticks"] >= 2 and c["legend"] >= 1, "axes without ticks or units: " + what
+        assert c["length"] > 0 or c["area"] > 0, what
+
+
+@case("stress: the HTML report's charts draw in headless Chromium, marks inside their axes")
+def _():
+    browser = chromium()
+    if browser is None:
+        raise Skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    assert stress_html, "the short stress run wrote no HTML"
+    # kept in the build folder for a person to look at
+    shot = os.path.join(os.getcwd(), "stress-report.png")
+    check_charts(draw(browser, stress_html[0], shot), 13)
+    sys.stderr.write("# the report's screenshot: %s\n" % shot)
 
 
 @case("stress: a failed check says why in the table and the JSON; allowed reorders do not fail")
@@ -555,8 +588,9 @@ def _():
     path = os.path.join(tmp.name, "find.json")
     # 100 µs of work per bot against 100 ms: about 2000 bots on 2 free
     # cores, fewer when other tests take one; 250 pass either way
+    page = os.path.join(tmp.name, "find.html")
     rc, out, err = run(*FIND, "--budget-ms", "100", "--work-us", "100", "--max-seconds", "60",
-                       "--json", path)
+                       "--json", path, "--html", page)
     eq(rc, 0, "status (stdout: %s, stderr: %s)" % (out[-800:], err[-800:]))
     with open(path) as f:
         j = json.load(f)
@@ -580,6 +614,12 @@ def _():
                           "memory"), c["limit"]
     assert "capacity search: " in out and "capacity: %d sessions" % c["sessions"] in out, out[-600:]
     assert "step 1: 250 sessions" in err, err[:400]
+    with open(page) as f:
+        html = f.read()
+    assert "<h2>Capacity</h2>" in html and ("<b>%d sessions</b>" % c["sessions"]) in html, html[:600]
+    browser = chromium()
+    if browser is not None:  # the curve's two charts before the run's 13
+        check_charts(draw(browser, page), 15)
 
 
 @case("stress --find-max: a budget nothing meets gives status 1; a ceiling reached is said")
