@@ -62,10 +62,13 @@ static void count(out *o, const char *name, const char *help, uint64_t v) {
   put(o, "%s %llu\n", name, (unsigned long long)v);
 }
 
-/* A sample of family `name` with one label. */
-static void labelled(out *o, const char *name, const char *label,
-                     const char *value, double v) {
-  put(o, "%s{%s=\"%s\"} %.17g\n", name, label, value, v);
+/* A family of n samples told apart by one label: values[k] = v[k]. */
+static void labelled(out *o, const char *name, const char *type,
+                     const char *help, const char *label,
+                     const char *const *values, const double *v, int n) {
+  family(o, name, type, help);
+  for (int k = 0; k < n; k++)
+    put(o, "%s{%s=\"%s\"} %.17g\n", name, label, values[k], v[k]);
 }
 
 /* ---- the manager -------------------------------------------------------- */
@@ -93,15 +96,22 @@ static void tick_histogram(out *o, shoal_mgr *mgr) {
 }
 
 static void manager(out *o, shoal_mgr *mgr, const shoal_mgr_metrics *m) {
+  static const char *const states[] = {"active", "hibernated",
+                                       "quarantined"};
+  static const char *const phases[] = {"sessions", "maps"};
+  static const char *const kinds[] = {"session_pool", "tables",
+                                      "heap_committed"};
+  const double nstate[] = {(double)m->active, (double)m->hibernated,
+                           (double)m->quarantined};
+  const double share[] = {m->session_phase_share, m->map_phase_share};
+  const double bytes[] = {(double)m->pool_bytes, (double)m->table_bytes,
+                          (double)m->heap_committed};
   uint64_t ticks;
   pthread_mutex_lock(&mgr->mu);
   ticks = mgr->tick_no;
   pthread_mutex_unlock(&mgr->mu);
-  family(o, "shoal_sessions", "gauge", "Sessions held now, by state.");
-  labelled(o, "shoal_sessions", "state", "active", (double)m->active);
-  labelled(o, "shoal_sessions", "state", "hibernated", (double)m->hibernated);
-  labelled(o, "shoal_sessions", "state", "quarantined",
-           (double)m->quarantined);
+  labelled(o, "shoal_sessions", "gauge", "Sessions held now, by state.",
+           "state", states, nstate, 3);
   count(o, "shoal_ticks_total", "Updates (shoal_mgr_update calls) run.",
         ticks);
   tick_histogram(o, mgr);
@@ -112,19 +122,13 @@ static void manager(out *o, shoal_mgr *mgr, const shoal_mgr_metrics *m) {
   one(o, "shoal_session_update_overhead_seconds", "gauge",
       "shoal's own time per session update, in the metrics window.",
       m->shoal_ns_per_update * 1e-9);
-  family(o, "shoal_tick_phase_ratio", "gauge",
-         "Share of the updates' wall time by phase, in the metrics window.");
-  labelled(o, "shoal_tick_phase_ratio", "phase", "sessions",
-           m->session_phase_share);
-  labelled(o, "shoal_tick_phase_ratio", "phase", "maps", m->map_phase_share);
-  family(o, "shoal_memory_bytes", "gauge",
-         "Memory: session slabs, tables, and the allocator's committed "
-         "bytes (process-wide).");
-  labelled(o, "shoal_memory_bytes", "kind", "session_pool",
-           (double)m->pool_bytes);
-  labelled(o, "shoal_memory_bytes", "kind", "tables", (double)m->table_bytes);
-  labelled(o, "shoal_memory_bytes", "kind", "heap_committed",
-           (double)m->heap_committed);
+  labelled(o, "shoal_tick_phase_ratio", "gauge",
+           "Share of the updates' wall time by phase, in the metrics window.",
+           "phase", phases, share, 2);
+  labelled(o, "shoal_memory_bytes", "gauge",
+           "Memory: session slabs, tables, and the allocator's committed "
+           "bytes (process-wide).",
+           "kind", kinds, bytes, 3);
   count(o, "shoal_watchdog_stalls_total",
         "Callbacks the watchdog found running past WatchdogMs.",
         m->watchdog_stalls);
@@ -133,6 +137,8 @@ static void manager(out *o, shoal_mgr *mgr, const shoal_mgr_metrics *m) {
 }
 
 static void packets(out *o, const shoal_packet_stats *p) {
+  static const char *const events[] = {"taken", "freed"};
+  const double pl[] = {(double)p->payloads_taken, (double)p->payloads_freed};
   count(o, "shoal_packets_sent_total", "Sends to a live session.", p->sent);
   count(o, "shoal_packets_rejected_total",
         "Sends refused with SHOAL_EAGAIN (in sent).", p->rejected);
@@ -159,12 +165,9 @@ static void packets(out *o, const shoal_packet_stats *p) {
   count(o, "shoal_deferred_alarms_total",
         "Crossings of DeferredDepthWarn by the deferred queue.",
         p->deferred_alarms);
-  family(o, "shoal_payloads_total", "counter",
-         "Payloads past the inline bytes, taken and freed.");
-  labelled(o, "shoal_payloads_total", "event", "taken",
-           (double)p->payloads_taken);
-  labelled(o, "shoal_payloads_total", "event", "freed",
-           (double)p->payloads_freed);
+  labelled(o, "shoal_payloads_total", "counter",
+           "Payloads past the inline bytes, taken and freed.", "event",
+           events, pl, 2);
   one(o, "shoal_payload_bytes", "gauge", "Payload bytes in flight now.",
       (double)p->payload_bytes);
   one(o, "shoal_payload_buffer_bytes", "gauge",
@@ -205,9 +208,19 @@ static void maps(out *o, shoal_mgr *mgr) {
   shoal__free(st);
 }
 
+static const char *const outcomes[] = {"requested", "replied", "timed_out",
+                                       "dropped", "late"};
+
 static void sleepers(out *o, const shoal_hib_stats *h,
                      const shoal_timer_stats *t,
                      const shoal_request_stats *r) {
+  static const char *const timer_events[] = {"started", "fired",
+                                             "cancelled", "gone"};
+  const double tv[] = {(double)t->started, (double)t->fired,
+                       (double)t->cancelled, (double)t->gone};
+  const double rv[] = {(double)r->requests, (double)r->replies,
+                       (double)r->timeouts, (double)r->dropped,
+                       (double)r->late};
   count(o, "shoal_hibernations_total", "Sessions hibernated.",
         h->hibernations);
   count(o, "shoal_wakes_total", "Sessions woken.", h->wakes);
@@ -219,24 +232,11 @@ static void sleepers(out *o, const shoal_hib_stats *h,
   one(o, "shoal_hibernation_record_bytes", "gauge",
       "What the hibernated sessions' records take now.",
       (double)h->record_bytes);
-  family(o, "shoal_timers_total", "counter", "Session and map timers.");
-  labelled(o, "shoal_timers_total", "event", "started", (double)t->started);
-  labelled(o, "shoal_timers_total", "event", "fired", (double)t->fired);
-  labelled(o, "shoal_timers_total", "event", "cancelled",
-           (double)t->cancelled);
-  labelled(o, "shoal_timers_total", "event", "gone", (double)t->gone);
-  family(o, "shoal_session_requests_total", "counter",
-         "Session requests to actors, by outcome.");
-  labelled(o, "shoal_session_requests_total", "outcome", "requested",
-           (double)r->requests);
-  labelled(o, "shoal_session_requests_total", "outcome", "replied",
-           (double)r->replies);
-  labelled(o, "shoal_session_requests_total", "outcome", "timed_out",
-           (double)r->timeouts);
-  labelled(o, "shoal_session_requests_total", "outcome", "dropped",
-           (double)r->dropped);
-  labelled(o, "shoal_session_requests_total", "outcome", "late",
-           (double)r->late);
+  labelled(o, "shoal_timers_total", "counter", "Session and map timers.",
+           "event", timer_events, tv, 4);
+  labelled(o, "shoal_session_requests_total", "counter",
+           "Session requests to actors, by outcome.", "outcome", outcomes,
+           rv, 5);
   one(o, "shoal_session_requests_pending", "gauge",
       "Session requests waiting for an answer now.", (double)r->pending);
 }
@@ -338,16 +338,13 @@ static void actors_of(out *o, shoal_actors *sys) {
         st.late_replies);
   count(o, "shoal_actor_deferred_turns_total",
         "Turns put off by the per-tick limit.", st.deferred);
-  family(o, "shoal_actor_requests_total", "counter",
-         "Actor requests with a timeout, by outcome.");
-  labelled(o, "shoal_actor_requests_total", "outcome", "requested",
-           (double)st.requests);
-  labelled(o, "shoal_actor_requests_total", "outcome", "replied",
-           (double)st.replies);
-  labelled(o, "shoal_actor_requests_total", "outcome", "timed_out",
-           (double)st.timeouts);
-  labelled(o, "shoal_actor_requests_total", "outcome", "dropped",
-           (double)st.requests_dropped);
+  {
+    const double av[] = {(double)st.requests, (double)st.replies,
+                         (double)st.timeouts, (double)st.requests_dropped};
+    labelled(o, "shoal_actor_requests_total", "counter",
+             "Actor requests with a timeout, by outcome.", "outcome",
+             outcomes, av, 4);
+  }
   if ((a = shoal__malloc(CAP * sizeof *a)) == NULL)
     return;
   if (shoal_actors_list(sys, a, CAP, &n) == SHOAL_OK && n > 0) {
