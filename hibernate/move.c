@@ -15,7 +15,7 @@
 #define SESSION_BYTES 24u
 #define PACKET_FIXED 16u
 #define TIMER_FIXED 24u
-#define REQUEST_BYTES 24u
+#define REQUEST_BYTES (36u + SHOAL__MV_MSG_INLINE)
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -107,6 +107,12 @@ int shoal__mv_encode(const shoal__mv *m, unsigned char *rec, size_t cap,
     put16(&w, m->rq[k].reply_opcode);
     put16(&w, 0);
     put64(&w, m->rq[k].remaining_ms);
+    put32(&w, m->rq[k].type);
+    put32(&w, m->rq[k].size);
+    *w.p++ = m->rq[k].priority;
+    *w.p++ = m->rq[k].flags;
+    put16(&w, 0);
+    put_bytes(&w, m->rq[k].payload, SHOAL__MV_MSG_INLINE);
   }
   total = (uint32_t)(w.p - rec);
   w.p = rec;
@@ -235,6 +241,17 @@ static int walk(rd *r, shoal__mv *m, shoal__mv_shape *shape,
     if (get(r, 2) != 0)
       return SHOAL_EFORMAT;
     q.remaining_ms = get(r, 8);
+    q.type = (uint32_t)get(r, 4);
+    q.size = (uint32_t)get(r, 4);
+    q.priority = (uint8_t)get(r, 1);
+    q.flags = (uint8_t)get(r, 1);
+    if (get(r, 2) != 0)
+      return SHOAL_EFORMAT;
+    {
+      const unsigned char *pl = take(r, SHOAL__MV_MSG_INLINE);
+      if (pl != NULL)
+        memcpy(q.payload, pl, SHOAL__MV_MSG_INLINE);
+    }
     if (m != NULL)
       m->rq[k] = q;
   }

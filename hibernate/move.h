@@ -57,12 +57,18 @@ typedef struct shoal__mv_timer {
 } shoal__mv_timer;
 
 /* A request waiting for its answer: to whom, its correlation id, the
- * opcode its answer arrives as, and the time left before it times out. */
+ * opcode its answer arrives as, the time left before it times out, and
+ * the request as sent (what its timeout gives back to the session): the
+ * message's type, size, priority, flags and inline payload. */
+#define SHOAL__MV_MSG_INLINE 16u /* SHOAL_MSG_INLINE */
 typedef struct shoal__mv_request {
   uint64_t to;
   uint32_t corr;
   uint16_t reply_opcode;
   uint64_t remaining_ms;
+  uint32_t type, size;
+  uint8_t priority, flags;
+  unsigned char payload[SHOAL__MV_MSG_INLINE];
 } shoal__mv_request;
 
 /* A session's whole move. Encoding reads it; decoding fills it with

@@ -143,10 +143,18 @@ static unsigned char *mv_record(unsigned char *blob, size_t blob_len,
     tm[k] = (shoal__mv_timer){(uint16_t)(200 + k), 0, (uint32_t)(16 * k),
                               data + 7 * k, 1500u + (uint64_t)k,
                               k == 1 ? 250u : 0u};
-  for (int k = 0; k < MV_RQ; k++)
-    rq[k] = (shoal__mv_request){(uint64_t)(k + 1) << 40 | 5u,
-                                (uint32_t)(77 + k), (uint16_t)(300 + k),
-                                900u * (uint64_t)(k + 1)};
+  for (int k = 0; k < MV_RQ; k++) {
+    memset(&rq[k], 0, sizeof rq[k]);
+    rq[k].to = (uint64_t)(k + 1) << 40 | 5u;
+    rq[k].corr = (uint32_t)(77 + k);
+    rq[k].reply_opcode = (uint16_t)(300 + k);
+    rq[k].remaining_ms = 900u * (uint64_t)(k + 1);
+    rq[k].type = (uint32_t)(0xA0 + k);
+    rq[k].size = 12;
+    rq[k].priority = (uint8_t)k;
+    rq[k].flags = 1;
+    memcpy(rq[k].payload, "price of ore", 12);
+  }
   m->pk = pk;
   m->npk = MV_PK;
   m->tm = tm;
@@ -212,6 +220,11 @@ static void move_round_trip(void **state) {
     assert_int_equal(orq[k].corr, rq[k].corr);
     assert_int_equal(orq[k].reply_opcode, rq[k].reply_opcode);
     assert_int_equal(orq[k].remaining_ms, rq[k].remaining_ms);
+    assert_int_equal(orq[k].type, rq[k].type);
+    assert_int_equal(orq[k].size, rq[k].size);
+    assert_int_equal(orq[k].priority, rq[k].priority);
+    assert_int_equal(orq[k].flags, rq[k].flags);
+    assert_memory_equal(orq[k].payload, rq[k].payload, SHOAL__MV_MSG_INLINE);
   }
   /* an empty session: no bytes, no packets */
   free(rec);

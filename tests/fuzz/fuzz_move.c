@@ -69,7 +69,11 @@ static int same(const shoal__mv *a, const shoal__mv *b) {
   for (uint32_t k = 0; k < a->nrq; k++)
     if (a->rq[k].to != b->rq[k].to || a->rq[k].corr != b->rq[k].corr ||
         a->rq[k].reply_opcode != b->rq[k].reply_opcode ||
-        a->rq[k].remaining_ms != b->rq[k].remaining_ms)
+        a->rq[k].remaining_ms != b->rq[k].remaining_ms ||
+        a->rq[k].type != b->rq[k].type || a->rq[k].size != b->rq[k].size ||
+        a->rq[k].priority != b->rq[k].priority ||
+        a->rq[k].flags != b->rq[k].flags ||
+        memcmp(a->rq[k].payload, b->rq[k].payload, SHOAL__MV_MSG_INLINE) != 0)
       return 0;
   return 1;
 }
@@ -127,9 +131,18 @@ static void from_shape(const unsigned char *p, size_t n) {
     tm[k] = (shoal__mv_timer){(uint16_t)(k + 9), 0,
                               (uint32_t)((n - 25) / (k + 3)), p + 25,
                               (uint64_t)k * 1000, k % 2 ? 50u : 0u};
-  for (uint32_t k = 0; k < m.nrq; k++)
-    rq[k] = (shoal__mv_request){(uint64_t)p[k % n] << 7, k, (uint16_t)k,
-                                (uint64_t)k * 7};
+  for (uint32_t k = 0; k < m.nrq; k++) {
+    memset(&rq[k], 0, sizeof rq[k]);
+    rq[k].to = (uint64_t)p[k % n] << 7;
+    rq[k].corr = k;
+    rq[k].reply_opcode = (uint16_t)k;
+    rq[k].remaining_ms = (uint64_t)k * 7;
+    rq[k].type = p[(k + 3) % n];
+    rq[k].size = k;
+    rq[k].priority = (uint8_t)k;
+    memcpy(rq[k].payload, p, n < SHOAL__MV_MSG_INLINE ? n
+                                                      : SHOAL__MV_MSG_INLINE);
+  }
   m.pk = pk;
   m.tm = tm;
   m.rq = rq;
