@@ -97,11 +97,11 @@ for tree, _ in TREES:
 out.append("")
 
 # --- spin
-t = find(logs["build"], "model / park-model")
-out += ["## Parking protocol model (tests/spin)", "",
-        "| check | result |", "|---|---|"]
-for ok, name in taps(t):
-    out.append("| %s | %s |" % (name, ok))
+out += ["## Protocol models (tests/spin): worker parking, sessions' mail bits",
+        "", "| check | result |", "|---|---|"]
+for model in ("model / park-model", "model / mail-model"):
+    for ok, name in taps(find(logs["build"], model)):
+        out.append("| %s | %s |" % (name, ok))
 out.append("")
 
 # --- faults
