@@ -4,6 +4,7 @@
  * histogram it exposes, counted at the end of each update. The names,
  * types and units: docs/embedding.md, "Metrics for Prometheus". */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -243,36 +244,32 @@ static void sleepers(out *o, const shoal_hib_stats *h,
 
 /* ---- the runtime and the actors ---------------------------------------- */
 
-/* One per-worker family: f picks the field. */
-static void per_worker(out *o, const shoal_worker_stats *ws, unsigned nw,
-                       const char *name, const char *type, const char *help,
-                       double (*f)(const shoal_worker_stats *)) {
-  family(o, name, type, help);
-  for (unsigned w = 0; w < nw; w++)
-    put(o, "%s{worker=\"%u\"} %.17g\n", name, w, f(&ws[w]));
-}
-
-static double w_tasks(const shoal_worker_stats *s) {
-  return (double)s->tasks;
-}
-static double w_steals(const shoal_worker_stats *s) {
-  return (double)s->steals;
-}
-static double w_failed(const shoal_worker_stats *s) {
-  return (double)s->failed_steals;
-}
-static double w_parks(const shoal_worker_stats *s) {
-  return (double)s->parks;
-}
-static double w_wakes(const shoal_worker_stats *s) {
-  return (double)s->wakes;
-}
-static double w_busy(const shoal_worker_stats *s) {
-  return (double)s->busy_ns * 1e-9;
-}
-static double w_cpu(const shoal_worker_stats *s) {
-  return (double)s->cpu_ns * 1e-9;
-}
+/* The per-worker families: each a uint64_t field of shoal_worker_stats,
+ * times its scale (1e-9 for nanoseconds given as seconds). */
+static const struct worker_family {
+  const char *name, *help;
+  size_t off;
+  double scale;
+} worker_families[] = {
+    {"shoal_worker_tasks_total",
+     "Frames published for thieves and closures run.",
+     offsetof(shoal_worker_stats, tasks), 1},
+    {"shoal_worker_steals_total", "Tasks taken from another worker's deque.",
+     offsetof(shoal_worker_stats, steals), 1},
+    {"shoal_worker_failed_steals_total",
+     "Steal attempts that found nothing or lost a race.",
+     offsetof(shoal_worker_stats, failed_steals), 1},
+    {"shoal_worker_parks_total", "Times the worker went to sleep.",
+     offsetof(shoal_worker_stats, parks), 1},
+    {"shoal_worker_wakes_total", "Times another thread woke the worker.",
+     offsetof(shoal_worker_stats, wakes), 1},
+    {"shoal_worker_busy_seconds_total",
+     "Time the worker spent with work in hand.",
+     offsetof(shoal_worker_stats, busy_ns), 1e-9},
+    {"shoal_worker_cpu_seconds_total",
+     "CPU time of the worker's thread (0 for worker 0, the host's).",
+     offsetof(shoal_worker_stats, cpu_ns), 1e-9},
+};
 
 static void runtime(out *o, shoal_runtime *rt) {
   unsigned nw = shoal_runtime_workers(rt);
@@ -282,21 +279,16 @@ static void runtime(out *o, shoal_runtime *rt) {
   for (unsigned w = 0; w < nw; w++)
     (void)shoal_worker_stats_get(rt, w, &ws[w]);
   one(o, "shoal_workers", "gauge", "The runtime's workers.", nw);
-  per_worker(o, ws, nw, "shoal_worker_tasks_total", "counter",
-             "Frames published for thieves and closures run.", w_tasks);
-  per_worker(o, ws, nw, "shoal_worker_steals_total", "counter",
-             "Tasks taken from another worker's deque.", w_steals);
-  per_worker(o, ws, nw, "shoal_worker_failed_steals_total", "counter",
-             "Steal attempts that found nothing or lost a race.", w_failed);
-  per_worker(o, ws, nw, "shoal_worker_parks_total", "counter",
-             "Times the worker went to sleep.", w_parks);
-  per_worker(o, ws, nw, "shoal_worker_wakes_total", "counter",
-             "Times another thread woke the worker.", w_wakes);
-  per_worker(o, ws, nw, "shoal_worker_busy_seconds_total", "counter",
-             "Time the worker spent with work in hand.", w_busy);
-  per_worker(o, ws, nw, "shoal_worker_cpu_seconds_total", "counter",
-             "CPU time of the worker's thread (0 for worker 0, the host's).",
-             w_cpu);
+  for (size_t k = 0; k < sizeof worker_families / sizeof worker_families[0];
+       k++) {
+    const struct worker_family *f = &worker_families[k];
+    family(o, f->name, "counter", f->help);
+    for (unsigned w = 0; w < nw; w++) {
+      uint64_t v;
+      memcpy(&v, (const char *)&ws[w] + f->off, sizeof v);
+      put(o, "%s{worker=\"%u\"} %.17g\n", f->name, w, (double)v * f->scale);
+    }
+  }
   shoal__free(ws);
 }
 
