@@ -26,6 +26,7 @@ static void make(unsigned max_actors, unsigned max_per_tick,
                  shoal_log_fn log, void *log_user) {
   shoal_runtime_config rc;
   shoal_actors_config ac;
+  atomic_store(&test_off_main_failures, 0); /* a failed test's are its own */
   shoal_runtime_config_defaults(&rc);
   rc.workers = WORKERS;
   assert_int_equal(shoal_runtime_create(&rt, &rc), SHOAL_OK);
@@ -39,6 +40,7 @@ static void make(unsigned max_actors, unsigned max_per_tick,
 }
 
 static void unmake(void) {
+  TEST_OFF_MAIN_CLEAN();
   assert_int_equal(shoal_actors_destroy(sys), SHOAL_OK);
   assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
   sys = NULL;
@@ -127,8 +129,8 @@ static void sender_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   }
   if (s->sent < s->n) { /* full: try again in a later turn */
     shoal_msg again = msg(T_START, 0, 0);
-    assert_int_equal(shoal_actor_try_send(self, shoal_actor_id(self), &again),
-                     SHOAL_OK);
+    int rc = shoal_actor_try_send(self, shoal_actor_id(self), &again);
+    TEST_OFF_MAIN(rc == SHOAL_OK, "requeue: rc %d", rc);
   }
 }
 
@@ -331,8 +333,11 @@ static void full_policies(void **state) {
 static void echo_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   shoal_msg r = msg(T_ECHO, m->payload.u64[0] * 2, m->payload.u64[1]);
   (void)state;
-  if (m->flags & SHOAL_MSG_REQUEST)
-    assert_int_equal(shoal_actor_reply(self, m, &r), SHOAL_OK);
+  if (m->flags & SHOAL_MSG_REQUEST) {
+    int rc = shoal_actor_reply(self, m, &r);
+    TEST_OFF_MAIN(rc == SHOAL_OK, "echo's reply to %#llx: rc %d",
+                  (unsigned long long)m->from, rc);
+  }
 }
 
 typedef struct asker {
@@ -345,15 +350,21 @@ typedef struct asker {
 static void asker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   asker *a = state;
   if (m->flags & SHOAL_MSG_REPLY) {
-    if (m->corr != a->last_corr || m->payload.u64[0] != 2 * a->answered ||
-        m->from != 1)
-      a->wrong++;
+    int right = m->corr == a->last_corr &&
+                m->payload.u64[0] == 2 * a->answered && m->from == 1;
+    TEST_OFF_MAIN(right, "reply %llu: corr %u (asked %u), value %llu, from %llu",
+                  (unsigned long long)a->answered, m->corr, a->last_corr,
+                  (unsigned long long)m->payload.u64[0],
+                  (unsigned long long)m->from);
+    a->wrong += !right;
     a->answered++;
   }
   if (a->asked < a->n && a->asked == a->answered) {
     shoal_msg q = msg(T_PING, a->asked, 0);
-    if (shoal_actor_request(self, 1, &q, &a->last_corr) == SHOAL_OK)
-      a->asked++;
+    int rc = shoal_actor_request(self, 1, &q, &a->last_corr);
+    TEST_OFF_MAIN(rc == SHOAL_OK, "request %llu: rc %d",
+                  (unsigned long long)a->asked, rc);
+    a->asked += rc == SHOAL_OK;
   }
   if (a->answered == a->n)
     atomic_store(&a->done, 1);
@@ -362,11 +373,16 @@ static void asker_fn(shoal_actor *self, void *state, const shoal_msg *m) {
 static void *caller_main(void *p) {
   uint64_t *bad = p;
   for (uint64_t i = 0; i < 200u * SCALE; i++) {
-    shoal_msg q = msg(T_PING, i, 7), r;
-    int rc = shoal_call(sys, 1, &q, &r, 10000);
-    if (rc != SHOAL_OK || r.payload.u64[0] != 2 * i || r.payload.u64[1] != 7 ||
-        !(r.flags & SHOAL_MSG_REPLY) || r.from != 1)
-      (*bad)++;
+    shoal_msg q = msg(T_PING, i, 7), r = msg(0, 0, 0);
+    int rc = shoal_call(sys, 1, &q, &r, 10000), right;
+    right = rc == SHOAL_OK && r.payload.u64[0] == 2 * i &&
+            r.payload.u64[1] == 7 && (r.flags & SHOAL_MSG_REPLY) && r.from == 1;
+    TEST_OFF_MAIN(right, "call %llu: rc %d, reply %llu %llu, flags %#x, from %llu",
+                  (unsigned long long)i, rc,
+                  (unsigned long long)r.payload.u64[0],
+                  (unsigned long long)r.payload.u64[1], r.flags,
+                  (unsigned long long)r.from);
+    *bad += !right;
   }
   return NULL;
 }
@@ -446,15 +462,17 @@ static void gatherer_fn(shoal_actor *self, void *state, const shoal_msg *m) {
     ga->req = *m;
     ga->sum = 0;
     ga->g.received = 0;
-    assert_int_equal(shoal_actor_scatter(self, to, 5, &q, &ga->g.corr,
-                                         &ga->g.expected), SHOAL_OK);
+    int rc = shoal_actor_scatter(self, to, 5, &q, &ga->g.corr,
+                                 &ga->g.expected);
+    TEST_OFF_MAIN(rc == SHOAL_OK, "scatter: rc %d", rc);
     return;
   }
   if (shoal_gather_add(&ga->g, m)) {
     ga->sum += m->payload.u64[0];
     if (shoal_gather_done(&ga->g)) {
       shoal_msg r = msg(T_DONE, ga->sum, ga->g.received);
-      assert_int_equal(shoal_actor_reply(self, &ga->req, &r), SHOAL_OK);
+      int rc = shoal_actor_reply(self, &ga->req, &r);
+      TEST_OFF_MAIN(rc == SHOAL_OK, "gatherer's reply: rc %d", rc);
     }
   }
 }
@@ -600,8 +618,9 @@ typedef struct ledger {
 static void owned_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   ledger *l = state;
   (void)self;
-  assert_true(m->flags & SHOAL_MSG_PTR);
-  assert_int_equal(*(uint64_t *)m->payload.ptr, m->type);
+  TEST_OFF_MAIN(m->flags & SHOAL_MSG_PTR, "flags %#x", m->flags);
+  TEST_OFF_MAIN(*(uint64_t *)m->payload.ptr == m->type, "payload %llu, type %u",
+                (unsigned long long)*(uint64_t *)m->payload.ptr, m->type);
   free(m->payload.ptr);
   atomic_fetch_add(&l->handled, 1);
 }
@@ -731,7 +750,8 @@ static void pinned_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   counter *c = state;
   if (m->flags & SHOAL_MSG_REQUEST) {
     shoal_msg r = msg(T_ECHO, atomic_load(&c->n), 0);
-    assert_int_equal(shoal_actor_reply(self, m, &r), SHOAL_OK);
+    int rc = shoal_actor_reply(self, m, &r);
+    TEST_OFF_MAIN(rc == SHOAL_OK, "pinned's reply: rc %d", rc);
     return;
   }
   atomic_fetch_add(&c->n, 1);

@@ -5,6 +5,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,24 @@
 #include "shoal.h"
 
 #define SHOAL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* cmocka's asserts belong to the thread that runs the test: one that fails
+ * in a handler on a worker would jump into another thread's stack. Code
+ * that runs on workers or helper threads checks with TEST_OFF_MAIN, which
+ * says on stderr what failed (stderr reaches CI's log; the TAP stream on
+ * stdout does not) and counts it; the test asserts the count is 0. */
+static _Atomic unsigned long test_off_main_failures __attribute__((unused));
+#define TEST_OFF_MAIN(cond, ...)                                               \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: %s failed: ", __FILE__, __LINE__, #cond);        \
+      fprintf(stderr, __VA_ARGS__);                                            \
+      fputc('\n', stderr);                                                     \
+      atomic_fetch_add(&test_off_main_failures, 1);                            \
+    }                                                                          \
+  } while (0)
+#define TEST_OFF_MAIN_CLEAN()                                                  \
+  assert_int_equal(atomic_exchange(&test_off_main_failures, 0), 0)
 
 /* Fixtures live in tests/topologies; meson passes the folder. */
 static inline void test_fixture_path(char *buf, size_t cap, const char *name) {
