@@ -44,7 +44,8 @@ static void put_bytes(wr *w, const void *p, size_t n) {
 
 size_t shoal__mv_bound(const shoal__mv *m) {
   uint64_t n = SHOAL__MV_HEADER + SESSION_BYTES + 4 + 12;
-  size_t blob = shoal__hib_bound(m->blob_len);
+  size_t blob = m->blob_rec != NULL ? m->blob_rec_len
+                                     : shoal__hib_bound(m->blob_len);
   if ((m->blob_len > 0 && blob == 0) || m->npk > SHOAL__MV_PACKETS_MAX ||
       m->ntm > SHOAL__MV_PACKETS_MAX || m->nrq > SHOAL__MV_PACKETS_MAX)
     return 0;
@@ -77,10 +78,14 @@ int shoal__mv_encode(const shoal__mv *m, unsigned char *rec, size_t cap,
   put32(&w, m->s.epoch);
   put32(&w, 0);
   /* the host's bytes as a hibernation record, its length first */
-  if (shoal__hib_encode_into(m->blob, m->blob_len, w.p + 4,
-                             cap - (size_t)(w.p + 4 - rec),
-                             &blob_len) != SHOAL_OK)
+  if (m->blob_rec != NULL) {
+    memcpy(w.p + 4, m->blob_rec, m->blob_rec_len);
+    blob_len = m->blob_rec_len;
+  } else if (shoal__hib_encode_into(m->blob, m->blob_len, w.p + 4,
+                                    cap - (size_t)(w.p + 4 - rec),
+                                    &blob_len) != SHOAL_OK) {
     return SHOAL_EINVAL;
+  }
   put32(&w, (uint32_t)blob_len);
   w.p += blob_len;
   put32(&w, m->npk);
@@ -287,6 +292,13 @@ int shoal__mv_decode(const unsigned char *rec, size_t len, shoal__mv *m,
   if ((rc = header(rec, len, &r)) != SHOAL_OK ||
       (rc = walk(&r, m, &shape, &brec, &brec_len)) != SHOAL_OK)
     return rc;
+  m->blob_rec = brec;
+  m->blob_rec_len = brec_len;
+  if (blob == NULL) {
+    m->blob = NULL;
+    m->blob_len = shape.blob_len;
+    return SHOAL_OK;
+  }
   if (blob_cap < shape.blob_len)
     return SHOAL_EINVAL;
   if (shoal__hib_decode(brec, brec_len, blob, blob_cap, &got) != SHOAL_OK ||

@@ -78,6 +78,11 @@ typedef struct shoal__mv {
   shoal__mv_session s;
   const void *blob; /* the host's bytes (encode) */
   size_t blob_len;
+  /* The same as a hibernation record already made (record.h): encode
+   * copies it when not NULL, in place of compressing blob; decode points
+   * it at the record's copy. */
+  const unsigned char *blob_rec;
+  size_t blob_rec_len;
   shoal__mv_packet *pk;
   uint32_t npk;
   shoal__mv_timer *tm;
@@ -107,8 +112,9 @@ int shoal__mv_check(const unsigned char *rec, size_t len,
                     shoal__mv_shape *shape);
 /* Decodes a record that shoal__mv_check accepted: m's arrays (m->pk, tm,
  * rq) must hold the shape's counts; the host's bytes go to blob[0 …
- * blob_cap), blob_cap ≥ shape.blob_len. SHOAL_EFORMAT, SHOAL_EINVAL. Any
- * thread. */
+ * blob_cap), blob_cap ≥ shape.blob_len, or stay compressed when blob is
+ * NULL (m->blob_rec names them, m->blob_len is their length).
+ * SHOAL_EFORMAT, SHOAL_EINVAL. Any thread. */
 int shoal__mv_decode(const unsigned char *rec, size_t len, shoal__mv *m,
                      void *blob, size_t blob_cap);
 

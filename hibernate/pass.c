@@ -42,8 +42,7 @@ int shoal_hib_write(shoal_hib_writer *w, const void *data, size_t len) {
 
 /* One session on a worker: the host's bytes, compressed into a record.
  * When the record cannot be kept, the host gets its bytes back at once. */
-static void hibernate_one(shoal_mgr *mgr, shoal__hib_ws *ws,
-                          shoal__hib_item *it) {
+void shoal__hib_one(shoal_mgr *mgr, shoal__hib_ws *ws, shoal__hib_item *it) {
   const shoal_hib_callbacks *cb = &mgr->hib->cb;
   uint64_t t0 = shoal__fast_ns();
   size_t bound, n = 0;
@@ -126,7 +125,7 @@ static size_t pass_finish(shoal_mgr *mgr) {
       if (atomic_load_explicit(&s->touch_ms, memory_order_relaxed) <= cutoff) {
         slot = shoal__hib_slot_take(h);
         it->r->o.slot = slot;
-        rc = shoal__mgr_detach(mgr, s, &it->r->o, &it->r->kept);
+        rc = shoal__mgr_detach(mgr, s, &it->r->o, &it->r->kept, 0);
         if (rc == 1) {
           h->arr[slot] = it->r;
           shoal__hib_count_in(h, it->r);
@@ -293,7 +292,7 @@ long shoal__hib_pass(shoal_mgr *mgr, size_t max) {
    * their owner's thread at once, those freed from another worker when
    * each owner collects (runtime/alloc.c). */
   shoal__alloc_release_begin();
-  shoal__hib_run_items(mgr, hibernate_one);
+  shoal__hib_run_items(mgr, shoal__hib_one);
   shoal__runtime_collect(mgr->rt, 0);
   shoal__alloc_release_end();
   pthread_mutex_lock(&mgr->mu);

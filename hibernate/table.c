@@ -441,6 +441,8 @@ int shoal_hib_stats_get(shoal_mgr *mgr, shoal_hib_stats *out, int reset) {
   out->failures = h->failures;
   out->wake_failures = h->wake_failures;
   out->too_large = h->too_large;
+  out->exports = h->exports;
+  out->imports = h->imports;
   out->window_s = (double)(now - h->w_start_ns) * 1e-9;
   if (out->window_s > 0) {
     out->hibernations_per_s = (double)h->w_hib / out->window_s;

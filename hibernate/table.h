@@ -90,6 +90,7 @@ typedef struct shoal__hib {
   uint64_t last_scan_ms;
   /* Figures, under mu. */
   uint64_t hibernations, wakes, refused, failures, wake_failures, too_large;
+  uint64_t exports, imports; /* export.c */
   uint64_t rec_bytes, raw_bytes, freed_bytes; /* of those hibernated now */
   uint64_t w_hib, w_wakes, w_start_ns;
 } shoal__hib;
@@ -139,6 +140,10 @@ long shoal__hib_held(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
                      shoal__hib_call *a);
 
 /* pass.c */
+/* One session's bytes from the host's hibernate callback, compressed into
+ * a record in it->r (it->rc SHOAL__IT_OK); when the record cannot be
+ * kept the host gets its bytes back at once (it->user). On ws's thread. */
+void shoal__hib_one(shoal_mgr *mgr, shoal__hib_ws *ws, shoal__hib_item *it);
 /* A pass: up to max idle sessions; how many hibernated. Holding. */
 long shoal__hib_pass(shoal_mgr *mgr, size_t max);
 /* The hook after each tick: a pass when one is due. Holding. */

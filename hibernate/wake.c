@@ -230,7 +230,7 @@ static int touch_or_wake(shoal_mgr *mgr, uint32_t id, int wake) {
     if (wake)
       shoal__hib_ask(mgr, o);
   } else
-    rc = SHOAL_ENOENT;
+    rc = shoal__mgr_gone(mgr, id);
   pthread_mutex_unlock(&mgr->mu);
   return rc;
 }

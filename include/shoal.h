@@ -50,7 +50,8 @@ SHOAL_API const char *shoal_version(void);
   XX(ETIMEDOUT, -11, "timed out")                                           \
   XX(ESTATE,   -12, "operation not valid in the current state")           \
   XX(EEXIST,   -13, "already exists")                                       \
-  XX(ENOSPC,   -14, "buffer too small")
+  XX(ENOSPC,   -14, "buffer too small")                                     \
+  XX(EMOVED,   -15, "session moved to another process")
 
 typedef enum shoal_err {
   SHOAL_OK = 0,
@@ -1099,6 +1100,11 @@ typedef struct shoal_config {
                                 of its rate (at least one packet), so a
                                 session may send that many at once, 1 …
                                 3600000 (1000) */
+  unsigned moved_seconds;    /* [SessionMgr.MovedSeconds] after
+                                shoal_session_export, calls that name the
+                                session answer SHOAL_EMOVED for this long
+                                of manager time (then SHOAL_ENOENT),
+                                0 … 86400; 0: SHOAL_ENOENT at once (60) */
   shoal_actors_config actors; /* [Actors.MessageQueueSize], [Actors.BatchSize],
                                 [Actors.MaxMessagesPerTick] */
   shoal_log_fn log;          /* may be NULL; also given to a runtime the
@@ -1645,6 +1651,12 @@ typedef struct shoal_packet_stats {
   uint64_t mapped;            /* taken to a map phase (MAP packets, and
                                  those of a session that followed one),
                                  since creation */
+  uint64_t moved;             /* packets that left with their session
+                                 (shoal_session_export), since creation;
+                                 sent = rejected + handled + dropped +
+                                 pending + moved. An import's packets
+                                 count in sent. */
+  uint64_t sends_moved;       /* sends answered SHOAL_EMOVED (not in sent) */
 } shoal_packet_stats;
 
 /* Fills *out; reset 1 starts a new window. Waits for a running tick or
@@ -1709,6 +1721,9 @@ typedef struct shoal_timer_stats {
                          a full inbox as a send is), and map tasks due */
   uint64_t cancelled; /* shoal_timer_cancel calls that succeeded */
   uint64_t gone;      /* timers dropped because their session was released */
+  uint64_t moved;     /* timers that left with their session
+                         (shoal_session_export); an import's count in
+                         started */
 } shoal_timer_stats;
 /* Since creation. SHOAL_EINVAL. Any thread. */
 SHOAL_API int shoal_timer_stats_get(shoal_mgr *mgr, shoal_timer_stats *out);
@@ -1759,6 +1774,9 @@ typedef struct shoal_request_stats {
   uint64_t pending;  /* waiting for an answer now */
   uint64_t late;     /* replies after their timeout (or drop): dropped,
                         not in the sum */
+  uint64_t moved;    /* requests that left with their session
+                        (shoal_session_export), in the sum; an import's
+                        count in requests */
 } shoal_request_stats;
 /* SHOAL_EINVAL. Any thread. */
 SHOAL_API int shoal_request_stats_get(shoal_mgr *mgr,
@@ -1879,6 +1897,61 @@ SHOAL_API long shoal_mgr_hibernate_idle(shoal_mgr *mgr, size_t max);
  * Same errors and thread as above. */
 SHOAL_API long shoal_mgr_run_wakes(shoal_mgr *mgr);
 
+/* --- Moving a session between processes ---------------------------------
+ * A host that shards its world across processes moves a session by
+ * exporting it here and importing the record there; the transport is the
+ * host's. The record (docs/moves.md) holds the session's id, map, group
+ * and interval, the bytes its hibernate callback keeps, the packets still
+ * waiting for it in order (inbox, deferred queue, held), its timers with
+ * the manager time they had left, and its requests to actors with theirs.
+ * It is versioned and checksummed; an import checks it whole first.
+ *
+ * Both need hibernation on (the host's callbacks make and take the
+ * bytes). Both run holding the manager, as an update does: the main
+ * thread, between updates. */
+
+/* Exports session id into buf[0 … cap) and removes it from the manager;
+ * *len gets the record's bytes. An active session is hibernated first
+ * (its hibernate callback runs on this thread) and its waiting packets
+ * are taken with it; a hibernated one is exported as it is. From then on
+ * send, get, touch, wake, release and the setters naming id answer
+ * SHOAL_EMOVED for SessionMgr.MovedSeconds of manager time (a create or
+ * an import of id ends that at once): the host forwards what it meant
+ * for the session to where it went. A send that raced the export either
+ * is in the record or gets SHOAL_EMOVED; none is lost. Timers started
+ * and requests answered on other threads while the export runs may stay
+ * behind (counted gone, or late).
+ *
+ * The host keeps the record until the importing side confirms: if that
+ * side fails, shoal_session_import of the same record here puts the
+ * session back, nothing lost.
+ *
+ * Errors, all leaving the session in this manager: SHOAL_ENOSPC (cap is
+ * short of the record: *len gets a length that suffices; the session is
+ * left hibernated, its packets kept and a wake asked for when it has
+ * some), SHOAL_EINVAL, SHOAL_ENOENT, SHOAL_EMOVED (exported already),
+ * SHOAL_ESTATE (hibernation off, an update or drain running, called from
+ * a callback, or the hibernate callback refused), SHOAL_ELIMIT (more than
+ * 65536 waiting packets, timers or requests, or the host's bytes past
+ * SHOAL_HIB_BLOB_MAX), SHOAL_ENOMEM. The main thread, between updates. */
+SHOAL_API int shoal_session_export(shoal_mgr *mgr, uint32_t id, void *buf,
+                                   size_t cap, size_t *len);
+
+/* Creates the session of an exported record here, hibernated, with its
+ * packets first in its inbox in their order, its timers and request
+ * timeouts armed with the time they had left (a request's reply goes to
+ * the process that sent it, so here it ends in its timeout), and asks for
+ * its wake: the next update wakes it through the wake callback and
+ * updates it. The record is checked whole before anything changes:
+ * SHOAL_EFORMAT for a record that is truncated, corrupt or of another
+ * version. Other errors, with nothing changed: SHOAL_EINVAL, SHOAL_EEXIST
+ * (id is here), SHOAL_ELIMIT (max_sessions; a packet past MaxPacketBytes,
+ * a timer's data past SHOAL_TIMER_DATA_MAX; the packet or timer pools
+ * full), SHOAL_EAGAIN (the payload budget), SHOAL_ENOMEM, SHOAL_ESTATE
+ * (as export). The main thread, between updates. */
+SHOAL_API int shoal_session_import(shoal_mgr *mgr, const void *rec,
+                                   size_t len);
+
 /* What a defragmentation did; all fields public. */
 typedef struct shoal_defrag_report {
   uint64_t rss_before;     /* resident bytes of the process, before */
@@ -1936,6 +2009,8 @@ typedef struct shoal_hib_stats {
   uint64_t too_large;        /* of failures, blobs past SHOAL_HIB_BLOB_MAX;
                                 such a session is not tried again until
                                 its update reports work */
+  uint64_t exports;          /* shoal_session_export, since creation */
+  uint64_t imports;          /* shoal_session_import, since creation */
 } shoal_hib_stats;
 
 /* Fills *out; reset 1 starts a new window. Errors: SHOAL_EINVAL;

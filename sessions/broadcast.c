@@ -81,7 +81,7 @@ static void counted(bcast *b, shoal__pkt *p, int rc) {
     return;
   }
   b->rejected += rc == SHOAL_EAGAIN;
-  b->invalid += rc == SHOAL_ENOENT;
+  b->invalid += rc == SHOAL_ENOENT || rc == SHOAL_EMOVED;
   if (p != NULL)
     shoal__pool_put(&b->mgr->pk.pool, p->index);
 }

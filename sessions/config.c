@@ -47,6 +47,7 @@ void shoal_config_defaults(shoal_config *cfg) {
   cfg->payload_budget_mb = 64;
   cfg->deferred_warn = 65536;
   cfg->rate_burst_ms = 1000;
+  cfg->moved_seconds = 60;
   shoal_actors_config_defaults(&cfg->actors);
   cfg->struct_size = sizeof *cfg;
 }
@@ -99,6 +100,7 @@ static const key keys[] = {
   RATE("Pet", SHOAL_CAT_PET), RATE("Other", SHOAL_CAT_OTHER),
 #undef RATE
   U("SessionMgr.RateBurstMs", rate_burst_ms, 1, 3600000),
+  U("SessionMgr.MovedSeconds", moved_seconds, 0, 86400),
   U("Actors.MessageQueueSize", actors.queue_size, 1, 1u << 20),
   U("Actors.BatchSize", actors.batch_size, 1, 65536),
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),

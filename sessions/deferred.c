@@ -99,6 +99,22 @@ void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
   atomic_store_explicit(&s->ndeferred, 0, memory_order_relaxed);
 }
 
+void shoal__deferred_take(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {
+  shoal__pkt *p = s->d_head;
+  uint32_t nd = atomic_load_explicit(&s->ndeferred, memory_order_relaxed);
+  if (p != NULL)
+    ring_remove(mgr, s->self);
+  while (p != NULL) {
+    shoal__node *next = atomic_load_explicit(&p->link.next,
+                                             memory_order_relaxed);
+    shoal__pk_held_add(mgr, o, p);
+    p = next != NULL ? shoal__pkt_of(next) : NULL;
+  }
+  mgr->pk.deferred_now -= nd;
+  s->d_head = s->d_tail = NULL;
+  atomic_store_explicit(&s->ndeferred, 0, memory_order_relaxed);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The drain                                                                */
 /* ------------------------------------------------------------------------ */

@@ -12,7 +12,7 @@ void shoal__mgr_drop_chosen(shoal_mgr *mgr, shoal__session *s) {
 }
 
 int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
-                      shoal__kept *kept) {
+                      shoal__kept *kept, int drained) {
   shoal__cols *c = shoal__mgr_cols(mgr);
   uint32_t slot = atomic_load_explicit(&s->slot, memory_order_relaxed);
   uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
@@ -25,11 +25,12 @@ int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
    * so one of the two fails: a send that reserved first keeps the session
    * here; one that comes after sees CLOSED and looks again under mu,
    * where it finds the out slot (shoal_session_send). */
-  if (SHOAL__IN_COUNT(w) != 0 || (w & SHOAL__IN_CLOSED) ||
-      !atomic_compare_exchange_strong_explicit(&s->in_word, &w,
-                                               w | SHOAL__IN_CLOSED,
-                                               memory_order_acq_rel,
-                                               memory_order_relaxed))
+  if (!drained &&
+      (SHOAL__IN_COUNT(w) != 0 || (w & SHOAL__IN_CLOSED) ||
+       !atomic_compare_exchange_strong_explicit(&s->in_word, &w,
+                                                w | SHOAL__IN_CLOSED,
+                                                memory_order_acq_rel,
+                                                memory_order_relaxed)))
     return 0;
   o->id = id;
   o->map = atomic_load_explicit(&c->map[slot], memory_order_relaxed);

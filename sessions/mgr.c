@@ -219,6 +219,7 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
   shoal__cols_free(shoal__mgr_cols(mgr));
   shoal__members_destroy(&mgr->members[0]);
   shoal__members_destroy(&mgr->members[1]);
+  shoal__moved_destroy(mgr);
   shoal__timers_destroy(mgr);
   shoal__pk_destroy(mgr);
   shoal__free(mgr->samples);
@@ -262,6 +263,36 @@ static void leave(shoal_mgr *mgr, int which, uint32_t key, uint32_t pos) {
   moved = shoal__members_remove(&mgr->members[which], key, pos);
   if (moved != 0)
     *shoal__mgr_pos(mgr, moved, which) = pos;
+}
+
+int shoal__mgr_out_insert(shoal_mgr *mgr, shoal__out *o) {
+  int rc;
+  uint32_t v = SHOAL__REG_OUT | o->slot;
+  if ((rc = shoal__registry_out_set(&mgr->reg, o->slot, o->id)) != SHOAL_OK ||
+      (rc = shoal__registry_insert(&mgr->reg, o->id, v)) != SHOAL_OK)
+    return rc;
+  o->pos[1] = 0;
+  if ((rc = shoal__members_add(&mgr->members[0], o->map, o->id,
+                               &o->pos[0])) != SHOAL_OK)
+    goto fail;
+  if (listed(1, o->group) &&
+      (rc = shoal__members_add(&mgr->members[1], o->group, o->id,
+                               &o->pos[1])) != SHOAL_OK) {
+    leave(mgr, 0, o->map, o->pos[0]);
+    goto fail;
+  }
+  mgr->nout++;
+  return SHOAL_OK;
+fail:
+  shoal__registry_remove(&mgr->reg, o->id);
+  return rc;
+}
+
+void shoal__mgr_out_remove(shoal_mgr *mgr, shoal__out *o) {
+  leave(mgr, 0, o->map, o->pos[0]);
+  leave(mgr, 1, o->group, o->pos[1]);
+  shoal__registry_remove(&mgr->reg, o->id);
+  mgr->nout--;
 }
 
 /* id (in the registry) joins map 0: SHOAL_ENOMEM. Under mu. */
@@ -363,6 +394,7 @@ static int create_locked(shoal_mgr *mgr, uint32_t id, void *user) {
   mgr->nact = slot + 1;
   if (mgr->cols_hw < slot + 2)
     mgr->cols_hw = slot + 2;
+  shoal__moved_del(mgr, id); /* here again: no longer moved */
   if (!mgr->ticking)
     shoal__slots_join(mgr);
   return SHOAL_OK;
@@ -436,11 +468,8 @@ static void finish_out(shoal_mgr *mgr, out_done *od) {
  * record goes; the host hears of it through od, or from its wake phase
  * when one is running its wake callback. Under mu. */
 static void release_out(shoal_mgr *mgr, shoal__out *o, out_done *od) {
-  leave(mgr, 0, o->map, o->pos[0]);
-  leave(mgr, 1, o->group, o->pos[1]);
-  shoal__registry_remove(&mgr->reg, o->id);
+  shoal__mgr_out_remove(mgr, o);
   shoal__pk_drop_held(mgr, o);
-  mgr->nout--;
   if (!(o->flags & SHOAL__OUT_WAKING)) {
     /* Its wake phase, running its wake callback, tells the host itself. */
     od->bytes[od->n] = mgr->hooks->stored(mgr, o, &od->len[od->n],
@@ -463,7 +492,7 @@ static int release_locked(shoal_mgr *mgr, uint32_t id, uint32_t *done,
       release_out(mgr, o, od);
       return SHOAL_OK;
     }
-    return id == 0 ? SHOAL_EINVAL : SHOAL_ENOENT;
+    return id == 0 ? SHOAL_EINVAL : shoal__mgr_gone(mgr, id);
   }
   {
     shoal__cols *c = shoal__mgr_cols(mgr);
@@ -586,8 +615,10 @@ static int get_locked(shoal_mgr *mgr, uint32_t id, shoal_session_info *v) {
                 atomic_load_explicit(&s->slot, memory_order_relaxed), v);
     return SHOAL_OK;
   }
-  if (s != NULL || (o = shoal__mgr_out(mgr, id)) == NULL)
+  if (s != NULL)
     return SHOAL_ENOENT; /* a release waiting for the tick's end */
+  if ((o = shoal__mgr_out(mgr, id)) == NULL)
+    return shoal__mgr_gone(mgr, id);
   v->interval = o->interval;
   v->map = o->map;
   v->group = o->group;
@@ -665,6 +696,8 @@ static int with_slot(shoal_mgr *mgr, uint32_t id, slot_fn fn, uintptr_t arg) {
             atomic_load_explicit(&s->slot, memory_order_relaxed), NULL, arg);
   else if (s == NULL && (o = shoal__mgr_out(mgr, id)) != NULL)
     rc = fn(mgr, NULL, NULL, OUT, o, arg);
+  else if (s == NULL && id != 0)
+    rc = shoal__mgr_gone(mgr, id);
   pthread_mutex_unlock(&mgr->mu);
   return rc;
 }

@@ -130,6 +130,28 @@ struct shoal__out {
   uint32_t epoch;                /* as an active session's */
 };
 
+/* Ids exported lately (moved.c): an open-addressing table under mu of
+ * each id and the manager time until which calls naming it answer
+ * SHOAL_EMOVED; stale entries go when met and when the table would grow. */
+typedef struct shoal__moved {
+  uint32_t *ids;   /* 0: empty */
+  uint64_t *until; /* manager ms */
+  uint32_t cap, n; /* cap: 0 or a power of two */
+} shoal__moved;
+
+/* A timer or request of a session as it leaves or enters (timers.c): a
+ * packet timer (request 0: its opcode, flags and data, the manager time
+ * left and its period) or a request's timeout (request 1: the opcode its
+ * answer comes as, the time left, and the request as sent). */
+typedef struct shoal__tview {
+  int request;
+  uint16_t opcode, flags;
+  uint32_t len;
+  const void *data;
+  uint64_t remaining_ms, interval_ms;
+  shoal_msg req;
+} shoal__tview;
+
 /* A map task due in this update's map phase (timers.c fills, maps.c
  * runs): its map, its job's next task (index + 1), what it runs. */
 typedef struct shoal__maptask {
@@ -145,12 +167,12 @@ typedef struct shoal__timers {
   shoal__pool pool;
   shoal__wheel wheel;
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t started, fired, cancelled,
-      gone;
+      gone, moved;
   alignas(SHOAL__FALSE_SHARING) _Atomic(shoal_actors *) sys;
   unsigned sink;             /* its number in sys */
   pthread_mutex_t attach_mu; /* attach and detach, one at a time */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t rq_started, rq_refused,
-      rq_replies, rq_timeouts, rq_dropped, rq_late;
+      rq_replies, rq_timeouts, rq_dropped, rq_late, rq_moved;
   shoal__maptask *due;
   uint32_t ndue, due_cap;
 } shoal__timers;
@@ -367,6 +389,8 @@ struct shoal_mgr {
   /* Timers (timers.c), and the next session incarnation (under mu). */
   shoal__timers tm;
   uint32_t epoch_next;
+  /* Sessions exported lately (moved.c), under mu. */
+  shoal__moved moved;
 
   /* Packets (packets.h). */
   shoal__packets pk;
@@ -457,6 +481,22 @@ void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms);
  * mu with no tick running. */
 double shoal__maps_biggest_share(shoal_mgr *mgr);
 
+/* moved.c: the ids exported lately. Under mu. */
+/* id answers SHOAL_EMOVED for MovedSeconds from now: SHOAL_ENOMEM. */
+int shoal__moved_add(shoal_mgr *mgr, uint32_t id);
+/* id is here again (created or imported). */
+void shoal__moved_del(shoal_mgr *mgr, uint32_t id);
+/* What a call naming id, which is not here, answers: SHOAL_EMOVED or
+ * SHOAL_ENOENT. */
+int shoal__mgr_gone(shoal_mgr *mgr, uint32_t id);
+void shoal__moved_destroy(shoal_mgr *mgr);
+/* The hibernated session o (its out slot set, not in the registry yet)
+ * is named by its id and joins its map's and group's lists: SHOAL_ENOMEM
+ * with nothing changed. */
+int shoal__mgr_out_insert(shoal_mgr *mgr, shoal__out *o);
+/* o leaves its lists and the registry (its packets and record are the
+ * caller's). */
+void shoal__mgr_out_remove(shoal_mgr *mgr, shoal__out *o);
 /* timers.c */
 int shoal__timers_init(shoal_mgr *mgr);
 void shoal__timers_destroy(shoal_mgr *mgr);
@@ -466,6 +506,20 @@ void shoal__requests_detach(shoal_mgr *mgr);
 /* Takes the timers started meanwhile and fires those due up to now. The
  * updating thread, holding the manager, without mu. */
 void shoal__timers_tick(shoal_mgr *mgr, uint64_t now);
+/* The armed packet timers and requests of session id of incarnation
+ * epoch, into (*v)[0 … *n) (the array grown as needed, *cap its room;
+ * free it with shoal__free). SHOAL_ENOMEM. Holding the manager. */
+int shoal__timers_of(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
+                     shoal__tview **v, uint32_t *n, uint32_t *cap);
+/* Cancels them: they left with the session (counted moved). Holding. */
+void shoal__timers_moved(shoal_mgr *mgr, uint32_t id, uint32_t epoch);
+/* n timers of the pool into idx (all or none): SHOAL_ELIMIT,
+ * SHOAL_ENOMEM; given back unarmed, or armed for session id of epoch
+ * from a view (counted started, or as requests). Holding. */
+int shoal__timers_take(shoal_mgr *mgr, uint32_t n, uint32_t *idx);
+void shoal__timers_give(shoal_mgr *mgr, uint32_t n, const uint32_t *idx);
+void shoal__timers_arm_view(shoal_mgr *mgr, uint32_t idx, uint32_t id,
+                            uint32_t epoch, const shoal__tview *v);
 
 /* tick.c: the tick, and the hold protocol every call that holds the
  * manager goes through. */
@@ -486,10 +540,11 @@ typedef struct shoal__kept {
 /* Takes s (HIBERNATING) out of the active array into o (map, group,
  * interval, node, the kept counters) and gives its pool element back; id
  * then names out slot o->slot. 0 when its inbox had a packet reserved:
- * then nothing changed. SHOAL_ENOMEM (the out ids). Under mu, no tick
- * running. */
+ * then nothing changed. drained 1: the caller closed the inbox and took
+ * its packets (an export), so it is not looked at. SHOAL_ENOMEM (the out
+ * ids). Under mu, no tick running. */
 int shoal__mgr_detach(shoal_mgr *mgr, shoal__session *s, shoal__out *o,
-                      shoal__kept *kept);
+                      shoal__kept *kept, int drained);
 /* Puts o (not released) into pool element `index` (taken for it) at the
  * end of the active array (room reserved) with user, its map, group,
  * interval, kept counters and held packets, LIVE; id names it from now

@@ -312,6 +312,12 @@ int shoal__pk_hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
     return SHOAL_ENOENT;
   if (p == NULL || o->nheld >= mgr->cfg.inbox_size)
     return SHOAL_EAGAIN;
+  shoal__pk_held_add(mgr, o, p);
+  mgr->hooks->ask(mgr, o);
+  return SHOAL_OK;
+}
+
+void shoal__pk_held_add(shoal_mgr *mgr, shoal__out *o, shoal__pkt *p) {
   atomic_store_explicit(&p->link.next, NULL, memory_order_relaxed);
   if (o->held_tail != 0)
     atomic_store_explicit(&pkt_at(mgr, o->held_tail - 1)->link.next, &p->link,
@@ -320,8 +326,6 @@ int shoal__pk_hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p) {
     o->held_head = p->index + 1;
   o->held_tail = p->index + 1;
   o->nheld++;
-  mgr->hooks->ask(mgr, o);
-  return SHOAL_OK;
 }
 
 shoal__pkt *shoal__pk_new(shoal_mgr *mgr, uint16_t opcode, uint16_t flags,
@@ -383,9 +387,10 @@ int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
       pthread_mutex_unlock(&mgr->mu);
       return rc;
     }
+    rc = j < 0 ? shoal__mgr_gone(mgr, id) : SHOAL_ENOENT;
     pthread_mutex_unlock(&mgr->mu);
     if (j < 0 || j == i)
-      return SHOAL_ENOENT;
+      return rc;
     i = j; /* woken into another record */
   }
   if (rc == SHOAL_OK)
@@ -415,6 +420,8 @@ static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
   rc = shoal__pk_deliver(mgr, id, p, 0);
   if (rc == SHOAL_ENOENT) {
     atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
+  } else if (rc == SHOAL_EMOVED) {
+    atomic_fetch_add_explicit(&mgr->pk.sends_moved, 1, memory_order_relaxed);
   } else {
     atomic_fetch_add_explicit(&mgr->pk.sent, 1, memory_order_relaxed);
     if (rc != SHOAL_OK)
@@ -619,6 +626,28 @@ static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
   return SHOAL__IN_COUNT(w) - n;
 }
 
+void shoal__pk_take_all(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {
+  uint32_t want, n = 0;
+  shoal__deferred_take(mgr, s, o);
+  /* acquire: the close's RMW read the last reservation's count */
+  want = SHOAL__IN_COUNT(atomic_load_explicit(&s->in_word, memory_order_acquire));
+  for (unsigned spins = 0; n < want;) {
+    shoal__pkt *p = inbox_pop(s);
+    if (p == NULL) {
+      /* a send between its reservation and its push (a few stores):
+       * Vyukov's queue shows it once its link is written */
+      if (++spins < 64)
+        shoal__cpu_relax();
+      else
+        sched_yield();
+      continue;
+    }
+    shoal__pk_held_add(mgr, o, p);
+    n++;
+  }
+  atomic_fetch_sub_explicit(&s->in_word, n, memory_order_acq_rel);
+}
+
 void shoal__pk_discard(shoal_mgr *mgr, shoal__session *s) {
   (void)inbox_drop(mgr, s);
 }
@@ -649,6 +678,20 @@ void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
   }
   shoal__ends_flush(mgr, &done);
   mgr->pk.mu_dropped += o->nheld;
+  o->held_head = o->held_tail = 0;
+  o->nheld = 0;
+}
+
+void shoal__pk_moved_held(shoal_mgr *mgr, shoal__out *o) {
+  shoal__ends done = SHOAL__ENDS_INIT;
+  for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
+    shoal__node *next =
+        atomic_load_explicit(&p->link.next, memory_order_relaxed);
+    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
+    p = next != NULL ? shoal__pkt_of(next) : NULL;
+  }
+  shoal__ends_flush(mgr, &done);
+  mgr->pk.moved += o->nheld;
   o->held_head = o->held_tail = 0;
   o->nheld = 0;
 }
@@ -741,6 +784,9 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
   out->sent = atomic_load_explicit(&mgr->pk.sent, memory_order_relaxed);
   out->rejected = atomic_load_explicit(&mgr->pk.rejected, memory_order_relaxed);
   out->invalid = atomic_load_explicit(&mgr->pk.invalid, memory_order_relaxed);
+  out->sends_moved =
+      atomic_load_explicit(&mgr->pk.sends_moved, memory_order_relaxed);
+  out->moved = mgr->pk.moved;
   /* freed first: a payload freed after this load was taken before it,
    * so taken ≥ freed in what is returned. */
   out->payloads_freed =

@@ -132,6 +132,8 @@ typedef struct shoal__packets {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t sent;
   _Atomic uint64_t rejected;
   _Atomic uint64_t invalid;
+  _Atomic uint64_t sends_moved; /* answered SHOAL_EMOVED */
+  uint64_t moved;             /* left with their session: under mu */
   /* The deferred queues (deferred.c): the ring of sessions that have
    * one, and the drain's figures. Under the hold or mu (packets.c). */
   alignas(SHOAL__FALSE_SHARING) uint32_t ring; /* a session of the ring:
@@ -199,6 +201,16 @@ void shoal__pk_zombies(shoal_mgr *mgr);
 /* A hibernated session's held packets: dropped (counted), or moved in
  * order into s's new inbox before the registry names s. Under mu. */
 void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o);
+/* The held packets ended as having left with their session (an export:
+ * no drop hook, counted moved). Under mu. */
+void shoal__pk_moved_held(shoal_mgr *mgr, shoal__out *o);
+/* p joins o's held packets, last. Under mu. */
+void shoal__pk_held_add(shoal_mgr *mgr, shoal__out *o, shoal__pkt *p);
+/* Every packet waiting for s (its deferred queue, then its inbox, which
+ * the caller has closed) joins o's held packets in order; a send that
+ * reserved before the close is waited for. Under mu, holding the manager
+ * (no tick or drain takes them meanwhile). */
+void shoal__pk_take_all(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
 void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
 /* The mail bits, one per session record (pool index): a session's bit is
  * set by the send that brings its inbox's count from 0 to 1 (after its
@@ -371,5 +383,8 @@ void shoal__deferred_tick_end(shoal_mgr *mgr);
 /* When the slot goes, under mu with no tick or drain running: its
  * deferred packets are dropped. */
 void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s);
+/* Its deferred packets join o's held packets in order (an export). Under
+ * mu, holding. */
+void shoal__deferred_take(shoal_mgr *mgr, shoal__session *s, shoal__out *o);
 
 #endif /* SHOAL_SESSIONS_PACKETS_H */

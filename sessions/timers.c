@@ -340,6 +340,7 @@ int shoal_timer_stats_get(shoal_mgr *mgr, shoal_timer_stats *out) {
   out->fired = atomic_load_explicit(&tm->fired, memory_order_relaxed);
   out->cancelled = atomic_load_explicit(&tm->cancelled, memory_order_relaxed);
   out->gone = atomic_load_explicit(&tm->gone, memory_order_relaxed);
+  out->moved = atomic_load_explicit(&tm->moved, memory_order_relaxed);
   return SHOAL_OK;
 }
 
@@ -463,11 +464,125 @@ int shoal_request_stats_get(shoal_mgr *mgr, shoal_request_stats *out) {
   out->timeouts = atomic_load_explicit(&tm->rq_timeouts, memory_order_relaxed);
   out->dropped = atomic_load_explicit(&tm->rq_dropped, memory_order_relaxed);
   out->late = atomic_load_explicit(&tm->rq_late, memory_order_relaxed);
+  out->moved = atomic_load_explicit(&tm->rq_moved, memory_order_relaxed);
   /* the answers first: a request is counted before it can be answered */
   out->requests =
       atomic_load_explicit(&tm->rq_started, memory_order_relaxed) -
       atomic_load_explicit(&tm->rq_refused, memory_order_relaxed);
-  answered = out->replies + out->timeouts + out->dropped;
+  answered = out->replies + out->timeouts + out->dropped + out->moved;
   out->pending = out->requests > answered ? out->requests - answered : 0;
   return SHOAL_OK;
+}
+
+/* ---- moving with a session (hibernate/export.c) ------------------------- */
+
+/* Whether t is an armed packet timer or request of session (id, epoch);
+ * its arming's gen in *gen. */
+static int armed_of(const shoal__timer *t, uint32_t id, uint32_t epoch,
+                    uint32_t *gen) {
+  uint32_t st = atomic_load_explicit(&t->w.state, memory_order_acquire);
+  *gen = st >> 2;
+  return (st & 3u) == 1u && t->kind != K_TASK && t->id == id &&
+         t->epoch == epoch;
+}
+
+static uint32_t timers_made(shoal__timers *tm) {
+  shoal__pool_stats ps;
+  shoal__pool_stats_get(&tm->pool, &ps);
+  return (uint32_t)ps.allocated;
+}
+
+int shoal__timers_of(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
+                     shoal__tview **v, uint32_t *n, uint32_t *cap) {
+  shoal__timers *tm = &mgr->tm;
+  uint32_t made = timers_made(tm), gen;
+  *n = 0;
+  for (uint32_t i = 0; i < made; i++) {
+    shoal__timer *t = timer_at(tm, i);
+    shoal__tview *x;
+    if (!armed_of(t, id, epoch, &gen))
+      continue;
+    if (*n == *cap) {
+      uint32_t c = *cap != 0 ? 2 * *cap : 16;
+      shoal__tview *g = shoal__realloc(*v, c * sizeof *g);
+      if (g == NULL)
+        return SHOAL_ENOMEM;
+      *v = g;
+      *cap = c;
+    }
+    x = &(*v)[(*n)++];
+    memset(x, 0, sizeof *x);
+    x->request = t->kind == K_REQUEST;
+    x->opcode = t->opcode;
+    x->flags = t->flags;
+    /* Holding the manager: no tick moves the wheel. Taken by a tick
+     * (at 1), expires is a wheel time; still queued, a delay. */
+    x->remaining_ms = !t->w.at ? t->w.expires
+                      : t->w.expires > tm->wheel.cur
+                          ? t->w.expires - tm->wheel.cur
+                          : 0;
+    x->interval_ms = t->w.interval;
+    if (x->request) {
+      x->req = t->u.req;
+    } else {
+      x->len = t->len;
+      x->data = t->u.data;
+    }
+  }
+  return SHOAL_OK;
+}
+
+void shoal__timers_moved(shoal_mgr *mgr, uint32_t id, uint32_t epoch) {
+  shoal__timers *tm = &mgr->tm;
+  uint32_t made = timers_made(tm), gen;
+  for (uint32_t i = 0; i < made; i++) {
+    shoal__timer *t = timer_at(tm, i);
+    /* A request a reply claims meanwhile is answered here (its answer
+     * finds the session gone); the record's copy then times out. */
+    if (armed_of(t, id, epoch, &gen) && shoal__wheel_cancel(&t->w, gen))
+      atomic_fetch_add_explicit(t->kind == K_REQUEST ? &tm->rq_moved
+                                                     : &tm->moved,
+                                1, memory_order_relaxed);
+  }
+}
+
+int shoal__timers_take(shoal_mgr *mgr, uint32_t n, uint32_t *idx) {
+  for (uint32_t k = 0; k < n; k++) {
+    int rc = shoal__pool_get(&mgr->tm.pool, 0, &idx[k]);
+    if (rc != SHOAL_OK) {
+      shoal__timers_give(mgr, k, idx);
+      return rc;
+    }
+  }
+  return SHOAL_OK;
+}
+
+void shoal__timers_give(shoal_mgr *mgr, uint32_t n, const uint32_t *idx) {
+  for (uint32_t k = 0; k < n; k++)
+    shoal__pool_put(&mgr->tm.pool, idx[k]);
+}
+
+void shoal__timers_arm_view(shoal_mgr *mgr, uint32_t idx, uint32_t id,
+                            uint32_t epoch, const shoal__tview *v) {
+  shoal__timers *tm = &mgr->tm;
+  shoal__timer *t = timer_at(tm, idx);
+  t->w.index = idx;
+  t->id = id;
+  t->epoch = epoch;
+  t->opcode = v->opcode;
+  if (v->request) {
+    t->kind = K_REQUEST;
+    t->flags = 0;
+    t->u.req = v->req;
+    atomic_fetch_add_explicit(&tm->rq_started, 1, memory_order_relaxed);
+    (void)shoal__wheel_arm(&tm->wheel, &t->w, v->remaining_ms, 0);
+    return;
+  }
+  t->kind = K_PACKET;
+  t->flags = v->flags;
+  t->len = (uint8_t)v->len;
+  if (v->len > 0)
+    memcpy(t->u.data, v->data, v->len);
+  atomic_fetch_add_explicit(&tm->started, 1, memory_order_relaxed);
+  (void)shoal__wheel_arm(&tm->wheel, &t->w, v->remaining_ms, v->interval_ms);
 }

@@ -52,11 +52,12 @@ static void defaults(void **state) {
   for (int k = 0; k < SHOAL_CAT_COUNT; k++)
     assert_int_equal(c.rate_limit[k], 0);
   assert_int_equal(c.rate_burst_ms, 1000);
+  assert_int_equal(c.moved_seconds, 60);
   assert_int_equal(c.struct_size, sizeof c);
-  assert_int_equal(shoal_config_key_count(), 45);
+  assert_int_equal(shoal_config_key_count(), 46);
   assert_string_equal(shoal_config_key_name(0),
                       "SessionMgr.MaxConcurrentSessions");
-  assert_null(shoal_config_key_name(45));
+  assert_null(shoal_config_key_name(46));
 }
 
 static void every_key(void **state) {

@@ -213,8 +213,10 @@ void shoal__wheel_tick(shoal__wheel *w, uint64_t now, uint32_t take_max) {
        k++) {
     shoal__wentry *e =
         (shoal__wentry *)(void *)((char *)n - offsetof(shoal__wentry, link));
-    if (!e->at)
+    if (!e->at) {
       e->expires += w->cur; /* its delay, from the time it was seen at */
+      e->at = 1;            /* a time from now on (the owner reads it) */
+    }
     w->armed++;
     put(w, e);
   }
