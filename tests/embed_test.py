@@ -79,7 +79,10 @@ def _():
         run_env = dict(os.environ, LD_LIBRARY_PATH=libdir)
         for name, args, want in (("plan", [], "worker 0:"),
                                  ("host", ["--sessions", "100", "--ticks", "10"],
-                                  "OK")):
+                                  "OK"),
+                                 ("migrate", ["--sessions", "50", "--seconds", "1",
+                                              "--every-ms", "200"],
+                                  "every packet accounted for")):
             src = os.path.join(SOURCE, "examples", name + ".c")
             exe = os.path.join(tmp, name)
             # copied out of the tree, so that only the installed header serves
