@@ -4,7 +4,9 @@
  * next update), measured on the process's resident memory (/proc/self/
  * statm) with all active, after hibernating all, and after the
  * defragmentation; the time to hibernate and wake one session and to wake
- * all 5000 at once. Figures only. */
+ * all 5000 at once; and moving them to another manager (export, import,
+ * the record's size, and what a move adds to a packet sent during it).
+ * Figures only. */
 #include <stdatomic.h>
 
 #include "bench.h"
@@ -192,6 +194,18 @@ static int on_wake(void *h_, uint32_t id, const void *blob, size_t len,
   return 0;
 }
 
+/* A packet's latency from the host's send to its handler, by session. */
+#define OP_PING 1
+static double t_send[SESSIONS + 1], t_ran[SESSIONS + 1];
+
+static int on_ping(void *h, uint32_t id, void *user, const shoal_packet *p) {
+  (void)h;
+  (void)user;
+  (void)p;
+  t_ran[id] = bench_now();
+  return 0;
+}
+
 static void fail(const char *what) {
   fprintf(stderr, "bench_hibernate: %s\n", what);
   exit(1);
@@ -245,6 +259,94 @@ static double wake_all(shoal_mgr *mgr) {
 
 static double median_of(double *v, size_t n) {
   return bench_quantile(v, n, 0.5);
+}
+
+/* Every session of `from` moved to a second manager on the same runtime
+ * (export, import), all woken there; then, one session at a time, a
+ * packet sent, its session exported and imported back (the transport a
+ * memory copy away) and the packet run by the next update, against the
+ * same packet to a session that stays. */
+static void moves(const bench_args *a, unsigned n, shoal_runtime *rt,
+                  shoal_mgr *from, const shoal_config *cfg,
+                  const shoal_mgr_callbacks *cb,
+                  const shoal_hib_callbacks *hc) {
+  enum { K = 200 };
+  static double t_exp[SESSIONS], t_imp[SESSIONS];
+  double lat_moved[K], lat_stay[K], t_all_exp = 0, t_all_imp = 0, t_wake;
+  double bytes = 0;
+  size_t cap = 1 << 20, len;
+  unsigned char *rec = malloc(cap);
+  shoal_mgr *to = NULL;
+  if (rec == NULL)
+    fail("out of memory");
+  check(shoal_mgr_create(&to, rt, cfg, cb), "second manager");
+  check(shoal_mgr_set_hibernation(to, hc), "hibernation");
+  check(shoal_mgr_set_hibernation_ms(to, 1ull << 40), "threshold");
+  check(shoal_mgr_register_opcode(from, OP_PING, SHOAL_PACKET_INPLACE,
+                                  SHOAL_CAT_OTHER, on_ping, NULL),
+        "opcode");
+  check(shoal_mgr_register_opcode(to, OP_PING, SHOAL_PACKET_INPLACE,
+                                  SHOAL_CAT_OTHER, on_ping, NULL),
+        "opcode");
+  for (uint32_t id = 1; id <= SESSIONS; id++) {
+    double t0 = bench_now(), t1, t2;
+    check(shoal_session_export(from, id, rec, cap, &len), "export");
+    t1 = bench_now();
+    check(shoal_session_import(to, rec, len), "import");
+    t2 = bench_now();
+    t_exp[id - 1] = (t1 - t0) * 1e6;
+    t_imp[id - 1] = (t2 - t1) * 1e6;
+    t_all_exp += t1 - t0;
+    t_all_imp += t2 - t1;
+    bytes += (double)len;
+  }
+  t_wake = bench_now();
+  check(shoal_mgr_update(to, 1), "update"); /* wakes all 5000 */
+  t_wake = bench_now() - t_wake;
+  check(shoal_mgr_update(to, 1), "update");
+  for (uint32_t id = 1; id <= K; id++) {
+    t_send[id] = bench_now();
+    check(shoal_session_send(to, id, OP_PING, 0, NULL, 0), "send");
+    check(shoal_session_export(to, id, rec, cap, &len), "export");
+    check(shoal_session_import(from, rec, len), "import");
+    check(shoal_mgr_update(from, 1), "update");
+    lat_moved[id - 1] = (t_ran[id] - t_send[id]) * 1e6;
+  }
+  for (uint32_t id = 1; id <= K; id++) {
+    t_ran[id] = 0;
+    t_send[id] = bench_now();
+    check(shoal_session_send(from, id, OP_PING, 0, NULL, 0), "send");
+    check(shoal_mgr_update(from, 1), "update");
+    lat_stay[id - 1] = (t_ran[id] - t_send[id]) * 1e6;
+  }
+  if (bench_want(a, "export")) {
+    bench_row("export", "shoal", n, "us_p50",
+              bench_quantile(t_exp, SESSIONS, 0.5), "us");
+    bench_row("export", "shoal", n, "us_p99",
+              bench_quantile(t_exp, SESSIONS, 0.99), "us");
+    bench_row("export", "shoal", n, "ms_5000", t_all_exp * 1e3, "ms");
+    bench_row("export", "shoal", n, "record_bytes_mean", bytes / SESSIONS,
+              "B");
+  }
+  if (bench_want(a, "import")) {
+    bench_row("import", "shoal", n, "us_p50",
+              bench_quantile(t_imp, SESSIONS, 0.5), "us");
+    bench_row("import", "shoal", n, "us_p99",
+              bench_quantile(t_imp, SESSIONS, 0.99), "us");
+    bench_row("import", "shoal", n, "ms_5000", t_all_imp * 1e3, "ms");
+    bench_row("import", "shoal", n, "wake5000_ms", t_wake * 1e3, "ms");
+  }
+  if (bench_want(a, "move_packet")) {
+    double m = bench_quantile(lat_moved, K, 0.5);
+    double s0 = bench_quantile(lat_stay, K, 0.5);
+    bench_row("move_packet", "shoal", n, "moved_us_p50", m, "us");
+    bench_row("move_packet", "shoal", n, "moved_us_p99",
+              bench_quantile(lat_moved, K, 0.99), "us");
+    bench_row("move_packet", "shoal", n, "stayed_us_p50", s0, "us");
+    bench_row("move_packet", "shoal", n, "added_us_p50", m - s0, "us");
+  }
+  check(shoal_mgr_destroy(to), "destroy");
+  free(rec);
 }
 
 int main(int argc, char **argv) {
@@ -391,6 +493,9 @@ int main(int argc, char **argv) {
     bench_row("defrag", "shoal", n, "table_bytes", (double)dr.table_bytes,
               "B");
   }
+  if (bench_want(&a, "export") || bench_want(&a, "import") ||
+      bench_want(&a, "move_packet"))
+    moves(&a, n, rt, mgr, &cfg, &cb, &hc);
   check(shoal_mgr_destroy(mgr), "destroy");
   shoal_runtime_destroy(rt);
   return 0;

@@ -32,6 +32,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,24 +100,12 @@ static proc P;
 
 /* ---- the socket ---------------------------------------------------------- */
 
-static int write_all(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n > 0) {
-    ssize_t k = write(fd, c, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      return -1;
-    c += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
-static int read_all(int fd, void *p, size_t n) {
+/* All n bytes written (writing 1) or read; -1 when the other side is
+ * gone. */
+static int io_all(int fd, void *p, size_t n, int writing) {
   char *c = p;
   while (n > 0) {
-    ssize_t k = read(fd, c, n);
+    ssize_t k = writing ? write(fd, c, n) : read(fd, c, n);
     if (k < 0 && errno == EINTR)
       continue;
     if (k <= 0)
@@ -131,8 +120,8 @@ static int read_all(int fd, void *p, size_t n) {
 static void put_frame(uint32_t type, uint32_t id, uint32_t a, uint32_t b,
                       const void *data, uint32_t len) {
   frame f = {type, id, a, b, len};
-  if (write_all(P.fd, &f, sizeof f) != 0 ||
-      (len > 0 && write_all(P.fd, data, len) != 0))
+  if (io_all(P.fd, &f, sizeof f, 1) != 0 ||
+      (len > 0 && io_all(P.fd, (void *)(uintptr_t)data, len, 1) != 0))
     atomic_fetch_add(&P.bad, 1); /* the other side is gone */
 }
 
@@ -149,12 +138,12 @@ static void *reader_main(void *arg) {
   for (;;) {
     frame f;
     qframe *q;
-    if (read_all(P.fd, &f, sizeof f) != 0 || f.len > (256u << 20) ||
+    if (io_all(P.fd, &f, sizeof f, 0) != 0 || f.len > (256u << 20) ||
         (q = malloc(sizeof *q + f.len)) == NULL)
       break;
     q->f = f;
     q->next = NULL;
-    if (f.len > 0 && read_all(P.fd, q->data, f.len) != 0) {
+    if (f.len > 0 && io_all(P.fd, q->data, f.len, 0) != 0) {
       free(q);
       break;
     }

@@ -28,6 +28,14 @@ typedef struct mv_call {
   const shoal__tview *tv;
 } mv_call;
 
+/* A move's arrays, and the timers' views. */
+static void mv_free(shoal__mv *m, shoal__tview *tv) {
+  shoal__free(m->pk);
+  shoal__free(m->tm);
+  shoal__free(m->rq);
+  shoal__free(tv);
+}
+
 /* The host's bytes back to it from it->r (a hibernation undone): the
  * session carries on active with its new user pointer. Holding, under
  * mu, which is let go around the host's callback. */
@@ -223,10 +231,7 @@ static int export_out(shoal_mgr *mgr, shoal__out *o, mv_call *a) {
   mgr->hib->exports++;
   mgr->hooks->forget(mgr, o);
 out:
-  shoal__free(m.pk);
-  shoal__free(m.tm);
-  shoal__free(m.rq);
-  shoal__free(tv);
+  mv_free(&m, tv);
   return rc;
 }
 
@@ -447,9 +452,6 @@ int shoal_session_import(shoal_mgr *mgr, const void *rec, size_t len) {
   a.tv = tv;
   rc = (int)shoal__hib_held(mgr, do_import, &a.c);
 out:
-  shoal__free(m.pk);
-  shoal__free(m.tm);
-  shoal__free(m.rq);
-  shoal__free(tv);
+  mv_free(&m, tv);
   return rc;
 }
