@@ -305,7 +305,7 @@ static int join(shoal_mgr *mgr, uint32_t id, uint32_t pos[2]) {
  * in *pos): SHOAL_ENOMEM with nothing changed. Under mu. */
 static int move_to(shoal_mgr *mgr, int which, uint32_t from, uint32_t to,
                    uint32_t id, uint32_t *pos) {
-  uint32_t at;
+  uint32_t at = 0; /* unlisted (group 0): no place */
   int rc;
   if (from == to)
     return SHOAL_OK;

@@ -93,12 +93,26 @@ static void from_record(const unsigned char *rec, size_t n) {
   unsigned char *again;
   if (decode(rec, n, &d) != 0)
     return;
-  if ((again = encode(&d.m, &len)) == NULL)
-    abort(); /* what decoded must encode */
-  if (decode(again, len, &e) != 0 || !same(&d.m, &e.m))
-    abort();
-  free(e.blob);
-  free(again);
+  /* again as it came (the host's bytes' record copied), then with the
+   * bytes compressed anew */
+  for (int fresh = 0; fresh < 2; fresh++) {
+    shoal__mv m = d.m;
+    if (fresh)
+      m.blob_rec = NULL;
+    if ((again = encode(&m, &len)) == NULL)
+      abort(); /* what decoded must encode */
+    if (decode(again, len, &e) != 0 || !same(&d.m, &e.m))
+      abort();
+    free(e.blob);
+    free(again);
+  }
+  /* decoded with the host's bytes left compressed, as an import does */
+  {
+    shoal__mv m = d.m;
+    if (shoal__mv_decode(rec, n, &m, NULL, 0) != SHOAL_OK ||
+        m.blob_len != d.m.blob_len || m.blob_rec == NULL)
+      abort();
+  }
   free(d.blob);
 }
 
