@@ -746,11 +746,13 @@ int main(int argc, char **argv) {
          (unsigned long long)respawns, (unsigned long long)respawns_due,
          (unsigned long long)atomic_load(&h.map_overlaps));
   printf("chat: %llu lines past the inline bytes handed over; %llu said "
-         "to the map, %llu heard (%llu dropped at logouts); %llu damaged\n",
+         "to the map, %llu heard (%llu dropped at logouts, %llu refused by "
+         "full inboxes); %llu damaged\n",
          (unsigned long long)atomic_load(&h.chat_buffers),
          (unsigned long long)atomic_load(&h.said),
          (unsigned long long)atomic_load(&h.heard),
          (unsigned long long)atomic_load(&h.hear_dropped),
+         (unsigned long long)ps.deliveries_refused,
          (unsigned long long)atomic_load(&h.chat_bad));
   printf("logouts: %llu (%llu of sleeping players, saved from their bytes); "
          "packets dropped by them %llu\n",
@@ -770,7 +772,9 @@ int main(int argc, char **argv) {
        ps.payloads_taken == ps.payloads_freed && ps.payload_bytes == 0 &&
        atomic_load(&h.chat_bad) == 0 &&
        atomic_load(&h.heard) + atomic_load(&h.hear_dropped) == ps.deliveries &&
-       ps.failed == 0 && ps.rejected == h.backpressure &&
+       ps.failed == 0 &&
+       /* full inboxes refuse the network's sends and broadcasts' packets */
+       ps.rejected == h.backpressure + ps.deliveries_refused &&
        h.frames == h.client_frames && h.bad_frames == 0 &&
        gold == (int64_t)WORLD_GOLD + (int64_t)h.sessions * START_GOLD &&
        atomic_load(&h.order_violations) == 0 &&

@@ -1645,6 +1645,8 @@ typedef struct shoal_packet_stats {
   uint64_t broadcasts;        /* shoal_mgr_broadcast calls that went out,
                                  since creation */
   uint64_t deliveries;        /* their packets delivered (in sent too) */
+  uint64_t deliveries_refused; /* their packets refused by a full inbox (in
+                                 sent and rejected too) */
   uint64_t rate_limited;      /* dropped past their category's rate (in
                                  dropped too), since creation */
   uint64_t rate_limited_by_category[SHOAL_CAT_COUNT]; /* in the window */

@@ -193,6 +193,9 @@ long shoal_mgr_broadcast(shoal_mgr *mgr, const shoal_audience *to,
   atomic_fetch_add_explicit(&pk->broadcasts, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&pk->deliveries, b.delivered,
                             memory_order_relaxed);
+  if (b.rejected != 0)
+    atomic_fetch_add_explicit(&pk->deliveries_refused, b.rejected,
+                              memory_order_relaxed);
   return (long)b.delivered;
 }
 

@@ -806,6 +806,8 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
       atomic_load_explicit(&mgr->pk.broadcasts, memory_order_relaxed);
   out->deliveries =
       atomic_load_explicit(&mgr->pk.deliveries, memory_order_relaxed);
+  out->deliveries_refused = atomic_load_explicit(&mgr->pk.deliveries_refused,
+                                                 memory_order_relaxed);
   out->handled = mgr->pk.handled_total + k.handled;
   out->failed = mgr->pk.failed_total + k.failed;
   out->dropped = mgr->pk.dropped_total + k.dropped + mgr->pk.mu_dropped;

@@ -161,7 +161,7 @@ typedef struct shoal__packets {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t pl_taken;
   _Atomic uint64_t pl_bytes, pl_peak, pl_mem, pl_refused;
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t pl_freed;
-  _Atomic uint64_t broadcasts, deliveries;
+  _Atomic uint64_t broadcasts, deliveries, deliveries_refused;
   /* Figures by opcode (opstats.c): slot → opcode, and each thread's
    * figures (the workers', then the drain's at [workers]). Under mu. */
   uint16_t *slot_op;          /* [slot_cap]; slot 0: unregistered ones */

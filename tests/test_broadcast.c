@@ -261,6 +261,8 @@ static void reaches_members(void **state) {
   assert_int_equal(st.broadcasts - st0.broadcasts, 50);
   assert_int_equal(st.deliveries - st0.deliveries, 450);
   assert_int_equal(st.sent - st0.sent, 450);
+  assert_int_equal(st.deliveries_refused - st0.deliveries_refused, 0);
+  assert_int_equal(st.rejected - st0.rejected, 0);
   assert_int_equal(st.payloads_taken - st0.payloads_taken, 25); /* shared */
   assert_int_equal(st.payloads_taken, st.payloads_freed);
   assert_int_equal(st.payload_buffer_bytes, 0);
