@@ -1,6 +1,6 @@
 /* os.c — the platform calls (os.h): futex, clocks, timer slack, resident
- * memory and page discards, the process's CPU binding at load, and the
- * debug build's random yields. */
+ * memory and page discards, the process's CPU binding at load, the
+ * watchdogs' ticker thread, and the debug build's random yields. */
 #include "runtime/os.h"
 
 #include <stdio.h>
@@ -158,3 +158,64 @@ void shoal__debug_yield(void) {
     sched_yield();
 }
 #endif
+
+/* ---- the ticker ------------------------------------------------------------ */
+
+static void *ticker_main(void *arg) {
+  shoal__ticker *t = arg;
+  pthread_setname_np(pthread_self(), t->name);
+  pthread_mutex_lock(&t->mu);
+  while (!t->stop) {
+    struct timespec until;
+    uint64_t at;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    at = (uint64_t)until.tv_sec * 1000000000u + (uint64_t)until.tv_nsec +
+         t->period_ns;
+    until.tv_sec = (time_t)(at / 1000000000u);
+    until.tv_nsec = (long)(at % 1000000000u);
+    if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT &&
+        !t->stop) {
+      pthread_mutex_unlock(&t->mu);
+      t->fn(t->arg, shoal__now_ns());
+      pthread_mutex_lock(&t->mu);
+    }
+  }
+  pthread_mutex_unlock(&t->mu);
+  return NULL;
+}
+
+int shoal__ticker_start(shoal__ticker *t, const char *name, uint64_t period_ns,
+                        void (*fn)(void *, uint64_t), void *arg) {
+  pthread_condattr_t ca;
+  t->running = 0;
+  t->stop = 0;
+  t->period_ns = period_ns;
+  t->name = name;
+  t->fn = fn;
+  t->arg = arg;
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&t->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (pthread_create(&t->th, NULL, ticker_main, t) != 0) {
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    return SHOAL_EAGAIN;
+  }
+  t->running = 1;
+  return SHOAL_OK;
+}
+
+void shoal__ticker_stop(shoal__ticker *t) {
+  if (!t->running)
+    return;
+  pthread_mutex_lock(&t->mu);
+  t->stop = 1;
+  pthread_cond_signal(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  pthread_join(t->th, NULL);
+  pthread_cond_destroy(&t->cv);
+  pthread_mutex_destroy(&t->mu);
+  t->running = 0;
+}

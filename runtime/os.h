@@ -70,4 +70,23 @@ int shoal__os_initial_cpu(unsigned cpu);
 /* 1 when the set above is known. */
 int shoal__os_initial_cpus_known(void);
 
+/* A thread of its own that calls fn(arg, now_ns) every period_ns, with
+ * a timed wait between calls (not a sleep loop: stop wakes it at once).
+ * The watchdogs' (sessions/watchdog.c, runtime/actors/watch.c). */
+typedef struct shoal__ticker {
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int running, stop;
+  uint64_t period_ns;
+  const char *name;
+  void (*fn)(void *arg, uint64_t now_ns);
+  void *arg;
+} shoal__ticker;
+/* Starts it: SHOAL_EAGAIN when the OS refuses a thread. The owner. */
+int shoal__ticker_start(shoal__ticker *t, const char *name, uint64_t period_ns,
+                        void (*fn)(void *, uint64_t), void *arg);
+/* Stops and joins it (nothing when it never started). The owner. */
+void shoal__ticker_stop(shoal__ticker *t);
+
 #endif /* SHOAL_OS_H */

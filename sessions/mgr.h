@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "pool/pool.h"
+#include "runtime/os.h"
 #include "runtime/sched/inbox.h"
 #include "runtime/sched/sched.h"
 #include "runtime/sched/wheel.h"
@@ -408,10 +409,8 @@ struct shoal_mgr {
 
   /* The watchdog (watchdog.c): its thread, and the drain's beat. */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t main_beat;
-  pthread_t wd_thread;
-  pthread_mutex_t wd_mu;
-  pthread_cond_t wd_cv;
-  int wd_running, wd_stop;             /* under wd_mu */
+  shoal__ticker wd;
+  struct shoal__watch *wd_watch;       /* the watchdog thread's own */
   _Atomic uint64_t wd_stalls, wd_over; /* callbacks reported, in total */
 };
 

@@ -5,9 +5,7 @@
  * clock on the hot path); one past SessionMgr.CallbackBudgetMs is counted
  * and logged as WARN. It never stops a thread: the tick waits for the
  * callback, and the report says so. */
-#include <errno.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "runtime/common.h"
 #include "runtime/os.h"
@@ -80,17 +78,29 @@ static void sample(shoal_mgr *mgr, watch *w, unsigned nw, uint64_t now) {
   }
 }
 
-static void *watchdog_main(void *arg) {
+typedef struct shoal__watch {
+  unsigned nw;
+  watch w[];
+} shoal__watch;
+
+static void tick(void *arg, uint64_t now) {
   shoal_mgr *mgr = arg;
+  sample(mgr, mgr->wd_watch->w, mgr->wd_watch->nw, now);
+}
+
+int shoal__wd_start(shoal_mgr *mgr) {
   unsigned nw = shoal_runtime_workers(mgr->rt);
   unsigned lo = mgr->cfg.watchdog_ms;
   uint64_t period_ns;
-  watch *w = shoal__calloc(nw + 1, sizeof *w);
-  if (w == NULL) {
-    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
-               "watchdog: out of memory; callbacks are not watched");
-    return NULL;
-  }
+  int rc;
+  mgr->wd.running = 0;
+  if (mgr->cfg.watchdog_ms == 0 && mgr->cfg.callback_budget_ms == 0)
+    return SHOAL_OK;
+  mgr->wd_watch = shoal__calloc(1, sizeof *mgr->wd_watch +
+                                       (nw + 1) * sizeof(watch));
+  if (mgr->wd_watch == NULL)
+    return SHOAL_ENOMEM;
+  mgr->wd_watch->nw = nw;
   if (mgr->cfg.callback_budget_ms != 0 &&
       (lo == 0 || mgr->cfg.callback_budget_ms < lo))
     lo = mgr->cfg.callback_budget_ms;
@@ -98,58 +108,16 @@ static void *watchdog_main(void *arg) {
   period_ns = (uint64_t)lo * 250000u;
   if (period_ns < 1000000u)
     period_ns = 1000000u;
-  pthread_setname_np(pthread_self(), "shoal-watchdog");
-  pthread_mutex_lock(&mgr->wd_mu);
-  while (!mgr->wd_stop) {
-    struct timespec until;
-    uint64_t t;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    t = (uint64_t)until.tv_sec * 1000000000u + (uint64_t)until.tv_nsec +
-        period_ns;
-    until.tv_sec = (time_t)(t / 1000000000u);
-    until.tv_nsec = (long)(t % 1000000000u);
-    /* A timed wait, not a sleep loop: destroy wakes it at once. */
-    if (pthread_cond_timedwait(&mgr->wd_cv, &mgr->wd_mu, &until) == ETIMEDOUT &&
-        !mgr->wd_stop) {
-      pthread_mutex_unlock(&mgr->wd_mu);
-      sample(mgr, w, nw, shoal__now_ns());
-      pthread_mutex_lock(&mgr->wd_mu);
-    }
+  if ((rc = shoal__ticker_start(&mgr->wd, "shoal-watchdog", period_ns, tick,
+                                mgr)) != SHOAL_OK) {
+    shoal__free(mgr->wd_watch);
+    mgr->wd_watch = NULL;
   }
-  pthread_mutex_unlock(&mgr->wd_mu);
-  shoal__free(w);
-  return NULL;
-}
-
-int shoal__wd_start(shoal_mgr *mgr) {
-  pthread_condattr_t ca;
-  mgr->wd_running = 0;
-  mgr->wd_stop = 0;
-  if (mgr->cfg.watchdog_ms == 0 && mgr->cfg.callback_budget_ms == 0)
-    return SHOAL_OK;
-  pthread_mutex_init(&mgr->wd_mu, NULL);
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&mgr->wd_cv, &ca);
-  pthread_condattr_destroy(&ca);
-  if (pthread_create(&mgr->wd_thread, NULL, watchdog_main, mgr) != 0) {
-    pthread_cond_destroy(&mgr->wd_cv);
-    pthread_mutex_destroy(&mgr->wd_mu);
-    return SHOAL_EAGAIN;
-  }
-  mgr->wd_running = 1;
-  return SHOAL_OK;
+  return rc;
 }
 
 void shoal__wd_stop(shoal_mgr *mgr) {
-  if (!mgr->wd_running)
-    return;
-  pthread_mutex_lock(&mgr->wd_mu);
-  mgr->wd_stop = 1;
-  pthread_cond_signal(&mgr->wd_cv);
-  pthread_mutex_unlock(&mgr->wd_mu);
-  pthread_join(mgr->wd_thread, NULL);
-  pthread_cond_destroy(&mgr->wd_cv);
-  pthread_mutex_destroy(&mgr->wd_mu);
-  mgr->wd_running = 0;
+  shoal__ticker_stop(&mgr->wd);
+  shoal__free(mgr->wd_watch);
+  mgr->wd_watch = NULL;
 }
