@@ -773,6 +773,15 @@ typedef struct shoal_actors_config {
                             (shoal_actor_request_timeout), 0 … 2^20;
                             their records are allocated at creation
                             (4096) */
+  unsigned stuck_ms;     /* [Actors.StuckMs] a handler still running after
+                            this long is reported once (ERROR: the actor,
+                            its worker, how long) and counted in its
+                            figures (stuck), 0 … 3600000; 0: not watched
+                            (5000) */
+  unsigned stall_ms;     /* [Actors.StallMs] an actor with messages waiting
+                            that has handled none for this long while not
+                            running is reported once (ERROR) and counted
+                            (stalls), 0 … 3600000; 0: not watched (0) */
   shoal_log_fn log;      /* may be NULL */
   void *log_user;
   size_t struct_size;    /* sizeof(shoal_actors_config), set by defaults */
@@ -966,6 +975,8 @@ typedef struct shoal_actor_stats {
   uint64_t max_depth;       /* most seen at the start of a turn */
   uint64_t handler_mean_ns; /* per message */
   uint64_t handler_max_ns;
+  uint64_t stuck;           /* handlers reported past stuck_ms */
+  uint64_t stalls;          /* times reported stalled (stall_ms) */
 } shoal_actor_stats;
 
 /* System-wide counters; all fields public. */

@@ -104,6 +104,8 @@ static const key keys[] = {
   U("Actors.MessageQueueSize", actors.queue_size, 1, 1u << 20),
   U("Actors.BatchSize", actors.batch_size, 1, 65536),
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),
+  U("Actors.StuckMs", actors.stuck_ms, 0, 3600000),
+  U("Actors.StallMs", actors.stall_ms, 0, 3600000),
 };
 #undef U
 #undef B

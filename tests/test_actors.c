@@ -746,6 +746,102 @@ static void per_tick_limit(void **state) {
   unmake();
 }
 
+/* ---- the watch: a stuck handler, a stalled actor ---------------------- */
+
+typedef struct watch_log {
+  _Atomic unsigned stuck, stalled, returned, other;
+} watch_log;
+
+static void watch_log_fn(void *user, shoal_log_level level, const char *msg) {
+  watch_log *l = user;
+  if (level == SHOAL_LOG_ERROR && strstr(msg, "has run") != NULL &&
+      strstr(msg, "actor 1 ") != NULL)
+    atomic_fetch_add(&l->stuck, 1);
+  else if (level == SHOAL_LOG_ERROR && strstr(msg, "none handled") != NULL &&
+           strstr(msg, "actor 2 ") != NULL)
+    atomic_fetch_add(&l->stalled, 1);
+  else if (strstr(msg, "returned after") != NULL)
+    atomic_fetch_add(&l->returned, 1);
+  else if (level == SHOAL_LOG_ERROR)
+    atomic_fetch_add(&l->other, 1);
+}
+
+typedef struct blocker {
+  _Atomic int go, in;
+} blocker;
+
+static void blocking_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  blocker *b = state;
+  (void)self;
+  (void)m;
+  atomic_store(&b->in, 1);
+  while (!atomic_load(&b->go))
+    usleep(1000);
+}
+
+static int stuck_seen(void *p) { return atomic_load(&((watch_log *)p)->stuck) > 0; }
+static int stall_seen(void *p) {
+  return atomic_load(&((watch_log *)p)->stalled) > 0;
+}
+static int returned_seen(void *p) {
+  return atomic_load(&((watch_log *)p)->returned) > 0;
+}
+
+/* A handler that blocks is reported once, however long it blocks, and
+ * said to have returned; an actor held back by MaxMessagesPerTick with no
+ * tick is reported stalled once, and a tick lets it go on. */
+static void watched(void **state) {
+  watch_log l = {0, 0, 0, 0};
+  blocker b = {0, 0};
+  counter c = {0};
+  shoal_actor_stats st;
+  shoal_msg m = msg(T_DATA, 0, 0);
+  shoal_runtime_config rc;
+  shoal_actors_config ac;
+  (void)state;
+  shoal_runtime_config_defaults(&rc);
+  rc.workers = WORKERS;
+  assert_int_equal(shoal_runtime_create(&rt, &rc), SHOAL_OK);
+  shoal_actors_config_defaults(&ac);
+  assert_int_equal(ac.stuck_ms, 5000);
+  assert_int_equal(ac.stall_ms, 0);
+  ac.max_actors = 8;
+  ac.max_per_tick = 10;
+  ac.stuck_ms = 30;
+  ac.stall_ms = 30;
+  ac.log = watch_log_fn;
+  ac.log_user = &l;
+  assert_int_equal(shoal_actors_create(&sys, rt, &ac), SHOAL_OK);
+  assert_int_equal(reg(1, blocking_fn, &b), SHOAL_OK);
+  assert_int_equal(reg(2, count_fn, &c), SHOAL_OK);
+  assert_int_equal(shoal_try_send(sys, 1, &m), SHOAL_OK);
+  wait_for(stuck_seen, &l);
+  usleep(200 * 1000); /* several limits more: still once */
+  assert_int_equal(atomic_load(&l.stuck), 1);
+  assert_int_equal(atomic_load(&l.returned), 0);
+  atomic_store(&b.go, 1);
+  wait_for(returned_seen, &l);
+  assert_int_equal(shoal_actor_stats_get(sys, 1, &st), SHOAL_OK);
+  assert_int_equal(st.stuck, 1);
+  assert_int_equal(st.processed, 1);
+  /* 25 messages, 10 a tick: 15 wait for a tick that does not come */
+  for (int i = 0; i < 25; i++)
+    assert_int_equal(shoal_try_send(sys, 2, &m), SHOAL_OK);
+  wait_for(stall_seen, &l);
+  usleep(200 * 1000);
+  assert_int_equal(atomic_load(&l.stalled), 1);
+  assert_int_equal(atomic_load(&c.n), 10);
+  assert_int_equal(shoal_actor_stats_get(sys, 2, &st), SHOAL_OK);
+  assert_int_equal(st.stalls, 1);
+  assert_int_equal(st.stuck, 0);
+  shoal_actors_tick(sys);
+  assert_true(quiet_for_a_while(&c, 20));
+  shoal_actors_tick(sys);
+  assert_true(quiet_for_a_while(&c, 25));
+  assert_int_equal(atomic_load(&l.other), 0);
+  unmake();
+}
+
 static void pinned_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   counter *c = state;
   if (m->flags & SHOAL_MSG_REQUEST) {
@@ -861,6 +957,7 @@ int main(void) {
     cmocka_unit_test(unregister_in_flight),
     cmocka_unit_test(per_tick_limit),
     cmocka_unit_test(pinned),
+    cmocka_unit_test(watched),
     cmocka_unit_test(figures),
   };
   return test_run("actors", tests, SHOAL_ARRAY_LEN(tests));

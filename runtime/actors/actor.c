@@ -30,6 +30,7 @@ void shoal_actors_config_defaults(shoal_actors_config *cfg) {
   cfg->linger_us = 20;
   cfg->host_waiters = 64;
   cfg->max_requests = 4096;
+  cfg->stuck_ms = 5000;
   cfg->struct_size = sizeof *cfg;
 }
 
@@ -170,6 +171,8 @@ static void turn(shoal_worker *w, shoal__task *t) {
   uint64_t hsum = 0, hmax = 0, t0, t1;
   int closing = 0, again = 0, streaming = 0;
   shoal_actor *outer = tls_actor;
+  _Atomic uint64_t *beat = NULL;
+  uint64_t beat_prev = 0, beat_seq = 0;
   /* acquire: pairs with unregister's CAS. */
   if (shoal__mpsc_gen(
           atomic_load_explicit(&a->box.tail, memory_order_acquire)) !=
@@ -192,6 +195,11 @@ static void turn(shoal_worker *w, shoal__task *t) {
       budget = sys->cfg.max_per_tick - a->tick_count;
   }
   note_depth(a, shoal__mailbox_depth(&a->box));
+  if (sys->beats != NULL) {
+    beat = &sys->beats[shoal_worker_index(w)].w;
+    beat_prev = atomic_load_explicit(beat, memory_order_relaxed);
+    beat_seq = beat_prev & ~(uint64_t)UINT32_MAX;
+  }
   tls_actor = a;
   t0 = shoal__fast_ns();
   for (;;) {
@@ -202,6 +210,11 @@ static void turn(shoal_worker *w, shoal__task *t) {
        * senders a cache miss: a few times a turn, not per message). */
       if (n == 1)
         note_depth(a, shoal__mailbox_depth(&a->box));
+      if (beat != NULL) { /* the watch's heartbeat: one store */
+        beat_seq += (uint64_t)1 << 32;
+        atomic_store_explicit(beat, beat_seq | (a->slot + 1u),
+                              memory_order_relaxed);
+      }
       a->handler(a, a->state, m);
       if (tls_sends != sends)
         streaming = 0;
@@ -238,6 +251,10 @@ static void turn(shoal_worker *w, shoal__task *t) {
     }
   }
   tls_actor = outer;
+  if (beat != NULL) /* an outer turn's handler, or none, runs again */
+    atomic_store_explicit(beat, (beat_seq + ((uint64_t)1 << 32)) |
+                                    (beat_prev & UINT32_MAX),
+                          memory_order_relaxed);
   if (!closing && !again)
     return; /* idle: the record is no longer ours */
   flush(a, n - flushed, &hsum, hmax);
@@ -575,7 +592,8 @@ int shoal__actors_config_check(const shoal_actors_config *c) {
   if (c->max_actors < 1 || c->max_actors > (1u << 20) || c->queue_size < 1 ||
       c->queue_size > (1u << 20) || c->batch_size < 1 ||
       c->batch_size > 65536 || c->host_waiters > (1u << 20) ||
-      c->max_requests > (1u << 20))
+      c->max_requests > (1u << 20) || c->stuck_ms > 3600000u ||
+      c->stall_ms > 3600000u)
     return SHOAL_EINVAL;
   return SHOAL_OK;
 }
@@ -632,6 +650,10 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
     atomic_init(&a->id, 0);
     shoal__mpmc_push_held(&sys->free_slots, (void *)((uintptr_t)i + 1));
   }
+  if ((rc = shoal__watch_start(sys)) != SHOAL_OK) {
+    system_free(sys);
+    return rc;
+  }
   *out = sys;
   return SHOAL_OK;
 }
@@ -668,6 +690,7 @@ int shoal_actors_destroy(shoal_actors *sys) {
   /* Deferred actors finish in a turn of their own. */
   shoal_actors_tick(sys);
   (void)shoal__wait_until(sys->rt, all_finished, sys, 0);
+  shoal__watch_stop(sys);
   for (unsigned i = 0; i < sys->cfg.max_actors; i++)
     shoal__mailbox_destroy(&sys->recs[i].box);
   system_free(sys);
@@ -697,6 +720,8 @@ static void info_of(shoal_actor *a, uint64_t id, shoal_actor_stats *out) {
              : 0;
   out->handler_max_ns =
       atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
+  out->stuck = atomic_load_explicit(&a->stuck, memory_order_relaxed);
+  out->stalls = atomic_load_explicit(&a->stalls, memory_order_relaxed);
 }
 
 int shoal_actor_stats_get(shoal_actors *sys, uint64_t id,

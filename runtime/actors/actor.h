@@ -45,7 +45,15 @@ struct shoal_actor {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t processed;
   _Atomic uint64_t max_depth, handler_ns, handler_max_ns, discarded;
   _Atomic uint64_t rejected; /* back-pressure refusals (senders) */
+  _Atomic uint64_t stuck, stalls; /* the watch's reports (watch.c) */
 };
+
+/* A worker's heartbeat for the watch (watch.c): before each handler its
+ * turn stores a count << 32 | the record's slot + 1; slot 0: none
+ * running. On the worker's own line. */
+typedef struct shoal__abeat {
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t w;
+} shoal__abeat;
 
 /* A blocking call's rendezvous. Reply addresses name (slot, seq): seq is
  * odd while the call waits, even once it has left. */
@@ -116,6 +124,11 @@ struct shoal_actors {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t live; /* not yet finished */
   _Atomic uint64_t routing_failures, late_replies, deferrals;
   _Atomic uint32_t closing;
+  /* The watch (watch.c): a heartbeat per worker, its thread, its state. */
+  shoal__abeat *beats; /* NULL: not watched */
+  unsigned nbeats;
+  shoal__ticker watch;
+  struct shoal__awatch *watch_state;
 };
 
 /* router.c (writers hold sys->mu) */
@@ -132,6 +145,11 @@ int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet);
  * failure. */
 /* The actor whose handler the calling thread runs, or NULL. */
 shoal_actor *shoal__actor_current(void);
+
+/* watch.c: stuck handlers and stalled actors (Actors.StuckMs, StallMs).
+ * Start: SHOAL_ENOMEM, SHOAL_EAGAIN. Stop joins the thread. */
+int shoal__watch_start(shoal_actors *sys);
+void shoal__watch_stop(shoal_actors *sys);
 
 /* request.c */
 int shoal__requests_init(shoal_actors *sys);
