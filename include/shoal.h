@@ -717,6 +717,12 @@ SHOAL_API int shoal_runtime_trace_write(const shoal_runtime *rt,
 #define SHOAL_MSG_REQUEST 0x1 /* set by request: answer with a reply */
 #define SHOAL_MSG_REPLY   0x2 /* set by reply */
 #define SHOAL_MSG_PTR     0x4 /* payload.ptr points to `size` bytes */
+#define SHOAL_MSG_FAILED  0x10 /* with SHOAL_MSG_REPLY: the actor asked was
+                                 stopped after a failure before it
+                                 answered (supervision) */
+#define SHOAL_MSG_DOWN    0x20 /* to a supervisor: a child escalated its
+                                 failure (from: the child; payload.u64[0]:
+                                 its status) */
 #define SHOAL_MSG_TIMEOUT 0x8 /* with SHOAL_MSG_REPLY: no reply came in time;
                                  the request as sent (its pointer payload's
                                  value only: the addressee owns it) */
@@ -824,6 +830,27 @@ typedef enum shoal_full_policy {
 } shoal_full_policy;
 
 /* All fields public; fill with shoal_actor_opts_defaults first. */
+/* Supervision: what a failure of an actor does (shoal_actor_fail, or
+ * shoal_actor_mark_failed). STOP unregisters it and answers the requests
+ * still in its mailbox with SHOAL_MSG_REPLY | SHOAL_MSG_FAILED; RESTART
+ * calls its init again with its state pointer, its mailbox kept (the
+ * messages after the failing one run after the init), up to max_restarts
+ * in restart_window_ms, past which it stops (or escalates, when it has a
+ * parent); ESCALATE stops it and fails its parent, which gets a
+ * SHOAL_MSG_DOWN message after its own policy has run — Erlang/OTP's
+ * one_for_one supervisors, CAF's down and exit handlers. */
+typedef enum shoal_supervise {
+  SHOAL_SUPERVISE_STOP = 0,
+  SHOAL_SUPERVISE_RESTART = 1,
+  SHOAL_SUPERVISE_ESCALATE = 2
+} shoal_supervise;
+
+/* Sets an actor's state up: at registration (on the registering thread,
+ * before any message, with the system's lock held: it must not register
+ * or unregister actors) and at each restart (on its worker, in its
+ * turn). */
+typedef void (*shoal_actor_init_fn)(shoal_actor *self, void *state);
+
 typedef struct shoal_actor_opts {
   shoal_actor_fn handler;   /* required; runs on a worker */
   void *state;              /* passed to the callbacks */
@@ -836,10 +863,26 @@ typedef struct shoal_actor_opts {
                                (worker 0 runs only while the host is inside
                                the runtime) */
   const char *name;         /* for listings; up to 23 bytes are copied */
+  shoal_actor_init_fn init; /* may be NULL */
+  shoal_supervise on_failure; /* default SHOAL_SUPERVISE_STOP */
+  unsigned max_restarts;    /* RESTART: at most this many in
+                               restart_window_ms (3) */
+  unsigned restart_window_ms; /* (5000) */
+  uint64_t parent;          /* who an escalation fails (0: none) */
   size_t struct_size;
 } shoal_actor_opts;
 
 SHOAL_API void shoal_actor_opts_defaults(shoal_actor_opts *opts);
+
+/* The handler running says its actor failed (status < 0 by convention):
+ * when the handler returns, the actor's on_failure policy runs. Its own
+ * handler only. */
+SHOAL_API void shoal_actor_fail(shoal_actor *self, int status);
+/* Marks actor id failed from outside (the host saw it misbehave): its
+ * policy runs before its next message. SHOAL_EINVAL, SHOAL_ENOENT. Any
+ * thread. */
+SHOAL_API int shoal_actor_mark_failed(shoal_actors *sys, uint64_t id,
+                                      int status);
 
 /* Registers an actor under `id` (non-zero, below 2^63). Errors:
  * SHOAL_EINVAL (bad id or options), SHOAL_EEXIST (id already registered),
@@ -977,6 +1020,8 @@ typedef struct shoal_actor_stats {
   uint64_t handler_max_ns;
   uint64_t stuck;           /* handlers reported past stuck_ms */
   uint64_t stalls;          /* times reported stalled (stall_ms) */
+  uint64_t failures;        /* failures seen by its supervision */
+  uint64_t restarts;        /* of them, restarted */
 } shoal_actor_stats;
 
 /* System-wide counters; all fields public. */

@@ -842,6 +842,140 @@ static void watched(void **state) {
   unmake();
 }
 
+/* ---- supervision ------------------------------------------------------ */
+
+enum { T_FAIL = 40, T_COUNT = 41 };
+
+typedef struct ward {
+  _Atomic unsigned inits, handled, downs;
+  _Atomic int64_t down_status;
+  _Atomic uint64_t down_from;
+  unsigned since_init; /* reset by init: the state a restart rebuilds */
+  _Atomic unsigned max_since_init;
+} ward;
+
+static void ward_init(shoal_actor *self, void *state) {
+  ward *w = state;
+  (void)self;
+  w->since_init = 0;
+  atomic_fetch_add(&w->inits, 1);
+}
+
+static void ward_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  ward *w = state;
+  if (m->flags & SHOAL_MSG_DOWN) {
+    atomic_store(&w->down_from, m->from);
+    atomic_store(&w->down_status, (int64_t)m->payload.u64[0]);
+    atomic_fetch_add(&w->downs, 1);
+    return;
+  }
+  w->since_init++;
+  if (w->since_init > atomic_load(&w->max_since_init))
+    atomic_store(&w->max_since_init, w->since_init);
+  atomic_fetch_add(&w->handled, 1);
+  if (m->type == T_FAIL)
+    shoal_actor_fail(self, -7);
+}
+
+static int reg_ward(uint64_t id, ward *w, shoal_supervise policy,
+                    uint64_t parent) {
+  shoal_actor_opts o;
+  shoal_actor_opts_defaults(&o);
+  o.handler = ward_fn;
+  o.state = w;
+  o.init = ward_init;
+  o.on_failure = policy;
+  o.parent = parent;
+  o.max_restarts = 2;
+  o.restart_window_ms = 3600000;
+  return reg_opts(id, &o);
+}
+
+typedef struct ward_goal {
+  ward *w;
+  unsigned handled;
+} ward_goal;
+static int ward_handled(void *p) {
+  ward_goal *g = p;
+  return atomic_load(&g->w->handled) >= g->handled;
+}
+static int unregistered(void *p) {
+  shoal_actor_stats st;
+  return shoal_actor_stats_get(sys, (uint64_t)(uintptr_t)p, &st) ==
+         SHOAL_ENOENT;
+}
+static int down_heard(void *p) { return atomic_load(&((ward *)p)->downs) > 0; }
+
+/* RESTART: init again, the mailbox kept, up to max_restarts, then stop;
+ * STOP: the requests still waiting are answered FAILED; ESCALATE: the
+ * parent's policy runs and it hears of it. */
+static void supervision(void **state) {
+  ward r, s, c, p;
+  shoal_actor_stats st;
+  shoal_msg f = msg(T_FAIL, 0, 0), k = msg(T_COUNT, 0, 0), q, rep;
+  ward_goal g;
+  (void)state;
+  memset(&r, 0, sizeof r);
+  memset(&s, 0, sizeof s);
+  memset(&c, 0, sizeof c);
+  memset(&p, 0, sizeof p);
+  make(16, 0, NULL, NULL);
+  /* RESTART */
+  assert_int_equal(reg_ward(1, &r, SHOAL_SUPERVISE_RESTART, 0), SHOAL_OK);
+  assert_int_equal(atomic_load(&r.inits), 1); /* at registration */
+  send_all(1, &k);
+  send_all(1, &f); /* fails: restarted, the next three still run */
+  send_all(1, &k);
+  send_all(1, &k);
+  send_all(1, &k);
+  g = (ward_goal){&r, 5};
+  wait_for(ward_handled, &g);
+  assert_int_equal(atomic_load(&r.inits), 2);
+  assert_int_equal(shoal_actor_stats_get(sys, 1, &st), SHOAL_OK);
+  assert_int_equal(st.failures, 1);
+  assert_int_equal(st.restarts, 1);
+  assert_int_equal(atomic_load(&r.max_since_init), 3); /* state rebuilt */
+  send_all(1, &f); /* the second restart of two */
+  send_all(1, &f); /* past them: stopped */
+  wait_for(unregistered, (void *)(uintptr_t)1);
+  assert_int_equal(atomic_load(&r.inits), 3);
+  /* marked from outside: its policy runs before its next message */
+  assert_int_equal(reg_ward(2, &s, SHOAL_SUPERVISE_STOP, 0), SHOAL_OK);
+  assert_int_equal(shoal_actor_mark_failed(sys, 2, -3), SHOAL_OK);
+  assert_int_equal(shoal_actor_mark_failed(sys, 99, -3), SHOAL_ENOENT);
+  q = msg(T_COUNT, 0, 0);
+  /* the request finds it stopped: answered FAILED, not left to time out */
+  assert_int_equal(shoal_call(sys, 2, &q, &rep, 10000), SHOAL_OK);
+  assert_true(rep.flags & SHOAL_MSG_REPLY);
+  assert_true(rep.flags & SHOAL_MSG_FAILED);
+  assert_int_equal(atomic_load(&s.handled), 0);
+  wait_for(unregistered, (void *)(uintptr_t)2);
+  /* ESCALATE: the child stops, the parent (RESTART) restarts and hears */
+  assert_int_equal(reg_ward(10, &p, SHOAL_SUPERVISE_RESTART, 0), SHOAL_OK);
+  assert_int_equal(reg_ward(11, &c, SHOAL_SUPERVISE_ESCALATE, 10), SHOAL_OK);
+  send_all(11, &f);
+  wait_for(unregistered, (void *)(uintptr_t)11);
+  wait_for(down_heard, &p);
+  assert_int_equal(atomic_load(&p.down_from), 11);
+  assert_int_equal(atomic_load(&p.down_status), -7);
+  assert_int_equal(atomic_load(&p.inits), 2);
+  assert_int_equal(shoal_actor_stats_get(sys, 10, &st), SHOAL_OK);
+  assert_int_equal(st.failures, 1);
+  assert_int_equal(st.restarts, 1);
+  /* bad options */
+  {
+    shoal_actor_opts o;
+    shoal_actor_opts_defaults(&o);
+    o.handler = ward_fn;
+    o.on_failure = (shoal_supervise)3;
+    assert_int_equal(shoal_actor_register(sys, 20, &o), SHOAL_EINVAL);
+    o.on_failure = SHOAL_SUPERVISE_ESCALATE;
+    o.parent = 20;
+    assert_int_equal(shoal_actor_register(sys, 20, &o), SHOAL_EINVAL);
+  }
+  unmake();
+}
+
 static void pinned_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   counter *c = state;
   if (m->flags & SHOAL_MSG_REQUEST) {
@@ -958,6 +1092,7 @@ int main(void) {
     cmocka_unit_test(per_tick_limit),
     cmocka_unit_test(pinned),
     cmocka_unit_test(watched),
+    cmocka_unit_test(supervision),
     cmocka_unit_test(figures),
   };
   return test_run("actors", tests, SHOAL_ARRAY_LEN(tests));

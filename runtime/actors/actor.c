@@ -39,6 +39,8 @@ void shoal_actor_opts_defaults(shoal_actor_opts *opts) {
     return;
   memset(opts, 0, sizeof *opts);
   opts->home = -1;
+  opts->max_restarts = 3;
+  opts->restart_window_ms = 5000;
   opts->struct_size = sizeof *opts;
 }
 
@@ -66,6 +68,8 @@ static void finish(shoal_actor *a) {
         shoal__cpu_relax();
       continue;
     }
+    if (a->fail_stop && (m->flags & SHOAL_MSG_REQUEST))
+      shoal__answer_failed(a, m);
     if (a->drop != NULL)
       a->drop(a->state, m);
     shoal__mailbox_release(&a->box);
@@ -163,13 +167,33 @@ static void flush(shoal_actor *a, uint64_t n, uint64_t *hsum, uint64_t hmax) {
     atomic_store_explicit(&a->handler_max_ns, hmax, memory_order_relaxed);
 }
 
+/* The watch's heartbeat word of w's worker (NULL: not watched), and what
+ * it held (*prev). */
+static _Atomic uint64_t *beat_of(shoal_actors *sys, shoal_worker *w,
+                                 uint64_t *prev) {
+  _Atomic uint64_t *b;
+  *prev = 0;
+  if (sys->beats == NULL)
+    return NULL;
+  b = &sys->beats[shoal_worker_index(w)].w;
+  *prev = atomic_load_explicit(b, memory_order_relaxed);
+  return b;
+}
+
+/* The turn ends: an outer turn's handler, or none, runs again. */
+static void beat_end(_Atomic uint64_t *b, uint64_t seq, uint64_t prev) {
+  if (b != NULL)
+    atomic_store_explicit(b, (seq + ((uint64_t)1 << 32)) | (prev & UINT32_MAX),
+                          memory_order_relaxed);
+}
+
 static void turn(shoal_worker *w, shoal__task *t) {
   shoal_actor *a = (shoal_actor *)(void *)t;
   shoal_actors *sys = a->sys;
   uint64_t gen = a->gen, seen = 0, n = 0, flushed = 0;
   uint64_t budget = sys->cfg.batch_size;
   uint64_t hsum = 0, hmax = 0, t0, t1;
-  int closing = 0, again = 0, streaming = 0;
+  int closing = 0, again = 0, streaming = 0, stopping = 0;
   shoal_actor *outer = tls_actor;
   _Atomic uint64_t *beat = NULL;
   uint64_t beat_prev = 0, beat_seq = 0;
@@ -195,16 +219,18 @@ static void turn(shoal_worker *w, shoal__task *t) {
       budget = sys->cfg.max_per_tick - a->tick_count;
   }
   note_depth(a, shoal__mailbox_depth(&a->box));
-  if (sys->beats != NULL) {
-    beat = &sys->beats[shoal_worker_index(w)].w;
-    beat_prev = atomic_load_explicit(beat, memory_order_relaxed);
-    beat_seq = beat_prev & ~(uint64_t)UINT32_MAX;
-  }
+  beat = beat_of(sys, w, &beat_prev);
+  beat_seq = beat_prev & ~(uint64_t)UINT32_MAX;
   tls_actor = a;
   t0 = shoal__fast_ns();
+  /* a failure marked from outside, or escalated here */
+  if (atomic_load_explicit(&a->fail, memory_order_acquire) != 0 &&
+      shoal__supervise(a))
+    stopping = 1;
   for (;;) {
     shoal_msg *m;
-    while (n < budget && (m = shoal__mailbox_peek(&a->box)) != NULL) {
+    while (!stopping && n < budget &&
+           (m = shoal__mailbox_peek(&a->box)) != NULL) {
       uint64_t sends = tls_sends;
       /* What piled up while the first one ran (reading the tail costs the
        * senders a cache miss: a few times a turn, not per message). */
@@ -225,6 +251,15 @@ static void turn(shoal_worker *w, shoal__task *t) {
         hmax = t1 - t0;
       t0 = t1;
       n++;
+      if (atomic_load_explicit(&a->fail, memory_order_relaxed) != 0 &&
+          shoal__supervise(a))
+        stopping = 1; /* unregistered: the rest is finish's */
+    }
+    if (stopping) {
+      flush(a, n - flushed, &hsum, hmax);
+      flushed = n;
+      closing = 1;
+      break;
     }
     if (n == budget) {
       note_depth(a, shoal__mailbox_depth(&a->box));
@@ -251,10 +286,7 @@ static void turn(shoal_worker *w, shoal__task *t) {
     }
   }
   tls_actor = outer;
-  if (beat != NULL) /* an outer turn's handler, or none, runs again */
-    atomic_store_explicit(beat, (beat_seq + ((uint64_t)1 << 32)) |
-                                    (beat_prev & UINT32_MAX),
-                          memory_order_relaxed);
+  beat_end(beat, beat_seq, beat_prev);
   if (!closing && !again)
     return; /* idle: the record is no longer ours */
   flush(a, n - flushed, &hsum, hmax);
@@ -479,7 +511,8 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   if (o.handler == NULL || o.home < -1 ||
       (o.home >= 0 && (unsigned)o.home >= shoal_runtime_workers(sys->rt)) ||
       (o.full != SHOAL_FULL_BACKPRESSURE && o.full != SHOAL_FULL_DROP) ||
-      o.queue_size > (1u << 24))
+      o.queue_size > (1u << 24) || (unsigned)o.on_failure > 2u ||
+      o.parent == id || (o.parent != 0 && !valid_id(o.parent)))
     return SHOAL_EINVAL;
   if (atomic_load_explicit(&sys->closing, memory_order_acquire))
     return SHOAL_ESTATE;
@@ -513,6 +546,19 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   memset(a->name, 0, sizeof a->name);
   if (o.name != NULL)
     strncpy(a->name, o.name, sizeof a->name - 1);
+  a->init = o.init;
+  a->on_failure = (int)o.on_failure;
+  a->max_restarts = o.max_restarts;
+  a->window_ms = o.restart_window_ms;
+  a->parent = o.parent;
+  a->window_start_ns = 0;
+  a->window_restarts = 0;
+  a->fail_stop = 0;
+  atomic_store_explicit(&a->fail, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->failures, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->restarts, 0, memory_order_relaxed);
+  if (a->init != NULL)
+    a->init(a, a->state); /* before the id is published: no message yet */
   a->corr_next = 0;
   a->tick_seen = 0;
   a->tick_count = 0;
@@ -722,6 +768,8 @@ static void info_of(shoal_actor *a, uint64_t id, shoal_actor_stats *out) {
       atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
   out->stuck = atomic_load_explicit(&a->stuck, memory_order_relaxed);
   out->stalls = atomic_load_explicit(&a->stalls, memory_order_relaxed);
+  out->failures = atomic_load_explicit(&a->failures, memory_order_relaxed);
+  out->restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
 }
 
 int shoal_actor_stats_get(shoal_actors *sys, uint64_t id,

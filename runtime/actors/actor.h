@@ -46,6 +46,17 @@ struct shoal_actor {
   _Atomic uint64_t max_depth, handler_ns, handler_max_ns, discarded;
   _Atomic uint64_t rejected; /* back-pressure refusals (senders) */
   _Atomic uint64_t stuck, stalls; /* the watch's reports (watch.c) */
+  /* --- supervision (supervise.c) --- */
+  _Atomic int fail;        /* a failure to handle: its status; 0 none */
+  int fail_stop;           /* stopped by a failure: finish answers its
+                              requests */
+  shoal_actor_init_fn init;
+  int on_failure;
+  unsigned max_restarts, window_ms;
+  uint64_t parent;
+  uint64_t window_start_ns; /* its turn's */
+  unsigned window_restarts;
+  _Atomic uint64_t failures, restarts;
 };
 
 /* A worker's heartbeat for the watch (watch.c): before each handler its
@@ -145,6 +156,12 @@ int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet);
  * failure. */
 /* The actor whose handler the calling thread runs, or NULL. */
 shoal_actor *shoal__actor_current(void);
+
+/* supervise.c: a's failure handled in its own turn (a->fail set): 1 when
+ * it stopped (the turn ends and finishes it). finish's answer to a
+ * request left in the mailbox of an actor stopped by a failure. */
+int shoal__supervise(shoal_actor *a);
+void shoal__answer_failed(shoal_actor *a, const shoal_msg *m);
 
 /* watch.c: stuck handlers and stalled actors (Actors.StuckMs, StallMs).
  * Start: SHOAL_ENOMEM, SHOAL_EAGAIN. Stop joins the thread. */
