@@ -321,8 +321,7 @@ int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet) {
   return rc;
 }
 
-/* The record registered under id with its generation, or NULL. */
-static shoal_actor *resolve(shoal_actors *sys, uint64_t id, uint64_t *gen) {
+shoal_actor *shoal__resolve(shoal_actors *sys, uint64_t id, uint64_t *gen) {
   for (int tries = 0; tries < 2; tries++) {
     shoal_actor *a = shoal__router_find(sys, id);
     uint64_t g;
@@ -343,7 +342,7 @@ static shoal_actor *resolve(shoal_actors *sys, uint64_t id, uint64_t *gen) {
 
 int shoal__send(shoal_actors *sys, uint64_t to, shoal_msg *m) {
   uint64_t gen;
-  shoal_actor *a = resolve(sys, to, &gen);
+  shoal_actor *a = shoal__resolve(sys, to, &gen);
   int rc = SHOAL_ENOENT;
   m->to = to;
   m->time_ns = shoal__fast_ns();
@@ -495,7 +494,6 @@ static int new_cells(shoal_actors *sys, shoal_actor *a, uint64_t cap) {
   return SHOAL_OK;
 }
 
-static int valid_id(uint64_t id) { return id != 0 && !(id & SHOAL__HOST_BIT); }
 
 int shoal_actor_register(shoal_actors *sys, uint64_t id,
                          const shoal_actor_opts *user) {
@@ -504,7 +502,7 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   void *slot;
   uint64_t cap, start, gen;
   int rc;
-  if (sys == NULL || user == NULL || !valid_id(id))
+  if (sys == NULL || user == NULL || !shoal__valid_id(id))
     return SHOAL_EINVAL;
   shoal_actor_opts_defaults(&o);
   shoal__copy_opts(&o, sizeof o, user, user->struct_size);
@@ -512,7 +510,7 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
       (o.home >= 0 && (unsigned)o.home >= shoal_runtime_workers(sys->rt)) ||
       (o.full != SHOAL_FULL_BACKPRESSURE && o.full != SHOAL_FULL_DROP) ||
       o.queue_size > (1u << 24) || (unsigned)o.on_failure > 2u ||
-      o.parent == id || (o.parent != 0 && !valid_id(o.parent)))
+      o.parent == id || (o.parent != 0 && !shoal__valid_id(o.parent)))
     return SHOAL_EINVAL;
   if (atomic_load_explicit(&sys->closing, memory_order_acquire))
     return SHOAL_ESTATE;
@@ -600,7 +598,7 @@ static void close_actor(shoal_actor *a) {
 
 int shoal_actor_unregister(shoal_actors *sys, uint64_t id) {
   shoal_actor *a;
-  if (sys == NULL || !valid_id(id))
+  if (sys == NULL || !shoal__valid_id(id))
     return SHOAL_EINVAL;
   pthread_mutex_lock(&sys->mu);
   a = shoal__router_find(sys, id);
@@ -740,133 +738,5 @@ int shoal_actors_destroy(shoal_actors *sys) {
   for (unsigned i = 0; i < sys->cfg.max_actors; i++)
     shoal__mailbox_destroy(&sys->recs[i].box);
   system_free(sys);
-  return SHOAL_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Figures                                                                  */
-/* ------------------------------------------------------------------------ */
-
-static void info_of(shoal_actor *a, uint64_t id, shoal_actor_stats *out) {
-  uint64_t n = atomic_load_explicit(&a->processed, memory_order_relaxed);
-  memset(out, 0, sizeof *out);
-  out->id = id;
-  memcpy(out->name, a->name, sizeof out->name);
-  out->name[sizeof out->name - 1] = '\0';
-  out->home = a->home;
-  out->queue_size = (unsigned)shoal__mailbox_capacity(&a->box);
-  out->processed = n;
-  out->dropped = atomic_load_explicit(&a->box.dropped, memory_order_relaxed) +
-                 atomic_load_explicit(&a->discarded, memory_order_relaxed);
-  out->rejected = atomic_load_explicit(&a->rejected, memory_order_relaxed);
-  out->depth = shoal__mailbox_depth(&a->box);
-  out->max_depth = atomic_load_explicit(&a->max_depth, memory_order_relaxed);
-  out->handler_mean_ns =
-      n != 0 ? atomic_load_explicit(&a->handler_ns, memory_order_relaxed) / n
-             : 0;
-  out->handler_max_ns =
-      atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
-  out->stuck = atomic_load_explicit(&a->stuck, memory_order_relaxed);
-  out->stalls = atomic_load_explicit(&a->stalls, memory_order_relaxed);
-  out->failures = atomic_load_explicit(&a->failures, memory_order_relaxed);
-  out->restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
-}
-
-int shoal_actor_stats_get(shoal_actors *sys, uint64_t id,
-                          shoal_actor_stats *out) {
-  shoal_actor *a;
-  uint64_t gen;
-  if (sys == NULL || out == NULL || !valid_id(id))
-    return SHOAL_EINVAL;
-  if ((a = resolve(sys, id, &gen)) == NULL)
-    return SHOAL_ENOENT;
-  info_of(a, id, out);
-  return SHOAL_OK;
-}
-
-int shoal_actors_stats_get(shoal_actors *sys, shoal_actors_stats *out) {
-  if (sys == NULL || out == NULL)
-    return SHOAL_EINVAL;
-  memset(out, 0, sizeof *out);
-  for (unsigned i = 0; i < sys->cfg.max_actors; i++)
-    if (atomic_load_explicit(&sys->recs[i].id, memory_order_relaxed) != 0)
-      out->registered++;
-  out->routing_failures =
-      atomic_load_explicit(&sys->routing_failures, memory_order_relaxed);
-  out->late_replies =
-      atomic_load_explicit(&sys->late_replies, memory_order_relaxed);
-  out->deferred = atomic_load_explicit(&sys->deferrals, memory_order_relaxed);
-  out->requests = atomic_load_explicit(&sys->requests, memory_order_relaxed);
-  out->replies = atomic_load_explicit(&sys->replies, memory_order_relaxed);
-  out->timeouts = atomic_load_explicit(&sys->timeouts, memory_order_relaxed);
-  out->requests_dropped =
-      atomic_load_explicit(&sys->req_dropped, memory_order_relaxed);
-  return SHOAL_OK;
-}
-
-int shoal_actors_list(shoal_actors *sys, shoal_actor_stats *out, size_t cap,
-                      size_t *count) {
-  size_t n = 0;
-  if (sys == NULL || count == NULL || (out == NULL && cap != 0))
-    return SHOAL_EINVAL;
-  for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
-    shoal_actor *a = &sys->recs[i];
-    uint64_t id = atomic_load_explicit(&a->id, memory_order_relaxed);
-    if (id == 0)
-      continue;
-    if (n < cap)
-      info_of(a, id, &out[n]);
-    n++;
-  }
-  *count = n;
-  return SHOAL_OK;
-}
-
-int shoal_actors_report(shoal_actors *sys, const char *what,
-                        shoal_topo_line_fn fn, void *user) {
-  char line[192];
-  int queue;
-  if (sys == NULL || what == NULL || fn == NULL)
-    return SHOAL_EINVAL;
-  if (strcmp(what, "status") == 0)
-    queue = 0;
-  else if (strcmp(what, "queue") == 0)
-    queue = 1;
-  else
-    return SHOAL_EINVAL;
-  if (queue)
-    snprintf(line, sizeof line, "%-20s %-23s %10s %10s %10s %-12s", "id",
-             "name", "depth", "most", "capacity", "when full");
-  else
-    snprintf(line, sizeof line, "%-20s %-23s %5s %12s %10s %10s %10s %10s",
-             "id", "name", "home", "handled", "dropped", "rejected", "mean ns",
-             "max ns");
-  fn(user, 0, line);
-  for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
-    shoal_actor *a = &sys->recs[i];
-    shoal_actor_stats in;
-    uint64_t id = atomic_load_explicit(&a->id, memory_order_relaxed);
-    if (id == 0)
-      continue;
-    info_of(a, id, &in);
-    if (queue)
-      snprintf(line, sizeof line, "%-20llu %-23s %10llu %10llu %10u %-12s",
-               (unsigned long long)in.id, in.name[0] ? in.name : "-",
-               (unsigned long long)in.depth, (unsigned long long)in.max_depth,
-               in.queue_size,
-               atomic_load_explicit(&a->box.policy, memory_order_relaxed) ==
-                       SHOAL__MPSC_DROP
-                   ? "drop"
-                   : "back-pressure");
-    else
-      snprintf(line, sizeof line,
-               "%-20llu %-23s %5d %12llu %10llu %10llu %10llu %10llu",
-               (unsigned long long)in.id, in.name[0] ? in.name : "-", in.home,
-               (unsigned long long)in.processed, (unsigned long long)in.dropped,
-               (unsigned long long)in.rejected,
-               (unsigned long long)in.handler_mean_ns,
-               (unsigned long long)in.handler_max_ns);
-    fn(user, 0, line);
-  }
   return SHOAL_OK;
 }

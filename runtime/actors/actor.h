@@ -148,6 +148,13 @@ int shoal__router_insert(shoal_actors *sys, uint64_t id, unsigned slot);
 int shoal__router_remove(shoal_actors *sys, uint64_t id);
 
 /* actor.c */
+/* An id an actor may have: not 0, not a reply address. */
+static inline int shoal__valid_id(uint64_t id) {
+  return id != 0 && !(id & SHOAL__HOST_BIT);
+}
+/* The record registered under id with its generation, or NULL. Any
+ * thread. */
+shoal_actor *shoal__resolve(shoal_actors *sys, uint64_t id, uint64_t *gen);
 /* Pushes a copy of *m (to and time set) into a's mailbox of generation
  * gen and schedules a when it was idle. `quiet`: a worker defers the
  * runtime's wake-up to the caller (a publish signals once). */

@@ -2,7 +2,7 @@
  * system's records, read without any lock on the send path; registration
  * and unregistration write it under the system's mutex. An entry names a
  * record of the system's fixed array, never freed while the system lives;
- * the record's id and mailbox generation (actor.c, resolve) tell whether
+ * the record's id and mailbox generation (actor.c, shoal__resolve) tell whether
  * it is still the actor looked for. */
 #include "runtime/actors/actor.h"
 
