@@ -108,6 +108,9 @@ static void pong_fn(shoal_actor *self, void *state, const shoal_msg *m) {
   (void)shoal_actor_try_send(self, 1, &out);
 }
 
+/* One send in this many traced (0: tracing off, the default). */
+static unsigned trace_every;
+
 static int make_actors(shoal_runtime **rt, shoal_actors **sys, unsigned workers) {
   shoal_runtime_config rc;
   shoal_actors_config ac;
@@ -118,6 +121,10 @@ static int make_actors(shoal_runtime **rt, shoal_actors **sys, unsigned workers)
   (void)shoal_runtime_bind_host(*rt); /* the host joins as worker 0 */
   shoal_actors_config_defaults(&ac);
   ac.queue_size = 4096;
+  if (trace_every != 0) {
+    ac.trace_ring = 65536;
+    ac.trace_every = trace_every;
+  }
   return shoal_actors_create(sys, *rt, &ac) == SHOAL_OK ? 0 : -1;
 }
 
@@ -153,6 +160,9 @@ static void run_pair(const char *name, shoal_actor_fn a, void *sa,
   shoal_runtime_destroy(rt);
 }
 
+/* "shoal", or "shoal-trace1%" with one send in 100 traced. */
+static const char *impl(void) { return trace_every ? "shoal-trace1%" : "shoal"; }
+
 static void actor_pingpong(int quick) {
   pp p;
   memset(&p, 0, sizeof p);
@@ -160,8 +170,8 @@ static void actor_pingpong(int quick) {
   p.rtt = malloc(p.rounds * sizeof(double));
   run_pair("actor_pingpong", ping_fn, &p, pong_fn, NULL, M_START);
   qsort(p.rtt, p.rounds, sizeof(double), mq_cmp);
-  mq_row("actor_pingpong", "shoal", 2, "rtt_p50_ns", p.rtt[p.rounds / 2], "ns");
-  mq_row("actor_pingpong", "shoal", 2, "rtt_p99_ns", p.rtt[p.rounds * 99 / 100],
+  mq_row("actor_pingpong", impl(), 2, "rtt_p50_ns", p.rtt[p.rounds / 2], "ns");
+  mq_row("actor_pingpong", impl(), 2, "rtt_p99_ns", p.rtt[p.rounds * 99 / 100],
          "ns");
   free(p.rtt);
 }
@@ -211,7 +221,7 @@ static void actor_throughput(int quick) {
   memset(&t, 0, sizeof t);
   t.n = quick ? 20000000u : 100000000u;
   run_pair("actor_throughput", source_fn, &t, sink_fn, &t, M_GO);
-  mq_row("actor_throughput", "shoal", 2, "mmsgs_per_s",
+  mq_row("actor_throughput", impl(), 2, "mmsgs_per_s",
          (double)t.n / (t.t1 - t.t0) / 1e6, "M/s");
 }
 
@@ -326,10 +336,16 @@ int main(int argc, char **argv) {
   ck_mpsc_cases("ck", quick, only, MQ_MPSC);
 #endif
 #define WANT(c) (only == NULL || strncmp(c, only, strlen(only)) == 0)
-  if (WANT("actor_pingpong"))
-    actor_pingpong(quick);
-  if (WANT("actor_throughput"))
-    actor_throughput(quick);
+  /* untraced (tracing compiled in, off), then one send in 100 traced */
+  for (trace_every = 0;; trace_every = 100) {
+    if (WANT("actor_pingpong"))
+      actor_pingpong(quick);
+    if (WANT("actor_throughput"))
+      actor_throughput(quick);
+    if (trace_every != 0)
+      break;
+  }
+  trace_every = 0;
   if (WANT("broadcast"))
     broadcast(quick);
   if (WANT("wake"))

@@ -723,6 +723,8 @@ SHOAL_API int shoal_runtime_trace_write(const shoal_runtime *rt,
 #define SHOAL_MSG_DOWN    0x20 /* to a supervisor: a child escalated its
                                  failure (from: the child; payload.u64[0]:
                                  its status) */
+#define SHOAL_MSG_TRACE   0x40 /* the sender asks for this message to be
+                                 traced (with Actors.TraceRing set) */
 #define SHOAL_MSG_TIMEOUT 0x8 /* with SHOAL_MSG_REPLY: no reply came in time;
                                  the request as sent (its pointer payload's
                                  value only: the addressee owns it) */
@@ -743,7 +745,10 @@ typedef struct shoal_msg {
   uint32_t size;     /* bytes of payload in use (inline or behind ptr) */
   uint8_t priority;  /* carried to the handler; delivery stays FIFO */
   uint8_t flags;     /* SHOAL_MSG_* */
-  uint16_t reserved_;
+  uint16_t trace;    /* its trace id, 1 … 65535 (0: not traced): given by
+                        a send when SHOAL_MSG_TRACE is set or the send is
+                        sampled (Actors.TraceEvery); a reply and a copy
+                        sent on keep it */
   union {
     unsigned char bytes[SHOAL_MSG_INLINE];
     uint64_t u64[2];
@@ -784,6 +789,13 @@ typedef struct shoal_actors_config {
                             its worker, how long) and counted in its
                             figures (stuck), 0 … 3600000; 0: not watched
                             (5000) */
+  unsigned trace_ring;   /* [Actors.TraceRing] hops of traced messages
+                            kept, 0 … 2^24, rounded up to a power of two;
+                            0: no tracing, and a send pays one branch for
+                            it (0) */
+  unsigned trace_every;  /* [Actors.TraceEvery] one send in this many is
+                            traced besides those marked SHOAL_MSG_TRACE,
+                            0 … 2^30; 0: only those (0) */
   unsigned stall_ms;     /* [Actors.StallMs] an actor with messages waiting
                             that has handled none for this long while not
                             running is reported once (ERROR) and counted
@@ -1051,10 +1063,48 @@ SHOAL_API int shoal_actors_list(shoal_actors *sys, shoal_actor_stats *out,
                                 size_t cap, size_t *count);
 /* Writes a table of the actors, one line per call of fn (depth 0), for a
  * host's console: what = "status" (handled, dropped, rejected, handler
- * times) or "queue" (depth, most, capacity, policy). SHOAL_EINVAL for
- * anything else. Any thread. */
+ * times, failures, restarts, stuck), "queue" (depth, most, capacity,
+ * policy), "queue ID" (that actor's line; SHOAL_ENOENT when it has none)
+ * or "trace ID" (the hops of that trace id, oldest first; SHOAL_ENOTSUP
+ * when tracing is off). SHOAL_EINVAL for anything else. Any thread. */
 SHOAL_API int shoal_actors_report(shoal_actors *sys, const char *what,
                                   shoal_topo_line_fn fn, void *user);
+
+/* --- Message tracing -------------------------------------------------------
+ * With Actors.TraceRing set, a message marked SHOAL_MSG_TRACE (or one send
+ * in Actors.TraceEvery) gets a trace id, and every hop it makes — its
+ * send, the turn that runs it, a copy sent on, its reply, a refusal, a
+ * drop at unregister — is recorded with its time and worker in a ring of
+ * the system's (the oldest hops give way). */
+typedef enum shoal_hop_kind {
+  SHOAL_HOP_SEND = 0,    /* pushed into the mailbox of `to` */
+  SHOAL_HOP_REFUSED = 1, /* the send failed: status */
+  SHOAL_HOP_RUN = 2,     /* `to`'s handler began it */
+  SHOAL_HOP_DROP = 3     /* dropped unrun: `to` was unregistered */
+} shoal_hop_kind;
+
+typedef struct shoal_hop {
+  uint64_t ns;     /* CLOCK_MONOTONIC */
+  uint64_t from, to;
+  uint16_t trace;
+  uint8_t kind;    /* shoal_hop_kind */
+  uint8_t flags;   /* the message's (SHOAL_MSG_REPLY: a reply) */
+  int32_t worker;  /* the worker it happened on; -1: a thread outside */
+  int32_t status;  /* SHOAL_HOP_REFUSED: the send's error */
+} shoal_hop;
+
+/* The hops of trace id `trace` still in the ring, in time order, into
+ * out[0 … cap); returns how many there are (may pass cap), or
+ * SHOAL_EINVAL, SHOAL_ENOTSUP (tracing off). Any thread. */
+SHOAL_API long shoal_actors_trace(shoal_actors *sys, unsigned trace,
+                                  shoal_hop *out, size_t cap);
+/* Every hop in the ring as Chrome trace events (JSON; Perfetto and
+ * chrome://tracing read it): one slice per hop on its worker's track and
+ * flow arrows from each hop of a trace to the next. Into buf[0 … cap);
+ * *len gets the text's length: SHOAL_ENOSPC (buf too small; *len: what
+ * it needs), SHOAL_EINVAL, SHOAL_ENOTSUP, SHOAL_ENOMEM. Any thread. */
+SHOAL_API int shoal_actors_trace_chrome(shoal_actors *sys, char *buf,
+                                        size_t cap, size_t *len);
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */

@@ -106,6 +106,8 @@ static const key keys[] = {
   U("Actors.MaxMessagesPerTick", actors.max_per_tick, 0, UINT32_MAX),
   U("Actors.StuckMs", actors.stuck_ms, 0, 3600000),
   U("Actors.StallMs", actors.stall_ms, 0, 3600000),
+  U("Actors.TraceRing", actors.trace_ring, 0, 1u << 24),
+  U("Actors.TraceEvery", actors.trace_every, 0, 1u << 30),
 };
 #undef U
 #undef B

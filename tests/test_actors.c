@@ -1077,6 +1077,138 @@ static void figures(void **state) {
   assert_int_equal(shoal_actors_report(sys, "queue", line_count, &lines), SHOAL_OK);
   assert_int_equal(lines, 3);
   assert_int_equal(shoal_actors_report(sys, "bogus", line_count, &lines), SHOAL_EINVAL);
+  lines = 0;
+  assert_int_equal(shoal_actors_report(sys, "queue 1", line_count, &lines), SHOAL_OK);
+  assert_int_equal(lines, 2); /* the header and actor 1 */
+  assert_int_equal(shoal_actors_report(sys, "queue 77", line_count, &lines), SHOAL_ENOENT);
+  assert_int_equal(shoal_actors_report(sys, "queue x", line_count, &lines), SHOAL_EINVAL);
+  assert_int_equal(shoal_actors_report(sys, "trace 5", line_count, &lines), SHOAL_ENOTSUP);
+  unmake();
+}
+
+/* ---- tracing ------------------------------------------------------------ */
+
+typedef struct relay {
+  uint64_t next;          /* where a message goes on (0: the end) */
+  _Atomic unsigned got, traced;
+  _Atomic unsigned last_trace;
+} relay;
+
+static void relay_fn(shoal_actor *self, void *state, const shoal_msg *m) {
+  relay *r = state;
+  atomic_fetch_add(&r->got, 1);
+  if (m->trace != 0) {
+    atomic_fetch_add(&r->traced, 1);
+    atomic_store(&r->last_trace, m->trace);
+  }
+  if (r->next != 0) {
+    shoal_msg c = *m; /* a copy sent on keeps its trace */
+    int rc = shoal_actor_try_send(self, r->next, &c);
+    TEST_OFF_MAIN(rc == SHOAL_OK, "relay: rc %d", rc);
+  }
+}
+
+typedef struct relay_goal {
+  relay *r;
+  unsigned n;
+} relay_goal;
+static int relay_got(void *p) {
+  relay_goal *g = p;
+  return atomic_load(&g->r->got) >= g->n;
+}
+
+/* A marked message's hops, in order, from the host through two actors;
+ * one send in four traced when sampled; a refusal recorded; the Chrome
+ * events; the console's view; off, nothing is traced. */
+static void tracing(void **state) {
+  relay a = {2, 0, 0, 0}, b = {0, 0, 0, 0};
+  shoal_actors_config ac;
+  shoal_runtime_config rc;
+  shoal_hop h[16];
+  relay_goal g;
+  shoal_msg m = msg(T_DATA, 0, 0);
+  unsigned id;
+  int lines = 0;
+  size_t len = 0;
+  char *buf;
+  long n;
+  (void)state;
+  /* off: a marked message gets no id */
+  make(8, 0, NULL, NULL);
+  assert_int_equal(reg(1, relay_fn, &a), SHOAL_OK);
+  assert_int_equal(reg(2, relay_fn, &b), SHOAL_OK);
+  m.flags = SHOAL_MSG_TRACE;
+  assert_int_equal(shoal_try_send(sys, 1, &m), SHOAL_OK);
+  g = (relay_goal){&b, 1};
+  wait_for(relay_got, &g);
+  assert_int_equal(atomic_load(&b.traced), 0);
+  assert_int_equal(shoal_actors_trace(sys, 1, h, 16), SHOAL_ENOTSUP);
+  unmake();
+  /* on */
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  a.next = 2;
+  shoal_runtime_config_defaults(&rc);
+  rc.workers = WORKERS;
+  assert_int_equal(shoal_runtime_create(&rt, &rc), SHOAL_OK);
+  shoal_actors_config_defaults(&ac);
+  ac.max_actors = 8;
+  ac.trace_ring = 1024;
+  ac.trace_every = 4;
+  assert_int_equal(shoal_actors_create(&sys, rt, &ac), SHOAL_OK);
+  assert_int_equal(reg(1, relay_fn, &a), SHOAL_OK);
+  assert_int_equal(reg(2, relay_fn, &b), SHOAL_OK);
+  /* sampled: the host's 40 sends to actor 2 (sends 1 … 40), one in four */
+  m.flags = 0;
+  for (int i = 0; i < 40; i++)
+    send_all(2, &m);
+  g = (relay_goal){&b, 40};
+  wait_for(relay_got, &g);
+  assert_int_equal(atomic_load(&b.traced), 10);
+  /* marked: host → 1 → 2 */
+  m.flags = SHOAL_MSG_TRACE;
+  assert_int_equal(shoal_try_send(sys, 1, &m), SHOAL_OK);
+  g = (relay_goal){&b, 41};
+  wait_for(relay_got, &g);
+  id = atomic_load(&b.last_trace);
+  assert_true(id != 0);
+  n = shoal_actors_trace(sys, id, h, 16);
+  assert_int_equal(n, 4);
+  assert_int_equal(h[0].kind, SHOAL_HOP_SEND);
+  assert_int_equal(h[0].to, 1);
+  assert_int_equal(h[0].worker, -1); /* the host's thread */
+  assert_int_equal(h[1].kind, SHOAL_HOP_RUN);
+  assert_int_equal(h[1].to, 1);
+  assert_true(h[1].worker >= 0);
+  assert_int_equal(h[2].kind, SHOAL_HOP_SEND);
+  assert_int_equal(h[2].from, 1);
+  assert_int_equal(h[2].to, 2);
+  assert_int_equal(h[3].kind, SHOAL_HOP_RUN);
+  assert_int_equal(h[3].to, 2);
+  for (int k = 1; k < 4; k++)
+    assert_true(h[k].ns >= h[k - 1].ns);
+  /* a refusal: to nobody */
+  assert_int_equal(shoal_try_send(sys, 7, &m), SHOAL_ENOENT);
+  /* the Chrome events: asked for the size, then written */
+  assert_int_equal(shoal_actors_trace_chrome(sys, NULL, 0, &len),
+                   SHOAL_ENOSPC);
+  assert_true(len > 0);
+  buf = malloc(len + 1);
+  assert_int_equal(shoal_actors_trace_chrome(sys, buf, len + 1, &len),
+                   SHOAL_OK);
+  assert_true(strncmp(buf, "{\"traceEvents\":[", 16) == 0);
+  assert_non_null(strstr(buf, "\"name\":\"refused\""));
+  assert_non_null(strstr(buf, "\"ph\":\"s\""));
+  assert_non_null(strstr(buf, "\"ph\":\"f\""));
+  free(buf);
+  {
+    char what[32];
+    snprintf(what, sizeof what, "trace %u", id);
+    assert_int_equal(shoal_actors_report(sys, what, line_count, &lines),
+                     SHOAL_OK);
+    assert_int_equal(lines, 2 + 4); /* a title, a header, the hops */
+  }
+  assert_int_equal(shoal_actors_trace(sys, 0, h, 16), SHOAL_EINVAL);
   unmake();
 }
 
@@ -1093,6 +1225,7 @@ int main(void) {
     cmocka_unit_test(pinned),
     cmocka_unit_test(watched),
     cmocka_unit_test(supervision),
+    cmocka_unit_test(tracing),
     cmocka_unit_test(figures),
   };
   return test_run("actors", tests, SHOAL_ARRAY_LEN(tests));

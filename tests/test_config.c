@@ -54,10 +54,10 @@ static void defaults(void **state) {
   assert_int_equal(c.rate_burst_ms, 1000);
   assert_int_equal(c.moved_seconds, 60);
   assert_int_equal(c.struct_size, sizeof c);
-  assert_int_equal(shoal_config_key_count(), 48);
+  assert_int_equal(shoal_config_key_count(), 50);
   assert_string_equal(shoal_config_key_name(0),
                       "SessionMgr.MaxConcurrentSessions");
-  assert_null(shoal_config_key_name(48));
+  assert_null(shoal_config_key_name(50));
 }
 
 static void every_key(void **state) {

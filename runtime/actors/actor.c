@@ -70,6 +70,10 @@ static void finish(shoal_actor *a) {
     }
     if (a->fail_stop && (m->flags & SHOAL_MSG_REQUEST))
       shoal__answer_failed(a, m);
+    if (sys->trace != NULL && m->trace != 0)
+      shoal__trace_hop(sys, m, atomic_load_explicit(&a->id,
+                                                    memory_order_relaxed),
+                       SHOAL_HOP_DROP, -1, 0);
     if (a->drop != NULL)
       a->drop(a->state, m);
     shoal__mailbox_release(&a->box);
@@ -187,6 +191,12 @@ static void beat_end(_Atomic uint64_t *b, uint64_t seq, uint64_t prev) {
                           memory_order_relaxed);
 }
 
+/* A traced message's turn begins. */
+static void trace_run(shoal_actor *a, const shoal_msg *m, shoal_worker *w) {
+  shoal__trace_hop(a->sys, m, atomic_load_explicit(&a->id, memory_order_relaxed),
+                   SHOAL_HOP_RUN, (int)shoal_worker_index(w), 0);
+}
+
 static void turn(shoal_worker *w, shoal__task *t) {
   shoal_actor *a = (shoal_actor *)(void *)t;
   shoal_actors *sys = a->sys;
@@ -194,6 +204,7 @@ static void turn(shoal_worker *w, shoal__task *t) {
   uint64_t budget = sys->cfg.batch_size;
   uint64_t hsum = 0, hmax = 0, t0, t1;
   int closing = 0, again = 0, streaming = 0, stopping = 0;
+  const int tracing = sys->trace != NULL;
   shoal_actor *outer = tls_actor;
   _Atomic uint64_t *beat = NULL;
   uint64_t beat_prev = 0, beat_seq = 0;
@@ -241,6 +252,8 @@ static void turn(shoal_worker *w, shoal__task *t) {
         atomic_store_explicit(beat, beat_seq | (a->slot + 1u),
                               memory_order_relaxed);
       }
+      if (SHOAL__UNLIKELY(tracing) && m->trace != 0)
+        trace_run(a, m, w);
       a->handler(a, a->state, m);
       if (tls_sends != sends)
         streaming = 0;
@@ -341,12 +354,14 @@ shoal_actor *shoal__resolve(shoal_actors *sys, uint64_t id, uint64_t *gen) {
 }
 
 int shoal__send(shoal_actors *sys, uint64_t to, shoal_msg *m) {
-  uint64_t gen;
+  uint64_t gen = 0;
   shoal_actor *a = shoal__resolve(sys, to, &gen);
   int rc = SHOAL_ENOENT;
   m->to = to;
   m->time_ns = shoal__fast_ns();
-  if (a != NULL)
+  if (SHOAL__UNLIKELY(sys->trace != NULL))
+    rc = shoal__trace_send(sys, a, gen, m); /* the one branch when off */
+  else if (a != NULL)
     rc = shoal__actor_push(a, gen, m, 0);
   if (rc == SHOAL_ENOENT)
     atomic_fetch_add_explicit(&sys->routing_failures, 1, memory_order_relaxed);
@@ -445,10 +460,17 @@ int shoal_actor_reply(shoal_actor *self, const shoal_msg *req,
   c.flags = (uint8_t)((c.flags & ~SHOAL_MSG_REQUEST) | SHOAL_MSG_REPLY);
   c.corr = req->corr;
   c.to = req->from;
+  c.trace = req->trace;
   if (req->from & SHOAL__SINK_BIT)
     return shoal__sink_deliver(self->sys, &c);
-  if (req->from & SHOAL__HOST_BIT)
+  if (req->from & SHOAL__HOST_BIT) {
+    if (self->sys->trace != NULL && c.trace != 0) {
+      shoal_worker *w = shoal__current(self->sys->rt);
+      shoal__trace_hop(self->sys, &c, c.to, SHOAL_HOP_SEND,
+                       w != NULL ? (int)shoal_worker_index(w) : -1, 0);
+    }
     return shoal__deliver_reply(self->sys, &c);
+  }
   return shoal__send(self->sys, req->from, &c);
 }
 
@@ -625,6 +647,7 @@ static void system_free(shoal_actors *sys) {
   shoal__free(sys->retired);
   shoal__waiters_destroy(sys);
   shoal__requests_destroy(sys);
+  shoal__trace_free(sys);
   shoal__mpmc_destroy(&sys->free_slots);
   shoal__free(sys->recs);
   shoal__idtable_destroy(&sys->table);
@@ -637,7 +660,8 @@ int shoal__actors_config_check(const shoal_actors_config *c) {
       c->queue_size > (1u << 20) || c->batch_size < 1 ||
       c->batch_size > 65536 || c->host_waiters > (1u << 20) ||
       c->max_requests > (1u << 20) || c->stuck_ms > 3600000u ||
-      c->stall_ms > 3600000u)
+      c->stall_ms > 3600000u || c->trace_ring > (1u << 24) ||
+      c->trace_every > (1u << 30))
     return SHOAL_EINVAL;
   return SHOAL_OK;
 }
@@ -678,6 +702,8 @@ int shoal_actors_create(shoal_actors **out, shoal_runtime *rt,
     rc = shoal__waiters_init(sys);
   if (rc == SHOAL_OK)
     rc = shoal__requests_init(sys);
+  if (rc == SHOAL_OK)
+    rc = shoal__trace_init(sys);
   if (rc != SHOAL_OK) {
     system_free(sys);
     return rc;

@@ -135,6 +135,8 @@ struct shoal_actors {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t live; /* not yet finished */
   _Atomic uint64_t routing_failures, late_replies, deferrals;
   _Atomic uint32_t closing;
+  /* Tracing (trace.c): NULL when off. */
+  struct shoal__trace *trace;
   /* The watch (watch.c): a heartbeat per worker, its thread, its state. */
   shoal__abeat *beats; /* NULL: not watched */
   unsigned nbeats;
@@ -169,6 +171,19 @@ shoal_actor *shoal__actor_current(void);
  * request left in the mailbox of an actor stopped by a failure. */
 int shoal__supervise(shoal_actor *a);
 void shoal__answer_failed(shoal_actor *a, const shoal_msg *m);
+
+/* trace.c. Create and free the ring (Actors.TraceRing): SHOAL_ENOMEM. A
+ * send with tracing on (sys->trace not NULL): tags m, pushes it into a
+ * (NULL: no such actor) and records the hop; returns as the push. The
+ * hops of a turn and a finish. */
+int shoal__trace_init(shoal_actors *sys);
+void shoal__trace_free(shoal_actors *sys);
+int shoal__trace_send(shoal_actors *sys, shoal_actor *a, uint64_t gen,
+                      shoal_msg *m);
+void shoal__trace_hop(shoal_actors *sys, const shoal_msg *m, uint64_t to,
+                      int kind, int worker, int status);
+/* A hop kind's name ("send", "refused", "run", "drop"). */
+const char *shoal__hop_name(unsigned kind);
 
 /* watch.c: stuck handlers and stalled actors (Actors.StuckMs, StallMs).
  * Start: SHOAL_ENOMEM, SHOAL_EAGAIN. Stop joins the thread. */

@@ -1,6 +1,7 @@
 /* report.c — the actors' figures: one actor's, the system's, the list,
  * and the console's tables (shoal_actors_report). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/actors/actor.h"
@@ -84,31 +85,78 @@ int shoal_actors_list(shoal_actors *sys, shoal_actor_stats *out, size_t cap,
   return SHOAL_OK;
 }
 
+/* "trace ID": the hops of one trace, oldest first. */
+static int report_trace(shoal_actors *sys, unsigned long id,
+                        shoal_topo_line_fn fn, void *user) {
+  shoal_hop h[64];
+  char line[192];
+  long n = shoal_actors_trace(sys, (unsigned)id, h, 64);
+  if (n < 0)
+    return (int)n;
+  snprintf(line, sizeof line, "trace %lu: %ld hops in the ring%s", id, n,
+           n > 64 ? " (the first 64)" : "");
+  fn(user, 0, line);
+  snprintf(line, sizeof line, "%12s %-8s %-20s %-20s %6s %s", "us", "hop",
+           "from", "to", "worker", "");
+  fn(user, 0, line);
+  for (long k = 0; k < n && k < 64; k++) {
+    char st[48] = "";
+    if (h[k].kind == SHOAL_HOP_REFUSED)
+      snprintf(st, sizeof st, "%s", shoal_err_name(h[k].status));
+    else if (h[k].flags & SHOAL_MSG_REPLY)
+      snprintf(st, sizeof st, "reply");
+    snprintf(line, sizeof line, "%12.3f %-8s %-20llu %-20llu %6d %s",
+             (double)(h[k].ns - h[0].ns) / 1e3, shoal__hop_name(h[k].kind),
+             (unsigned long long)h[k].from, (unsigned long long)h[k].to,
+             h[k].worker, st);
+    fn(user, 0, line);
+  }
+  return SHOAL_OK;
+}
+
 int shoal_actors_report(shoal_actors *sys, const char *what,
                         shoal_topo_line_fn fn, void *user) {
   char line[192];
   int queue;
+  uint64_t only = 0;
   if (sys == NULL || what == NULL || fn == NULL)
     return SHOAL_EINVAL;
-  if (strcmp(what, "status") == 0)
-    queue = 0;
-  else if (strcmp(what, "queue") == 0)
+  if (strncmp(what, "trace ", 6) == 0 || strncmp(what, "queue ", 6) == 0) {
+    char *end;
+    unsigned long long v = strtoull(what + 6, &end, 10);
+    if (end == what + 6 || *end != '\0' || v == 0)
+      return SHOAL_EINVAL;
+    if (what[0] == 't')
+      return v > 0xffffu ? SHOAL_EINVAL
+                         : report_trace(sys, (unsigned long)v, fn, user);
+    only = v;
     queue = 1;
-  else
+  } else if (strcmp(what, "status") == 0) {
+    queue = 0;
+  } else if (strcmp(what, "queue") == 0) {
+    queue = 1;
+  } else {
     return SHOAL_EINVAL;
+  }
+  if (only != 0) {
+    uint64_t gen;
+    if (!shoal__valid_id(only) || shoal__resolve(sys, only, &gen) == NULL)
+      return SHOAL_ENOENT;
+  }
   if (queue)
     snprintf(line, sizeof line, "%-20s %-23s %10s %10s %10s %-12s", "id",
              "name", "depth", "most", "capacity", "when full");
   else
-    snprintf(line, sizeof line, "%-20s %-23s %5s %12s %10s %10s %10s %10s",
-             "id", "name", "home", "handled", "dropped", "rejected", "mean ns",
-             "max ns");
+    snprintf(line, sizeof line,
+             "%-20s %-23s %5s %12s %10s %10s %10s %10s %8s %8s %6s", "id",
+             "name", "home", "handled", "dropped", "rejected", "mean ns",
+             "max ns", "failures", "restarts", "stuck");
   fn(user, 0, line);
   for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
     shoal_actor *a = &sys->recs[i];
     shoal_actor_stats in;
     uint64_t id = atomic_load_explicit(&a->id, memory_order_relaxed);
-    if (id == 0)
+    if (id == 0 || (only != 0 && id != only))
       continue;
     info_of(a, id, &in);
     if (queue)
@@ -122,12 +170,16 @@ int shoal_actors_report(shoal_actors *sys, const char *what,
                    : "back-pressure");
     else
       snprintf(line, sizeof line,
-               "%-20llu %-23s %5d %12llu %10llu %10llu %10llu %10llu",
+               "%-20llu %-23s %5d %12llu %10llu %10llu %10llu %10llu %8llu "
+               "%8llu %6llu",
                (unsigned long long)in.id, in.name[0] ? in.name : "-", in.home,
                (unsigned long long)in.processed, (unsigned long long)in.dropped,
                (unsigned long long)in.rejected,
                (unsigned long long)in.handler_mean_ns,
-               (unsigned long long)in.handler_max_ns);
+               (unsigned long long)in.handler_max_ns,
+               (unsigned long long)in.failures,
+               (unsigned long long)in.restarts,
+               (unsigned long long)in.stuck);
     fn(user, 0, line);
   }
   return SHOAL_OK;
