@@ -1064,7 +1064,8 @@ SHOAL_API int shoal_actors_list(shoal_actors *sys, shoal_actor_stats *out,
 /* Writes a table of the actors, one line per call of fn (depth 0), for a
  * host's console: what = "status" (handled, dropped, rejected, handler
  * times, failures, restarts, stuck), "queue" (depth, most, capacity,
- * policy), "queue ID" (that actor's line; SHOAL_ENOENT when it has none)
+ * policy), "queue ACTOR" (one actor's line, by id or name; SHOAL_ENOENT
+ * when there is none)
  * or "trace ID" (the hops of that trace id, oldest first; SHOAL_ENOTSUP
  * when tracing is off). SHOAL_EINVAL for anything else. Any thread. */
 SHOAL_API int shoal_actors_report(shoal_actors *sys, const char *what,

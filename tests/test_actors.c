@@ -1081,7 +1081,11 @@ static void figures(void **state) {
   assert_int_equal(shoal_actors_report(sys, "queue 1", line_count, &lines), SHOAL_OK);
   assert_int_equal(lines, 2); /* the header and actor 1 */
   assert_int_equal(shoal_actors_report(sys, "queue 77", line_count, &lines), SHOAL_ENOENT);
-  assert_int_equal(shoal_actors_report(sys, "queue x", line_count, &lines), SHOAL_EINVAL);
+  assert_int_equal(shoal_actors_report(sys, "queue x", line_count, &lines), SHOAL_ENOENT);
+  lines = 0;
+  assert_int_equal(shoal_actors_report(sys, "queue auction", line_count, &lines), SHOAL_OK);
+  assert_int_equal(lines, 2);
+  assert_int_equal(shoal_actors_report(sys, "queue ", line_count, &lines), SHOAL_EINVAL);
   assert_int_equal(shoal_actors_report(sys, "trace 5", line_count, &lines), SHOAL_ENOTSUP);
   unmake();
 }

@@ -114,6 +114,17 @@ static int report_trace(shoal_actors *sys, unsigned long id,
   return SHOAL_OK;
 }
 
+/* The id of the first actor registered under name, or 0. */
+static uint64_t id_named(shoal_actors *sys, const char *name) {
+  for (unsigned i = 0; i < sys->cfg.max_actors; i++) {
+    shoal_actor *a = &sys->recs[i];
+    uint64_t id = atomic_load_explicit(&a->id, memory_order_acquire);
+    if (id != 0 && strncmp(a->name, name, sizeof a->name) == 0)
+      return id;
+  }
+  return 0;
+}
+
 int shoal_actors_report(shoal_actors *sys, const char *what,
                         shoal_topo_line_fn fn, void *user) {
   char line[192];
@@ -124,11 +135,15 @@ int shoal_actors_report(shoal_actors *sys, const char *what,
   if (strncmp(what, "trace ", 6) == 0 || strncmp(what, "queue ", 6) == 0) {
     char *end;
     unsigned long long v = strtoull(what + 6, &end, 10);
-    if (end == what + 6 || *end != '\0' || v == 0)
+    if (what[0] == 'q' && what[6] != '\0' && (end == what + 6 || *end != '\0'))
+      v = id_named(sys, what + 6); /* "queue auction": by its name */
+    else if (end == what + 6 || *end != '\0' || v == 0)
       return SHOAL_EINVAL;
     if (what[0] == 't')
       return v > 0xffffu ? SHOAL_EINVAL
                          : report_trace(sys, (unsigned long)v, fn, user);
+    if (v == 0)
+      return SHOAL_ENOENT;
     only = v;
     queue = 1;
   } else if (strcmp(what, "status") == 0) {
