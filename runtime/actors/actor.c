@@ -287,6 +287,10 @@ static void turn(shoal_worker *w, shoal__task *t) {
      * everything the turn writes to it is written before. */
     flush(a, n - flushed, &hsum, hmax);
     flushed = n;
+    /* Before it may go idle: from then on the system may be destroyed
+     * under this turn, beats and all. */
+    beat_end(beat, beat_seq, beat_prev);
+    beat_seq += (uint64_t)1 << 32;
     if (shoal__mailbox_try_idle(&a->box, gen, &seen))
       break; /* the next push schedules it again */
     if (shoal__mpsc_gen(seen) != (gen & SHOAL__MPSC_GEN_MASK)) {
@@ -299,9 +303,9 @@ static void turn(shoal_worker *w, shoal__task *t) {
     }
   }
   tls_actor = outer;
-  beat_end(beat, beat_seq, beat_prev);
   if (!closing && !again)
-    return; /* idle: the record is no longer ours */
+    return; /* idle: the record (and maybe the system) is no longer ours */
+  beat_end(beat, beat_seq, beat_prev);
   flush(a, n - flushed, &hsum, hmax);
   if (closing) {
     finish(a);
