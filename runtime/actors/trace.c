@@ -24,9 +24,11 @@ typedef struct entry {
   _Atomic int64_t status;
 } entry;
 
+/* Sampling counts down per sending thread: no line shared by senders. */
+static _Thread_local uint32_t tls_countdown;
+
 typedef struct shoal__trace {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t head; /* hops written */
-  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t sends; /* sampling */
   _Atomic uint32_t next_id;
   uint64_t mask;
   entry *ring;
@@ -90,10 +92,8 @@ int shoal__trace_send(shoal_actors *sys, shoal_actor *a, uint64_t gen,
   int rc = SHOAL_ENOENT, worker = -1;
   if (m->trace == 0 &&
       ((m->flags & SHOAL_MSG_TRACE) ||
-       (every != 0 &&
-        atomic_fetch_add_explicit(&t->sends, 1, memory_order_relaxed) %
-                every ==
-            0))) {
+       (every != 0 && tls_countdown-- == 0 &&
+        (tls_countdown = every - 1, 1)))) {
     uint32_t id;
     do /* 1 … 65535 */
       id = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed) &
