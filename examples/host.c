@@ -10,8 +10,11 @@
  * packets are in flight to them, asleep or awake (their state saved from
  * on_release, or from the hibernated bytes). At the end it checks that
  * every packet is accounted for, every chat buffer freed once, each
- * session's packets ran in order and no gold was made or lost; exit
- * status 0 when all holds, 1 when not, 2 on bad flags.
+ * session's packets ran in order and no gold was made or lost. Each loot
+ * is also a bid to an auction-house actor (one in 100 traced); with
+ * --console stdin an operator types "actors status", "actors queue
+ * auction" or "actors trace ID", one command run per tick. Exit status 0
+ * when all holds, 1 when not, 2 on bad flags.
  *
  * Build outside the tree with:
  *   cc -std=c11 -pthread host.c $(pkg-config --cflags --libs shoal) */
@@ -88,7 +91,19 @@ typedef struct host {
   /* logouts: each logged-out player's gold, kept until it logs in */
   int64_t *saved_gold;            /* [sessions + 1]; main thread */
   uint64_t logouts, asleep_logouts;
+  /* the auction house: an actor each loot bids to (main thread sends),
+   * with one bid in 100 traced for the console */
+  shoal_actors *actors;
+  uint64_t bids, bids_refused;
+  _Atomic uint64_t bids_seen;
+  /* the operator's console (--console stdin): lines read by a thread,
+   * one run per tick by the main loop */
+  pthread_mutex_t con_mu;
+  char con_line[16][128];
+  unsigned con_head, con_tail;
 } host;
+
+enum { AUCTION = 1 };
 
 static volatile sig_atomic_t g_stop;
 
@@ -207,7 +222,69 @@ static int on_loot(void *hp, uint32_t id, void *user, const shoal_packet *pk) {
     h->world_gold -= m.amount;
     p->gold += m.amount;
   }
+  if (h->actors != NULL) { /* and the auction house hears of it */
+    shoal_msg bid;
+    memset(&bid, 0, sizeof bid);
+    bid.payload.u64[0] = m.amount;
+    if (shoal_try_send(h->actors, AUCTION, &bid) == SHOAL_OK)
+      h->bids++;
+    else
+      h->bids_refused++;
+  }
   return 0;
+}
+
+static void on_bid(shoal_actor *self, void *state, const shoal_msg *m) {
+  host *h = state;
+  (void)self;
+  (void)m;
+  atomic_fetch_add(&h->bids_seen, 1);
+}
+
+/* ---- the operator's console ------------------------------------------- */
+
+static void *console_main(void *arg) {
+  host *h = arg;
+  char line[128];
+  while (fgets(line, sizeof line, stdin) != NULL) {
+    line[strcspn(line, "\r\n")] = '\0';
+    pthread_mutex_lock(&h->con_mu);
+    if (h->con_tail - h->con_head < 16)
+      memcpy(h->con_line[h->con_tail++ % 16], line, sizeof line);
+    pthread_mutex_unlock(&h->con_mu);
+  }
+  return NULL;
+}
+
+static void console_print(void *user, unsigned depth, const char *line) {
+  (void)user;
+  (void)depth;
+  printf("console: %s\n", line);
+}
+
+/* One command, if one waits: "actors status", "actors queue ACTOR",
+ * "actors trace ID", "help". Main thread, between ticks. */
+static void console_run(host *h) {
+  char line[128];
+  int have, rc;
+  pthread_mutex_lock(&h->con_mu);
+  have = h->con_head != h->con_tail;
+  if (have)
+    memcpy(line, h->con_line[h->con_head++ % 16], sizeof line);
+  pthread_mutex_unlock(&h->con_mu);
+  if (!have || line[0] == '\0')
+    return;
+  printf("console: > %s\n", line);
+  if (strncmp(line, "actors ", 7) == 0) {
+    rc = shoal_actors_report(h->actors, line + 7, console_print, NULL);
+    if (rc != SHOAL_OK)
+      printf("console: %s: %s\n", line, shoal_strerror(rc));
+  } else if (strcmp(line, "help") == 0) {
+    printf("console: actors status | actors queue ACTOR | actors trace ID\n");
+  } else {
+    printf("console: unknown command '%s'; try help\n", line);
+  }
+  fflush(stdout);
 }
 
 /* A chat line's text: bytes that depend on its sequence number. */
@@ -539,8 +616,14 @@ static int parse_uint(const char *flag, const char *v, unsigned lo,
 
 static int usage(void) {
   fprintf(stderr, "usage: host [--sessions N] [--ticks N] [--workers N] "
-                  "[--config FILE]\n");
+                  "[--config FILE] [--console stdin]\n");
   return 2;
+}
+
+/* The auction house first: it runs on the manager's runtime. */
+static void teardown(host *h) {
+  shoal_actors_destroy(h->actors);
+  shoal_mgr_destroy(h->mgr);
 }
 
 int main(int argc, char **argv) {
@@ -554,6 +637,7 @@ int main(int argc, char **argv) {
   struct sigaction sa;
   struct timespec next;
   const char *config = NULL;
+  int console = 0;
   unsigned ticks = 100, workers = 0, ran = 0, drained_ticks = 0;
   uint32_t away[4];
   size_t naway = 0;
@@ -576,6 +660,9 @@ int main(int argc, char **argv) {
       rc = parse_uint(argv[i], v, 0, 1024, &workers);
     else if (strcmp(argv[i], "--config") == 0 && v != NULL)
       config = v, rc = 0;
+    else if (strcmp(argv[i], "--console") == 0 && v != NULL &&
+             strcmp(v, "stdin") == 0)
+      console = 1, rc = 0;
     else
       return usage();
     if (rc < 0)
@@ -629,16 +716,44 @@ int main(int argc, char **argv) {
     shoal_mgr_destroy(h.mgr);
     return 1;
   }
+  /* The auction house, on the manager's runtime. */
+  {
+    shoal_actors_config ac;
+    shoal_actor_opts o;
+    ac = cfg.actors; /* [Actors.*] of the file and the environment */
+    ac.log = log_to_stderr;
+    if (ac.trace_ring == 0)
+      ac.trace_ring = 4096;
+    if (ac.trace_every == 0)
+      ac.trace_every = 100;
+    shoal_actor_opts_defaults(&o);
+    o.handler = on_bid;
+    o.state = &h;
+    o.name = "auction";
+    if (shoal_actors_create(&h.actors, shoal_mgr_runtime(h.mgr), &ac) !=
+            SHOAL_OK ||
+        shoal_actor_register(h.actors, AUCTION, &o) != SHOAL_OK) {
+      fprintf(stderr, "host: the auction house failed\n");
+      shoal_mgr_destroy(h.mgr);
+      return 1;
+    }
+  }
+  pthread_mutex_init(&h.con_mu, NULL);
+  if (console) { /* never joined: it may wait on a terminal at exit */
+    pthread_t con;
+    if (pthread_create(&con, NULL, console_main, &h) == 0)
+      pthread_detach(con);
+  }
   for (uint32_t m = 0; m <= MAPS; m++) /* every map respawns each second */
     if (shoal_map_timer_start(h.mgr, m, RESPAWN_MS, RESPAWN_MS, on_respawn,
                               NULL, NULL) != SHOAL_OK) {
       fprintf(stderr, "host: a map's timer failed\n");
-      shoal_mgr_destroy(h.mgr);
+      teardown(&h);
       return 1;
     }
   h.world_gold = WORLD_GOLD;
   if ((h.saved_gold = calloc(h.sessions + 1, sizeof *h.saved_gold)) == NULL) {
-    shoal_mgr_destroy(h.mgr);
+    teardown(&h);
     return 1;
   }
   for (uint32_t id = 1; id <= h.sessions; id++) {
@@ -654,13 +769,13 @@ int main(int argc, char **argv) {
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, h.sock) != 0 ||
       pthread_create(&net, NULL, net_main, &h) != 0) {
     fprintf(stderr, "host: cannot start the network thread\n");
-    shoal_mgr_destroy(h.mgr);
+    teardown(&h);
     return 1;
   }
   if (pthread_create(&clients, NULL, clients_main, &h) != 0) {
     shutdown(h.sock[0], SHUT_WR);
     pthread_join(net, NULL);
-    shoal_mgr_destroy(h.mgr);
+    teardown(&h);
     return 1;
   }
 
@@ -679,6 +794,7 @@ int main(int argc, char **argv) {
     if ((rc = shoal_mgr_update(h.mgr, TICK_MS)) != SHOAL_OK)
       fprintf(stderr, "host: update: %s\n", shoal_strerror(rc));
     (void)shoal_mgr_drain_deferred(h.mgr, 0, NULL);
+    console_run(&h);
     dt = now_ns() - t0;
     worst_ns = dt > worst_ns ? dt : worst_ns;
     next.tv_nsec += TICK_MS * 1000000L;
@@ -781,6 +897,21 @@ int main(int argc, char **argv) {
        atomic_load(&h.wake_failures) == 0;
   /* Releases every session (on_release frees each player) and the
    * runtime the manager made. */
+  /* Every bid the auction house accepted is handled once. */
+  for (int i = 0; i < 5000 && atomic_load(&h.bids_seen) < h.bids; i++) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  printf("auction: %llu bids accepted, %llu handled, %llu refused by a full "
+         "mailbox\n",
+         (unsigned long long)h.bids,
+         (unsigned long long)atomic_load(&h.bids_seen),
+         (unsigned long long)h.bids_refused);
+  ok = ok && atomic_load(&h.bids_seen) == h.bids;
+  if ((rc = shoal_actors_destroy(h.actors)) != SHOAL_OK) {
+    fprintf(stderr, "host: actors: %s\n", shoal_strerror(rc));
+    ok = 0;
+  }
   if ((rc = shoal_mgr_destroy(h.mgr)) != SHOAL_OK) {
     fprintf(stderr, "host: destroy: %s\n", shoal_strerror(rc));
     ok = 0;

@@ -31,10 +31,30 @@ def _():
     assert "pending 0" in out and "0 order violations" in out, out
 
 
+@case("the example host's console: actors status, queue, trace, and a bad command")
+def _():
+    cmds = "actors status\nactors queue auction\nactors trace 1\nbogus\n"
+    p = subprocess.run([HOST, "--sessions", "100", "--ticks", "20",
+                        "--console", "stdin"], input=cmds, capture_output=True,
+                       text=True, timeout=120)
+    eq(p.returncode, 0, "status (stdout %r, stderr %r)" % (p.stdout, p.stderr))
+    out = p.stdout
+    for want in ("console: > actors status", "handled", "failures",
+                 "console: > actors queue auction", "when full",
+                 "back-pressure", "console: trace 1: ",
+                 "unknown command 'bogus'", "bids accepted"):
+        assert want in out, "%r not in %r" % (want, out[-2000:])
+    # the traced bid: sent by the main thread, then run on a worker
+    hops = [l for l in out.splitlines() if l.startswith("console: ") and
+            (" send " in l or " run " in l)]
+    assert len(hops) >= 2 and " send " in hops[0] and " run " in hops[1], hops
+
+
 @case("the example host refuses bad flags with status 2")
 def _():
     for args in (["--sessions", "0"], ["--ticks", "-3"], ["--ticks"],
-                 ["--bogus"], ["--config", "/nonexistent/shoal.conf"]):
+                 ["--bogus"], ["--config", "/nonexistent/shoal.conf"],
+                 ["--console", "tty"], ["--console"]):
         p = subprocess.run([HOST, *args], capture_output=True, text=True,
                            timeout=60)
         eq(p.returncode, 2, "status of %s (stderr %r)" % (args, p.stderr))
