@@ -89,6 +89,15 @@ int shoal__fault_now(void);
 
 /* Formats and hands one message to the host's callback; nothing when `fn`
  * is NULL. Never prints. */
+/* Text appended to buf[0 … cap) while it has room, counting what all of
+ * it takes (len), so that a caller whose buffer is short can say how
+ * much it needs: the metrics exposition's, the trace's. */
+typedef struct shoal__text {
+  char *buf;
+  size_t cap, len;
+} shoal__text;
+void shoal__text_put(shoal__text *t, const char *fmt, ...) SHOAL__PRINTF(2, 3);
+
 void shoal__log(shoal_log_fn fn, void *user, shoal_log_level level,
                 const char *fmt, ...) SHOAL__PRINTF(4, 5);
 

@@ -1,5 +1,6 @@
 /* err.c — the error table (shoal.h's SHOAL_ERRNO_MAP) as strings, the
- * version, and the log helper. */
+ * version, the log helper and the text buffer's append. */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "shoal_build.h"
@@ -39,4 +40,15 @@ void shoal__log(shoal_log_fn fn, void *user, shoal_log_level level,
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   fn(user, level, buf);
+}
+
+void shoal__text_put(shoal__text *t, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(t->len < t->cap ? t->buf + t->len : NULL,
+                t->len < t->cap ? t->cap - t->len : 0, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    t->len += (size_t)n;
 }

@@ -3,7 +3,6 @@
  * built from the public metric calls; and the cumulative tick-time
  * histogram it exposes, counted at the end of each update. The names,
  * types and units: docs/embedding.md, "Metrics for Prometheus". */
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,55 +25,39 @@ void shoal__prom_tick(shoal_mgr *mgr, uint64_t ns) {
 
 /* ---- the text --------------------------------------------------------- */
 
-/* The output: what fits in buf, and the whole length. */
-typedef struct out {
-  char *buf;
-  size_t cap, len;
-} out;
-
-static void put(out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void put(out *o, const char *fmt, ...) {
-  va_list ap;
-  int n;
-  va_start(ap, fmt);
-  n = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL,
-                o->len < o->cap ? o->cap - o->len : 0, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    o->len += (size_t)n;
-}
+/* The output (shoal__text): what fits in buf, and the whole length. */
 
 /* A family's HELP and TYPE lines. */
-static void family(out *o, const char *name, const char *type,
+static void family(shoal__text *o, const char *name, const char *type,
                    const char *help) {
-  put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  shoal__text_put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A family of one sample without labels. */
-static void one(out *o, const char *name, const char *type, const char *help,
-                double v) {
+static void one(shoal__text *o, const char *name, const char *type,
+                const char *help, double v) {
   family(o, name, type, help);
-  put(o, "%s %.17g\n", name, v);
+  shoal__text_put(o, "%s %.17g\n", name, v);
 }
 
-static void count(out *o, const char *name, const char *help, uint64_t v) {
+static void count(shoal__text *o, const char *name, const char *help,
+                  uint64_t v) {
   family(o, name, "counter", help);
-  put(o, "%s %llu\n", name, (unsigned long long)v);
+  shoal__text_put(o, "%s %llu\n", name, (unsigned long long)v);
 }
 
 /* A family of n samples told apart by one label: values[k] = v[k]. */
-static void labelled(out *o, const char *name, const char *type,
+static void labelled(shoal__text *o, const char *name, const char *type,
                      const char *help, const char *label,
                      const char *const *values, const double *v, int n) {
   family(o, name, type, help);
   for (int k = 0; k < n; k++)
-    put(o, "%s{%s=\"%s\"} %.17g\n", name, label, values[k], v[k]);
+    shoal__text_put(o, "%s{%s=\"%s\"} %.17g\n", name, label, values[k], v[k]);
 }
 
 /* ---- the manager -------------------------------------------------------- */
 
-static void tick_histogram(out *o, shoal_mgr *mgr) {
+static void tick_histogram(shoal__text *o, shoal_mgr *mgr) {
   uint64_t b[SHOAL__PROM_TICK_BUCKETS], sum, total = 0;
   pthread_mutex_lock(&mgr->mu);
   memcpy(b, mgr->prom_ticks, sizeof b);
@@ -85,20 +68,22 @@ static void tick_histogram(out *o, shoal_mgr *mgr) {
   for (unsigned k = 0; k < SHOAL__PROM_TICK_BUCKETS; k++) {
     total += b[k];
     if (k < SHOAL__PROM_TICK_BUCKETS - 1)
-      put(o, "shoal_tick_duration_seconds_bucket{le=\"%g\"} %llu\n",
-          (double)tick_le_us[k] * 1e-6, (unsigned long long)total);
+      shoal__text_put(o, "shoal_tick_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                      (double)tick_le_us[k] * 1e-6, (unsigned long long)total);
     else
-      put(o, "shoal_tick_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-          (unsigned long long)total);
+      shoal__text_put(o,
+                      "shoal_tick_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                      (unsigned long long)total);
   }
-  put(o, "shoal_tick_duration_seconds_sum %.9f\n", (double)sum * 1e-9);
-  put(o, "shoal_tick_duration_seconds_count %llu\n",
-      (unsigned long long)total);
+  shoal__text_put(o, "shoal_tick_duration_seconds_sum %.9f\n",
+                  (double)sum * 1e-9);
+  shoal__text_put(o, "shoal_tick_duration_seconds_count %llu\n",
+                  (unsigned long long)total);
 }
 
-static void manager(out *o, shoal_mgr *mgr, const shoal_mgr_metrics *m) {
-  static const char *const states[] = {"active", "hibernated",
-                                       "quarantined"};
+static void manager(shoal__text *o, shoal_mgr *mgr,
+                    const shoal_mgr_metrics *m) {
+  static const char *const states[] = {"active", "hibernated", "quarantined"};
   static const char *const phases[] = {"sessions", "maps"};
   static const char *const kinds[] = {"session_pool", "tables",
                                       "heap_committed"};
@@ -113,8 +98,7 @@ static void manager(out *o, shoal_mgr *mgr, const shoal_mgr_metrics *m) {
   pthread_mutex_unlock(&mgr->mu);
   labelled(o, "shoal_sessions", "gauge", "Sessions held now, by state.",
            "state", states, nstate, 3);
-  count(o, "shoal_ticks_total", "Updates (shoal_mgr_update calls) run.",
-        ticks);
+  count(o, "shoal_ticks_total", "Updates (shoal_mgr_update calls) run.", ticks);
   tick_histogram(o, mgr);
   one(o, "shoal_session_update_host_seconds", "gauge",
       "The host's update callback per session update, in the metrics "
@@ -137,7 +121,7 @@ static void manager(out *o, shoal_mgr *mgr, const shoal_mgr_metrics *m) {
         "Callbacks that ran past CallbackBudgetMs.", m->over_budget);
 }
 
-static void packets(out *o, const shoal_packet_stats *p) {
+static void packets(shoal__text *o, const shoal_packet_stats *p) {
   static const char *const events[] = {"taken", "freed"};
   const double pl[] = {(double)p->payloads_taken, (double)p->payloads_freed};
   count(o, "shoal_packets_sent_total", "Sends to a live session.", p->sent);
@@ -155,11 +139,10 @@ static void packets(out *o, const shoal_packet_stats *p) {
   count(o, "shoal_packets_rate_limited_total",
         "Packets dropped past their category's rate (in dropped).",
         p->rate_limited);
-  count(o, "shoal_packets_mapped_total",
-        "Packets taken to a map phase.", p->mapped);
+  count(o, "shoal_packets_mapped_total", "Packets taken to a map phase.",
+        p->mapped);
   one(o, "shoal_packets_pending", "gauge",
-      "Packets in the inboxes and the deferred queue now.",
-      (double)p->pending);
+      "Packets in the inboxes and the deferred queue now.", (double)p->pending);
   one(o, "shoal_deferred_packets", "gauge",
       "Packets waiting for the main thread's drain now.",
       (double)p->deferred_now);
@@ -167,8 +150,8 @@ static void packets(out *o, const shoal_packet_stats *p) {
         "Crossings of DeferredDepthWarn by the deferred queue.",
         p->deferred_alarms);
   labelled(o, "shoal_payloads_total", "counter",
-           "Payloads past the inline bytes, taken and freed.", "event",
-           events, pl, 2);
+           "Payloads past the inline bytes, taken and freed.", "event", events,
+           pl, 2);
   one(o, "shoal_payload_bytes", "gauge", "Payload bytes in flight now.",
       (double)p->payload_bytes);
   one(o, "shoal_payload_buffer_bytes", "gauge",
@@ -180,7 +163,7 @@ static void packets(out *o, const shoal_packet_stats *p) {
         "Packets the broadcasts delivered (in sent).", p->deliveries);
 }
 
-static void maps(out *o, shoal_mgr *mgr) {
+static void maps(shoal__text *o, shoal_mgr *mgr) {
   enum { CAP = 1024 }; /* maps with their own series; the rest summed */
   shoal_map_stats *st = shoal__malloc(CAP * sizeof *st);
   long n;
@@ -193,18 +176,18 @@ static void maps(out *o, shoal_mgr *mgr) {
     family(o, "shoal_map_sessions", "gauge",
            "Sessions on each map now, hibernated ones too.");
     for (long k = 0; k < n; k++)
-      put(o, "shoal_map_sessions{map=\"%u\"} %u\n", st[k].map,
-          st[k].sessions);
+      shoal__text_put(o, "shoal_map_sessions{map=\"%u\"} %u\n", st[k].map,
+                      st[k].sessions);
     family(o, "shoal_map_packets_total", "counter",
            "MAP packets each map ran in its map-phase turns.");
     for (long k = 0; k < n; k++)
-      put(o, "shoal_map_packets_total{map=\"%u\"} %llu\n", st[k].map,
-          (unsigned long long)st[k].map_packets);
+      shoal__text_put(o, "shoal_map_packets_total{map=\"%u\"} %llu\n",
+                      st[k].map, (unsigned long long)st[k].map_packets);
     family(o, "shoal_map_phase_seconds_total", "counter",
            "Time of each map's map-phase turns.");
     for (long k = 0; k < n; k++)
-      put(o, "shoal_map_phase_seconds_total{map=\"%u\"} %.9f\n", st[k].map,
-          (double)st[k].phase_ns * 1e-9);
+      shoal__text_put(o, "shoal_map_phase_seconds_total{map=\"%u\"} %.9f\n",
+                      st[k].map, (double)st[k].phase_ns * 1e-9);
   }
   shoal__free(st);
 }
@@ -212,18 +195,16 @@ static void maps(out *o, shoal_mgr *mgr) {
 static const char *const outcomes[] = {"requested", "replied", "timed_out",
                                        "dropped", "late"};
 
-static void sleepers(out *o, const shoal_hib_stats *h,
-                     const shoal_timer_stats *t,
-                     const shoal_request_stats *r) {
-  static const char *const timer_events[] = {"started", "fired",
-                                             "cancelled", "gone"};
+static void sleepers(shoal__text *o, const shoal_hib_stats *h,
+                     const shoal_timer_stats *t, const shoal_request_stats *r) {
+  static const char *const timer_events[] = {"started", "fired", "cancelled",
+                                             "gone"};
   const double tv[] = {(double)t->started, (double)t->fired,
                        (double)t->cancelled, (double)t->gone};
   const double rv[] = {(double)r->requests, (double)r->replies,
                        (double)r->timeouts, (double)r->dropped,
                        (double)r->late};
-  count(o, "shoal_hibernations_total", "Sessions hibernated.",
-        h->hibernations);
+  count(o, "shoal_hibernations_total", "Sessions hibernated.", h->hibernations);
   count(o, "shoal_wakes_total", "Sessions woken.", h->wakes);
   count(o, "shoal_hibernation_failures_total",
         "Hibernations that could not keep their record.", h->failures);
@@ -236,8 +217,8 @@ static void sleepers(out *o, const shoal_hib_stats *h,
   labelled(o, "shoal_timers_total", "counter", "Session and map timers.",
            "event", timer_events, tv, 4);
   labelled(o, "shoal_session_requests_total", "counter",
-           "Session requests to actors, by outcome.", "outcome", outcomes,
-           rv, 5);
+           "Session requests to actors, by outcome.", "outcome", outcomes, rv,
+           5);
   one(o, "shoal_session_requests_pending", "gauge",
       "Session requests waiting for an answer now.", (double)r->pending);
 }
@@ -271,7 +252,7 @@ static const struct worker_family {
      offsetof(shoal_worker_stats, cpu_ns), 1e-9},
 };
 
-static void runtime(out *o, shoal_runtime *rt) {
+static void runtime(shoal__text *o, shoal_runtime *rt) {
   unsigned nw = shoal_runtime_workers(rt);
   shoal_worker_stats *ws = shoal__calloc(nw, sizeof *ws);
   if (ws == NULL)
@@ -286,35 +267,36 @@ static void runtime(out *o, shoal_runtime *rt) {
     for (unsigned w = 0; w < nw; w++) {
       uint64_t v;
       memcpy(&v, (const char *)&ws[w] + f->off, sizeof v);
-      put(o, "%s{worker=\"%u\"} %.17g\n", f->name, w, (double)v * f->scale);
+      shoal__text_put(o, "%s{worker=\"%u\"} %.17g\n", f->name, w,
+                      (double)v * f->scale);
     }
   }
   shoal__free(ws);
 }
 
 /* A label value escaped as the format asks: backslash, quote, newline. */
-static void put_label(out *o, const char *s) {
+static void put_label(shoal__text *o, const char *s) {
   for (; *s != '\0'; s++) {
     if (*s == '\\' || *s == '"')
-      put(o, "\\%c", *s);
+      shoal__text_put(o, "\\%c", *s);
     else if (*s == '\n')
-      put(o, "\\n");
+      shoal__text_put(o, "\\n");
     else
-      put(o, "%c", *s);
+      shoal__text_put(o, "%c", *s);
   }
 }
 
-static void actor_series(out *o, const char *name, const shoal_actor_stats *a,
-                         size_t n, int depth) {
+static void actor_series(shoal__text *o, const char *name,
+                         const shoal_actor_stats *a, size_t n, int depth) {
   for (size_t k = 0; k < n; k++) {
-    put(o, "%s{actor=\"", name);
+    shoal__text_put(o, "%s{actor=\"", name);
     put_label(o, a[k].name);
-    put(o, "\",id=\"%llu\"} %llu\n", (unsigned long long)a[k].id,
-        (unsigned long long)(depth ? a[k].depth : a[k].processed));
+    shoal__text_put(o, "\",id=\"%llu\"} %llu\n", (unsigned long long)a[k].id,
+                    (unsigned long long)(depth ? a[k].depth : a[k].processed));
   }
 }
 
-static void actors_of(out *o, shoal_actors *sys) {
+static void actors_of(shoal__text *o, shoal_actors *sys) {
   enum { CAP = 256 }; /* actors with their own series */
   shoal_actors_stats st;
   shoal_actor_stats *a;
@@ -326,16 +308,15 @@ static void actors_of(out *o, shoal_actors *sys) {
   count(o, "shoal_actor_routing_failures_total",
         "Sends to an actor id nobody has.", st.routing_failures);
   count(o, "shoal_actor_late_replies_total",
-        "Replies to calls and requests that had timed out.",
-        st.late_replies);
+        "Replies to calls and requests that had timed out.", st.late_replies);
   count(o, "shoal_actor_deferred_turns_total",
         "Turns put off by the per-tick limit.", st.deferred);
   {
     const double av[] = {(double)st.requests, (double)st.replies,
                          (double)st.timeouts, (double)st.requests_dropped};
     labelled(o, "shoal_actor_requests_total", "counter",
-             "Actor requests with a timeout, by outcome.", "outcome",
-             outcomes, av, 4);
+             "Actor requests with a timeout, by outcome.", "outcome", outcomes,
+             av, 4);
   }
   if ((a = shoal__malloc(CAP * sizeof *a)) == NULL)
     return;
@@ -359,7 +340,7 @@ int shoal_metrics_prometheus(shoal_mgr *mgr, shoal_actors *actors, char *buf,
   shoal_hib_stats h;
   shoal_timer_stats t;
   shoal_request_stats r;
-  out o = {buf, buf != NULL ? cap : 0, 0};
+  shoal__text o = {buf, buf != NULL ? cap : 0, 0};
   int rc;
   if (mgr == NULL || (buf == NULL && cap > 0))
     return SHOAL_EINVAL;

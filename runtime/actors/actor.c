@@ -184,11 +184,12 @@ static _Atomic uint64_t *beat_of(shoal_actors *sys, shoal_worker *w,
   return b;
 }
 
-/* The turn ends: an outer turn's handler, or none, runs again. */
-static void beat_end(_Atomic uint64_t *b, uint64_t seq, uint64_t prev) {
+/* The turn ends or pauses: an outer turn's handler, or none, runs again
+ * (a new count, so that the watch sees the change). */
+static void beat_end(_Atomic uint64_t *b, uint64_t *seq, uint64_t prev) {
+  *seq += (uint64_t)1 << 32;
   if (b != NULL)
-    atomic_store_explicit(b, (seq + ((uint64_t)1 << 32)) | (prev & UINT32_MAX),
-                          memory_order_relaxed);
+    atomic_store_explicit(b, *seq | (prev & UINT32_MAX), memory_order_relaxed);
 }
 
 /* A traced message's turn begins. */
@@ -269,9 +270,7 @@ static void turn(shoal_worker *w, shoal__task *t) {
         stopping = 1; /* unregistered: the rest is finish's */
     }
     if (stopping) {
-      flush(a, n - flushed, &hsum, hmax);
-      flushed = n;
-      closing = 1;
+      closing = 1; /* finished below, its figures first */
       break;
     }
     if (n == budget) {
@@ -289,8 +288,7 @@ static void turn(shoal_worker *w, shoal__task *t) {
     flushed = n;
     /* Before it may go idle: from then on the system may be destroyed
      * under this turn, beats and all. */
-    beat_end(beat, beat_seq, beat_prev);
-    beat_seq += (uint64_t)1 << 32;
+    beat_end(beat, &beat_seq, beat_prev);
     if (shoal__mailbox_try_idle(&a->box, gen, &seen))
       break; /* the next push schedules it again */
     if (shoal__mpsc_gen(seen) != (gen & SHOAL__MPSC_GEN_MASK)) {
@@ -305,7 +303,7 @@ static void turn(shoal_worker *w, shoal__task *t) {
   tls_actor = outer;
   if (!closing && !again)
     return; /* idle: the record (and maybe the system) is no longer ours */
-  beat_end(beat, beat_seq, beat_prev);
+  beat_end(beat, &beat_seq, beat_prev);
   flush(a, n - flushed, &hsum, hmax);
   if (closing) {
     finish(a);

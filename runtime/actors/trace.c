@@ -9,7 +9,6 @@
  * Off (no ring), a send pays the one branch that finds sys->trace NULL.
  * Readers copy the ring and sort by time: the list for one id, and Chrome
  * trace events with flow arrows from hop to hop. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,9 +90,8 @@ int shoal__trace_send(shoal_actors *sys, shoal_actor *a, uint64_t gen,
   shoal_worker *w;
   int rc = SHOAL_ENOENT, worker = -1;
   if (m->trace == 0 &&
-      ((m->flags & SHOAL_MSG_TRACE) ||
-       (every != 0 && tls_countdown-- == 0 &&
-        (tls_countdown = every - 1, 1)))) {
+      ((m->flags & SHOAL_MSG_TRACE) || (every != 0 && tls_countdown-- == 0 &&
+                                        (tls_countdown = every - 1, 1)))) {
     uint32_t id;
     do /* 1 … 65535 */
       id = atomic_fetch_add_explicit(&t->next_id, 1, memory_order_relaxed) &
@@ -177,29 +175,11 @@ const char *shoal__hop_name(unsigned kind) {
   return kind < 4 ? kind_name[kind] : "hop";
 }
 
-/* Appends to buf while it has room; counts what it would take. */
-typedef struct out {
-  char *buf;
-  size_t cap, len;
-} out;
-
-static void put(out *o, const char *fmt, ...) SHOAL__PRINTF(2, 3);
-static void put(out *o, const char *fmt, ...) {
-  va_list ap;
-  int k;
-  va_start(ap, fmt);
-  k = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL,
-                o->len < o->cap ? o->cap - o->len : 0, fmt, ap);
-  va_end(ap);
-  if (k > 0)
-    o->len += (size_t)k;
-}
-
 int shoal_actors_trace_chrome(shoal_actors *sys, char *buf, size_t cap,
                               size_t *len) {
   shoal_hop *h;
   size_t n;
-  out o = {buf, cap, 0};
+  shoal__text o = {buf, cap, 0};
   unsigned char *seen, *has_next;
   if (len != NULL)
     *len = 0;
@@ -224,14 +204,15 @@ int shoal_actors_trace_chrome(shoal_actors *sys, char *buf, size_t cap,
     seen[h[k].trace] = 1;
   }
   memset(seen, 0, 65536);
-  put(&o, "{\"traceEvents\":[");
+  shoal__text_put(&o, "{\"traceEvents\":[");
   for (size_t k = 0; k < n; k++) {
     const shoal_hop *x = &h[k];
     double us = (double)x->ns / 1e3;
     int tid = x->worker >= 0 ? x->worker : 1000; /* 1000: outside */
     int first = !seen[x->trace], last = !has_next[k];
     seen[x->trace] = 1;
-    put(&o,
+    shoal__text_put(
+        &o,
         "%s{\"name\":\"%s\",\"cat\":\"actors\",\"ph\":\"X\",\"ts\":%.3f,"
         "\"dur\":1,\"pid\":1,\"tid\":%d,\"args\":{\"trace\":%u,\"from\":%llu,"
         "\"to\":%llu,\"flags\":%u,\"status\":%d}}",
@@ -239,13 +220,17 @@ int shoal_actors_trace_chrome(shoal_actors *sys, char *buf, size_t cap,
         (unsigned long long)x->from, (unsigned long long)x->to, x->flags,
         x->status);
     if (!(first && last))
-      put(&o,
+      shoal__text_put(
+          &o,
           ",{\"name\":\"trace %u\",\"cat\":\"actors\",\"ph\":\"%s\",%s"
           "\"id\":%u,\"ts\":%.3f,\"pid\":1,\"tid\":%d}",
-          x->trace, first ? "s" : last ? "f" : "t",
+          x->trace,
+          first  ? "s"
+          : last ? "f"
+                 : "t",
           last ? "\"bp\":\"e\"," : "", x->trace, us, tid);
   }
-  put(&o, "],\"displayTimeUnit\":\"ns\"}\n");
+  shoal__text_put(&o, "],\"displayTimeUnit\":\"ns\"}\n");
   shoal__free(seen);
   shoal__free(has_next);
   shoal__free(h);
