@@ -717,6 +717,9 @@ SHOAL_API int shoal_runtime_trace_write(const shoal_runtime *rt,
 #define SHOAL_MSG_REQUEST 0x1 /* set by request: answer with a reply */
 #define SHOAL_MSG_REPLY   0x2 /* set by reply */
 #define SHOAL_MSG_PTR     0x4 /* payload.ptr points to `size` bytes */
+#define SHOAL_MSG_TIMEOUT 0x8 /* with SHOAL_MSG_REPLY: no reply came in time;
+                                 the request as sent (its pointer payload's
+                                 value only: the addressee owns it) */
 #define SHOAL_MSG_FAILED  0x10 /* with SHOAL_MSG_REPLY: the actor asked was
                                  stopped after a failure before it
                                  answered (supervision) */
@@ -725,9 +728,6 @@ SHOAL_API int shoal_runtime_trace_write(const shoal_runtime *rt,
                                  its status) */
 #define SHOAL_MSG_TRACE   0x40 /* the sender asks for this message to be
                                  traced (with Actors.TraceRing set) */
-#define SHOAL_MSG_TIMEOUT 0x8 /* with SHOAL_MSG_REPLY: no reply came in time;
-                                 the request as sent (its pointer payload's
-                                 value only: the addressee owns it) */
 
 /* A fixed-size envelope (56 bytes), copied into the recipient's mailbox.
  * All fields public. Pointer payloads (SHOAL_MSG_PTR): once a send
