@@ -579,6 +579,8 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   atomic_store_explicit(&a->fail, 0, memory_order_relaxed);
   atomic_store_explicit(&a->failures, 0, memory_order_relaxed);
   atomic_store_explicit(&a->restarts, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->stuck, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->stalls, 0, memory_order_relaxed);
   if (a->init != NULL)
     a->init(a, a->state); /* before the id is published: no message yet */
   a->corr_next = 0;
