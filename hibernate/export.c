@@ -39,10 +39,9 @@ static void mv_free(shoal__mv *m, shoal__tview *tv) {
 /* The host's bytes back to it from it->r (a hibernation undone): the
  * session carries on active with its new user pointer. Holding, under
  * mu, which is let go around the host's callback. */
-static void give_back(shoal_mgr *mgr, shoal__session *s, shoal__hib_item *it) {
+static void give_back(shoal_mgr *mgr, shoal__hib_item *it) {
   shoal__hib *h = mgr->hib;
   const shoal_mgr *prev;
-  uint32_t st = SHOAL__S_HIBERNATING;
   pthread_mutex_unlock(&mgr->mu);
   prev = shoal__cb_enter(mgr);
   shoal__beat(&mgr->main_beat, SHOAL__CB_HIBERNATE, it->id);
@@ -50,21 +49,7 @@ static void give_back(shoal_mgr *mgr, shoal__session *s, shoal__hib_item *it) {
   shoal__beat(&mgr->main_beat, SHOAL__CB_NONE, 0);
   shoal__cb_leave(prev);
   pthread_mutex_lock(&mgr->mu);
-  atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
-                                          memory_order_relaxed,
-                                          memory_order_relaxed);
-  atomic_store_explicit(
-      &shoal__mgr_cols(mgr)
-           ->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
-      it->user, memory_order_relaxed);
-  if (it->rc != SHOAL_OK) {
-    h->wake_failures++;
-    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
-               "session %u: its export failed and the host's wake from its "
-               "bytes failed too (%s)",
-               it->id, shoal_strerror(it->rc));
-  }
-  shoal__hrec_free(it->r);
+  shoal__hib_bounced(mgr, it, "its export failed");
 }
 
 /* Active session s (id) hibernated now on this thread, every packet
@@ -76,7 +61,7 @@ static int hibernate_now(shoal_mgr *mgr, shoal__session *s, uint32_t id) {
   shoal__hib_item it;
   shoal__out held;
   const shoal_mgr *prev;
-  uint32_t oslot, st = SHOAL__S_HIBERNATING;
+  uint32_t oslot;
   int rc;
   pthread_mutex_lock(&mgr->mu);
   it.index = s->self;
@@ -99,23 +84,11 @@ static int hibernate_now(shoal_mgr *mgr, shoal__session *s, uint32_t id) {
   shoal__cb_leave(prev);
   pthread_mutex_lock(&mgr->mu);
   if (it.rc != SHOAL__IT_OK) {
-    atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
-                                            memory_order_relaxed,
-                                            memory_order_relaxed);
-    if (it.rc == SHOAL__IT_REFUSED) {
-      h->refused++;
-      rc = SHOAL_ESTATE;
-    } else { /* the host rebuilt it from its bytes (hibernate_one) */
-      atomic_store_explicit(
-          &shoal__mgr_cols(mgr)
-               ->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
-          it.user, memory_order_relaxed);
-      h->failures++;
-      h->too_large += it.rc >= SHOAL__IT_BIG;
-      rc = it.rc >= SHOAL__IT_BIG ? SHOAL_ELIMIT : SHOAL_ENOMEM;
-    }
+    shoal__hib_not_kept(mgr, &it);
     pthread_mutex_unlock(&mgr->mu);
-    return rc;
+    return it.rc == SHOAL__IT_REFUSED ? SHOAL_ESTATE
+           : it.rc >= SHOAL__IT_BIG   ? SHOAL_ELIMIT
+                                      : SHOAL_ENOMEM;
   }
   if (atomic_load_explicit(&s->state, memory_order_relaxed) == 0) {
     /* released while its callback ran: on_release gets user NULL */
@@ -129,7 +102,7 @@ static int hibernate_now(shoal_mgr *mgr, shoal__session *s, uint32_t id) {
   oslot = shoal__hib_slot_take(h);
   if ((rc = shoal__registry_out_set(&mgr->reg, oslot, id)) != SHOAL_OK) {
     shoal__hib_slot_put(h, oslot);
-    give_back(mgr, s, &it);
+    give_back(mgr, &it);
     pthread_mutex_unlock(&mgr->mu);
     return rc;
   }

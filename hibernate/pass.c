@@ -98,6 +98,46 @@ static int idle_enough(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
   return woke == 0 || mgr->clock_ms - woke >= hyst;
 }
 
+void shoal__hib_not_kept(shoal_mgr *mgr, shoal__hib_item *it) {
+  shoal__hib *h = mgr->hib;
+  shoal__session *s = shoal__mgr_rec(mgr, it->index);
+  uint32_t st = SHOAL__S_HIBERNATING;
+  shoal__cols *c = shoal__mgr_cols(mgr);
+  int big, lost;
+  atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
+                                          memory_order_relaxed,
+                                          memory_order_relaxed);
+  if (it->rc == SHOAL__IT_REFUSED) {
+    h->refused++;
+    return;
+  }
+  /* The host rebuilt it (maybe elsewhere): its new pointer, in its slot
+   * now (others' detaches in the same pass may have moved it). */
+  atomic_store_explicit(
+      &c->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
+      it->user, memory_order_relaxed);
+  h->failures++;
+  big = it->rc >= SHOAL__IT_BIG;
+  if (big) {
+    /* Not tried again until the session reports work (its state
+     * changed): the same bytes would pass the limit again. */
+    h->too_large++;
+    s->hib_big_at =
+        c->last_active[atomic_load_explicit(&s->slot, memory_order_relaxed)] +
+        1;
+  }
+  lost = it->rc == SHOAL__IT_LOST || it->rc == SHOAL__IT_BIG_LOST;
+  shoal__log(mgr->cfg.log, mgr->cfg.log_user,
+             lost ? SHOAL_LOG_ERROR : SHOAL_LOG_WARN,
+             "session %u: its hibernation record could not be kept (%s); %s",
+             it->id,
+             big ? "its bytes pass the limit of SHOAL_HIB_BLOB_MAX; not "
+                   "tried again until it reports work"
+                 : "out of memory",
+             !lost ? "woken at once from its bytes"
+                   : "and the host's wake failed");
+}
+
 /* Ends a pass under mu: the sessions leave the active array for their
  * records, or stay. Those that were touched, or had a packet reserved,
  * while the pass ran are moved to the front of the items for a wake from
@@ -144,77 +184,41 @@ static size_t pass_finish(shoal_mgr *mgr) {
       }
       continue;
     }
-    {
-      uint32_t st = SHOAL__S_HIBERNATING;
-      shoal__cols *c = shoal__mgr_cols(mgr);
-      int big, lost;
-      atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
-                                              memory_order_relaxed,
-                                              memory_order_relaxed);
-      if (it->rc == SHOAL__IT_REFUSED) {
-        h->refused++;
-        continue;
-      }
-      /* The host rebuilt it (maybe elsewhere): its new pointer, in its
-       * slot now (others' detaches above may have moved it). */
-      atomic_store_explicit(
-          &c->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
-          it->user, memory_order_relaxed);
-      h->failures++;
-      big = it->rc >= SHOAL__IT_BIG;
-      if (big) {
-        /* Not tried again until the session reports work (its state
-         * changed): the same bytes would pass the limit again. */
-        h->too_large++;
-        s->hib_big_at = c->last_active[atomic_load_explicit(
-                            &s->slot, memory_order_relaxed)] +
-                        1;
-      }
-      lost = it->rc == SHOAL__IT_LOST || it->rc == SHOAL__IT_BIG_LOST;
-      shoal__log(mgr->cfg.log, mgr->cfg.log_user,
-                 lost ? SHOAL_LOG_ERROR : SHOAL_LOG_WARN,
-                 "session %u: its hibernation record could not be kept "
-                 "(%s); %s",
-                 it->id,
-                 big ? "its bytes pass the limit of SHOAL_HIB_BLOB_MAX; not "
-                       "tried again until it reports work"
-                     : "out of memory",
-                 !lost ? "woken at once from its bytes"
-                       : "and the host's wake failed");
-    }
+    shoal__hib_not_kept(mgr, it);
   }
   h->nitems = nb;
   h->in_pass = 0;
   return nb;
 }
 
-/* After a bounce's wakes, under mu: the sessions carry on, LIVE, with
- * the host's new pointers (a release made meanwhile passes it to
- * on_release); the records go. */
+void shoal__hib_bounced(shoal_mgr *mgr, shoal__hib_item *it,
+                        const char *why) {
+  shoal__session *s = shoal__mgr_rec(mgr, it->index);
+  uint32_t st = SHOAL__S_HIBERNATING;
+  atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
+                                          memory_order_relaxed,
+                                          memory_order_relaxed);
+  atomic_store_explicit(
+      &shoal__mgr_cols(mgr)
+           ->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
+      it->user, memory_order_relaxed);
+  s->woke_ms = mgr->clock_ms;
+  if (it->rc != SHOAL_OK) {
+    mgr->hib->wake_failures++;
+    shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
+               "session %u: %s, and the host's wake from its bytes failed "
+               "(%s)",
+               it->id, why, shoal_strerror(it->rc));
+  }
+  shoal__hrec_free(it->r);
+}
+
+/* After a bounce's wakes, under mu. */
 static void bounce_finish(shoal_mgr *mgr) {
   shoal__hib *h = mgr->hib;
-  shoal__cols *c = shoal__mgr_cols(mgr);
-  for (size_t k = 0; k < h->nitems; k++) {
-    shoal__hib_item *it = &h->items[k];
-    shoal__session *s = shoal__mgr_rec(mgr, it->index);
-    uint32_t st = SHOAL__S_HIBERNATING;
-    atomic_compare_exchange_strong_explicit(&s->state, &st, SHOAL__S_LIVE,
-                                            memory_order_relaxed,
-                                            memory_order_relaxed);
-    atomic_store_explicit(
-        &c->user[atomic_load_explicit(&s->slot, memory_order_relaxed)],
-        it->user, memory_order_relaxed);
-    s->woke_ms = mgr->clock_ms;
-    if (it->rc != SHOAL_OK) {
-      h->wake_failures++;
-      shoal__log(mgr->cfg.log, mgr->cfg.log_user, SHOAL_LOG_ERROR,
-                 "session %u: a packet or a touch came while it was "
-                 "hibernated, and the host's wake from its bytes failed "
-                 "(%s)",
-                 it->id, shoal_strerror(it->rc));
-    }
-    shoal__hrec_free(it->r);
-  }
+  for (size_t k = 0; k < h->nitems; k++)
+    shoal__hib_bounced(mgr, &h->items[k],
+                       "a packet or a touch came while it was hibernated");
   h->nitems = 0;
 }
 

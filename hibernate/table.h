@@ -144,6 +144,17 @@ long shoal__hib_held(shoal_mgr *mgr, void (*f)(shoal_mgr *, void *),
  * a record in it->r (it->rc SHOAL__IT_OK); when the record cannot be
  * kept the host gets its bytes back at once (it->user). On ws's thread. */
 void shoal__hib_one(shoal_mgr *mgr, shoal__hib_ws *ws, shoal__hib_item *it);
+/* A session of a pass or an export whose record was not kept (it->rc
+ * not SHOAL__IT_OK): LIVE again, with the host's new pointer when it
+ * rebuilt it; counted (refused, failures, too_large) and logged. Under
+ * mu, holding. */
+void shoal__hib_not_kept(shoal_mgr *mgr, shoal__hib_item *it);
+/* A session whose record was made and whose hibernation is undone, after
+ * the host's wake gave it->user (it->rc its status): it carries on, LIVE,
+ * with that pointer (a release made meanwhile passes it to on_release);
+ * the record goes; a failed wake is counted and logged with `why`. Under
+ * mu, holding. */
+void shoal__hib_bounced(shoal_mgr *mgr, shoal__hib_item *it, const char *why);
 /* A pass: up to max idle sessions; how many hibernated. Holding. */
 long shoal__hib_pass(shoal_mgr *mgr, size_t max);
 /* The hook after each tick: a pass when one is due. Holding. */

@@ -96,6 +96,7 @@ typedef struct shoal__text {
   char *buf;
   size_t cap, len;
 } shoal__text;
+/* Any thread, on a buffer of its own. */
 void shoal__text_put(shoal__text *t, const char *fmt, ...) SHOAL__PRINTF(2, 3);
 
 void shoal__log(shoal_log_fn fn, void *user, shoal_log_level level,

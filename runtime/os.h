@@ -83,6 +83,12 @@ typedef struct shoal__ticker {
   void (*fn)(void *arg, uint64_t now_ns);
   void *arg;
 } shoal__ticker;
+/* A watchdog's period for its smallest limit: four looks per limit (a
+ * report comes within 1¼ limits), at least 1 ms. Any thread. */
+static inline uint64_t shoal__ticker_period(unsigned limit_ms) {
+  uint64_t ns = (uint64_t)limit_ms * 250000u;
+  return ns < 1000000u ? 1000000u : ns;
+}
 /* Starts it: SHOAL_EAGAIN when the OS refuses a thread. The owner. */
 int shoal__ticker_start(shoal__ticker *t, const char *name, uint64_t period_ns,
                         void (*fn)(void *, uint64_t), void *arg);

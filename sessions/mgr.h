@@ -442,6 +442,13 @@ static inline void shoal__mgr_wait_tick(shoal_mgr *mgr) {
 }
 
 /* mgr.c */
+/* The hibernated session o (its out slot set, not in the registry yet)
+ * is named by its id and joins its map's and group's lists: SHOAL_ENOMEM
+ * with nothing changed. Under mu. */
+int shoal__mgr_out_insert(shoal_mgr *mgr, shoal__out *o);
+/* o leaves its lists and the registry (its packets and record are the
+ * caller's). Under mu. */
+void shoal__mgr_out_remove(shoal_mgr *mgr, shoal__out *o);
 /* The manager whose callback the calling thread is in (NULL outside). */
 extern _Thread_local const shoal_mgr *shoal__tls_in_cb;
 /* 1 while the calling thread is inside one of mgr's callbacks. */
@@ -489,13 +496,6 @@ void shoal__moved_del(shoal_mgr *mgr, uint32_t id);
  * SHOAL_ENOENT. */
 int shoal__mgr_gone(shoal_mgr *mgr, uint32_t id);
 void shoal__moved_destroy(shoal_mgr *mgr);
-/* The hibernated session o (its out slot set, not in the registry yet)
- * is named by its id and joins its map's and group's lists: SHOAL_ENOMEM
- * with nothing changed. */
-int shoal__mgr_out_insert(shoal_mgr *mgr, shoal__out *o);
-/* o leaves its lists and the registry (its packets and record are the
- * caller's). */
-void shoal__mgr_out_remove(shoal_mgr *mgr, shoal__out *o);
 /* timers.c */
 int shoal__timers_init(shoal_mgr *mgr);
 void shoal__timers_destroy(shoal_mgr *mgr);

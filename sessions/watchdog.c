@@ -104,10 +104,7 @@ int shoal__wd_start(shoal_mgr *mgr) {
   if (mgr->cfg.callback_budget_ms != 0 &&
       (lo == 0 || mgr->cfg.callback_budget_ms < lo))
     lo = mgr->cfg.callback_budget_ms;
-  /* Four looks per limit: a stall is reported within 1¼ limits. */
-  period_ns = (uint64_t)lo * 250000u;
-  if (period_ns < 1000000u)
-    period_ns = 1000000u;
+  period_ns = shoal__ticker_period(lo);
   if ((rc = shoal__ticker_start(&mgr->wd, "shoal-watchdog", period_ns, tick,
                                 mgr)) != SHOAL_OK) {
     shoal__free(mgr->wd_watch);

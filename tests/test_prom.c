@@ -18,23 +18,6 @@
 
 static _Atomic uint64_t got;
 
-static int on_update(void *host, uint32_t id, void *user, uint32_t diff) {
-  (void)host;
-  (void)id;
-  (void)user;
-  (void)diff;
-  return 0;
-}
-
-static int on_packet(void *host, uint32_t session, void *user,
-                     const shoal_packet *p) {
-  (void)host;
-  (void)session;
-  (void)user;
-  (void)p;
-  return 0;
-}
-
 static void on_msg(shoal_actor *self, void *state, const shoal_msg *m) {
   (void)self;
   (void)state;
@@ -166,7 +149,7 @@ static void exposition(void **state) {
   shoal_actors_config ac;
   shoal_actors *sys = NULL;
   shoal_actor_opts o;
-  shoal_mgr_callbacks cb = {on_update, NULL, NULL};
+  shoal_mgr_callbacks cb = {test_nop_update, NULL, NULL};
   shoal_config cfg;
   shoal_mgr *mgr = NULL;
   shoal_msg m;
@@ -182,8 +165,8 @@ static void exposition(void **state) {
   cfg.log = test_quiet_log;
   assert_int_equal(shoal_mgr_create(&mgr, rt, &cfg, &cb), SHOAL_OK);
   assert_int_equal(shoal_mgr_register_opcode(mgr, 9, SHOAL_PACKET_INPLACE,
-                                             SHOAL_CAT_MOVEMENT, on_packet,
-                                             NULL),
+                                             SHOAL_CAT_MOVEMENT,
+                                             test_nop_packet, NULL),
                    SHOAL_OK);
   shoal_actors_config_defaults(&ac);
   assert_int_equal(shoal_actors_create(&sys, rt, &ac), SHOAL_OK);

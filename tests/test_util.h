@@ -60,6 +60,16 @@ static inline int test_nop_update(void *host, uint32_t id, void *user,
   return 0;
 }
 
+/* A packet handler that does nothing. */
+static inline int test_nop_packet(void *host, uint32_t session, void *user,
+                                  const shoal_packet *p) {
+  (void)host;
+  (void)session;
+  (void)user;
+  (void)p;
+  return 0;
+}
+
 /* Hibernation callbacks for sessions with no state of their own: the
  * record keeps the id; a wake gives the session user NULL. */
 static inline long test_hib_keep_id(void *host, uint32_t id, void *user,

@@ -194,8 +194,9 @@ static void beat_end(_Atomic uint64_t *b, uint64_t *seq, uint64_t prev) {
 
 /* A traced message's turn begins. */
 static void trace_run(shoal_actor *a, const shoal_msg *m, shoal_worker *w) {
-  shoal__trace_hop(a->sys, m, atomic_load_explicit(&a->id, memory_order_relaxed),
-                   SHOAL_HOP_RUN, (int)shoal_worker_index(w), 0);
+  uint64_t id = atomic_load_explicit(&a->id, memory_order_relaxed);
+  shoal__trace_hop(a->sys, m, id, SHOAL_HOP_RUN, (int)shoal_worker_index(w),
+                   0);
 }
 
 static void turn(shoal_worker *w, shoal__task *t) {
@@ -466,11 +467,9 @@ int shoal_actor_reply(shoal_actor *self, const shoal_msg *req,
   if (req->from & SHOAL__SINK_BIT)
     return shoal__sink_deliver(self->sys, &c);
   if (req->from & SHOAL__HOST_BIT) {
-    if (self->sys->trace != NULL && c.trace != 0) {
-      shoal_worker *w = shoal__current(self->sys->rt);
+    if (self->sys->trace != NULL && c.trace != 0)
       shoal__trace_hop(self->sys, &c, c.to, SHOAL_HOP_SEND,
-                       w != NULL ? (int)shoal_worker_index(w) : -1, 0);
-    }
+                       shoal__trace_worker(self->sys), 0);
     return shoal__deliver_reply(self->sys, &c);
   }
   return shoal__send(self->sys, req->from, &c);

@@ -166,27 +166,32 @@ int shoal__actor_push(shoal_actor *a, uint64_t gen, shoal_msg *m, int quiet);
 /* The actor whose handler the calling thread runs, or NULL. */
 shoal_actor *shoal__actor_current(void);
 
-/* supervise.c: a's failure handled in its own turn (a->fail set): 1 when
- * it stopped (the turn ends and finishes it). finish's answer to a
- * request left in the mailbox of an actor stopped by a failure. */
+/* supervise.c: a's failure handled in its own turn (a->fail set), on
+ * its worker: 1 when it stopped (the turn ends and finishes it). finish's
+ * answer to a request left in the mailbox of an actor stopped by a
+ * failure: the thread finishing it. */
 int shoal__supervise(shoal_actor *a);
 void shoal__answer_failed(shoal_actor *a, const shoal_msg *m);
 
-/* trace.c. Create and free the ring (Actors.TraceRing): SHOAL_ENOMEM. A
- * send with tracing on (sys->trace not NULL): tags m, pushes it into a
- * (NULL: no such actor) and records the hop; returns as the push. The
- * hops of a turn and a finish. */
+/* trace.c. Create and free the ring (Actors.TraceRing): SHOAL_ENOMEM; the
+ * system's creating and destroying thread. A send with tracing on
+ * (sys->trace not NULL): tags m, pushes it into a (NULL: no such actor)
+ * and records the hop; returns as the push; any thread. A hop recorded:
+ * any thread (the turn running m, the thread finishing its actor). The
+ * calling thread's worker index, or -1 outside the runtime. */
 int shoal__trace_init(shoal_actors *sys);
 void shoal__trace_free(shoal_actors *sys);
 int shoal__trace_send(shoal_actors *sys, shoal_actor *a, uint64_t gen,
                       shoal_msg *m);
 void shoal__trace_hop(shoal_actors *sys, const shoal_msg *m, uint64_t to,
                       int kind, int worker, int status);
+int shoal__trace_worker(shoal_actors *sys);
 /* A hop kind's name ("send", "refused", "run", "drop"). */
 const char *shoal__hop_name(unsigned kind);
 
 /* watch.c: stuck handlers and stalled actors (Actors.StuckMs, StallMs).
- * Start: SHOAL_ENOMEM, SHOAL_EAGAIN. Stop joins the thread. */
+ * Start: SHOAL_ENOMEM, SHOAL_EAGAIN. Stop joins the thread. The system's
+ * creating and destroying thread. */
 int shoal__watch_start(shoal_actors *sys);
 void shoal__watch_stop(shoal_actors *sys);
 

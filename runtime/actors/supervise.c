@@ -29,7 +29,7 @@ static void mark(shoal_actor *a, int status) {
 
 int shoal_actor_mark_failed(shoal_actors *sys, uint64_t id, int status) {
   shoal_actor *a;
-  if (sys == NULL || id == 0 || (id & SHOAL__HOST_BIT))
+  if (sys == NULL || !shoal__valid_id(id))
     return SHOAL_EINVAL;
   if ((a = shoal__router_find(sys, id)) == NULL ||
       atomic_load_explicit(&a->id, memory_order_relaxed) != id)

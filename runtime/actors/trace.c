@@ -83,12 +83,16 @@ void shoal__trace_hop(shoal_actors *sys, const shoal_msg *m, uint64_t to,
   atomic_store_explicit(&e->seq, lap + 2, memory_order_release);
 }
 
+int shoal__trace_worker(shoal_actors *sys) {
+  shoal_worker *w = shoal__current(sys->rt);
+  return w != NULL ? (int)shoal_worker_index(w) : -1;
+}
+
 int shoal__trace_send(shoal_actors *sys, shoal_actor *a, uint64_t gen,
                       shoal_msg *m) {
   shoal__trace *t = sys->trace;
   unsigned every = sys->cfg.trace_every;
-  shoal_worker *w;
-  int rc = SHOAL_ENOENT, worker = -1;
+  int rc = SHOAL_ENOENT, worker;
   if (m->trace == 0 &&
       ((m->flags & SHOAL_MSG_TRACE) || (every != 0 && tls_countdown-- == 0 &&
                                         (tls_countdown = every - 1, 1)))) {
@@ -101,8 +105,7 @@ int shoal__trace_send(shoal_actors *sys, shoal_actor *a, uint64_t gen,
   }
   if (m->trace == 0)
     return a != NULL ? shoal__actor_push(a, gen, m, 0) : SHOAL_ENOENT;
-  if ((w = shoal__current(sys->rt)) != NULL)
-    worker = (int)shoal_worker_index(w);
+  worker = shoal__trace_worker(sys);
   /* recorded before the push: its turn may run before we return */
   shoal__trace_hop(sys, m, m->to, SHOAL_HOP_SEND, worker, 0);
   if (a != NULL)

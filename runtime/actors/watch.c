@@ -63,8 +63,9 @@ static void look_workers(shoal_actors *sys, shoal__awatch *st, uint64_t now) {
                  "else meanwhile",
                  (unsigned long long)atomic_load_explicit(
                      &a->id, memory_order_relaxed),
-                 name_of(a), (unsigned long long)((now - s->since_ns) / 1000000u),
-                 k, sys->cfg.stuck_ms);
+                 name_of(a),
+                 (unsigned long long)((now - s->since_ns) / 1000000u), k,
+                 sys->cfg.stuck_ms);
     }
   }
 }
@@ -147,11 +148,8 @@ int shoal__watch_start(shoal_actors *sys) {
     atomic_init(&sys->beats[k].w, 0);
   sys->nbeats = nw;
   sys->watch_state = st;
-  /* Four looks per limit: a report comes within 1¼ limits. */
-  period_ns = (uint64_t)lo * 250000u;
-  if (period_ns < 1000000u)
-    period_ns = 1000000u;
-  if (period_ns > 100000000u)
+  period_ns = shoal__ticker_period(lo);
+  if (period_ns > 100000000u) /* and at least every 100 ms */
     period_ns = 100000000u;
   if ((rc = shoal__ticker_start(&sys->watch, "shoal-actorwatch", period_ns,
                                 tick, sys)) == SHOAL_OK)
