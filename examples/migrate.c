@@ -7,11 +7,14 @@
  * (shoal_session_import). A send answered SHOAL_EMOVED (the session
  * left) or SHOAL_ENOENT (it was never here) is forwarded to the other
  * process, which delivers it (or forwards it back, should the session
- * have moved again). A sender sends nothing more to a session
- * straight while a packet of its own to that session is still on its way
- * through the other process, so each sender's packets to a session run
- * in the order sent. Exported records are kept until the other side
- * confirms the import; one that is refused is imported back.
+ * have moved again). A sender has at most one packet to a session on
+ * its way through the other process: the ones after it wait, in order,
+ * in the sender's process until the other side has taken it, since a
+ * packet that bounces back (the session moved again meanwhile) could
+ * otherwise be overtaken by a later one sent straight over. So each
+ * sender's packets to a session run in the order sent. Exported records
+ * are kept until the other side confirms the import; one that is
+ * refused is imported back.
  *
  * At the end the two processes together account for every packet (sent
  * = handled across both), the per-sender order held (each session's
@@ -66,6 +69,12 @@ typedef struct report {
   uint64_t moves_out, moves_in, forwards;
 } report;
 
+/* A packet of this process's sender waiting for the one before it. */
+typedef struct pend {
+  struct pend *next;
+  uint32_t seq;
+} pend;
+
 /* A frame read, waiting for the main loop. */
 typedef struct qframe {
   struct qframe *next;
@@ -83,8 +92,11 @@ typedef struct proc {
   pthread_mutex_t qmu;
   qframe *qhead, *qtail;
   int eof;
-  _Atomic uint32_t inflight[MAXS + 1]; /* the sender's packets on their way
-                                          through the other process */
+  pthread_mutex_t pmu; /* inflight and the pending lists */
+  unsigned char inflight[MAXS + 1]; /* a packet of the sender's to the
+                                       session is on its way through the
+                                       other process */
+  pend *phead[MAXS + 1], *ptail[MAXS + 1]; /* the sender's next ones */
   _Atomic int stop;
   unsigned char *kept[MAXS + 1]; /* exported, not yet confirmed */
   size_t kept_len[MAXS + 1];
@@ -246,9 +258,9 @@ static void update(void) {
     atomic_fetch_add(&P.bad, 1);
 }
 
-/* A forwarded packet delivered here, or on again; its sender hears when
- * it was delivered. Main thread. */
-static void deliver(uint32_t id, uint32_t from, uint32_t seq) {
+/* Packet seq of `from`'s sender sent to session id here, a full inbox
+ * drained by updates. Main thread. */
+static int send_here(uint32_t id, uint32_t from, uint32_t seq) {
   unsigned char d[8];
   int rc;
   memcpy(d, &from, 4);
@@ -256,13 +268,50 @@ static void deliver(uint32_t id, uint32_t from, uint32_t seq) {
   while ((rc = shoal_session_send(P.mgr, id, OP_SEQ, 0, d, sizeof d)) ==
          SHOAL_EAGAIN)
     update();
+  return rc;
+}
+
+/* The packet of this process's sender on its way to session id was
+ * taken: the ones waiting behind it go, here while the session is here,
+ * and the first that is not goes over as the next one on its way. Main
+ * thread. */
+static void own_taken(uint32_t id) {
+  for (;;) {
+    pend *q;
+    int rc;
+    pthread_mutex_lock(&P.pmu);
+    if ((q = P.phead[id]) == NULL) {
+      P.inflight[id] = 0;
+      pthread_mutex_unlock(&P.pmu);
+      return;
+    }
+    if ((P.phead[id] = q->next) == NULL)
+      P.ptail[id] = NULL;
+    pthread_mutex_unlock(&P.pmu);
+    rc = send_here(id, (uint32_t)P.me, q->seq);
+    if (rc == SHOAL_EMOVED || rc == SHOAL_ENOENT) {
+      atomic_fetch_add(&P.forwards, 1);
+      forward(id, (uint32_t)P.me, q->seq);
+      free(q);
+      return;
+    }
+    if (rc != SHOAL_OK)
+      atomic_fetch_add(&P.bad, 1);
+    free(q);
+  }
+}
+
+/* A forwarded packet delivered here, or on again; its sender hears when
+ * it was delivered. Main thread. */
+static void deliver(uint32_t id, uint32_t from, uint32_t seq) {
+  int rc = send_here(id, from, seq);
   if (rc == SHOAL_EMOVED || rc == SHOAL_ENOENT) { /* moved on meanwhile */
-    P.forwards++;
+    atomic_fetch_add(&P.forwards, 1);
     forward(id, from, seq);
   } else if (rc != SHOAL_OK) {
     atomic_fetch_add(&P.bad, 1);
   } else if (from == (uint32_t)P.me) {
-    atomic_fetch_sub(&P.inflight[id], 1);
+    own_taken(id);
   } else {
     send_frame(F_ACK, id, 0, 0, NULL, 0);
   }
@@ -351,7 +400,10 @@ static int handle_frames(report *peer, int *have_peer, int *eof) {
       deliver(f->id, f->a, f->b);
       break;
     case F_ACK:
-      atomic_fetch_sub(&P.inflight[f->id], 1);
+      if (f->id == 0 || f->id > P.nsess)
+        atomic_fetch_add(&P.bad, 1);
+      else
+        own_taken(f->id);
       break;
     case F_FIN:
       fin = 1;
@@ -383,23 +435,39 @@ static void *sender_main(void *arg) {
     memcpy(d, &P.me, 4);
     memcpy(d + 4, &seq, 4);
     P.sent++;
-    if (atomic_load(&P.inflight[id]) == 0) {
-      while ((rc = shoal_session_send(P.mgr, id, OP_SEQ, 0, d, sizeof d)) ==
-             SHOAL_EAGAIN)
-        sched_yield();
-      if (rc == SHOAL_OK)
-        goto paced;
-      /* SHOAL_EMOVED: it left; SHOAL_ENOENT: it was never here (this
-       * world has two processes, so it is in the other) */
-      if (rc != SHOAL_EMOVED && rc != SHOAL_ENOENT) {
+    pthread_mutex_lock(&P.pmu);
+    if (P.inflight[id]) { /* after the one on its way */
+      pend *q = malloc(sizeof *q);
+      if (q == NULL) {
         atomic_fetch_add(&P.bad, 1);
-        goto paced;
+      } else {
+        q->next = NULL;
+        q->seq = seq;
+        if (P.ptail[id] != NULL)
+          P.ptail[id]->next = q;
+        else
+          P.phead[id] = q;
+        P.ptail[id] = q;
       }
+      pthread_mutex_unlock(&P.pmu);
+      goto paced;
     }
-    /* Not here, or a packet of ours to it is still on its way there:
-     * after it, through the other process. */
-    atomic_fetch_add(&P.inflight[id], 1);
-    P.forwards++;
+    pthread_mutex_unlock(&P.pmu);
+    while ((rc = shoal_session_send(P.mgr, id, OP_SEQ, 0, d, sizeof d)) ==
+           SHOAL_EAGAIN)
+      sched_yield();
+    if (rc == SHOAL_OK)
+      goto paced;
+    /* SHOAL_EMOVED: it left; SHOAL_ENOENT: it was never here (this
+     * world has two processes, so it is in the other) */
+    if (rc != SHOAL_EMOVED && rc != SHOAL_ENOENT) {
+      atomic_fetch_add(&P.bad, 1);
+      goto paced;
+    }
+    pthread_mutex_lock(&P.pmu);
+    P.inflight[id] = 1;
+    pthread_mutex_unlock(&P.pmu);
+    atomic_fetch_add(&P.forwards, 1);
     forward(id, (uint32_t)P.me, seq);
   paced:
     if (n % 256 == 0) { /* about 50 000 packets a second */
@@ -512,8 +580,10 @@ static int run(unsigned seconds, unsigned every_ms, report *peer) {
     }
     if (!fin_sent && P.nkept == 0) {
       int clear = 1;
+      pthread_mutex_lock(&P.pmu);
       for (uint32_t id = 1; id <= P.nsess && clear; id++)
-        clear = atomic_load(&P.inflight[id]) == 0;
+        clear = P.inflight[id] == 0;
+      pthread_mutex_unlock(&P.pmu);
       if (clear) {
         send_frame(F_FIN, 0, 0, 0, NULL, 0);
         fin_sent = 1;
@@ -648,6 +718,7 @@ int main(int argc, char **argv) {
   close(fds[child == 0 ? 0 : 1]);
   pthread_mutex_init(&P.wmu, NULL);
   pthread_mutex_init(&P.qmu, NULL);
+  pthread_mutex_init(&P.pmu, NULL);
   if (make_manager(workers) != 0) {
     fprintf(stderr, "migrate[%d]: no manager\n", P.me);
     return 1;
@@ -689,8 +760,13 @@ int main(int argc, char **argv) {
         status = 1;
     }
   }
-  for (uint32_t id = 1; id <= P.nsess; id++)
+  for (uint32_t id = 1; id <= P.nsess; id++) {
     free(P.kept[id]);
+    for (pend *q = P.phead[id], *next; q != NULL; q = next) {
+      next = q->next;
+      free(q);
+    }
+  }
   if (shoal_mgr_destroy(P.mgr) != SHOAL_OK)
     status = 1;
   close(P.fd);
