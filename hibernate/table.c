@@ -357,7 +357,7 @@ int shoal_mgr_set_hibernation(shoal_mgr *mgr, const shoal_hib_callbacks *cb) {
   pthread_mutex_lock(&mgr->mu);
   shoal__mgr_wait_tick(mgr);
   if ((h = mgr->hib) == NULL) {
-    unsigned nw = shoal_runtime_workers(mgr->rt);
+    unsigned nw = shoal_runtime_workers_max(mgr->rt);
     h = shoal__calloc(1, sizeof *h);
     if (h != NULL && (h->ws = shoal__aligned_alloc(
                           SHOAL__FALSE_SHARING, nw * sizeof *h->ws)) == NULL) {

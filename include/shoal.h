@@ -448,6 +448,12 @@ typedef struct shoal_runtime_config {
                               may wait at once (default 65536) */
   unsigned trace_events;   /* spans kept per worker for shoal_runtime_trace_write;
                               0 (default) disables the trace */
+  unsigned max_workers;    /* the most workers shoal_runtime_set_workers
+                              may ask for, ≥ workers, ≤ SHOAL_WORKERS_MAX;
+                              0 (default): the larger of the starting
+                              count and the topology's PUs. Per-worker
+                              figures of the runtime and of managers on it
+                              are sized by it */
   shoal_log_fn log;        /* may be NULL */
   void *log_user;
   size_t struct_size;      /* sizeof(shoal_runtime_config), set by defaults */
@@ -469,9 +475,35 @@ SHOAL_API int shoal_runtime_create(shoal_runtime **out,
  * NULL is ignored. */
 SHOAL_API int shoal_runtime_destroy(shoal_runtime *rt);
 
-/* Read-only; any thread. */
+/* The workers running now (changed by shoal_runtime_set_workers), and
+ * the most there can be (max_workers). Any thread. */
 SHOAL_API unsigned shoal_runtime_workers(const shoal_runtime *rt);
+SHOAL_API unsigned shoal_runtime_workers_max(const shoal_runtime *rt);
+/* The plan in force: for shoal_runtime_workers() workers, the same as
+ * shoal_plan_compute would make for that count. Valid until the next
+ * shoal_runtime_set_workers or the runtime's destroy. Any thread. */
 SHOAL_API const shoal_plan *shoal_runtime_plan(const shoal_runtime *rt);
+
+/* Runs `workers` workers from now on (oneTBB's global_control, the seed's
+ * SetWorkerThreadCount). The plan is made again for the new count (the
+ * same as a fresh one: each worker keeps its PU, the workers' victim
+ * orders are recomputed and each worker takes its new order at its next
+ * steal). Growing starts workers n … workers-1 on the plan's next PUs and
+ * returns once they run. Shrinking removes the highest workers for good:
+ * each finishes the task it is running, hands every task it holds (its
+ * deque, the pinned tasks in its inbox) to the workers that stay, and its
+ * thread exits; the call returns once they have. Nothing is lost and
+ * every task still runs exactly once; a task later handed to a removed
+ * worker (an actor registered with that home) runs on another. A
+ * worker's figures (shoal_worker_stats_get) stay after it leaves and go
+ * on if it comes back. Errors: SHOAL_EINVAL (NULL, 0), SHOAL_ELIMIT
+ * (over shoal_runtime_workers_max), SHOAL_ESTATE (from a task of rt: a
+ * worker cannot wait for itself), SHOAL_ENOMEM and SHOAL_EAGAIN (a
+ * thread refused: the count is unchanged). The host's thread that owns
+ * rt, outside tasks; with a manager on rt, between its updates
+ * (shoal_mgr_set_workers checks that). Not concurrently with
+ * shoal_runtime_destroy. */
+SHOAL_API int shoal_runtime_set_workers(shoal_runtime *rt, unsigned workers);
 
 /* Binds the calling thread to worker 0's PU in the plan, so that the host
  * thread that joins the work is placed like the workers. SHOAL_ENOTSUP
@@ -683,11 +715,14 @@ typedef struct shoal_worker_stats {
   uint64_t parks;         /* times it went to sleep */
   uint64_t wakes;         /* times another thread woke it */
   uint64_t busy_ns;       /* time spent with work in hand */
-  uint64_t cpu_ns;        /* CPU time of its thread (0 for worker 0) */
+  uint64_t cpu_ns;        /* CPU time of its threads, those that left
+                             included (0 for worker 0) */
   uint64_t trace_dropped; /* spans not kept: the trace buffer was full */
 } shoal_worker_stats;
 
-/* Errors: SHOAL_EINVAL (NULL, worker out of range). Any thread. */
+/* worker < shoal_runtime_workers_max: a removed worker keeps its figures,
+ * one never started has zeros. Errors: SHOAL_EINVAL (NULL, worker out of
+ * range). Any thread. */
 SHOAL_API int shoal_worker_stats_get(const shoal_runtime *rt,
                                      unsigned worker,
                                      shoal_worker_stats *out);
@@ -873,7 +908,9 @@ typedef struct shoal_actor_opts {
   int home;                 /* -1 (default): runs on any worker; else the
                                index of the one worker it always runs on
                                (worker 0 runs only while the host is inside
-                               the runtime) */
+                               the runtime), < shoal_runtime_workers_max;
+                               while that worker is not running (a resize),
+                               on another one */
   const char *name;         /* for listings; up to 23 bytes are copied */
   shoal_actor_init_fn init; /* may be NULL */
   shoal_supervise on_failure; /* default SHOAL_SUPERVISE_STOP */
@@ -1135,6 +1172,12 @@ typedef struct shoal_config {
   unsigned worker_threads;   /* [SessionMgr.WorkerThreads] workers of a
                                 runtime the manager creates itself,
                                 0 … SHOAL_WORKERS_MAX; 0: one per core (0) */
+  unsigned max_worker_threads; /* [SessionMgr.MaxWorkerThreads] the most
+                                workers shoal_mgr_set_workers may ask for
+                                on a runtime the manager creates, 0 …
+                                SHOAL_WORKERS_MAX and not below a non-zero
+                                WorkerThreads; 0: the larger of the
+                                starting count and the machine's PUs (0) */
   unsigned hibernation_minutes; /* [SessionMgr.HibernationThresholdMinutes]
                                 idle time before a session hibernates,
                                 1 … 10080 (5) */
@@ -2083,6 +2126,19 @@ typedef struct shoal_defrag_report {
  * main thread, between updates; with EnableAutoDefragmentation, updates
  * call it every DefragmentationIntervalSeconds of manager time. */
 SHOAL_API int shoal_mgr_defragment(shoal_mgr *mgr, shoal_defrag_report *out);
+
+/* Runs the manager's runtime on `workers` workers from the next update
+ * on (shoal_runtime_set_workers: growing starts workers on the plan's next
+ * PUs, shrinking removes the highest once they have handed their tasks
+ * back). Sessions, packets and timers are untouched: the next tick splits
+ * its batches over the new count. Errors: SHOAL_EINVAL (NULL, 0),
+ * SHOAL_ELIMIT (over the runtime's max: SessionMgr.MaxWorkerThreads for a
+ * runtime the manager created), SHOAL_ESTATE (an update or drain is
+ * running, or from a callback), SHOAL_ENOMEM, SHOAL_EAGAIN; on an error
+ * the count is unchanged. The main thread, between updates; on a runtime
+ * shared with other managers or actors, the host's thread that owns the
+ * runtime. */
+SHOAL_API int shoal_mgr_set_workers(shoal_mgr *mgr, unsigned workers);
 
 /* All fields public. Counts since creation, except the window's. */
 typedef struct shoal_hib_stats {

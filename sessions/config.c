@@ -67,6 +67,7 @@ static const key keys[] = {
   U("SessionMgr.MaxConcurrentSessions", max_sessions, 1, 1u << 24),
   U("SessionMgr.UpdateBatchSize", batch_size, 0, 256),
   U("SessionMgr.WorkerThreads", worker_threads, 0, SHOAL_WORKERS_MAX),
+  U("SessionMgr.MaxWorkerThreads", max_worker_threads, 0, SHOAL_WORKERS_MAX),
   U("SessionMgr.HibernationThresholdMinutes", hibernation_minutes, 1, 10080),
   B("SessionMgr.EnableSIMD", enable_simd),
   B("SessionMgr.EnableAutoDefragmentation", auto_defragment),
@@ -205,6 +206,13 @@ static int check_whole(const shoal_config *c, char *err, size_t len) {
   if (limited > SHOAL__RATE_SLOTS) {
     say(err, len, "SessionMgr.RateLimit.*: %u categories are limited; at "
         "most %u may be", limited, SHOAL__RATE_SLOTS);
+    return SHOAL_ELIMIT;
+  }
+  if (c->max_worker_threads != 0 &&
+      c->worker_threads > c->max_worker_threads) {
+    say(err, len, "SessionMgr.MaxWorkerThreads: %u is below "
+        "SessionMgr.WorkerThreads (%u)", c->max_worker_threads,
+        c->worker_threads);
     return SHOAL_ELIMIT;
   }
   if (c->pool_preallocate > c->max_sessions) {
@@ -492,16 +500,14 @@ static int read_file(const char *path, char **text, size_t *len, char *err,
   return SHOAL_OK;
 }
 
-/* For a failure of what holds across keys (msg names it): the line of
- * the last key it involves. */
+/* For a failure of what holds across keys: the line of the last key it
+ * involves, those msg names (SessionMgr.RateLimit.* for all of them). */
 static int whole_line(const load *l, const char *msg) {
-  int at = 0;
+  int at = 0, rates = strncmp(msg, "SessionMgr.RateLimit.*", 22) == 0;
   for (size_t i = 0; i < NKEYS; i++) {
-    int rate = strncmp(keys[i].name, "SessionMgr.RateLimit.", 21) == 0;
-    int pool = strcmp(keys[i].name, "SessionMgr.PoolPreallocate") == 0 ||
-               strcmp(keys[i].name, "SessionMgr.MaxConcurrentSessions") == 0;
-    if ((strncmp(msg, "SessionMgr.RateLimit", 20) == 0 ? rate : pool) &&
-        l->set_at[i] > at)
+    int named = rates ? strncmp(keys[i].name, "SessionMgr.RateLimit.", 21) == 0
+                      : strstr(msg, keys[i].name) != NULL;
+    if (named && l->set_at[i] > at)
       at = l->set_at[i];
   }
   return at;

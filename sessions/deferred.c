@@ -47,7 +47,7 @@ static void ring_remove(shoal_mgr *mgr, uint32_t index) {
 }
 
 void shoal__deferred_tick_end(shoal_mgr *mgr) {
-  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned nw = shoal_runtime_workers_max(mgr->rt);
   for (unsigned w = 0; w < nw; w++) {
     shoal__mgr_sample *smp = &mgr->samples[w];
     uint32_t list = smp->new_deferred;
@@ -183,7 +183,7 @@ static void drain(shoal_mgr *mgr, void *arg_) {
                   atomic_load_explicit(&c->user[slot], memory_order_relaxed),
                   p, now, &mgr->pk.main, &mgr->pk.main_wait,
                   &mgr->main_beat, SHOAL__CB_DEFERRED,
-                  &mgr->pk.figs[shoal_runtime_workers(mgr->rt)], NULL);
+                  &mgr->pk.figs[shoal_runtime_workers_max(mgr->rt)], NULL);
     shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
     ran++;
   }

@@ -65,7 +65,7 @@ static int mq_alloc(shoal__mgr_sample *smp, uint32_t cap) {
 }
 
 int shoal__maps_init(shoal_mgr *mgr) {
-  for (unsigned w = 0; w < shoal_runtime_workers(mgr->rt); w++)
+  for (unsigned w = 0; w < shoal_runtime_workers_max(mgr->rt); w++)
     if (mq_alloc(&mgr->samples[w], MQ_INIT) != SHOAL_OK)
       return SHOAL_ENOMEM; /* shoal__maps_destroy frees what was made */
   return SHOAL_OK;
@@ -73,7 +73,7 @@ int shoal__maps_init(shoal_mgr *mgr) {
 
 void shoal__maps_destroy(shoal_mgr *mgr) {
   for (unsigned w = 0; mgr->samples != NULL &&
-                       w < shoal_runtime_workers(mgr->rt); w++) {
+                       w < shoal_runtime_workers_max(mgr->rt); w++) {
     shoal__free(mgr->samples[w].mq);
     shoal__free(mgr->samples[w].mq_used);
     mgr->samples[w].mq = NULL;
@@ -165,7 +165,7 @@ static void add_map(void *arg, const shoal__mlist *l) {
 static uint64_t run_chain(phase *ph, unsigned wi, shoal__pkt *p,
                           shoal__ends *e) {
   shoal_mgr *mgr = ph->mgr;
-  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned nw = shoal_runtime_workers_max(mgr->rt);
   shoal__pkt_counts *k = wi < nw ? &mgr->samples[wi].pk : &mgr->pk.main;
   shoal__hist *wait = wi < nw ? mgr->samples[wi].wait : &mgr->pk.main_wait;
   _Atomic uint64_t *beat = wi < nw ? &mgr->samples[wi].beat : &mgr->main_beat;
@@ -293,7 +293,7 @@ static void tasks_to_jobs(shoal_mgr *mgr, phase *ph) {
 }
 
 void shoal__maps_phase(shoal_mgr *mgr, uint32_t diff_ms) {
-  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned nw = shoal_runtime_workers_max(mgr->rt);
   phase ph;
   uint64_t want = 0;
   int spill = 0;

@@ -19,7 +19,7 @@
 uint64_t shoal__mgr_runtime_cpu(shoal_mgr *mgr) {
   uint64_t sum = 0;
   shoal_worker_stats st;
-  for (unsigned w = 1; w < shoal_runtime_workers(mgr->rt); w++)
+  for (unsigned w = 1; w < shoal_runtime_workers_max(mgr->rt); w++)
     if (shoal_worker_stats_get(mgr->rt, w, &st) == SHOAL_OK)
       sum += st.cpu_ns;
   return sum;
@@ -40,7 +40,7 @@ int shoal_mgr_metrics_get(shoal_mgr *mgr, shoal_mgr_metrics *out, int reset) {
   if (shoal__mgr_in_callback(mgr))
     return SHOAL_ESTATE;
   memset(out, 0, sizeof *out);
-  nw = shoal_runtime_workers(mgr->rt);
+  nw = shoal_runtime_workers_max(mgr->rt);
   pthread_mutex_lock(&mgr->mu);
   shoal__mgr_wait_tick(mgr);
   c = atomic_load_explicit(&mgr->cols, memory_order_relaxed);

@@ -37,19 +37,28 @@ static uint64_t stamp_cost(void) {
  * worker's node; with several, a part per node handed to its first worker
  * other than the host's slot. */
 static int numa_setup(shoal_mgr *mgr, const shoal_topo **topo) {
-  const shoal_plan *p = shoal_runtime_plan(mgr->rt);
   unsigned nw = shoal_runtime_workers(mgr->rt), n = 1;
+  unsigned max = shoal_runtime_workers_max(mgr->rt);
+  shoal_plan *p = NULL;
   *topo = NULL;
-  if ((mgr->worker_node = shoal__calloc(nw, sizeof(unsigned))) == NULL)
+  /* Every worker there can be: a plan keeps each worker's PU whatever the
+   * count (shoal_runtime_set_workers), so the plan for the most workers
+   * gives each one's node. The home nodes are the running workers'. */
+  if ((mgr->worker_node = shoal__calloc(max, sizeof(unsigned))) == NULL ||
+      shoal_plan_compute(&p, shoal__runtime_topo(mgr->rt), max) != SHOAL_OK) {
+    shoal_plan_destroy(p);
     return SHOAL_ENOMEM;
-  for (unsigned i = 0; p != NULL && i < nw; i++) {
-    const shoal_plan_worker *w = shoal_plan_worker_at(p, i);
-    unsigned k = w != NULL ? w->numa_logical : 0;
+  }
+  for (unsigned i = 0; i < max; i++) {
+    unsigned k = shoal_plan_worker_at(p, i)->numa_logical;
     mgr->worker_node[i] =
         k < SHOAL__POOL_NODES_MAX ? k : SHOAL__POOL_NODES_MAX - 1;
-    if (mgr->worker_node[i] + 1 > n)
+    if (i < nw && mgr->worker_node[i] + 1 > n)
       n = mgr->worker_node[i] + 1;
   }
+  shoal_plan_destroy(p);
+  for (unsigned i = nw; i < max; i++) /* a worker added later: a home node */
+    mgr->worker_node[i] %= n;
   mgr->nodes = n;
   if (n == 1)
     return SHOAL_OK;
@@ -98,6 +107,7 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
     shoal_runtime_config rc_;
     shoal_runtime_config_defaults(&rc_);
     rc_.workers = c.worker_threads;
+    rc_.max_workers = c.max_worker_threads;
     rc_.log = c.log;
     rc_.log_user = c.log_user;
     if ((rc = shoal_runtime_create(&rt, &rc_)) != SHOAL_OK) {
@@ -124,10 +134,11 @@ int shoal_mgr_create(shoal_mgr **out, shoal_runtime *rt,
     goto fail_pool;
   rc = SHOAL_ENOMEM;
   mgr->samples = shoal__aligned_alloc(
-      SHOAL__FALSE_SHARING, shoal_runtime_workers(rt) * sizeof *mgr->samples);
+      SHOAL__FALSE_SHARING, shoal_runtime_workers_max(rt) * sizeof *mgr->samples);
   if (mgr->samples == NULL)
     goto fail_reg;
-  memset(mgr->samples, 0, shoal_runtime_workers(rt) * sizeof *mgr->samples);
+  memset(mgr->samples, 0,
+         shoal_runtime_workers_max(rt) * sizeof *mgr->samples);
   if ((rc = shoal__pk_init(mgr)) != SHOAL_OK)
     goto fail_samples;
   if ((rc = shoal__timers_init(mgr)) != SHOAL_OK)
@@ -235,6 +246,26 @@ int shoal_mgr_destroy(shoal_mgr *mgr) {
 
 shoal_runtime *shoal_mgr_runtime(const shoal_mgr *mgr) {
   return mgr != NULL ? mgr->rt : NULL;
+}
+
+typedef struct resize_call {
+  unsigned workers;
+  int rc;
+} resize_call;
+
+static void held_resize(shoal_mgr *mgr, void *arg) {
+  resize_call *a = arg;
+  a->rc = shoal_runtime_set_workers(mgr->rt, a->workers);
+}
+
+int shoal_mgr_set_workers(shoal_mgr *mgr, unsigned workers) {
+  resize_call a = {workers, SHOAL_OK};
+  int rc;
+  if (mgr == NULL || workers == 0)
+    return SHOAL_EINVAL;
+  if ((rc = shoal__mgr_hold(mgr, held_resize, &a)) != SHOAL_OK)
+    return rc;
+  return a.rc;
 }
 
 /* ------------------------------------------------------------------------ */

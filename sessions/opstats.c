@@ -12,7 +12,7 @@
 #include "sessions/mgr.h"
 
 static unsigned threads(shoal_mgr *mgr) {
-  return shoal_runtime_workers(mgr->rt) + 1; /* the workers, the drain */
+  return shoal_runtime_workers_max(mgr->rt) + 1; /* the workers, the drain */
 }
 
 /* Room for cap slots in every thread's figures and the slot table. */

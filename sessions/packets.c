@@ -73,7 +73,7 @@ static shoal__pkt *pkt_at(shoal_mgr *mgr, uint32_t index) {
 /* ------------------------------------------------------------------------ */
 
 int shoal__pk_init(shoal_mgr *mgr) {
-  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned nw = shoal_runtime_workers_max(mgr->rt);
   uint64_t max = mgr->cfg.max_queued_packets;
   int rc =
       shoal__pool_init(&mgr->pk.pool, sizeof(shoal__pkt), PKT_PER_SLAB,
@@ -108,7 +108,7 @@ fail:
 }
 
 void shoal__pk_destroy(shoal_mgr *mgr) {
-  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned nw = shoal_runtime_workers_max(mgr->rt);
   shoal__ops_destroy(mgr);
   shoal__maps_destroy(mgr);
   for (unsigned op = 0; mgr->pk.ops != NULL && op < 65536; op++)
@@ -739,7 +739,7 @@ static void add_counts(shoal__pkt_counts *to, shoal__pkt_counts *from) {
 }
 
 uint64_t shoal__pk_handled(shoal_mgr *mgr) {
-  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned nw = shoal_runtime_workers_max(mgr->rt);
   uint64_t n = mgr->pk.handled_total + mgr->pk.main.handled;
   for (unsigned w = 0; w < nw; w++)
     n += mgr->samples[w].pk.handled;
@@ -756,7 +756,7 @@ int shoal_packet_stats_get(shoal_mgr *mgr, shoal_packet_stats *out, int reset) {
     return SHOAL_EINVAL;
   if (shoal__mgr_in_callback(mgr))
     return SHOAL_ESTATE;
-  nw = shoal_runtime_workers(mgr->rt);
+  nw = shoal_runtime_workers_max(mgr->rt);
   memset(out, 0, sizeof *out);
   memset(&k, 0, sizeof k);
   pthread_mutex_lock(&mgr->mu);

@@ -253,13 +253,18 @@ static const struct worker_family {
 };
 
 static void runtime(shoal__text *o, shoal_runtime *rt) {
-  unsigned nw = shoal_runtime_workers(rt);
-  shoal_worker_stats *ws = shoal__calloc(nw, sizeof *ws);
+  static const shoal_worker_stats none;
+  unsigned live = shoal_runtime_workers(rt), max = shoal_runtime_workers_max(rt);
+  unsigned nw = live; /* and the removed workers that ran: their counters
+                         stay */
+  shoal_worker_stats *ws = shoal__calloc(max, sizeof *ws);
   if (ws == NULL)
     return;
-  for (unsigned w = 0; w < nw; w++)
-    (void)shoal_worker_stats_get(rt, w, &ws[w]);
-  one(o, "shoal_workers", "gauge", "The runtime's workers.", nw);
+  for (unsigned w = 0; w < max; w++)
+    if (shoal_worker_stats_get(rt, w, &ws[w]) == SHOAL_OK && w >= nw &&
+        memcmp(&ws[w], &none, sizeof none) != 0)
+      nw = w + 1;
+  one(o, "shoal_workers", "gauge", "The runtime's workers.", live);
   for (size_t k = 0; k < sizeof worker_families / sizeof worker_families[0];
        k++) {
     const struct worker_family *f = &worker_families[k];

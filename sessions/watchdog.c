@@ -89,7 +89,7 @@ static void tick(void *arg, uint64_t now) {
 }
 
 int shoal__wd_start(shoal_mgr *mgr) {
-  unsigned nw = shoal_runtime_workers(mgr->rt);
+  unsigned nw = shoal_runtime_workers_max(mgr->rt);
   unsigned lo = mgr->cfg.watchdog_ms;
   uint64_t period_ns;
   int rc;

@@ -29,6 +29,7 @@ static void defaults(void **state) {
   assert_int_equal(c.max_sessions, 5000);
   assert_int_equal(c.batch_size, 64);
   assert_int_equal(c.worker_threads, 0);
+  assert_int_equal(c.max_worker_threads, 0);
   assert_int_equal(c.hibernation_minutes, 5);
   assert_int_equal(c.enable_simd, 1);
   assert_int_equal(c.auto_defragment, 1);
@@ -54,10 +55,10 @@ static void defaults(void **state) {
   assert_int_equal(c.rate_burst_ms, 1000);
   assert_int_equal(c.moved_seconds, 60);
   assert_int_equal(c.struct_size, sizeof c);
-  assert_int_equal(shoal_config_key_count(), 50);
+  assert_int_equal(shoal_config_key_count(), 51);
   assert_string_equal(shoal_config_key_name(0),
                       "SessionMgr.MaxConcurrentSessions");
-  assert_null(shoal_config_key_name(50));
+  assert_null(shoal_config_key_name(51));
 }
 
 static void every_key(void **state) {
@@ -71,6 +72,7 @@ static void every_key(void **state) {
              "\n"
              "[SessionMgr]\n"
              "WorkerThreads = 4\n"
+             "MaxWorkerThreads = 6\n"
              "HibernationThresholdMinutes=10\n"
              "EnableSIMD = false\n"
              "EnableAutoDefragmentation = off\n"
@@ -93,6 +95,7 @@ static void every_key(void **state) {
   assert_int_equal(c.max_sessions, 8000);
   assert_int_equal(c.batch_size, 128);
   assert_int_equal(c.worker_threads, 4);
+  assert_int_equal(c.max_worker_threads, 6);
   assert_int_equal(c.hibernation_minutes, 10);
   assert_int_equal(c.enable_simd, 0);
   assert_int_equal(c.auto_defragment, 0);
@@ -178,6 +181,10 @@ static void bad_input(void **state) {
      "SessionMgr.PoolPreallocate = 200\n", SHOAL_ELIMIT,
      "2: SessionMgr.PoolPreallocate: 200 is above "
      "SessionMgr.MaxConcurrentSessions (100)"},
+    {"SessionMgr.MaxWorkerThreads = 4\nSessionMgr.WorkerThreads = 8\n",
+     SHOAL_ELIMIT,
+     "2: SessionMgr.MaxWorkerThreads: 4 is below SessionMgr.WorkerThreads "
+     "(8)"},
   };
   (void)state;
   for (size_t i = 0; i < SHOAL_ARRAY_LEN(cases); i++) {

@@ -530,7 +530,7 @@ int shoal_actor_register(shoal_actors *sys, uint64_t id,
   shoal_actor_opts_defaults(&o);
   shoal__copy_opts(&o, sizeof o, user, user->struct_size);
   if (o.handler == NULL || o.home < -1 ||
-      (o.home >= 0 && (unsigned)o.home >= shoal_runtime_workers(sys->rt)) ||
+      (o.home >= 0 && (unsigned)o.home >= shoal_runtime_workers_max(sys->rt)) ||
       (o.full != SHOAL_FULL_BACKPRESSURE && o.full != SHOAL_FULL_DROP) ||
       o.queue_size > (1u << 24) || (unsigned)o.on_failure > 2u ||
       o.parent == id || (o.parent != 0 && !shoal__valid_id(o.parent)))

@@ -127,7 +127,7 @@ static void state_free(shoal__awatch *st) {
 }
 
 int shoal__watch_start(shoal_actors *sys) {
-  unsigned lo = sys->cfg.stuck_ms, nw = shoal_runtime_workers(sys->rt);
+  unsigned lo = sys->cfg.stuck_ms, nw = shoal_runtime_workers_max(sys->rt);
   shoal__awatch *st;
   uint64_t period_ns;
   int rc = SHOAL_ENOMEM;

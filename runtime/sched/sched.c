@@ -1,8 +1,7 @@
-/* sched.c — the workers of a runtime: start-up and pinning by the plan,
- * the loop that finds work (own deque, injection queue, steals nearest
- * first), bounded spinning, parking on a futex without lost wake-ups, the
- * host's slot (worker 0), and shutdown. */
-#include <errno.h>
+/* sched.c — what a worker does: the loop that finds work (own deque,
+ * injection queue, steals nearest first), bounded spinning, parking on a
+ * futex without lost wake-ups, tasks handed to a worker, and the host's
+ * slot (worker 0). Starting, resizing and stopping are workers.c's. */
 #include <limits.h>
 #include <stdlib.h>
 
@@ -16,6 +15,8 @@ shoal__worker *shoal__self(const shoal_runtime *rt) {
 }
 
 shoal__worker *shoal__self_any(void) { return tls_worker; }
+
+void shoal__set_self(shoal__worker *w) { tls_worker = w; }
 
 shoal_worker *shoal__current(const shoal_runtime *rt) {
   shoal__worker *w = shoal__self(rt);
@@ -55,7 +56,12 @@ unsigned shoal__round_order(const shoal__worker *w, uint64_t *rng,
 
 shoal__task *shoal__steal_round(shoal__worker *w) {
   shoal_runtime *rt = w->rt;
-  unsigned n = shoal__round_order(w, &w->rng, w->order);
+  unsigned n;
+  /* relaxed: a late view only steals by the old plan a little longer (a
+   * worker that left has an empty deque). */
+  if (atomic_load_explicit(&rt->gen, memory_order_relaxed) != w->gen)
+    shoal__victims_load(w);
+  n = shoal__round_order(w, &w->rng, w->order);
   for (unsigned i = 0; i < n; i++) {
     shoal__deque *d = &rt->w[w->order[i]]->dq;
     void *x;
@@ -79,7 +85,7 @@ shoal__task *shoal__steal_round(shoal__worker *w) {
 }
 
 static int work_visible(shoal_runtime *rt) {
-  for (unsigned i = 0; i < rt->n; i++)
+  for (unsigned i = 0, n = shoal__live(rt); i < n; i++)
     if (shoal__deque_size_hint(&rt->w[i]->dq) != 0)
       return 1;
   return atomic_load_explicit(&rt->inject.tail, memory_order_relaxed) !=
@@ -177,6 +183,11 @@ static void wake_one(shoal_runtime *rt) {
   }
 }
 
+void shoal__wake_worker(shoal_runtime *rt, unsigned i) {
+  if (claim_idle(rt, i))
+    unpark(rt->w[i]);
+}
+
 void shoal__signal_work(shoal_runtime *rt) {
   /* Dekker fence: the push before the loads below; pairs with the one a
    * parker runs between setting its idle bit and re-checking the queues. */
@@ -230,12 +241,20 @@ typedef struct idle_exit {
   uint64_t deadline; /* leave then too (shoal__now_ns); 0 never */
 } idle_exit;
 
+/* A worker's own loop (no condition, no deadline) ends past the live
+ * count: the worker was removed (workers.c). */
+static int removed(const shoal__worker *w, const idle_exit *ex) {
+  return ex->done == NULL && ex->deadline == 0 &&
+         w->index >= shoal__live(w->rt);
+}
+
 static int should_leave(shoal__worker *w, const idle_exit *ex) {
   if (ex->deadline != 0 && shoal__now_ns() >= ex->deadline)
     return 1;
   if (ex->done != NULL)
     return ex->done(ex->arg);
-  return atomic_load_explicit(&w->rt->stopping, memory_order_acquire) != 0;
+  return atomic_load_explicit(&w->rt->stopping, memory_order_acquire) != 0 ||
+         removed(w, ex);
 }
 
 /* Sleeps until woken, or until the anticipation deadline. */
@@ -290,7 +309,7 @@ static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
   shoal__set_wanting(w, 1);
   for (;;) {
     uint64_t now = shoal__now_ns(), due = entry_due(rt, now), deadline;
-    unsigned limit = rt->n / 2 > 0 ? rt->n / 2 : 1;
+    unsigned live = shoal__live(rt), limit = live / 2 > 0 ? live / 2 : 1;
     shoal__task *t = NULL;
     if (should_leave(w, ex))
       break;
@@ -356,6 +375,8 @@ int shoal__work_until_deadline(shoal__worker *w, shoal_worker *at,
       break;
     }
     if (deadline_ns != 0 && shoal__now_ns() >= deadline_ns)
+      break;
+    if (removed(w, &ex))
       break;
     t = shoal__find_work(w);
     if (t == NULL && (t = idle(w, &ex)) == NULL) {
@@ -472,9 +493,9 @@ int shoal__wait_until(shoal_runtime *rt, int (*cond)(void *), void *arg,
  * claimed: the caller must unpark it), else the next in turn. Worker 0 is
  * the host's slot and only chosen when it is the only one. */
 static unsigned pick_target(shoal_runtime *rt, int *claimed) {
-  unsigned i;
+  unsigned i, live = shoal__live(rt);
   *claimed = 0;
-  if (rt->n == 1)
+  if (live == 1)
     return 0;
   for (unsigned k = 0; k < rt->nwords; k++) {
     uint64_t b = atomic_load_explicit(&rt->idle_bits[k], memory_order_relaxed);
@@ -489,7 +510,7 @@ static unsigned pick_target(shoal_runtime *rt, int *claimed) {
     }
   }
   i = atomic_fetch_add_explicit(&rt->next_target, 1, memory_order_relaxed);
-  return 1 + i % (rt->n - 1);
+  return 1 + i % (live - 1);
 }
 
 void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet) {
@@ -506,7 +527,10 @@ void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet) {
   } else if (home < 0) {
     target = pick_target(rt, &claimed);
   } else {
+    unsigned live = shoal__live(rt);
     target = (unsigned)home;
+    if (target >= live) /* its worker was removed: another one's */
+      target = live > 1 ? 1 + target % (live - 1) : 0;
   }
   shoal__inbox_push(&rt->w[target]->inbox, &t->link);
   if (claimed) {
@@ -515,10 +539,15 @@ void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet) {
   }
   if (w != NULL && w->index == target)
     return; /* it looks at its own inbox before it parks */
-  /* Dekker fence: the push before the idle bit; pairs with park's. */
+  /* Dekker fence: the push before the idle bit and the retired flag;
+   * pairs with park's, and with the one a retiring worker runs between
+   * setting the flag and taking its inbox for the last time. */
   shoal__dekker(rt);
   if (claim_idle(rt, target))
     unpark(rt->w[target]);
+  else if (atomic_load_explicit(&rt->w[target]->retired,
+                                memory_order_relaxed))
+    shoal__adopt(rt, target); /* it left after this thread read the count */
 }
 
 int shoal__host_try_enter(shoal_runtime *rt) {
@@ -555,315 +584,3 @@ void shoal__host_leave(shoal_runtime *rt) {
   shoal__ext_notify(rt, 0);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Creation and destruction                                                 */
-/* ------------------------------------------------------------------------ */
-
-void shoal_runtime_config_defaults(shoal_runtime_config *cfg) {
-  if (cfg == NULL)
-    return;
-  memset(cfg, 0, sizeof *cfg);
-  cfg->pin = 1;
-  cfg->spin_us = 50;
-  cfg->anticipate_us = 200;
-  cfg->queue_capacity = 65536;
-  cfg->struct_size = sizeof *cfg;
-}
-
-static void worker_free(shoal__worker *w) {
-  if (w == NULL)
-    return;
-  shoal__deque_destroy(&w->dq);
-  shoal__frames_free(w);
-  shoal__free(w->order);
-  shoal__free(w->spans);
-  shoal__free(w);
-}
-
-/* Allocates worker i; called by the worker's own thread after binding, so
- * that its memory is first touched on its NUMA node. */
-static int worker_new(shoal_runtime *rt, unsigned i, shoal__worker **out) {
-  const shoal_plan_worker *pw = shoal_plan_worker_at(rt->plan, i);
-  shoal__worker *w = shoal__aligned_alloc(SHOAL__FALSE_SHARING, sizeof *w);
-  unsigned l = 0;
-  *out = NULL;
-  if (w == NULL)
-    return SHOAL_ENOMEM;
-  memset(w, 0, sizeof *w);
-  shoal__inbox_init(&w->inbox, &w->inbox_stub);
-  if (shoal__deque_init(&w->dq, 256) != SHOAL_OK) {
-    shoal__free(w);
-    return SHOAL_ENOMEM;
-  }
-  w->rt = rt;
-  w->order = shoal__malloc((pw->nvictims + 1) * sizeof(unsigned));
-  if (rt->cfg.trace_events != 0) {
-    w->span_cap = rt->cfg.trace_events;
-    w->spans = shoal__malloc((size_t)w->span_cap * sizeof(shoal__span));
-  }
-  if (shoal__frames_init(w) != SHOAL_OK || w->order == NULL ||
-      (rt->cfg.trace_events != 0 && w->spans == NULL)) {
-    worker_free(w);
-    return SHOAL_ENOMEM;
-  }
-  w->rt = rt;
-  w->index = i;
-  w->nvictims = pw->nvictims;
-  w->victims = pw->victims;
-  for (unsigned k = 0; k < pw->nvictims; k++)
-    while (l < pw->victim_level[k])
-      w->level_end[l++] = k;
-  w->nlevels = pw->nvictims > 0 ? pw->victim_level[pw->nvictims - 1] + 1u : 0;
-  while (l < SHOAL_PLAN_LEVELS_MAX)
-    w->level_end[l++] = pw->nvictims;
-  w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
-  atomic_init(&w->park, SHOAL__PARK_AWAKE);
-  atomic_init(&w->nspans, 0);
-  for (unsigned k = 0; k < SHOAL__ST_COUNT; k++)
-    atomic_init(&w->stats[k], 0);
-  *out = w;
-  return SHOAL_OK;
-}
-
-static void pin_self(shoal_runtime *rt, unsigned i) {
-  const shoal_plan_worker *pw = shoal_plan_worker_at(rt->plan, i);
-  int rc;
-  if (!rt->cfg.pin || !shoal_topo_is_this_system(rt->topo) ||
-      pw->pu_os_index < 0)
-    return;
-  rc = shoal__topo_bind_self(rt->topo, (unsigned)pw->pu_os_index);
-  if (rc != SHOAL_OK)
-    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
-               "worker %u: binding to PU %d refused (%s); it runs unbound", i,
-               pw->pu_os_index, shoal_strerror(rc));
-  if (shoal_topo_numa_count(rt->topo) > 1) {
-    rc = shoal__topo_membind_self(rt->topo, pw->numa_os_index);
-    if (rc != SHOAL_OK)
-      shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
-                 "worker %u: binding memory to NUMA node %u refused (%s)", i,
-                 pw->numa_os_index, shoal_strerror(rc));
-  }
-}
-
-typedef struct start_arg {
-  shoal_runtime *rt;
-  unsigned index;
-} start_arg;
-
-static void *worker_main(void *arg) {
-  shoal_runtime *rt = ((start_arg *)arg)->rt;
-  unsigned i = ((start_arg *)arg)->index;
-  shoal__worker *w = NULL;
-  int rc, go;
-  shoal__free(arg);
-  shoal__set_timer_slack(1000); /* anticipation deadlines to ~1 µs */
-  pin_self(rt, i);
-  rc = worker_new(rt, i, &w);
-  pthread_mutex_lock(&rt->start_mu);
-  rt->w[i] = w;
-  if (rc != SHOAL_OK && rt->start_err == SHOAL_OK)
-    rt->start_err = rc;
-  rt->started++;
-  pthread_cond_broadcast(&rt->start_cv);
-  while (rt->go == 0)
-    pthread_cond_wait(&rt->start_cv, &rt->start_mu);
-  go = rt->go;
-  pthread_mutex_unlock(&rt->start_mu);
-  if (go < 0 || w == NULL)
-    return NULL;
-  tls_worker = w;
-  (void)shoal__work_until_deadline(w, w->base, NULL, NULL, 0);
-  shoal__stats_flush(w);
-  tls_worker = NULL;
-  return NULL;
-}
-
-static void join_all(shoal_runtime *rt, unsigned nthreads, pthread_t *th) {
-  for (unsigned i = 0; i < nthreads; i++)
-    pthread_join(th[i], NULL);
-}
-
-static void runtime_free(shoal_runtime *rt) {
-  if (rt->w != NULL)
-    for (unsigned i = 0; i < rt->n; i++)
-      worker_free(rt->w[i]);
-  shoal__free(rt->w);
-  shoal__mpmc_destroy(&rt->inject);
-  shoal__mpmc_destroy(&rt->free_q);
-  shoal__free(rt->closures);
-  shoal_plan_destroy(rt->plan);
-  shoal_topo_destroy(rt->own_topo);
-  pthread_mutex_destroy(&rt->start_mu);
-  pthread_cond_destroy(&rt->start_cv);
-  shoal__free(rt);
-}
-
-static int runtime_alloc(shoal_runtime *rt) {
-  unsigned cap = rt->cfg.queue_capacity;
-  int rc;
-  if ((rc = shoal__mpmc_init(&rt->inject, cap)) != SHOAL_OK)
-    return rc;
-  if ((rc = shoal__mpmc_init(&rt->free_q, cap)) != SHOAL_OK)
-    return rc;
-  rt->closures = shoal__calloc(cap, sizeof *rt->closures);
-  rt->w = shoal__calloc(rt->n, sizeof *rt->w);
-  if (rt->closures == NULL || rt->w == NULL)
-    return SHOAL_ENOMEM;
-  for (unsigned i = 0; i < cap; i++)
-    shoal__mpmc_try_push(&rt->free_q, &rt->closures[i]);
-  return worker_new(rt, 0, &rt->w[0]);
-}
-
-int shoal_runtime_create(shoal_runtime **out, const shoal_runtime_config *cfg) {
-  shoal_runtime *rt;
-  pthread_t *th = NULL;
-  unsigned nthreads = 0;
-  int rc;
-  if (out == NULL)
-    return SHOAL_EINVAL;
-  *out = NULL;
-  if (cfg == NULL)
-    return SHOAL_EINVAL;
-  rt = shoal__calloc(1, sizeof *rt);
-  if (rt == NULL)
-    return SHOAL_ENOMEM;
-  shoal_runtime_config_defaults(&rt->cfg);
-  shoal__copy_opts(&rt->cfg, sizeof rt->cfg, cfg, cfg->struct_size);
-  rt->cfg.struct_size = sizeof rt->cfg;
-  pthread_mutex_init(&rt->start_mu, NULL);
-  pthread_cond_init(&rt->start_cv, NULL);
-  if (rt->cfg.workers > SHOAL_WORKERS_MAX || rt->cfg.queue_capacity == 0 ||
-      rt->cfg.queue_capacity > (1u << 24) ||
-      (rt->cfg.pin != 0 && rt->cfg.pin != 1)) {
-    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_ERROR,
-               "runtime: workers must be 0…%u, queue_capacity 1…%u and "
-               "pin 0 or 1",
-               SHOAL_WORKERS_MAX, 1u << 24);
-    runtime_free(rt);
-    return SHOAL_EINVAL;
-  }
-  rt->topo = rt->cfg.topo;
-  if (rt->topo == NULL) {
-    shoal_topo_opts to;
-    shoal_topo_opts_defaults(&to);
-    to.log = rt->cfg.log;
-    to.log_user = rt->cfg.log_user;
-    if ((rc = shoal_topo_load(&rt->own_topo, &to)) != SHOAL_OK) {
-      runtime_free(rt);
-      return rc;
-    }
-    rt->topo = rt->own_topo;
-  }
-  if ((rc = shoal_plan_compute(&rt->plan, rt->topo, rt->cfg.workers)) !=
-      SHOAL_OK) {
-    runtime_free(rt);
-    return rc;
-  }
-  rt->n = shoal_plan_worker_count(rt->plan);
-  rt->nwords = (rt->n + 63) / 64;
-  if ((rc = runtime_alloc(rt)) != SHOAL_OK) {
-    runtime_free(rt);
-    return rc;
-  }
-  if (rt->cfg.pin && rt->n > shoal_topo_pu_count(rt->topo))
-    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
-               "runtime: %u workers for %u PUs; workers past %u run unbound",
-               rt->n, shoal_topo_pu_count(rt->topo),
-               shoal_topo_pu_count(rt->topo));
-  else if (rt->cfg.pin && !shoal_topo_is_this_system(rt->topo))
-    shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_INFO,
-               "runtime: the topology is not this machine; workers run "
-               "unbound");
-  /* Each worker counts itself in `wanted` when it first goes idle. */
-  atomic_init(&rt->wanted, 0);
-  if (rt->n > 1 && (th = shoal__calloc(rt->n - 1, sizeof *th)) == NULL) {
-    runtime_free(rt);
-    return SHOAL_ENOMEM;
-  }
-  rc = SHOAL_OK;
-  for (unsigned i = 1; i < rt->n; i++) {
-    start_arg *a = shoal__malloc(sizeof *a);
-    int e;
-    if (a == NULL) {
-      rc = SHOAL_ENOMEM;
-      break;
-    }
-    a->rt = rt;
-    a->index = i;
-    if ((e = pthread_create(&th[nthreads], NULL, worker_main, a)) != 0) {
-      shoal__free(a);
-      shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_ERROR,
-                 "runtime: starting worker %u failed: %s", i, strerror(e));
-      rc = e == ENOMEM ? SHOAL_ENOMEM : SHOAL_EAGAIN;
-      break;
-    }
-    nthreads++;
-  }
-  pthread_mutex_lock(&rt->start_mu);
-  while (rt->started < nthreads)
-    pthread_cond_wait(&rt->start_cv, &rt->start_mu);
-  if (rc == SHOAL_OK)
-    rc = rt->start_err;
-  rt->go = rc == SHOAL_OK ? 1 : -1;
-  pthread_cond_broadcast(&rt->start_cv);
-  pthread_mutex_unlock(&rt->start_mu);
-  if (rc != SHOAL_OK) {
-    join_all(rt, nthreads, th);
-    shoal__free(th);
-    runtime_free(rt);
-    return rc;
-  }
-  for (unsigned i = 1; i < rt->n; i++) {
-    rt->w[i]->thread = th[i - 1];
-    rt->w[i]->has_thread = 1;
-  }
-  shoal__free(th);
-  *out = rt;
-  return SHOAL_OK;
-}
-
-static int drained(void *arg) {
-  (void)arg;
-  return 1;
-}
-
-int shoal_runtime_destroy(shoal_runtime *rt) {
-  shoal__task *t;
-  if (rt == NULL)
-    return SHOAL_OK;
-  if (tls_worker != NULL && tls_worker->rt == rt)
-    return SHOAL_ESTATE;
-  atomic_store_explicit(&rt->stopping, 1, memory_order_seq_cst);
-  /* Dekker fence: stopping before the idle bits; pairs with park's. */
-  shoal__dekker(rt);
-  for (unsigned i = 1; i < rt->n; i++)
-    if (claim_idle(rt, i))
-      unpark(rt->w[i]);
-  for (unsigned i = 1; i < rt->n; i++)
-    if (rt->w[i]->has_thread)
-      pthread_join(rt->w[i]->thread, NULL);
-  /* What was submitted after the workers left (or with one worker, all of
-   * it) runs here, as worker 0. */
-  while (!shoal__host_try_enter(rt))
-    shoal__ext_wait(rt, drained, NULL);
-  for (int more = 1; more;) {
-    more = 0;
-    while ((t = shoal__find_work(rt->w[0])) != NULL)
-      shoal__run_taken_at(rt->w[0], rt->w[0]->base, t);
-    /* The other workers have left: their inboxes are ours now. */
-    for (unsigned i = 1; i < rt->n; i++) {
-      shoal__worker *o = rt->w[i];
-      while ((t = o->held) != NULL ||
-             (t = shoal__task_of(shoal__inbox_pop(&o->inbox))) != NULL) {
-        if (t == o->held)
-          o->held = shoal__task_of(
-              atomic_load_explicit(&t->link.next, memory_order_relaxed));
-        shoal__run_taken_at(rt->w[0], rt->w[0]->base, t);
-        more = 1;
-      }
-    }
-  }
-  shoal__host_leave(rt);
-  runtime_free(rt);
-  return SHOAL_OK;
-}

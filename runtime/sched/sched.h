@@ -68,10 +68,13 @@ static inline int shoal__worker_wanted(const shoal_worker *w) {
 /* Hands t (SHOAL__KIND_CLOSURE or SHOAL__KIND_PINNED, fn set) to the
  * runtime. home: SHOAL__ANY, any worker (from a worker, its own deque;
  * from outside, the inbox of a parked worker, else of the next in turn);
- * SHOAL__ELSEWHERE, as from outside; else the inbox of worker `home`.
- * Wakes the receiving worker when it is parked; `quiet` leaves a push onto
- * the caller's own deque unannounced (the caller calls shoal__signal_work
- * once for many). Never blocks or allocates. Any thread. */
+ * SHOAL__ELSEWHERE, as from outside; else the inbox of worker `home`
+ * (of another when `home` has been removed by a resize). Wakes the
+ * receiving worker when it is parked; `quiet` leaves a push onto the
+ * caller's own deque unannounced (the caller calls shoal__signal_work once
+ * for many). Never allocates; blocks only on the rare path where the
+ * receiving worker left meanwhile (the runtime's resize lock, briefly).
+ * Any thread. */
 enum { SHOAL__ANY = -1, SHOAL__ELSEWHERE = -2 };
 void shoal__submit(shoal_runtime *rt, shoal__task *t, int home, int quiet);
 /* fn(w, t) run once as a closure by worker `worker` (its inbox): for a

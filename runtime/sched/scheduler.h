@@ -99,7 +99,9 @@ struct shoal__worker {
 
   unsigned index;
   unsigned nvictims;
-  const unsigned *victims;               /* the plan's order, nearest first */
+  unsigned *victims;                     /* the plan's order, nearest first:
+                                            a copy, rt->cap - 1 at most */
+  uint32_t gen;                          /* the plan (rt->gen) it is of */
   unsigned level_end[SHOAL_PLAN_LEVELS_MAX]; /* victims of level l end
                                                here */
   unsigned nlevels;                          /* levels with victims */
@@ -124,15 +126,25 @@ struct shoal__worker {
   shoal__deque dq;    /* aligned to SHOAL__FALSE_SHARING by its own fields */
   shoal__inbox inbox; /* tasks handed to this worker by other threads */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t park; /* futex word */
+  /* 1 once the worker has left for good (a shrink) and handed its work
+   * back: a task pushed to its inbox after that is adopted by whoever
+   * pushed it (shoal__adopt). Written under rt->resize_mu. */
+  _Atomic uint32_t retired;
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t stats[SHOAL__ST_COUNT];
   _Atomic uint32_t nspans; /* spans[0 … nspans) are complete */
+  _Atomic uint64_t cpu_done; /* CPU time of the threads that have left */
 };
 
 struct shoal_runtime {
   shoal_runtime_config cfg;
-  unsigned n;
-  unsigned nwords; /* words of idle_bits in use */
-  shoal__worker **w;
+  /* Workers running now: 0 … n-1 (shoal__live). Changed only by
+   * shoal_runtime_set_workers, under resize_mu. */
+  _Atomic unsigned n;
+  unsigned cap;    /* workers there can ever be: w[] and every per-worker
+                      array of the layers above have this many */
+  unsigned nwords; /* words of idle_bits in use (for cap) */
+  shoal__worker **w; /* cap entries; NULL: never started. A worker's
+                        record lives until the runtime is freed */
   shoal_topo *own_topo;
   const shoal_topo *topo;
   shoal_plan *plan;
@@ -140,11 +152,17 @@ struct shoal_runtime {
   shoal__mpmc free_q;       /* free closure records */
   shoal__mpmc inject;       /* closures submitted from outside */
 
-  pthread_mutex_t start_mu; /* start-up only */
+  pthread_mutex_t start_mu; /* starting threads (creation, growing) */
   pthread_cond_t start_cv;
-  unsigned started;
+  unsigned started; /* threads of the start under way that are ready */
   int start_err;
-  int go; /* 1: run; -1: creation failed, exit */
+  unsigned gate; /* starts let through: a thread of start g waits for
+                    gate >= g, then runs unless its worker is retired */
+  /* The plan, its generation (workers copy their victims when it moves),
+   * retirements and adoptions: all rare. */
+  pthread_mutex_t resize_mu;
+  _Atomic uint32_t gen;
+  pthread_mutex_t size_mu; /* one shoal_runtime_set_workers at a time */
 
   /* Workers looking for work or parked; the inline spawn reads it. */
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t wanted;
@@ -184,7 +202,21 @@ static inline void shoal__dekker(shoal_runtime *rt) {
 #endif
 }
 
+/* Workers running now. A stale count is harmless: a task pushed to a
+ * worker that has left is adopted (shoal__adopt). acquire: pairs with the
+ * store in workers.c's plan_swap, so the records of the workers counted
+ * are seen. */
+static inline unsigned shoal__live(const shoal_runtime *rt) {
+  return atomic_load_explicit(&((shoal_runtime *)(uintptr_t)rt)->n,
+                              memory_order_acquire);
+}
+
 /* sched.c (and the calls of sched.h) */
+/* The calling thread becomes w (NULL: none). */
+void shoal__set_self(shoal__worker *w);
+/* Clears worker i's idle bit and wakes it when it was parked. */
+void shoal__wake_worker(shoal_runtime *rt, unsigned i);
+
 /* The worker of `rt` (of any runtime) the calling thread is, or NULL. */
 shoal__worker *shoal__self(const shoal_runtime *rt);
 shoal__worker *shoal__self_any(void);
@@ -217,6 +249,13 @@ int shoal__work_until_deadline(shoal__worker *w, shoal_worker *at,
  * nvictims). Reads only what is fixed at start-up (tests call it). */
 unsigned shoal__round_order(const shoal__worker *w, uint64_t *rng,
                             unsigned *out);
+
+/* workers.c */
+/* w's victims from the plan of generation rt->gen. The owner. */
+void shoal__victims_load(shoal__worker *w);
+/* Tasks pushed to retired worker i's inbox go to live workers. Any
+ * thread that pushed there and then saw it retired. */
+void shoal__adopt(shoal_runtime *rt, unsigned i);
 
 /* frames.c */
 int shoal__frames_init(shoal__worker *w);

@@ -25,7 +25,11 @@ const shoal_topo *shoal__runtime_topo(const shoal_runtime *rt) {
 }
 
 unsigned shoal_runtime_workers(const shoal_runtime *rt) {
-  return rt != NULL ? rt->n : 0;
+  return rt != NULL ? shoal__live(rt) : 0;
+}
+
+unsigned shoal_runtime_workers_max(const shoal_runtime *rt) {
+  return rt != NULL ? rt->cap : 0;
 }
 
 const shoal_plan *shoal_runtime_plan(const shoal_runtime *rt) {
@@ -81,13 +85,14 @@ int shoal__runtime_each(shoal_runtime *rt, void (*fn)(void *), void *arg) {
   shoal__worker *me = shoal__self(rt);
   each_job j;
   each_task *ts;
-  unsigned k = 0;
-  if ((ts = shoal__calloc(rt->n, sizeof *ts)) == NULL)
+  unsigned k = 0, n = shoal__live(rt);
+  /* A worker removed meanwhile runs none: its task goes to another. */
+  if ((ts = shoal__calloc(n, sizeof *ts)) == NULL)
     return SHOAL_ENOMEM;
   j.fn = fn;
   j.arg = arg;
-  atomic_init(&j.left, me != NULL ? rt->n - 1 : rt->n);
-  for (unsigned i = 0; i < rt->n; i++) {
+  atomic_init(&j.left, me != NULL ? n - 1 : n);
+  for (unsigned i = 0; i < n; i++) {
     if (rt->w[i] == me)
       continue;
     ts[k].job = &j;

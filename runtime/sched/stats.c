@@ -15,11 +15,13 @@ void shoal__stats_flush(shoal__worker *w) {
 
 int shoal_worker_stats_get(const shoal_runtime *rt, unsigned worker,
                            shoal_worker_stats *out) {
+  shoal_runtime *mrt = (shoal_runtime *)(uintptr_t)rt;
   shoal__worker *w;
-  if (rt == NULL || out == NULL || worker >= rt->n)
+  if (rt == NULL || out == NULL || worker >= rt->cap)
     return SHOAL_EINVAL;
-  w = rt->w[worker];
   memset(out, 0, sizeof *out);
+  if ((w = rt->w[worker]) == NULL)
+    return SHOAL_OK; /* never started */
   out->tasks =
       atomic_load_explicit(&w->stats[SHOAL__ST_TASKS], memory_order_relaxed);
   out->steals =
@@ -34,8 +36,12 @@ int shoal_worker_stats_get(const shoal_runtime *rt, unsigned worker,
       atomic_load_explicit(&w->stats[SHOAL__ST_BUSY], memory_order_relaxed);
   out->trace_dropped =
       atomic_load_explicit(&w->stats[SHOAL__ST_DROPPED], memory_order_relaxed);
+  /* Under resize_mu: a removed worker's thread is joined under it. */
+  pthread_mutex_lock(&mrt->resize_mu);
+  out->cpu_ns = atomic_load_explicit(&w->cpu_done, memory_order_relaxed);
   if (w->has_thread)
-    out->cpu_ns = shoal__thread_cpu_ns_of(w->thread);
+    out->cpu_ns += shoal__thread_cpu_ns_of(w->thread);
+  pthread_mutex_unlock(&mrt->resize_mu);
   return SHOAL_OK;
 }
 
@@ -54,10 +60,13 @@ int shoal_runtime_trace_write(const shoal_runtime *rt, const char *path) {
     return SHOAL_EIO;
   }
   fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", f);
-  for (unsigned i = 0; i < rt->n; i++) {
+  for (unsigned i = 0; i < rt->cap; i++) {
     shoal__worker *w = rt->w[i];
+    uint32_t n;
+    if (w == NULL)
+      continue;
     /* acquire: pairs with the release in shoal__span_add. */
-    uint32_t n = atomic_load_explicit(&w->nspans, memory_order_acquire);
+    n = atomic_load_explicit(&w->nspans, memory_order_acquire);
     fprintf(f,
             "%s{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,"
             "\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
