@@ -387,6 +387,95 @@ static void run_idle(const bench_args *a, shoal_runtime *rtn) {
             100.0 * (bench_cpu_now() - c0) / (bench_now() - t0), "%");
 }
 
+/* ---- the worker count at run time -------------------------------------- */
+
+/* Ten ticks of tick5000_w1000, 2 ms of idle after each (a server's
+ * ticks are spaced): their times into out[0 … 10). */
+static void ten_ticks(shoal_tick *st, double *out) {
+  for (int k = 0; k < 10; k++) {
+    double t0 = bench_now();
+    tick_shoal(st);
+    out[k] = bench_now() - t0;
+    bench_sleep_until(t0 + out[k] + 2e-3);
+  }
+}
+
+/* The first of each run of ten. */
+static double first_of_tens(const double *v, unsigned reps) {
+  double *f = calloc(reps, sizeof *f), q;
+  for (unsigned r = 0; r < reps; r++)
+    f[r] = v[10 * (size_t)r];
+  q = bench_quantile(f, reps, 0.5);
+  free(f);
+  return q;
+}
+
+/* Adding and removing the highest worker of an n-worker runtime, each
+ * timed; the ten ticks after each against ten steady ones at that count. */
+static void run_resize(const bench_args *a, unsigned workers, double ipn) {
+  static const bench_tick_case *c = &bench_tick_cases[1]; /* w1000 */
+  unsigned reps = a->quick ? 20 : 100, n;
+  shoal_runtime *rt = runtime_new(workers);
+  double *add, *rem, *after_add, *after_rem, *steady_n, *steady_m;
+  shoal_tick st;
+  if (!bench_want(a, "resize") || (n = shoal_runtime_workers(rt)) < 2) {
+    if (bench_want(a, "resize") && n < 2)
+      fprintf(stderr, "resize: needs 2 workers or more\n");
+    shoal_runtime_destroy(rt);
+    return;
+  }
+  add = calloc(reps, sizeof *add);
+  rem = calloc(reps, sizeof *rem);
+  after_add = calloc(10 * (size_t)reps, sizeof *after_add);
+  after_rem = calloc(10 * (size_t)reps, sizeof *after_rem);
+  steady_n = calloc(10 * (size_t)reps, sizeof *steady_n);
+  steady_m = calloc(10 * (size_t)reps, sizeof *steady_m);
+  st.rt = rt;
+  st.t.s = bench_sessions_new();
+  st.t.iters = bench_tick_iters(&st.t, c->work_ns, ipn);
+  for (unsigned r = 0; r < reps; r++) {
+    double t0;
+    ten_ticks(&st, &steady_n[10 * r]);
+    t0 = bench_now();
+    shoal_runtime_set_workers(rt, n - 1);
+    rem[r] = bench_now() - t0;
+    ten_ticks(&st, &after_rem[10 * r]);
+    ten_ticks(&st, &steady_m[10 * r]);
+    t0 = bench_now();
+    shoal_runtime_set_workers(rt, n);
+    add[r] = bench_now() - t0;
+    ten_ticks(&st, &after_add[10 * r]);
+  }
+  bench_row("resize", "shoal", n, "add_worker_us",
+            1e6 * bench_quantile(add, reps, 0.5), "us");
+  bench_row("resize", "shoal", n, "remove_worker_us",
+            1e6 * bench_quantile(rem, reps, 0.5), "us");
+  bench_row("resize", "shoal", n, "tick_steady_us",
+            1e6 * bench_quantile(steady_n, 10 * (size_t)reps, 0.5), "us");
+  bench_row("resize", "shoal", n, "tick_first_after_add_us",
+            1e6 * first_of_tens(after_add, reps), "us");
+  bench_row("resize", "shoal", n, "tick_after_add_us",
+            1e6 * bench_quantile(after_add, 10 * (size_t)reps, 0.5), "us");
+  bench_row("resize", "shoal", n, "tick_after_add_p99_us",
+            1e6 * bench_quantile(after_add, 10 * (size_t)reps, 0.99), "us");
+  bench_row("resize", "shoal", n - 1, "tick_steady_us",
+            1e6 * bench_quantile(steady_m, 10 * (size_t)reps, 0.5), "us");
+  bench_row("resize", "shoal", n - 1, "tick_first_after_remove_us",
+            1e6 * first_of_tens(after_rem, reps), "us");
+  bench_row("resize", "shoal", n - 1, "tick_after_remove_us",
+            1e6 * bench_quantile(after_rem, 10 * (size_t)reps, 0.5), "us");
+  bench_row("resize", "shoal", n - 1, "tick_after_remove_p99_us",
+            1e6 * bench_quantile(after_rem, 10 * (size_t)reps, 0.99), "us");
+  free(st.t.s);
+  free(add);
+  free(rem);
+  free(after_add);
+  free(after_rem);
+  free(steady_n);
+  free(steady_m);
+  shoal_runtime_destroy(rt);
+}
+
 int main(int argc, char **argv) {
   bench_args a = bench_parse(argc, argv);
   shoal_runtime *rt1, *rtn;
@@ -398,5 +487,6 @@ int main(int argc, char **argv) {
   run_ticks(&a, rtn, ipn);
   run_idle(&a, rtn);
   shoal_runtime_destroy(rtn);
+  run_resize(&a, a.workers, ipn);
   return 0;
 }

@@ -120,7 +120,10 @@ struct shoal__worker {
   shoal__span *spans;
   uint32_t span_cap;
   pthread_t thread;
-  int has_thread;
+  int has_thread; /* under rt->resize_mu: `thread` runs the worker, its CPU
+                     clock may be read; its thread clears it at the end */
+  int joinable;   /* the thread that ran it is still to be joined (the
+                     thread that resizes or destroys) */
 
   /* --- shared half --- */
   shoal__deque dq;    /* aligned to SHOAL__FALSE_SHARING by its own fields */
@@ -133,6 +136,8 @@ struct shoal__worker {
   alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t stats[SHOAL__ST_COUNT];
   _Atomic uint32_t nspans; /* spans[0 … nspans) are complete */
   _Atomic uint64_t cpu_done; /* CPU time of the threads that have left */
+  _Atomic uint32_t left;     /* its thread is done with it (removed: its
+                                tasks handed back) */
 };
 
 struct shoal_runtime {

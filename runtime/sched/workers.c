@@ -95,6 +95,7 @@ static int worker_new(shoal_runtime *rt, unsigned i, const shoal_plan *p,
   atomic_init(&w->retired, 0);
   atomic_init(&w->nspans, 0);
   atomic_init(&w->cpu_done, 0);
+  atomic_init(&w->left, 0);
   for (unsigned k = 0; k < SHOAL__ST_COUNT; k++)
     atomic_init(&w->stats[k], 0);
   *out = w;
@@ -213,9 +214,17 @@ static void *worker_main(void *arg) {
   if (w->index >= shoal__live(rt))
     retire(w);
   shoal__stats_flush(w);
+  shoal__set_self(NULL);
+  pthread_mutex_lock(&rt->resize_mu);
   atomic_fetch_add_explicit(&w->cpu_done, shoal__thread_cpu_ns(),
                             memory_order_relaxed);
-  shoal__set_self(NULL);
+  w->has_thread = 0;
+  pthread_mutex_unlock(&rt->resize_mu);
+  /* release: the hand-back before the flag; pairs with gone()'s acquire.
+   * What is left of the thread's exit (its allocator's heap given up, a
+   * few tens of µs) is not waited for: it is joined later. */
+  atomic_store_explicit(&w->left, 1, memory_order_release);
+  shoal__ext_notify(rt, 0);
   return NULL;
 }
 
@@ -277,8 +286,10 @@ static void start_end(shoal_runtime *rt, start *st, int ok) {
     if (w == NULL)
       continue;
     atomic_store_explicit(&w->retired, !ok, memory_order_relaxed);
+    atomic_store_explicit(&w->left, 0, memory_order_relaxed);
     w->thread = st->th[k];
     w->has_thread = ok;
+    w->joinable = ok;
   }
   pthread_mutex_unlock(&rt->resize_mu);
   pthread_mutex_lock(&rt->start_mu);
@@ -291,11 +302,12 @@ static void start_end(shoal_runtime *rt, start *st, int ok) {
   shoal__free(st->a);
 }
 
-static void thread_join(shoal_runtime *rt, shoal__worker *w) {
-  pthread_join(w->thread, NULL);
-  pthread_mutex_lock(&rt->resize_mu);
-  w->has_thread = 0;
-  pthread_mutex_unlock(&rt->resize_mu);
+/* The thread that ran w, once done (it has cleared has_thread). */
+static void thread_join(shoal__worker *w) {
+  if (w != NULL && w->joinable) {
+    pthread_join(w->thread, NULL);
+    w->joinable = 0;
+  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -456,7 +468,10 @@ static void plan_swap(shoal_runtime *rt, shoal_plan *p, unsigned m) {
 static int grow(shoal_runtime *rt, shoal_plan *p, unsigned n, unsigned m) {
   start st = {n, m, 0, NULL, NULL};
   uint32_t gen = atomic_load_explicit(&rt->gen, memory_order_relaxed) + 1;
-  int rc = start_threads(rt, p, gen, &st);
+  int rc;
+  for (unsigned i = n; i < m; i++)
+    thread_join(rt->w[i]); /* a thread that left, not joined yet */
+  rc = start_threads(rt, p, gen, &st);
   if (rc != SHOAL_OK) {
     start_end(rt, &st, 0);
     return rc;
@@ -472,17 +487,33 @@ static int grow(shoal_runtime *rt, shoal_plan *p, unsigned n, unsigned m) {
   return SHOAL_OK;
 }
 
-/* Workers m … n-1 leave for good once their current task returns, their
- * tasks handed back, their threads joined. */
+typedef struct span {
+  shoal_runtime *rt;
+  unsigned from, to;
+} span;
+
+static int gone(void *arg) {
+  const span *s = arg;
+  for (unsigned i = s->from; i < s->to; i++)
+    /* acquire: pairs with the release at the end of worker_main. */
+    if (!atomic_load_explicit(&s->rt->w[i]->left, memory_order_acquire))
+      return 0;
+  return 1;
+}
+
+/* Workers m … n-1 leave for good once their current task returns; this
+ * returns when they have handed their tasks back and their threads are
+ * done with them (the threads are joined at the next resize or the
+ * destroy). */
 static void shrink(shoal_runtime *rt, shoal_plan *p, unsigned n, unsigned m) {
+  span s = {rt, m, n};
   plan_swap(rt, p, m);
   /* Dekker fence: the count before the idle bits; pairs with park's
    * (a parking worker sets its bit, fences, then reads the count). */
   shoal__dekker(rt);
   for (unsigned i = m; i < n; i++)
     shoal__wake_worker(rt, i);
-  for (unsigned i = m; i < n; i++)
-    thread_join(rt, rt->w[i]);
+  shoal__ext_wait(rt, gone, &s);
 }
 
 int shoal_runtime_set_workers(shoal_runtime *rt, unsigned workers) {
@@ -535,9 +566,8 @@ int shoal_runtime_destroy(shoal_runtime *rt) {
   shoal__dekker(rt);
   for (unsigned i = 1; i < n; i++)
     shoal__wake_worker(rt, i);
-  for (unsigned i = 1; i < n; i++)
-    if (rt->w[i]->has_thread)
-      thread_join(rt, rt->w[i]);
+  for (unsigned i = 1; i < rt->cap; i++)
+    thread_join(rt->w[i]);
   /* What was submitted after the workers left (or with one worker, all of
    * it) runs here, as worker 0. */
   while (!shoal__host_try_enter(rt))
