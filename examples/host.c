@@ -13,8 +13,11 @@
  * session's packets ran in order and no gold was made or lost. Each loot
  * is also a bid to an auction-house actor (one in 100 traced); with
  * --console stdin an operator types "actors status", "actors queue
- * auction" or "actors trace ID", one command run per tick. Exit status 0
- * when all holds, 1 when not, 2 on bad flags.
+ * auction", "actors trace ID" or "workers N", one command run per tick.
+ * Each second the host sizes its runtime to its load: a worker more when
+ * the second's worst tick took over half its budget, one less (down to
+ * two) when under a tenth. Exit status 0 when all holds, 1 when not, 2 on
+ * bad flags.
  *
  * Build outside the tree with:
  *   cc -std=c11 -pthread host.c $(pkg-config --cflags --libs shoal) */
@@ -101,6 +104,7 @@ typedef struct host {
   pthread_mutex_t con_mu;
   char con_line[16][128];
   unsigned con_head, con_tail;
+  unsigned grown, shrunk; /* resizes, the host's own and the console's */
 } host;
 
 enum { AUCTION = 1 };
@@ -262,8 +266,23 @@ static void console_print(void *user, unsigned depth, const char *line) {
   printf("console: %s\n", line);
 }
 
+/* The runtime on n workers (main thread, between ticks): 0 or an error. */
+static int resize(host *h, unsigned n, const char *why) {
+  shoal_runtime *rt = shoal_mgr_runtime(h->mgr);
+  unsigned was = shoal_runtime_workers(rt);
+  uint64_t t0 = now_ns();
+  int rc = shoal_mgr_set_workers(h->mgr, n);
+  if (rc != SHOAL_OK)
+    return rc;
+  h->grown += n > was;
+  h->shrunk += n < was;
+  printf("workers: %u now (was %u, %s), changed in %.0f us\n", n, was, why,
+         (double)(now_ns() - t0) / 1e3);
+  return SHOAL_OK;
+}
+
 /* One command, if one waits: "actors status", "actors queue ACTOR",
- * "actors trace ID", "help". Main thread, between ticks. */
+ * "actors trace ID", "workers N", "help". Main thread, between ticks. */
 static void console_run(host *h) {
   char line[128];
   int have, rc;
@@ -279,8 +298,17 @@ static void console_run(host *h) {
     rc = shoal_actors_report(h->actors, line + 7, console_print, NULL);
     if (rc != SHOAL_OK)
       printf("console: %s: %s\n", line, shoal_strerror(rc));
+  } else if (strncmp(line, "workers ", 8) == 0) {
+    char *end;
+    unsigned long n = strtoul(line + 8, &end, 10);
+    rc = *end != '\0' || end == line + 8 ? SHOAL_EINVAL
+                                         : resize(h, (unsigned)n, "console");
+    if (rc != SHOAL_OK)
+      printf("console: %s: %s (at most %u)\n", line, shoal_strerror(rc),
+             shoal_runtime_workers_max(shoal_mgr_runtime(h->mgr)));
   } else if (strcmp(line, "help") == 0) {
-    printf("console: actors status | actors queue ACTOR | actors trace ID\n");
+    printf("console: actors status | actors queue ACTOR | actors trace ID | "
+           "workers N\n");
   } else {
     printf("console: unknown command '%s'; try help\n", line);
   }
@@ -642,7 +670,7 @@ int main(int argc, char **argv) {
   uint32_t away[4];
   size_t naway = 0;
   uint64_t out_rng = 7;
-  uint64_t worst_ns = 0;
+  uint64_t worst_ns = 0, second_worst_ns = 0;
   int64_t gold = 0;
   uint64_t casts = 0, map_updates = 0, respawns = 0, respawns_due;
   char err[256];
@@ -797,6 +825,17 @@ int main(int argc, char **argv) {
     console_run(&h);
     dt = now_ns() - t0;
     worst_ns = dt > worst_ns ? dt : worst_ns;
+    second_worst_ns = dt > second_worst_ns ? dt : second_worst_ns;
+    if (ran % TPS == TPS - 1) { /* the runtime sized to the load */
+      shoal_runtime *rt = shoal_mgr_runtime(h.mgr);
+      unsigned n = shoal_runtime_workers(rt);
+      if (second_worst_ns > TICK_MS * 1000000ull / 2 &&
+          n < shoal_runtime_workers_max(rt))
+        (void)resize(&h, n + 1, "ticks over half their budget");
+      else if (second_worst_ns < TICK_MS * 1000000ull / 10 && n > 2)
+        (void)resize(&h, n - 1, "ticks under a tenth of their budget");
+      second_worst_ns = 0;
+    }
     next.tv_nsec += TICK_MS * 1000000L;
     if (next.tv_nsec >= 1000000000L) {
       next.tv_nsec -= 1000000000L;
@@ -835,9 +874,9 @@ int main(int argc, char **argv) {
   }
 
   printf("host: %u ticks of %d ms (worst %.2f ms), %u sessions, %u "
-         "workers\n",
+         "workers (%u times more, %u times fewer)\n",
          ran, TICK_MS, (double)worst_ns / 1e6, h.sessions,
-         shoal_runtime_workers(shoal_mgr_runtime(h.mgr)));
+         shoal_runtime_workers(shoal_mgr_runtime(h.mgr)), h.grown, h.shrunk);
   printf("network: %llu frames read, %llu to unknown sessions, %llu refused "
          "by back-pressure, %llu malformed\n",
          (unsigned long long)h.frames, (unsigned long long)h.unknown_session,

@@ -31,9 +31,10 @@ def _():
     assert "pending 0" in out and "0 order violations" in out, out
 
 
-@case("the example host's console: actors status, queue, trace, and a bad command")
+@case("the example host's console: actors status, queue, trace, workers, and bad commands")
 def _():
-    cmds = "actors status\nactors queue auction\nactors trace 1\nbogus\n"
+    cmds = ("actors status\nactors queue auction\nactors trace 1\nbogus\n"
+            "workers 1\nworkers 9999\nworkers x\nworkers 2\n")
     p = subprocess.run([HOST, "--sessions", "100", "--ticks", "20",
                         "--console", "stdin"], input=cmds, capture_output=True,
                        text=True, timeout=120)
@@ -42,7 +43,9 @@ def _():
     for want in ("console: > actors status", "handled", "failures",
                  "console: > actors queue auction", "when full",
                  "back-pressure", "console: trace 1: ",
-                 "unknown command 'bogus'", "bids accepted"):
+                 "unknown command 'bogus'", "bids accepted",
+                 "workers: 1 now (was ", "console: workers 9999: ",
+                 "console: workers x: ", "workers: 2 now (was 1, console)"):
         assert want in out, "%r not in %r" % (want, out[-2000:])
     # the traced bid: sent by the main thread, then run on a worker
     hops = [l for l in out.splitlines() if l.startswith("console: ") and
