@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """check.py MODEL - verifies a Promela model with spin: park.pml (the
-worker parking protocol) or mail.pml (the sessions' mail bits). An
+worker parking protocol), mail.pml (the sessions' mail bits) or
+retire.pml (a removed worker's inbox). An
 exhaustive search of each configuration below must end with no error and
 a complete search, and the model's deliberately broken variant (BROKEN=1)
 must be caught. Prints TAP, with the states searched; skipped with a
@@ -26,6 +27,13 @@ MODELS = {
         ("N=3 EXTERNAL=1 SPAWNS=1 OWN_WAKES=0", True),
         ("N=2 EXTERNAL=2 SPAWNS=1 BROKEN=1", False),
     ], "no lost wake-up", "invalid end state"),
+    "retire.pml": ([
+        ("S=2", True),
+        ("S=3", True),
+        ("S=2 REVIVE=1", True),
+        ("S=3 REVIVE=1", True),
+        ("S=2 BROKEN=1", False),
+    ], "no stranded task, one consumer at a time", "invalid end state"),
     "mail.pml": ([
         ("S=2 K=2 LIMIT=1", True),
         ("S=3 K=2 LIMIT=2", True),
