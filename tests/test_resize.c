@@ -75,36 +75,6 @@ static void plan_after_resize(void **state) {
 
 /* ---- tasks, fork-join and actors under resizes ------------------------- */
 
-typedef struct fib_args {
-  int n;
-  long r;
-} fib_args;
-
-static long fib(shoal_worker *w, int n);
-
-static void fib_task(shoal_worker *w, void *args) {
-  fib_args *f = args;
-  f->r = fib(w, f->n);
-}
-
-static long fib(shoal_worker *w, int n) {
-  fib_args *f;
-  long b;
-  if (n < 2)
-    return n;
-  f = shoal_args(w);
-  f->n = n - 1;
-  b = fib(shoal_spawn(w, fib_task), n - 2);
-  if (shoal_sync_take(w))
-    return fib(w, n - 1) + b;
-  return f->r + b;
-}
-
-static void fib_root(shoal_worker *w, void *arg) {
-  fib_args *r = arg;
-  r->r = fib(w, r->n);
-}
-
 enum { NACTORS = 8, CLOSURES_PER_ROUND = 200 };
 
 typedef struct load {
@@ -133,7 +103,7 @@ static void *closure_thread(void *arg) {
   load *l = arg;
   while (!atomic_load(&l->stop)) {
     shoal_group g;
-    fib_args r = {18, 0};
+    test_fib_args r = {18, 0};
     TEST_OFF_MAIN(shoal_group_init(&g, l->rt) == SHOAL_OK, "group init");
     for (int k = 0; k < CLOSURES_PER_ROUND; k++) {
       int rc = shoal_group_run(&g, count_closure, l);
@@ -145,7 +115,7 @@ static void *closure_thread(void *arg) {
                   "after a wait %llu of %llu closures ran",
                   (unsigned long long)atomic_load(&l->closures_run),
                   (unsigned long long)l->closures_sent);
-    TEST_OFF_MAIN(shoal_runtime_run(l->rt, fib_root, &r) == SHOAL_OK,
+    TEST_OFF_MAIN(shoal_runtime_run(l->rt, test_fib_root, &r) == SHOAL_OK,
                   "run");
     TEST_OFF_MAIN(r.r == 2584, "fib(18) = %ld", r.r);
     l->fibs++;

@@ -223,43 +223,8 @@ static void deep_and_nested(void **state) {
 
 /* ---- fib and nqueens against serial ------------------------------------ */
 
-typedef struct fib_args {
-  int n;
-  long r;
-} fib_args;
-
-static long fib(shoal_worker *w, int n);
-
-static void fib_task(shoal_worker *w, void *args) {
-  fib_args *f = args;
-  f->r = fib(w, f->n);
-}
-
-static long fib(shoal_worker *w, int n) {
-  fib_args *f;
-  long b;
-  if (n < 2)
-    return n;
-  f = shoal_args(w);
-  f->n = n - 1;
-  b = fib(shoal_spawn(w, fib_task), n - 2);
-  if (shoal_sync_take(w)) /* tree and queens use shoal_sync */
-    return fib(w, n - 1) + b;
-  return f->r + b;
-}
-
 static long fib_serial(int n) {
   return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2);
-}
-
-typedef struct fib_root {
-  int n;
-  long r;
-} fib_root;
-
-static void fib_root_fn(shoal_worker *w, void *arg) {
-  fib_root *r = arg;
-  r->r = fib(w, r->n);
 }
 
 #define QMAX 12
@@ -338,8 +303,8 @@ static void fib_and_queens(void **state) {
   for (size_t i = 0; i < SHOAL_ARRAY_LEN(worker_counts); i++) {
     shoal_runtime *rt = make_rt(worker_counts[i]);
     for (int n = 0; n <= 27 - (SHOAL__TSAN ? 6 : 0); n += 3) {
-      fib_root r = {.n = n};
-      assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+      test_fib_args r = {.n = n};
+      assert_int_equal(shoal_runtime_run(rt, test_fib_root, &r), SHOAL_OK);
       assert_int_equal(r.r, fib_serial(n));
     }
     for (int n = 1; n <= 9 - (SHOAL__TSAN ? 1 : 0); n++) {
@@ -678,8 +643,8 @@ static void create_destroy_repeated(void **state) {
   for (unsigned k = 0; k < 100; k++) {
     shoal_runtime *rt = make_rt(1 + k % 8);
     if (k % 3 == 0) {
-      fib_root r = {.n = 10};
-      assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+      test_fib_args r = {.n = 10};
+      assert_int_equal(shoal_runtime_run(rt, test_fib_root, &r), SHOAL_OK);
       assert_int_equal(r.r, 55);
     }
     assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
@@ -734,7 +699,7 @@ static void stats_and_trace(void **state) {
   shoal_runtime_config cfg;
   shoal_runtime *rt;
   shoal_worker_stats st, sum = {0};
-  fib_root r = {.n = 22};
+  test_fib_args r = {.n = 22};
   char path[] = "/tmp/shoal-trace-XXXXXX";
   char buf[256];
   FILE *f;
@@ -745,7 +710,7 @@ static void stats_and_trace(void **state) {
   cfg.trace_events = 1000;
   cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
-  assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+  assert_int_equal(shoal_runtime_run(rt, test_fib_root, &r), SHOAL_OK);
   assert_int_equal(r.r, 17711);
   {
     pfor_check c;
@@ -770,8 +735,8 @@ static void stats_and_trace(void **state) {
   {
     /* Alone, a worker publishes nothing: nobody ever asks. */
     shoal_runtime *one = make_rt(1);
-    fib_root r1 = {.n = 22};
-    assert_int_equal(shoal_runtime_run(one, fib_root_fn, &r1), SHOAL_OK);
+    test_fib_args r1 = {.n = 22};
+    assert_int_equal(shoal_runtime_run(one, test_fib_root, &r1), SHOAL_OK);
     assert_int_equal(r1.r, 17711);
     assert_int_equal(shoal_worker_stats_get(one, 0, &st), SHOAL_OK);
     assert_int_equal(st.tasks, 0);
@@ -827,7 +792,7 @@ static void oversubscribed_pinning_is_logged(void **state) {
   shoal_topo_opts to;
   shoal_topo *t;
   unsigned pus;
-  fib_root r = {.n = 20};
+  test_fib_args r = {.n = 20};
   (void)state;
   shoal_topo_opts_defaults(&to);
   assert_int_equal(shoal_topo_load(&t, &to), SHOAL_OK);
@@ -838,7 +803,7 @@ static void oversubscribed_pinning_is_logged(void **state) {
   cfg.log = counting_log;
   cfg.log_user = &seen;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
-  assert_int_equal(shoal_runtime_run(rt, fib_root_fn, &r), SHOAL_OK);
+  assert_int_equal(shoal_runtime_run(rt, test_fib_root, &r), SHOAL_OK);
   assert_int_equal(r.r, 6765);
   assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
   shoal_topo_destroy(t);

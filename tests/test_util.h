@@ -50,6 +50,39 @@ static inline void test_quiet_log(void *user, shoal_log_level level,
   (void)msg;
 }
 
+/* fib by fork-join (a spawn, then shoal_sync_take: the child run inline
+ * when nobody stole it), for tests that check a result: run
+ * test_fib_root through shoal_runtime_run with n set; r holds fib(n). */
+typedef struct test_fib_args {
+  int n;
+  long r;
+} test_fib_args;
+
+static inline long test_fib(shoal_worker *w, int n);
+
+static inline void test_fib_task(shoal_worker *w, void *args) {
+  test_fib_args *f = (test_fib_args *)args;
+  f->r = test_fib(w, f->n);
+}
+
+static inline long test_fib(shoal_worker *w, int n) {
+  test_fib_args *f;
+  long b;
+  if (n < 2)
+    return n;
+  f = (test_fib_args *)shoal_args(w);
+  f->n = n - 1;
+  b = test_fib(shoal_spawn(w, test_fib_task), n - 2);
+  if (shoal_sync_take(w))
+    return test_fib(w, n - 1) + b;
+  return f->r + b;
+}
+
+static inline void test_fib_root(shoal_worker *w, void *arg) {
+  test_fib_args *r = (test_fib_args *)arg;
+  r->r = test_fib(w, r->n);
+}
+
 /* An update callback that does nothing and reports no work. */
 static inline int test_nop_update(void *host, uint32_t id, void *user,
                                   uint32_t diff) {

@@ -126,6 +126,24 @@ static void pin_self(shoal_runtime *rt, const shoal_plan *p, unsigned i) {
   }
 }
 
+/* The tasks a removed worker held, gathered under resize_mu, go to the
+ * workers that stay once it is let go (a resubmission may itself meet a
+ * removed worker and adopt). */
+static void gather(shoal__task **list, shoal__task *t) {
+  atomic_store_explicit(&t->link.next, *list != NULL ? &(*list)->link : NULL,
+                        memory_order_relaxed);
+  *list = t;
+}
+
+static void hand_on(shoal_runtime *rt, shoal__task *list) {
+  shoal__task *t;
+  while ((t = list) != NULL) {
+    list = shoal__task_of(
+        atomic_load_explicit(&t->link.next, memory_order_relaxed));
+    shoal__submit(rt, t, SHOAL__ELSEWHERE, 0);
+  }
+}
+
 /* A removed worker's tasks go to live workers: its deque (what its tasks
  * pushed and nobody stole), the pinned tasks it held, its inbox. The
  * retired flag goes up first, then a Dekker fence, then the last look at
@@ -145,16 +163,10 @@ static void retire(shoal__worker *w) {
     if (t == NULL &&
         (t = shoal__task_of(shoal__inbox_pop(&w->inbox))) == NULL)
       break;
-    atomic_store_explicit(&t->link.next, list != NULL ? &list->link : NULL,
-                          memory_order_relaxed);
-    list = t;
+    gather(&list, t);
   }
   pthread_mutex_unlock(&rt->resize_mu);
-  while ((t = list) != NULL) {
-    list = shoal__task_of(
-        atomic_load_explicit(&t->link.next, memory_order_relaxed));
-    shoal__submit(rt, t, SHOAL__ELSEWHERE, 0);
-  }
+  hand_on(rt, list);
 }
 
 void shoal__adopt(shoal_runtime *rt, unsigned i) {
@@ -164,19 +176,12 @@ void shoal__adopt(shoal_runtime *rt, unsigned i) {
   /* Again under the lock: a grow may have brought it back meanwhile, and
    * then its new thread takes the inbox. */
   while (atomic_load_explicit(&o->retired, memory_order_relaxed) &&
-         (t = shoal__task_of(shoal__inbox_pop(&o->inbox))) != NULL) {
-    atomic_store_explicit(&t->link.next, list != NULL ? &list->link : NULL,
-                          memory_order_relaxed);
-    list = t;
-  }
+         (t = shoal__task_of(shoal__inbox_pop(&o->inbox))) != NULL)
+    gather(&list, t);
   pthread_mutex_unlock(&rt->resize_mu);
   /* A push still between its exchange and its link stops the pops above
    * short; its pusher sees the worker retired too and adopts the rest. */
-  while ((t = list) != NULL) {
-    list = shoal__task_of(
-        atomic_load_explicit(&t->link.next, memory_order_relaxed));
-    shoal__submit(rt, t, SHOAL__ELSEWHERE, 0);
-  }
+  hand_on(rt, list);
 }
 
 /* One thread's start; the array is the starter's until the gate opens. */
