@@ -102,14 +102,17 @@ static void legend(FILE *f, const char *const *names, int n, int line) {
 }
 
 /* Lines over a shared x, from 0 (or the first x) to the last; a dashed
- * level (the budget) when level > 0; dots on each point when dots. */
+ * level (the budget) when level > 0 — said in words instead when it is
+ * over four times the data, which it would flatten; dots on each point
+ * when dots. */
 static void line_chart(FILE *f, const char *title, const char *note,
                        const char *xunit, const char *yunit, const series *s,
                        int ns, double level, const char *level_name,
                        int dots) {
   int few = 1; /* a line of one or two points is drawn as dots */
-  double x0 = INFINITY, x1 = -INFINITY, y1 = level > 0 ? level : 0, step;
+  double x0 = INFINITY, x1 = -INFINITY, y1 = 0, step;
   const char *names[COLORS + 1];
+  double off_scale = 0;
   int nn = 0;
   for (int k = 0; k < ns; k++)
     for (size_t i = 0; i < s[k].n; i++) {
@@ -120,6 +123,10 @@ static void line_chart(FILE *f, const char *title, const char *note,
   for (int k = 0; k < ns; k++)
     few &= s[k].n <= 2;
   dots |= few;
+  if (level > 0 && y1 > 0 && level > 4 * y1)
+    off_scale = level;
+  else if (level > 0)
+    y1 = fmax(y1, level);
   if (!isfinite(x0) || x1 <= x0) {
     x0 = isfinite(x0) ? x0 - 1 : 0;
     x1 = x0 + 2;
@@ -130,7 +137,11 @@ static void line_chart(FILE *f, const char *title, const char *note,
   y1 = ceil((y1 > 0 ? y1 * 1.05 : 1) / step) * step;
   chart_open(f, title, note);
   axes(f, x0, x1, xunit, y1, step, yunit);
-  if (level > 0)
+  if (off_scale > 0)
+    fprintf(f, "<text class=\"legend\" x=\"%d\" y=\"%d\" "
+            "text-anchor=\"end\">%s %g %s: above the scale</text>\n",
+            L + PW - 4, T + 14, level_name, off_scale, yunit);
+  else if (level > 0)
     fprintf(f, "<line class=\"level\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" "
             "y2=\"%.1f\"/><text class=\"legend\" x=\"%d\" y=\"%.1f\" "
             "text-anchor=\"end\">%s</text>\n", L, L + PW, py(level, y1),
@@ -309,7 +320,8 @@ static void summary(FILE *f, const st_result *r) {
   fprintf(f, "<table>\n<tr><th>tick p50 / p99 / p99.9 / max</th><td>%.2f / "
           "%.2f / %.2f / %.2f ms</td></tr>\n", r->tick_p50, r->tick_p99,
           r->tick_p999, r->tick_max);
-  fprintf(f, "<tr><th>packets</th><td>sent %llu, handled %llu (%.0f per s), "
+  fprintf(f, "<tr><th>packets</th><td>sent %llu, handled %llu (%.0f per "
+          "second of the run's wall time), "
           "pending %llu, rejected %llu, dropped %llu; main thread %.1f %%"
           "</td></tr>\n", (unsigned long long)r->sent,
           (unsigned long long)r->handled, r->packets_per_s,
@@ -343,9 +355,10 @@ static double *column(const st_result *r, size_t off, int kind) {
 
 static void ticks_charts(FILE *f, const st_result *r, const double *t) {
   double *p50 = COL_D(tick_p50_ms), *p99 = COL_D(tick_p99_ms),
-         *mx = COL_D(tick_max_ms), hist[40], edges[40], step, split[3];
-  const char *labels[40];
-  char lab[40][16];
+         *mx = COL_D(tick_max_ms), hist[41], edges[41], step, split[3];
+  size_t nbins;
+  const char *labels[41];
+  char lab[41][16];
   static const char *const phases[3] = {"sessions", "maps", "the rest"};
   series s[3] = {{"max", t, mx, r->nseconds},
                  {"p99", t, p99, r->nseconds},
@@ -355,19 +368,24 @@ static void ticks_charts(FILE *f, const st_result *r, const double *t) {
                                "second, the p99 is the maximum."
                              : NULL,
              "seconds of play", "ms", s, 3, r->a->budget_ms, "budget", 0);
-  step = r->tick_max > 0 ? r->tick_max / 40.0 : 1;
+  /* Bins of a round width (1, 2 or 5 × 10^k ms), at most 40 up to the
+   * longest tick, so that the labels read as they are. */
+  step = r->tick_max > 0 ? nice_step(r->tick_max / 8.0) : 1;
+  nbins = (size_t)(r->tick_max / step) + 1;
+  if (nbins > 41)
+    nbins = 41;
   memset(hist, 0, sizeof hist);
   for (size_t i = 0; i < r->ticks; i++) {
     size_t b = (size_t)(r->tick_ms[i] / step);
-    hist[b < 40 ? b : 39] += 1;
+    hist[b < nbins ? b : nbins - 1] += 1;
   }
-  for (int b = 0; b < 40; b++) {
-    edges[b] = step * b;
-    snprintf(lab[b], sizeof lab[b], "%.3g", edges[b]);
+  for (size_t b = 0; b < nbins; b++) {
+    edges[b] = step * (double)b;
+    snprintf(lab[b], sizeof lab[b], "%g", edges[b]);
     labels[b] = lab[b];
   }
   bar_chart(f, "Tick-time histogram", "Ticks per bin; each bar starts at "
-            "its label.", "ticks", labels, "ms", hist, 40, NULL, 1);
+            "its label.", "ticks", labels, "ms", hist, nbins, NULL, 1);
   split[0] = 100.0 * r->session_phase_share;
   split[1] = 100.0 * r->map_phase_share;
   split[2] = 100.0 - split[0] - split[1];
@@ -402,7 +420,9 @@ static void packet_charts(FILE *f, const st_result *r, const double *t) {
     labels[c] = shoal_packet_category_name(c);
   }
   bar_chart(f, "Packets handled per second, by category",
-            "Averages over the run.", "packets/s", labels, "category", cat,
+            "Averages over the run's wall time (shorter than its seconds "
+            "of play when the ticks run back to back).", "packets/s",
+            labels, "category", cat,
             SHOAL_CAT_COUNT, NULL, 1);
   {
     series d[1] = {{"deepest at a drain", t, depth, r->nseconds}};
