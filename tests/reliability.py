@@ -97,9 +97,10 @@ for tree, _ in TREES:
 out.append("")
 
 # --- spin
-out += ["## Protocol models (tests/spin): worker parking, sessions' mail bits",
-        "", "| check | result |", "|---|---|"]
-for model in ("model / park-model", "model / mail-model"):
+out += ["## Protocol models (tests/spin): worker parking, sessions' mail bits, "
+        "a removed worker's inbox", "", "| check | result |", "|---|---|"]
+for model in ("model / park-model", "model / mail-model",
+              "model / retire-model"):
     for ok, name in taps(find(logs["build"], model)):
         out.append("| %s | %s |" % (name, ok))
 out.append("")
