@@ -488,11 +488,16 @@ SHOAL_API const shoal_plan *shoal_runtime_plan(const shoal_runtime *rt);
  * SetWorkerThreadCount). The plan is made again for the new count (the
  * same as a fresh one: each worker keeps its PU, the workers' victim
  * orders are recomputed and each worker takes its new order at its next
- * steal). Growing starts workers n … workers-1 on the plan's next PUs and
- * returns once they run. Shrinking removes the highest workers for good:
+ * steal). Growing starts workers n … workers-1 on the plan's next PUs: a
+ * worker that ran before (a shrink removed it) starts at once and the call
+ * does not wait for its thread to run; one that never ran allocates its
+ * record on its own thread first, which the call waits for. Shrinking
+ * removes the highest workers for good:
  * each finishes the task it is running, hands every task it holds (its
  * deque, the pinned tasks in its inbox) to the workers that stay, and its
- * thread exits; the call returns once they have. Nothing is lost and
+ * thread exits; the call returns once they have handed their tasks back
+ * (the threads are joined at the next resize or the destroy). Nothing is
+ * lost and
  * every task still runs exactly once; a task later handed to a removed
  * worker (an actor registered with that home) runs on another. A
  * worker's figures (shoal_worker_stats_get) stay after it leaves and go

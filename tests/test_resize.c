@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/common.h"
 #include "runtime/sched/scheduler.h"
 #include "test_util.h"
 
@@ -448,6 +449,51 @@ static void adopt_after_retire(void **state) {
   assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
 }
 
+/* ---- a grow that fails ---------------------------------------------------- */
+
+/* Each allocation of a grow back to four workers failing in turn (the
+ * two plans', then each thread's start: the last two leave one and two
+ * threads started, which go again): each answers SHOAL_ENOMEM with the
+ * count unchanged, or succeeds (a plan's figure that may fail); either way
+ * every closure submitted after it runs. */
+static void grow_fails(void **state) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt;
+  int failed = 0, grown = 0;
+  (void)state;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = 4;
+  cfg.max_workers = 4;
+  cfg.log = test_quiet_log;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  for (int64_t skip = 0; skip < 64 && grown < 3; skip++) {
+    shoal_group g;
+    load l;
+    int rc;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(shoal_runtime_set_workers(rt, 1), SHOAL_OK);
+    shoal__fault_alloc(skip, 1);
+    rc = shoal_runtime_set_workers(rt, 4);
+    shoal__fault_alloc(0, 0);
+    if (rc == SHOAL_OK) {
+      grown++;
+      assert_int_equal(shoal_runtime_workers(rt), 4);
+    } else {
+      failed++;
+      assert_int_equal(rc, SHOAL_ENOMEM);
+      assert_int_equal(shoal_runtime_workers(rt), 1);
+    }
+    assert_int_equal(shoal_group_init(&g, rt), SHOAL_OK);
+    for (int k = 0; k < 100; k++)
+      assert_int_equal(shoal_group_run(&g, count_closure, &l), SHOAL_OK);
+    assert_int_equal(shoal_group_wait(&g), SHOAL_OK);
+    assert_int_equal(atomic_load(&l.closures_run), 100);
+  }
+  assert_true(failed > 0);
+  assert_true(grown > 0);
+  assert_int_equal(shoal_runtime_destroy(rt), SHOAL_OK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(plan_after_resize),
@@ -455,6 +501,7 @@ int main(void) {
       cmocka_unit_test(resize_ticks),
       cmocka_unit_test(figures_and_errors),
       cmocka_unit_test(adopt_after_retire),
+      cmocka_unit_test(grow_fails),
   };
   cmocka_set_message_output(CM_OUTPUT_TAP);
   return cmocka_run_group_tests(tests, NULL, NULL);

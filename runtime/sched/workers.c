@@ -106,23 +106,24 @@ static int worker_new(shoal_runtime *rt, unsigned i, const shoal_plan *p,
 /* Worker threads                                                           */
 /* ------------------------------------------------------------------------ */
 
-static void pin_self(shoal_runtime *rt, const shoal_plan *p, unsigned i) {
-  const shoal_plan_worker *pw = shoal_plan_worker_at(p, i);
+/* Binds the calling thread, worker i, to its PU and its memory to its
+ * node (the plan's pu_os_index and numa_os_index). */
+static void pin_self(shoal_runtime *rt, unsigned i, int pu_os,
+                     unsigned numa_os) {
   int rc;
-  if (!rt->cfg.pin || !shoal_topo_is_this_system(rt->topo) ||
-      pw->pu_os_index < 0)
+  if (!rt->cfg.pin || !shoal_topo_is_this_system(rt->topo) || pu_os < 0)
     return;
-  rc = shoal__topo_bind_self(rt->topo, (unsigned)pw->pu_os_index);
+  rc = shoal__topo_bind_self(rt->topo, (unsigned)pu_os);
   if (rc != SHOAL_OK)
     shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
                "worker %u: binding to PU %d refused (%s); it runs unbound", i,
-               pw->pu_os_index, shoal_strerror(rc));
+               pu_os, shoal_strerror(rc));
   if (shoal_topo_numa_count(rt->topo) > 1) {
-    rc = shoal__topo_membind_self(rt->topo, pw->numa_os_index);
+    rc = shoal__topo_membind_self(rt->topo, numa_os);
     if (rc != SHOAL_OK)
       shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_WARN,
                  "worker %u: binding memory to NUMA node %u refused (%s)", i,
-                 pw->numa_os_index, shoal_strerror(rc));
+                 numa_os, shoal_strerror(rc));
   }
 }
 
@@ -188,10 +189,39 @@ void shoal__adopt(shoal_runtime *rt, unsigned i) {
 typedef struct start_arg {
   shoal_runtime *rt;
   const shoal_plan *plan; /* alive until the start's gate opens */
-  unsigned index, gate;
+  unsigned index, gate;   /* gate 0: a worker coming back (grow_back) */
   uint32_t gen;
+  int pu_os;              /* its PU and node (the plan's) */
+  unsigned numa_os;
   shoal__worker *made; /* a new record, for the starter to install */
 } start_arg;
+
+static start_arg start_arg_of(shoal_runtime *rt, const shoal_plan *p,
+                              unsigned i, unsigned gate, uint32_t gen) {
+  const shoal_plan_worker *pw = shoal_plan_worker_at(p, i);
+  start_arg a = {rt, p, i, gate, gen, pw->pu_os_index, pw->numa_os_index,
+                 NULL};
+  return a;
+}
+
+static void *worker_main(void *arg);
+
+/* A worker's thread, started on its PU when it is pinned: started on this
+ * thread's PU instead, it would wait there for this thread (a host thread
+ * bound to worker 0's PU, about to tick) to give the CPU up before it could
+ * move. 0 or pthread_create's error. */
+static int thread_start(shoal_runtime *rt, pthread_t *th, start_arg *a) {
+  pthread_attr_t attr;
+  int e = EINVAL;
+  pthread_attr_init(&attr);
+  if (rt->cfg.pin && a->pu_os >= 0 &&
+      shoal__topo_bind_attr(rt->topo, (unsigned)a->pu_os, &attr) == SHOAL_OK)
+    e = pthread_create(th, &attr, worker_main, a);
+  pthread_attr_destroy(&attr);
+  if (e == EINVAL) /* not pinned, or its PU refused: pin_self says so */
+    e = pthread_create(th, NULL, worker_main, a);
+  return e;
+}
 
 static void *worker_main(void *arg) {
   start_arg a = *(start_arg *)arg;
@@ -199,21 +229,26 @@ static void *worker_main(void *arg) {
   shoal__worker *w = rt->w[a.index]; /* set: a worker coming back */
   int rc = SHOAL_OK;
   shoal__set_timer_slack(1000); /* anticipation deadlines to ~1 µs */
-  pin_self(rt, a.plan, a.index);
-  if (w == NULL)
-    rc = worker_new(rt, a.index, a.plan, a.gen, &w);
-  pthread_mutex_lock(&rt->start_mu);
-  ((start_arg *)arg)->made = rt->w[a.index] == NULL ? w : NULL;
-  if (rc != SHOAL_OK && rt->start_err == SHOAL_OK)
-    rt->start_err = rc;
-  rt->started++;
-  pthread_cond_broadcast(&rt->start_cv);
-  while (rt->gate < a.gate)
-    pthread_cond_wait(&rt->start_cv, &rt->start_mu);
-  pthread_mutex_unlock(&rt->start_mu);
-  /* A start that failed as a whole left its workers retired. */
-  if (w == NULL || atomic_load_explicit(&w->retired, memory_order_relaxed))
-    return NULL;
+  pin_self(rt, a.index, a.pu_os, a.numa_os);
+  if (a.gate == 0) {
+    /* Its record is there and counted: straight into the loop. */
+    shoal__free(arg);
+  } else {
+    if (w == NULL)
+      rc = worker_new(rt, a.index, a.plan, a.gen, &w);
+    pthread_mutex_lock(&rt->start_mu);
+    ((start_arg *)arg)->made = rt->w[a.index] == NULL ? w : NULL;
+    if (rc != SHOAL_OK && rt->start_err == SHOAL_OK)
+      rt->start_err = rc;
+    rt->started++;
+    pthread_cond_broadcast(&rt->start_cv);
+    while (rt->gate < a.gate)
+      pthread_cond_wait(&rt->start_cv, &rt->start_mu);
+    pthread_mutex_unlock(&rt->start_mu);
+    /* A start that failed as a whole left its workers retired. */
+    if (w == NULL || atomic_load_explicit(&w->retired, memory_order_relaxed))
+      return NULL;
+  }
   shoal__set_self(w);
   (void)shoal__work_until_deadline(w, w->base, NULL, NULL, 0);
   if (w->index >= shoal__live(rt))
@@ -259,7 +294,7 @@ static int start_threads(shoal_runtime *rt, const shoal_plan *p, uint32_t gen,
   pthread_mutex_unlock(&rt->start_mu);
   for (unsigned k = 0; k < n; k++) {
     int e;
-    st->a[k] = (start_arg){rt, p, st->from + k, gate, gen, NULL};
+    st->a[k] = start_arg_of(rt, p, st->from + k, gate, gen);
     if ((e = pthread_create(&st->th[k], NULL, worker_main, &st->a[k])) != 0) {
       shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_ERROR,
                  "runtime: starting worker %u failed: %s", st->from + k,
@@ -466,32 +501,6 @@ static void plan_swap(shoal_runtime *rt, shoal_plan *p, unsigned m) {
   shoal_plan_destroy(old);
 }
 
-/* Workers n … m-1 start (again) on the PUs of plan p: installed (a
- * worker coming back is no longer retired: its inbox is its thread's
- * again, no adoption once that is seen under resize_mu) and counted
- * before the gate opens, so that they start under the new count. */
-static int grow(shoal_runtime *rt, shoal_plan *p, unsigned n, unsigned m) {
-  start st = {n, m, 0, NULL, NULL};
-  uint32_t gen = atomic_load_explicit(&rt->gen, memory_order_relaxed) + 1;
-  int rc;
-  for (unsigned i = n; i < m; i++)
-    thread_join(rt->w[i]); /* a thread that left, not joined yet */
-  rc = start_threads(rt, p, gen, &st);
-  if (rc != SHOAL_OK) {
-    start_end(rt, &st, 0);
-    return rc;
-  }
-  /* the records in, then the count: start_end's gate after plan_swap */
-  pthread_mutex_lock(&rt->resize_mu);
-  for (unsigned k = 0; k < st.nth; k++)
-    if (st.a[k].made != NULL)
-      rt->w[n + k] = st.a[k].made;
-  pthread_mutex_unlock(&rt->resize_mu);
-  plan_swap(rt, p, m);
-  start_end(rt, &st, 1);
-  return SHOAL_OK;
-}
-
 typedef struct span {
   shoal_runtime *rt;
   unsigned from, to;
@@ -504,6 +513,100 @@ static int gone(void *arg) {
     if (!atomic_load_explicit(&s->rt->w[i]->left, memory_order_acquire))
       return 0;
   return 1;
+}
+
+/* Workers n … m-1 that ran before, each with its record: the count
+ * moves first and their threads go straight into their loops, so the
+ * caller does not wait for them to run (a thread's start and its move to
+ * its PU cost a few hundred µs on a VM whose idle vCPUs are slow to
+ * wake). Owns p. A thread refused: back to n, and what was sent to the
+ * workers meanwhile is adopted. */
+static int grow_back(shoal_runtime *rt, shoal_plan *p, unsigned n,
+                     unsigned m) {
+  shoal_plan *back = NULL;
+  span s = {rt, n, n};
+  int rc = shoal_plan_compute(&back, rt->topo, n);
+  if (rc != SHOAL_OK) {
+    shoal_plan_destroy(p);
+    return rc;
+  }
+  pthread_mutex_lock(&rt->resize_mu);
+  for (unsigned i = n; i < m; i++) {
+    atomic_store_explicit(&rt->w[i]->retired, 0, memory_order_relaxed);
+    atomic_store_explicit(&rt->w[i]->left, 0, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&rt->resize_mu);
+  plan_swap(rt, p, m);
+  for (; s.to < m; s.to++) { /* p is rt->plan: only this thread swaps it */
+    start_arg *a = shoal__malloc(sizeof *a);
+    pthread_t th;
+    int e = ENOMEM;
+    if (a != NULL) {
+      *a = start_arg_of(rt, p, s.to, 0, 0);
+      if ((e = thread_start(rt, &th, a)) != 0)
+        shoal__free(a);
+    }
+    if (e != 0) {
+      rc = e == ENOMEM ? SHOAL_ENOMEM : SHOAL_EAGAIN;
+      break;
+    }
+    pthread_mutex_lock(&rt->resize_mu);
+    rt->w[s.to]->thread = th;
+    rt->w[s.to]->has_thread = rt->w[s.to]->joinable = 1;
+    pthread_mutex_unlock(&rt->resize_mu);
+  }
+  if (rc == SHOAL_OK) {
+    shoal_plan_destroy(back);
+    return SHOAL_OK;
+  }
+  /* Those without a thread retire here, as retire() does; those started
+   * leave on their own, as a shrink's do. */
+  plan_swap(rt, back, n);
+  pthread_mutex_lock(&rt->resize_mu);
+  for (unsigned i = s.to; i < m; i++) {
+    atomic_store_explicit(&rt->w[i]->retired, 1, memory_order_seq_cst);
+    atomic_store_explicit(&rt->w[i]->left, 1, memory_order_relaxed);
+  }
+  shoal__dekker(rt);
+  pthread_mutex_unlock(&rt->resize_mu);
+  for (unsigned i = s.to; i < m; i++)
+    shoal__adopt(rt, i);
+  for (unsigned i = n; i < s.to; i++)
+    shoal__wake_worker(rt, i);
+  shoal__ext_wait(rt, gone, &s);
+  return rc;
+}
+
+/* Workers n … m-1 start (again) on the PUs of plan p: installed and
+ * counted before the gate opens, so that they start under the new count.
+ * A worker that never ran allocates its record on its own thread (on its
+ * node), which this waits for; when every one ran before, grow_back.
+ * Owns p. */
+static int grow(shoal_runtime *rt, shoal_plan *p, unsigned n, unsigned m) {
+  start st = {n, m, 0, NULL, NULL};
+  uint32_t gen = atomic_load_explicit(&rt->gen, memory_order_relaxed) + 1;
+  int rc, back = 1;
+  for (unsigned i = n; i < m; i++) {
+    thread_join(rt->w[i]); /* a thread that left, not joined yet */
+    back &= rt->w[i] != NULL;
+  }
+  if (back)
+    return grow_back(rt, p, n, m);
+  rc = start_threads(rt, p, gen, &st);
+  if (rc != SHOAL_OK) {
+    start_end(rt, &st, 0);
+    shoal_plan_destroy(p);
+    return rc;
+  }
+  /* the records in, then the count: start_end's gate after plan_swap */
+  pthread_mutex_lock(&rt->resize_mu);
+  for (unsigned k = 0; k < st.nth; k++)
+    if (st.a[k].made != NULL)
+      rt->w[n + k] = st.a[k].made;
+  pthread_mutex_unlock(&rt->resize_mu);
+  plan_swap(rt, p, m);
+  start_end(rt, &st, 1);
+  return SHOAL_OK;
 }
 
 /* Workers m … n-1 leave for good once their current task returns; this
@@ -540,9 +643,9 @@ int shoal_runtime_set_workers(shoal_runtime *rt, unsigned workers) {
   rc = SHOAL_OK;
   if (workers != n &&
       (rc = shoal_plan_compute(&p, rt->topo, workers)) == SHOAL_OK) {
-    if (workers > n && (rc = grow(rt, p, n, workers)) != SHOAL_OK)
-      shoal_plan_destroy(p);
-    else if (workers < n)
+    if (workers > n)
+      rc = grow(rt, p, n, workers); /* it owns p */
+    else
       shrink(rt, p, n, workers);
   }
   pthread_mutex_unlock(&rt->size_mu);

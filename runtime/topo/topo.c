@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <hwloc.h>
+#include <hwloc/glibc-sched.h>
 
 #include "runtime/os.h"
 #include "runtime/topo/topo.h"
@@ -790,6 +791,22 @@ int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os) {
   if (pu == NULL)
     return SHOAL_EINVAL;
   if (hwloc_set_cpubind(hw, pu->cpuset, HWLOC_CPUBIND_THREAD) != 0)
+    return SHOAL_EPIN;
+  return SHOAL_OK;
+}
+
+int shoal__topo_bind_attr(const shoal_topo *t, unsigned pu_os,
+                          pthread_attr_t *attr) {
+  hwloc_obj_t pu;
+  cpu_set_t set;
+  if (!t->this_system)
+    return SHOAL_ENOTSUP;
+  pu = hwloc_get_pu_obj_by_os_index(t->hw, pu_os);
+  if (pu == NULL)
+    return SHOAL_EINVAL;
+  if (hwloc_cpuset_to_glibc_sched_affinity(t->hw, pu->cpuset, &set,
+                                           sizeof set) != 0 ||
+      pthread_attr_setaffinity_np(attr, sizeof set, &set) != 0)
     return SHOAL_EPIN;
   return SHOAL_OK;
 }

@@ -3,6 +3,8 @@
 #ifndef SHOAL_TOPO_H
 #define SHOAL_TOPO_H
 
+#include <pthread.h>
+
 #include "runtime/common.h"
 
 /* An object of the tree that holds PUs, as the plan sees it: what it is
@@ -44,6 +46,12 @@ struct shoal_topo {
  * not this machine, SHOAL_EINVAL for a PU `t` does not have, SHOAL_EPIN when
  * the OS refuses. Any thread, for itself. */
 int shoal__topo_bind_self(const shoal_topo *t, unsigned pu_os);
+
+/* Sets *attr so that a thread created with it starts on one PU (OS
+ * index) rather than on its creator's and moving there; same errors. Any
+ * thread. */
+int shoal__topo_bind_attr(const shoal_topo *t, unsigned pu_os,
+                          pthread_attr_t *attr);
 
 /* Binds the memory the calling thread allocates from now on to one NUMA
  * node (OS index); same errors as shoal__topo_bind_self. */
