@@ -369,6 +369,38 @@ int shoal__pk_deliver_fast(shoal_mgr *mgr, uint32_t id, shoal__pkt *p) {
   return rc;
 }
 
+int shoal__pk_deliver_epoch(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
+                            shoal__pkt *p) {
+  int64_t i = shoal__registry_find(&mgr->reg, id);
+  shoal__session *s;
+  uint64_t w, gen;
+  if (i < 0 || (i & SHOAL__REG_OUT))
+    return SHOAL_ENOENT;
+  s = shoal__mgr_rec(mgr, (uint32_t)i);
+  /* acquire: pairs with the release in pk_open, which comes after the
+   * record's id and epoch: those read next are this generation's or a
+   * later one's, and a later one's fails the CAS below. */
+  w = atomic_load_explicit(&s->in_word, memory_order_acquire);
+  gen = w >> 32;
+  if (atomic_load_explicit(&s->id, memory_order_relaxed) != id ||
+      atomic_load_explicit(&s->epoch, memory_order_relaxed) != epoch)
+    return SHOAL_ENOENT;
+  for (;;) {
+    if ((w & SHOAL__IN_CLOSED) || (w >> 32) != gen)
+      return SHOAL_ENOENT;
+    if (SHOAL__IN_COUNT(w) >= mgr->cfg.inbox_size)
+      return SHOAL_EAGAIN;
+    /* acq_rel: as reserve()'s; success keeps the generation the epoch was
+     * read under. */
+    if (atomic_compare_exchange_weak_explicit(&s->in_word, &w, w + 1,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire)) {
+      inbox_push(mgr, s, (uint32_t)i, p, SHOAL__IN_COUNT(w) == 0);
+      return SHOAL_OK;
+    }
+  }
+}
+
 int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
   int64_t i = shoal__registry_find(&mgr->reg, id), j;
   int rc, first = 0;

@@ -280,6 +280,14 @@ int shoal__pk_hold(shoal_mgr *mgr, uint32_t id, uint32_t v, shoal__pkt *p);
  * hibernated, SHOAL_ENOENT when it is unknown or its record changed
  * (then shoal__pk_deliver says more). */
 int shoal__pk_deliver_fast(shoal_mgr *mgr, uint32_t id, shoal__pkt *p);
+/* p into the inbox of session id's incarnation `epoch`, lock-free: the
+ * record is pinned by its inbox word's generation, read before the epoch,
+ * so that a release and a create of the id in between (a new incarnation,
+ * in this record or another) never receive it. SHOAL_OK, SHOAL_EAGAIN
+ * (full), or SHOAL_ENOENT (not that incarnation here, asleep, or changing:
+ * the caller looks again under mu). Any thread. */
+int shoal__pk_deliver_epoch(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
+                            shoal__pkt *p);
 /* Packets handled since creation (under mu, between ticks). */
 uint64_t shoal__pk_handled(shoal_mgr *mgr);
 

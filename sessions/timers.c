@@ -237,7 +237,10 @@ static int deliver(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
     shoal__session *s = shoal__mgr_rec(mgr, (uint32_t)v);
     if (atomic_load_explicit(&s->epoch, memory_order_acquire) == epoch) {
       p = shoal__pk_new(mgr, opcode, flags, data, len, NULL, NULL, &rc);
-      rc = p != NULL ? shoal__pk_deliver_fast(mgr, id, p) : rc;
+      /* pinned to the incarnation whose epoch matched: a release and a
+       * create of the id meanwhile (on the main thread, while a reply
+       * comes in on a worker) must not receive it */
+      rc = p != NULL ? shoal__pk_deliver_epoch(mgr, id, epoch, p) : rc;
     }
   }
   if (rc == SHOAL_ENOENT || rc == SHOAL_ESTATE) {
