@@ -217,9 +217,11 @@ static inline unsigned shoal__live(const shoal_runtime *rt) {
 }
 
 /* sched.c (and the calls of sched.h) */
-/* The calling thread becomes w (NULL: none). */
+/* The calling thread becomes w (NULL: none): a worker's own thread as it
+ * starts and ends. */
 void shoal__set_self(shoal__worker *w);
-/* Clears worker i's idle bit and wakes it when it was parked. */
+/* Clears worker i's idle bit and wakes it when it was parked. Any
+ * thread. */
 void shoal__wake_worker(shoal_runtime *rt, unsigned i);
 
 /* The worker of `rt` (of any runtime) the calling thread is, or NULL. */
