@@ -19,6 +19,19 @@ static int host_update(void *host, uint32_t id, void *user, uint32_t diff) {
   return 0;
 }
 
+/* The same work through the batch callback: one call per chunk. */
+static int host_update_batch(void *host, uint32_t n, const uint32_t *ids,
+                             void *const *users, const uint32_t *diff_ms,
+                             int *rc) {
+  const bench_tick *t = host;
+  (void)ids;
+  (void)diff_ms;
+  (void)rc;
+  for (uint32_t k = 0; k < n; k++)
+    bench_session_step(users[k], t->iters);
+  return 0;
+}
+
 static int nop_update(void *host, uint32_t id, void *user, uint32_t diff) {
   (void)host;
   (void)id;
@@ -76,6 +89,14 @@ static void run_ticks(const bench_args *a, shoal_runtime *rt, double ipn) {
     bench_row(c->name, "shoal", n, "shoal_ns_per_update",
               m.shoal_ns_per_update, "ns");
     bench_row(c->name, "shoal", n, "host_ns_per_update",
+              m.host_ns_per_update, "ns");
+    /* The same sessions through the batch callback. */
+    shoal_mgr_set_update_batch(mgr, host_update_batch);
+    bench_run_ticks(c, a->quick, "shoal_batch", n, tick_mgr, mgr);
+    shoal_mgr_metrics_get(mgr, &m, 1);
+    bench_row(c->name, "shoal_batch", n, "shoal_ns_per_update",
+              m.shoal_ns_per_update, "ns");
+    bench_row(c->name, "shoal_batch", n, "host_ns_per_update",
               m.host_ns_per_update, "ns");
     shoal_mgr_destroy(mgr);
     free(t.s);

@@ -1367,6 +1367,20 @@ typedef struct shoal_mgr shoal_mgr;
  * shoal_session_clear_quarantine) and counted; the tick goes on. */
 typedef int (*shoal_update_fn)(void *host, uint32_t id, void *user,
                                uint32_t diff_ms);
+/* Batch update callback (shoal_mgr_set_update_batch): n due sessions,
+ * 1 ≤ n ≤ SHOAL_UPDATE_BATCH_MAX, in one call in place of n calls of the
+ * update callback: session k is ids[k] with users[k], diff_ms[k] since
+ * its previous update. The rules of shoal_update_fn hold for each of
+ * them: one worker (or the main thread) runs the call, a session is in
+ * no other call meanwhile, and its packets of this tick were handled
+ * before it. Returns 0 when every session's result is 0; otherwise it
+ * writes each session's result, with shoal_update_fn's meaning, in
+ * rc[k] for every k < n, and returns non-zero. The arrays are valid
+ * only during the call. */
+#define SHOAL_UPDATE_BATCH_MAX 8u
+typedef int (*shoal_update_batch_fn)(void *host, uint32_t n,
+                                     const uint32_t *ids, void *const *users,
+                                     const uint32_t *diff_ms, int *rc);
 /* Called once per session when it leaves the manager (release, or
  * destroy), after its last update has returned: the host may free `user`.
  * Runs on the thread that released it when no tick was running, else on
@@ -2144,6 +2158,16 @@ SHOAL_API int shoal_mgr_defragment(shoal_mgr *mgr, shoal_defrag_report *out);
  * shared with other managers or actors, the host's thread that owns the
  * runtime. */
 SHOAL_API int shoal_mgr_set_workers(shoal_mgr *mgr, unsigned workers);
+
+/* Updates the due sessions through `fn` from the next update on, several
+ * in one call (shoal_update_batch_fn), in place of the update callback;
+ * NULL goes back to the update callback. For a host whose per-session
+ * update is small, one call per batch costs less than one per session.
+ * The watchdog names a batch by its first session. Errors: SHOAL_EINVAL
+ * (NULL mgr), SHOAL_ESTATE (an update or drain is running, or from a
+ * callback). The main thread, between updates. */
+SHOAL_API int shoal_mgr_set_update_batch(shoal_mgr *mgr,
+                                         shoal_update_batch_fn fn);
 
 /* All fields public. Counts since creation, except the window's. */
 typedef struct shoal_hib_stats {

@@ -268,6 +268,16 @@ int shoal_mgr_set_workers(shoal_mgr *mgr, unsigned workers) {
   return a.rc;
 }
 
+static void held_batch(shoal_mgr *mgr, void *fn) {
+  mgr->update_batch = *(shoal_update_batch_fn *)fn;
+}
+
+int shoal_mgr_set_update_batch(shoal_mgr *mgr, shoal_update_batch_fn fn) {
+  if (mgr == NULL)
+    return SHOAL_EINVAL;
+  return shoal__mgr_hold(mgr, held_batch, &fn);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Members of maps and groups                                               */
 /* ------------------------------------------------------------------------ */

@@ -217,6 +217,7 @@ enum {
   SHOAL__CB_PACKET,    /* a packet handler on a worker */
   SHOAL__CB_DEFERRED,  /* a packet handler in drain_deferred */
   SHOAL__CB_HIBERNATE, /* the hibernate or wake callback */
+  SHOAL__CB_BATCH,     /* the batch update callback (its first session) */
   SHOAL__CB_KINDS
 };
 static inline void shoal__beat(_Atomic uint64_t *b, unsigned kind,
@@ -318,6 +319,7 @@ typedef struct shoal__hib_hooks {
 struct shoal_mgr {
   shoal_config cfg;
   shoal_mgr_callbacks cb;
+  shoal_update_batch_fn update_batch; /* NULL: cb.update, one by one */
   shoal_runtime *rt;
   int own_rt;
   unsigned nodes;        /* home nodes: pool free lists and segments */

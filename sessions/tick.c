@@ -38,105 +38,9 @@ static inline int due(uint32_t sched, uint64_t tick) {
  * less its own cost), their raw sum, and how many ran. */
 typedef struct chunk_time {
   uint64_t host, raw, n;
-  uint64_t pk; /* the host's packet handlers, as stamped */
+  uint64_t pk;    /* the host's packet handlers, as stamped */
+  uint64_t calls; /* stamp pairs around update calls (n one by one) */
 } chunk_time;
-
-/* The inboxes ahead of session i with mail (bits 1 and 2 of `ahead`),
- * so that their lines, written by the senders' cores, travel while i's
- * update runs: the record two sessions on, and the first packet of the
- * next one, whose record came a session ago. */
-static void prefetch_inboxes(const shoal__cols *c, uint32_t i,
-                             uint32_t ahead) {
-  if (ahead & 4) {
-    __builtin_prefetch(c->sess[i + 2]);
-    __builtin_prefetch((char *)c->sess[i + 2] + 64);
-  }
-  if (ahead & 2) {
-    shoal__node *n = atomic_load_explicit(&c->sess[i + 1]->in_stub.next,
-                                          memory_order_relaxed);
-    if (n != NULL) {
-      __builtin_prefetch(n);
-      __builtin_prefetch((char *)n + 64);
-    }
-  }
-}
-
-/* One batch. The sampled variant times each host callback with the TSC;
- * the plain one carries no clock at all. The columns and the callback are
- * read into locals once: the host's callback is opaque, and every value
- * reached through memory would be loaded again after each call. */
-static inline __attribute__((always_inline)) void
-run_batch_as(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
-             const int timed, chunk_time *ct, shoal__ends *done) {
-  shoal_mgr *mgr = t->mgr;
-  shoal__cols *c = t->c;
-  _Atomic uint32_t *sched_col = c->sched;
-  _Atomic(void *) *user_col = c->user;
-  const uint32_t *rec = c->rec, *ids = c->ids;
-  uint64_t *last_ms = c->last_ms, *updates = c->updates;
-  int (*update)(void *, uint32_t, void *, uint32_t) = mgr->cb.update;
-  void *host = mgr->cb.host;
-  const uint64_t tick = t->tick, clock = t->clock;
-  const uint64_t stamp = mgr->stamp_ns;
-  _Atomic uint64_t *beat = &mgr->samples[wi].beat;
-  uint64_t seq = shoal__beat_seq(beat);
-  /* bit k: session i + k had mail when looked at, two sessions ahead */
-  uint32_t ahead = 0;
-  for (uint32_t k = b; k < e && k < b + 2; k++)
-    ahead |= (uint32_t)shoal__pk_mail_peek(&mgr->pk, rec[k]) << (k - b);
-  for (uint32_t i = b; i < e; i++, ahead >>= 1) {
-    uint32_t sched = atomic_load_explicit(&sched_col[i], memory_order_relaxed);
-    void *user;
-    uint32_t diff, id;
-    uint64_t t0 = 0;
-    int rc;
-    if (i + 2 < e)
-      ahead |= (uint32_t)shoal__pk_mail_peek(&mgr->pk, rec[i + 2]) << 2;
-    if (!due(sched, tick))
-      continue;
-    user = atomic_load_explicit(&user_col[i], memory_order_relaxed);
-    id = ids[i];
-    /* Packets first (DESIGN.md, "The data path of one tick"); the mail
-     * bits say which records to look at. */
-    if ((ahead & 1) && shoal__pk_mail_take(&mgr->pk, rec[i])) {
-      if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done,
-                         timed ? &ct->pk : NULL) != 0)
-        c->last_active[i] = clock;
-      seq = shoal__beat_seq(beat); /* its handlers beat too */
-    }
-    if (__builtin_expect(ahead & 6, 0))
-      prefetch_inboxes(c, i, ahead);
-    diff = (uint32_t)(clock - last_ms[i]);
-    last_ms[i] = clock;
-    if (timed)
-      t0 = shoal__fast_ns();
-    shoal__beat_next(beat, &seq, SHOAL__CB_UPDATE, id);
-    rc = update(host, id, user, diff);
-    if (timed) {
-      uint64_t d = shoal__fast_ns() - t0;
-      ct->host += d > stamp ? d - stamp : 0;
-      ct->raw += d;
-      ct->n++;
-    }
-    updates[i]++;
-    if (__builtin_expect(rc != 0, 0)) {
-      if (rc > 0) {
-        c->activity[i] += (unsigned)rc;
-        c->last_active[i] = clock;
-      } else {
-        quarantine(mgr, c, i, rc);
-      }
-    }
-  }
-}
-
-static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
-                      int timed, chunk_time *ct, shoal__ends *done) {
-  if (timed)
-    run_batch_as(t, wi, b, e, 1, ct, done);
-  else
-    run_batch_as(t, wi, b, e, 0, ct, done);
-}
 
 /* Lazy binary splitting inside a batch (Tzannes, Caragea, Barua and
  * Vishkin, "Lazy Binary-Splitting", PPoPP 2010): a worker runs its batch
@@ -146,6 +50,177 @@ static void run_batch(const shoal__tick *t, unsigned wi, uint32_t b, uint32_t e,
  * before any half of a batch; halves are taken only at the tick's tail,
  * where a whole batch left on one worker would keep the others idle. */
 #define SPLIT_CHUNK 8u
+_Static_assert(SPLIT_CHUNK == SHOAL_UPDATE_BATCH_MAX, "a batch call per chunk");
+
+/* The mail bits of sessions [b, b + n), n ≤ 32: bit k for session b + k.
+ * The loads do not depend on one another, so they overlap, where looking
+ * one session at a time put a bitmap load on each session's path. */
+static inline uint32_t mail_bit(const shoal__packets *pk, uint32_t r) {
+  return (atomic_load_explicit(&pk->mail[r >> 6], memory_order_relaxed) &
+          ((uint64_t)1 << (r & 63))) != 0;
+}
+static inline uint32_t mail_mask(const shoal__packets *pk,
+                                 const uint32_t *rec, uint32_t b,
+                                 uint32_t n) {
+  uint32_t m = 0;
+  if (n == SPLIT_CHUNK) { /* unrolled: each bit's place is a constant */
+#pragma GCC unroll 8
+    for (uint32_t k = 0; k < SPLIT_CHUNK; k++)
+      m |= mail_bit(pk, rec[b + k]) << k;
+    return m;
+  }
+  for (uint32_t k = 0; k < n; k++)
+    m |= mail_bit(pk, rec[b + k]) << k;
+  return m;
+}
+
+/* The records of a chunk's sessions with mail, whose lines the senders'
+ * cores wrote, start on their way before the chunk's first update. */
+static void prefetch_records(const shoal__cols *c, uint32_t b, uint32_t m) {
+  while (m != 0) {
+    const char *s = (const char *)c->sess[b + (uint32_t)__builtin_ctz(m)];
+    __builtin_prefetch(s);
+    __builtin_prefetch(s + 64);
+    m &= m - 1;
+  }
+}
+
+/* The first packet of the next session with mail (bit 0 of m is the one
+ * after the session in hand), while the one in hand runs. */
+static void prefetch_packet(const shoal__cols *c, uint32_t i, uint32_t m) {
+  shoal__node *n;
+  if (m == 0)
+    return;
+  n = atomic_load_explicit(
+      &c->sess[i + 1 + (uint32_t)__builtin_ctz(m)]->in_stub.next,
+      memory_order_relaxed);
+  if (n != NULL) {
+    __builtin_prefetch(n);
+    __builtin_prefetch((char *)n + 64);
+  }
+}
+
+/* A session's result: activity counted, or quarantined. */
+static inline void result(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
+                          uint64_t clock, int rc) {
+  if (rc > 0) {
+    c->activity[i] += (unsigned)rc;
+    c->last_active[i] = clock;
+  } else if (rc < 0) {
+    quarantine(mgr, c, i, rc);
+  }
+}
+
+/* Sessions [b, e) of a batch, in chunks of SPLIT_CHUNK; returns where it
+ * stopped: e, or the end of a chunk after which some worker wants work
+ * and at least two chunks are left (the caller splits there). Each due
+ * session's packets are taken, then it is updated: one call each, or
+ * (batched) one call of the batch callback per chunk for its due
+ * sessions. The timed variant times each host call with the TSC; the
+ * plain one carries no clock at all. The columns and the callbacks are
+ * read into locals once: the host's callback is opaque, and every value
+ * reached through memory would be loaded again after each call. */
+static inline __attribute__((always_inline)) uint32_t
+run_batch_as(const shoal__tick *t, const shoal_worker *w, unsigned wi,
+             uint32_t b, uint32_t e, const int timed, const int batched,
+             chunk_time *ct, shoal__ends *done) {
+  shoal_mgr *mgr = t->mgr;
+  shoal__cols *c = t->c;
+  _Atomic uint32_t *sched_col = c->sched;
+  _Atomic(void *) *user_col = c->user;
+  const uint32_t *rec = c->rec, *ids = c->ids;
+  uint64_t *last_ms = c->last_ms, *updates = c->updates;
+  int (*update)(void *, uint32_t, void *, uint32_t) = mgr->cb.update;
+  shoal_update_batch_fn update_batch = mgr->update_batch;
+  void *host = mgr->cb.host;
+  const uint64_t tick = t->tick, clock = t->clock;
+  const uint64_t stamp = mgr->stamp_ns;
+  _Atomic uint64_t *beat = &mgr->samples[wi].beat;
+  uint64_t seq = shoal__beat_seq(beat);
+  for (;;) {
+    uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
+    uint32_t mail = mail_mask(&mgr->pk, rec, b, stop - b);
+    /* batched: the chunk's due sessions, gathered for one call */
+    uint32_t bid[SPLIT_CHUNK], bdiff[SPLIT_CHUNK], bslot[SPLIT_CHUNK];
+    void *buser[SPLIT_CHUNK];
+    uint32_t n = 0;
+    if (mail != 0)
+      prefetch_records(c, b, mail);
+    for (uint32_t i = b; i < stop; i++, mail >>= 1) {
+      uint32_t sched =
+          atomic_load_explicit(&sched_col[i], memory_order_relaxed);
+      void *user;
+      uint32_t diff, id;
+      uint64_t t0 = 0;
+      int rc;
+      if (!due(sched, tick))
+        continue;
+      user = atomic_load_explicit(&user_col[i], memory_order_relaxed);
+      id = ids[i];
+      /* Packets first (DESIGN.md, "The data path of one tick"); the mail
+       * bits say which records to look at. */
+      if ((mail & 1) && shoal__pk_mail_take(&mgr->pk, rec[i])) {
+        prefetch_packet(c, i, mail >> 1);
+        if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done,
+                           timed ? &ct->pk : NULL) != 0)
+          c->last_active[i] = clock;
+        seq = shoal__beat_seq(beat); /* its handlers beat too */
+      }
+      diff = (uint32_t)(clock - last_ms[i]);
+      last_ms[i] = clock;
+      updates[i]++;
+      if (batched) {
+        bid[n] = id;
+        buser[n] = user;
+        bdiff[n] = diff;
+        bslot[n++] = i;
+        continue;
+      }
+      if (timed)
+        t0 = shoal__fast_ns();
+      shoal__beat_next(beat, &seq, SHOAL__CB_UPDATE, id);
+      rc = update(host, id, user, diff);
+      if (timed) {
+        uint64_t d = shoal__fast_ns() - t0;
+        ct->host += d > stamp ? d - stamp : 0;
+        ct->raw += d;
+        ct->n++;
+        ct->calls++;
+      }
+      if (__builtin_expect(rc != 0, 0))
+        result(mgr, c, i, clock, rc);
+    }
+    if (batched && n != 0) {
+      int brc[SPLIT_CHUNK];
+      uint64_t t0 = timed ? shoal__fast_ns() : 0;
+      shoal__beat_next(beat, &seq, SHOAL__CB_BATCH, bid[0]);
+      int any = update_batch(host, n, bid, buser, bdiff, brc);
+      if (timed) {
+        uint64_t d = shoal__fast_ns() - t0;
+        ct->host += d > stamp ? d - stamp : 0;
+        ct->raw += d;
+        ct->n += n;
+        ct->calls++;
+      }
+      if (__builtin_expect(any != 0, 0))
+        for (uint32_t k = 0; k < n; k++)
+          result(mgr, c, bslot[k], clock, brc[k]);
+    }
+    b = stop;
+    if (b == e || (e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w)))
+      return b;
+  }
+}
+
+static uint32_t run_batch(const shoal__tick *t, const shoal_worker *w,
+                          unsigned wi, uint32_t b, uint32_t e, int timed,
+                          chunk_time *ct, shoal__ends *done) {
+  if (t->mgr->update_batch != NULL)
+    return timed ? run_batch_as(t, w, wi, b, e, 1, 1, ct, done)
+                 : run_batch_as(t, w, wi, b, e, 0, 1, ct, done);
+  return timed ? run_batch_as(t, w, wi, b, e, 1, 0, ct, done)
+               : run_batch_as(t, w, wi, b, e, 0, 0, ct, done);
+}
 
 typedef struct span_args {
   const shoal__tick *t;
@@ -171,54 +246,42 @@ static void span_task(shoal_worker *w, void *args) {
  * in shoal's figure. */
 static uint64_t chunk_own(const shoal__tick *t, uint64_t whole,
                           const chunk_time *ct) {
-  uint64_t stamps = (ct->n + 1) * t->mgr->stamp_ns, host = ct->raw + ct->pk;
+  uint64_t stamps = (ct->calls + 1) * t->mgr->stamp_ns;
+  uint64_t host = ct->raw + ct->pk;
   return whole > host + stamps ? whole - host - stamps : 0;
 }
 
 static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
                  int timed) {
-  chunk_time all = {0, 0, 0, 0};
-  uint64_t own = 0;
+  chunk_time ct = {0, 0, 0, 0, 0};
+  uint64_t own = 0, c0 = timed ? shoal__fast_ns() : 0;
   unsigned wi = shoal_worker_index(w);
   _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
   /* the packets that end in this span, given back at its end */
   shoal__ends done = SHOAL__ENDS_INIT;
-  while (b < e) {
-    uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
-    chunk_time ct = {0, 0, 0, 0};
-    uint64_t c0 = timed ? shoal__fast_ns() : 0;
-    int split;
-    run_batch(t, wi, b, stop, timed, &ct, &done);
-    b = stop;
-    split = e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w);
-    if (split) {
-      span_args *f = shoal_args(w);
-      /* out of the batch while the halves run: no callback of ours */
-      shoal__beat(beat, SHOAL__CB_NONE, 0);
-      uint32_t mid = b + (e - b) / 2;
-      f->t = t;
-      f->b = mid;
-      f->e = e;
-      f->timed = timed;
-      if (timed) /* the halves time themselves; a sync's wait is not ours */
-        own += chunk_own(t, shoal__fast_ns() - c0, &ct);
-      span(shoal_spawn(w, span_task), t, b, mid, timed);
-      shoal_sync(w);
-    } else if (timed) {
-      own += chunk_own(t, shoal__fast_ns() - c0, &ct);
-    }
-    all.host += ct.host;
-    all.n += ct.n;
-    if (split)
-      break;
+  b = run_batch(t, w, wi, b, e, timed, &ct, &done);
+  /* the halves below time themselves; a sync's wait is not ours */
+  if (timed)
+    own = chunk_own(t, shoal__fast_ns() - c0, &ct);
+  if (b < e) { /* someone wants work: the second half goes to it */
+    span_args *f = shoal_args(w);
+    uint32_t mid = b + (e - b) / 2;
+    /* out of the batch while the halves run: no callback of ours */
+    shoal__beat(beat, SHOAL__CB_NONE, 0);
+    f->t = t;
+    f->b = mid;
+    f->e = e;
+    f->timed = timed;
+    span(shoal_spawn(w, span_task), t, b, mid, timed);
+    shoal_sync(w);
   }
   shoal__beat(beat, SHOAL__CB_NONE, 0);
   shoal__ends_flush(t->mgr, &done);
-  if (timed && all.n > 0) {
+  if (timed && ct.n > 0) {
     shoal__mgr_sample *smp = &t->mgr->samples[wi];
-    atomic_fetch_add_explicit(&smp->host_ns, all.host, memory_order_relaxed);
+    atomic_fetch_add_explicit(&smp->host_ns, ct.host, memory_order_relaxed);
     atomic_fetch_add_explicit(&smp->shoal_ns, own, memory_order_relaxed);
-    atomic_fetch_add_explicit(&smp->timed, all.n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&smp->timed, ct.n, memory_order_relaxed);
   }
 }
 

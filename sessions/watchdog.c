@@ -13,7 +13,8 @@
 
 static const char *const kind_name[SHOAL__CB_KINDS] = {
     "nothing", "update callback", "packet handler", "deferred packet handler",
-    "hibernate or wake callback"};
+    "hibernate or wake callback",
+    "batch update callback (the batch's first session)"};
 
 typedef struct watch {
   uint64_t beat;     /* the value seen */

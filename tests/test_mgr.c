@@ -88,6 +88,31 @@ static int on_update(void *h_, uint32_t id, void *user, uint32_t diff) {
   return 0;
 }
 
+/* The batch callback (shoal_mgr_set_update_batch), through on_update
+ * for each session; mgr_on sets it while g_batched. */
+static int g_batched;
+static _Atomic uint32_t g_batch_calls, g_batch_bad, g_batch_setter_rc;
+
+static int on_update_batch(void *h_, uint32_t n, const uint32_t *ids,
+                           void *const *users, const uint32_t *diff_ms,
+                           int *rc) {
+  host *h = h_;
+  int any = 0;
+  atomic_fetch_add(&g_batch_calls, 1);
+  if (n == 0 || n > SHOAL_UPDATE_BATCH_MAX)
+    atomic_fetch_add(&g_batch_bad, 1);
+  for (uint32_t k = 0; k < n; k++)
+    for (uint32_t j = 0; j < k; j++)
+      if (ids[j] == ids[k])
+        atomic_fetch_add(&g_batch_bad, 1);
+  /* from inside a callback the setter is refused */
+  atomic_store(&g_batch_setter_rc,
+               (uint32_t)-shoal_mgr_set_update_batch(h->mgr, NULL));
+  for (uint32_t k = 0; k < n; k++)
+    any |= (rc[k] = on_update(h, ids[k], users[k], diff_ms[k])) != 0;
+  return any;
+}
+
 static void on_release(void *h_, uint32_t id, void *user) {
   host *h = h_;
   atomic_fetch_add(&h->released[id], 1);
@@ -109,6 +134,9 @@ static void host_free(host *h) {
 static void mgr_on(host *h, const shoal_config *cfg) {
   shoal_mgr_callbacks cb = {on_update, on_release, h};
   assert_int_equal(shoal_mgr_create(&h->mgr, h->rt, cfg, &cb), SHOAL_OK);
+  if (g_batched)
+    assert_int_equal(shoal_mgr_set_update_batch(h->mgr, on_update_batch),
+                     SHOAL_OK);
 }
 
 static uint32_t *id_box(uint32_t id) {
@@ -707,6 +735,46 @@ static void numa_home_first(void **state) {
   shoal_topo_destroy(t);
 }
 
+/* The same tests through the batch callback: every session once per
+ * tick, intervals and their diffs, releases during a tick, quarantine and
+ * activity from rc[k]; calls of 1 … SHOAL_UPDATE_BATCH_MAX distinct
+ * sessions; the setter's errors; and back to one call per session. */
+static void batched(void **state) {
+  host *h;
+  uint32_t calls;
+  g_batched = 1;
+  exactly_once(state);
+  intervals(state);
+  release_during_tick(state);
+  quarantine(state);
+  g_batched = 0;
+  calls = atomic_load(&g_batch_calls);
+  assert_true(calls > 0);
+  assert_int_equal(atomic_load(&g_batch_bad), 0);
+  assert_int_equal(atomic_load(&g_batch_setter_rc), (uint32_t)-SHOAL_ESTATE);
+  assert_int_equal(shoal_mgr_set_update_batch(NULL, on_update_batch),
+                   SHOAL_EINVAL);
+  /* NULL goes back to on_update, one call each */
+  h = host_new(2);
+  {
+    shoal_config cfg = make_cfg(1000, 100, 16);
+    mgr_on(h, &cfg);
+  }
+  for (uint32_t id = 1; id <= 100; id++)
+    assert_int_equal(shoal_session_create(h->mgr, id, NULL), SHOAL_OK);
+  assert_int_equal(shoal_mgr_set_update_batch(h->mgr, on_update_batch),
+                   SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(h->mgr, 50), SHOAL_OK);
+  assert_true(atomic_load(&g_batch_calls) >= calls + 100 / 8);
+  calls = atomic_load(&g_batch_calls);
+  assert_int_equal(shoal_mgr_set_update_batch(h->mgr, NULL), SHOAL_OK);
+  assert_int_equal(shoal_mgr_update(h->mgr, 50), SHOAL_OK);
+  assert_int_equal(atomic_load(&g_batch_calls), calls);
+  for (uint32_t id = 1; id <= 100; id++)
+    assert_int_equal(atomic_load(&h->updates[id]), 2);
+  host_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(basics),
@@ -720,6 +788,7 @@ int main(void) {
     cmocka_unit_test(own_runtime),
     cmocka_unit_test(numa_segments),
     cmocka_unit_test(numa_home_first),
+    cmocka_unit_test(batched),
   };
   return test_run("mgr", tests, SHOAL_ARRAY_LEN(tests));
 }
