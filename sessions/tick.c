@@ -63,7 +63,7 @@ static inline uint32_t mail_mask(const shoal__packets *pk,
                                  const uint32_t *rec, uint32_t b,
                                  uint32_t n) {
   uint32_t m = 0;
-  if (n == SPLIT_CHUNK) { /* unrolled: each bit's place is a constant */
+  if (n == SPLIT_CHUNK) { /* unrolled: each bit's place a constant */
 #pragma GCC unroll 8
     for (uint32_t k = 0; k < SPLIT_CHUNK; k++)
       m |= mail_bit(pk, rec[b + k]) << k;
@@ -72,6 +72,17 @@ static inline uint32_t mail_mask(const shoal__packets *pk,
   for (uint32_t k = 0; k < n; k++)
     m |= mail_bit(pk, rec[b + k]) << k;
   return m;
+}
+
+/* Whether the chunk of SPLIT_CHUNK sessions from b are all updated every
+ * tick (none quarantined or on an interval). */
+static inline int all_every(_Atomic uint32_t *sched, uint32_t b) {
+  uint32_t all = 1;
+#pragma GCC unroll 8
+  for (uint32_t k = 0; k < SPLIT_CHUNK; k++)
+    all &= atomic_load_explicit(&sched[b + k], memory_order_relaxed) ==
+           SHOAL__SCHED_EVERY;
+  return (int)all;
 }
 
 /* The records of a chunk's sessions with mail, whose lines the senders'
@@ -111,15 +122,28 @@ static inline void result(shoal_mgr *mgr, shoal__cols *c, uint32_t i,
   }
 }
 
+/* A timed host call of n sessions, begun at t0: its time, less one
+ * stamp's cost, is the host's. */
+static inline void stamp_call(chunk_time *ct, uint64_t t0, uint64_t stamp,
+                              uint32_t n) {
+  uint64_t d = shoal__fast_ns() - t0;
+  ct->host += d > stamp ? d - stamp : 0;
+  ct->raw += d;
+  ct->n += n;
+  ct->calls++;
+}
+
 /* Sessions [b, e) of a batch, in chunks of SPLIT_CHUNK; returns where it
  * stopped: e, or the end of a chunk after which some worker wants work
  * and at least two chunks are left (the caller splits there). Each due
  * session's packets are taken, then it is updated: one call each, or
  * (batched) one call of the batch callback per chunk for its due
- * sessions. The timed variant times each host call with the TSC; the
- * plain one carries no clock at all. The columns and the callbacks are
- * read into locals once: the host's callback is opaque, and every value
- * reached through memory would be loaded again after each call. */
+ * sessions; a whole chunk due with no mail, the common one, is passed
+ * without a gathering pass. The timed variant times each host call with
+ * the TSC; the plain one carries no clock at all. The columns and the
+ * callbacks are read into locals once: the host's callback is opaque, and
+ * every value reached through memory would be loaded again after each
+ * call. */
 static inline __attribute__((always_inline)) uint32_t
 run_batch_as(const shoal__tick *t, const shoal_worker *w, unsigned wi,
              uint32_t b, uint32_t e, const int timed, const int batched,
@@ -140,71 +164,77 @@ run_batch_as(const shoal__tick *t, const shoal_worker *w, unsigned wi,
   for (;;) {
     uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
     uint32_t mail = mail_mask(&mgr->pk, rec, b, stop - b);
-    /* batched: the chunk's due sessions, gathered for one call */
+    /* batched: the chunk's due sessions for one call; slot NULL when
+     * they are the whole chunk, whose ids the column gives */
     uint32_t bid[SPLIT_CHUNK], bdiff[SPLIT_CHUNK], bslot[SPLIT_CHUNK];
     void *buser[SPLIT_CHUNK];
+    const uint32_t *cid = bid, *slot = bslot;
     uint32_t n = 0;
     if (mail != 0)
       prefetch_records(c, b, mail);
-    for (uint32_t i = b; i < stop; i++, mail >>= 1) {
-      uint32_t sched =
-          atomic_load_explicit(&sched_col[i], memory_order_relaxed);
-      void *user;
-      uint32_t diff, id;
-      uint64_t t0 = 0;
-      int rc;
-      if (!due(sched, tick))
-        continue;
-      user = atomic_load_explicit(&user_col[i], memory_order_relaxed);
-      id = ids[i];
-      /* Packets first (DESIGN.md, "The data path of one tick"); the mail
-       * bits say which records to look at. */
-      if ((mail & 1) && shoal__pk_mail_take(&mgr->pk, rec[i])) {
-        prefetch_packet(c, i, mail >> 1);
-        if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done,
-                           timed ? &ct->pk : NULL) != 0)
-          c->last_active[i] = clock;
-        seq = shoal__beat_seq(beat); /* its handlers beat too */
+    if (batched && mail == 0 && stop - b == SPLIT_CHUNK &&
+        all_every(sched_col, b)) {
+#pragma GCC unroll 8
+      for (uint32_t k = 0; k < SPLIT_CHUNK; k++) {
+        buser[k] = atomic_load_explicit(&user_col[b + k], memory_order_relaxed);
+        bdiff[k] = (uint32_t)(clock - last_ms[b + k]);
+        last_ms[b + k] = clock;
+        updates[b + k]++;
       }
-      diff = (uint32_t)(clock - last_ms[i]);
-      last_ms[i] = clock;
-      updates[i]++;
-      if (batched) {
-        bid[n] = id;
-        buser[n] = user;
-        bdiff[n] = diff;
-        bslot[n++] = i;
-        continue;
+      cid = ids + b;
+      slot = NULL;
+      n = SPLIT_CHUNK;
+    } else {
+      for (uint32_t i = b; i < stop; i++, mail >>= 1) {
+        uint32_t sched =
+            atomic_load_explicit(&sched_col[i], memory_order_relaxed);
+        void *user;
+        uint32_t diff, id;
+        uint64_t t0 = 0;
+        int rc;
+        if (!due(sched, tick))
+          continue;
+        user = atomic_load_explicit(&user_col[i], memory_order_relaxed);
+        id = ids[i];
+        /* Packets first (DESIGN.md, "The data path of one tick"); the
+         * mail bits say which records to look at. */
+        if ((mail & 1) && shoal__pk_mail_take(&mgr->pk, rec[i])) {
+          prefetch_packet(c, i, mail >> 1);
+          if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done,
+                             timed ? &ct->pk : NULL) != 0)
+            c->last_active[i] = clock;
+          seq = shoal__beat_seq(beat); /* its handlers beat too */
+        }
+        diff = (uint32_t)(clock - last_ms[i]);
+        last_ms[i] = clock;
+        updates[i]++;
+        if (batched) {
+          bid[n] = id;
+          buser[n] = user;
+          bdiff[n] = diff;
+          bslot[n++] = i;
+          continue;
+        }
+        if (timed)
+          t0 = shoal__fast_ns();
+        shoal__beat_next(beat, &seq, SHOAL__CB_UPDATE, id);
+        rc = update(host, id, user, diff);
+        if (timed)
+          stamp_call(ct, t0, stamp, 1);
+        if (__builtin_expect(rc != 0, 0))
+          result(mgr, c, i, clock, rc);
       }
-      if (timed)
-        t0 = shoal__fast_ns();
-      shoal__beat_next(beat, &seq, SHOAL__CB_UPDATE, id);
-      rc = update(host, id, user, diff);
-      if (timed) {
-        uint64_t d = shoal__fast_ns() - t0;
-        ct->host += d > stamp ? d - stamp : 0;
-        ct->raw += d;
-        ct->n++;
-        ct->calls++;
-      }
-      if (__builtin_expect(rc != 0, 0))
-        result(mgr, c, i, clock, rc);
     }
     if (batched && n != 0) {
-      int brc[SPLIT_CHUNK];
+      int brc[SPLIT_CHUNK], any;
       uint64_t t0 = timed ? shoal__fast_ns() : 0;
-      shoal__beat_next(beat, &seq, SHOAL__CB_BATCH, bid[0]);
-      int any = update_batch(host, n, bid, buser, bdiff, brc);
-      if (timed) {
-        uint64_t d = shoal__fast_ns() - t0;
-        ct->host += d > stamp ? d - stamp : 0;
-        ct->raw += d;
-        ct->n += n;
-        ct->calls++;
-      }
+      shoal__beat_next(beat, &seq, SHOAL__CB_BATCH, cid[0]);
+      any = update_batch(host, n, cid, buser, bdiff, brc);
+      if (timed)
+        stamp_call(ct, t0, stamp, n);
       if (__builtin_expect(any != 0, 0))
         for (uint32_t k = 0; k < n; k++)
-          result(mgr, c, bslot[k], clock, brc[k]);
+          result(mgr, c, slot != NULL ? slot[k] : b + k, clock, brc[k]);
     }
     b = stop;
     if (b == e || (e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w)))
