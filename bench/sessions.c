@@ -92,11 +92,11 @@ static void run_ticks(const bench_args *a, shoal_runtime *rt, double ipn) {
               m.host_ns_per_update, "ns");
     /* The same sessions through the batch callback. */
     shoal_mgr_set_update_batch(mgr, host_update_batch);
-    bench_run_ticks(c, a->quick, "shoal_batch", n, tick_mgr, mgr);
+    bench_run_ticks(c, a->quick, "shoal_batch_cb", n, tick_mgr, mgr);
     shoal_mgr_metrics_get(mgr, &m, 1);
-    bench_row(c->name, "shoal_batch", n, "shoal_ns_per_update",
+    bench_row(c->name, "shoal_batch_cb", n, "shoal_ns_per_update",
               m.shoal_ns_per_update, "ns");
-    bench_row(c->name, "shoal_batch", n, "host_ns_per_update",
+    bench_row(c->name, "shoal_batch_cb", n, "host_ns_per_update",
               m.host_ns_per_update, "ns");
     shoal_mgr_destroy(mgr);
     free(t.s);
