@@ -85,8 +85,8 @@ static inline int all_every(_Atomic uint32_t *sched, uint32_t b) {
   return (int)all;
 }
 
-/* The records of a chunk's sessions with mail, whose lines the senders'
- * cores wrote, start on their way before the chunk's first update. */
+/* The records of a chunk's sessions with mail (bit k of m: session b +
+ * k), whose lines the senders' cores wrote. */
 static void prefetch_records(const shoal__cols *c, uint32_t b, uint32_t m) {
   while (m != 0) {
     const char *s = (const char *)c->sess[b + (uint32_t)__builtin_ctz(m)];
@@ -96,18 +96,19 @@ static void prefetch_records(const shoal__cols *c, uint32_t b, uint32_t m) {
   }
 }
 
-/* The first packet of the next session with mail (bit 0 of m is the one
- * after the session in hand), while the one in hand runs. */
-static void prefetch_packet(const shoal__cols *c, uint32_t i, uint32_t m) {
-  shoal__node *n;
-  if (m == 0)
-    return;
-  n = atomic_load_explicit(
-      &c->sess[i + 1 + (uint32_t)__builtin_ctz(m)]->in_stub.next,
-      memory_order_relaxed);
-  if (n != NULL) {
-    __builtin_prefetch(n);
-    __builtin_prefetch((char *)n + 64);
+/* The first packet of each session with mail of a chunk, whose records
+ * were asked for a chunk ago, on its way while the chunk's host calls
+ * run. */
+static void prefetch_packets(const shoal__cols *c, uint32_t b, uint32_t m) {
+  while (m != 0) {
+    shoal__node *n = atomic_load_explicit(
+        &c->sess[b + (uint32_t)__builtin_ctz(m)]->in_stub.next,
+        memory_order_relaxed);
+    if (n != NULL) {
+      __builtin_prefetch(n);
+      __builtin_prefetch((char *)n + 64);
+    }
+    m &= m - 1;
   }
 }
 
@@ -161,17 +162,27 @@ run_batch_as(const shoal__tick *t, const shoal_worker *w, unsigned wi,
   const uint64_t stamp = mgr->stamp_ns;
   _Atomic uint64_t *beat = &mgr->samples[wi].beat;
   uint64_t seq = shoal__beat_seq(beat);
+  /* the chunk's mail bits, read a chunk ahead so that its records are on
+   * their way while the chunk before runs */
+  uint32_t next = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
+  uint32_t mail = mail_mask(&mgr->pk, rec, b, next - b);
+  if (mail != 0)
+    prefetch_records(c, b, mail);
   for (;;) {
-    uint32_t stop = e - b > SPLIT_CHUNK ? b + SPLIT_CHUNK : e;
-    uint32_t mail = mail_mask(&mgr->pk, rec, b, stop - b);
+    uint32_t stop = next, ahead = 0;
     /* batched: the chunk's due sessions for one call; slot NULL when
      * they are the whole chunk, whose ids the column gives */
     uint32_t bid[SPLIT_CHUNK], bdiff[SPLIT_CHUNK], bslot[SPLIT_CHUNK];
     void *buser[SPLIT_CHUNK];
     const uint32_t *cid = bid, *slot = bslot;
     uint32_t n = 0;
+    if (stop < e) {
+      next = e - stop > SPLIT_CHUNK ? stop + SPLIT_CHUNK : e;
+      if ((ahead = mail_mask(&mgr->pk, rec, stop, next - stop)) != 0)
+        prefetch_records(c, stop, ahead);
+    }
     if (mail != 0)
-      prefetch_records(c, b, mail);
+      prefetch_packets(c, b, mail);
     if (batched && mail == 0 && stop - b == SPLIT_CHUNK &&
         all_every(sched_col, b)) {
 #pragma GCC unroll 8
@@ -199,7 +210,6 @@ run_batch_as(const shoal__tick *t, const shoal_worker *w, unsigned wi,
         /* Packets first (DESIGN.md, "The data path of one tick"); the
          * mail bits say which records to look at. */
         if ((mail & 1) && shoal__pk_mail_take(&mgr->pk, rec[i])) {
-          prefetch_packet(c, i, mail >> 1);
           if (shoal__pk_take(mgr, wi, c->sess[i], id, user, done,
                              timed ? &ct->pk : NULL) != 0)
             c->last_active[i] = clock;
@@ -237,6 +247,7 @@ run_batch_as(const shoal__tick *t, const shoal_worker *w, unsigned wi,
           result(mgr, c, slot != NULL ? slot[k] : b + k, clock, brc[k]);
     }
     b = stop;
+    mail = ahead;
     if (b == e || (e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w)))
       return b;
   }
