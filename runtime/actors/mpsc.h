@@ -288,6 +288,18 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
   }                                                                            \
                                                                                \
+  /* Asks for the cell the next push would fill, and the tail's line, for    \
+   * writing: a producer about to push into many queues asks for them all    \
+   * first, so that their misses overlap instead of each waiting behind the  \
+   * CAS of the push before it. A hint only: the tail may move meanwhile.    \
+   * Any thread. */                                                          \
+  static inline void name##_prefetch_push(name *q) {                         \
+    name##_ring *r = shoal__load(&q->ring, memory_order_relaxed);            \
+    uint64_t w = shoal__load(&q->tail, memory_order_relaxed);                \
+    __builtin_prefetch(&r->cells[shoal__mpsc_index(w) & r->mask], 1, 3);     \
+    __builtin_prefetch((const void *)&q->tail, 1, 3);                        \
+  }                                                                          \
+                                                                             \
   /* Makes the consumer's head h visible to producers (peek, release and       \
    * try_idle call it; a consumer that stops popping calls it once).           \
    * release: our reads of the elements before h, before a producer            \

@@ -170,6 +170,15 @@ int shoal_topic_publish(shoal_topic *t, const shoal_msg *m,
   c = *m;
   c.time_ns = shoal__fast_ns(); /* one stamp for every subscriber */
   used = atomic_load_explicit(&t->used, memory_order_acquire);
+  /* The subscribers' next cells first, all at once (their lines were
+   * last touched a lap of each ring ago): the pushes below then find them
+   * on their way instead of missing one after another. */
+  for (unsigned i = 0; i < used; i++) {
+    uint64_t gen, r = atomic_load_explicit(&t->subs[i], memory_order_relaxed);
+    shoal_actor *a = (r & ACTIVE) ? deref(t->sys, r, &gen) : NULL;
+    if (a != NULL)
+      shoal__mailbox_prefetch_push(&a->box);
+  }
   for (unsigned i = 0; i < used; i++) {
     uint64_t gen, r = atomic_load_explicit(&t->subs[i], memory_order_relaxed);
     shoal_actor *a = (r & ACTIVE) ? deref(t->sys, r, &gen) : NULL;
