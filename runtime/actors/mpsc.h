@@ -294,9 +294,10 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
    * CAS of the push before it. A hint only: the tail may move meanwhile.    \
    * Any thread. */                                                          \
   static inline void name##_prefetch_push(name *q) {                         \
-    name##_ring *r = shoal__load(&q->ring, memory_order_relaxed);            \
+    name##_ring *r = shoal__load(&q->ring, memory_order_acquire);            \
     uint64_t w = shoal__load(&q->tail, memory_order_relaxed);                \
-    __builtin_prefetch(&r->cells[shoal__mpsc_index(w) & r->mask], 1, 3);     \
+    if (r != NULL)                                                           \
+      __builtin_prefetch(&r->cells[shoal__mpsc_index(w) & r->mask], 1, 3);   \
     __builtin_prefetch((const void *)&q->tail, 1, 3);                        \
   }                                                                          \
                                                                              \
