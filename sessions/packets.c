@@ -401,8 +401,11 @@ int shoal__pk_deliver_epoch(shoal_mgr *mgr, uint32_t id, uint32_t epoch,
   }
 }
 
-int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
-  int64_t i = shoal__registry_find(&mgr->reg, id), j;
+/* shoal__pk_deliver with the registry's value for id, found by the
+ * caller (it may be stale: it is checked as one found here would be). */
+static int deliver_at(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake,
+                      int64_t i) {
+  int64_t j;
   int rc, first = 0;
   for (;;) {
     if (i >= 0 && !(i & SHOAL__REG_OUT) &&
@@ -430,12 +433,17 @@ int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
   return rc;
 }
 
+int shoal__pk_deliver(shoal_mgr *mgr, uint32_t id, shoal__pkt *p, int awake) {
+  return deliver_at(mgr, id, p, awake, shoal__registry_find(&mgr->reg, id));
+}
+
 /* Both sends: fn not NULL hands data over (given back once, whatever
  * happens). */
 static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
                    uint16_t flags, const void *data, size_t len,
                    shoal_payload_free_fn fn, void *arg) {
   shoal__pkt *p;
+  int64_t i;
   int rc;
   if (id == 0 || len > mgr->cfg.max_packet_bytes ||
       (data == NULL && len > 0)) {
@@ -444,12 +452,21 @@ static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
       fn(arg, (void *)(uintptr_t)data);
     return SHOAL_EINVAL;
   }
+  /* The session's record is asked for (its inbox words, which the
+   * delivery writes: last written by the core that took its packets)
+   * before the packet is made, so that the two sets of misses overlap. */
+  i = shoal__registry_find(&mgr->reg, id);
+  if (i >= 0 && !(i & SHOAL__REG_OUT)) {
+    const char *r = (const char *)shoal__mgr_rec(mgr, (uint32_t)i);
+    __builtin_prefetch(r, 1, 3);
+    __builtin_prefetch(r + 64, 1, 3);
+  }
   /* The packet first, so that a reservation is never undone. Without
    * one the session is still looked for: SHOAL_EAGAIN or SHOAL_ENOENT. */
   p = shoal__pk_new(mgr, opcode, flags, data, len, fn, arg, &rc);
   if (p == NULL && fn != NULL)
     fn(arg, (void *)(uintptr_t)data); /* never taken */
-  rc = shoal__pk_deliver(mgr, id, p, 0);
+  rc = deliver_at(mgr, id, p, 0, i);
   if (rc == SHOAL_ENOENT) {
     atomic_fetch_add_explicit(&mgr->pk.invalid, 1, memory_order_relaxed);
   } else if (rc == SHOAL_EMOVED) {
