@@ -70,6 +70,8 @@ enum {
 /* The tail word: bit 0 idle, bits 1…48 the next index (it wraps at 2^48;
  * indices are compared by their 48-bit difference), bits 49…63 the
  * generation. */
+/* How many cells ahead of its own a push asks for the next (try_push). */
+#define SHOAL__MPSC_AHEAD 4u
 #define SHOAL__MPSC_INDEX_MASK ((UINT64_C(1) << 48) - 1)
 #define SHOAL__MPSC_GEN_MASK ((UINT64_C(1) << 15) - 1)
 
@@ -257,6 +259,13 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     if (k <= 0)                                                                \
       return k < 0 ? SHOAL_ENOENT : name##_full_(q);                           \
     c = &r->cells[shoal__mpsc_index(w) & r->mask];                             \
+    /* The cell four pushes on, which the consumer read a lap ago: asked for   \
+     * now, exclusive, its transfer overlaps the pushes between, where the     \
+     * next push's CAS would otherwise wait for this cell's write to miss.     \
+     * Not in small rings, where it may be a cell still to be read. */         \
+    if (r->mask >= 4 * SHOAL__MPSC_AHEAD - 1)                                  \
+      shoal__prefetch_excl(                                                    \
+          &r->cells[(shoal__mpsc_index(w) + SHOAL__MPSC_AHEAD) & r->mask]);    \
     c->data = *x;                                                              \
     /* release: the element before the seq that hands it to the consumer. */   \
     shoal__store(&c->seq, shoal__mpsc_index(w) + 1, memory_order_release);     \

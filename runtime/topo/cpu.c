@@ -193,3 +193,21 @@ int shoal_cpu_identify(shoal_cpu_info *out) {
   out->features = simd_features(&raw, &id);
   return SHOAL_OK;
 }
+
+/* Whether PREFETCHW may be used: read once by the loader's thread, before
+ * any thread of the library runs (os.c's binding is read the same way);
+ * read-only after. CPUID.80000001H:ECX bit 8 (3DNowPrefetch), which
+ * Intel sets since Broadwell and AMD since the K6-2. */
+int shoal__prefetchw_ok;
+
+__attribute__((constructor)) static void prefetchw_probe(void) {
+  struct cpu_raw_data_t raw;
+  struct cpu_id_t id;
+  /* libcpuid 0.6.2 sets the flag on its AMD path only: the bit is read
+   * from its raw CPUID.80000001H:ECX as well. */
+  shoal__prefetchw_ok =
+      cpuid_present() && cpuid_get_raw_data(&raw) == 0 &&
+      cpu_identify(&raw, &id) == 0 &&
+      (id.flags[CPU_FEATURE_3DNOWPREFETCH] ||
+       (raw.ext_cpuid[0][0] >= 0x80000001u && (raw.ext_cpuid[1][2] >> 8 & 1u)));
+}
