@@ -65,7 +65,7 @@ static int pop(shoal__pool *p, unsigned n, uint32_t *index) {
         const char *e = shoal__pool_at(p, next - 1);
         size_t len = p->stride < PREFETCH_MAX ? p->stride : PREFETCH_MAX;
         for (size_t b = 0; b < len; b += SHOAL__CACHE_LINE)
-          __builtin_prefetch(e + b, 1, 3);
+          shoal__prefetch_write(e + b);
       }
       return 1;
     }

@@ -30,6 +30,14 @@
 /* 1 when the CPU has PREFETCHW (runtime/topo/cpu.c, set before main). */
 extern int shoal__prefetchw_ok;
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && \
+    !(defined(SHOAL__DSCHED) && SHOAL__DSCHED)
+#define SHOAL__PREFETCHW(p)                                                    \
+  __asm__ volatile("prefetchw %0" ::"m"(*(const char *)(p)))
+#else
+#define SHOAL__PREFETCHW(p) ((void)shoal__prefetchw_ok, (void)(p))
+#endif
+
 /* Asks for the line at p for writing, exclusive: x86's PREFETCHW takes it
  * from the core that holds it and invalidates the other copies, so that
  * the write that follows neither misses nor upgrades a shared copy. Where
@@ -37,13 +45,17 @@ extern int shoal__prefetchw_ok;
  * and leave the upgrade to the write, which measured worse than no
  * prefetch in the mailbox's push. */
 static inline void shoal__prefetch_excl(const void *p) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && \
-    !(defined(SHOAL__DSCHED) && SHOAL__DSCHED)
   if (SHOAL__LIKELY(shoal__prefetchw_ok))
-    __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p));
-#else
-  (void)p;
-#endif
+    SHOAL__PREFETCHW(p);
+}
+
+/* The same, with a plain prefetch where the CPU lacks PREFETCHW: for a
+ * line that is cold rather than held by another core. */
+static inline void shoal__prefetch_write(const void *p) {
+  if (SHOAL__LIKELY(shoal__prefetchw_ok))
+    SHOAL__PREFETCHW(p);
+  else
+    __builtin_prefetch(p, 1, 3);
 }
 
 /* 1 in a ThreadSanitizer build (gcc defines __SANITIZE_THREAD__, clang

@@ -458,8 +458,8 @@ static int send_to(shoal_mgr *mgr, uint32_t id, uint16_t opcode,
   i = shoal__registry_find(&mgr->reg, id);
   if (i >= 0 && !(i & SHOAL__REG_OUT)) {
     const char *r = (const char *)shoal__mgr_rec(mgr, (uint32_t)i);
-    __builtin_prefetch(r, 1, 3);
-    __builtin_prefetch(r + 64, 1, 3);
+    shoal__prefetch_write(r);
+    shoal__prefetch_write(r + 64);
   }
   /* The packet first, so that a reservation is never undone. Without
    * one the session is still looked for: SHOAL_EAGAIN or SHOAL_ENOENT. */

@@ -306,8 +306,8 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     name##_ring *r = shoal__load(&q->ring, memory_order_acquire);            \
     uint64_t w = shoal__load(&q->tail, memory_order_relaxed);                \
     if (r != NULL)                                                           \
-      __builtin_prefetch(&r->cells[shoal__mpsc_index(w) & r->mask], 1, 3);   \
-    __builtin_prefetch((const void *)&q->tail, 1, 3);                        \
+      shoal__prefetch_write(&r->cells[shoal__mpsc_index(w) & r->mask]);      \
+    shoal__prefetch_write((const void *)&q->tail);                           \
   }                                                                          \
                                                                              \
   /* Makes the consumer's head h visible to producers (peek, release and       \
