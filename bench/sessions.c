@@ -60,13 +60,26 @@ static shoal_runtime *runtime_new(unsigned workers) {
   return rt;
 }
 
+/* The case's ticks through mgr as `impl`, and the manager's own account
+ * of them. */
+static void mgr_ticks(const bench_args *a, const bench_tick_case *c,
+                      const char *impl, unsigned n, shoal_mgr *mgr) {
+  shoal_mgr_metrics m;
+  shoal_mgr_metrics_get(mgr, &m, 1); /* a window of these ticks alone */
+  bench_run_ticks(c, a->quick, impl, n, tick_mgr, mgr);
+  shoal_mgr_metrics_get(mgr, &m, 1);
+  bench_row(c->name, impl, n, "shoal_ns_per_update", m.shoal_ns_per_update,
+            "ns");
+  bench_row(c->name, impl, n, "host_ns_per_update", m.host_ns_per_update,
+            "ns");
+}
+
 static void run_ticks(const bench_args *a, shoal_runtime *rt, double ipn) {
   unsigned n = shoal_runtime_workers(rt);
   for (size_t i = 0; i < BENCH_MGR_CASES; i++) {
     const bench_tick_case *c = &bench_mgr_cases[i];
     shoal_mgr_callbacks cb;
     shoal_mgr *mgr = NULL;
-    shoal_mgr_metrics m;
     bench_tick t;
     if (!bench_want(a, c->name))
       continue;
@@ -82,22 +95,10 @@ static void run_ticks(const bench_args *a, shoal_runtime *rt, double ipn) {
     }
     for (uint32_t k = 0; k < TICK_SESSIONS; k++)
       shoal_session_create(mgr, k + 1, &t.s[k]);
-    shoal_mgr_metrics_get(mgr, &m, 1);
-    bench_run_ticks(c, a->quick, "shoal", n, tick_mgr, mgr);
-    /* The manager's own account of the same ticks. */
-    shoal_mgr_metrics_get(mgr, &m, 1);
-    bench_row(c->name, "shoal", n, "shoal_ns_per_update",
-              m.shoal_ns_per_update, "ns");
-    bench_row(c->name, "shoal", n, "host_ns_per_update",
-              m.host_ns_per_update, "ns");
+    mgr_ticks(a, c, "shoal", n, mgr);
     /* The same sessions through the batch callback. */
     shoal_mgr_set_update_batch(mgr, host_update_batch);
-    bench_run_ticks(c, a->quick, "shoal_batch_cb", n, tick_mgr, mgr);
-    shoal_mgr_metrics_get(mgr, &m, 1);
-    bench_row(c->name, "shoal_batch_cb", n, "shoal_ns_per_update",
-              m.shoal_ns_per_update, "ns");
-    bench_row(c->name, "shoal_batch_cb", n, "host_ns_per_update",
-              m.host_ns_per_update, "ns");
+    mgr_ticks(a, c, "shoal_batch_cb", n, mgr);
     shoal_mgr_destroy(mgr);
     free(t.s);
   }
