@@ -27,36 +27,36 @@
 #define SHOAL__PRINTF(f, a)
 #endif
 
-/* 1 when the CPU has PREFETCHW (runtime/topo/cpu.c, set before main). */
-extern int shoal__prefetchw_ok;
-
+/* Asking for a line for writing. shoal__prefetch_excl: exclusive, with
+ * x86's PREFETCHW, which takes the line from the core that holds it and
+ * invalidates the other copies, so that the write that follows neither
+ * misses nor upgrades a shared copy; where the CPU lacks it, nothing (a
+ * plain prefetch brings the line shared and leaves the upgrade to the
+ * write, which measured worse than no prefetch in the mailbox's push).
+ * shoal__prefetch_write: the same, with a plain prefetch where the CPU
+ * lacks PREFETCHW, for a line that is cold rather than held by another
+ * core. The dsched harness, which runs its threads one at a time, has
+ * neither. */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && \
     !(defined(SHOAL__DSCHED) && SHOAL__DSCHED)
-#define SHOAL__PREFETCHW(p)                                                    \
-  __asm__ volatile("prefetchw %0" ::"m"(*(const char *)(p)))
-#else
-#define SHOAL__PREFETCHW(p) ((void)shoal__prefetchw_ok, (void)(p))
-#endif
-
-/* Asks for the line at p for writing, exclusive: x86's PREFETCHW takes it
- * from the core that holds it and invalidates the other copies, so that
- * the write that follows neither misses nor upgrades a shared copy. Where
- * the CPU lacks it, nothing: a plain prefetch would bring the line shared
- * and leave the upgrade to the write, which measured worse than no
- * prefetch in the mailbox's push. */
+/* 1 when the CPU has PREFETCHW (runtime/topo/cpu.c, set before main). */
+extern int shoal__prefetchw_ok;
 static inline void shoal__prefetch_excl(const void *p) {
   if (SHOAL__LIKELY(shoal__prefetchw_ok))
-    SHOAL__PREFETCHW(p);
+    __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p));
 }
-
-/* The same, with a plain prefetch where the CPU lacks PREFETCHW: for a
- * line that is cold rather than held by another core. */
 static inline void shoal__prefetch_write(const void *p) {
   if (SHOAL__LIKELY(shoal__prefetchw_ok))
-    SHOAL__PREFETCHW(p);
+    __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p));
   else
     __builtin_prefetch(p, 1, 3);
 }
+#else
+static inline void shoal__prefetch_excl(const void *p) { (void)p; }
+static inline void shoal__prefetch_write(const void *p) {
+  __builtin_prefetch(p, 1, 3);
+}
+#endif
 
 /* 1 in a ThreadSanitizer build (gcc defines __SANITIZE_THREAD__, clang
  * answers __has_feature). TSan does not model standalone fences; code that

@@ -70,10 +70,11 @@ enum {
 /* The tail word: bit 0 idle, bits 1…48 the next index (it wraps at 2^48;
  * indices are compared by their 48-bit difference), bits 49…63 the
  * generation. */
-/* How many cells ahead of its own a push asks for the next (try_push). */
-#define SHOAL__MPSC_AHEAD 4u
 #define SHOAL__MPSC_INDEX_MASK ((UINT64_C(1) << 48) - 1)
 #define SHOAL__MPSC_GEN_MASK ((UINT64_C(1) << 15) - 1)
+/* How many cells past its own a push asks for (try_push), on rings of at
+ * least 4 × that many cells. */
+#define SHOAL__MPSC_AHEAD 4u
 
 static inline uint64_t shoal__mpsc_word(uint64_t gen, uint64_t index,
                                         uint64_t idle) {
@@ -259,10 +260,11 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     if (k <= 0)                                                                \
       return k < 0 ? SHOAL_ENOENT : name##_full_(q);                           \
     c = &r->cells[shoal__mpsc_index(w) & r->mask];                             \
-    /* The cell four pushes on, which the consumer read a lap ago: asked for   \
-     * now, exclusive, its transfer overlaps the pushes between, where the     \
-     * next push's CAS would otherwise wait for this cell's write to miss.     \
-     * Not in small rings, where it may be a cell still to be read. */         \
+    /* The cell SHOAL__MPSC_AHEAD pushes on, which the consumer read a lap     \
+     * ago: asked for now, exclusive, its transfer overlaps the pushes         \
+     * between, where the next push's CAS would otherwise wait for this        \
+     * cell's write to miss. Not in small rings, where it may be a cell        \
+     * still to be read. */                                                    \
     if (r->mask >= 4 * SHOAL__MPSC_AHEAD - 1)                                  \
       shoal__prefetch_excl(                                                    \
           &r->cells[(shoal__mpsc_index(w) + SHOAL__MPSC_AHEAD) & r->mask]);    \
@@ -297,19 +299,19 @@ static inline int64_t shoal__mpsc_dif(uint64_t a, uint64_t b) {
     return (w & 1) ? SHOAL__MPSC_WOKE : SHOAL_OK;                              \
   }                                                                            \
                                                                                \
-  /* Asks for the cell the next push would fill, and the tail's line, for    \
-   * writing: a producer about to push into many queues asks for them all    \
-   * first, so that their misses overlap instead of each waiting behind the  \
-   * CAS of the push before it. A hint only: the tail may move meanwhile.    \
-   * Any thread. */                                                          \
-  static inline void name##_prefetch_push(name *q) {                         \
-    name##_ring *r = shoal__load(&q->ring, memory_order_acquire);            \
-    uint64_t w = shoal__load(&q->tail, memory_order_relaxed);                \
-    if (r != NULL)                                                           \
-      shoal__prefetch_write(&r->cells[shoal__mpsc_index(w) & r->mask]);      \
-    shoal__prefetch_write((const void *)&q->tail);                           \
-  }                                                                          \
-                                                                             \
+  /* Asks for the cell the next push would fill, and the tail's line, for      \
+   * writing: a producer about to push into many queues asks for them all      \
+   * first, so that their misses overlap instead of each waiting behind the    \
+   * CAS of the push before it. A hint only: the tail may move meanwhile.      \
+   * Any thread. */                                                            \
+  static inline void name##_prefetch_push(name *q) {                           \
+    name##_ring *r = shoal__load(&q->ring, memory_order_acquire);              \
+    uint64_t w = shoal__load(&q->tail, memory_order_relaxed);                  \
+    if (r != NULL)                                                             \
+      shoal__prefetch_write(&r->cells[shoal__mpsc_index(w) & r->mask]);        \
+    shoal__prefetch_write((const void *)&q->tail);                             \
+  }                                                                            \
+                                                                               \
   /* Makes the consumer's head h visible to producers (peek, release and       \
    * try_idle call it; a consumer that stops popping calls it once).           \
    * release: our reads of the elements before h, before a producer            \
