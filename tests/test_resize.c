@@ -93,6 +93,18 @@ static void nap_closure(void *ctx) {
   nap_us(500);
 }
 
+/* A runtime of `workers` that may grow to `max`, on this machine. */
+static shoal_runtime *runtime_of(unsigned workers, unsigned max) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt = NULL;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = workers;
+  cfg.max_workers = max;
+  cfg.log = test_quiet_log;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  return rt;
+}
+
 static void count_closure(void *ctx) {
   load *l = ctx;
   atomic_fetch_add(&l->closures_run, 1);
@@ -157,17 +169,12 @@ static void *sender_thread(void *arg) {
 }
 
 static void resize_under_load(void **state) {
-  shoal_runtime_config cfg;
   shoal_actors_config ac;
   load *l = calloc(1, sizeof *l);
   pthread_t closer, sender;
   (void)state;
   assert_non_null(l);
-  shoal_runtime_config_defaults(&cfg);
-  cfg.workers = 3;
-  cfg.max_workers = 6; /* more than CI's two cores */
-  cfg.log = test_quiet_log;
-  assert_int_equal(shoal_runtime_create(&l->rt, &cfg), SHOAL_OK);
+  l->rt = runtime_of(3, 6); /* more than CI's two cores */
   assert_int_equal(shoal_runtime_workers_max(l->rt), 6);
   shoal_actors_config_defaults(&ac);
   assert_int_equal(shoal_actors_create(&l->sys, l->rt, &ac), SHOAL_OK);
@@ -416,15 +423,9 @@ static void adopted_run(shoal_worker *w, shoal__task *t) {
  * worker's inbox after its last look: the sender sees the worker retired
  * and adopts it, and the task runs once on a worker that stays. */
 static void adopt_after_retire(void **state) {
-  shoal_runtime_config cfg;
-  shoal_runtime *rt;
+  shoal_runtime *rt = runtime_of(4, 4);
   adopted a[3];
   (void)state;
-  shoal_runtime_config_defaults(&cfg);
-  cfg.workers = 4;
-  cfg.max_workers = 4;
-  cfg.log = test_quiet_log;
-  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   assert_int_equal(shoal_runtime_set_workers(rt, 2), SHOAL_OK);
   assert_int_equal(atomic_load(&rt->w[3]->retired), 1);
   assert_int_equal(atomic_load(&rt->w[1]->retired), 0);
@@ -457,15 +458,9 @@ static void adopt_after_retire(void **state) {
  * count unchanged, or succeeds (a plan's figure that may fail); either way
  * every closure submitted after it runs. */
 static void grow_fails(void **state) {
-  shoal_runtime_config cfg;
-  shoal_runtime *rt;
+  shoal_runtime *rt = runtime_of(4, 4);
   int failed = 0, grown = 0;
   (void)state;
-  shoal_runtime_config_defaults(&cfg);
-  cfg.workers = 4;
-  cfg.max_workers = 4;
-  cfg.log = test_quiet_log;
-  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
   for (int64_t skip = 0; skip < 64 && grown < 3; skip++) {
     shoal_group g;
     load l;
