@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/actors/actor.h"
 #include "test_util.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -409,6 +410,69 @@ static int late_counted(void *p) {
   shoal_actors_stats st;
   (void)p;
   return shoal_actors_stats_get(sys, &st) == SHOAL_OK && st.late_replies == 1;
+}
+
+/* A call while one call's give-back of its waiter is half done (its cell
+ * claimed, not yet written: a thread preempted between the two steps)
+ * and another's is whole behind it: a waiter is free, so the call waits
+ * for the unfinished one and goes on, where it used to fail with
+ * SHOAL_EAGAIN as if every waiter were in use. */
+typedef struct half_push {
+  shoal__mpmc_cell *cell;
+  uint64_t pos;
+  void *x;
+} half_push;
+
+static void *finish_push(void *arg) {
+  half_push *h = arg;
+  usleep(20000);
+  h->cell->data = h->x;
+  atomic_store_explicit(&h->cell->seq, h->pos + 1, memory_order_release);
+  return NULL;
+}
+
+static void call_beside_give_back(void **state) {
+  shoal_runtime_config rc;
+  shoal_actors_config ac;
+  shoal_runtime *r2;
+  shoal_actors *s2;
+  shoal_actor_opts o;
+  half_push h;
+  pthread_t th;
+  void *w0 = NULL, *w1 = NULL;
+  int call_rc;
+  shoal_msg q = msg(T_PING, 21, 5), r = msg(0, 0, 0);
+  (void)state;
+  shoal_runtime_config_defaults(&rc);
+  rc.workers = WORKERS;
+  assert_int_equal(shoal_runtime_create(&r2, &rc), SHOAL_OK);
+  shoal_actors_config_defaults(&ac);
+  ac.host_waiters = 2;
+  assert_int_equal(shoal_actors_create(&s2, r2, &ac), SHOAL_OK);
+  shoal_actor_opts_defaults(&o);
+  o.handler = echo_fn;
+  assert_int_equal(shoal_actor_register(s2, 1, &o), SHOAL_OK);
+  /* Two calls hold the two waiters. */
+  assert_int_equal(shoal__mpmc_try_pop(&s2->free_waiters, &w0), SHOAL_OK);
+  assert_int_equal(shoal__mpmc_try_pop(&s2->free_waiters, &w1), SHOAL_OK);
+  atomic_store(&s2->waiters_held, 2);
+  /* The first gives w0 back and stops after its claim; the second gives
+   * w1 back whole, into the next cell, and lets go of its reservation. */
+  h.cell = shoal__mpmc_claim(&s2->free_waiters, &s2->free_waiters.tail, 0,
+                             &h.pos);
+  assert_non_null(h.cell);
+  h.x = w0;
+  shoal__mpmc_push_held(&s2->free_waiters, w1);
+  atomic_fetch_sub(&s2->waiters_held, 1);
+  assert_int_equal(pthread_create(&th, NULL, finish_push, &h), 0);
+  call_rc = shoal_call(s2, 1, &q, &r, 10000);
+  pthread_join(th, NULL); /* before any assertion: it writes into h */
+  assert_int_equal(call_rc, SHOAL_OK);
+  assert_int_equal(r.payload.u64[0], 42);
+  assert_int_equal(r.payload.u64[1], 5);
+  assert_int_equal(atomic_load(&s2->waiters_held), 1); /* the first's */
+  shoal_actors_destroy(s2);
+  assert_int_equal(shoal_runtime_destroy(r2), SHOAL_OK);
 }
 
 static void request_reply(void **state) {
@@ -1237,6 +1301,7 @@ int main(void) {
     cmocka_unit_test(fifo_per_sender),
     cmocka_unit_test(full_policies),
     cmocka_unit_test(request_reply),
+    cmocka_unit_test(call_beside_give_back),
     cmocka_unit_test(scatter_gather),
     cmocka_unit_test(pubsub_churn),
     cmocka_unit_test(unregister_in_flight),

@@ -117,6 +117,10 @@ struct shoal_actors {
   size_t nretired, cap_retired;
   shoal__waiter *waiters;
   shoal__mpmc free_waiters; /* waiter indices + 1 */
+  /* Waiters reserved by calls (reply.c), at most host_waiters: a call
+   * that reserved one finds one in free_waiters, once a give-back's
+   * unfinished push completes. */
+  alignas(SHOAL__FALSE_SHARING) _Atomic unsigned waiters_held;
   /* Reply sinks, and the actors' requests with a timeout (request.c):
    * their records, the free ones (index + 1), the wheel that
    * shoal_actors_tick runs, in ms since creation. */

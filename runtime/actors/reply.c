@@ -4,6 +4,8 @@
  * are copied into the caller's buffer. A reply that comes after the call
  * has given up is dropped and counted, never written into memory the
  * caller has taken back. */
+#include <sched.h>
+
 #include "runtime/actors/actor.h"
 
 int shoal__waiters_init(shoal_actors *sys) {
@@ -17,6 +19,7 @@ int shoal__waiters_init(shoal_actors *sys) {
     return SHOAL_ENOMEM;
   if ((rc = shoal__mpmc_init(&sys->free_waiters, n)) != SHOAL_OK)
     return rc;
+  atomic_init(&sys->waiters_held, 0);
   for (unsigned i = 0; i < n; i++) {
     shoal__waiter *wt = &sys->waiters[i];
     atomic_init(&wt->seq, 0);
@@ -27,6 +30,39 @@ int shoal__waiters_init(shoal_actors *sys) {
     shoal__mpmc_push_held(&sys->free_waiters, (void *)(uintptr_t)(i + 1));
   }
   return SHOAL_OK;
+}
+
+#define TAKE_SPINS 64u /* pauses before a wait for a giver yields */
+
+/* A free waiter into *x, or SHOAL_EAGAIN when host_waiters calls hold
+ * one each. The reservation comes first, as the pools' count does: the
+ * queue's pop also fails while the push of its cell is unfinished (a call
+ * giving its waiter back, perhaps preempted between its two steps), and
+ * that is not "all in use". A reservation that succeeded waits for that
+ * push: the cells out of the queue are held by calls that reserved before
+ * it, so one is there or on its way. */
+static int take_waiter(shoal_actors *sys, void **x) {
+  unsigned spins = 0;
+  if (sys->waiters == NULL ||
+      atomic_fetch_add_explicit(&sys->waiters_held, 1, memory_order_relaxed) >=
+          sys->cfg.host_waiters) {
+    if (sys->waiters != NULL)
+      atomic_fetch_sub_explicit(&sys->waiters_held, 1, memory_order_relaxed);
+    return SHOAL_EAGAIN;
+  }
+  while (shoal__mpmc_try_pop(&sys->free_waiters, x) != SHOAL_OK) {
+    if (++spins < TAKE_SPINS)
+      shoal__cpu_relax();
+    else
+      sched_yield(); /* the giver may be off its CPU */
+  }
+  return SHOAL_OK;
+}
+
+/* x back to the free ones, then its reservation. */
+static void give_waiter(shoal_actors *sys, void *x) {
+  shoal__mpmc_push_held(&sys->free_waiters, x);
+  atomic_fetch_sub_explicit(&sys->waiters_held, 1, memory_order_relaxed);
 }
 
 void shoal__waiters_destroy(shoal_actors *sys) {
@@ -102,8 +138,7 @@ int shoal_call_many(shoal_actors *sys, const uint64_t *to, unsigned n,
     return SHOAL_ESTATE; /* a handler never blocks */
   if (n == 0)
     return SHOAL_OK;
-  if (sys->waiters == NULL ||
-      shoal__mpmc_try_pop(&sys->free_waiters, &x) != SHOAL_OK)
+  if (take_waiter(sys, &x) != SHOAL_OK)
     return SHOAL_EAGAIN;
   slot = (unsigned)((uintptr_t)x - 1);
   wt = &sys->waiters[slot];
@@ -131,7 +166,7 @@ int shoal_call_many(shoal_actors *sys, const uint64_t *to, unsigned n,
     }
     if (n == 1 && sent == 0) {
       atomic_store_explicit(&wt->seq, seq + 1, memory_order_seq_cst);
-      shoal__mpmc_push_held(&sys->free_waiters, x);
+      give_waiter(sys, x);
       return rc;
     }
   }
@@ -146,7 +181,7 @@ int shoal_call_many(shoal_actors *sys, const uint64_t *to, unsigned n,
   have = atomic_load_explicit(&wt->got, memory_order_acquire);
   if (have > n)
     have = n;
-  shoal__mpmc_push_held(&sys->free_waiters, x);
+  give_waiter(sys, x);
   if (got != NULL)
     *got = have;
   return have == n ? SHOAL_OK : SHOAL_ETIMEDOUT;
