@@ -695,7 +695,23 @@ static void steal_order_two_numa(void **state) {
 
 /* ---- counters and trace ------------------------------------------------ */
 
+/* The searchers' gap between looks: a count of relaxes for a time, in
+ * 1 … 64 and growing with the time asked for. */
+static void relax_count(void **state) {
+  unsigned last = 0;
+  (void)state;
+  assert_int_equal(shoal__relax_count(0), 1);
+  assert_int_equal(shoal__relax_count(100000000), 64);
+  for (unsigned ns = 0; ns <= 100000; ns += ns < 64 ? 1 : ns / 4) {
+    unsigned n = shoal__relax_count(ns);
+    assert_true(n >= 1 && n <= 64);
+    assert_true(n >= last);
+    last = n;
+  }
+}
+
 static void stats_and_trace(void **state) {
+  uint64_t t0;
   shoal_runtime_config cfg;
   shoal_runtime *rt;
   shoal_worker_stats st, sum = {0};
@@ -710,6 +726,7 @@ static void stats_and_trace(void **state) {
   cfg.trace_events = 1000;
   cfg.log = test_quiet_log;
   assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  t0 = shoal__now_ns();
   assert_int_equal(shoal_runtime_run(rt, test_fib_root, &r), SHOAL_OK);
   assert_int_equal(r.r, 17711);
   {
@@ -726,6 +743,11 @@ static void stats_and_trace(void **state) {
     assert_int_equal(shoal_worker_stats_get(rt, w, &st), SHOAL_OK);
     sum.tasks += st.tasks;
     sum.steals += st.steals;
+    /* Busy time is counted on the TSC clock: never more than the time
+     * that passed; worker 0 (this thread, twice) ran fib(22) at least. */
+    assert_true(st.busy_ns <= shoal__now_ns() - t0);
+    if (w == 0)
+      assert_true(st.busy_ns > 0);
   }
   /* tasks counts the frames that left their spawner's array (and
    * closures): at most fib(22)'s fib(23)-1 spawns and parallel_for's 78
@@ -871,6 +893,7 @@ int main(void) {
       cmocka_unit_test(each_once),
       cmocka_unit_test(create_destroy_repeated),
       cmocka_unit_test(steal_order_two_numa),
+      cmocka_unit_test(relax_count),
       cmocka_unit_test(stats_and_trace),
       cmocka_unit_test(oversubscribed_pinning_is_logged),
       cmocka_unit_test(bad_arguments),

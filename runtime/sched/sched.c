@@ -303,7 +303,7 @@ static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
   uint64_t spin_ns = (uint64_t)rt->cfg.spin_us * 1000u;
   uint64_t lead = (uint64_t)rt->cfg.anticipate_us * 1000u;
   if (w->busy_since != 0) {
-    w->local[SHOAL__ST_BUSY] += shoal__now_ns() - w->busy_since;
+    w->local[SHOAL__ST_BUSY] += shoal__fast_ns() - w->busy_since;
     w->busy_since = 0;
   }
   shoal__set_wanting(w, 1);
@@ -325,7 +325,7 @@ static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
           break;
         if ((spins & 15) == 15 && shoal__now_ns() >= deadline)
           break;
-        for (int i = 0; i < 32; i++)
+        for (unsigned i = 0; i < rt->poll_relax; i++)
           shoal__cpu_relax();
       }
       set_searching(w, 0);
@@ -336,14 +336,14 @@ static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
             work_visible(rt))
           wake_one(rt);
         shoal__set_wanting(w, 0);
-        w->busy_since = shoal__now_ns();
+        w->busy_since = shoal__fast_ns();
         return t;
       }
       if (should_leave(w, ex))
         break;
     } else if ((t = shoal__find_work(w)) != NULL) {
       shoal__set_wanting(w, 0);
-      w->busy_since = shoal__now_ns();
+      w->busy_since = shoal__fast_ns();
       return t;
     }
     now = shoal__now_ns();
@@ -560,7 +560,7 @@ int shoal__host_try_enter(shoal_runtime *rt) {
     return 0;
   rt->host_saved = tls_worker;
   tls_worker = w;
-  w->busy_since = shoal__now_ns();
+  w->busy_since = shoal__fast_ns();
   return 1;
 }
 
@@ -574,7 +574,7 @@ void shoal__host_leave(shoal_runtime *rt) {
          (t = shoal__deque_take_owner(&w->dq)) != NULL)
     shoal__run_taken_at(w, w->base, t);
   if (w->busy_since != 0) {
-    w->local[SHOAL__ST_BUSY] += shoal__now_ns() - w->busy_since;
+    w->local[SHOAL__ST_BUSY] += shoal__fast_ns() - w->busy_since;
     w->busy_since = 0;
   }
   shoal__stats_flush(w);

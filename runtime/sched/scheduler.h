@@ -48,6 +48,11 @@ _Static_assert(sizeof(shoal__block) <= sizeof(struct shoal__frame),
 _Static_assert(sizeof(struct shoal__frame) == 64, "a frame is a cache line");
 #define SHOAL__BLOCK_FRAMES (SHOAL__FRAMES_BLOCK / sizeof(struct shoal__frame))
 
+/* The gap between a searching worker's looks for work, ns: about one
+ * cross-core round trip, so that a published frame waits for a thief
+ * little longer than its transfer takes. */
+#define SHOAL__POLL_NS 100
+
 /* A group as the library sees it (shoal_group reserves the room). */
 typedef struct shoal__group {
   shoal_runtime *rt;
@@ -148,6 +153,8 @@ struct shoal_runtime {
   unsigned cap;    /* workers there can ever be: w[] and every per-worker
                       array of the layers above have this many */
   unsigned nwords; /* words of idle_bits in use (for cap) */
+  unsigned poll_relax; /* relaxes between a searcher's looks for work:
+                          about SHOAL__POLL_NS */
   shoal__worker **w; /* cap entries; NULL: never started. A worker's
                         record lives until the runtime is freed */
   shoal_topo *own_topo;

@@ -95,8 +95,11 @@ static void note_entry(shoal_runtime *rt) {
   if (rt->cfg.anticipate_us == 0)
     return;
   now = shoal__now_ns();
-  last =
-      atomic_exchange_explicit(&rt->entry_last_ns, now, memory_order_relaxed);
+  /* A load and a store, not an exchange: the line is read by searching
+   * workers, and a locked write would wait for it here, at the start of
+   * the host's work. Two hosts entering at once lose an interval. */
+  last = atomic_load_explicit(&rt->entry_last_ns, memory_order_relaxed);
+  atomic_store_explicit(&rt->entry_last_ns, now, memory_order_relaxed);
   if (last == 0 || now <= last)
     return;
   iv = now - last;

@@ -468,6 +468,8 @@ int shoal_runtime_create(shoal_runtime **out, const shoal_runtime_config *cfg) {
     shoal__log(rt->cfg.log, rt->cfg.log_user, SHOAL_LOG_INFO,
                "runtime: the topology is not this machine; workers run "
                "unbound");
+  rt->poll_relax = shoal__relax_count(SHOAL__POLL_NS);
+  shoal__fast_clock_init(); /* the workers' busy time is read from it */
   /* Each worker counts itself in `wanted` when it first goes idle. */
   atomic_init(&rt->wanted, 0);
   st = (start){1, n, 0, NULL, NULL};
