@@ -601,7 +601,9 @@ struct shoal__frame {
   uint64_t args[SHOAL_FRAME_ARGS / 8];
 };
 struct shoal__frames_head {
-  const _Atomic uint32_t *wanted; /* workers looking for work or parked */
+  /* workers looking for work or parked, in the low half (the high half
+   * counts those searching now) */
+  const _Atomic uint64_t *wanted;
 };
 #define SHOAL__FRAMES_BLOCK 16384
 enum {
@@ -632,7 +634,8 @@ static inline shoal_worker *shoal_spawn(shoal_worker *w, shoal_task_fn fn) {
                                                          SHOAL__FRAMES_BLOCK -
                                                          1));
   f->fn = fn; /* state is PRIVATE already: its last sync left it so */
-  if (atomic_load_explicit(h->wanted, memory_order_relaxed) == 0 &&
+  if ((atomic_load_explicit(h->wanted, memory_order_relaxed) & 0xffffffffu) ==
+          0 &&
       ((uintptr_t)(f + 1) & (SHOAL__FRAMES_BLOCK - 1)) != 0)
     return (shoal_worker *)(void *)(f + 1);
   return shoal__spawn_slow(w);

@@ -161,7 +161,8 @@ static unsigned publish(shoal__worker *w, shoal_worker *last) {
 shoal_worker *shoal__spawn_slow(shoal_worker *c) {
   shoal__worker *w = shoal__worker_of(c);
   shoal_worker *next = shoal__next(c);
-  if (atomic_load_explicit(&w->rt->wanted, memory_order_relaxed) != 0 &&
+  if ((atomic_load_explicit(&w->rt->wanted, memory_order_relaxed) &
+       SHOAL__WANTING) != 0 &&
       publish(w, c) != 0)
     shoal__signal_work(w->rt);
   return next;

@@ -192,32 +192,49 @@ void shoal__signal_work(shoal_runtime *rt) {
   /* Dekker fence: the push before the loads below; pairs with the one a
    * parker runs between setting its idle bit and re-checking the queues. */
   shoal__dekker(rt);
-  if (atomic_load_explicit(&rt->searching, memory_order_relaxed) != 0)
+  if ((atomic_load_explicit(&rt->wanted, memory_order_relaxed) &
+       SHOAL__SEARCHING) != 0)
     return; /* a searcher will find it */
   wake_one(rt);
 }
 
-/* A worker's own flag mirrored in a runtime-wide count: the count changes
- * only when the flag does. */
-static void count_flag(int *flag, _Atomic uint32_t *count, int on,
+/* A worker's own flag mirrored in a runtime-wide count (one of the halves
+ * of rt->wanted, `one` its unit): the count changes only when the flag
+ * does. */
+static void count_flag(shoal__worker *w, int *flag, uint64_t one, int on,
                        memory_order order) {
   if (*flag == on)
     return;
   *flag = on;
   if (on)
-    atomic_fetch_add_explicit(count, 1, order);
+    atomic_fetch_add_explicit(&w->rt->wanted, one, order);
   else
-    atomic_fetch_sub_explicit(count, 1, order);
+    atomic_fetch_sub_explicit(&w->rt->wanted, one, order);
 }
 
 void shoal__set_wanting(shoal__worker *w, int on) {
   /* relaxed: a hint for spawn; a late view only delays publication. */
-  count_flag(&w->wanting, &w->rt->wanted, on, memory_order_relaxed);
+  count_flag(w, &w->wanting, SHOAL__WANT_ONE, on, memory_order_relaxed);
 }
 
 static void set_searching(shoal__worker *w, int on) {
   /* seq_cst: read by shoal__signal_work after its Dekker fence. */
-  count_flag(&w->searching, &w->rt->searching, on, memory_order_seq_cst);
+  count_flag(w, &w->searching, SHOAL__SEARCH_ONE, on, memory_order_seq_cst);
+}
+
+/* A searcher that found work stops searching and wanting: one RMW for
+ * both (seq_cst, as set_searching's). */
+static void found_work(shoal__worker *w) {
+  uint64_t d = (w->searching ? SHOAL__SEARCH_ONE : 0) +
+               (w->wanting ? SHOAL__WANT_ONE : 0);
+  w->searching = w->wanting = 0;
+  if (d != 0)
+    atomic_fetch_sub_explicit(&w->rt->wanted, d, memory_order_seq_cst);
+}
+
+static uint32_t searching_now(shoal_runtime *rt) {
+  return (uint32_t)(atomic_load_explicit(&rt->wanted, memory_order_relaxed) >>
+                    32);
 }
 
 /* When the host enters at a steady period, the time its next entry is due;
@@ -318,7 +335,7 @@ static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
      * come (or the window has passed): waking costs tens of µs. */
     if (due != 0 && now + lead >= due && deadline < due + lead)
       deadline = due + lead;
-    if (atomic_load_explicit(&rt->searching, memory_order_relaxed) < limit) {
+    if (searching_now(rt) < limit) {
       set_searching(w, 1);
       for (unsigned spins = 0;; spins++) {
         if ((t = shoal__find_work(w)) != NULL || should_leave(w, ex))
@@ -328,17 +345,16 @@ static shoal__task *idle(shoal__worker *w, const idle_exit *ex) {
         for (unsigned i = 0; i < rt->poll_relax; i++)
           shoal__cpu_relax();
       }
-      set_searching(w, 0);
       if (t != NULL) {
+        found_work(w);
         /* The last searcher to find work wakes another if more is
          * waiting, so that parallelism spreads (Go's wakep). */
-        if (atomic_load_explicit(&rt->searching, memory_order_relaxed) == 0 &&
-            work_visible(rt))
+        if (searching_now(rt) == 0 && work_visible(rt))
           wake_one(rt);
-        shoal__set_wanting(w, 0);
         w->busy_since = shoal__fast_ns();
         return t;
       }
+      set_searching(w, 0);
       if (should_leave(w, ex))
         break;
     } else if ((t = shoal__find_work(w)) != NULL) {

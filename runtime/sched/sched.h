@@ -62,7 +62,8 @@ shoal_worker *shoal__current(const shoal_runtime *rt);
 static inline int shoal__worker_wanted(const shoal_worker *w) {
   const struct shoal__frames_head *h =
       (const void *)((uintptr_t)w & ~(uintptr_t)(SHOAL__FRAMES_BLOCK - 1));
-  return atomic_load_explicit(h->wanted, memory_order_relaxed) != 0;
+  return (atomic_load_explicit(h->wanted, memory_order_relaxed) &
+          0xffffffffu) != 0;
 }
 
 /* Hands t (SHOAL__KIND_CLOSURE or SHOAL__KIND_PINNED, fn set) to the

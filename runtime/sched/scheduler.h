@@ -53,6 +53,13 @@ _Static_assert(sizeof(struct shoal__frame) == 64, "a frame is a cache line");
  * little longer than its transfer takes. */
 #define SHOAL__POLL_NS 100
 
+/* The halves of shoal_runtime's `wanted`: one worker wanting, one
+ * searching, and each half's mask. */
+#define SHOAL__WANT_ONE UINT64_C(1)
+#define SHOAL__SEARCH_ONE (UINT64_C(1) << 32)
+#define SHOAL__WANTING UINT64_C(0xffffffff)
+#define SHOAL__SEARCHING (SHOAL__WANTING << 32)
+
 /* A group as the library sees it (shoal_group reserves the room). */
 typedef struct shoal__group {
   shoal_runtime *rt;
@@ -176,9 +183,11 @@ struct shoal_runtime {
   _Atomic uint32_t gen;
   pthread_mutex_t size_mu; /* one shoal_runtime_set_workers at a time */
 
-  /* Workers looking for work or parked; the inline spawn reads it. */
-  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t wanted;
-  alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t searching;
+  /* Workers looking for work or parked (the low half, SHOAL__WANTING: the
+   * inline spawn reads it), and workers searching now (the high half,
+   * SHOAL__SEARCHING). One word, so that a thief that found work leaves
+   * both with one RMW before it runs what it took. */
+  alignas(SHOAL__FALSE_SHARING) _Atomic uint64_t wanted;
   alignas(
       SHOAL__FALSE_SHARING) _Atomic uint64_t idle_bits[SHOAL_WORKERS_MAX / 64];
   alignas(SHOAL__FALSE_SHARING) _Atomic uint32_t host; /* worker 0 held */

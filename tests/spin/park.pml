@@ -52,7 +52,8 @@ byte inject = 0;    /* tasks in the injection queue */
 byte inbox[N];      /* tasks pushed to one worker's inbox */
 bool idle[N];       /* rt->idle_bits */
 bit park[N];        /* w->park */
-byte searching = 0; /* rt->searching */
+byte searching = 0; /* rt->wanted >> 32 (the searchers; the low half,
+                       the wanting count, is a hint the model leaves out) */
 byte done = 0;      /* tasks that have run */
 byte spawned = 0;
 bool stopping = false;
