@@ -27,14 +27,7 @@
 /* A runtime of `workers` (0: one per core of t) on t (NULL: this
  * machine). */
 static shoal_runtime *runtime_on(unsigned workers, const shoal_topo *t) {
-  shoal_runtime_config cfg;
-  shoal_runtime *rt = NULL;
-  shoal_runtime_config_defaults(&cfg);
-  cfg.workers = workers;
-  cfg.topo = t;
-  cfg.log = test_quiet_log;
-  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
-  return rt;
+  return test_runtime(workers, 0, t);
 }
 
 static shoal_config make_cfg(unsigned max, unsigned prealloc, unsigned bs) {

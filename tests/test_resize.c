@@ -95,14 +95,7 @@ static void nap_closure(void *ctx) {
 
 /* A runtime of `workers` that may grow to `max`, on this machine. */
 static shoal_runtime *runtime_of(unsigned workers, unsigned max) {
-  shoal_runtime_config cfg;
-  shoal_runtime *rt = NULL;
-  shoal_runtime_config_defaults(&cfg);
-  cfg.workers = workers;
-  cfg.max_workers = max;
-  cfg.log = test_quiet_log;
-  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
-  return rt;
+  return test_runtime(workers, max, NULL);
 }
 
 static void count_closure(void *ctx) {

@@ -50,6 +50,23 @@ static inline void test_quiet_log(void *user, shoal_log_level level,
   (void)msg;
 }
 
+/* A quiet runtime of `workers` (0: one per core of t) that may grow to
+ * `max` (0: the default), on t (NULL: this machine); created or the test
+ * fails. */
+static inline shoal_runtime *test_runtime(unsigned workers, unsigned max,
+                                          const shoal_topo *t) {
+  shoal_runtime_config cfg;
+  shoal_runtime *rt = NULL;
+  shoal_runtime_config_defaults(&cfg);
+  cfg.workers = workers;
+  if (max != 0)
+    cfg.max_workers = max;
+  cfg.topo = t;
+  cfg.log = test_quiet_log;
+  assert_int_equal(shoal_runtime_create(&rt, &cfg), SHOAL_OK);
+  return rt;
+}
+
 /* fib by fork-join (a spawn, then shoal_sync_take: the child run inline
  * when nobody stole it), for tests that check a result: run
  * test_fib_root through shoal_runtime_run with n set; r holds fib(n). */
