@@ -22,7 +22,7 @@ void shoal__futex_wake(_Atomic uint32_t *addr, int n);
 uint64_t shoal__now_ns(void);
 /* How many shoal__cpu_relax calls last about ns nanoseconds on this CPU,
  * 1 … 64: a PAUSE takes a few cycles on older x86 cores and up to ~140 on
- * Skylake-class ones. Measured once per process (~10 µs). */
+ * Skylake-class ones. Measured once per process (~10 µs). Any thread. */
 unsigned shoal__relax_count(unsigned ns);
 /* A cheap clock for per-message stamps and handler timings: the TSC on
  * x86-64 (a few ns, against tens for clock_gettime on a virtual machine),
