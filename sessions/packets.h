@@ -329,6 +329,14 @@ struct shoal__ends {
   uint64_t mem, bytes, freed;
 };
 #define SHOAL__ENDS_INIT {{0, 0, 0}, {{0, 0, 0}}, 0, 0, 0, 0}
+/* The same without writing bufs (a few hundred bytes, which a tick's every
+ * batch would clear): a class's chain is made empty when its bit goes up
+ * (shoal__payload_end). */
+static inline void shoal__ends_init(shoal__ends *e) {
+  e->pkts.first = e->pkts.last = e->pkts.n = 0;
+  e->classes = 0;
+  e->mem = e->bytes = e->freed = 0;
+}
 _Static_assert(SHOAL__PAYLOAD_CLASSES <= 32, "classes fit the bits");
 
 /* payload.c: p's payload (an ext one) given back into e. */

@@ -146,6 +146,8 @@ int shoal__payload_share(shoal_mgr *mgr, const void *data, size_t len,
 static void buf_give(shoal__packets *pk, shoal__ends *e,
                      const shoal__pkt_ext *x, uint32_t len) {
   unsigned k = x->cls & ~SHOAL__EXT_SHARED;
+  if (!(e->classes & (1u << k))) /* see shoal__ends_init */
+    e->bufs[k].first = e->bufs[k].last = e->bufs[k].n = 0;
   shoal__pool_chain_add(&pk->bufs[k], &e->bufs[k], x->buf);
   e->classes |= 1u << k;
   e->mem += class_bytes(k);

@@ -297,13 +297,13 @@ typedef struct span_args {
 } span_args;
 _Static_assert(sizeof(span_args) <= SHOAL_FRAME_ARGS, "span's frame");
 
-static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
-                 int timed);
+static void span(shoal_worker *w, unsigned wi, const shoal__tick *t,
+                 uint32_t b, uint32_t e, int timed);
 
 static void span_task(shoal_worker *w, void *args) {
   span_args *f = args;
   const shoal_mgr *prev = shoal__cb_enter(f->t->mgr);
-  span(w, f->t, f->b, f->e, f->timed);
+  span(w, shoal_worker_index(w), f->t, f->b, f->e, f->timed);
   shoal__cb_leave(prev);
 }
 
@@ -319,14 +319,15 @@ static uint64_t chunk_own(const shoal__tick *t, uint64_t whole,
   return whole > host + stamps ? whole - host - stamps : 0;
 }
 
-static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
-                 int timed) {
+/* Sessions [b, e) on w, worker wi. */
+static void span(shoal_worker *w, unsigned wi, const shoal__tick *t,
+                 uint32_t b, uint32_t e, int timed) {
   chunk_time ct = {0, 0, 0, 0, 0};
   uint64_t own = 0, c0 = timed ? shoal__fast_ns() : 0;
-  unsigned wi = shoal_worker_index(w);
   _Atomic uint64_t *beat = &t->mgr->samples[wi].beat;
   /* the packets that end in this span, given back at its end */
-  shoal__ends done = SHOAL__ENDS_INIT;
+  shoal__ends done;
+  shoal__ends_init(&done);
   b = run_batch(t, w, wi, b, e, timed, &ct, &done);
   /* the halves below time themselves; a sync's wait is not ours */
   if (timed)
@@ -340,7 +341,7 @@ static void span(shoal_worker *w, const shoal__tick *t, uint32_t b, uint32_t e,
     f->b = mid;
     f->e = e;
     f->timed = timed;
-    span(shoal_spawn(w, span_task), t, b, mid, timed);
+    span(shoal_spawn(w, span_task), wi, t, b, mid, timed);
     shoal_sync(w);
   }
   shoal__beat(beat, SHOAL__CB_NONE, 0);
@@ -364,7 +365,7 @@ static void tick_range(void *arg, size_t kb, size_t ke) {
   for (size_t k = kb; k < ke; k++) {
     uint32_t b = t->base + (uint32_t)k * t->bs;
     uint32_t e = b + t->bs < t->end ? b + t->bs : t->end;
-    span(w, t, b, e, (k + t->base + t->tick) % SAMPLE_EVERY == 0);
+    span(w, wi, t, b, e, (k + t->base + t->tick) % SAMPLE_EVERY == 0);
   }
   shoal__cb_leave(prev);
 }

@@ -28,7 +28,8 @@ static void pfor_task(shoal_worker *w, void *args) {
 
 /* Calls the body with w recorded as the worker's frontier, the handle
  * shoal__current gives a body that takes none (the session tick's). */
-static void pfor_leaf(shoal_worker *w, const pfor *p, size_t b, size_t e) {
+static inline __attribute__((always_inline)) void
+pfor_leaf(shoal_worker *w, const pfor *p, size_t b, size_t e) {
   shoal__worker *wk = shoal__worker_of(w);
   shoal_worker *saved = wk->frontier;
   wk->frontier = w;
@@ -45,22 +46,31 @@ static void pfor_leaf(shoal_worker *w, const pfor *p, size_t b, size_t e) {
 /* Over batches [b, e) of the range (batch k is [begin + k*grain, …)):
  * halving counts of batches needs no division. Every batch but the last
  * is full. */
+/* Batch k. */
+static inline __attribute__((always_inline)) void
+pfor_batch(shoal_worker *w, const pfor *p, size_t k) {
+  size_t lo = p->begin + k * p->grain;
+  pfor_leaf(w, p, lo, p->end - lo > p->grain ? lo + p->grain : p->end);
+}
+
 static void pfor_rec(shoal_worker *w, const pfor *p, size_t b, size_t e) {
   while (e - b > 1) {
     size_t mid = b + (e - b) / 2;
     pfor_args *a = shoal_args(w);
+    shoal_worker *c;
     a->p = p;
     a->begin = mid;
     a->end = e;
-    pfor_rec(shoal_spawn(w, pfor_task), p, b, mid);
+    c = shoal_spawn(w, pfor_task);
+    if (mid - b == 1) /* half of the leaves: no call of their own */
+      pfor_batch(c, p, b);
+    else
+      pfor_rec(c, p, b, mid);
     if (!shoal_sync_take(w))
       return; /* the upper half ran elsewhere */
     b = mid;  /* taken back: run the upper half here, in place */
   }
-  {
-    size_t lo = p->begin + b * p->grain;
-    pfor_leaf(w, p, lo, p->end - lo > p->grain ? lo + p->grain : p->end);
-  }
+  pfor_batch(w, p, b);
 }
 
 static void pfor_root(shoal_worker *w, void *arg) {
