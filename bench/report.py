@@ -50,7 +50,8 @@ def derive(rows):
 def derive_ticks(rows):
     """For the manager's ticks: overhead per session per tick (CPU time of
     the tick, p50 × workers, less the serial loop's time for the same work,
-    over the 5000 sessions) and p50 against the ideal serial / workers."""
+    over the 5000 sessions), p50 against the ideal serial / workers, and
+    the manager's p50 over the runtime's bare tick of the same run."""
     p50 = {(r["case"], r["impl"]): (r["workers"], r["value"])
            for r in rows if r["metric"] == "tick_p50_us"
            and r["case"].startswith("mgr_")}
@@ -65,6 +66,11 @@ def derive_ticks(rows):
         out.append(dict(case=case, impl=impl, workers=w,
                         metric="p50_over_ideal",
                         value=t / (serial[1] / w), unit="x"))
+        bare = p50.get((case, "shoal_bare"))
+        if impl in ("shoal", "shoal_batch_cb") and bare is not None:
+            out.append(dict(case=case, impl=impl, workers=w,
+                            metric="p50_over_bare", value=t / bare[1],
+                            unit="x"))
     return out
 
 

@@ -1,7 +1,8 @@
 /* sessions.c — the sessions suite: the 5000-session tick through the
  * session manager (the host's per-session callback doing W ns of work)
  * beside a serial loop doing the same work; creating 1000 and 5000
- * sessions; shoal's own memory per session and the linear fit's R²; the
+ * sessions (and the runtime's bare tick of the same work, its
+ * shoal_parallel_for); shoal's own memory per session and the linear fit's R²; the
  * map phase beside the same packets on the main thread; timers beside a
  * binary heap; a session's request to an actor and its reply, by session
  * request-reply beside a broker actor.
@@ -48,6 +49,23 @@ static void tick_mgr(void *ctx) {
   shoal_mgr_update(ctx, 50);
 }
 
+/* The runtime's bare tick of the same sessions and work (the runtime
+ * suite's tick5000 rows), the figure the manager's own cost is held
+ * against in the same run. */
+typedef struct bare_tick {
+  shoal_runtime *rt;
+  bench_tick *t;
+} bare_tick;
+
+static void bare_body(void *ctx, size_t b, size_t e) {
+  bench_tick_range(ctx, b, e);
+}
+
+static void tick_bare(void *ctx) {
+  bare_tick *x = ctx;
+  shoal_parallel_for(x->rt, 0, TICK_SESSIONS, 64, bare_body, x->t);
+}
+
 static shoal_runtime *runtime_new(unsigned workers) {
   shoal_runtime_config cfg;
   shoal_runtime *rt = NULL;
@@ -86,6 +104,10 @@ static void run_ticks(const bench_args *a, shoal_runtime *rt, double ipn) {
     t.s = bench_sessions_new();
     t.iters = bench_tick_iters(&t, c->work_ns, ipn);
     bench_run_ticks(c, a->quick, "serial", 1, tick_serial, &t);
+    {
+      bare_tick bt = {rt, &t};
+      bench_run_ticks(c, a->quick, "shoal_bare", n, tick_bare, &bt);
+    }
     cb.update = host_update;
     cb.on_release = NULL;
     cb.host = &t;
