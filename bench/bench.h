@@ -142,13 +142,11 @@ static inline int bench_want(const bench_args *a, const char *cas) {
 /* The recursive kernels make one real call per node, like their task
  * versions (whose recursion goes through spawn): `inline` would let gcc
  * inline the serial recursion into itself and compare a different program.
- * Each starts on a 64-byte boundary, so that its loop sits the same way
- * across 32-byte boundaries whatever code comes before it: on cores with
- * Intel's JCC erratum a branch that crosses or ends on one is not kept in
- * the decoded-µop cache, and where the linker happened to place fib moved
- * its T1 / Tserial between 1.6 and 2.3 with no change to its code.
+ * Where the linker places them is left alone: docs/runtime.md ("Measuring
+ * fork-join") says what their placement does to the ratios on this
+ * machine.
  */
-#define BENCH_KERNEL __attribute__((noinline, unused, aligned(64))) static
+#define BENCH_KERNEL __attribute__((noinline, unused)) static
 
 /* ---- fib ---------------------------------------------------------------- */
 
