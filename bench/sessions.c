@@ -1,11 +1,11 @@
 /* sessions.c — the sessions suite: the 5000-session tick through the
  * session manager (the host's per-session callback doing W ns of work)
- * beside a serial loop doing the same work; creating 1000 and 5000
- * sessions (and the runtime's bare tick of the same work, its
- * shoal_parallel_for); shoal's own memory per session and the linear fit's R²; the
- * map phase beside the same packets on the main thread; timers beside a
- * binary heap; a session's request to an actor and its reply, by session
- * request-reply beside a broker actor.
+ * beside a serial loop doing the same work and the runtime's bare tick of
+ * it (shoal_parallel_for); creating 1000 and 5000 sessions; shoal's own
+ * memory per session and the linear fit's R²; the map phase beside the
+ * same packets on the main thread; timers beside a binary heap; a
+ * session's request to an actor and its reply, by session request-reply
+ * beside a broker actor.
  * oneTBB's rows come from sessions_tbb.cpp. */
 #include <math.h>
 

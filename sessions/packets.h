@@ -331,7 +331,7 @@ struct shoal__ends {
 #define SHOAL__ENDS_INIT {{0, 0, 0}, {{0, 0, 0}}, 0, 0, 0, 0}
 /* The same without writing bufs (a few hundred bytes, which a tick's every
  * batch would clear): a class's chain is made empty when its bit goes up
- * (shoal__payload_end). */
+ * (payload.c, buf_give). */
 static inline void shoal__ends_init(shoal__ends *e) {
   e->pkts.first = e->pkts.last = e->pkts.n = 0;
   e->classes = 0;

@@ -59,8 +59,7 @@ _Static_assert(SPLIT_CHUNK == SHOAL_UPDATE_BATCH_MAX, "a batch call per chunk");
  * they overlap, where looking one session at a time put a bitmap load on
  * each session's path. These helpers take pointers to the chunk's start
  * in each column: with an index b + k in 32 bits gcc zero-extended and
- * addressed each k apart (39 instructions a session in a batched tick,
- * 33.5 with the pointers and advance_chunk, callgrind). */
+ * addressed each k apart (docs/sessions.md, "Figures", has the counts). */
 static inline uint32_t mail_bit(const _Atomic uint64_t *mail, uint32_t r) {
   return (uint32_t)(atomic_load_explicit(&mail[r >> 6], memory_order_relaxed) >>
                     (r & 63)) &
@@ -96,7 +95,7 @@ static inline int all_every(const _Atomic uint32_t *sched) {
  * up by one. */
 typedef uint64_t u64x2 __attribute__((vector_size(16)));
 static inline void advance_chunk(uint64_t *last_ms, uint64_t *updates,
-                               uint64_t clock, uint32_t *diff) {
+                                 uint64_t clock, uint32_t *diff) {
   const u64x2 now = {clock, clock}, one = {1, 1};
 #pragma GCC unroll 4
   for (uint32_t k = 0; k < SPLIT_CHUNK; k += 2) {

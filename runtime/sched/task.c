@@ -43,16 +43,16 @@ pfor_leaf(shoal_worker *w, const pfor *p, size_t b, size_t e) {
   wk->frontier = saved;
 }
 
-/* Over batches [b, e) of the range (batch k is [begin + k*grain, …)):
- * halving counts of batches needs no division. Every batch but the last
+/* Batch k of the range: [begin + k*grain, …). Every batch but the last
  * is full. */
-/* Batch k. */
 static inline __attribute__((always_inline)) void
 pfor_batch(shoal_worker *w, const pfor *p, size_t k) {
   size_t lo = p->begin + k * p->grain;
   pfor_leaf(w, p, lo, p->end - lo > p->grain ? lo + p->grain : p->end);
 }
 
+/* Over batches [b, e) of the range: halving counts of batches needs no
+ * division. */
 static void pfor_rec(shoal_worker *w, const pfor *p, size_t b, size_t e) {
   while (e - b > 1) {
     size_t mid = b + (e - b) / 2;
