@@ -253,6 +253,11 @@ static inline void bench_tick_range(const bench_tick *t, size_t b, size_t e) {
     bench_session_step(&t->s[i], t->iters);
 }
 
+/* The same as a parallel_for body: ctx is the bench_tick. */
+static inline void bench_tick_body(void *ctx, size_t b, size_t e) {
+  bench_tick_range((const bench_tick *)ctx, b, e);
+}
+
 /* Iterations of bench_spin_iters per nanosecond on this machine. */
 static inline double bench_calibrate(void) {
   double best = 0;

@@ -268,13 +268,9 @@ typedef struct shoal_tick {
   bench_tick t;
 } shoal_tick;
 
-static void tick_body(void *ctx, size_t b, size_t e) {
-  bench_tick_range(ctx, b, e);
-}
-
 static void tick_shoal(void *ctx) {
   shoal_tick *s = ctx;
-  shoal_parallel_for(s->rt, 0, TICK_SESSIONS, 64, tick_body, &s->t);
+  shoal_parallel_for(s->rt, 0, TICK_SESSIONS, 64, bench_tick_body, &s->t);
 }
 
 typedef struct floor_team {

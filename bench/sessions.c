@@ -57,13 +57,9 @@ typedef struct bare_tick {
   bench_tick *t;
 } bare_tick;
 
-static void bare_body(void *ctx, size_t b, size_t e) {
-  bench_tick_range(ctx, b, e);
-}
-
 static void tick_bare(void *ctx) {
   bare_tick *x = ctx;
-  shoal_parallel_for(x->rt, 0, TICK_SESSIONS, 64, bare_body, x->t);
+  shoal_parallel_for(x->rt, 0, TICK_SESSIONS, 64, bench_tick_body, x->t);
 }
 
 static shoal_runtime *runtime_new(unsigned workers) {

@@ -344,7 +344,8 @@ static void do_import(shoal_mgr *mgr, void *arg) {
   if (made == m->npk && (rc = place(mgr, a, p, idx)) == SHOAL_OK)
     goto out;
   {
-    shoal__ends done = SHOAL__ENDS_INIT;
+    shoal__ends done;
+    shoal__ends_init(&done);
     for (uint32_t k = 0; k < made; k++)
       shoal__pkt_end(mgr, &mgr->pk.pool, &done, p[k]);
     shoal__ends_flush(mgr, &done);

@@ -606,6 +606,7 @@ struct shoal__frames_head {
   const _Atomic uint64_t *wanted;
 };
 #define SHOAL__FRAMES_BLOCK 16384
+#define SHOAL__WANTING UINT64_C(0xffffffff) /* wanted's low half */
 enum {
   SHOAL__FRAME_PRIVATE = 0, /* or free: every sync leaves its frame so */
   SHOAL__FRAME_TAKEN = 3    /* run in place by its sync */
@@ -626,16 +627,22 @@ static inline shoal_worker *shoal__next(shoal_worker *w) {
   return shoal__next_slow(w);
 }
 
-static inline shoal_worker *shoal_spawn(shoal_worker *w, shoal_task_fn fn) {
-  struct shoal__frame *f = (struct shoal__frame *)(void *)w;
+/* 1 when some worker of w's runtime looks for work or is parked (read
+ * through w's block head). The owner of w. */
+static inline int shoal__wanted(const shoal_worker *w) {
   const struct shoal__frames_head *h =
       (const struct shoal__frames_head *)(uintptr_t)((uintptr_t)w &
                                                      ~(uintptr_t)(
                                                          SHOAL__FRAMES_BLOCK -
                                                          1));
+  return (atomic_load_explicit(h->wanted, memory_order_relaxed) &
+          SHOAL__WANTING) != 0;
+}
+
+static inline shoal_worker *shoal_spawn(shoal_worker *w, shoal_task_fn fn) {
+  struct shoal__frame *f = (struct shoal__frame *)(void *)w;
   f->fn = fn; /* state is PRIVATE already: its last sync left it so */
-  if ((atomic_load_explicit(h->wanted, memory_order_relaxed) & 0xffffffffu) ==
-          0 &&
+  if (!shoal__wanted(w) &&
       ((uintptr_t)(f + 1) & (SHOAL__FRAMES_BLOCK - 1)) != 0)
     return (shoal_worker *)(void *)(f + 1);
   return shoal__spawn_slow(w);

@@ -80,8 +80,9 @@ void shoal__deferred_tick_end(shoal_mgr *mgr) {
 }
 
 void shoal__deferred_discard(shoal_mgr *mgr, shoal__session *s) {
-  shoal__ends done = SHOAL__ENDS_INIT;
+  shoal__ends done;
   shoal__pkt *p = s->d_head;
+  shoal__ends_init(&done);
   if (p != NULL)
     ring_remove(mgr, s->self);
   while (p != NULL) {
@@ -131,12 +132,13 @@ typedef struct drain_arg {
 static void drain(shoal_mgr *mgr, void *arg_) {
   drain_arg *a = arg_;
   shoal__cols *c = shoal__mgr_cols(mgr);
-  shoal__ends done = SHOAL__ENDS_INIT;
+  shoal__ends done;
   const uint32_t cap = mgr->cfg.deferred_per_session;
   const shoal_mgr *prev = shoal__cb_enter(mgr);
   uint32_t stalled = 0, call = ++mgr->pk.drain_no;
   uint64_t now = 0;
   long ran = 0;
+  shoal__ends_init(&done);
   while (mgr->pk.ring != 0 && (a->budget == 0 || (size_t)ran < a->budget) &&
          stalled < mgr->pk.ring_n &&
          (a->deadline_ns == 0 || ran == 0 ||

@@ -205,7 +205,8 @@ static void job_range(void *arg, size_t b, size_t end) {
   const shoal_mgr *prev = shoal__cb_enter(mgr);
   unsigned wi = shoal_worker_index(shoal__current(mgr->rt));
   shoal_map_update_fn fn = ph->updates ? mgr->map_update : NULL;
-  shoal__ends e = SHOAL__ENDS_INIT;
+  shoal__ends e;
+  shoal__ends_init(&e);
   for (size_t k = b; k < end; k++) {
     shoal__mapjob *j = &ph->jobs[k];
     uint64_t t0 = shoal__fast_ns();

@@ -660,11 +660,12 @@ uint32_t shoal__pk_take(shoal_mgr *mgr, unsigned wi, shoal__session *s,
 /* Drops what s's inbox holds now; the count it has left (reserved packets
  * still on their way). Its one consumer, under mu. */
 static uint32_t inbox_drop(shoal_mgr *mgr, shoal__session *s) {
-  shoal__ends done = SHOAL__ENDS_INIT;
+  shoal__ends done;
   uint32_t n = 0;
   shoal__pkt *p;
   uint64_t w;
   uint32_t id = atomic_load_explicit(&s->id, memory_order_relaxed);
+  shoal__ends_init(&done);
   while ((p = inbox_pop(s)) != NULL) {
     shoal__pkt_drop(mgr, &done, p, id);
     n++;
@@ -717,32 +718,31 @@ static shoal__pkt *held_first(shoal_mgr *mgr, const shoal__out *o) {
   return o->held_head != 0 ? pkt_at(mgr, o->held_head - 1) : NULL;
 }
 
-void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
-  shoal__ends done = SHOAL__ENDS_INIT;
+/* Ends o's held packets: dropped, or (moved) ended and counted as moved. */
+static void held_end(shoal_mgr *mgr, shoal__out *o, int moved) {
+  shoal__ends done;
+  shoal__ends_init(&done);
   for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
     shoal__node *next =
         atomic_load_explicit(&p->link.next, memory_order_relaxed);
-    shoal__pkt_drop(mgr, &done, p, o->id);
+    if (moved)
+      shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
+    else
+      shoal__pkt_drop(mgr, &done, p, o->id);
     p = next != NULL ? shoal__pkt_of(next) : NULL;
   }
   shoal__ends_flush(mgr, &done);
-  mgr->pk.mu_dropped += o->nheld;
+  *(moved ? &mgr->pk.moved : &mgr->pk.mu_dropped) += o->nheld;
   o->held_head = o->held_tail = 0;
   o->nheld = 0;
 }
 
+void shoal__pk_drop_held(shoal_mgr *mgr, shoal__out *o) {
+  held_end(mgr, o, 0);
+}
+
 void shoal__pk_moved_held(shoal_mgr *mgr, shoal__out *o) {
-  shoal__ends done = SHOAL__ENDS_INIT;
-  for (shoal__pkt *p = held_first(mgr, o); p != NULL;) {
-    shoal__node *next =
-        atomic_load_explicit(&p->link.next, memory_order_relaxed);
-    shoal__pkt_end(mgr, &mgr->pk.pool, &done, p);
-    p = next != NULL ? shoal__pkt_of(next) : NULL;
-  }
-  shoal__ends_flush(mgr, &done);
-  mgr->pk.moved += o->nheld;
-  o->held_head = o->held_tail = 0;
-  o->nheld = 0;
+  held_end(mgr, o, 1);
 }
 
 void shoal__pk_unhold(shoal_mgr *mgr, shoal__session *s, shoal__out *o) {

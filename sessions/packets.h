@@ -321,17 +321,16 @@ static inline const void *shoal__pkt_bytes(const shoal__pkt *p) {
  * once by shoal__ends_flush: the packets' chain, the payload buffers'
  * chains by class (one CAS each per flush, not one per packet, on a
  * stack head the senders pop from), and the payload figures to take
- * off. Start from SHOAL__ENDS_INIT. */
+ * off. Start it with shoal__ends_init. */
 struct shoal__ends {
   shoal__pool_chain pkts;
   shoal__pool_chain bufs[SHOAL__PAYLOAD_CLASSES];
   uint32_t classes; /* bit k: bufs[k] holds some */
   uint64_t mem, bytes, freed;
 };
-#define SHOAL__ENDS_INIT {{0, 0, 0}, {{0, 0, 0}}, 0, 0, 0, 0}
-/* The same without writing bufs (a few hundred bytes, which a tick's every
- * batch would clear): a class's chain is made empty when its bit goes up
- * (payload.c, buf_give). */
+/* An empty list. bufs is left as it is (a few hundred bytes, which a
+ * tick's every batch would clear): a class's chain is made empty when its
+ * bit goes up (payload.c, buf_give). The thread that owns e. */
 static inline void shoal__ends_init(shoal__ends *e) {
   e->pkts.first = e->pkts.last = e->pkts.n = 0;
   e->classes = 0;

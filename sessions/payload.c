@@ -165,7 +165,8 @@ static void unhold(shoal__packets *pk, shoal__ends *e, const shoal__pkt_ext *x,
 
 void shoal__payload_unshare(shoal_mgr *mgr, const shoal__pkt_ext *x,
                             uint32_t len, uint64_t given) {
-  shoal__ends e = SHOAL__ENDS_INIT;
+  shoal__ends e;
+  shoal__ends_init(&e);
   unhold(&mgr->pk, &e, x, SHARE_BIAS - given, len);
   shoal__ends_flush(mgr, &e);
 }
@@ -216,7 +217,8 @@ void shoal__ends_flush(shoal_mgr *mgr, shoal__ends *e) {
 }
 
 void shoal__payload_free(shoal_mgr *mgr, shoal__pkt *p) {
-  shoal__ends e = SHOAL__ENDS_INIT;
+  shoal__ends e;
+  shoal__ends_init(&e);
   shoal__payload_end(mgr, &e, p);
   shoal__ends_flush(mgr, &e);
 }

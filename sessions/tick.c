@@ -274,7 +274,7 @@ run_batch_as(const shoal__tick *t, const shoal_worker *w, unsigned wi,
     }
     b = stop;
     mail = ahead;
-    if (b == e || (e - b >= 2 * SPLIT_CHUNK && shoal__worker_wanted(w)))
+    if (b == e || (e - b >= 2 * SPLIT_CHUNK && shoal__wanted(w)))
       return b;
   }
 }

@@ -56,15 +56,9 @@ _Static_assert(offsetof(shoal__task, state) ==
  * as it holds no frames spawned otherwise. Any thread. */
 shoal_worker *shoal__current(const shoal_runtime *rt);
 
-/* 1 when some worker of w's runtime looks for work or is parked: the
- * moment to split what w holds (shoal.h's inline spawn reads the same
- * word). The owner of w. */
-static inline int shoal__worker_wanted(const shoal_worker *w) {
-  const struct shoal__frames_head *h =
-      (const void *)((uintptr_t)w & ~(uintptr_t)(SHOAL__FRAMES_BLOCK - 1));
-  return (atomic_load_explicit(h->wanted, memory_order_relaxed) &
-          0xffffffffu) != 0;
-}
+/* shoal.h's shoal__wanted(w): 1 when some worker of w's runtime looks
+ * for work or is parked, the moment to split what w holds (the inline
+ * spawn reads the same word). The owner of w. */
 
 /* Hands t (SHOAL__KIND_CLOSURE or SHOAL__KIND_PINNED, fn set) to the
  * runtime. home: SHOAL__ANY, any worker (from a worker, its own deque;

@@ -54,10 +54,10 @@ _Static_assert(sizeof(struct shoal__frame) == 64, "a frame is a cache line");
 #define SHOAL__POLL_NS 100
 
 /* The halves of shoal_runtime's `wanted`: one worker wanting, one
- * searching, and each half's mask. */
+ * searching, and the high half's mask (the low half's, SHOAL__WANTING, is
+ * shoal.h's, for its inline spawn). */
 #define SHOAL__WANT_ONE UINT64_C(1)
 #define SHOAL__SEARCH_ONE (UINT64_C(1) << 32)
-#define SHOAL__WANTING UINT64_C(0xffffffff)
 #define SHOAL__SEARCHING (SHOAL__WANTING << 32)
 
 /* A group as the library sees it (shoal_group reserves the room). */
