@@ -432,7 +432,6 @@ static void *finish_push(void *arg) {
 }
 
 static void call_beside_give_back(void **state) {
-  shoal_runtime_config rc;
   shoal_actors_config ac;
   shoal_runtime *r2;
   shoal_actors *s2;
@@ -443,9 +442,7 @@ static void call_beside_give_back(void **state) {
   int call_rc;
   shoal_msg q = msg(T_PING, 21, 5), r = msg(0, 0, 0);
   (void)state;
-  shoal_runtime_config_defaults(&rc);
-  rc.workers = WORKERS;
-  assert_int_equal(shoal_runtime_create(&r2, &rc), SHOAL_OK);
+  r2 = test_runtime(WORKERS, 0, NULL);
   shoal_actors_config_defaults(&ac);
   ac.host_waiters = 2;
   assert_int_equal(shoal_actors_create(&s2, r2, &ac), SHOAL_OK);
